@@ -1,0 +1,156 @@
+//! Located diagnostics: every error and warning points at the text it is about.
+
+use std::fmt;
+
+use crate::source::{Sources, Span};
+
+/// How serious a diagnostic is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Severity {
+    /// The rule set cannot be used.
+    Error,
+    /// The rule set works, but probably not as intended.
+    Warning,
+}
+
+/// One located message about a rule file.
+#[derive(Clone, Debug)]
+pub struct Diagnostic {
+    severity: Severity,
+    message: String,
+    span: Option<Span>,
+    hint: Option<String>,
+}
+
+impl Diagnostic {
+    pub(crate) fn error(span: impl Into<Option<Span>>, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            severity: Severity::Error,
+            message: message.into(),
+            span: span.into(),
+            hint: None,
+        }
+    }
+
+    pub(crate) fn warning(span: impl Into<Option<Span>>, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            severity: Severity::Warning,
+            ..Diagnostic::error(span, message)
+        }
+    }
+
+    pub(crate) fn hint(mut self, hint: impl Into<String>) -> Diagnostic {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    /// Error or warning.
+    pub fn severity(&self) -> Severity {
+        self.severity
+    }
+
+    /// The message, lowercase and without a location.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// Where it applies, when it applies to a place in a file.
+    pub fn span(&self) -> Option<Span> {
+        self.span
+    }
+
+    /// A suggestion for fixing it.
+    pub fn hint_text(&self) -> Option<&str> {
+        self.hint.as_deref()
+    }
+
+    /// Renders the diagnostic the way compilers do: the message, `file:line:col`, the source
+    /// line, a caret under the offending text, and the hint.
+    pub fn render(&self, sources: &Sources) -> String {
+        let label = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        let mut out = format!("{label}: {}\n", self.message);
+        if let Some(span) = self.span {
+            if let Some(file) = sources.get(span.file) {
+                let (line, col) = file.line_col(span.start as usize);
+                let text = file.line_text(line);
+                let (end_line, end_col) = file.line_col(span.end as usize);
+                let width = if end_line == line && end_col > col {
+                    end_col - col
+                } else {
+                    text.chars().count().saturating_sub(col - 1).max(1)
+                };
+                let gutter = line.to_string().len();
+                let pad = " ".repeat(gutter);
+                // Tabs keep their width so the caret lines up with the text above it.
+                let lead: String = text
+                    .chars()
+                    .take(col - 1)
+                    .map(|c| if c == '\t' { '\t' } else { ' ' })
+                    .collect();
+                out.push_str(&format!(
+                    "{pad}--> {}:{line}:{col}\n{pad} |\n{line} | {text}\n{pad} | {lead}{}\n",
+                    file.path.display(),
+                    "^".repeat(width.max(1))
+                ));
+            }
+        }
+        if let Some(hint) = &self.hint {
+            let pad = " ".repeat(self.span.map_or(0, |s| {
+                sources
+                    .get(s.file)
+                    .map_or(0, |f| f.line_col(s.start as usize).0.to_string().len())
+            }));
+            out.push_str(&format!("{pad} = hint: {hint}\n"));
+        }
+        out
+    }
+}
+
+/// The error returned when rule files do not compile: every error found, plus the
+/// warnings, with the sources needed to render them.
+#[derive(Clone, Debug)]
+pub struct Error {
+    diagnostics: Vec<Diagnostic>,
+    sources: Sources,
+}
+
+impl Error {
+    pub(crate) fn new(diagnostics: Vec<Diagnostic>, sources: Sources) -> Error {
+        Error {
+            diagnostics,
+            sources,
+        }
+    }
+
+    /// Errors and warnings, in file order.
+    pub fn diagnostics(&self) -> &[Diagnostic] {
+        &self.diagnostics
+    }
+
+    /// The files the diagnostics point into.
+    pub fn sources(&self) -> &Sources {
+        &self.sources
+    }
+
+    /// Number of errors (not warnings).
+    pub fn error_count(&self) -> usize {
+        self.diagnostics
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .count()
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for d in &self.diagnostics {
+            f.write_str(&d.render(&self.sources))?;
+        }
+        write!(f, "{} error(s) in rule files", self.error_count())
+    }
+}
+
+impl std::error::Error for Error {}

@@ -1,0 +1,321 @@
+//! The typed syntax tree of `when` conditions.
+
+use std::fmt;
+use std::net::IpAddr;
+
+use crate::source::Span;
+
+/// The type of a value in a condition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Type {
+    /// Text; may be absent (a missing header, an anonymous caller's subject).
+    Str,
+    /// A signed integer (`len(..)`, literals).
+    Int,
+    /// `true` or `false`.
+    Bool,
+    /// An IP address (`ip`, IP literals).
+    Ip,
+    /// A set of strings (`auth.roles`, `auth.scopes`).
+    StrSet,
+}
+
+impl fmt::Display for Type {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Type::Str => "a string",
+            Type::Int => "an integer",
+            Type::Bool => "a boolean",
+            Type::Ip => "an IP address",
+            Type::StrSet => "a set of strings",
+        })
+    }
+}
+
+/// A request field. See docs/rules.md for where each comes from and how it is normalised.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Field {
+    /// Client IP address.
+    Ip,
+    /// Request method, as sent.
+    Method,
+    /// Host, lowercased, without port or trailing dot.
+    Host,
+    /// Normalised path.
+    Path,
+    /// Path exactly as sent.
+    RawPath,
+    /// Query string as sent, without `?`.
+    Query,
+    /// A query argument, percent-decoded.
+    Arg(String),
+    /// A header (name lowercased); repeated headers are joined with `, `.
+    Header(String),
+    /// The `User-Agent` header.
+    UserAgent,
+    /// A cookie value.
+    Cookie(String),
+    /// Whether the host verified the caller's credentials.
+    AuthAuthenticated,
+    /// The caller's subject (user or client id).
+    AuthSubject,
+    /// The caller's roles.
+    AuthRoles,
+    /// The caller's scopes.
+    AuthScopes,
+    /// The caller's tenant.
+    AuthTenant,
+    /// ISO 3166 country code supplied by the host.
+    GeoCountry,
+    /// Any host-supplied string.
+    Attr(String),
+    /// Whether the request is a CORS preflight.
+    CorsPreflight,
+}
+
+impl Field {
+    /// The field's type.
+    pub fn ty(&self) -> Type {
+        match self {
+            Field::Ip => Type::Ip,
+            Field::AuthAuthenticated | Field::CorsPreflight => Type::Bool,
+            Field::AuthRoles | Field::AuthScopes => Type::StrSet,
+            _ => Type::Str,
+        }
+    }
+
+    /// Whether the field describes the caller's identity (`auth.*`).
+    pub fn is_identity(&self) -> bool {
+        matches!(
+            self,
+            Field::AuthAuthenticated
+                | Field::AuthSubject
+                | Field::AuthRoles
+                | Field::AuthScopes
+                | Field::AuthTenant
+        )
+    }
+}
+
+impl fmt::Display for Field {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Field::Ip => f.write_str("ip"),
+            Field::Method => f.write_str("method"),
+            Field::Host => f.write_str("host"),
+            Field::Path => f.write_str("path"),
+            Field::RawPath => f.write_str("raw_path"),
+            Field::Query => f.write_str("query"),
+            Field::Arg(n) => write!(f, "arg[{n:?}]"),
+            Field::Header(n) => write!(f, "header[{n:?}]"),
+            Field::UserAgent => f.write_str("user_agent"),
+            Field::Cookie(n) => write!(f, "cookie[{n:?}]"),
+            Field::AuthAuthenticated => f.write_str("auth.authenticated"),
+            Field::AuthSubject => f.write_str("auth.subject"),
+            Field::AuthRoles => f.write_str("auth.roles"),
+            Field::AuthScopes => f.write_str("auth.scopes"),
+            Field::AuthTenant => f.write_str("auth.tenant"),
+            Field::GeoCountry => f.write_str("geo.country"),
+            Field::Attr(n) => write!(f, "attr[{n:?}]"),
+            Field::CorsPreflight => f.write_str("cors.preflight"),
+        }
+    }
+}
+
+/// A value in a condition: a field, a function of one, or a literal.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Term {
+    /// A request field.
+    Field(Field),
+    /// `lower(s)`: ASCII lowercase.
+    Lower(Box<Term>),
+    /// `url_decode(s)`: one round of percent-decoding (`+` stays `+`).
+    UrlDecode(Box<Term>),
+    /// `path_segment(n)`: the n-th (0-based) segment of the normalised path.
+    PathSegment(u32),
+    /// `len(x)`: bytes of a string (0 when absent) or members of a set.
+    Len(Box<Term>),
+    /// `present(x)`: whether a field that may be absent is there.
+    Present(Box<Term>),
+    /// A string literal.
+    Str(String),
+    /// An integer literal.
+    Int(i64),
+    /// `true` or `false`.
+    Bool(bool),
+    /// An IP address literal.
+    Ip(IpAddr),
+}
+
+impl Term {
+    /// The term's type.
+    pub fn ty(&self) -> Type {
+        match self {
+            Term::Field(f) => f.ty(),
+            Term::Lower(_) | Term::UrlDecode(_) | Term::PathSegment(_) | Term::Str(_) => Type::Str,
+            Term::Len(_) | Term::Int(_) => Type::Int,
+            Term::Present(_) | Term::Bool(_) => Type::Bool,
+            Term::Ip(_) => Type::Ip,
+        }
+    }
+
+    /// The field this term reads, if any.
+    pub fn field(&self) -> Option<&Field> {
+        match self {
+            Term::Field(f) => Some(f),
+            Term::Lower(t) | Term::UrlDecode(t) | Term::Len(t) | Term::Present(t) => t.field(),
+            Term::PathSegment(_) => Some(&Field::Path),
+            _ => None,
+        }
+    }
+}
+
+/// Comparison operators.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CmpOp {
+    /// `==`
+    Eq,
+    /// `!=`
+    Ne,
+    /// `<`
+    Lt,
+    /// `<=`
+    Le,
+    /// `>`
+    Gt,
+    /// `>=`
+    Ge,
+}
+
+/// String operators whose right side is a literal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StrOp {
+    /// `contains`
+    Contains,
+    /// `starts_with`
+    StartsWith,
+    /// `ends_with`
+    EndsWith,
+    /// `matches` (regex search, linear time)
+    Matches,
+}
+
+/// Operators whose right side is a list (`$name` or an inline `{…}` set).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ListOp {
+    /// `in`: an IP in an IP list, or a string equal to a member.
+    In,
+    /// `contains_any`
+    ContainsAny,
+    /// `starts_with_any`
+    StartsWithAny,
+    /// `ends_with_any`
+    EndsWithAny,
+    /// `matches_any`
+    MatchesAny,
+    /// `has_any`: a set sharing a member with the list.
+    HasAny,
+}
+
+/// Index of a list in [`RuleSet::lists`](crate::RuleSet::lists).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ListId(pub u32);
+
+/// One test on the request: the leaves of a condition.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PredKind {
+    /// A boolean term (`auth.authenticated`, `present(header["x"])`).
+    Test(Term),
+    /// `lhs op rhs`, both of the same type; only integers are ordered.
+    Compare {
+        /// Left side.
+        lhs: Term,
+        /// Operator.
+        op: CmpOp,
+        /// Right side.
+        rhs: Term,
+    },
+    /// `lhs contains "lit"` and friends.
+    Str {
+        /// A string term.
+        lhs: Term,
+        /// Operator.
+        op: StrOp,
+        /// The literal (a regex for `matches`).
+        pattern: String,
+    },
+    /// `lhs in $list`, `lhs contains_any {…}` and friends.
+    List {
+        /// A string, IP or set term.
+        lhs: Term,
+        /// Operator.
+        op: ListOp,
+        /// The list.
+        list: ListId,
+    },
+    /// `set has item`.
+    Has {
+        /// A set term.
+        set: Term,
+        /// A string term.
+        item: Term,
+    },
+}
+
+/// A predicate with the text it was written as.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Pred {
+    /// What it tests.
+    pub kind: PredKind,
+    /// Where it was written.
+    pub span: Span,
+    /// The source text, for explanations.
+    pub text: String,
+}
+
+impl Pred {
+    /// Whether the predicate reads the caller's identity.
+    pub fn is_identity(&self) -> bool {
+        let term_identity = |t: &Term| t.field().is_some_and(Field::is_identity);
+        match &self.kind {
+            PredKind::Test(t) => term_identity(t),
+            PredKind::Compare { lhs, rhs, .. } => term_identity(lhs) || term_identity(rhs),
+            PredKind::Str { lhs, .. } | PredKind::List { lhs, .. } => term_identity(lhs),
+            PredKind::Has { set, item } => term_identity(set) || term_identity(item),
+        }
+    }
+}
+
+/// A condition.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Expr {
+    /// Always true (a rule without `when`) or false.
+    Const(bool),
+    /// A test on the request.
+    Pred(Pred),
+    /// `not e`
+    Not(Box<Expr>),
+    /// `a and b and …`
+    And(Vec<Expr>),
+    /// `a or b or …`
+    Or(Vec<Expr>),
+}
+
+impl Expr {
+    /// Calls `f` on every predicate, left to right.
+    pub fn visit_preds<'a>(&'a self, f: &mut dyn FnMut(&'a Pred)) {
+        match self {
+            Expr::Const(_) => {}
+            Expr::Pred(p) => f(p),
+            Expr::Not(e) => e.visit_preds(f),
+            Expr::And(es) | Expr::Or(es) => es.iter().for_each(|e| e.visit_preds(f)),
+        }
+    }
+
+    /// Whether any predicate reads the caller's identity.
+    pub fn is_identity(&self) -> bool {
+        let mut any = false;
+        self.visit_preds(&mut |p| any |= p.is_identity());
+        any
+    }
+}

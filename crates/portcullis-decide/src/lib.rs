@@ -1,1 +1,74 @@
-//! portcullis-decide
+//! portcullis decisions: compile a [`RuleSet`](portcullis_rules::RuleSet) into a
+//! [`Policy`] and evaluate [`Request`]s into [`Decision`]s that carry their HTTP answer.
+//!
+//! - [`Request`] borrows everything a rule can read: client IP, method, target, headers
+//!   (through [`HeaderSource`]), the caller's [`Auth`], host attributes and a timestamp.
+//!   [`OwnedRequest`] reads one from JSON.
+//! - [`Policy::evaluate`] returns a [`Decision`]: the [`Verdict`], the deciding rule,
+//!   shadow hits, a request id, and [`Decision::response`], the refusal to send
+//!   (401 with `WWW-Authenticate`, 403, 404, 429 with `Retry-After` and `RateLimit`
+//!   headers, an `application/problem+json` body as revealing as the policy says).
+//! - [`RateLimiter`] holds GCRA state outside the policy so it survives reloads.
+//!
+//! # Example
+//!
+//! ```
+//! use portcullis_decide::{Auth, Policy, Request, Verdict};
+//! use portcullis_rules::RuleSet;
+//!
+//! let rules = RuleSet::parse("inline.toml", r#"
+//! [policy]
+//! www_authenticate = 'Bearer realm="api"'
+//!
+//! [[rule]]
+//! id = "admin-only"
+//! when = 'path starts_with "/admin/" and not auth.roles has "admin"'
+//! action = "forbid"
+//! "#).unwrap();
+//! let policy = Policy::compile(rules).unwrap();
+//!
+//! // Anonymous: logging in could fix it, so 401 with a challenge.
+//! let req = Request::new("GET", "/%61dmin/users");
+//! let d = policy.evaluate(&req);
+//! assert_eq!((d.verdict(), d.status(), d.rule_id()), (Verdict::Forbid, 401, Some("admin-only")));
+//! let answer = d.response(&req).unwrap();
+//! assert_eq!(answer.header("www-authenticate"), Some(r#"Bearer realm="api""#));
+//!
+//! // Known but not an admin: 403.
+//! let viewer = Auth::authenticated("bob").with_roles(["viewer"]);
+//! assert_eq!(policy.evaluate(&req.auth(&viewer)).status(), 403);
+//! ```
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod decision;
+mod fields;
+mod policy;
+mod ratelimit;
+mod reference;
+mod request;
+
+pub use decision::{Decision, RateInfo, RequestId, Response, ShadowHit, Verdict};
+pub use policy::{CompileError, Policy, RuleTrace};
+pub use ratelimit::{RateCheck, RateLimiter};
+pub use request::{parse_client_ip, Auth, AuthStatus, HeaderSource, OwnedRequest, Request, RequestError};
+
+#[cfg(test)]
+mod testoibits {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync>() {}
+    fn assert_unwind_safe<T: std::panic::UnwindSafe + std::panic::RefUnwindSafe>() {}
+
+    #[test]
+    fn public_types_are_send_sync() {
+        assert_send_sync::<Policy>();
+        assert_send_sync::<Decision<'static>>();
+        assert_send_sync::<RateLimiter>();
+        assert_send_sync::<OwnedRequest>();
+        assert_send_sync::<CompileError>();
+        assert_unwind_safe::<OwnedRequest>();
+        assert_unwind_safe::<Decision<'static>>();
+    }
+}

@@ -26,7 +26,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use ipnet::{IpNet, Ipv4Net};
 
 /// Bits resolved by the direct-pointing root array.
 const ROOT_BITS: u32 = 16;
@@ -308,8 +308,6 @@ impl<'a> ListSet<'a> {
 /// A key type: an address as an unsigned integer, most significant bit
 /// first.
 trait Key: Copy + Ord + fmt::Debug {
-    /// Address width in bits.
-    const BITS: u32;
     /// The top [`ROOT_BITS`] bits.
     fn root_index(self) -> usize;
     /// The [`STRIDE`] bits starting at bit `pos` (from the top), padded with
@@ -318,7 +316,6 @@ trait Key: Copy + Ord + fmt::Debug {
 }
 
 impl Key for u32 {
-    const BITS: u32 = 32;
     #[inline]
     fn root_index(self) -> usize {
         (self >> (32 - ROOT_BITS)) as usize
@@ -330,7 +327,6 @@ impl Key for u32 {
 }
 
 impl Key for u128 {
-    const BITS: u32 = 128;
     #[inline]
     fn root_index(self) -> usize {
         (self >> (128 - ROOT_BITS)) as usize

@@ -1,0 +1,355 @@
+//! Decisions and the HTTP answers they carry.
+
+use std::fmt;
+
+use portcullis_rules::{Action, CmpOp, Field, PredKind, Reveal, Rule, Settings, Term};
+use serde_json::{json, Map, Value};
+use smallvec::SmallVec;
+
+use crate::fields::Fields;
+use crate::request::{AuthStatus, Request};
+
+/// The outcome for a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Verdict {
+    /// Pass it on to the application.
+    Allow,
+    /// Refuse it: 401, 403 or 404.
+    Forbid,
+    /// Refuse it for now: 429 (or the configured status).
+    RateLimit,
+}
+
+impl Verdict {
+    /// `allow`, `forbid` or `rate_limit`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Allow => "allow",
+            Verdict::Forbid => "forbid",
+            Verdict::RateLimit => "rate_limit",
+        }
+    }
+}
+
+/// A rule that matched without deciding: a `log` rule, or a rule in shadow mode reporting
+/// what it would have done.
+#[derive(Clone, Copy, Debug)]
+pub struct ShadowHit<'p> {
+    /// The rule.
+    pub rule: &'p Rule,
+    /// What it would have done: for a shadow rate limit, `RateLimit` only when the limit
+    /// was exceeded, else `Log`.
+    pub action: Action,
+}
+
+/// The state of the tightest rate limit that counted the request.
+#[derive(Clone, Copy, Debug)]
+pub struct RateInfo<'p> {
+    /// The rule whose limit it is (its id names the policy in the headers).
+    pub rule: &'p Rule,
+    /// Requests per period.
+    pub limit: u32,
+    /// Period in seconds (rounded up).
+    pub window_secs: u64,
+    /// Requests the key may still send at once.
+    pub remaining: u32,
+    /// Seconds until the key is fully replenished (rounded up).
+    pub reset_secs: u64,
+    /// Seconds to wait before retrying (rounded up; 0 when not exceeded).
+    pub retry_after_secs: u64,
+}
+
+/// A request id: given by the host, taken from a request header, or generated.
+/// Stored inline so a decision allocates nothing.
+#[derive(Clone, Copy)]
+pub struct RequestId {
+    buf: [u8; 64],
+    len: u8,
+}
+
+impl RequestId {
+    /// Accepts 1 to 64 characters of `A-Z a-z 0-9 - _ . :` (so it is safe in headers, logs
+    /// and JSON); anything else is refused.
+    pub fn parse(s: &str) -> Option<RequestId> {
+        let ok = (1..=64).contains(&s.len())
+            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
+        ok.then(|| {
+            let mut buf = [0u8; 64];
+            buf[..s.len()].copy_from_slice(s.as_bytes());
+            RequestId { buf, len: s.len() as u8 }
+        })
+    }
+
+    /// A fresh id: 16 hex digits, unique within the process and unpredictable across them.
+    pub fn generate() -> RequestId {
+        use std::hash::{BuildHasher, Hasher};
+        use std::sync::atomic::{AtomicU64, Ordering};
+        use std::sync::OnceLock;
+        static SEED: OnceLock<std::collections::hash_map::RandomState> = OnceLock::new();
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let mut h = SEED.get_or_init(Default::default).build_hasher();
+        h.write_u64(n);
+        let v = h.finish();
+        let mut buf = [0u8; 64];
+        for (i, b) in buf.iter_mut().take(16).enumerate() {
+            let nib = ((v >> (60 - 4 * i)) & 0xF) as u8;
+            *b = b"0123456789abcdef"[nib as usize];
+        }
+        RequestId { buf, len: 16 }
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.buf[..self.len as usize]).unwrap_or("")
+    }
+}
+
+impl fmt::Display for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RequestId({:?})", self.as_str())
+    }
+}
+
+/// Why a refusal has the status it has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Cause {
+    None,
+    /// Identity-dependent refusal of a caller who is anonymous (`false`) or whose
+    /// credentials were rejected (`true`): logging in could fix it.
+    Unauthenticated { invalid: bool },
+    Forbidden,
+    Hidden,
+    RateLimited,
+}
+
+/// The engine's answer for one request.
+#[derive(Clone, Debug)]
+pub struct Decision<'p> {
+    pub(crate) verdict: Verdict,
+    pub(crate) rule: Option<&'p Rule>,
+    pub(crate) status: u16,
+    pub(crate) cause: Cause,
+    pub(crate) rate: Option<RateInfo<'p>>,
+    pub(crate) shadow: SmallVec<[ShadowHit<'p>; 4]>,
+    pub(crate) request_id: RequestId,
+    pub(crate) settings: &'p Settings,
+}
+
+impl<'p> Decision<'p> {
+    /// Allow, Forbid or RateLimit.
+    pub fn verdict(&self) -> Verdict {
+        self.verdict
+    }
+
+    /// The rule that decided; `None` when the policy's default did.
+    pub fn rule(&self) -> Option<&'p Rule> {
+        self.rule
+    }
+
+    /// The deciding rule's id.
+    pub fn rule_id(&self) -> Option<&'p str> {
+        self.rule.map(|r| r.id.as_str())
+    }
+
+    /// The deciding rule's reason.
+    pub fn reason(&self) -> Option<&'p str> {
+        self.rule.and_then(|r| r.reason.as_deref())
+    }
+
+    /// The HTTP status: 200 when allowed, else 401, 403, 404, 429 or an override.
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// `log` and shadow-mode rules that matched.
+    pub fn shadow_hits(&self) -> &[ShadowHit<'p>] {
+        &self.shadow
+    }
+
+    /// The tightest rate limit that counted this request, if any.
+    pub fn rate_limit(&self) -> Option<&RateInfo<'p>> {
+        self.rate.as_ref()
+    }
+
+    /// The request id, also in every answer's body and in the decision log.
+    pub fn request_id(&self) -> &RequestId {
+        &self.request_id
+    }
+
+    /// Whether the request may pass.
+    pub fn is_allowed(&self) -> bool {
+        self.verdict == Verdict::Allow
+    }
+
+    /// Headers to add to the application's response when the request is allowed: the
+    /// `RateLimit` fields when a limit counted it.
+    pub fn allow_headers(&self) -> Vec<(&'static str, String)> {
+        let mut h = Vec::new();
+        if let Some(r) = &self.rate {
+            rate_headers(r, &mut h);
+        }
+        h
+    }
+
+    /// The refusal to send instead of calling the application; `None` when allowed.
+    /// `request` is the one decided about (read for `reveal = "detail"`).
+    pub fn response(&self, request: &Request<'_>) -> Option<Response> {
+        if self.verdict == Verdict::Allow {
+            return None;
+        }
+        let mut headers: Vec<(&'static str, String)> = vec![
+            ("content-type", "application/problem+json".to_string()),
+            ("cache-control", "no-store".to_string()),
+            ("x-request-id", self.request_id.to_string()),
+        ];
+        let mut body = Map::new();
+        body.insert("type".into(), json!("about:blank"));
+        body.insert("title".into(), json!(title(self.status)));
+        body.insert("status".into(), json!(self.status));
+        let reveal = self.settings.reveal;
+        match self.cause {
+            Cause::Unauthenticated { invalid } => {
+                let mut challenge = self.settings.www_authenticate.clone();
+                if invalid && challenge.to_ascii_lowercase().starts_with("bearer") {
+                    // RFC 6750 §3.1: tell the client its token, not its request, is the problem.
+                    challenge.push_str(if challenge.len() > 6 { ", " } else { " " });
+                    challenge.push_str("error=\"invalid_token\"");
+                }
+                headers.push(("www-authenticate", challenge));
+            }
+            Cause::RateLimited => {
+                if let Some(r) = &self.rate {
+                    headers.push(("retry-after", r.retry_after_secs.max(1).to_string()));
+                    rate_headers(r, &mut headers);
+                }
+            }
+            _ => {}
+        }
+        // A hidden resource answers like any missing one: nothing more.
+        if self.cause != Cause::Hidden {
+            if reveal >= Reveal::Reason {
+                if let Some(reason) = self.reason() {
+                    body.insert("detail".into(), json!(reason));
+                }
+            }
+            if reveal >= Reveal::Detail {
+                if let Some(rule) = self.rule {
+                    body.insert("rule".into(), json!(rule.id));
+                    requirements(rule, request, &mut body);
+                }
+                if let (Cause::RateLimited, Some(r)) = (self.cause, &self.rate) {
+                    body.insert("limit".into(), json!(r.limit));
+                    body.insert("window_seconds".into(), json!(r.window_secs));
+                    body.insert("retry_after_seconds".into(), json!(r.retry_after_secs.max(1)));
+                }
+            }
+        }
+        body.insert("request_id".into(), json!(self.request_id.as_str()));
+        Some(Response {
+            status: self.status,
+            headers,
+            body: Value::Object(body).to_string(),
+        })
+    }
+}
+
+/// A refusal, ready to send.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Response {
+    /// Status code.
+    pub status: u16,
+    /// Header names (lowercase) and values.
+    pub headers: Vec<(&'static str, String)>,
+    /// An `application/problem+json` body (RFC 9457).
+    pub body: String,
+}
+
+impl Response {
+    /// The first value of a header.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// `RateLimit-Policy` and `RateLimit` (draft-ietf-httpapi-ratelimit-headers): the policy
+/// named after the rule, its quota and window, what remains and when it resets.
+fn rate_headers(r: &RateInfo<'_>, out: &mut Vec<(&'static str, String)>) {
+    let name = &r.rule.id;
+    out.push(("ratelimit-policy", format!("\"{name}\";q={};w={}", r.limit, r.window_secs)));
+    out.push(("ratelimit", format!("\"{name}\";r={};t={}", r.remaining, r.reset_secs)));
+}
+
+fn title(status: u16) -> &'static str {
+    match status {
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        429 => "Too Many Requests",
+        451 => "Unavailable For Legal Reasons",
+        500 => "Internal Server Error",
+        503 => "Service Unavailable",
+        400..=499 => "Client Error",
+        _ => "Server Error",
+    }
+}
+
+/// For `reveal = "detail"`: what the rule required of the caller's identity and what the
+/// caller had, e.g. `required_role: admin`, `your_roles: [viewer]`.
+fn requirements(rule: &Rule, request: &Request<'_>, body: &mut Map<String, Value>) {
+    let fields = Fields::new(request);
+    let auth = request.auth;
+    let authed = auth.is_authenticated();
+    rule.when.visit_preds(&mut |p| match &p.kind {
+        PredKind::Has { set: Term::Field(f), item: Term::Str(want) } => {
+            let (req, have, mine) = match f {
+                Field::AuthRoles => ("required_role", "your_roles", &auth.roles),
+                Field::AuthScopes => ("required_scope", "your_scopes", &auth.scopes),
+                _ => return,
+            };
+            body.insert(req.into(), json!(want));
+            body.insert(have.into(), json!(if authed { mine.clone() } else { Vec::new() }));
+        }
+        PredKind::Compare { lhs, op: CmpOp::Eq | CmpOp::Ne, rhs } => {
+            let (other, field) = match (lhs, rhs) {
+                (Term::Field(f), o) | (o, Term::Field(f)) if f.is_identity() => (o, f),
+                _ => return,
+            };
+            let name = match field {
+                Field::AuthTenant => "tenant",
+                Field::AuthSubject => "subject",
+                _ => return,
+            };
+            let required = match other {
+                Term::Str(s) => Some(s.clone()),
+                Term::PathSegment(n) => portcullis_match::normalize::path_segment(&fields.path, *n).map(str::to_string),
+                Term::Field(f) => fields.string(f).map(|s| s.into_owned()),
+                _ => None,
+            };
+            let mine = fields.string(field).map(|s| s.into_owned());
+            body.insert(format!("required_{name}"), json!(required));
+            body.insert(format!("your_{name}"), json!(mine));
+        }
+        PredKind::Test(Term::Field(Field::AuthAuthenticated)) => {
+            body.insert("required".into(), json!("authentication"));
+            let status = match auth.effective_status() {
+                AuthStatus::Anonymous => "anonymous",
+                AuthStatus::Invalid => "invalid",
+                AuthStatus::Authenticated => "authenticated",
+            };
+            body.insert("your_status".into(), json!(status));
+        }
+        _ => {}
+    });
+}

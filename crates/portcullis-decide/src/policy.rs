@@ -1,0 +1,341 @@
+//! `Policy`: a compiled rule set, and the decision procedure shared by every evaluator.
+
+use std::fmt;
+use std::hash::Hasher;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use portcullis_rules::{Action, Default, Mode, RateKey, Rule, RuleSet};
+use smallvec::SmallVec;
+
+use crate::decision::{Cause, Decision, RateInfo, RequestId, ShadowHit, Verdict};
+use crate::fields::Fields;
+use crate::ratelimit::{feed, RateLimiter};
+use crate::reference::Reference;
+use crate::request::{AuthStatus, Request};
+
+/// Why a rule set could not be compiled (a regex over the size limits, say).
+#[derive(Clone, Debug)]
+pub struct CompileError {
+    rule: Option<String>,
+    list: Option<String>,
+    message: String,
+}
+
+impl CompileError {
+    pub(crate) fn new(rule: Option<&str>, list: Option<&str>, message: String) -> CompileError {
+        CompileError {
+            rule: rule.map(str::to_string),
+            list: list.map(str::to_string),
+            message,
+        }
+    }
+
+    /// The rule at fault, when one is.
+    pub fn rule(&self) -> Option<&str> {
+        self.rule.as_deref()
+    }
+
+    /// The list at fault, when one is.
+    pub fn list(&self) -> Option<&str> {
+        self.list.as_deref()
+    }
+}
+
+impl fmt::Display for CompileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.rule, &self.list) {
+            (Some(r), _) => write!(f, "rule `{r}`: {}", self.message),
+            (None, Some(l)) => write!(f, "list `{l}`: {}", self.message),
+            (None, None) => f.write_str(&self.message),
+        }
+    }
+}
+
+impl std::error::Error for CompileError {}
+
+/// A compiled rule set: immutable, `Send + Sync`, meant to be shared behind an `Arc`.
+pub struct Policy {
+    rules: RuleSet,
+    reference: Reference,
+    limiter: Arc<RateLimiter>,
+    /// Per rule: whether its condition reads `auth.*`.
+    identity: Vec<bool>,
+    /// Whether an enforced allow rule reads identity: then a default refusal of an
+    /// unauthenticated caller is a 401 (logging in could change the outcome).
+    identity_allow: bool,
+}
+
+impl fmt::Debug for Policy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Policy")
+            .field("rules", &self.rules.rules.len())
+            .field("lists", &self.rules.lists.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// One rule's part in a decision, for `--explain`.
+#[derive(Clone, Debug)]
+pub struct RuleTrace<'p> {
+    /// The rule.
+    pub rule: &'p Rule,
+    /// Whether its condition held.
+    pub matched: bool,
+    /// Not evaluated because the request is a CORS preflight and the rule reads identity.
+    pub skipped_preflight: bool,
+    /// Each predicate of the condition with its value on this request.
+    pub predicates: Vec<(&'p portcullis_rules::Pred, bool)>,
+}
+
+impl Policy {
+    /// Compiles a rule set with its own rate limiter (sized by the rule set's settings).
+    pub fn compile(rules: RuleSet) -> Result<Policy, CompileError> {
+        let limiter = Arc::new(RateLimiter::new(rules.settings.rate_limit_max_keys));
+        Policy::compile_with(rules, limiter)
+    }
+
+    /// Compiles a rule set that shares `limiter` (and so its state) with other policies,
+    /// such as the one it replaces on reload.
+    pub fn compile_with(rules: RuleSet, limiter: Arc<RateLimiter>) -> Result<Policy, CompileError> {
+        let reference = Reference::new(&rules)?;
+        let identity: Vec<bool> = rules.rules.iter().map(Rule::is_identity).collect();
+        let identity_allow = rules
+            .rules
+            .iter()
+            .zip(&identity)
+            .any(|(r, &id)| id && r.action == Action::Allow && r.mode == Mode::Enforce);
+        Ok(Policy {
+            rules,
+            reference,
+            limiter,
+            identity,
+            identity_allow,
+        })
+    }
+
+    /// The rule set this policy was compiled from.
+    pub fn rules(&self) -> &RuleSet {
+        &self.rules
+    }
+
+    /// The rate limiter.
+    pub fn limiter(&self) -> &Arc<RateLimiter> {
+        &self.limiter
+    }
+
+    /// Decides about a request.
+    pub fn evaluate<'p>(&'p self, req: &Request<'_>) -> Decision<'p> {
+        self.evaluate_reference(req)
+    }
+
+    /// Decides with the reference evaluator: the specification other evaluators are
+    /// tested against.
+    pub fn evaluate_reference<'p>(&'p self, req: &Request<'_>) -> Decision<'p> {
+        let fields = Fields::new(req);
+        let preflight = fields.preflight;
+        self.decide(req, preflight, &mut |i| {
+            self.rules
+                .rules
+                .get(i)
+                .is_some_and(|r| self.reference.eval(&self.rules, &r.when, &fields))
+        })
+    }
+
+    /// Every rule evaluated for the request, in order, up to the one that decided.
+    pub fn explain<'p>(&'p self, req: &Request<'_>) -> (Decision<'p>, Vec<RuleTrace<'p>>) {
+        let fields = Fields::new(req);
+        let mut trace = Vec::new();
+        let decision = self.decide(req, fields.preflight, &mut |i| {
+            let Some(rule) = self.rules.rules.get(i) else { return false };
+            let mut predicates = Vec::new();
+            rule.when.visit_preds(&mut |p| {
+                predicates.push((p, self.reference.pred(&self.rules, &p.kind, &fields)));
+            });
+            let matched = self.reference.eval(&self.rules, &rule.when, &fields);
+            trace.push(RuleTrace { rule, matched, skipped_preflight: false, predicates });
+            matched
+        });
+        if fields.preflight && self.rules.settings.preflight_exempt {
+            for (i, rule) in self.rules.rules.iter().enumerate() {
+                if self.identity[i] && !trace.iter().any(|t| std::ptr::eq(t.rule, rule)) {
+                    let pos = trace.iter().position(|t| {
+                        self.rules.rules.iter().position(|r| std::ptr::eq(r, t.rule)) > Some(i)
+                    });
+                    let t = RuleTrace { rule, matched: false, skipped_preflight: true, predicates: Vec::new() };
+                    match pos {
+                        Some(p) => trace.insert(p, t),
+                        None if decision.rule.is_none_or(|d| self.rules.rules.iter().position(|r| std::ptr::eq(r, d)) > Some(i)) => trace.push(t),
+                        None => {}
+                    }
+                }
+            }
+        }
+        (decision, trace)
+    }
+
+    /// The decision procedure: rules in order, the first terminal verdict wins; `log` and
+    /// shadow rules record and go on; rate limits count and refuse when exceeded.
+    /// `matches(i)` says whether rule `i`'s condition holds.
+    pub(crate) fn decide<'p>(
+        &'p self,
+        req: &Request<'_>,
+        preflight: bool,
+        matches: &mut dyn FnMut(usize) -> bool,
+    ) -> Decision<'p> {
+        let settings = &self.rules.settings;
+        let mut shadow: SmallVec<[ShadowHit<'p>; 4]> = SmallVec::new();
+        let mut rate: Option<RateInfo<'p>> = None;
+        let unauthenticated = match req.auth.effective_status() {
+            AuthStatus::Authenticated => None,
+            AuthStatus::Anonymous => Some(false),
+            AuthStatus::Invalid => Some(true),
+        };
+        let exempt = preflight && settings.preflight_exempt;
+        let mut decided: Option<(Verdict, &'p Rule, Cause, u16)> = None;
+        for (i, rule) in self.rules.rules.iter().enumerate() {
+            let identity = self.identity.get(i).copied().unwrap_or(false);
+            if exempt && identity {
+                continue;
+            }
+            if !matches(i) {
+                continue;
+            }
+            let enforce = rule.mode == Mode::Enforce;
+            match rule.action {
+                Action::Log => shadow.push(ShadowHit { rule, action: Action::Log }),
+                Action::Allow | Action::Forbid if !enforce => {
+                    shadow.push(ShadowHit { rule, action: rule.action });
+                }
+                Action::Allow => {
+                    decided = Some((Verdict::Allow, rule, Cause::None, 200));
+                    break;
+                }
+                Action::Forbid => {
+                    let (cause, status) = if rule.hide {
+                        (Cause::Hidden, 404)
+                    } else if let Some(s) = rule.status {
+                        (Cause::Forbidden, s)
+                    } else if let (true, Some(invalid)) = (identity, unauthenticated) {
+                        (Cause::Unauthenticated { invalid }, 401)
+                    } else {
+                        (Cause::Forbidden, 403)
+                    };
+                    decided = Some((Verdict::Forbid, rule, cause, status));
+                    break;
+                }
+                Action::RateLimit => {
+                    let Some(info) = self.count(rule, req) else { continue };
+                    let exceeded = info.retry_after_secs > 0;
+                    if !enforce {
+                        if exceeded {
+                            shadow.push(ShadowHit { rule, action: Action::RateLimit });
+                        }
+                        continue;
+                    }
+                    if exceeded {
+                        let status = rule.status.unwrap_or(settings.rate_limit_status);
+                        rate = Some(info);
+                        decided = Some((Verdict::RateLimit, rule, Cause::RateLimited, status));
+                        break;
+                    }
+                    if rate.is_none_or(|r| info.remaining < r.remaining) {
+                        rate = Some(info);
+                    }
+                }
+            }
+        }
+        let (verdict, rule, cause, status) = match decided {
+            Some((v, r, c, s)) => (v, Some(r), c, s),
+            None => match settings.default {
+                Default::Allow => (Verdict::Allow, None, Cause::None, 200),
+                Default::Forbid => match unauthenticated {
+                    Some(invalid) if self.identity_allow && !exempt => {
+                        (Verdict::Forbid, None, Cause::Unauthenticated { invalid }, 401)
+                    }
+                    _ => (Verdict::Forbid, None, Cause::Forbidden, 403),
+                },
+            },
+        };
+        Decision {
+            verdict,
+            rule,
+            status,
+            cause,
+            rate,
+            shadow,
+            request_id: request_id(req, settings.request_id_header.as_deref()),
+            settings,
+        }
+    }
+
+    /// Counts the request against a rate-limit rule.
+    fn count<'p>(&self, rule: &'p Rule, req: &Request<'_>) -> Option<RateInfo<'p>> {
+        let rl = rule.rate_limit.as_ref()?;
+        let mut h = self.limiter.key_hasher();
+        feed(&mut h, rule.id.as_str());
+        feed(&mut h, &(rl.limit, rl.period, rl.burst));
+        for k in &rl.key {
+            match k {
+                RateKey::Ip { v4_prefix, v6_prefix } => match req.client_ip.map(portcullis_rules::canonical_ip) {
+                    Some(std::net::IpAddr::V4(v4)) => {
+                        let bits = u32::from(v4) & u32::MAX.checked_shl(32 - u32::from(*v4_prefix)).unwrap_or(0);
+                        feed(&mut h, &(4u8, bits));
+                    }
+                    Some(std::net::IpAddr::V6(v6)) => {
+                        let bits = u128::from(v6) & u128::MAX.checked_shl(128 - u32::from(*v6_prefix)).unwrap_or(0);
+                        feed(&mut h, &(6u8, bits));
+                    }
+                    None => feed(&mut h, &0u8),
+                },
+                RateKey::Header(name) => {
+                    let mut n = 0u32;
+                    req.headers.for_each(name, &mut |v| {
+                        feed(&mut h, v);
+                        n += 1;
+                    });
+                    feed(&mut h, &n);
+                }
+                RateKey::AuthSubject => {
+                    let subject = req.auth.is_authenticated().then_some(req.auth.subject.as_deref()).flatten();
+                    feed(&mut h, &subject);
+                }
+                RateKey::Attr(name) => feed(&mut h, &req.attrs.iter().find(|(k, _)| k == name).map(|(_, v)| *v)),
+            }
+        }
+        let now = req
+            .time
+            .or_else(|| SystemTime::now().duration_since(UNIX_EPOCH).ok())
+            .unwrap_or(Duration::ZERO);
+        let now_ns = u64::try_from(now.as_nanos()).unwrap_or(u64::MAX);
+        let period_ns = u64::try_from(rl.period.as_nanos()).unwrap_or(u64::MAX);
+        let c = self.limiter.check(h.finish(), now_ns, rl.limit, period_ns, rl.burst);
+        let secs = |ns: u64| ns.div_ceil(1_000_000_000);
+        Some(RateInfo {
+            rule,
+            limit: rl.limit,
+            window_secs: secs(period_ns),
+            remaining: c.remaining,
+            reset_secs: secs(c.reset_ns),
+            retry_after_secs: secs(c.retry_after_ns),
+        })
+    }
+}
+
+fn request_id(req: &Request<'_>, header: Option<&str>) -> RequestId {
+    if let Some(id) = req.id.and_then(RequestId::parse) {
+        return id;
+    }
+    if let Some(name) = header {
+        let mut found = None;
+        req.headers.for_each(name, &mut |v| {
+            if found.is_none() {
+                found = std::str::from_utf8(v).ok().and_then(RequestId::parse);
+            }
+        });
+        if let Some(id) = found {
+            return id;
+        }
+    }
+    RequestId::generate()
+}

@@ -1,0 +1,378 @@
+//! The request a decision is made about: a borrowed view, and an owned form read from JSON.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Access to a request's headers without copying them.
+///
+/// Implemented for arrays and vectors of `(name, value)` pairs; the `portcullis` crate implements it
+/// for `http::HeaderMap`.
+pub trait HeaderSource {
+    /// Calls `f` with every value of the header `name` (given lowercase), in order.
+    fn for_each(&self, name: &str, f: &mut dyn FnMut(&[u8]));
+}
+
+fn pairs_for_each<N: AsRef<str>, V: AsRef<[u8]>>(pairs: &[(N, V)], name: &str, f: &mut dyn FnMut(&[u8])) {
+    for (n, v) in pairs {
+        if n.as_ref().eq_ignore_ascii_case(name) {
+            f(v.as_ref());
+        }
+    }
+}
+
+impl<N: AsRef<str>, V: AsRef<[u8]>> HeaderSource for Vec<(N, V)> {
+    fn for_each(&self, name: &str, f: &mut dyn FnMut(&[u8])) {
+        pairs_for_each(self, name, f);
+    }
+}
+
+impl<N: AsRef<str>, V: AsRef<[u8]>, const K: usize> HeaderSource for [(N, V); K] {
+    fn for_each(&self, name: &str, f: &mut dyn FnMut(&[u8])) {
+        pairs_for_each(self, name, f);
+    }
+}
+
+/// Whether the host verified the caller, and how that went.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthStatus {
+    /// No credentials were presented.
+    #[default]
+    Anonymous,
+    /// Credentials were presented and rejected (expired, bad signature, unknown token).
+    Invalid,
+    /// Credentials were verified.
+    Authenticated,
+}
+
+/// The caller's identity, as the host established it. Authentication is the host's job;
+/// portcullis only reads the result.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Auth {
+    /// Anonymous, invalid or authenticated. When absent in JSON, a `subject` means
+    /// authenticated.
+    #[serde(default)]
+    pub status: Option<AuthStatus>,
+    /// User or client id.
+    #[serde(default)]
+    pub subject: Option<String>,
+    /// Roles.
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// OAuth scopes or permissions.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// Tenant the caller belongs to.
+    #[serde(default)]
+    pub tenant: Option<String>,
+}
+
+impl Auth {
+    /// An authenticated caller.
+    pub fn authenticated(subject: impl Into<String>) -> Auth {
+        Auth {
+            status: Some(AuthStatus::Authenticated),
+            subject: Some(subject.into()),
+            ..Auth::default()
+        }
+    }
+
+    /// A caller whose credentials were rejected.
+    pub fn invalid() -> Auth {
+        Auth {
+            status: Some(AuthStatus::Invalid),
+            ..Auth::default()
+        }
+    }
+
+    /// Adds roles.
+    pub fn with_roles<S: Into<String>>(mut self, roles: impl IntoIterator<Item = S>) -> Auth {
+        self.roles.extend(roles.into_iter().map(Into::into));
+        self
+    }
+
+    /// Adds scopes.
+    pub fn with_scopes<S: Into<String>>(mut self, scopes: impl IntoIterator<Item = S>) -> Auth {
+        self.scopes.extend(scopes.into_iter().map(Into::into));
+        self
+    }
+
+    /// Sets the tenant.
+    pub fn with_tenant(mut self, tenant: impl Into<String>) -> Auth {
+        self.tenant = Some(tenant.into());
+        self
+    }
+
+    /// The effective status: explicit, else authenticated when there is a subject.
+    pub fn effective_status(&self) -> AuthStatus {
+        self.status.unwrap_or(if self.subject.is_some() {
+            AuthStatus::Authenticated
+        } else {
+            AuthStatus::Anonymous
+        })
+    }
+
+    /// Whether the caller is authenticated. Identity fields of a caller that is not are
+    /// treated as absent.
+    pub fn is_authenticated(&self) -> bool {
+        self.effective_status() == AuthStatus::Authenticated
+    }
+}
+
+static ANONYMOUS: Auth = Auth {
+    status: None,
+    subject: None,
+    roles: Vec::new(),
+    scopes: Vec::new(),
+    tenant: None,
+};
+
+static NO_HEADERS: [(&str, &str); 0] = [];
+
+/// A borrowed view of one HTTP request: everything a rule can read.
+#[derive(Clone, Copy)]
+pub struct Request<'a> {
+    /// Client address; `None` when the host could not tell (rules on `ip` then do not match).
+    pub client_ip: Option<IpAddr>,
+    /// Method, as sent.
+    pub method: &'a str,
+    /// Request target as sent: `/path?query` (absolute form accepted).
+    pub uri: &'a str,
+    /// Headers.
+    pub headers: &'a dyn HeaderSource,
+    /// The caller's identity.
+    pub auth: &'a Auth,
+    /// ISO country code, from the host's geo lookup.
+    pub geo_country: Option<&'a str>,
+    /// Host-supplied attributes (`attr["name"]`).
+    pub attrs: &'a [(&'a str, &'a str)],
+    /// When the request arrived (since the Unix epoch). Rate limits use it when given, so
+    /// replaying recorded traffic is deterministic; otherwise the clock.
+    pub time: Option<Duration>,
+    /// An id for the request; otherwise one is taken from the request-id header or made up.
+    pub id: Option<&'a str>,
+}
+
+impl<'a> Request<'a> {
+    /// A request with no headers, an anonymous caller and no attributes.
+    pub fn new(method: &'a str, uri: &'a str) -> Request<'a> {
+        Request {
+            client_ip: None,
+            method,
+            uri,
+            headers: &NO_HEADERS,
+            auth: &ANONYMOUS,
+            geo_country: None,
+            attrs: &[],
+            time: None,
+            id: None,
+        }
+    }
+
+    /// Sets the client address.
+    pub fn client_ip(mut self, ip: IpAddr) -> Self {
+        self.client_ip = Some(ip);
+        self
+    }
+
+    /// Sets the headers.
+    pub fn headers(mut self, headers: &'a dyn HeaderSource) -> Self {
+        self.headers = headers;
+        self
+    }
+
+    /// Sets the caller's identity.
+    pub fn auth(mut self, auth: &'a Auth) -> Self {
+        self.auth = auth;
+        self
+    }
+
+    /// Sets the arrival time.
+    pub fn time(mut self, since_epoch: Duration) -> Self {
+        self.time = Some(since_epoch);
+        self
+    }
+
+    /// Whether this is a CORS preflight: `OPTIONS` with `Origin` and
+    /// `Access-Control-Request-Method`.
+    pub fn is_preflight(&self) -> bool {
+        let mut origin = false;
+        let mut acrm = false;
+        self.headers.for_each("origin", &mut |_| origin = true);
+        self.headers
+            .for_each("access-control-request-method", &mut |_| acrm = true);
+        self.method.eq_ignore_ascii_case("OPTIONS") && origin && acrm
+    }
+}
+
+impl std::fmt::Debug for Request<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Request")
+            .field("client_ip", &self.client_ip)
+            .field("method", &self.method)
+            .field("uri", &self.uri)
+            .field("auth", &self.auth)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Headers in JSON: an object (`{"name": "value"}`, a value may be an array for repeated
+/// headers) or an array of `[name, value]` pairs.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(untagged)]
+enum JsonHeaders {
+    Map(BTreeMap<String, OneOrMany>),
+    Pairs(Vec<(String, String)>),
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Geo {
+    country: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JsonRequest {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    ip: Option<String>,
+    #[serde(default = "default_method")]
+    method: String,
+    #[serde(alias = "path")]
+    uri: String,
+    #[serde(default)]
+    headers: Option<JsonHeaders>,
+    #[serde(default)]
+    auth: Option<Auth>,
+    #[serde(default)]
+    geo: Option<Geo>,
+    #[serde(default)]
+    attrs: BTreeMap<String, String>,
+    #[serde(default)]
+    time: Option<f64>,
+}
+
+fn default_method() -> String {
+    "GET".to_string()
+}
+
+/// An owned request, read from JSON (the format of `portcullis eval`; see docs/requests.md).
+#[derive(Clone, Debug, Default)]
+pub struct OwnedRequest {
+    /// Request id.
+    pub id: Option<String>,
+    /// Client address.
+    pub client_ip: Option<IpAddr>,
+    /// Method.
+    pub method: String,
+    /// Request target.
+    pub uri: String,
+    /// Headers, in order.
+    pub headers: Vec<(String, String)>,
+    /// Identity.
+    pub auth: Auth,
+    /// Country.
+    pub geo_country: Option<String>,
+    /// Attributes.
+    pub attrs: Vec<(String, String)>,
+    /// Arrival time.
+    pub time: Option<Duration>,
+}
+
+/// Why a JSON request could not be read.
+#[derive(Debug)]
+pub struct RequestError(String);
+
+impl std::fmt::Display for RequestError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for RequestError {}
+
+impl OwnedRequest {
+    /// Reads one request from JSON.
+    pub fn from_json(text: &str) -> Result<OwnedRequest, RequestError> {
+        let j: JsonRequest = serde_json::from_str(text).map_err(|e| RequestError(e.to_string()))?;
+        let client_ip = match j.ip.as_deref() {
+            None => None,
+            Some(s) => Some(
+                parse_client_ip(s)
+                    .ok_or_else(|| RequestError(format!("`ip` is not an IP address: {s:?}")))?,
+            ),
+        };
+        let time = match j.time {
+            None => None,
+            Some(t) if t.is_finite() && t >= 0.0 && t < 1e11 => Some(Duration::from_secs_f64(t)),
+            Some(t) => return Err(RequestError(format!("`time` must be seconds since the Unix epoch, found {t}"))),
+        };
+        let headers = match j.headers {
+            None => Vec::new(),
+            Some(JsonHeaders::Pairs(p)) => p,
+            Some(JsonHeaders::Map(m)) => m
+                .into_iter()
+                .flat_map(|(k, v)| {
+                    let vals = match v {
+                        OneOrMany::One(s) => vec![s],
+                        OneOrMany::Many(v) => v,
+                    };
+                    vals.into_iter().map(move |v| (k.clone(), v))
+                })
+                .collect(),
+        };
+        if j.method.is_empty() || !j.method.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(RequestError(format!("`method` is not a valid method: {:?}", j.method)));
+        }
+        Ok(OwnedRequest {
+            id: j.id,
+            client_ip,
+            method: j.method,
+            uri: j.uri,
+            headers,
+            auth: j.auth.unwrap_or_default(),
+            geo_country: j.geo.and_then(|g| g.country),
+            attrs: j.attrs.into_iter().collect(),
+            time,
+        })
+    }
+
+    /// The borrowed view. `attrs` is scratch space for the attribute pairs.
+    pub fn view<'a>(&'a self, attrs: &'a mut Vec<(&'a str, &'a str)>) -> Request<'a> {
+        attrs.clear();
+        attrs.extend(self.attrs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        Request {
+            client_ip: self.client_ip,
+            method: &self.method,
+            uri: &self.uri,
+            headers: &self.headers,
+            auth: &self.auth,
+            geo_country: self.geo_country.as_deref(),
+            attrs,
+            time: self.time,
+            id: self.id.as_deref(),
+        }
+    }
+}
+
+/// Parses a client address as it appears in logs and headers: IPv4, IPv6, bracketed IPv6,
+/// an IPv6 zone id (dropped). IPv4-mapped IPv6 becomes IPv4.
+pub fn parse_client_ip(s: &str) -> Option<IpAddr> {
+    let s = s.trim();
+    let s = s.strip_prefix('[').and_then(|r| r.split_once(']')).map_or(s, |(a, _)| a);
+    let s = s.split_once('%').map_or(s, |(a, _)| a);
+    s.parse().ok().map(portcullis_rules::canonical_ip)
+}

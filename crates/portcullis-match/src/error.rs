@@ -1,0 +1,68 @@
+//! The error of [`ScannerBuilder::build`](crate::ScannerBuilder::build).
+
+use std::fmt;
+
+/// Why a [`Scanner`](crate::Scanner) could not be built, and which pattern
+/// caused it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScanError {
+    kind: ScanErrorKind,
+    pattern_id: Option<u32>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum ScanErrorKind {
+    TooManyPatterns { max: usize },
+    PatternTooLong { len: usize, max: usize },
+    InvalidRegex { message: String },
+    RegexTooBig { limit: usize },
+    Automaton { message: String },
+}
+
+impl ScanError {
+    pub(crate) fn new(kind: ScanErrorKind, pattern_id: Option<u32>) -> Self {
+        ScanError { kind, pattern_id }
+    }
+
+    /// The id of the offending pattern, if one pattern is to blame.
+    pub fn pattern_id(&self) -> Option<u32> {
+        self.pattern_id
+    }
+
+    /// Whether a size limit of [`ScanLimits`](crate::ScanLimits) was
+    /// exceeded (as opposed to an invalid regex).
+    pub fn is_limit(&self) -> bool {
+        matches!(
+            self.kind,
+            ScanErrorKind::TooManyPatterns { .. }
+                | ScanErrorKind::PatternTooLong { .. }
+                | ScanErrorKind::RegexTooBig { .. }
+        )
+    }
+}
+
+impl fmt::Display for ScanError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(id) = self.pattern_id {
+            write!(f, "pattern {id}: ")?;
+        }
+        match &self.kind {
+            ScanErrorKind::TooManyPatterns { max } => {
+                write!(f, "too many patterns (the limit is {max})")
+            }
+            ScanErrorKind::PatternTooLong { len, max } => {
+                write!(f, "pattern is {len} bytes long (the limit is {max})")
+            }
+            ScanErrorKind::InvalidRegex { message } => write!(f, "invalid regex: {message}"),
+            ScanErrorKind::RegexTooBig { limit } => write!(
+                f,
+                "regexes compile to more than the size limit of {limit} bytes"
+            ),
+            ScanErrorKind::Automaton { message } => {
+                write!(f, "could not build the literal automaton: {message}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ScanError {}

@@ -1,0 +1,141 @@
+//! Naive references: the specification the fast matchers are tested against.
+//!
+//! Each is the obvious implementation, a linear scan that is easy to check by
+//! reading: property tests (`*_matches_naive`) and fuzz targets compare the
+//! fast paths with them, and benches use them as the baseline.
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use regex_automata::meta;
+
+use crate::iptable::{canonical_ip, canonical_net};
+use crate::{MatchSet, PatternKind};
+
+/// The reference for [`IpTable`](crate::IpTable): a list of prefixes,
+/// scanned in full on every lookup.
+#[derive(Clone, Debug, Default)]
+pub struct NaiveIpTable {
+    entries: Vec<(IpNet, u32)>,
+}
+
+impl NaiveIpTable {
+    /// An empty table.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds `net` to list `list` (as [`IpTableBuilder::insert`] does:
+    /// host bits ignored, IPv4-mapped IPv6 prefixes of /96 or longer taken
+    /// as IPv4).
+    ///
+    /// [`IpTableBuilder::insert`]: crate::IpTableBuilder::insert
+    pub fn insert(&mut self, net: IpNet, list: u32) {
+        self.entries.push((canonical_net(net), list));
+    }
+
+    /// Every list containing `ip`, ascending, without duplicates.
+    /// IPv4-mapped IPv6 addresses are looked up as IPv4.
+    pub fn lookup(&self, ip: IpAddr) -> Vec<u32> {
+        let ip = canonical_ip(ip);
+        let mut lists: Vec<u32> = self
+            .entries
+            .iter()
+            .filter(|(net, _)| net.contains(&ip))
+            .map(|&(_, list)| list)
+            .collect();
+        lists.sort_unstable();
+        lists.dedup();
+        lists
+    }
+}
+
+/// The reference for [`Scanner`](crate::Scanner): every pattern tried on its
+/// own with the `str` methods (and one regex per regex pattern).
+#[derive(Clone, Debug, Default)]
+pub struct NaiveScanner {
+    patterns: Vec<NaivePattern>,
+}
+
+#[derive(Clone, Debug)]
+struct NaivePattern {
+    id: u32,
+    kind: PatternKind,
+    /// ASCII-lowercased when case-insensitive (literal kinds).
+    text: String,
+    case_insensitive: bool,
+    regex: Option<meta::Regex>,
+}
+
+impl NaiveScanner {
+    /// An empty scanner.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a pattern, with the meaning of [`ScannerBuilder::add`].
+    /// Fails on an invalid regex.
+    ///
+    /// [`ScannerBuilder::add`]: crate::ScannerBuilder::add
+    pub fn add(
+        &mut self,
+        id: u32,
+        kind: PatternKind,
+        pattern: &str,
+        case_insensitive: bool,
+    ) -> Result<(), String> {
+        let regex = match kind {
+            PatternKind::Regex => Some(
+                meta::Regex::builder()
+                    .syntax(
+                        regex_automata::util::syntax::Config::new()
+                            .case_insensitive(case_insensitive),
+                    )
+                    .build(pattern)
+                    .map_err(|e| e.to_string())?,
+            ),
+            _ => None,
+        };
+        let text = if case_insensitive {
+            pattern.to_ascii_lowercase()
+        } else {
+            pattern.to_owned()
+        };
+        self.patterns.push(NaivePattern {
+            id,
+            kind,
+            text,
+            case_insensitive,
+            regex,
+        });
+        Ok(())
+    }
+
+    /// Whether pattern `p` matches `haystack`.
+    fn matches(p: &NaivePattern, haystack: &str) -> bool {
+        let lowered;
+        let hay = if p.case_insensitive && p.kind != PatternKind::Regex {
+            lowered = haystack.to_ascii_lowercase();
+            lowered.as_str()
+        } else {
+            haystack
+        };
+        match (p.kind, &p.regex) {
+            (PatternKind::Contains, _) => hay.contains(p.text.as_str()),
+            (PatternKind::StartsWith, _) => hay.starts_with(p.text.as_str()),
+            (PatternKind::EndsWith, _) => hay.ends_with(p.text.as_str()),
+            (PatternKind::Equals, _) => hay == p.text,
+            (PatternKind::Regex, Some(re)) => re.is_match(hay),
+            (PatternKind::Regex, None) => false,
+        }
+    }
+
+    /// Sets bit `id` in `out` for every pattern `haystack` satisfies.
+    pub fn scan(&self, haystack: &str, out: &mut MatchSet) {
+        for p in &self.patterns {
+            if Self::matches(p, haystack) {
+                out.insert(p.id);
+            }
+        }
+    }
+}

@@ -1,1 +1,125 @@
-fn main() {}
+//! The `portcullis` command: check rule files and evaluate requests against them.
+//!
+//! Exit codes: 0 ok; 1 errors found in rules or requests; 2 the tool itself failed.
+
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+mod eval;
+
+#[derive(Parser)]
+#[command(name = "portcullis", version, about = "Check web application firewall rules and evaluate requests against them")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check rule files: exit 0 when valid (warnings allowed), 1 with diagnostics when not.
+    Check {
+        /// Rule files or directories.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Treat warnings as errors.
+        #[arg(long)]
+        deny_warnings: bool,
+    },
+    /// Evaluate requests (JSON lines, see docs/requests.md) and print one JSON decision per
+    /// line.
+    Eval {
+        /// Rule files or directories.
+        #[arg(required = true)]
+        rules: Vec<PathBuf>,
+        /// Read requests from this file instead of stdin.
+        #[arg(long, short)]
+        requests: Option<PathBuf>,
+        /// Add each evaluated rule and why it matched or not.
+        #[arg(long)]
+        explain: bool,
+    },
+}
+
+/// The outcome of a command that ran: whether it found problems in its input.
+enum Outcome {
+    Clean,
+    Problems,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Check { paths, deny_warnings } => check(&paths, deny_warnings),
+        Command::Eval { rules, requests, explain } => eval::run(&rules, requests.as_deref(), explain),
+    };
+    match result {
+        Ok(Outcome::Clean) => ExitCode::SUCCESS,
+        Ok(Outcome::Problems) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("portcullis: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Loads and compiles rules, printing diagnostics; `None` when they have errors.
+fn load(paths: &[PathBuf]) -> Option<(portcullis::Engine, Vec<String>)> {
+    let rules = match portcullis::RuleSet::load(paths) {
+        Ok(r) => r,
+        Err(e) => {
+            eprint!("{e}\n");
+            return None;
+        }
+    };
+    let warnings: Vec<String> = rules.warnings().iter().map(|w| w.render(rules.sources())).collect();
+    match portcullis::Engine::from_rules(rules) {
+        Ok(engine) => Some((engine, warnings)),
+        Err(e) => {
+            eprintln!("error: {e}");
+            None
+        }
+    }
+}
+
+fn check(paths: &[PathBuf], deny_warnings: bool) -> anyhow::Result<Outcome> {
+    let Some((engine, warnings)) = load(paths) else {
+        return Ok(Outcome::Problems);
+    };
+    for w in &warnings {
+        eprint!("{w}");
+    }
+    let policy = engine.policy();
+    let rules = policy.rules();
+    let files = (0..).map_while(|i| rules.sources().get(i)).count();
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "ok: {} rules, {} lists, {} files, {} warnings",
+        rules.rules.len(),
+        rules.lists.iter().filter(|l| !l.anonymous).count(),
+        files,
+        warnings.len()
+    )
+    .context("writing to stdout")?;
+    Ok(if deny_warnings && !warnings.is_empty() {
+        eprintln!("error: warnings are denied (--deny-warnings)");
+        Outcome::Problems
+    } else {
+        Outcome::Clean
+    })
+}
+
+/// Reads lines from a file or stdin.
+fn lines(path: Option<&std::path::Path>) -> anyhow::Result<Box<dyn Iterator<Item = std::io::Result<String>>>> {
+    Ok(match path {
+        Some(p) => {
+            let f = std::fs::File::open(p).with_context(|| format!("cannot open {}", p.display()))?;
+            Box::new(std::io::BufReader::new(f).lines())
+        }
+        None => Box::new(std::io::stdin().lock().lines()),
+    })
+}

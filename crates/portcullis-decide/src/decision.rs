@@ -2,11 +2,12 @@
 
 use std::fmt;
 
-use portcullis_rules::{Action, CmpOp, Field, PredKind, Reveal, Rule, Settings, Term};
+use portcullis_rules::{Action, CmpOp, Field, PredKind, Reveal, Rule, Term};
 use serde_json::{json, Map, Value};
 use smallvec::SmallVec;
 
 use crate::fields::Fields;
+use crate::policy::Policy;
 use crate::request::{AuthStatus, Request};
 
 /// The outcome for a request.
@@ -33,20 +34,17 @@ impl Verdict {
 
 /// A rule that matched without deciding: a `log` rule, or a rule in shadow mode reporting
 /// what it would have done.
-#[derive(Clone, Copy, Debug)]
-pub struct ShadowHit<'p> {
-    /// The rule.
-    pub rule: &'p Rule,
-    /// What it would have done: for a shadow rate limit, `RateLimit` only when the limit
-    /// was exceeded, else `Log`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ShadowHit {
+    pub rule: u32,
+    /// For a shadow rate limit, `RateLimit` only when the limit was exceeded.
     pub action: Action,
 }
 
 /// The state of the tightest rate limit that counted the request.
-#[derive(Clone, Copy, Debug)]
-pub struct RateInfo<'p> {
-    /// The rule whose limit it is (its id names the policy in the headers).
-    pub rule: &'p Rule,
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateInfo {
+    pub(crate) rule: u32,
     /// Requests per period.
     pub limit: u32,
     /// Period in seconds (rounded up).
@@ -129,38 +127,39 @@ pub(crate) enum Cause {
     RateLimited,
 }
 
-/// The engine's answer for one request.
+/// The engine's answer for one request. It holds a handle to the policy that made it
+/// (a reference count, not a copy), so it outlives reloads and can travel with the request.
 #[derive(Clone, Debug)]
-pub struct Decision<'p> {
+pub struct Decision {
+    pub(crate) policy: Policy,
     pub(crate) verdict: Verdict,
-    pub(crate) rule: Option<&'p Rule>,
+    pub(crate) rule: Option<u32>,
     pub(crate) status: u16,
     pub(crate) cause: Cause,
-    pub(crate) rate: Option<RateInfo<'p>>,
-    pub(crate) shadow: SmallVec<[ShadowHit<'p>; 4]>,
+    pub(crate) rate: Option<RateInfo>,
+    pub(crate) shadow: SmallVec<[ShadowHit; 4]>,
     pub(crate) request_id: RequestId,
-    pub(crate) settings: &'p Settings,
 }
 
-impl<'p> Decision<'p> {
+impl Decision {
     /// Allow, Forbid or RateLimit.
     pub fn verdict(&self) -> Verdict {
         self.verdict
     }
 
     /// The rule that decided; `None` when the policy's default did.
-    pub fn rule(&self) -> Option<&'p Rule> {
-        self.rule
+    pub fn rule(&self) -> Option<&Rule> {
+        self.rule.and_then(|i| self.policy.rule_at(i))
     }
 
     /// The deciding rule's id.
-    pub fn rule_id(&self) -> Option<&'p str> {
-        self.rule.map(|r| r.id.as_str())
+    pub fn rule_id(&self) -> Option<&str> {
+        self.rule().map(|r| r.id.as_str())
     }
 
     /// The deciding rule's reason.
-    pub fn reason(&self) -> Option<&'p str> {
-        self.rule.and_then(|r| r.reason.as_deref())
+    pub fn reason(&self) -> Option<&str> {
+        self.rule().and_then(|r| r.reason.as_deref())
     }
 
     /// The HTTP status: 200 when allowed, else 401, 403, 404, 429 or an override.
@@ -169,13 +168,27 @@ impl<'p> Decision<'p> {
     }
 
     /// `log` and shadow-mode rules that matched.
-    pub fn shadow_hits(&self) -> &[ShadowHit<'p>] {
-        &self.shadow
+    /// For a shadow rate limit, the action is `RateLimit` when the limit was exceeded and
+    /// `Log` otherwise.
+    pub fn shadow_hits(&self) -> impl Iterator<Item = (&Rule, Action)> + '_ {
+        self.shadow
+            .iter()
+            .filter_map(|h| Some((self.policy.rule_at(h.rule)?, h.action)))
     }
 
     /// The tightest rate limit that counted this request, if any.
-    pub fn rate_limit(&self) -> Option<&RateInfo<'p>> {
+    pub fn rate_limit(&self) -> Option<&RateInfo> {
         self.rate.as_ref()
+    }
+
+    /// The rule whose limit a [`RateInfo`] describes.
+    pub fn rate_limit_rule(&self) -> Option<&Rule> {
+        self.rate.and_then(|r| self.policy.rule_at(r.rule))
+    }
+
+    /// The policy that decided.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
     }
 
     /// The request id, also in every answer's body and in the decision log.
@@ -192,8 +205,8 @@ impl<'p> Decision<'p> {
     /// `RateLimit` fields when a limit counted it.
     pub fn allow_headers(&self) -> Vec<(&'static str, String)> {
         let mut h = Vec::new();
-        if let Some(r) = &self.rate {
-            rate_headers(r, &mut h);
+        if let (Some(r), Some(rule)) = (&self.rate, self.rate_limit_rule()) {
+            rate_headers(r, &rule.id, &mut h);
         }
         h
     }
@@ -213,10 +226,11 @@ impl<'p> Decision<'p> {
         body.insert("type".into(), json!("about:blank"));
         body.insert("title".into(), json!(title(self.status)));
         body.insert("status".into(), json!(self.status));
-        let reveal = self.settings.reveal;
+        let settings = &self.policy.rules().settings;
+        let reveal = settings.reveal;
         match self.cause {
             Cause::Unauthenticated { invalid } => {
-                let mut challenge = self.settings.www_authenticate.clone();
+                let mut challenge = settings.www_authenticate.clone();
                 if invalid && challenge.to_ascii_lowercase().starts_with("bearer") {
                     // RFC 6750 §3.1: tell the client its token, not its request, is the problem.
                     challenge.push_str(if challenge.len() > 6 { ", " } else { " " });
@@ -225,9 +239,9 @@ impl<'p> Decision<'p> {
                 headers.push(("www-authenticate", challenge));
             }
             Cause::RateLimited => {
-                if let Some(r) = &self.rate {
+                if let (Some(r), Some(rule)) = (&self.rate, self.rate_limit_rule()) {
                     headers.push(("retry-after", r.retry_after_secs.max(1).to_string()));
-                    rate_headers(r, &mut headers);
+                    rate_headers(r, &rule.id, &mut headers);
                 }
             }
             _ => {}
@@ -240,7 +254,7 @@ impl<'p> Decision<'p> {
                 }
             }
             if reveal >= Reveal::Detail {
-                if let Some(rule) = self.rule {
+                if let Some(rule) = self.rule() {
                     body.insert("rule".into(), json!(rule.id));
                     requirements(rule, request, &mut body);
                 }
@@ -283,8 +297,7 @@ impl Response {
 
 /// `RateLimit-Policy` and `RateLimit` (draft-ietf-httpapi-ratelimit-headers): the policy
 /// named after the rule, its quota and window, what remains and when it resets.
-fn rate_headers(r: &RateInfo<'_>, out: &mut Vec<(&'static str, String)>) {
-    let name = &r.rule.id;
+fn rate_headers(r: &RateInfo, name: &str, out: &mut Vec<(&'static str, String)>) {
     out.push(("ratelimit-policy", format!("\"{name}\";q={};w={}", r.limit, r.window_secs)));
     out.push(("ratelimit", format!("\"{name}\";r={};t={}", r.remaining, r.reset_secs)));
 }

@@ -106,12 +106,7 @@ impl<'r> Fields<'r> {
             Field::AuthSubject if authed => auth.subject.as_deref().map(Cow::Borrowed),
             Field::AuthTenant if authed => auth.tenant.as_deref().map(Cow::Borrowed),
             Field::GeoCountry => self.req.geo_country.map(Cow::Borrowed),
-            Field::Attr(name) => self
-                .req
-                .attrs
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| Cow::Borrowed(*v)),
+            Field::Attr(name) => self.req.attrs.get(name).map(Cow::Borrowed),
             _ => None,
         }
     }

@@ -49,10 +49,10 @@ mod ratelimit;
 mod reference;
 mod request;
 
-pub use decision::{Decision, RateInfo, RequestId, Response, ShadowHit, Verdict};
+pub use decision::{Decision, RateInfo, RequestId, Response, Verdict};
 pub use policy::{CompileError, Policy, RuleTrace};
 pub use ratelimit::{RateCheck, RateLimiter};
-pub use request::{parse_client_ip, Auth, AuthStatus, HeaderSource, OwnedRequest, Request, RequestError};
+pub use request::{parse_client_ip, AttrSource, Auth, AuthStatus, HeaderSource, OwnedRequest, Request, RequestError};
 
 #[cfg(test)]
 mod testoibits {
@@ -64,11 +64,11 @@ mod testoibits {
     #[test]
     fn public_types_are_send_sync() {
         assert_send_sync::<Policy>();
-        assert_send_sync::<Decision<'static>>();
+        assert_send_sync::<Decision>();
         assert_send_sync::<RateLimiter>();
         assert_send_sync::<OwnedRequest>();
         assert_send_sync::<CompileError>();
         assert_unwind_safe::<OwnedRequest>();
-        assert_unwind_safe::<Decision<'static>>();
+        assert_unwind_safe::<Decision>();
     }
 }

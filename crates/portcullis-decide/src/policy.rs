@@ -54,8 +54,14 @@ impl fmt::Display for CompileError {
 
 impl std::error::Error for CompileError {}
 
-/// A compiled rule set: immutable, `Send + Sync`, meant to be shared behind an `Arc`.
+/// A compiled rule set: immutable, `Send + Sync`, and a cheap handle (cloning it clones a
+/// reference count).
+#[derive(Clone)]
 pub struct Policy {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     rules: RuleSet,
     reference: Reference,
     limiter: Arc<RateLimiter>,
@@ -69,11 +75,13 @@ pub struct Policy {
 impl fmt::Debug for Policy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Policy")
-            .field("rules", &self.rules.rules.len())
-            .field("lists", &self.rules.lists.len())
+            .field("rules", &self.inner.rules.rules.len())
+            .field("lists", &self.inner.rules.lists.len())
             .finish_non_exhaustive()
     }
 }
+
+
 
 /// One rule's part in a decision, for `--explain`.
 #[derive(Clone, Debug)]
@@ -106,66 +114,73 @@ impl Policy {
             .zip(&identity)
             .any(|(r, &id)| id && r.action == Action::Allow && r.mode == Mode::Enforce);
         Ok(Policy {
-            rules,
-            reference,
-            limiter,
-            identity,
-            identity_allow,
+            inner: Arc::new(Inner {
+                rules,
+                reference,
+                limiter,
+                identity,
+                identity_allow,
+            }),
         })
+    }
+
+    /// The rule at an evaluation-order index.
+    pub(crate) fn rule_at(&self, i: u32) -> Option<&Rule> {
+        self.inner.rules.rules.get(i as usize)
     }
 
     /// The rule set this policy was compiled from.
     pub fn rules(&self) -> &RuleSet {
-        &self.rules
+        &self.inner.rules
     }
 
     /// The rate limiter.
     pub fn limiter(&self) -> &Arc<RateLimiter> {
-        &self.limiter
+        &self.inner.limiter
     }
 
     /// Decides about a request.
-    pub fn evaluate<'p>(&'p self, req: &Request<'_>) -> Decision<'p> {
+    pub fn evaluate(&self, req: &Request<'_>) -> Decision {
         self.evaluate_reference(req)
     }
 
     /// Decides with the reference evaluator: the specification other evaluators are
     /// tested against.
-    pub fn evaluate_reference<'p>(&'p self, req: &Request<'_>) -> Decision<'p> {
+    pub fn evaluate_reference(&self, req: &Request<'_>) -> Decision {
         let fields = Fields::new(req);
         let preflight = fields.preflight;
         self.decide(req, preflight, &mut |i| {
-            self.rules
+            self.inner.rules
                 .rules
                 .get(i)
-                .is_some_and(|r| self.reference.eval(&self.rules, &r.when, &fields))
+                .is_some_and(|r| self.inner.reference.eval(&self.inner.rules, &r.when, &fields))
         })
     }
 
     /// Every rule evaluated for the request, in order, up to the one that decided.
-    pub fn explain<'p>(&'p self, req: &Request<'_>) -> (Decision<'p>, Vec<RuleTrace<'p>>) {
+    pub fn explain<'p>(&'p self, req: &Request<'_>) -> (Decision, Vec<RuleTrace<'p>>) {
         let fields = Fields::new(req);
         let mut trace = Vec::new();
         let decision = self.decide(req, fields.preflight, &mut |i| {
-            let Some(rule) = self.rules.rules.get(i) else { return false };
+            let Some(rule) = self.inner.rules.rules.get(i) else { return false };
             let mut predicates = Vec::new();
             rule.when.visit_preds(&mut |p| {
-                predicates.push((p, self.reference.pred(&self.rules, &p.kind, &fields)));
+                predicates.push((p, self.inner.reference.pred(&self.inner.rules, &p.kind, &fields)));
             });
-            let matched = self.reference.eval(&self.rules, &rule.when, &fields);
+            let matched = self.inner.reference.eval(&self.inner.rules, &rule.when, &fields);
             trace.push(RuleTrace { rule, matched, skipped_preflight: false, predicates });
             matched
         });
-        if fields.preflight && self.rules.settings.preflight_exempt {
-            for (i, rule) in self.rules.rules.iter().enumerate() {
-                if self.identity[i] && !trace.iter().any(|t| std::ptr::eq(t.rule, rule)) {
+        if fields.preflight && self.inner.rules.settings.preflight_exempt {
+            for (i, rule) in self.inner.rules.rules.iter().enumerate() {
+                if self.inner.identity[i] && !trace.iter().any(|t| std::ptr::eq(t.rule, rule)) {
                     let pos = trace.iter().position(|t| {
-                        self.rules.rules.iter().position(|r| std::ptr::eq(r, t.rule)) > Some(i)
+                        self.inner.rules.rules.iter().position(|r| std::ptr::eq(r, t.rule)) > Some(i)
                     });
                     let t = RuleTrace { rule, matched: false, skipped_preflight: true, predicates: Vec::new() };
                     match pos {
                         Some(p) => trace.insert(p, t),
-                        None if decision.rule.is_none_or(|d| self.rules.rules.iter().position(|r| std::ptr::eq(r, d)) > Some(i)) => trace.push(t),
+                        None if decision.rule.is_none_or(|d| d as usize > i) => trace.push(t),
                         None => {}
                     }
                 }
@@ -177,24 +192,24 @@ impl Policy {
     /// The decision procedure: rules in order, the first terminal verdict wins; `log` and
     /// shadow rules record and go on; rate limits count and refuse when exceeded.
     /// `matches(i)` says whether rule `i`'s condition holds.
-    pub(crate) fn decide<'p>(
-        &'p self,
+    pub(crate) fn decide(
+        &self,
         req: &Request<'_>,
         preflight: bool,
         matches: &mut dyn FnMut(usize) -> bool,
-    ) -> Decision<'p> {
-        let settings = &self.rules.settings;
-        let mut shadow: SmallVec<[ShadowHit<'p>; 4]> = SmallVec::new();
-        let mut rate: Option<RateInfo<'p>> = None;
+    ) -> Decision {
+        let settings = &self.inner.rules.settings;
+        let mut shadow: SmallVec<[ShadowHit; 4]> = SmallVec::new();
+        let mut rate: Option<RateInfo> = None;
         let unauthenticated = match req.auth.effective_status() {
             AuthStatus::Authenticated => None,
             AuthStatus::Anonymous => Some(false),
             AuthStatus::Invalid => Some(true),
         };
         let exempt = preflight && settings.preflight_exempt;
-        let mut decided: Option<(Verdict, &'p Rule, Cause, u16)> = None;
-        for (i, rule) in self.rules.rules.iter().enumerate() {
-            let identity = self.identity.get(i).copied().unwrap_or(false);
+        let mut decided: Option<(Verdict, u32, Cause, u16)> = None;
+        for (i, rule) in self.inner.rules.rules.iter().enumerate() {
+            let identity = self.inner.identity.get(i).copied().unwrap_or(false);
             if exempt && identity {
                 continue;
             }
@@ -202,13 +217,14 @@ impl Policy {
                 continue;
             }
             let enforce = rule.mode == Mode::Enforce;
+            let idx = i as u32;
             match rule.action {
-                Action::Log => shadow.push(ShadowHit { rule, action: Action::Log }),
+                Action::Log => shadow.push(ShadowHit { rule: idx, action: Action::Log }),
                 Action::Allow | Action::Forbid if !enforce => {
-                    shadow.push(ShadowHit { rule, action: rule.action });
+                    shadow.push(ShadowHit { rule: idx, action: rule.action });
                 }
                 Action::Allow => {
-                    decided = Some((Verdict::Allow, rule, Cause::None, 200));
+                    decided = Some((Verdict::Allow, idx, Cause::None, 200));
                     break;
                 }
                 Action::Forbid => {
@@ -221,22 +237,22 @@ impl Policy {
                     } else {
                         (Cause::Forbidden, 403)
                     };
-                    decided = Some((Verdict::Forbid, rule, cause, status));
+                    decided = Some((Verdict::Forbid, idx, cause, status));
                     break;
                 }
                 Action::RateLimit => {
-                    let Some(info) = self.count(rule, req) else { continue };
+                    let Some(info) = self.count(idx, rule, req) else { continue };
                     let exceeded = info.retry_after_secs > 0;
                     if !enforce {
                         if exceeded {
-                            shadow.push(ShadowHit { rule, action: Action::RateLimit });
+                            shadow.push(ShadowHit { rule: idx, action: Action::RateLimit });
                         }
                         continue;
                     }
                     if exceeded {
                         let status = rule.status.unwrap_or(settings.rate_limit_status);
                         rate = Some(info);
-                        decided = Some((Verdict::RateLimit, rule, Cause::RateLimited, status));
+                        decided = Some((Verdict::RateLimit, idx, Cause::RateLimited, status));
                         break;
                     }
                     if rate.is_none_or(|r| info.remaining < r.remaining) {
@@ -250,7 +266,7 @@ impl Policy {
             None => match settings.default {
                 Default::Allow => (Verdict::Allow, None, Cause::None, 200),
                 Default::Forbid => match unauthenticated {
-                    Some(invalid) if self.identity_allow && !exempt => {
+                    Some(invalid) if self.inner.identity_allow && !exempt => {
                         (Verdict::Forbid, None, Cause::Unauthenticated { invalid }, 401)
                     }
                     _ => (Verdict::Forbid, None, Cause::Forbidden, 403),
@@ -258,6 +274,7 @@ impl Policy {
             },
         };
         Decision {
+            policy: self.clone(),
             verdict,
             rule,
             status,
@@ -265,14 +282,13 @@ impl Policy {
             rate,
             shadow,
             request_id: request_id(req, settings.request_id_header.as_deref()),
-            settings,
         }
     }
 
     /// Counts the request against a rate-limit rule.
-    fn count<'p>(&self, rule: &'p Rule, req: &Request<'_>) -> Option<RateInfo<'p>> {
+    fn count(&self, idx: u32, rule: &Rule, req: &Request<'_>) -> Option<RateInfo> {
         let rl = rule.rate_limit.as_ref()?;
-        let mut h = self.limiter.key_hasher();
+        let mut h = self.inner.limiter.key_hasher();
         feed(&mut h, rule.id.as_str());
         feed(&mut h, &(rl.limit, rl.period, rl.burst));
         for k in &rl.key {
@@ -300,7 +316,7 @@ impl Policy {
                     let subject = req.auth.is_authenticated().then_some(req.auth.subject.as_deref()).flatten();
                     feed(&mut h, &subject);
                 }
-                RateKey::Attr(name) => feed(&mut h, &req.attrs.iter().find(|(k, _)| k == name).map(|(_, v)| *v)),
+                RateKey::Attr(name) => feed(&mut h, &req.attrs.get(name)),
             }
         }
         let now = req
@@ -309,10 +325,10 @@ impl Policy {
             .unwrap_or(Duration::ZERO);
         let now_ns = u64::try_from(now.as_nanos()).unwrap_or(u64::MAX);
         let period_ns = u64::try_from(rl.period.as_nanos()).unwrap_or(u64::MAX);
-        let c = self.limiter.check(h.finish(), now_ns, rl.limit, period_ns, rl.burst);
+        let c = self.inner.limiter.check(h.finish(), now_ns, rl.limit, period_ns, rl.burst);
         let secs = |ns: u64| ns.div_ceil(1_000_000_000);
         Some(RateInfo {
-            rule,
+            rule: idx,
             limit: rl.limit,
             window_secs: secs(period_ns),
             remaining: c.remaining,

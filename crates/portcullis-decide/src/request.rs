@@ -35,6 +35,26 @@ impl<N: AsRef<str>, V: AsRef<[u8]>, const K: usize> HeaderSource for [(N, V); K]
     }
 }
 
+/// Host-supplied attributes (`attr["name"]`) without copying them.
+///
+/// Implemented for arrays and vectors of `(name, value)` pairs.
+pub trait AttrSource {
+    /// The value of attribute `name`.
+    fn get(&self, name: &str) -> Option<&str>;
+}
+
+impl<K: AsRef<str>, V: AsRef<str>> AttrSource for Vec<(K, V)> {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.iter().find(|(k, _)| k.as_ref() == name).map(|(_, v)| v.as_ref())
+    }
+}
+
+impl<K: AsRef<str>, V: AsRef<str>, const N: usize> AttrSource for [(K, V); N] {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.iter().find(|(k, _)| k.as_ref() == name).map(|(_, v)| v.as_ref())
+    }
+}
+
 /// Whether the host verified the caller, and how that went.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -133,6 +153,14 @@ static ANONYMOUS: Auth = Auth {
 
 static NO_HEADERS: [(&str, &str); 0] = [];
 
+impl<'a> Request<'a> {
+    /// Sets the host attributes.
+    pub fn attrs(mut self, attrs: &'a dyn AttrSource) -> Self {
+        self.attrs = attrs;
+        self
+    }
+}
+
 /// A borrowed view of one HTTP request: everything a rule can read.
 #[derive(Clone, Copy)]
 pub struct Request<'a> {
@@ -149,7 +177,7 @@ pub struct Request<'a> {
     /// ISO country code, from the host's geo lookup.
     pub geo_country: Option<&'a str>,
     /// Host-supplied attributes (`attr["name"]`).
-    pub attrs: &'a [(&'a str, &'a str)],
+    pub attrs: &'a dyn AttrSource,
     /// When the request arrived (since the Unix epoch). Rate limits use it when given, so
     /// replaying recorded traffic is deterministic; otherwise the clock.
     pub time: Option<Duration>,
@@ -167,7 +195,7 @@ impl<'a> Request<'a> {
             headers: &NO_HEADERS,
             auth: &ANONYMOUS,
             geo_country: None,
-            attrs: &[],
+            attrs: &NO_HEADERS,
             time: None,
             id: None,
         }
@@ -350,10 +378,8 @@ impl OwnedRequest {
         })
     }
 
-    /// The borrowed view. `attrs` is scratch space for the attribute pairs.
-    pub fn view<'a>(&'a self, attrs: &'a mut Vec<(&'a str, &'a str)>) -> Request<'a> {
-        attrs.clear();
-        attrs.extend(self.attrs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    /// The borrowed view.
+    pub fn view(&self) -> Request<'_> {
         Request {
             client_ip: self.client_ip,
             method: &self.method,
@@ -361,7 +387,7 @@ impl OwnedRequest {
             headers: &self.headers,
             auth: &self.auth,
             geo_country: self.geo_country.as_deref(),
-            attrs,
+            attrs: &self.attrs,
             time: self.time,
             id: self.id.as_deref(),
         }

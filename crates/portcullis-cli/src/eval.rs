@@ -1,0 +1,111 @@
+//! `portcullis eval`: JSON lines in, one JSON decision per line out, a summary on stderr.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use portcullis::{Decision, OwnedRequest, Request, RuleTrace};
+use serde_json::{json, Map, Value};
+
+use crate::{lines, load, Outcome};
+
+pub fn run(rules: &[PathBuf], requests: Option<&Path>, explain: bool) -> anyhow::Result<Outcome> {
+    let Some((engine, warnings)) = load(rules) else {
+        return Ok(Outcome::Problems);
+    };
+    for w in &warnings {
+        eprint!("{w}");
+    }
+    let policy = engine.policy();
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut verdicts: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut statuses: BTreeMap<u16, usize> = BTreeMap::new();
+    let mut errors = 0usize;
+    for (n, line) in lines(requests)?.enumerate() {
+        let line_no = n + 1;
+        let line = line.context("reading requests")?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let value = match OwnedRequest::from_json(&line) {
+            Ok(owned) => {
+                let req = owned.view();
+                let (decision, trace) = if explain {
+                    let (d, t) = policy.explain(&req);
+                    (d, Some(t))
+                } else {
+                    (policy.evaluate(&req), None)
+                };
+                *verdicts.entry(decision.verdict().name()).or_default() += 1;
+                *statuses.entry(decision.status()).or_default() += 1;
+                decision_json(line_no, &decision, &req, trace.as_deref())
+            }
+            Err(e) => {
+                errors += 1;
+                json!({ "line": line_no, "error": e.to_string() })
+            }
+        };
+        writeln!(out, "{value}").context("writing to stdout")?;
+    }
+    out.flush().context("writing to stdout")?;
+    let total: usize = verdicts.values().sum();
+    let v: Vec<String> = verdicts.iter().map(|(k, n)| format!("{k} {n}")).collect();
+    let s: Vec<String> = statuses.iter().map(|(k, n)| format!("{k}: {n}")).collect();
+    eprintln!(
+        "evaluated {total} requests: {}; status {}; {errors} invalid lines",
+        if v.is_empty() { "none".into() } else { v.join(", ") },
+        if s.is_empty() { "-".into() } else { s.join(", ") },
+    );
+    Ok(if errors > 0 { Outcome::Problems } else { Outcome::Clean })
+}
+
+fn decision_json(line: usize, d: &Decision, req: &Request<'_>, trace: Option<&[RuleTrace<'_>]>) -> Value {
+    let mut o = Map::new();
+    o.insert("line".into(), json!(line));
+    o.insert("action".into(), json!(d.verdict().name()));
+    o.insert("status".into(), json!(d.status()));
+    o.insert("rule".into(), json!(d.rule_id()));
+    if let Some(reason) = d.reason() {
+        o.insert("reason".into(), json!(reason));
+    }
+    o.insert("request_id".into(), json!(d.request_id().as_str()));
+    let shadow: Vec<Value> = d
+        .shadow_hits()
+        .map(|(rule, action)| json!({ "rule": rule.id, "action": action.name() }))
+        .collect();
+    if !shadow.is_empty() {
+        o.insert("shadow".into(), Value::Array(shadow));
+    }
+    let (headers, body) = match d.response(req) {
+        Some(r) => (r.headers, serde_json::from_str(&r.body).unwrap_or(Value::String(r.body))),
+        None => (d.allow_headers(), Value::Null),
+    };
+    if !headers.is_empty() {
+        let h: Map<String, Value> = headers.into_iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
+        o.insert("headers".into(), Value::Object(h));
+    }
+    if !body.is_null() {
+        o.insert("body".into(), body);
+    }
+    if let Some(trace) = trace {
+        let t: Vec<Value> = trace
+            .iter()
+            .map(|t| {
+                let mut r = json!({ "rule": t.rule.id, "action": t.rule.action.name(), "matched": t.matched });
+                if t.skipped_preflight {
+                    r["skipped"] = json!("CORS preflight: the rule reads identity");
+                } else {
+                    r["predicates"] = t
+                        .predicates
+                        .iter()
+                        .map(|(p, m)| json!({ "when": p.text, "matched": m }))
+                        .collect();
+                }
+                r
+            })
+            .collect();
+        o.insert("explain".into(), Value::Array(t));
+    }
+    Value::Object(o)
+}

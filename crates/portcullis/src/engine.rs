@@ -1,0 +1,139 @@
+//! `Engine`: the compiled policy in use, swapped atomically on reload.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use arc_swap::ArcSwap;
+use portcullis_decide::{CompileError, Decision, Policy, RateLimiter, Request};
+use portcullis_rules::{Diagnostic, RuleSet};
+
+/// Why rules could not be loaded. The engine keeps its current policy.
+#[derive(Debug)]
+pub enum LoadError {
+    /// The rule files have errors; the diagnostics say where.
+    Rules(portcullis_rules::Error),
+    /// The rules are valid but cannot be compiled (a size limit, say).
+    Compile(CompileError),
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LoadError::Rules(e) => e.fmt(f),
+            LoadError::Compile(e) => write!(f, "cannot compile rules: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+/// What a successful (re)load reports.
+#[derive(Clone, Debug)]
+pub struct Reloaded {
+    /// Warnings about the new rules.
+    pub warnings: Vec<Diagnostic>,
+    /// Rules in the new policy.
+    pub rules: usize,
+}
+
+struct Shared {
+    current: ArcSwap<Policy>,
+    paths: Mutex<Vec<PathBuf>>,
+    limiter: Arc<RateLimiter>,
+}
+
+/// The rules in force: evaluate requests against them, reload them while serving.
+///
+/// Cloning an engine is cheap and clones share the policy: a reload through one is seen by
+/// all. Each evaluation sees one whole policy, old or new, never a mix; rate-limit state is
+/// kept across reloads for rules whose id and limit did not change.
+#[derive(Clone)]
+pub struct Engine {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for Engine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Engine")
+            .field("policy", &*self.shared.current.load())
+            .finish_non_exhaustive()
+    }
+}
+
+fn compile(rules: RuleSet, limiter: &Arc<RateLimiter>) -> Result<(Policy, Reloaded), LoadError> {
+    let report = Reloaded {
+        warnings: rules.warnings().to_vec(),
+        rules: rules.rules.len(),
+    };
+    let policy = Policy::compile_with(rules, Arc::clone(limiter)).map_err(LoadError::Compile)?;
+    Ok((policy, report))
+}
+
+impl Engine {
+    /// Loads rule files or directories.
+    pub fn from_path(path: impl AsRef<Path>) -> Result<Engine, LoadError> {
+        Engine::from_paths(&[path.as_ref()])
+    }
+
+    /// Loads several rule files or directories into one policy.
+    pub fn from_paths<P: AsRef<Path>>(paths: &[P]) -> Result<Engine, LoadError> {
+        let rules = RuleSet::load(paths).map_err(LoadError::Rules)?;
+        let engine = Engine::from_rules(rules)?;
+        *engine.shared.paths.lock().unwrap_or_else(PoisonError::into_inner) =
+            paths.iter().map(|p| p.as_ref().to_path_buf()).collect();
+        Ok(engine)
+    }
+
+    /// Parses TOML rules from a string.
+    #[allow(clippy::should_implement_trait)] // returns our error, not FromStr's
+    pub fn from_str(rules: &str) -> Result<Engine, LoadError> {
+        Engine::from_rules(RuleSet::parse("<string>", rules).map_err(LoadError::Rules)?)
+    }
+
+    /// Compiles a parsed rule set.
+    pub fn from_rules(rules: RuleSet) -> Result<Engine, LoadError> {
+        let limiter = Arc::new(RateLimiter::new(rules.settings.rate_limit_max_keys));
+        let (policy, _) = compile(rules, &limiter)?;
+        Ok(Engine {
+            shared: Arc::new(Shared {
+                current: ArcSwap::from_pointee(policy),
+                paths: Mutex::new(Vec::new()),
+                limiter,
+            }),
+        })
+    }
+
+    /// Decides about a request with the policy in force.
+    pub fn evaluate(&self, request: &Request<'_>) -> Decision {
+        self.shared.current.load().evaluate(request)
+    }
+
+    /// The policy in force (a cheap handle; it stays valid across reloads).
+    pub fn policy(&self) -> Policy {
+        Policy::clone(&self.shared.current.load())
+    }
+
+    /// Reloads the files the engine was loaded from. On error the current policy stays.
+    pub fn reload(&self) -> Result<Reloaded, LoadError> {
+        let paths = self.shared.paths.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        let rules = RuleSet::load(&paths).map_err(LoadError::Rules)?;
+        self.install(rules)
+    }
+
+    /// Loads other files and makes them the engine's source for later reloads.
+    pub fn reload_from<P: AsRef<Path>>(&self, paths: &[P]) -> Result<Reloaded, LoadError> {
+        let rules = RuleSet::load(paths).map_err(LoadError::Rules)?;
+        let report = self.install(rules)?;
+        *self.shared.paths.lock().unwrap_or_else(PoisonError::into_inner) =
+            paths.iter().map(|p| p.as_ref().to_path_buf()).collect();
+        Ok(report)
+    }
+
+    /// Compiles a rule set off to the side and swaps it in.
+    pub fn install(&self, rules: RuleSet) -> Result<Reloaded, LoadError> {
+        let (policy, report) = compile(rules, &self.shared.limiter)?;
+        self.shared.current.store(Arc::new(policy));
+        Ok(report)
+    }
+}

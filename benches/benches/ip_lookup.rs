@@ -110,10 +110,16 @@ fn ip_lookup(c: &mut Criterion) {
             ipnt_built.as_secs_f64() * 1e3,
         ));
 
-        let probes = [
+        let mut probes = vec![
             ("random", corpus::random_addrs(PROBES, &mut rng)),
             ("in-table", corpus::addrs_in(&nets, PROBES, &mut rng)),
         ];
+        if name == "full" {
+            // The mix above is ~80% IPv4; show each family on its own too.
+            let (v4, v6): (Vec<IpNet>, Vec<IpNet>) = nets.iter().partition(|n| matches!(n, IpNet::V4(_)));
+            probes.push(("in-table-v4", corpus::addrs_in(&v4, PROBES, &mut rng)));
+            probes.push(("in-table-v6", corpus::addrs_in(&v6, PROBES, &mut rng)));
+        }
         // The baselines must agree with IpTable on every probe.
         for (_, addrs) in &probes {
             for &ip in addrs {

@@ -238,7 +238,7 @@ const SYLLABLES: &[&str] = &[
 fn made_up_name(rng: &mut Rng) -> String {
     let mut name = String::new();
     for _ in 0..2 + rng.below(2) {
-        name.push_str(*rng.pick(SYLLABLES));
+        name.push_str(rng.pick::<&str>(SYLLABLES));
     }
     match rng.below(4) {
         0 => name.push_str("bot"),

@@ -42,6 +42,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod compiled;
 mod decision;
 mod fields;
 mod policy;
@@ -49,6 +50,7 @@ mod ratelimit;
 mod reference;
 mod request;
 
+pub use compiled::Scratch;
 pub use decision::{Decision, RateInfo, RequestId, Response, Verdict};
 pub use policy::{CompileError, Policy, RuleTrace};
 pub use ratelimit::{RateCheck, RateLimiter};

@@ -1,5 +1,6 @@
 //! `Policy`: a compiled rule set, and the decision procedure shared by every evaluator.
 
+use std::cell::RefCell;
 use std::fmt;
 use std::hash::Hasher;
 use std::sync::Arc;
@@ -8,6 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use portcullis_rules::{Action, Default, Mode, RateKey, Rule, RuleSet};
 use smallvec::SmallVec;
 
+use crate::compiled::{Program, Run, Scratch};
 use crate::decision::{Cause, Decision, RateInfo, RequestId, ShadowHit, Verdict};
 use crate::fields::Fields;
 use crate::ratelimit::{feed, RateLimiter};
@@ -63,6 +65,7 @@ pub struct Policy {
 
 struct Inner {
     rules: RuleSet,
+    program: Program,
     reference: Reference,
     limiter: Arc<RateLimiter>,
     /// Per rule: whether its condition reads `auth.*`.
@@ -82,6 +85,30 @@ impl fmt::Debug for Policy {
 }
 
 
+
+/// What an evaluator gives the decision procedure: which rules may match, in order, and
+/// whether one does.
+pub(crate) trait Candidates {
+    /// The first rule at or after `from` that may match (rules skipped are known not to).
+    fn next_candidate(&mut self, from: usize) -> Option<usize>;
+    /// Whether rule `i`'s condition holds.
+    fn matches(&mut self, i: usize) -> bool;
+}
+
+/// Every rule is a candidate; `matches` decides.
+struct EveryRule<F> {
+    count: usize,
+    matches: F,
+}
+
+impl<F: FnMut(usize) -> bool> Candidates for EveryRule<F> {
+    fn next_candidate(&mut self, from: usize) -> Option<usize> {
+        (from < self.count).then_some(from)
+    }
+    fn matches(&mut self, i: usize) -> bool {
+        (self.matches)(i)
+    }
+}
 
 /// One rule's part in a decision, for `--explain`.
 #[derive(Clone, Debug)]
@@ -107,6 +134,7 @@ impl Policy {
     /// such as the one it replaces on reload.
     pub fn compile_with(rules: RuleSet, limiter: Arc<RateLimiter>) -> Result<Policy, CompileError> {
         let reference = Reference::new(&rules)?;
+        let program = Program::compile(&rules)?;
         let identity: Vec<bool> = rules.rules.iter().map(Rule::is_identity).collect();
         let identity_allow = rules
             .rules
@@ -116,6 +144,7 @@ impl Policy {
         Ok(Policy {
             inner: Arc::new(Inner {
                 rules,
+                program,
                 reference,
                 limiter,
                 identity,
@@ -139,38 +168,73 @@ impl Policy {
         &self.inner.limiter
     }
 
-    /// Decides about a request.
+    /// Decides about a request with the compiled program, using this thread's scratch
+    /// space: nothing is allocated in the steady state.
     pub fn evaluate(&self, req: &Request<'_>) -> Decision {
-        self.evaluate_reference(req)
+        thread_local! {
+            static SCRATCH: RefCell<Option<Scratch>> = const { RefCell::new(None) };
+        }
+        SCRATCH.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut slot) => {
+                let scratch = slot.get_or_insert_with(|| self.inner.program.scratch());
+                self.evaluate_with(req, scratch)
+            }
+            // Re-entered (evaluate called from inside an evaluation): use fresh scratch.
+            Err(_) => self.evaluate_with(req, &mut self.scratch()),
+        })
+    }
+
+    /// [`Policy::evaluate`] with explicit scratch space (from [`Policy::scratch`]; scratch
+    /// made for another policy is rebuilt).
+    pub fn evaluate_with(&self, req: &Request<'_>, scratch: &mut Scratch) -> Decision {
+        let program = &self.inner.program;
+        program.reset(scratch);
+        let preflight = req.is_preflight();
+        let mut run = Run { program, scratch, req, preflight };
+        self.decide(req, preflight, &mut run)
+    }
+
+    /// Scratch space for [`Policy::evaluate_with`].
+    pub fn scratch(&self) -> Scratch {
+        self.inner.program.scratch()
     }
 
     /// Decides with the reference evaluator: the specification other evaluators are
     /// tested against.
     pub fn evaluate_reference(&self, req: &Request<'_>) -> Decision {
         let fields = Fields::new(req);
-        let preflight = fields.preflight;
-        self.decide(req, preflight, &mut |i| {
-            self.inner.rules
-                .rules
-                .get(i)
-                .is_some_and(|r| self.inner.reference.eval(&self.inner.rules, &r.when, &fields))
-        })
+        let rules = &self.inner.rules;
+        let mut every = EveryRule {
+            count: rules.rules.len(),
+            matches: |i: usize| {
+                rules
+                    .rules
+                    .get(i)
+                    .is_some_and(|r| self.inner.reference.eval(rules, &r.when, &fields))
+            },
+        };
+        self.decide(req, fields.preflight, &mut every)
     }
 
     /// Every rule evaluated for the request, in order, up to the one that decided.
     pub fn explain<'p>(&'p self, req: &Request<'_>) -> (Decision, Vec<RuleTrace<'p>>) {
         let fields = Fields::new(req);
         let mut trace = Vec::new();
-        let decision = self.decide(req, fields.preflight, &mut |i| {
-            let Some(rule) = self.inner.rules.rules.get(i) else { return false };
-            let mut predicates = Vec::new();
-            rule.when.visit_preds(&mut |p| {
-                predicates.push((p, self.inner.reference.pred(&self.inner.rules, &p.kind, &fields)));
-            });
-            let matched = self.inner.reference.eval(&self.inner.rules, &rule.when, &fields);
-            trace.push(RuleTrace { rule, matched, skipped_preflight: false, predicates });
-            matched
-        });
+        let rules = &self.inner.rules;
+        let mut every = EveryRule {
+            count: rules.rules.len(),
+            matches: |i: usize| {
+                let Some(rule) = rules.rules.get(i) else { return false };
+                let mut predicates = Vec::new();
+                rule.when.visit_preds(&mut |p| {
+                    predicates.push((p, self.inner.reference.pred(rules, &p.kind, &fields)));
+                });
+                let matched = self.inner.reference.eval(rules, &rule.when, &fields);
+                trace.push(RuleTrace { rule, matched, skipped_preflight: false, predicates });
+                matched
+            },
+        };
+        let decision = self.decide(req, fields.preflight, &mut every);
         if fields.preflight && self.inner.rules.settings.preflight_exempt {
             for (i, rule) in self.inner.rules.rules.iter().enumerate() {
                 if self.inner.identity[i] && !trace.iter().any(|t| std::ptr::eq(t.rule, rule)) {
@@ -192,12 +256,7 @@ impl Policy {
     /// The decision procedure: rules in order, the first terminal verdict wins; `log` and
     /// shadow rules record and go on; rate limits count and refuse when exceeded.
     /// `matches(i)` says whether rule `i`'s condition holds.
-    pub(crate) fn decide(
-        &self,
-        req: &Request<'_>,
-        preflight: bool,
-        matches: &mut dyn FnMut(usize) -> bool,
-    ) -> Decision {
+    pub(crate) fn decide(&self, req: &Request<'_>, preflight: bool, rules: &mut dyn Candidates) -> Decision {
         let settings = &self.inner.rules.settings;
         let mut shadow: SmallVec<[ShadowHit; 4]> = SmallVec::new();
         let mut rate: Option<RateInfo> = None;
@@ -208,12 +267,15 @@ impl Policy {
         };
         let exempt = preflight && settings.preflight_exempt;
         let mut decided: Option<(Verdict, u32, Cause, u16)> = None;
-        for (i, rule) in self.inner.rules.rules.iter().enumerate() {
+        let mut cursor = 0;
+        while let Some(i) = rules.next_candidate(cursor) {
+            cursor = i + 1;
+            let Some(rule) = self.inner.rules.rules.get(i) else { break };
             let identity = self.inner.identity.get(i).copied().unwrap_or(false);
             if exempt && identity {
                 continue;
             }
-            if !matches(i) {
+            if !rules.matches(i) {
                 continue;
             }
             let enforce = rule.mode == Mode::Enforce;

@@ -100,6 +100,24 @@ impl MatchSet {
     }
 }
 
+impl MatchSet {
+    /// The ids in `lo..hi`, ascending, visiting only the words of that range.
+    pub fn iter_range(&self, lo: u32, hi: u32) -> impl Iterator<Item = u32> + '_ {
+        let first = (lo / 64) as usize;
+        let last = (hi.div_ceil(64) as usize).min(self.words.len());
+        self.words
+            .get(first..last.max(first))
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+            .flat_map(move |(i, &word)| {
+                let base = ((first + i) as u32).wrapping_mul(64);
+                Bits(word).map(move |b| base + b)
+            })
+            .filter(move |&id| id >= lo && id < hi)
+    }
+}
+
 impl Extend<u32> for MatchSet {
     fn extend<I: IntoIterator<Item = u32>>(&mut self, iter: I) {
         for id in iter {

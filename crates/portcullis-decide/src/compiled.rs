@@ -1,0 +1,856 @@
+//! The compiled program: every predicate of every rule becomes a bit, computed by one scan
+//! per field (or one IP table lookup), and rules become formulas over those bits.
+//!
+//! Compilation:
+//! - each distinct string-valued term a predicate reads (`path`, `lower(header["x"])`,
+//!   `path_segment(1)`…) is a *slot*: computed at most once per request into a reused buffer;
+//! - every literal, list and regex predicate on a slot goes into that slot's `Scanner`, with
+//!   the predicate's id as pattern id; predicate ids of one slot are contiguous;
+//! - every `ip in <list>` predicate is answered by one `IpTable` holding all IP lists;
+//! - the rest (`has`, `len`, `present`, field-to-field comparisons…) are evaluated directly;
+//! - each rule gets an *anchor* when its condition implies one of a set of scanned
+//!   predicates on one slot. Rules are then found through the bits that are set instead of
+//!   being visited one by one, so 10,000 rules cost about what their matches cost.
+//!
+//! A field is scanned only when the next rule that could match needs it.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use portcullis_match::{normalize, IpTable, IpTableBuilder, MatchSet, PatternKind, ScanScratch, Scanner, ScannerBuilder};
+use portcullis_rules::{CmpOp, Expr, Field, ListItems, ListKind, ListOp, PredKind, RuleSet, StrOp, Term, Type};
+
+use crate::policy::CompileError;
+use crate::request::Request;
+
+/// Where a predicate's value comes from.
+#[derive(Debug)]
+enum Code {
+    /// A bit set by the slot's scanner.
+    Scan(u32),
+    /// A bit set from the IP table lookup.
+    Ip,
+    /// Evaluated directly; the slots of its left and right string terms (or of the term
+    /// inside `len`/`present`).
+    Direct(PredKind, [Option<u32>; 2]),
+}
+
+#[derive(Debug)]
+enum Formula {
+    Const(bool),
+    Pred(u32),
+    Not(Box<Formula>),
+    And(Box<[Formula]>),
+    Or(Box<[Formula]>),
+}
+
+/// The source of an anchor's bits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+enum Source {
+    Ip,
+    Slot(u32),
+}
+
+pub(crate) struct Program {
+    /// String terms computed per request, with their scanners.
+    slots: Vec<Term>,
+    scanners: Vec<Option<Scanner>>,
+    codes: Vec<Code>,
+    formulas: Vec<Formula>,
+    ip_table: Option<IpTable>,
+    /// For each IP list id: the predicates true when the address is in it.
+    ip_list_preds: Vec<Vec<u32>>,
+    /// Predicate ids of each slot (contiguous) and of the IP predicates.
+    slot_preds: Vec<(u32, u32)>,
+    ip_preds: (u32, u32),
+    /// For each anchor predicate: the rules it anchors (ascending).
+    anchored: HashMap<u32, Vec<u32>>,
+    /// Rules without an anchor: always candidates.
+    unanchored: Vec<u64>,
+    /// Sources in order of the first rule they anchor: scanned when the walk reaches it.
+    pending: Vec<(u32, Source)>,
+    /// String sets for `has_any`, and whether they are case-insensitive (then lowercased).
+    sets: HashMap<u32, (bool, std::collections::HashSet<String>)>,
+    rule_count: usize,
+    id: u64,
+}
+
+impl std::fmt::Debug for Program {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Program")
+            .field("slots", &self.slots.len())
+            .field("predicates", &self.codes.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Reusable per-thread state for evaluating one program.
+pub struct Scratch {
+    program: u64,
+    bits: MatchSet,
+    scan: Vec<ScanScratch>,
+    /// Per slot: 0 not computed, 1 absent, 2 present (and scanned when it has a scanner).
+    state: Vec<u8>,
+    values: Vec<String>,
+    tmp: String,
+    tmp2: String,
+    /// Holds one side of a comparison; never written by slot computation.
+    held: String,
+    ip_done: bool,
+    candidates: Vec<u64>,
+    next_pending: usize,
+}
+
+impl std::fmt::Debug for Scratch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scratch").finish_non_exhaustive()
+    }
+}
+
+fn key<T: std::fmt::Debug>(t: &T) -> String {
+    format!("{t:?}")
+}
+
+/// A string term, computed per request into a slot (literals too, so that a predicate on
+/// a literal is scanned like any other).
+fn is_slot_term(t: &Term) -> bool {
+    t.ty() == Type::Str
+}
+
+struct Builder<'r> {
+    rules: &'r RuleSet,
+    slots: Vec<Term>,
+    slot_index: HashMap<String, u32>,
+    /// Predicates before id assignment: (dedup key, class).
+    preds: Vec<Class>,
+    pred_index: HashMap<String, usize>,
+    /// For each temporary predicate: the first rule using it, for error messages.
+    pred_rule: Vec<usize>,
+}
+
+/// A predicate before ids are assigned.
+enum Class {
+    Scan { slot: u32, patterns: Vec<(PatternKind, String, bool)> },
+    Ip { list: u32 },
+    Direct(PredKind, [Option<u32>; 2]),
+}
+
+/// The string term a direct predicate reads on one side: the term itself, or the one
+/// inside `len(..)` / `present(..)`.
+fn string_operand(t: &Term) -> Option<&Term> {
+    match t {
+        Term::Len(inner) | Term::Present(inner) if is_slot_term(inner) => Some(inner),
+        t if is_slot_term(t) => Some(t),
+        _ => None,
+    }
+}
+
+impl Builder<'_> {
+    fn slot(&mut self, t: &Term) -> u32 {
+        let k = key(t);
+        if let Some(&s) = self.slot_index.get(&k) {
+            return s;
+        }
+        let s = self.slots.len() as u32;
+        self.slots.push(t.clone());
+        self.slot_index.insert(k, s);
+        s
+    }
+
+    fn direct(&mut self, p: &PredKind) -> Class {
+        let (a, b) = match p {
+            PredKind::Test(t) => (Some(t), None),
+            PredKind::Compare { lhs, rhs, .. } => (Some(lhs), Some(rhs)),
+            PredKind::Has { set, item } => (Some(set), Some(item)),
+            PredKind::List { lhs, .. } | PredKind::Str { lhs, .. } => (Some(lhs), None),
+        };
+        let mut slot = |t: Option<&Term>| t.and_then(string_operand).map(|t| self.slot(t));
+        let slots = [slot(a), slot(b)];
+        Class::Direct(p.clone(), slots)
+    }
+
+    fn add_pred(&mut self, k: String, rule: usize, class: impl FnOnce(&mut Self) -> Class) -> usize {
+        if let Some(&i) = self.pred_index.get(&k) {
+            return i;
+        }
+        let c = class(self);
+        self.preds.push(c);
+        self.pred_rule.push(rule);
+        self.pred_index.insert(k, self.preds.len() - 1);
+        self.preds.len() - 1
+    }
+
+    /// Compiles a condition to a formula over temporary predicate indexes.
+    fn formula(&mut self, e: &Expr, rule: usize) -> Formula {
+        match e {
+            Expr::Const(b) => Formula::Const(*b),
+            Expr::Not(e) => Formula::Not(Box::new(self.formula(e, rule))),
+            Expr::And(es) => Formula::And(es.iter().map(|e| self.formula(e, rule)).collect()),
+            Expr::Or(es) => Formula::Or(es.iter().map(|e| self.formula(e, rule)).collect()),
+            Expr::Pred(p) => self.pred(&p.kind, rule),
+        }
+    }
+
+    fn pred(&mut self, p: &PredKind, rule: usize) -> Formula {
+        let k = key(p);
+        let rules = self.rules;
+        match p {
+            PredKind::Str { lhs, op, pattern } if is_slot_term(lhs) => {
+                let kind = match op {
+                    StrOp::Contains => PatternKind::Contains,
+                    StrOp::StartsWith => PatternKind::StartsWith,
+                    StrOp::EndsWith => PatternKind::EndsWith,
+                    StrOp::Matches => PatternKind::Regex,
+                };
+                let i = self.add_pred(k, rule, |b| Class::Scan { slot: b.slot(lhs), patterns: vec![(kind, pattern.clone(), false)] });
+                Formula::Pred(i as u32)
+            }
+            PredKind::Compare { lhs, op: op @ (CmpOp::Eq | CmpOp::Ne), rhs } if lhs.ty() == Type::Str => {
+                let (term, lit) = match (lhs, rhs) {
+                    (t, Term::Str(s)) | (Term::Str(s), t) if is_slot_term(t) => (t, s),
+                    _ => return Formula::Pred(self.add_pred(k, rule, |b| b.direct(p)) as u32),
+                };
+                // `!=` is the negation of `==`: an absent field is unequal to everything.
+                let eq_key = format!("eq {} {lit:?}", key(term));
+                let i = self.add_pred(eq_key, rule, |b| Class::Scan { slot: b.slot(term), patterns: vec![(PatternKind::Equals, lit.clone(), false)] });
+                let f = Formula::Pred(i as u32);
+                if *op == CmpOp::Ne { Formula::Not(Box::new(f)) } else { f }
+            }
+            PredKind::List { lhs, op, list } if *op != ListOp::HasAny => {
+                let Some(l) = rules.list(*list) else { return Formula::Const(false) };
+                if l.kind == ListKind::Ip {
+                    let i = self.add_pred(k, rule, |_| Class::Ip { list: list.0 });
+                    return Formula::Pred(i as u32);
+                }
+                if !is_slot_term(lhs) {
+                    return Formula::Pred(self.add_pred(k, rule, |b| b.direct(p)) as u32);
+                }
+                let kind = match op {
+                    ListOp::In => PatternKind::Equals,
+                    ListOp::ContainsAny => PatternKind::Contains,
+                    ListOp::StartsWithAny => PatternKind::StartsWith,
+                    ListOp::EndsWithAny => PatternKind::EndsWith,
+                    _ => PatternKind::Regex,
+                };
+                let items = match &l.items {
+                    ListItems::Str(items) => items.as_slice(),
+                    ListItems::Ip(_) => &[],
+                };
+                if items.is_empty() {
+                    return Formula::Const(false);
+                }
+                let ci = l.case_insensitive;
+                let i = self.add_pred(k, rule, |b| Class::Scan {
+                    slot: b.slot(lhs),
+                    patterns: items.iter().map(|s| (kind, s.clone(), ci)).collect(),
+                });
+                Formula::Pred(i as u32)
+            }
+            _ => Formula::Pred(self.add_pred(k, rule, |b| b.direct(p)) as u32),
+        }
+    }
+}
+
+/// Renumbers a formula's predicates.
+fn renumber(f: Formula, map: &[u32]) -> Formula {
+    match f {
+        Formula::Pred(i) => Formula::Pred(map.get(i as usize).copied().unwrap_or(u32::MAX)),
+        Formula::Not(f) => Formula::Not(Box::new(renumber(*f, map))),
+        Formula::And(fs) => Formula::And(fs.into_vec().into_iter().map(|f| renumber(f, map)).collect()),
+        Formula::Or(fs) => Formula::Or(fs.into_vec().into_iter().map(|f| renumber(f, map)).collect()),
+        c @ Formula::Const(_) => c,
+    }
+}
+
+impl Program {
+    pub(crate) fn compile(rules: &RuleSet) -> Result<Program, CompileError> {
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let mut b = Builder {
+            rules,
+            slots: Vec::new(),
+            slot_index: HashMap::new(),
+            preds: Vec::new(),
+            pred_index: HashMap::new(),
+            pred_rule: Vec::new(),
+        };
+        let formulas: Vec<Formula> = rules.rules.iter().enumerate().map(|(i, r)| b.formula(&r.when, i)).collect();
+
+        // Assign ids: scanned predicates grouped by slot, then IP, then direct.
+        let order_key = |c: &Class| match c {
+            Class::Scan { slot, .. } => (0u8, *slot),
+            Class::Ip { .. } => (1, 0),
+            Class::Direct(..) => (2, 0),
+        };
+        let mut order: Vec<usize> = (0..b.preds.len()).collect();
+        order.sort_by_key(|&i| order_key(&b.preds[i]));
+        let mut map = vec![0u32; b.preds.len()];
+        for (new, &old) in order.iter().enumerate() {
+            map[old] = new as u32;
+        }
+        let nslots = b.slots.len();
+        let mut builders: Vec<ScannerBuilder> = (0..nslots).map(|_| ScannerBuilder::new()).collect();
+        let mut slot_preds = vec![(u32::MAX, 0u32); nslots];
+        let mut ip_preds = (u32::MAX, 0u32);
+        let mut ip_builder = IpTableBuilder::new();
+        let mut ip_list_preds: Vec<Vec<u32>> = vec![Vec::new(); rules.lists.len()];
+        let mut codes = Vec::with_capacity(b.preds.len());
+        let mut sets = HashMap::new();
+        let mut ip_lists_added = std::collections::HashSet::new();
+        let mut pred_rule = vec![0usize; b.preds.len()];
+        let preds = std::mem::take(&mut b.preds);
+        let mut by_new: Vec<Option<Class>> = (0..preds.len()).map(|_| None).collect();
+        for (old, c) in preds.into_iter().enumerate() {
+            by_new[map[old] as usize] = Some(c);
+            pred_rule[map[old] as usize] = b.pred_rule[old];
+        }
+        for (id, class) in by_new.into_iter().enumerate() {
+            let id = id as u32;
+            let Some(class) = class else { continue };
+            let widen = |r: &mut (u32, u32)| {
+                r.0 = r.0.min(id);
+                r.1 = r.1.max(id + 1);
+            };
+            codes.push(match class {
+                Class::Scan { slot, patterns } => {
+                    if let Some(sb) = builders.get_mut(slot as usize) {
+                        for (kind, pat, ci) in &patterns {
+                            sb.add(id, *kind, pat, *ci);
+                        }
+                    }
+                    if let Some(r) = slot_preds.get_mut(slot as usize) {
+                        widen(r);
+                    }
+                    Code::Scan(slot)
+                }
+                Class::Ip { list } => {
+                    if ip_lists_added.insert(list) {
+                        if let Some(ListItems::Ip(nets)) = rules.list(portcullis_rules::ListId(list)).map(|l| &l.items) {
+                            for n in nets {
+                                ip_builder.insert(*n, list);
+                            }
+                        }
+                    }
+                    if let Some(v) = ip_list_preds.get_mut(list as usize) {
+                        v.push(id);
+                    }
+                    widen(&mut ip_preds);
+                    Code::Ip
+                }
+                Class::Direct(p, slots) => {
+                    if let PredKind::List { op: ListOp::HasAny, list, .. } = &p {
+                        if let Some(l) = rules.list(*list) {
+                            if let ListItems::Str(items) = &l.items {
+                                let set = items
+                                    .iter()
+                                    .map(|s| if l.case_insensitive { s.to_ascii_lowercase() } else { s.clone() })
+                                    .collect();
+                                sets.insert(id, (l.case_insensitive, set));
+                            }
+                        }
+                    }
+                    Code::Direct(p, slots)
+                }
+            });
+        }
+        let mut scanners = Vec::with_capacity(nslots);
+        for (slot, sb) in builders.iter().enumerate() {
+            if sb.is_empty() {
+                scanners.push(None);
+                continue;
+            }
+            match sb.build() {
+                Ok(s) => scanners.push(Some(s)),
+                Err(e) => {
+                    let rule = e
+                        .pattern_id()
+                        .and_then(|p| pred_rule.get(p as usize))
+                        .and_then(|&r| rules.rules.get(r))
+                        .map(|r| r.id.as_str());
+                    let what = b.slots.get(slot).map(|t| format!("{t:?}")).unwrap_or_default();
+                    return Err(CompileError::new(rule, None, format!("patterns on {what}: {e}")));
+                }
+            }
+        }
+        let ip_table = (!ip_lists_added.is_empty()).then(|| ip_builder.build());
+        let formulas: Vec<Formula> = formulas.into_iter().map(|f| renumber(f, &map)).collect();
+
+        // Anchors.
+        let mut anchored: HashMap<u32, Vec<u32>> = HashMap::new();
+        let mut unanchored = vec![0u64; formulas.len().div_ceil(64)];
+        let mut first_rule: HashMap<Source, u32> = HashMap::new();
+        for (r, f) in formulas.iter().enumerate() {
+            match anchor(f, &codes) {
+                Some((src, preds)) => {
+                    for p in preds {
+                        anchored.entry(p).or_default().push(r as u32);
+                    }
+                    first_rule.entry(src).or_insert(r as u32);
+                }
+                None => unanchored[r / 64] |= 1 << (r % 64),
+            }
+        }
+        for v in anchored.values_mut() {
+            v.dedup();
+        }
+        let mut pending: Vec<(u32, Source)> = first_rule.into_iter().map(|(s, r)| (r, s)).collect();
+        pending.sort();
+        Ok(Program {
+            slots: b.slots,
+            scanners,
+            codes,
+            formulas,
+            ip_table,
+            ip_list_preds,
+            slot_preds,
+            ip_preds,
+            anchored,
+            unanchored,
+            pending,
+            sets,
+            rule_count: rules.rules.len(),
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        })
+    }
+
+    /// Fresh scratch space for this program.
+    pub(crate) fn scratch(&self) -> Scratch {
+        Scratch {
+            program: self.id,
+            bits: MatchSet::new(self.codes.len()),
+            scan: self.scanners.iter().map(|s| s.as_ref().map_or_else(empty_scratch, Scanner::scratch)).collect(),
+            state: vec![0; self.slots.len()],
+            values: vec![String::new(); self.slots.len()],
+            tmp: String::new(),
+            tmp2: String::new(),
+            held: String::new(),
+            ip_done: false,
+            candidates: vec![0; self.unanchored.len()],
+            next_pending: 0,
+        }
+    }
+
+    /// Prepares scratch for a new request.
+    pub(crate) fn reset(&self, s: &mut Scratch) {
+        if s.program != self.id {
+            *s = self.scratch();
+        }
+        s.bits.clear();
+        s.state.fill(0);
+        s.ip_done = false;
+        s.candidates.copy_from_slice(&self.unanchored);
+        s.next_pending = 0;
+    }
+}
+
+/// A scanner scratch for slots without a scanner (never used).
+fn empty_scratch() -> ScanScratch {
+    ScannerBuilder::new().build().map(|s| s.scratch()).unwrap_or_else(|_| unreachable_scratch())
+}
+
+#[allow(clippy::panic)] // an empty builder always builds; kept out of the hot path
+fn unreachable_scratch() -> ScanScratch {
+    panic!("an empty scanner failed to build")
+}
+
+/// A set of scanned predicates, all on one source, at least one of which holds whenever
+/// the formula holds.
+fn anchor(f: &Formula, codes: &[Code]) -> Option<(Source, Vec<u32>)> {
+    match f {
+        Formula::Pred(p) => match codes.get(*p as usize)? {
+            Code::Scan(slot) => Some((Source::Slot(*slot), vec![*p])),
+            Code::Ip => Some((Source::Ip, vec![*p])),
+            Code::Direct(..) => None,
+        },
+        Formula::And(fs) => fs
+            .iter()
+            .filter_map(|f| anchor(f, codes))
+            .min_by_key(|(_, v)| v.len()),
+        Formula::Or(fs) => {
+            let mut out: Option<(Source, Vec<u32>)> = None;
+            for f in fs.iter() {
+                let (src, preds) = anchor(f, codes)?;
+                match &mut out {
+                    None => out = Some((src, preds)),
+                    Some((s, v)) if *s == src => v.extend(preds),
+                    Some(_) => return None,
+                }
+            }
+            out
+        }
+        Formula::Const(_) | Formula::Not(_) => None,
+    }
+}
+
+/// One request's evaluation over a program.
+pub(crate) struct Run<'a, 'r> {
+    pub program: &'a Program,
+    pub scratch: &'a mut Scratch,
+    pub req: &'a Request<'r>,
+    pub preflight: bool,
+}
+
+impl crate::policy::Candidates for Run<'_, '_> {
+    fn next_candidate(&mut self, from: usize) -> Option<usize> {
+        loop {
+            let next = next_bit(&self.scratch.candidates, from, self.program.rule_count);
+            // Scan every source whose first anchored rule comes before that candidate: its
+            // matches may add earlier candidates.
+            match self.program.pending.get(self.scratch.next_pending) {
+                Some(&(first, src)) if next.is_none_or(|n| first as usize <= n) => {
+                    self.scratch.next_pending += 1;
+                    self.add_anchored(src);
+                }
+                _ => return next,
+            }
+        }
+    }
+
+    fn matches(&mut self, i: usize) -> bool {
+        match self.program.formulas.get(i) {
+            Some(f) => self.formula(f),
+            None => false,
+        }
+    }
+}
+
+fn next_bit(words: &[u64], from: usize, limit: usize) -> Option<usize> {
+    let mut w = from / 64;
+    let mut word = words.get(w)? & (u64::MAX.checked_shl((from % 64) as u32).unwrap_or(0));
+    loop {
+        if word != 0 {
+            let i = w * 64 + word.trailing_zeros() as usize;
+            return (i < limit).then_some(i);
+        }
+        w += 1;
+        word = *words.get(w)?;
+    }
+}
+
+impl Run<'_, '_> {
+    fn add_anchored(&mut self, src: Source) {
+        let (lo, hi) = match src {
+            Source::Ip => {
+                self.ensure_ip();
+                self.program.ip_preds
+            }
+            Source::Slot(s) => {
+                self.ensure_slot(s);
+                self.program.slot_preds.get(s as usize).copied().unwrap_or((0, 0))
+            }
+        };
+        let Scratch { bits, candidates, .. } = &mut *self.scratch;
+        for p in bits.iter_range(lo, hi) {
+            if let Some(rules) = self.program.anchored.get(&p) {
+                for &r in rules {
+                    if let Some(w) = candidates.get_mut(r as usize / 64) {
+                        *w |= 1 << (r % 64);
+                    }
+                }
+            }
+        }
+    }
+
+    fn ensure_ip(&mut self) {
+        if self.scratch.ip_done {
+            return;
+        }
+        self.scratch.ip_done = true;
+        let (Some(table), Some(ip)) = (&self.program.ip_table, self.req.client_ip) else { return };
+        for list in table.lookup(ip).iter() {
+            if let Some(preds) = self.program.ip_list_preds.get(list as usize) {
+                for &p in preds {
+                    self.scratch.bits.insert(p);
+                }
+            }
+        }
+    }
+
+    /// Computes a slot's value (and scans it) once per request; returns its value.
+    fn ensure_slot(&mut self, s: u32) -> Option<&str> {
+        let i = s as usize;
+        if self.scratch.state.get(i).copied()? == 0 {
+            let term = self.program.slots.get(i)?;
+            let Scratch { values, tmp, tmp2, state, scan, bits, .. } = &mut *self.scratch;
+            let buf = values.get_mut(i)?;
+            buf.clear();
+            let present = compute(term, self.req, buf, tmp, tmp2);
+            state[i] = if present { 2 } else { 1 };
+            if present {
+                if let (Some(Some(scanner)), Some(sc)) = (self.program.scanners.get(i), scan.get_mut(i)) {
+                    scanner.scan(buf, sc, bits);
+                }
+            }
+        }
+        match self.scratch.state.get(i) {
+            Some(2) => self.scratch.values.get(i).map(String::as_str),
+            _ => None,
+        }
+    }
+
+    fn formula(&mut self, f: &Formula) -> bool {
+        match f {
+            Formula::Const(b) => *b,
+            Formula::Pred(p) => self.pred(*p),
+            Formula::Not(f) => !self.formula(f),
+            Formula::And(fs) => fs.iter().all(|f| self.formula(f)),
+            Formula::Or(fs) => fs.iter().any(|f| self.formula(f)),
+        }
+    }
+
+    fn pred(&mut self, p: u32) -> bool {
+        let program = self.program;
+        match program.codes.get(p as usize) {
+            Some(Code::Scan(slot)) => {
+                self.ensure_slot(*slot);
+                self.scratch.bits.contains(p)
+            }
+            Some(Code::Ip) => {
+                self.ensure_ip();
+                self.scratch.bits.contains(p)
+            }
+            Some(Code::Direct(kind, slots)) => self.direct(p, kind, *slots),
+            None => false,
+        }
+    }
+
+    /// A string operand: a literal, or its slot's value.
+    fn string_of<'s>(&'s mut self, t: &'s Term, slot: Option<u32>) -> Option<&'s str> {
+        match t {
+            Term::Str(s) => Some(s),
+            _ => self.ensure_slot(slot?),
+        }
+    }
+
+    /// Whether two string operands are present and equal.
+    fn string_eq(&mut self, a: &Term, b: &Term, slots: [Option<u32>; 2]) -> bool {
+        let mut held = std::mem::take(&mut self.scratch.held);
+        held.clear();
+        let eq = match self.string_of(a, slots[0]) {
+            Some(x) => {
+                held.push_str(x);
+                self.string_of(b, slots[1]).is_some_and(|y| y == held)
+            }
+            None => false,
+        };
+        self.scratch.held = held;
+        eq
+    }
+
+    fn set_of(&self, t: &Term) -> &[String] {
+        let auth = self.req.auth;
+        if !auth.is_authenticated() {
+            return &[];
+        }
+        match t {
+            Term::Field(Field::AuthRoles) => &auth.roles,
+            Term::Field(Field::AuthScopes) => &auth.scopes,
+            _ => &[],
+        }
+    }
+
+    fn int_of(&mut self, t: &Term, slot: Option<u32>) -> Option<i64> {
+        match t {
+            Term::Int(n) => Some(*n),
+            Term::Len(inner) if inner.ty() == Type::StrSet => Some(self.set_of(inner).len() as i64),
+            Term::Len(inner) => Some(self.string_of(inner, slot).map_or(0, |s| s.len() as i64)),
+            _ => None,
+        }
+    }
+
+    fn bool_of(&mut self, t: &Term, slot: Option<u32>) -> bool {
+        match t {
+            Term::Bool(b) => *b,
+            Term::Field(Field::AuthAuthenticated) => self.req.auth.is_authenticated(),
+            Term::Field(Field::CorsPreflight) => self.preflight,
+            Term::Present(inner) => match inner.ty() {
+                Type::Ip => self.req.client_ip.is_some(),
+                Type::StrSet => !self.set_of(inner).is_empty(),
+                Type::Str => self.string_of(inner, slot).is_some(),
+                Type::Int | Type::Bool => true,
+            },
+            _ => false,
+        }
+    }
+
+    fn direct(&mut self, id: u32, p: &PredKind, slots: [Option<u32>; 2]) -> bool {
+        match p {
+            PredKind::Test(t) => self.bool_of(t, slots[0]),
+            PredKind::Compare { lhs, op, rhs } => {
+                let eq = match lhs.ty() {
+                    Type::Str => self.string_eq(lhs, rhs, slots),
+                    Type::Int => {
+                        let (a, b) = (self.int_of(lhs, slots[0]), self.int_of(rhs, slots[1]));
+                        let (Some(a), Some(b)) = (a, b) else { return *op == CmpOp::Ne };
+                        return match op {
+                            CmpOp::Eq => a == b,
+                            CmpOp::Ne => a != b,
+                            CmpOp::Lt => a < b,
+                            CmpOp::Le => a <= b,
+                            CmpOp::Gt => a > b,
+                            CmpOp::Ge => a >= b,
+                        };
+                    }
+                    Type::Bool => self.bool_of(lhs, slots[0]) == self.bool_of(rhs, slots[1]),
+                    Type::Ip => match (ip_of(lhs, self.req), ip_of(rhs, self.req)) {
+                        (Some(a), Some(b)) => a == b,
+                        _ => false,
+                    },
+                    Type::StrSet => false,
+                };
+                match op {
+                    CmpOp::Eq => eq,
+                    CmpOp::Ne => !eq,
+                    _ => false,
+                }
+            }
+            PredKind::Has { set, item } => {
+                let mut held = std::mem::take(&mut self.scratch.held);
+                held.clear();
+                let present = match self.string_of(item, slots[1]) {
+                    Some(x) => {
+                        held.push_str(x);
+                        true
+                    }
+                    None => false,
+                };
+                let found = present && self.set_of(set).iter().any(|m| *m == held);
+                self.scratch.held = held;
+                found
+            }
+            PredKind::List { lhs, op: ListOp::HasAny, .. } => {
+                let Some((ci, set)) = self.program.sets.get(&id) else { return false };
+                let mut held = std::mem::take(&mut self.scratch.held);
+                let found = self.set_of(lhs).iter().any(|m| {
+                    if *ci {
+                        held.clear();
+                        held.push_str(m);
+                        held.make_ascii_lowercase();
+                        set.contains(held.as_str())
+                    } else {
+                        set.contains(m.as_str())
+                    }
+                });
+                self.scratch.held = held;
+                found
+            }
+            // Every other list and string predicate on a computed term is scanned.
+            PredKind::List { .. } | PredKind::Str { .. } => false,
+        }
+    }
+}
+
+fn ip_of(t: &Term, req: &Request<'_>) -> Option<IpAddr> {
+    match t {
+        Term::Ip(ip) => Some(portcullis_rules::canonical_ip(*ip)),
+        Term::Field(Field::Ip) => req.client_ip.map(portcullis_rules::canonical_ip),
+        _ => None,
+    }
+}
+
+/// Writes a string term's value into `out`; returns whether it is present.
+/// `tmp` and `tmp2` are scratch buffers.
+fn compute(t: &Term, req: &Request<'_>, out: &mut String, tmp: &mut String, tmp2: &mut String) -> bool {
+    let auth = req.auth;
+    let authed = auth.is_authenticated();
+    let copy = |s: Option<&str>, out: &mut String| match s {
+        Some(s) => {
+            out.push_str(s);
+            true
+        }
+        None => false,
+    };
+    match t {
+        Term::Str(s) => copy(Some(s), out),
+        Term::Field(f) => match f {
+            Field::Method => copy(Some(req.method), out),
+            Field::Host => {
+                tmp.clear();
+                let found = header_into(req, "host", tmp) || {
+                    tmp.clear();
+                    authority(req.uri).is_some_and(|a| {
+                        tmp.push_str(a);
+                        true
+                    })
+                };
+                if found {
+                    normalize::normalize_host(tmp, out);
+                }
+                found
+            }
+            Field::Path => {
+                let (raw, _) = normalize::split_target(req.uri);
+                normalize::normalize_path(raw, out, tmp);
+                true
+            }
+            Field::RawPath => copy(Some(normalize::split_target(req.uri).0), out),
+            Field::Query => copy(Some(normalize::split_target(req.uri).1), out),
+            Field::Arg(name) => normalize::query_arg(normalize::split_target(req.uri).1, name, out),
+            Field::Header(name) => header_into(req, name, out),
+            Field::UserAgent => header_into(req, "user-agent", out),
+            Field::Cookie(name) => {
+                let mut found = false;
+                req.headers.for_each("cookie", &mut |v| {
+                    if found {
+                        return;
+                    }
+                    tmp.clear();
+                    normalize::push_bytes_lossy(v, tmp);
+                    if let Some(c) = normalize::cookie(tmp, name) {
+                        out.push_str(c);
+                        found = true;
+                    }
+                });
+                found
+            }
+            Field::AuthSubject if authed => copy(auth.subject.as_deref(), out),
+            Field::AuthTenant if authed => copy(auth.tenant.as_deref(), out),
+            Field::GeoCountry => copy(req.geo_country, out),
+            Field::Attr(name) => copy(req.attrs.get(name), out),
+            _ => false,
+        },
+        Term::Lower(inner) => {
+            let present = compute(inner, req, out, tmp, tmp2);
+            out.make_ascii_lowercase();
+            present
+        }
+        Term::UrlDecode(inner) => {
+            tmp2.clear();
+            let mut inner_buf = std::mem::take(tmp2);
+            let present = compute(inner, req, &mut inner_buf, tmp, out);
+            out.clear();
+            if present {
+                normalize::percent_decode_into(&inner_buf, false, out);
+            }
+            *tmp2 = inner_buf;
+            present
+        }
+        Term::PathSegment(n) => {
+            let (raw, _) = normalize::split_target(req.uri);
+            tmp2.clear();
+            normalize::normalize_path(raw, tmp2, tmp);
+            copy(normalize::path_segment(tmp2, *n), out)
+        }
+        _ => false,
+    }
+}
+
+/// All values of a header joined with `, `, invalid UTF-8 replaced.
+fn header_into(req: &Request<'_>, name: &str, out: &mut String) -> bool {
+    let mut n = 0;
+    req.headers.for_each(name, &mut |v| {
+        if n > 0 {
+            out.push_str(", ");
+        }
+        normalize::push_bytes_lossy(v, out);
+        n += 1;
+    });
+    n > 0
+}
+
+/// The authority of an absolute-form target.
+fn authority(uri: &str) -> Option<&str> {
+    let rest = &uri[uri.find("://")? + 3..];
+    let a = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+    let a = a.rsplit_once('@').map_or(a, |(_, h)| h);
+    (!a.is_empty()).then_some(a)
+}

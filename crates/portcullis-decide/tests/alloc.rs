@@ -1,0 +1,122 @@
+//! Evaluation allocates nothing in the steady state, for allowed and refused requests alike.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use portcullis_decide::{Auth, Policy, Request, Verdict};
+use portcullis_rules::RuleSet;
+
+struct Counting;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: defers to the system allocator; only counts calls.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as our caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as our caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as our caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+const RULES: &str = r#"
+[policy]
+reveal = "detail"
+
+[lists]
+blocklist = { kind = "ip", items = ["192.0.2.0/24", "2001:db8:bad::/48"] }
+scanners = { kind = "pattern", items = ["sqlmap", "nikto", "nmap"], case = "insensitive" }
+secrets = { kind = "regex", items = ['\.(env|git)(/|$)', '\.bak$'] }
+
+[[rule]]
+id = "blocklist"
+when = "ip in $blocklist"
+action = "forbid"
+
+[[rule]]
+id = "scanners"
+when = "user_agent contains_any $scanners or header[\"x-scanner\"] == \"1\""
+action = "forbid"
+
+[[rule]]
+id = "secrets"
+when = "path matches_any $secrets"
+action = "forbid"
+hide = true
+
+[[rule]]
+id = "admin"
+when = 'path starts_with "/admin/" and not auth.roles has "admin"'
+action = "forbid"
+
+[[rule]]
+id = "tenant"
+when = 'path starts_with "/tenants/" and path_segment(1) != auth.tenant'
+action = "forbid"
+
+[[rule]]
+id = "login"
+when = 'method == "POST" and lower(path) == "/login" and len(query) < 100'
+action = "rate_limit"
+rate_limit = { key = ["ip"], limit = 1000000, period = "1s" }
+
+[[rule]]
+id = "shadow-args"
+when = 'arg["q"] contains "union" and cookie["s"] != "x"'
+action = "forbid"
+mode = "shadow"
+"#;
+
+fn allocations_during(f: impl FnOnce()) -> usize {
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    f();
+    ALLOCATIONS.load(Ordering::Relaxed) - before
+}
+
+#[test]
+fn evaluate_allocates_nothing_in_the_steady_state() {
+    let policy = Policy::compile(RuleSet::parse("alloc.toml", RULES).expect("rules")).expect("compile");
+    let ua = [("user-agent", "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"), ("cookie", "s=y; t=1")];
+    let scanner = [("user-agent", "Mozilla/5.0 sqlmap/1.8")];
+    let viewer = Auth::authenticated("bob").with_roles(["viewer"]).with_tenant("acme");
+    let ip = "198.51.100.7".parse().expect("ip");
+    let blocked = "2001:db8:bad::1".parse().expect("ip");
+    let cases: Vec<(Request<'_>, Verdict)> = vec![
+        (Request::new("GET", "/index.html?q=union+select").client_ip(ip).headers(&ua), Verdict::Allow),
+        (Request::new("GET", "/tenants/acme/invoices").client_ip(ip).headers(&ua).auth(&viewer), Verdict::Allow),
+        (Request::new("POST", "/LOGIN").client_ip(ip).headers(&ua).time(Duration::from_secs(1_000)), Verdict::Allow),
+        (Request::new("GET", "/").client_ip(blocked).headers(&ua), Verdict::Forbid),
+        (Request::new("GET", "/x").client_ip(ip).headers(&scanner), Verdict::Forbid),
+        (Request::new("GET", "/app/.env").client_ip(ip).headers(&ua), Verdict::Forbid),
+        (Request::new("GET", "/%61dmin/users").client_ip(ip).headers(&ua).auth(&viewer), Verdict::Forbid),
+        (Request::new("GET", "/tenants/globex/x").client_ip(ip).headers(&ua).auth(&viewer), Verdict::Forbid),
+    ];
+    // The counter works: the reference evaluator allocates.
+    assert!(allocations_during(|| drop(policy.evaluate_reference(&cases[0].0))) > 0);
+    // Warm up: scratch buffers grow to their working size, the rate-limit key is created.
+    for (req, want) in &cases {
+        assert_eq!(policy.evaluate(req).verdict(), *want, "{req:?}");
+    }
+    for (req, want) in &cases {
+        let n = allocations_during(|| {
+            for _ in 0..100 {
+                let d = policy.evaluate(req);
+                assert_eq!(d.verdict(), *want);
+            }
+        });
+        assert_eq!(n, 0, "{n} allocations evaluating {req:?}");
+    }
+}

@@ -35,7 +35,11 @@ impl NaiveLoop {
                         .build()
                         .expect("corpus regexes are valid")
                 });
-                let text = if p.case_insensitive { p.text.to_ascii_lowercase() } else { p.text.clone() };
+                let text = if p.case_insensitive {
+                    p.text.to_ascii_lowercase()
+                } else {
+                    p.text.clone()
+                };
                 (p.id, p.kind, text, p.case_insensitive, regex)
             })
             .collect();
@@ -67,7 +71,11 @@ fn regex_set(patterns: &[Pattern]) -> (regex::RegexSet, Vec<u32>) {
         .map(|p| {
             let flags = if p.case_insensitive {
                 // Literal kinds are ASCII case-insensitive; (?i-u) is that.
-                if p.kind == PatternKind::Regex { "(?i)" } else { "(?i-u)" }
+                if p.kind == PatternKind::Regex {
+                    "(?i)"
+                } else {
+                    "(?i-u)"
+                }
             } else {
                 ""
             };
@@ -91,7 +99,10 @@ fn regex_set(patterns: &[Pattern]) -> (regex::RegexSet, Vec<u32>) {
 
 /// The literals (any kind) in one ASCII case-insensitive automaton.
 fn literal_automaton(patterns: &[Pattern]) -> (AhoCorasick, Vec<u32>) {
-    let literals: Vec<&Pattern> = patterns.iter().filter(|p| p.kind != PatternKind::Regex).collect();
+    let literals: Vec<&Pattern> = patterns
+        .iter()
+        .filter(|p| p.kind != PatternKind::Regex)
+        .collect();
     let ac = AhoCorasick::builder()
         .ascii_case_insensitive(true)
         .build(literals.iter().map(|p| &p.text))

@@ -87,7 +87,11 @@ fn ip_lookup(c: &mut Criterion) {
     ];
     for (name, nets) in sets {
         let start = Instant::now();
-        let table: IpTable = nets.iter().map(|n| (*n, 0)).collect::<IpTableBuilder>().build();
+        let table: IpTable = nets
+            .iter()
+            .map(|n| (*n, 0))
+            .collect::<IpTableBuilder>()
+            .build();
         let built = start.elapsed();
         note(format_args!(
             "ip_lookup/{name}: IpTable of {} prefixes ({}): {} bytes, {:.2} bytes/prefix, built in {:.0} ms",
@@ -116,7 +120,8 @@ fn ip_lookup(c: &mut Criterion) {
         ];
         if name == "full" {
             // The mix above is ~80% IPv4; show each family on its own too.
-            let (v4, v6): (Vec<IpNet>, Vec<IpNet>) = nets.iter().partition(|n| matches!(n, IpNet::V4(_)));
+            let (v4, v6): (Vec<IpNet>, Vec<IpNet>) =
+                nets.iter().partition(|n| matches!(n, IpNet::V4(_)));
             probes.push(("in-table-v4", corpus::addrs_in(&v4, PROBES, &mut rng)));
             probes.push(("in-table-v6", corpus::addrs_in(&v6, PROBES, &mut rng)));
         }
@@ -124,8 +129,16 @@ fn ip_lookup(c: &mut Criterion) {
         for (_, addrs) in &probes {
             for &ip in addrs {
                 let hit = !table.lookup(ip).is_empty();
-                assert_eq!(hit, trie.lookup(ip).is_some(), "prefix-trie disagrees on {ip}");
-                assert_eq!(hit, ipnt.longest_match(ip).is_some(), "ip_network_table disagrees on {ip}");
+                assert_eq!(
+                    hit,
+                    trie.lookup(ip).is_some(),
+                    "prefix-trie disagrees on {ip}"
+                );
+                assert_eq!(
+                    hit,
+                    ipnt.longest_match(ip).is_some(),
+                    "ip_network_table disagrees on {ip}"
+                );
             }
         }
 

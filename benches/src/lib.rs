@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 pub mod corpus;
+pub mod policies;
 
 /// Prints a figure from bench setup (sizes, bytes per prefix) where the
 /// criterion output shows it, prefixed so it is easy to grep.

@@ -71,6 +71,9 @@ pub(crate) struct Program {
     pending: Vec<(u32, Source)>,
     /// String sets for `has_any`, and whether they are case-insensitive (then lowercased).
     sets: HashMap<u32, (bool, std::collections::HashSet<String>)>,
+    /// Slots holding a plain `arg["name"]`, by name: filled together in one pass over the
+    /// query string.
+    arg_slots: HashMap<String, Vec<u32>>,
     rule_count: usize,
     id: u64,
 }
@@ -97,6 +100,7 @@ pub struct Scratch {
     /// Holds one side of a comparison; never written by slot computation.
     held: String,
     ip_done: bool,
+    args_done: bool,
     candidates: Vec<u64>,
     next_pending: usize,
 }
@@ -379,12 +383,14 @@ impl Program {
         let mut unanchored = vec![0u64; formulas.len().div_ceil(64)];
         let mut first_rule: HashMap<Source, u32> = HashMap::new();
         for (r, f) in formulas.iter().enumerate() {
+            // A rule is reached only after every source it is anchored on was scanned:
+            // each source is scanned when the walk reaches its first anchored rule.
             match anchor(f, &codes) {
-                Some((src, preds)) => {
-                    for p in preds {
+                Some(anchors) => {
+                    for (src, p) in anchors {
                         anchored.entry(p).or_default().push(r as u32);
+                        first_rule.entry(src).or_insert(r as u32);
                     }
-                    first_rule.entry(src).or_insert(r as u32);
                 }
                 None => unanchored[r / 64] |= 1 << (r % 64),
             }
@@ -394,6 +400,12 @@ impl Program {
         }
         let mut pending: Vec<(u32, Source)> = first_rule.into_iter().map(|(s, r)| (r, s)).collect();
         pending.sort();
+        let mut arg_slots: HashMap<String, Vec<u32>> = HashMap::new();
+        for (i, t) in b.slots.iter().enumerate() {
+            if let Term::Field(Field::Arg(name)) = t {
+                arg_slots.entry(name.clone()).or_default().push(i as u32);
+            }
+        }
         Ok(Program {
             slots: b.slots,
             scanners,
@@ -407,9 +419,17 @@ impl Program {
             unanchored,
             pending,
             sets,
+            arg_slots,
             rule_count: rules.rules.len(),
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         })
+    }
+
+    /// Looks an address up only to bring the table's lines into the cache.
+    pub(crate) fn touch_ip(&self, ip: IpAddr) {
+        if let Some(t) = &self.ip_table {
+            std::hint::black_box(t.lookup(ip));
+        }
     }
 
     /// Fresh scratch space for this program.
@@ -424,6 +444,7 @@ impl Program {
             tmp2: String::new(),
             held: String::new(),
             ip_done: false,
+            args_done: false,
             candidates: vec![0; self.unanchored.len()],
             next_pending: 0,
         }
@@ -437,6 +458,7 @@ impl Program {
         s.bits.clear();
         s.state.fill(0);
         s.ip_done = false;
+        s.args_done = false;
         s.candidates.copy_from_slice(&self.unanchored);
         s.next_pending = 0;
     }
@@ -452,41 +474,46 @@ fn unreachable_scratch() -> ScanScratch {
     panic!("an empty scanner failed to build")
 }
 
-/// A set of scanned predicates, all on one source, at least one of which holds whenever
-/// the formula holds.
-fn anchor(f: &Formula, codes: &[Code]) -> Option<(Source, Vec<u32>)> {
+/// Scanned predicates (with the source each comes from), at least one of which holds
+/// whenever the formula holds: the rule need only be evaluated when one of their bits is set.
+fn anchor(f: &Formula, codes: &[Code]) -> Option<Vec<(Source, u32)>> {
     match f {
         Formula::Pred(p) => match codes.get(*p as usize)? {
-            Code::Scan(slot) => Some((Source::Slot(*slot), vec![*p])),
-            Code::Ip => Some((Source::Ip, vec![*p])),
+            Code::Scan(slot) => Some(vec![(Source::Slot(*slot), *p)]),
+            Code::Ip => Some(vec![(Source::Ip, *p)]),
             Code::Direct(..) => None,
         },
-        Formula::And(fs) => fs
-            .iter()
-            .filter_map(|f| anchor(f, codes))
-            .min_by_key(|(_, v)| v.len()),
-        Formula::Or(fs) => {
-            let mut out: Option<(Source, Vec<u32>)> = None;
-            for f in fs.iter() {
-                let (src, preds) = anchor(f, codes)?;
-                match &mut out {
-                    None => out = Some((src, preds)),
-                    Some((s, v)) if *s == src => v.extend(preds),
-                    Some(_) => return None,
-                }
-            }
-            out
-        }
+        // Any conjunct's anchor will do: take the one touching the fewest sources.
+        Formula::And(fs) => fs.iter().filter_map(|f| anchor(f, codes)).min_by_key(|a| {
+            let mut srcs: Vec<Source> = a.iter().map(|(s, _)| *s).collect();
+            srcs.sort();
+            srcs.dedup();
+            (srcs.len(), a.len())
+        }),
+        // Every disjunct needs one.
+        Formula::Or(fs) => fs.iter().map(|f| anchor(f, codes)).try_fold(Vec::new(), |mut acc, a| {
+            acc.extend(a?);
+            Some(acc)
+        }),
         Formula::Const(_) | Formula::Not(_) => None,
     }
 }
 
 /// One request's evaluation over a program.
 pub(crate) struct Run<'a, 'r> {
-    pub program: &'a Program,
-    pub scratch: &'a mut Scratch,
-    pub req: &'a Request<'r>,
-    pub preflight: bool,
+    program: &'a Program,
+    scratch: &'a mut Scratch,
+    req: &'a Request<'r>,
+    preflight: bool,
+    /// The request target split once: path and query as sent.
+    target: (&'r str, &'r str),
+}
+
+impl<'a, 'r> Run<'a, 'r> {
+    pub(crate) fn new(program: &'a Program, scratch: &'a mut Scratch, req: &'a Request<'r>, preflight: bool) -> Self {
+        let target = normalize::split_target(req.uri);
+        Run { program, scratch, req, preflight, target }
+    }
 }
 
 impl crate::policy::Candidates for Run<'_, '_> {
@@ -550,6 +577,47 @@ impl Run<'_, '_> {
         }
     }
 
+    /// Fills every `arg["name"]` slot in one pass over the query string (first occurrence
+    /// wins), and scans each.
+    fn ensure_args(&mut self) {
+        if self.scratch.args_done {
+            return;
+        }
+        self.scratch.args_done = true;
+        let Scratch { values, tmp, state, scan, bits, .. } = &mut *self.scratch;
+        for pair in self.target.1.split('&') {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let name = if k.bytes().any(|b| b == b'%' || b == b'+') {
+                tmp.clear();
+                normalize::percent_decode_into(k, true, tmp);
+                tmp.as_str()
+            } else {
+                k
+            };
+            let Some(slots) = self.program.arg_slots.get(name) else { continue };
+            for &s in slots {
+                let i = s as usize;
+                if state.get(i) != Some(&0) {
+                    continue;
+                }
+                let (Some(buf), Some(st)) = (values.get_mut(i), state.get_mut(i)) else { continue };
+                buf.clear();
+                normalize::percent_decode_into(v, true, buf);
+                *st = 2;
+                if let (Some(Some(scanner)), Some(sc)) = (self.program.scanners.get(i), scan.get_mut(i)) {
+                    scanner.scan(buf, sc, bits);
+                }
+            }
+        }
+        for slots in self.program.arg_slots.values() {
+            for &s in slots {
+                if let Some(st @ 0) = state.get_mut(s as usize) {
+                    *st = 1;
+                }
+            }
+        }
+    }
+
     fn ensure_ip(&mut self) {
         if self.scratch.ip_done {
             return;
@@ -570,10 +638,16 @@ impl Run<'_, '_> {
         let i = s as usize;
         if self.scratch.state.get(i).copied()? == 0 {
             let term = self.program.slots.get(i)?;
+            if matches!(term, Term::Field(Field::Arg(_))) {
+                self.ensure_args();
+            }
+        }
+        if self.scratch.state.get(i).copied()? == 0 {
+            let term = self.program.slots.get(i)?;
             let Scratch { values, tmp, tmp2, state, scan, bits, .. } = &mut *self.scratch;
             let buf = values.get_mut(i)?;
             buf.clear();
-            let present = compute(term, self.req, buf, tmp, tmp2);
+            let present = compute(term, self.req, self.target, buf, tmp, tmp2);
             state[i] = if present { 2 } else { 1 };
             if present {
                 if let (Some(Some(scanner)), Some(sc)) = (self.program.scanners.get(i), scan.get_mut(i)) {
@@ -749,7 +823,7 @@ fn ip_of(t: &Term, req: &Request<'_>) -> Option<IpAddr> {
 
 /// Writes a string term's value into `out`; returns whether it is present.
 /// `tmp` and `tmp2` are scratch buffers.
-fn compute(t: &Term, req: &Request<'_>, out: &mut String, tmp: &mut String, tmp2: &mut String) -> bool {
+fn compute(t: &Term, req: &Request<'_>, target: (&str, &str), out: &mut String, tmp: &mut String, tmp2: &mut String) -> bool {
     let auth = req.auth;
     let authed = auth.is_authenticated();
     let copy = |s: Option<&str>, out: &mut String| match s {
@@ -778,13 +852,12 @@ fn compute(t: &Term, req: &Request<'_>, out: &mut String, tmp: &mut String, tmp2
                 found
             }
             Field::Path => {
-                let (raw, _) = normalize::split_target(req.uri);
-                normalize::normalize_path(raw, out, tmp);
+                normalize::normalize_path(target.0, out, tmp);
                 true
             }
-            Field::RawPath => copy(Some(normalize::split_target(req.uri).0), out),
-            Field::Query => copy(Some(normalize::split_target(req.uri).1), out),
-            Field::Arg(name) => normalize::query_arg(normalize::split_target(req.uri).1, name, out),
+            Field::RawPath => copy(Some(target.0), out),
+            Field::Query => copy(Some(target.1), out),
+            Field::Arg(name) => normalize::query_arg(target.1, name, out),
             Field::Header(name) => header_into(req, name, out),
             Field::UserAgent => header_into(req, "user-agent", out),
             Field::Cookie(name) => {
@@ -809,14 +882,14 @@ fn compute(t: &Term, req: &Request<'_>, out: &mut String, tmp: &mut String, tmp2
             _ => false,
         },
         Term::Lower(inner) => {
-            let present = compute(inner, req, out, tmp, tmp2);
+            let present = compute(inner, req, target, out, tmp, tmp2);
             out.make_ascii_lowercase();
             present
         }
         Term::UrlDecode(inner) => {
             tmp2.clear();
             let mut inner_buf = std::mem::take(tmp2);
-            let present = compute(inner, req, &mut inner_buf, tmp, out);
+            let present = compute(inner, req, target, &mut inner_buf, tmp, out);
             out.clear();
             if present {
                 normalize::percent_decode_into(&inner_buf, false, out);
@@ -825,9 +898,8 @@ fn compute(t: &Term, req: &Request<'_>, out: &mut String, tmp: &mut String, tmp2
             present
         }
         Term::PathSegment(n) => {
-            let (raw, _) = normalize::split_target(req.uri);
             tmp2.clear();
-            normalize::normalize_path(raw, tmp2, tmp);
+            normalize::normalize_path(target.0, tmp2, tmp);
             copy(normalize::path_segment(tmp2, *n), out)
         }
         _ => false,

@@ -447,7 +447,11 @@ impl Trie {
         let mut root_sets = vec![EMPTY; 1 << root_bits];
         for e in entries.iter().filter(|e| u32::from(e.len) <= root_bits) {
             let span = 1usize << (root_bits - u32::from(e.len));
-            for slot in root_sets.iter_mut().skip(e.addr.root_index(root_bits)).take(span) {
+            for slot in root_sets
+                .iter_mut()
+                .skip(e.addr.root_index(root_bits))
+                .take(span)
+            {
                 *slot = sets.add(*slot, e.list);
             }
         }
@@ -741,7 +745,11 @@ mod tests {
 
     #[test]
     fn ipv4_mapped_addresses_and_prefixes_are_ipv4() {
-        let t = table(&[("192.0.2.0/24", 0), ("::ffff:198.51.100.0/120", 1), ("::/0", 2)]);
+        let t = table(&[
+            ("192.0.2.0/24", 0),
+            ("::ffff:198.51.100.0/120", 1),
+            ("::/0", 2),
+        ]);
         assert_eq!(lists(&t, "::ffff:192.0.2.9"), [0]);
         assert_eq!(lists(&t, "198.51.100.7"), [1]);
         assert_eq!(lists(&t, "::ffff:198.51.100.7"), [1]);
@@ -791,11 +799,21 @@ mod tests {
             x ^= x >> 17;
             x ^= x << 5;
             // Half the probes in 10.0.0.0/15, where the prefixes are.
-            let ip = if i % 2 == 0 { 0x0a00_0000 | (x & 0x1_ffff) } else { x };
+            let ip = if i % 2 == 0 {
+                0x0a00_0000 | (x & 0x1_ffff)
+            } else {
+                x
+            };
             let ip = IpAddr::V4(Ipv4Addr::from(ip));
             assert_eq!(t.lookup(ip).as_slice(), naive.lookup(ip), "{ip}");
         }
-        for ip in ["10.0.77.5", "10.0.77.6", "10.0.77.7", "10.0.77.8", "10.1.17.0"] {
+        for ip in [
+            "10.0.77.5",
+            "10.0.77.6",
+            "10.0.77.7",
+            "10.0.77.8",
+            "10.1.17.0",
+        ] {
             let ip = ip.parse().unwrap();
             assert_eq!(t.lookup(ip).as_slice(), naive.lookup(ip), "{ip}");
         }
@@ -814,9 +832,15 @@ mod tests {
             // /48s spread over 2001:db8::/32 and beyond, every third one
             // with a /64 inside.
             let addr = base + ((i * 0x1_0003) << 80);
-            add(IpNet::V6(Ipv6Net::new(Ipv6Addr::from(addr), 48).unwrap()), (i % 2) as u32);
+            add(
+                IpNet::V6(Ipv6Net::new(Ipv6Addr::from(addr), 48).unwrap()),
+                (i % 2) as u32,
+            );
             if i % 3 == 0 {
-                add(IpNet::V6(Ipv6Net::new(Ipv6Addr::from(addr), 64).unwrap()), 2);
+                add(
+                    IpNet::V6(Ipv6Net::new(Ipv6Addr::from(addr), 64).unwrap()),
+                    2,
+                );
             }
         }
         add("2001:db8::/32".parse().unwrap(), 3);

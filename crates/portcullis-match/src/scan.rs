@@ -184,10 +184,9 @@ impl ScannerBuilder {
             let lowered;
             let (kind, text, ci) = match p.kind {
                 PatternKind::Regex => {
-                    let hir = parse_regex(&p.text, p.case_insensitive)
-                        .map_err(|message| {
-                            ScanError::new(ScanErrorKind::InvalidRegex { message }, Some(p.id))
-                        })?;
+                    let hir = parse_regex(&p.text, p.case_insensitive).map_err(|message| {
+                        ScanError::new(ScanErrorKind::InvalidRegex { message }, Some(p.id))
+                    })?;
                     match lower_to_literal(&hir) {
                         Some((kind, text)) => {
                             lowered = text;
@@ -455,7 +454,12 @@ impl EqualsBuilder {
         }
         self.entries.sort();
         self.entries.dedup();
-        let max_len = self.entries.iter().map(|(_, t, _)| t.len()).max().unwrap_or(0);
+        let max_len = self
+            .entries
+            .iter()
+            .map(|(_, t, _)| t.len())
+            .max()
+            .unwrap_or(0);
         let mut by_hash: HashMap<u64, Vec<EqualsTarget>> = HashMap::new();
         for (id, text, ci) in self.entries {
             by_hash
@@ -593,7 +597,11 @@ fn parse_regex(pattern: &str, case_insensitive: bool) -> Result<Hir, String> {
             // regex-syntax errors span several lines (pattern, caret,
             // message); the last line is the message.
             let full = e.to_string();
-            full.lines().last().unwrap_or("").trim_start_matches("error: ").to_owned()
+            full.lines()
+                .last()
+                .unwrap_or("")
+                .trim_start_matches("error: ")
+                .to_owned()
         })
 }
 
@@ -777,7 +785,10 @@ mod tests {
 
     #[test]
     fn caseless_hash_ignores_ascii_case_only() {
-        assert_eq!(caseless_hash(b"Hello World, Long"), caseless_hash(b"hELLO wORLD, lONG"));
+        assert_eq!(
+            caseless_hash(b"Hello World, Long"),
+            caseless_hash(b"hELLO wORLD, lONG")
+        );
         assert_ne!(caseless_hash(b"abc"), caseless_hash(b"abd"));
         assert_ne!(caseless_hash(b"ab"), caseless_hash(b"ab\0"));
         assert_ne!(caseless_hash("é".as_bytes()), caseless_hash("É".as_bytes()));
@@ -787,8 +798,14 @@ mod tests {
     fn literal_regexes_are_lowered() {
         let lower = |p: &str| lower_to_literal(&parse_regex(p, false).unwrap());
         assert_eq!(lower("abc"), Some((PatternKind::Contains, "abc".into())));
-        assert_eq!(lower("^/api/"), Some((PatternKind::StartsWith, "/api/".into())));
-        assert_eq!(lower(r"\.php$"), Some((PatternKind::EndsWith, ".php".into())));
+        assert_eq!(
+            lower("^/api/"),
+            Some((PatternKind::StartsWith, "/api/".into()))
+        );
+        assert_eq!(
+            lower(r"\.php$"),
+            Some((PatternKind::EndsWith, ".php".into()))
+        );
         assert_eq!(lower("^(GET)$"), Some((PatternKind::Equals, "GET".into())));
         assert_eq!(lower(""), Some((PatternKind::Contains, String::new())));
         assert_eq!(lower("^$"), Some((PatternKind::Equals, String::new())));
@@ -839,7 +856,10 @@ mod tests {
             .build()
             .unwrap_err();
         assert_eq!(err.pattern_id(), Some(7));
-        assert!(err.to_string().starts_with("pattern 7: invalid regex"), "{err}");
+        assert!(
+            err.to_string().starts_with("pattern 7: invalid regex"),
+            "{err}"
+        );
 
         let limits = ScanLimits {
             max_patterns: 1,
@@ -853,7 +873,10 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.pattern_id(), Some(2));
         assert!(err.is_limit());
-        assert_eq!(err.to_string(), "pattern 2: too many patterns (the limit is 1)");
+        assert_eq!(
+            err.to_string(),
+            "pattern 2: too many patterns (the limit is 1)"
+        );
 
         let limits = ScanLimits {
             max_pattern_len: 3,
@@ -865,7 +888,10 @@ mod tests {
             .build()
             .unwrap_err();
         assert_eq!(err.pattern_id(), Some(4));
-        assert_eq!(err.to_string(), "pattern 4: pattern is 4 bytes long (the limit is 3)");
+        assert_eq!(
+            err.to_string(),
+            "pattern 4: pattern is 4 bytes long (the limit is 3)"
+        );
 
         let limits = ScanLimits {
             regex_size_limit: 20_000,

@@ -46,17 +46,29 @@ fn allocations() -> usize {
 fn scans_and_lookups_do_not_allocate_once_warm() {
     // --- IP table
     let mut builder = IpTableBuilder::new();
-    for (i, net) in ["10.0.0.0/8", "10.1.2.0/24", "192.0.2.7/32", "2001:db8::/32", "::/0"]
-        .iter()
-        .enumerate()
+    for (i, net) in [
+        "10.0.0.0/8",
+        "10.1.2.0/24",
+        "192.0.2.7/32",
+        "2001:db8::/32",
+        "::/0",
+    ]
+    .iter()
+    .enumerate()
     {
         builder.insert(net.parse().unwrap(), i as u32);
     }
     let table = builder.build();
-    let ips: Vec<std::net::IpAddr> = ["10.1.2.3", "192.0.2.7", "2001:db8::1", "::ffff:10.1.2.3", "8.8.8.8"]
-        .iter()
-        .map(|s| s.parse().unwrap())
-        .collect();
+    let ips: Vec<std::net::IpAddr> = [
+        "10.1.2.3",
+        "192.0.2.7",
+        "2001:db8::1",
+        "::ffff:10.1.2.3",
+        "8.8.8.8",
+    ]
+    .iter()
+    .map(|s| s.parse().unwrap())
+    .collect();
 
     // --- scanner with every kind, case-sensitive and not
     let scanner = ScannerBuilder::new()
@@ -102,5 +114,10 @@ fn scans_and_lookups_do_not_allocate_once_warm() {
         assert_eq!(run(), expected);
     }
     let after = allocations();
-    assert_eq!(after - before, 0, "scans and lookups allocated {} times", after - before);
+    assert_eq!(
+        after - before,
+        0,
+        "scans and lookups allocated {} times",
+        after - before
+    );
 }

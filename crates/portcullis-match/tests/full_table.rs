@@ -70,7 +70,10 @@ impl Rng {
 fn full_routing_table_matches_ranges() {
     let path = table_path();
     if !path.exists() {
-        eprintln!("note: {} is absent; full-table test skipped", path.display());
+        eprintln!(
+            "note: {} is absent; full-table test skipped",
+            path.display()
+        );
         return;
     }
     let nets = load(&path);
@@ -79,7 +82,11 @@ fn full_routing_table_matches_ranges() {
         nets.iter().filter(|n| matches!(n, IpNet::V6(_))).count(),
     );
     let start = std::time::Instant::now();
-    let table: portcullis_match::IpTable = nets.iter().map(|n| (*n, 0)).collect::<IpTableBuilder>().build();
+    let table: portcullis_match::IpTable = nets
+        .iter()
+        .map(|n| (*n, 0))
+        .collect::<IpTableBuilder>()
+        .build();
     let built_in = start.elapsed();
     let bytes = table.memory_bytes();
     eprintln!(
@@ -118,8 +125,14 @@ fn full_routing_table_matches_ranges() {
         check(IpAddr::V4(Ipv4Addr::from(rng.next() as u32)));
         let hi = rng.next();
         // Most random IPv6 addresses are unrouted; keep half in 2000::/3.
-        let hi = if hi & 1 == 0 { (hi >> 3) | (1 << 61) } else { hi };
-        check(IpAddr::V6(Ipv6Addr::from((u128::from(hi) << 64) | u128::from(rng.next()))));
+        let hi = if hi & 1 == 0 {
+            (hi >> 3) | (1 << 61)
+        } else {
+            hi
+        };
+        check(IpAddr::V6(Ipv6Addr::from(
+            (u128::from(hi) << 64) | u128::from(rng.next()),
+        )));
     }
     for _ in 0..200_000 {
         let net = nets[(rng.next() % nets.len() as u64) as usize];
@@ -127,8 +140,12 @@ fn full_routing_table_matches_ranges() {
         check(net.broadcast());
         let noise = (u128::from(rng.next()) << 64) | u128::from(rng.next());
         let inside = match net {
-            IpNet::V4(n) => IpAddr::V4(Ipv4Addr::from(u32::from(n.network()) | (u32::from(n.hostmask()) & noise as u32))),
-            IpNet::V6(n) => IpAddr::V6(Ipv6Addr::from(u128::from(n.network()) | (u128::from(n.hostmask()) & noise))),
+            IpNet::V4(n) => IpAddr::V4(Ipv4Addr::from(
+                u32::from(n.network()) | (u32::from(n.hostmask()) & noise as u32),
+            )),
+            IpNet::V6(n) => IpAddr::V6(Ipv6Addr::from(
+                u128::from(n.network()) | (u128::from(n.hostmask()) & noise),
+            )),
         };
         check(inside);
         // Just outside the prefix, on both sides.

@@ -25,9 +25,9 @@ impl Gen {
         match *self {
             Gen::V4(a, len) => IpNet::V4(Ipv4Net::new(Ipv4Addr::from(a), len).unwrap()),
             Gen::V6(a, len) => IpNet::V6(Ipv6Net::new(Ipv6Addr::from(a), len).unwrap()),
-            Gen::Mapped(a, len) => IpNet::V6(
-                Ipv6Net::new(Ipv4Addr::from(a).to_ipv6_mapped(), 96 + len).unwrap(),
-            ),
+            Gen::Mapped(a, len) => {
+                IpNet::V6(Ipv6Net::new(Ipv4Addr::from(a).to_ipv6_mapped(), 96 + len).unwrap())
+            }
         }
     }
 }
@@ -150,13 +150,19 @@ proptest! {
 /// Literals from a small alphabet so that matches are frequent; a non-ASCII
 /// letter whose case ASCII folding must leave alone.
 fn literal() -> impl Strategy<Value = String> {
-    prop::collection::vec(prop::sample::select(vec!["a", "b", "A", "B", "é", "É", "-"]), 0..4)
-        .prop_map(|parts| parts.concat())
+    prop::collection::vec(
+        prop::sample::select(vec!["a", "b", "A", "B", "é", "É", "-"]),
+        0..4,
+    )
+    .prop_map(|parts| parts.concat())
 }
 
 fn haystack() -> impl Strategy<Value = String> {
-    prop::collection::vec(prop::sample::select(vec!["a", "b", "A", "B", "é", "É", "-", "ab"]), 0..10)
-        .prop_map(|parts| parts.concat())
+    prop::collection::vec(
+        prop::sample::select(vec!["a", "b", "A", "B", "é", "É", "-", "ab"]),
+        0..10,
+    )
+    .prop_map(|parts| parts.concat())
 }
 
 /// Small valid regexes over the same alphabet, anchors and classes included.
@@ -171,7 +177,12 @@ fn regex() -> impl Strategy<Value = String> {
         any::<bool>(),
     )
         .prop_map(|(start, parts, end)| {
-            format!("{}{}{}", if start { "^" } else { "" }, parts.concat(), if end { "$" } else { "" })
+            format!(
+                "{}{}{}",
+                if start { "^" } else { "" },
+                parts.concat(),
+                if end { "$" } else { "" }
+            )
         })
 }
 

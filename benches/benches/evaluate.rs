@@ -1,0 +1,60 @@
+//! `evaluate`: ns per decision, compiled program against the reference evaluator, on the
+//! starter pack and on a large generated policy, over a realistic request mix.
+
+use std::path::Path;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use portcullis_benches::corpus::Rng;
+use portcullis_benches::{note, policies};
+use portcullis_decide::{OwnedRequest, Policy, Request};
+use portcullis_rules::RuleSet;
+
+const REQUESTS: usize = 1000;
+
+fn run(c: &mut Criterion, name: &str, policy: &Policy, requests: &[OwnedRequest]) {
+    let views: Vec<Request<'_>> = requests.iter().map(OwnedRequest::view).collect();
+    let mut g = c.benchmark_group("evaluate");
+    g.throughput(Throughput::Elements(views.len() as u64));
+    g.bench_function(BenchmarkId::new("compiled", name), |b| {
+        b.iter(|| {
+            for r in &views {
+                std::hint::black_box(policy.evaluate(r));
+            }
+        })
+    });
+    let mut batch = Vec::with_capacity(views.len());
+    g.bench_function(BenchmarkId::new("compiled_batch", name), |b| {
+        b.iter(|| {
+            batch.clear();
+            policy.evaluate_many(&views, &mut batch);
+            std::hint::black_box(&batch);
+        })
+    });
+    g.sample_size(10);
+    g.bench_function(BenchmarkId::new("reference", name), |b| {
+        b.iter(|| {
+            for r in &views {
+                std::hint::black_box(policy.evaluate_reference(r));
+            }
+        })
+    });
+    g.finish();
+}
+
+fn evaluate(c: &mut Criterion) {
+    let mut rng = Rng::new(0x5eed);
+    let (text, blocklist) = policies::large_policy(&mut rng);
+    let requests = policies::requests(REQUESTS, &blocklist, &mut rng);
+
+    let pack = Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules");
+    let starter = Policy::compile(RuleSet::load(&[pack]).expect("starter pack loads")).expect("compiles");
+    run(c, "starter", &starter, &requests);
+
+    let rules = RuleSet::parse("large.toml", &text).expect("generated policy parses");
+    note(format_args!("large policy: {} rules, {} lists", rules.rules.len(), rules.lists.len()));
+    let large = Policy::compile(rules).expect("compiles");
+    run(c, "large", &large, &requests);
+}
+
+criterion_group!(benches, evaluate);
+criterion_main!(benches);

@@ -1,0 +1,27 @@
+//! Runs the `evaluate` workload in a loop, for profilers (`valgrind --tool=callgrind`).
+use portcullis_benches::corpus::Rng;
+use portcullis_benches::policies;
+use portcullis_decide::{OwnedRequest, Policy, Request};
+use portcullis_rules::RuleSet;
+
+fn main() {
+    let large = std::env::args().nth(1).as_deref() != Some("starter");
+    let rounds: usize = std::env::args().nth(2).and_then(|s| s.parse().ok()).unwrap_or(20);
+    let mut rng = Rng::new(0x5eed);
+    let (text, blocklist) = policies::large_policy(&mut rng);
+    let requests = policies::requests(1000, &blocklist, &mut rng);
+    let rules = if large {
+        RuleSet::parse("large.toml", &text).expect("parses")
+    } else {
+        RuleSet::load(&[std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules")]).expect("loads")
+    };
+    let policy = Policy::compile(rules).expect("compiles");
+    let views: Vec<Request<'_>> = requests.iter().map(OwnedRequest::view).collect();
+    let mut n = 0;
+    for _ in 0..rounds {
+        for r in &views {
+            n += usize::from(policy.evaluate(r).is_allowed());
+        }
+    }
+    println!("{n}");
+}

@@ -1,0 +1,194 @@
+//! Generated rule sets and request corpora for the `evaluate` and `compile` groups, and for
+//! `portcullis bench` comparisons.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use ipnet::IpNet;
+use portcullis_decide::{Auth, AuthStatus, OwnedRequest};
+use portcullis_match::PatternKind;
+
+use crate::corpus::{self, Rng};
+
+/// TOML string literal (basic string, escaped).
+fn quote(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// A string literal inside a `when` expression inside a TOML literal string.
+fn expr_str(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// The paths of the generated application.
+const AREAS: &[&str] = &["shop", "api", "static", "account", "blog", "search", "cart", "media"];
+
+/// The large generated policy: a 10k-prefix block list, 1,000 user-agent patterns (900 in
+/// one case-insensitive list, 100 as rules of their own, 10% regexes), 200 path rules,
+/// auth and rate-limit rules. Returns the TOML and the block list.
+pub fn large_policy(rng: &mut Rng) -> (String, Vec<IpNet>) {
+    let (table, _) = corpus::routing_table();
+    let blocklist = corpus::sample_prefixes(&table, 10_000, rng);
+    let mut t = String::from("[policy]\ndefault = \"allow\"\nreveal = \"reason\"\n\n[lists]\n");
+    t.push_str("blocklist = { kind = \"ip\", items = [");
+    for (i, n) in blocklist.iter().enumerate() {
+        if i > 0 {
+            t.push_str(", ");
+        }
+        t.push_str(&quote(&n.to_string()));
+    }
+    t.push_str("] }\n");
+    let patterns = corpus::agent_patterns(1000, 10, rng);
+    let (listed, own): (Vec<_>, Vec<_>) = patterns
+        .iter()
+        .partition(|p| p.kind == PatternKind::Contains && p.case_insensitive);
+    let (listed, mut own): (Vec<_>, Vec<_>) = {
+        let cut = listed.len().min(900);
+        let mut own: Vec<_> = own;
+        own.extend(listed[cut..].iter().copied());
+        (listed[..cut].to_vec(), own)
+    };
+    own.truncate(1000 - listed.len());
+    t.push_str("bad_agents = { kind = \"pattern\", case = \"insensitive\", items = [");
+    for (i, p) in listed.iter().enumerate() {
+        if i > 0 {
+            t.push_str(", ");
+        }
+        t.push_str(&quote(&p.text));
+    }
+    t.push_str("] }\noffice = { kind = \"ip\", items = [\"203.0.113.0/24\", \"2001:db8:cafe::/48\"] }\n");
+    let rule = |t: &mut String, id: &str, when: &str, action: &str, extra: &str| {
+        let _ = write!(t, "\n[[rule]]\nid = \"{id}\"\nwhen = {}\naction = \"{action}\"\nreason = \"generated\"\n{extra}", quote(when));
+    };
+    rule(&mut t, "office-allow", "ip in $office and path starts_with \"/internal/\"", "allow", "");
+    rule(&mut t, "blocklist", "ip in $blocklist", "forbid", "");
+    rule(&mut t, "bad-agents", "user_agent contains_any $bad_agents", "forbid", "");
+    for (i, p) in own.iter().enumerate() {
+        let lhs = if p.case_insensitive && p.kind != PatternKind::Regex { "lower(user_agent)" } else { "user_agent" };
+        let text = if p.case_insensitive && p.kind != PatternKind::Regex { p.text.to_ascii_lowercase() } else { p.text.clone() };
+        let text = if p.kind == PatternKind::Regex && p.case_insensitive { format!("(?i){text}") } else { text };
+        let op = match p.kind {
+            PatternKind::Contains => "contains",
+            PatternKind::StartsWith => "starts_with",
+            PatternKind::EndsWith => "ends_with",
+            PatternKind::Equals => "==",
+            PatternKind::Regex => "matches",
+        };
+        rule(&mut t, &format!("agent-{i}"), &format!("{lhs} {op} {}", expr_str(&text)), "forbid", "");
+    }
+    for i in 0..200 {
+        let area = AREAS[i % AREAS.len()];
+        let when = match i % 5 {
+            0 => format!("path starts_with \"/{area}/private{i}/\""),
+            1 => format!("path == \"/{area}/old-{i}.php\""),
+            2 => format!("path starts_with \"/{area}/\" and path ends_with \".bak{i}\""),
+            3 => format!("method == \"DELETE\" and path starts_with \"/{area}/items{i}/\""),
+            _ => format!("path contains \"/wp-{i}/\" or arg[\"debug{i}\"] == \"1\""),
+        };
+        rule(&mut t, &format!("path-{i}"), &when, "forbid", if i % 7 == 0 { "hide = true\n" } else { "" });
+    }
+    for (i, area) in AREAS.iter().enumerate() {
+        rule(&mut t, &format!("admin-{area}"), &format!("path starts_with \"/{area}/admin/\" and not auth.roles has \"admin\""), "forbid", "");
+        rule(&mut t, &format!("scope-{area}"), &format!("method == \"POST\" and path starts_with \"/{area}/\" and not auth.scopes has \"write:{area}\" and auth.authenticated"), "log", "");
+        rule(&mut t, &format!("tenant-{i}"), &format!("path starts_with \"/{area}/tenants/\" and path_segment(2) != auth.tenant"), "forbid", "");
+    }
+    rule(&mut t, "api-login", "path starts_with \"/api/\" and not auth.authenticated", "forbid", "");
+    rule(&mut t, "login-throttle", "method == \"POST\" and path == \"/login\"", "rate_limit", "rate_limit = { key = [\"ip\"], limit = 5, period = \"1m\" }\n");
+    rule(&mut t, "api-quota", "path starts_with \"/api/\"", "rate_limit", "rate_limit = { key = [\"auth.subject\"], limit = 1000, period = \"1s\" }\n");
+    rule(&mut t, "search-quota", "path starts_with \"/search/\"", "rate_limit", "rate_limit = { key = [\"ip\"], limit = 100, period = \"1s\", burst = 200 }\nmode = \"shadow\"\n");
+    (t, blocklist)
+}
+
+/// `n` rules of mixed kinds (paths, user agents, headers, auth, IP sets), for compile timing.
+pub fn many_rules(n: usize, rng: &mut Rng) -> String {
+    let mut t = String::from("[policy]\ndefault = \"allow\"\n");
+    let agents = corpus::agent_patterns(n, 5, rng);
+    for i in 0..n {
+        let area = AREAS[i % AREAS.len()];
+        let when = match i % 6 {
+            0 => format!("path starts_with \"/{area}/r{i}/\""),
+            1 => {
+                let p = &agents[i];
+                if p.kind == PatternKind::Regex {
+                    format!("user_agent matches {}", expr_str(&p.text))
+                } else {
+                    format!("lower(user_agent) contains {}", expr_str(&p.text.to_ascii_lowercase()))
+                }
+            }
+            2 => format!("header[\"x-r{}\"] == \"v{i}\" and method == \"POST\"", i % 50),
+            3 => format!("path starts_with \"/{area}/a{i}/\" and not auth.roles has \"role{}\"", i % 20),
+            4 => format!("ip in {{10.{}.{}.0/24, 2001:db8:{:x}::/48}}", i / 256 % 256, i % 256, i),
+            _ => format!("arg[\"q\"] contains \"x{i}y\" or path ends_with \".r{i}\""),
+        };
+        let _ = write!(t, "\n[[rule]]\nid = \"r{i}\"\nwhen = {}\naction = \"forbid\"\n", quote(&when));
+    }
+    t
+}
+
+/// A request mix: browsers and scanners, v4 and v6 clients with a share inside `blocklist`,
+/// application paths including encoded evasions, and auth contexts.
+pub fn requests(n: usize, blocklist: &[IpNet], rng: &mut Rng) -> Vec<OwnedRequest> {
+    let agents = corpus::user_agents(n, rng);
+    let inside = if blocklist.is_empty() { Vec::new() } else { corpus::addrs_in(blocklist, n, rng) };
+    let random = corpus::random_addrs(n, rng);
+    (0..n)
+        .map(|i| {
+            let area = AREAS[rng.below(AREAS.len())];
+            let uri = match rng.below(20) {
+                0 => format!("/{area}/admin/users"),
+                1 => format!("/%61pi/orders/{}", rng.below(1000)),
+                2 => format!("//{area}/x/../private{}/file", rng.below(200)),
+                3 => "/login".to_string(),
+                4 => format!("/{area}/tenants/t{}/invoices", rng.below(5)),
+                5 => format!("/search/?q=shoes&page={}", rng.below(10)),
+                6 => format!("/{area}/old-{}.php", rng.below(200)),
+                7 => "/.env".to_string(),
+                _ => format!("/{area}/items/{}?ref=home&utm_source=mail", rng.below(100_000)),
+            };
+            let client_ip = Some(if !inside.is_empty() && rng.chance(10) { inside[i] } else { random[i] });
+            let auth = match rng.below(20) {
+                0..=7 => Auth::default(),
+                8 => Auth { status: Some(AuthStatus::Invalid), ..Auth::default() },
+                9..=10 => Auth::authenticated(format!("admin{}", rng.below(10))).with_roles(["admin"]).with_tenant("t1"),
+                _ => Auth::authenticated(format!("user{}", rng.below(1000)))
+                    .with_roles(["viewer"])
+                    .with_scopes([format!("write:{area}")])
+                    .with_tenant(format!("t{}", rng.below(5))),
+            };
+            OwnedRequest {
+                id: None,
+                client_ip,
+                method: if rng.chance(20) { "POST" } else { "GET" }.to_string(),
+                uri,
+                headers: vec![
+                    ("host".into(), "shop.example".into()),
+                    ("user-agent".into(), agents[i].clone()),
+                    ("accept".into(), "text/html,application/xhtml+xml".into()),
+                    ("cookie".into(), format!("session={:x}; theme=dark", rng.next_u64())),
+                ],
+                auth,
+                geo_country: None,
+                attrs: Vec::new(),
+                time: Some(Duration::from_secs(1_767_225_600 + i as u64)),
+            }
+        })
+        .collect()
+}

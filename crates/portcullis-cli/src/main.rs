@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+mod bench;
 mod eval;
 
 #[derive(Parser)]
@@ -42,6 +43,16 @@ enum Command {
         #[arg(long)]
         explain: bool,
     },
+    /// Measure what a rule set costs: decisions per second, ns per decision, and the
+    /// rules and fields that take the time.
+    Bench {
+        /// Rule files or directories.
+        #[arg(required = true)]
+        rules: Vec<PathBuf>,
+        /// Requests (JSON lines) to evaluate, instead of stdin.
+        #[arg(long, short)]
+        requests: Option<PathBuf>,
+    },
 }
 
 /// The outcome of a command that ran: whether it found problems in its input.
@@ -55,6 +66,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Check { paths, deny_warnings } => check(&paths, deny_warnings),
         Command::Eval { rules, requests, explain } => eval::run(&rules, requests.as_deref(), explain),
+        Command::Bench { rules, requests } => bench::run(&rules, requests.as_deref()),
     };
     match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,

@@ -74,6 +74,8 @@ pub(crate) struct Program {
     /// Slots holding a plain `arg["name"]`, by name: filled together in one pass over the
     /// query string.
     arg_slots: HashMap<String, Vec<u32>>,
+    /// The slot of `path`, when any rule reads it or a segment of it.
+    path_slot: Option<u32>,
     rule_count: usize,
     id: u64,
 }
@@ -142,9 +144,10 @@ enum Class {
 /// The string term a direct predicate reads on one side: the term itself, or the one
 /// inside `len(..)` / `present(..)`.
 fn string_operand(t: &Term) -> Option<&Term> {
+    let computed = |t: &Term| is_slot_term(t) && !matches!(t, Term::Str(_));
     match t {
-        Term::Len(inner) | Term::Present(inner) if is_slot_term(inner) => Some(inner),
-        t if is_slot_term(t) => Some(t),
+        Term::Len(inner) | Term::Present(inner) if computed(inner) => Some(inner),
+        t if computed(t) => Some(t),
         _ => None,
     }
 }
@@ -154,6 +157,10 @@ impl Builder<'_> {
         let k = key(t);
         if let Some(&s) = self.slot_index.get(&k) {
             return s;
+        }
+        if let Term::PathSegment(_) = t {
+            // Segments are cut from the normalised path's slot.
+            self.slot(&Term::Field(Field::Path));
         }
         let s = self.slots.len() as u32;
         self.slots.push(t.clone());
@@ -406,6 +413,7 @@ impl Program {
                 arg_slots.entry(name.clone()).or_default().push(i as u32);
             }
         }
+        let path_slot = b.slots.iter().position(|t| *t == Term::Field(Field::Path)).map(|p| p as u32);
         Ok(Program {
             slots: b.slots,
             scanners,
@@ -420,6 +428,7 @@ impl Program {
             pending,
             sets,
             arg_slots,
+            path_slot,
             rule_count: rules.rules.len(),
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         })
@@ -461,6 +470,67 @@ impl Program {
         s.args_done = false;
         s.candidates.copy_from_slice(&self.unanchored);
         s.next_pending = 0;
+    }
+}
+
+/// What one field costs across a set of requests (see [`Policy::field_costs`]).
+///
+/// [`Policy::field_costs`]: crate::Policy::field_costs
+#[derive(Clone, Debug)]
+pub struct FieldCost {
+    /// The term as written (`user_agent`, `lower(path)`, `header["x"]`…).
+    pub field: String,
+    /// Predicates on it compiled into its scanner.
+    pub predicates: usize,
+    /// Requests where it was present.
+    pub present: usize,
+    /// Time to compute and scan it, over all requests.
+    pub total: std::time::Duration,
+}
+
+impl Program {
+    /// Times computing and scanning every slot for every request.
+    pub(crate) fn field_costs(&self, reqs: &[Request<'_>]) -> Vec<FieldCost> {
+        let mut scratch = self.scratch();
+        let mut costs: Vec<FieldCost> = self
+            .slots
+            .iter()
+            .zip(&self.slot_preds)
+            .map(|(t, &(lo, hi))| FieldCost {
+                field: term_text(t),
+                predicates: hi.saturating_sub(lo) as usize,
+                present: 0,
+                total: std::time::Duration::ZERO,
+            })
+            .collect();
+        for req in reqs {
+            self.reset(&mut scratch);
+            let mut run = Run::new(self, &mut scratch, req, false);
+            for (i, cost) in costs.iter_mut().enumerate() {
+                let start = std::time::Instant::now();
+                let present = run.ensure_slot(i as u32).is_some();
+                cost.total += start.elapsed();
+                cost.present += usize::from(present);
+            }
+        }
+        costs.sort_by(|a, b| b.total.cmp(&a.total));
+        costs
+    }
+}
+
+/// A term as a rule would write it.
+fn term_text(t: &Term) -> String {
+    match t {
+        Term::Field(f) => f.to_string(),
+        Term::Lower(t) => format!("lower({})", term_text(t)),
+        Term::UrlDecode(t) => format!("url_decode({})", term_text(t)),
+        Term::PathSegment(n) => format!("path_segment({n})"),
+        Term::Len(t) => format!("len({})", term_text(t)),
+        Term::Present(t) => format!("present({})", term_text(t)),
+        Term::Str(s) => format!("{s:?}"),
+        Term::Int(n) => n.to_string(),
+        Term::Bool(b) => b.to_string(),
+        Term::Ip(ip) => ip.to_string(),
     }
 }
 
@@ -637,9 +707,27 @@ impl Run<'_, '_> {
     fn ensure_slot(&mut self, s: u32) -> Option<&str> {
         let i = s as usize;
         if self.scratch.state.get(i).copied()? == 0 {
-            let term = self.program.slots.get(i)?;
-            if matches!(term, Term::Field(Field::Arg(_))) {
-                self.ensure_args();
+            match self.program.slots.get(i)? {
+                Term::Field(Field::Arg(_)) => self.ensure_args(),
+                Term::PathSegment(n) => {
+                    let n = *n;
+                    let path_slot = self.program.path_slot?;
+                    self.ensure_slot(path_slot);
+                    let Scratch { values, state, scan, bits, .. } = &mut *self.scratch;
+                    let mut buf = std::mem::take(values.get_mut(i)?);
+                    buf.clear();
+                    let segment = values.get(path_slot as usize).and_then(|p| normalize::path_segment(p, n));
+                    let present = segment.is_some();
+                    buf.push_str(segment.unwrap_or(""));
+                    state[i] = if present { 2 } else { 1 };
+                    if present {
+                        if let (Some(Some(scanner)), Some(sc)) = (self.program.scanners.get(i), scan.get_mut(i)) {
+                            scanner.scan(&buf, sc, bits);
+                        }
+                    }
+                    *values.get_mut(i)? = buf;
+                }
+                _ => {}
             }
         }
         if self.scratch.state.get(i).copied()? == 0 {

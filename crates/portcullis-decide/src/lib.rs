@@ -50,7 +50,7 @@ mod ratelimit;
 mod reference;
 mod request;
 
-pub use compiled::Scratch;
+pub use compiled::{FieldCost, Scratch};
 pub use decision::{Decision, RateInfo, RequestId, Response, Verdict};
 pub use policy::{CompileError, Policy, RuleTrace};
 pub use ratelimit::{RateCheck, RateLimiter};

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use portcullis_rules::{Action, Default, Mode, RateKey, Rule, RuleSet};
 use smallvec::SmallVec;
 
-use crate::compiled::{Program, Run, Scratch};
+use crate::compiled::{FieldCost, Program, Run, Scratch};
 use crate::decision::{Cause, Decision, RateInfo, RequestId, ShadowHit, Verdict};
 use crate::fields::Fields;
 use crate::ratelimit::{feed, RateLimiter};
@@ -194,6 +194,12 @@ impl Policy {
             }
         }
         out.extend(reqs.iter().map(|r| self.evaluate(r)));
+    }
+
+    /// What each field costs to compute and scan over `reqs`, most expensive first: for
+    /// `portcullis bench`, to show an operator where a rule set spends its time.
+    pub fn field_costs(&self, reqs: &[Request<'_>]) -> Vec<FieldCost> {
+        self.inner.program.field_costs(reqs)
     }
 
     /// [`Policy::evaluate`] with explicit scratch space (from [`Policy::scratch`]; scratch

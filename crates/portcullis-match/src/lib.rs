@@ -15,9 +15,10 @@ calls to it.
   ([`PatternKind`]: contains, starts with, ends with, equals, regex; each
   case-sensitive or not). One [`scan`](Scanner::scan) of the field sets, in a
   [`MatchSet`], the id of every pattern it satisfies: the literals share one
-  aho-corasick automaton, the regexes one regex-automata regex. Build one
-  with [`ScannerBuilder`], bounded by [`ScanLimits`]; a pattern over a limit
-  is a [`ScanError`] naming it.
+  aho-corasick automaton, the regexes one regex-automata regex, and a regex
+  that needs a literal to match runs only when the literal pass saw it.
+  Build one with [`ScannerBuilder`], bounded by [`ScanLimits`]; a pattern
+  over a limit is a [`ScanError`] naming it.
 * [`NaiveIpTable`] and [`NaiveScanner`] are the references: linear scans
   that define what the fast structures must answer. Property tests compare
   the two; benches use them as baselines.

@@ -99,17 +99,36 @@ pub fn push_bytes_lossy(bytes: &[u8], out: &mut String) {
 /// form (`http://host/p?q`) yields its path; a fragment is dropped.
 pub fn split_target(target: &str) -> (&str, &str) {
     let target = target.split_once('#').map_or(target, |(t, _)| t);
-    let target = match target.find("://") {
-        Some(i) if target[..i].bytes().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b)) => {
-            let rest = &target[i + 3..];
-            rest.find(['/', '?']).map_or("/", |j| &rest[j..])
-        }
-        _ => target,
+    let target = match after_scheme(target) {
+        Some(rest) => rest.find(['/', '?']).map_or("/", |j| &rest[j..]),
+        None => target,
     };
     match target.split_once('?') {
         Some((p, q)) => (p, q),
         None => (target, ""),
     }
+}
+
+/// The part of an absolute-form target after `scheme://` (fragment already removed), or
+/// `None` for an origin-form target. Only a `://` preceded by scheme characters counts, so
+/// a URL inside the path or query (`/r?to=http://x/`) is not mistaken for the target's own.
+fn after_scheme(target: &str) -> Option<&str> {
+    let i = target.find("://")?;
+    target[..i]
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+        .then(|| &target[i + 3..])
+}
+
+/// The authority (host and port, user info removed) of an absolute-form target
+/// (`http://user@host:port/p`), as [`split_target`] reads it; `None` for an origin-form
+/// target or an empty authority.
+pub fn authority(target: &str) -> Option<&str> {
+    let target = target.split_once('#').map_or(target, |(t, _)| t);
+    let rest = after_scheme(target)?;
+    let a = rest.split(['/', '?']).next().unwrap_or(rest);
+    let a = a.rsplit_once('@').map_or(a, |(_, h)| h);
+    (!a.is_empty()).then_some(a)
 }
 
 /// Writes the normalised form of a raw path (see the module docs) into `out`, which is
@@ -271,6 +290,10 @@ mod tests {
         assert_eq!(cookie("a=1", "b"), None);
         assert_eq!(split_target("/p?q=1#f"), ("/p", "q=1"));
         assert_eq!(split_target("http://h:8/p?q"), ("/p", "q"));
+        assert_eq!(authority("http://u:p@h:8/p?q"), Some("h:8"));
+        assert_eq!(authority("/r?to=http://evil/x"), None);
+        assert_eq!(authority("/p#http://evil/"), None);
+        assert_eq!(authority("http:///p"), None);
         let mut h = String::new();
         normalize_host("Example.COM.:8080", &mut h);
         assert_eq!(h, "example.com");

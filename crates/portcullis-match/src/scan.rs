@@ -11,7 +11,15 @@
 //! * `Equals` patterns sit in a hash table keyed by a hash of the
 //!   ASCII-lowercased bytes (computed without copying the haystack);
 //! * regexes share one regex-automata meta regex (`MatchKind::All`), asked
-//!   for the set of patterns that match anywhere;
+//!   for the set of patterns that match anywhere. A regex whose every match
+//!   starts with one of a few literals of 3 bytes or more (`sqlmap/\d+`,
+//!   `(?:nikto|nessus)[ /]`) is *gated*: its literals join the aho-corasick
+//!   automaton, it is compiled on its own, and it runs only when the literal
+//!   pass saw one of its literals. On typical traffic (no scanner names in
+//!   the user agent) no gated regex runs at all, and an attacker who puts
+//!   every literal in a field pays one small regex per gated pattern, not a
+//!   giant automaton. Other regexes (`\w+bot`) share the meta regex, run on
+//!   every scan;
 //! * regexes that are plain literals, possibly anchored (`admin`, `^/api/`,
 //!   `\.php$`, `^GET$`), are lowered to the literal kinds first: a literal
 //!   costs far less than a regex in the set;
@@ -22,10 +30,11 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use aho_corasick::AhoCorasick;
+use aho_corasick::{AhoCorasick, AhoCorasickKind};
 use regex_automata::meta;
 use regex_automata::nfa::thompson::{self, WhichCaptures};
 use regex_automata::{Input, MatchKind, PatternSet};
+use regex_syntax::hir::literal::{ExtractKind, Extractor};
 use regex_syntax::hir::{Hir, HirKind, Look};
 
 use crate::error::{ScanError, ScanErrorKind};
@@ -56,13 +65,22 @@ pub struct ScanLimits {
     pub max_patterns: usize,
     /// Longest pattern, in bytes. Default: 4,096.
     pub max_pattern_len: usize,
-    /// Most heap bytes the regexes of one scanner may compile to (their
-    /// Thompson NFA). Default: 10 MiB.
+    /// Most heap bytes the regexes of one scanner may compile to: the NFAs
+    /// of the shared regex, and the whole of each gated regex. Default:
+    /// 64 MiB (about 2,500 user-agent regexes with Unicode classes such as
+    /// `\w` and `\d`).
     pub regex_size_limit: usize,
-    /// Most heap bytes of lazy DFA cache per [`ScanScratch`]; past it the
-    /// cache is reset, and if that happens too often the search falls back to
-    /// a slower (still linear-time) engine. Default: 2 MiB.
+    /// Most heap bytes of lazy DFA cache, per compiled regex and
+    /// [`ScanScratch`] (the shared regex and each gated regex that ran have
+    /// their own); past it the cache is reset, and if that happens too often
+    /// the search falls back to a slower (still linear-time) engine.
+    /// Default: 2 MiB.
     pub dfa_size_limit: usize,
+    /// Most heap bytes the literal automaton may take as a DFA, its fastest
+    /// form; a larger literal set gets aho-corasick's compact NFA instead
+    /// (about 1.5x slower). Default: 32 MiB (about 13,000 user-agent
+    /// literals).
+    pub literal_dfa_size_limit: usize,
 }
 
 impl Default for ScanLimits {
@@ -70,8 +88,9 @@ impl Default for ScanLimits {
         ScanLimits {
             max_patterns: 100_000,
             max_pattern_len: 4096,
-            regex_size_limit: 10 * (1 << 20),
+            regex_size_limit: 64 * (1 << 20),
             dfa_size_limit: 2 * (1 << 20),
+            literal_dfa_size_limit: 32 * (1 << 20),
         }
     }
 }
@@ -167,7 +186,8 @@ impl ScannerBuilder {
         }
         let mut literals = LiteralsBuilder::default();
         let mut equals = EqualsBuilder::default();
-        let mut regexes = RegexesBuilder::default();
+        let mut gated = RegexesBuilder::default();
+        let mut ungated = RegexesBuilder::default();
         let mut always = Vec::new();
         let mut max_id = None;
         for p in &self.patterns {
@@ -193,7 +213,17 @@ impl ScannerBuilder {
                             (kind, lowered.as_str(), false)
                         }
                         None => {
-                            regexes.add(p.id, &p.text, p.case_insensitive, hir);
+                            match gate_literals(&hir, p.case_insensitive) {
+                                Some(gate) => {
+                                    let index = gated.add(p.id, &p.text, p.case_insensitive, hir);
+                                    for lit in gate {
+                                        literals.add(index, Anchor::Gate, lit, p.case_insensitive);
+                                    }
+                                }
+                                None => {
+                                    ungated.add(p.id, &p.text, p.case_insensitive, hir);
+                                }
+                            }
                             continue;
                         }
                     }
@@ -203,9 +233,9 @@ impl ScannerBuilder {
             match kind {
                 PatternKind::Equals => equals.add(p.id, text, ci),
                 _ if text.is_empty() => always.push(p.id),
-                PatternKind::StartsWith => literals.add(p.id, Anchor::Start, text, ci),
-                PatternKind::EndsWith => literals.add(p.id, Anchor::End, text, ci),
-                _ => literals.add(p.id, Anchor::None, text, ci),
+                PatternKind::StartsWith => literals.add(p.id, Anchor::Start, text.into(), ci),
+                PatternKind::EndsWith => literals.add(p.id, Anchor::End, text.into(), ci),
+                _ => literals.add(p.id, Anchor::None, text.into(), ci),
             }
         }
         always.sort_unstable();
@@ -213,9 +243,10 @@ impl ScannerBuilder {
         Ok(Scanner {
             token: NEXT_TOKEN.fetch_add(1, Ordering::Relaxed),
             always: always.into_boxed_slice(),
-            literals: literals.build()?,
+            literals: literals.build(limits.literal_dfa_size_limit)?,
             equals: equals.build(),
-            regexes: regexes.build(&limits)?,
+            ungated: ungated.build(&limits)?,
+            gated: gated.build_each(&limits)?,
             max_id,
         })
     }
@@ -235,7 +266,11 @@ pub struct Scanner {
     always: Box<[u32]>,
     literals: Option<Literals>,
     equals: Option<Equals>,
-    regexes: Option<Regexes>,
+    /// Regexes run on every scan.
+    ungated: Option<Regexes>,
+    /// Regexes run, each on its own, only when the literal pass saw one of
+    /// their gates.
+    gated: Box<[Gated]>,
     max_id: Option<u32>,
 }
 
@@ -247,7 +282,16 @@ pub struct Scanner {
 #[derive(Clone, Debug)]
 pub struct ScanScratch {
     token: u64,
-    cache: Option<meta::Cache>,
+    ungated: Option<RegexScratch>,
+    /// Cache of each gated regex, made on its first run.
+    gated: Vec<Option<meta::Cache>>,
+    /// The gated regexes whose gate the current scan saw.
+    candidates: MatchSet,
+}
+
+#[derive(Clone, Debug)]
+struct RegexScratch {
+    cache: meta::Cache,
     patset: PatternSet,
 }
 
@@ -261,8 +305,9 @@ impl Scanner {
     pub fn scratch(&self) -> ScanScratch {
         ScanScratch {
             token: self.token,
-            cache: self.regexes.as_ref().map(|r| r.regex.create_cache()),
-            patset: PatternSet::new(self.regexes.as_ref().map_or(0, |r| r.ids.len())),
+            ungated: self.ungated.as_ref().map(Regexes::scratch),
+            gated: vec![None; self.gated.len()],
+            candidates: MatchSet::new(self.gated.len()),
         }
     }
 
@@ -276,10 +321,17 @@ impl Scanner {
         self.max_id
     }
 
-    /// Heap bytes of the regex part, as the regex engine reports them (the
-    /// literal automaton and tables are not counted).
+    /// Heap bytes of the literal automaton, as aho-corasick reports them.
+    pub fn literal_memory_bytes(&self) -> usize {
+        self.literals
+            .as_ref()
+            .map_or(0, |l| l.automaton.memory_usage())
+    }
+
+    /// Heap bytes of the regexes, as regex-automata reports them.
     pub fn regex_memory_bytes(&self) -> usize {
-        self.regexes.as_ref().map_or(0, |r| r.regex.memory_usage())
+        let gated: usize = self.gated.iter().map(|g| g.regex.memory_usage()).sum();
+        gated + self.ungated.as_ref().map_or(0, |r| r.regex.memory_usage())
     }
 
     /// Sets bit `id` in `out` for every pattern `haystack` satisfies. Bits
@@ -291,17 +343,37 @@ impl Scanner {
         for &id in self.always.iter() {
             out.insert(id);
         }
-        if let Some(literals) = &self.literals {
-            literals.scan(haystack, out);
+        if scratch.token != self.token {
+            *scratch = self.scratch();
         }
+        let gate_open = match &self.literals {
+            Some(literals) => literals.scan(haystack, out, &mut scratch.candidates),
+            None => false,
+        };
         if let Some(equals) = &self.equals {
             equals.scan(haystack, out);
         }
-        if let Some(regexes) = &self.regexes {
-            if scratch.token != self.token {
-                *scratch = self.scratch();
-            }
+        if let (Some(regexes), Some(scratch)) = (&self.ungated, &mut scratch.ungated) {
             regexes.scan(haystack, scratch, out);
+        }
+        if gate_open {
+            for index in scratch.candidates.iter() {
+                let (Some(gated), Some(cache)) = (
+                    self.gated.get(index as usize),
+                    scratch.gated.get_mut(index as usize),
+                ) else {
+                    continue;
+                };
+                if gated.ids.iter().all(|&id| out.contains(id)) {
+                    continue;
+                }
+                let cache = cache.get_or_insert_with(|| gated.regex.create_cache());
+                let input = Input::new(haystack).earliest(true);
+                if gated.regex.search_half_with(cache, &input).is_some() {
+                    out.extend(gated.ids.iter().copied());
+                }
+            }
+            scratch.candidates.clear();
         }
     }
 }
@@ -314,6 +386,8 @@ enum Anchor {
     None,
     Start,
     End,
+    /// Not a pattern: a gate literal of the gated regex numbered `id`.
+    Gate,
 }
 
 #[derive(Clone, Debug)]
@@ -330,15 +404,17 @@ struct LiteralsBuilder {
     /// Automaton pattern -> its targets; keys are ASCII-lowercased when the
     /// automaton is case-insensitive, which is only known at the end, so
     /// collect raw first.
-    raw: Vec<(u32, Anchor, String, bool)>,
+    raw: Vec<(u32, Anchor, Vec<u8>, bool)>,
 }
 
 impl LiteralsBuilder {
-    fn add(&mut self, id: u32, anchor: Anchor, text: &str, ci: bool) {
-        self.raw.push((id, anchor, text.to_owned(), ci));
+    /// Adds a literal. `text` is bytes because gate literals may end inside
+    /// a UTF-8 sequence; pattern literals are whole strings.
+    fn add(&mut self, id: u32, anchor: Anchor, text: Vec<u8>, ci: bool) {
+        self.raw.push((id, anchor, text, ci));
     }
 
-    fn build(self) -> Result<Option<Literals>, ScanError> {
+    fn build(self, dfa_limit: usize) -> Result<Option<Literals>, ScanError> {
         if self.raw.is_empty() {
             return Ok(None);
         }
@@ -348,14 +424,18 @@ impl LiteralsBuilder {
         let mut targets: Vec<Vec<LiteralTarget>> = Vec::new();
         for (id, anchor, text, ci) in self.raw {
             let key = if any_ci {
-                text.as_bytes().to_ascii_lowercase()
+                text.to_ascii_lowercase()
             } else {
-                text.as_bytes().to_vec()
+                text.clone()
             };
             // A case-sensitive literal needs confirming only if the
-            // automaton folds case and the literal has letters to fold.
-            let exact = (any_ci && !ci && text.bytes().any(|b| b.is_ascii_alphabetic()))
-                .then(|| text.into_bytes().into_boxed_slice());
+            // automaton folds case and the literal has letters to fold. A
+            // gate may over-approximate, so it never needs confirming.
+            let exact = (any_ci
+                && !ci
+                && anchor != Anchor::Gate
+                && text.iter().any(|b| b.is_ascii_alphabetic()))
+            .then(|| text.into_boxed_slice());
             let index = *key_index.entry(key.clone()).or_insert_with(|| {
                 keys.push(key);
                 targets.push(Vec::new());
@@ -371,18 +451,33 @@ impl LiteralsBuilder {
                 }
             }
         }
-        let automaton = AhoCorasick::builder()
-            .ascii_case_insensitive(any_ci)
-            .match_kind(aho_corasick::MatchKind::Standard)
-            .build(&keys)
-            .map_err(|e| {
+        let build = |kind| {
+            AhoCorasick::builder()
+                .ascii_case_insensitive(any_ci)
+                .match_kind(aho_corasick::MatchKind::Standard)
+                .kind(kind)
+                .build(&keys)
+        };
+        // A DFA scans about 1.5x faster than the NFA aho-corasick picks
+        // past ~100 patterns, at ~250 bytes per pattern byte; take it while
+        // it fits the limit (estimated first, so a huge set is never built
+        // as a DFA just to be thrown away).
+        let key_bytes: usize = keys.iter().map(Vec::len).sum();
+        let dfa = (key_bytes.saturating_mul(256) <= dfa_limit)
+            .then(|| build(Some(AhoCorasickKind::DFA)).ok())
+            .flatten()
+            .filter(|ac| ac.memory_usage() <= dfa_limit);
+        let automaton = match dfa {
+            Some(ac) => ac,
+            None => build(None).map_err(|e| {
                 ScanError::new(
                     ScanErrorKind::Automaton {
                         message: e.to_string(),
                     },
                     None,
                 )
-            })?;
+            })?,
+        };
         let mut flat = Vec::new();
         let mut spans = Vec::with_capacity(targets.len());
         for list in targets {
@@ -406,8 +501,11 @@ struct Literals {
 }
 
 impl Literals {
+    /// Sets the literal patterns found and adds the gated regexes whose gate
+    /// was seen to `candidates`; returns whether there are any.
     #[inline]
-    fn scan(&self, haystack: &str, out: &mut MatchSet) {
+    fn scan(&self, haystack: &str, out: &mut MatchSet, candidates: &mut MatchSet) -> bool {
+        let mut gate_open = false;
         let bytes = haystack.as_bytes();
         for m in self.automaton.find_overlapping_iter(haystack) {
             let Some(&(start, len)) = self.spans.get(m.pattern().as_usize()) else {
@@ -420,6 +518,11 @@ impl Literals {
                     Anchor::None => true,
                     Anchor::Start => m.start() == 0,
                     Anchor::End => m.end() == bytes.len(),
+                    Anchor::Gate => {
+                        gate_open = true;
+                        candidates.insert(t.id);
+                        continue;
+                    }
                 };
                 if !anchored {
                     continue;
@@ -432,6 +535,7 @@ impl Literals {
                 out.insert(t.id);
             }
         }
+        gate_open
     }
 }
 
@@ -647,6 +751,43 @@ fn lower_to_literal(hir: &Hir) -> Option<(PatternKind, String)> {
     Some((kind, text))
 }
 
+/// Most literals a regex's gate may have, and the shortest: a gate that
+/// big or that short would open on most haystacks (and slow the literal
+/// pass with matches) for little gain.
+const MAX_GATE_LITERALS: usize = 64;
+const MIN_GATE_LEN: usize = 3;
+
+/// Literals one of which starts every match of `hir`, if there are few
+/// and long enough ones. Sound by construction of regex-syntax's prefix
+/// extraction: a haystack containing none of them cannot match.
+///
+/// For a case-insensitive regex the literals are ASCII-lowercased and
+/// deduplicated (its gate goes into an ASCII case-insensitive automaton),
+/// so `(?i)googlebot` is a handful of gates, not 512 case variants.
+fn gate_literals(hir: &Hir, case_insensitive: bool) -> Option<Vec<Vec<u8>>> {
+    let seq = Extractor::new()
+        .kind(ExtractKind::Prefix)
+        .limit_total(1024)
+        .extract(hir);
+    let mut literals: Vec<Vec<u8>> = seq
+        .literals()?
+        .iter()
+        .map(|l| {
+            if case_insensitive {
+                l.as_bytes().to_ascii_lowercase()
+            } else {
+                l.as_bytes().to_vec()
+            }
+        })
+        .collect();
+    literals.sort_unstable();
+    literals.dedup();
+    let usable = !literals.is_empty()
+        && literals.len() <= MAX_GATE_LITERALS
+        && literals.iter().all(|l| l.len() >= MIN_GATE_LEN);
+    usable.then_some(literals)
+}
+
 #[derive(Default)]
 struct RegexesBuilder {
     hirs: Vec<Hir>,
@@ -656,7 +797,8 @@ struct RegexesBuilder {
 }
 
 impl RegexesBuilder {
-    fn add(&mut self, id: u32, text: &str, ci: bool, hir: Hir) {
+    /// Adds a regex; returns its index (shared by duplicates).
+    fn add(&mut self, id: u32, text: &str, ci: bool, hir: Hir) -> u32 {
         let index = *self.seen.entry((text.to_owned(), ci)).or_insert_with(|| {
             self.hirs.push(hir);
             self.ids.push(Vec::new());
@@ -667,20 +809,64 @@ impl RegexesBuilder {
                 ids.push(id);
             }
         }
+        u32::try_from(index).unwrap_or(u32::MAX)
+    }
+
+    fn config(limits: &ScanLimits, kind: MatchKind) -> meta::Config {
+        meta::Config::new()
+            .match_kind(kind)
+            .which_captures(WhichCaptures::None)
+            .nfa_size_limit(Some(limits.regex_size_limit))
+            .dfa_size_limit(Some(limits.regex_size_limit))
+            .hybrid_cache_capacity(limits.dfa_size_limit)
+    }
+
+    /// Compiles each regex on its own (the gated ones). Their sizes add up
+    /// against [`ScanLimits::regex_size_limit`].
+    fn build_each(self, limits: &ScanLimits) -> Result<Box<[Gated]>, ScanError> {
+        let mut total = 0usize;
+        let mut gated = Vec::with_capacity(self.hirs.len());
+        for (hir, ids) in self.hirs.iter().zip(self.ids) {
+            let id = ids.first().copied();
+            // Implicit captures: without them meta's half searches (all a
+            // yes/no answer needs) may come back empty.
+            let config = Self::config(limits, MatchKind::LeftmostFirst)
+                .which_captures(WhichCaptures::Implicit);
+            let regex = meta::Builder::new()
+                .configure(config)
+                .build_from_hir(hir)
+                .map_err(|e| {
+                    let kind = match e.size_limit() {
+                        Some(limit) => ScanErrorKind::RegexTooBig { limit },
+                        None => ScanErrorKind::InvalidRegex {
+                            message: e.to_string(),
+                        },
+                    };
+                    ScanError::new(kind, id)
+                })?;
+            total = total.saturating_add(regex.memory_usage());
+            if total > limits.regex_size_limit {
+                return Err(ScanError::new(
+                    ScanErrorKind::RegexTooBig {
+                        limit: limits.regex_size_limit,
+                    },
+                    id,
+                ));
+            }
+            gated.push(Gated {
+                regex,
+                ids: ids.into_boxed_slice(),
+            });
+        }
+        Ok(gated.into_boxed_slice())
     }
 
     fn build(self, limits: &ScanLimits) -> Result<Option<Regexes>, ScanError> {
         if self.hirs.is_empty() {
             return Ok(None);
         }
-        let config = meta::Config::new()
-            .match_kind(MatchKind::All)
-            .which_captures(WhichCaptures::None)
-            .nfa_size_limit(Some(limits.regex_size_limit))
-            .dfa_size_limit(Some(limits.regex_size_limit))
-            .hybrid_cache_capacity(limits.dfa_size_limit);
         let regex = match meta::Builder::new()
-            .configure(config)
+            .configure(Self::config(limits, MatchKind::All))
             .build_many_from_hir(&self.hirs)
         {
             Ok(regex) => regex,
@@ -704,19 +890,25 @@ impl RegexesBuilder {
         }))
     }
 
-    /// The first regex whose NFA, together with the ones before it, exceeds
+    /// The first regex whose NFAs, together with the ones before it, exceed
     /// `limit`: a binary search over prefixes of the list, only run on the
-    /// error path.
+    /// error path. The meta regex compiles a forward and a reverse NFA;
+    /// either may be the one over the limit.
     fn culprit(&self, limit: usize) -> Option<usize> {
         let fits = |n: usize| {
-            thompson::Compiler::new()
-                .configure(
-                    thompson::Config::new()
-                        .which_captures(WhichCaptures::None)
-                        .nfa_size_limit(Some(limit)),
-                )
-                .build_many_from_hir(self.hirs.get(..n).unwrap_or(&[]))
-                .is_ok()
+            let hirs = self.hirs.get(..n).unwrap_or(&[]);
+            [false, true].iter().all(|&reverse| {
+                thompson::Compiler::new()
+                    .configure(
+                        thompson::Config::new()
+                            .which_captures(WhichCaptures::None)
+                            .nfa_size_limit(Some(limit))
+                            .reverse(reverse)
+                            .shrink(false),
+                    )
+                    .build_many_from_hir(hirs)
+                    .is_ok()
+            })
         };
         if fits(self.hirs.len()) {
             return None;
@@ -735,6 +927,14 @@ impl RegexesBuilder {
     }
 }
 
+/// A gated regex, compiled on its own.
+#[derive(Clone, Debug)]
+struct Gated {
+    regex: meta::Regex,
+    /// Pattern ids it sets.
+    ids: Box<[u32]>,
+}
+
 #[derive(Clone, Debug)]
 struct Regexes {
     regex: meta::Regex,
@@ -743,14 +943,18 @@ struct Regexes {
 }
 
 impl Regexes {
+    fn scratch(&self) -> RegexScratch {
+        RegexScratch {
+            cache: self.regex.create_cache(),
+            patset: PatternSet::new(self.ids.len()),
+        }
+    }
+
     #[inline]
-    fn scan(&self, haystack: &str, scratch: &mut ScanScratch, out: &mut MatchSet) {
-        let Some(cache) = scratch.cache.as_mut() else {
-            return;
-        };
+    fn scan(&self, haystack: &str, scratch: &mut RegexScratch, out: &mut MatchSet) {
         scratch.patset.clear();
         self.regex.which_overlapping_matches_with(
-            cache,
+            &mut scratch.cache,
             &Input::new(haystack),
             &mut scratch.patset,
         );
@@ -814,6 +1018,49 @@ mod tests {
         assert_eq!(lower("^^a"), None);
         // Unicode case folding is not ASCII folding: stays a regex.
         assert_eq!(lower_to_literal(&parse_regex("k", true).unwrap()), None);
+    }
+
+    #[test]
+    fn gates_are_prefix_literals_long_and_few_enough() {
+        let gate = |p: &str, ci| {
+            gate_literals(&parse_regex(p, ci).unwrap(), ci).map(|mut lits| {
+                lits.sort();
+                lits.into_iter()
+                    .map(|l| String::from_utf8(l).unwrap())
+                    .collect::<Vec<_>>()
+            })
+        };
+        assert_eq!(gate(r"sqlmap/\d+", false), Some(vec!["sqlmap/".to_owned()]));
+        assert_eq!(
+            gate(r"(?:nikto|nessus)[ /]", false),
+            Some(
+                ["nessus ", "nessus/", "nikto ", "nikto/"]
+                    .map(String::from)
+                    .to_vec()
+            )
+        );
+        assert_eq!(gate(r"\bwget\b", false), Some(vec!["wget".to_owned()]));
+        assert_eq!(gate(r"(?i)bot", false).map(|l| l.len()), Some(8));
+        assert_eq!(gate(r"bot", true), Some(vec!["bot".to_owned()]));
+        // Unicode folding keeps the long s (U+017F) apart from ASCII s.
+        assert_eq!(gate(r"googlebot/\d", true).map(|l| l.len()), Some(1));
+        assert_eq!(gate(r"sqlmap", true).map(|l| l.len()), Some(2));
+        assert_eq!(gate(r"\w+bot", false), None);
+        assert_eq!(gate(r"ab|abcd", false), None);
+        assert_eq!(gate(r"x?yz", false), None);
+    }
+
+    #[test]
+    fn gated_regexes_run_only_behind_their_gate() {
+        let scanner = ScannerBuilder::new()
+            .add(0, PatternKind::Regex, r"sqlmap/\d+", true)
+            .add(1, PatternKind::Regex, r"[0-9]+x", false)
+            .build()
+            .unwrap();
+        assert!(scanner.gated.len() == 1 && scanner.ungated.is_some());
+        assert_eq!(scan(&scanner, "SQLMap/17 9x"), [0, 1]);
+        assert_eq!(scan(&scanner, "sqlmap/ 9x"), [1]);
+        assert!(scan(&scanner, "curl").is_empty());
     }
 
     #[test]

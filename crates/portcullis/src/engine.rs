@@ -28,6 +28,34 @@ impl fmt::Display for LoadError {
 
 impl std::error::Error for LoadError {}
 
+impl LoadError {
+    /// The located diagnostics of rule-file errors (empty for a compile error).
+    pub fn diagnostics(&self) -> &[Diagnostic] {
+        match self {
+            LoadError::Rules(e) => e.diagnostics(),
+            LoadError::Compile(_) => &[],
+        }
+    }
+
+    /// The error as an operator reads it: every diagnostic with `file:line:col`, the line
+    /// and a caret.
+    pub fn render(&self) -> String {
+        match self {
+            LoadError::Rules(e) => {
+                let mut out = String::new();
+                for d in e.diagnostics() {
+                    out.push_str(&d.render(e.sources()));
+                    if !out.ends_with('\n') {
+                        out.push('\n');
+                    }
+                }
+                out
+            }
+            LoadError::Compile(e) => format!("error: cannot compile rules: {e}\n"),
+        }
+    }
+}
+
 /// What a successful (re)load reports.
 #[derive(Clone, Debug)]
 pub struct Reloaded {
@@ -47,7 +75,8 @@ struct Shared {
 ///
 /// Cloning an engine is cheap and clones share the policy: a reload through one is seen by
 /// all. Each evaluation sees one whole policy, old or new, never a mix; rate-limit state is
-/// kept across reloads for rules whose id and limit did not change.
+/// kept across reloads for rules whose id and limit did not change (the limiter is sized by
+/// the first policy's `rate_limit_max_keys`).
 #[derive(Clone)]
 pub struct Engine {
     shared: Arc<Shared>,
@@ -80,7 +109,11 @@ impl Engine {
     pub fn from_paths<P: AsRef<Path>>(paths: &[P]) -> Result<Engine, LoadError> {
         let rules = RuleSet::load(paths).map_err(LoadError::Rules)?;
         let engine = Engine::from_rules(rules)?;
-        *engine.shared.paths.lock().unwrap_or_else(PoisonError::into_inner) =
+        *engine
+            .shared
+            .paths
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) =
             paths.iter().map(|p| p.as_ref().to_path_buf()).collect();
         Ok(engine)
     }
@@ -104,9 +137,22 @@ impl Engine {
         })
     }
 
-    /// Decides about a request with the policy in force.
+    /// Decides about a request with the policy in force, and writes the decision log: one
+    /// `tracing` event per refusal and per shadow hit (see [`crate`] docs, "Decision log").
     pub fn evaluate(&self, request: &Request<'_>) -> Decision {
-        self.shared.current.load().evaluate(request)
+        let decision = self.shared.current.load().evaluate(request);
+        crate::log::decision(&decision, request);
+        decision
+    }
+
+    /// The files and directories the engine loads from on [`Engine::reload`] (empty for
+    /// an engine made from a string or a rule set).
+    pub fn paths(&self) -> Vec<PathBuf> {
+        self.shared
+            .paths
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// The policy in force (a cheap handle; it stays valid across reloads).
@@ -114,9 +160,15 @@ impl Engine {
         Policy::clone(&self.shared.current.load())
     }
 
-    /// Reloads the files the engine was loaded from. On error the current policy stays.
+    /// Reloads the files the engine was loaded from. On error the current policy stays,
+    /// and the error carries the diagnostics.
     pub fn reload(&self) -> Result<Reloaded, LoadError> {
-        let paths = self.shared.paths.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        let paths = self
+            .shared
+            .paths
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
         let rules = RuleSet::load(&paths).map_err(LoadError::Rules)?;
         self.install(rules)
     }
@@ -125,12 +177,24 @@ impl Engine {
     pub fn reload_from<P: AsRef<Path>>(&self, paths: &[P]) -> Result<Reloaded, LoadError> {
         let rules = RuleSet::load(paths).map_err(LoadError::Rules)?;
         let report = self.install(rules)?;
-        *self.shared.paths.lock().unwrap_or_else(PoisonError::into_inner) =
+        *self
+            .shared
+            .paths
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) =
             paths.iter().map(|p| p.as_ref().to_path_buf()).collect();
         Ok(report)
     }
 
-    /// Compiles a rule set off to the side and swaps it in.
+    /// Parses TOML rules from a string and swaps them in (the file paths used by
+    /// [`Engine::reload`] stay as they were).
+    pub fn reload_str(&self, rules: &str) -> Result<Reloaded, LoadError> {
+        self.install(RuleSet::parse("<string>", rules).map_err(LoadError::Rules)?)
+    }
+
+    /// Compiles a rule set off to the side and swaps it in. Requests being evaluated
+    /// finish with the policy they started with; the old policy is freed when the last
+    /// decision holding it is dropped.
     pub fn install(&self, rules: RuleSet) -> Result<Reloaded, LoadError> {
         let (policy, report) = compile(rules, &self.shared.limiter)?;
         self.shared.current.store(Arc::new(policy));

@@ -26,6 +26,39 @@
 //! assert_eq!(decision.response(&req).unwrap().status, 403);
 //! ```
 //!
+//! # Embedding
+//!
+//! - [`Engine`]: load rules ([`Engine::from_path`], [`Engine::from_str`]), decide
+//!   ([`Engine::evaluate`]), reload while serving ([`Engine::reload`],
+//!   [`Engine::reload_from`]). Cheap to clone, `Send + Sync`. A reload compiles off to the
+//!   side and swaps atomically: each decision comes from the whole old or the whole new
+//!   policy. A reload whose rules do not load keeps the old policy and returns
+//!   [`LoadError`] with located diagnostics. Rate-limit state survives reloads for rules
+//!   whose id and limit are unchanged.
+//! - [`HttpRequest`] (feature `http`): a [`Request`] over `http::Request` or
+//!   `http::request::Parts` and the peer address, borrowing header values in place;
+//!   [`TrustedProxies`] works out the client address behind reverse proxies;
+//!   [`to_http_response`] turns a refusal into an `http::Response`.
+//! - [`PortcullisLayer`] (feature `tower`): a tower layer for axum, hyper and tonic.
+//! - [`Engine::watch`] (feature `watch`): reload when the rule files change.
+//!
+//! # Decision log
+//!
+//! [`Engine::evaluate`] emits one `tracing` event at info level per refusal (target
+//! `portcullis::decision`) and one per shadow hit, i.e. per `log` rule or shadow-mode rule
+//! that matched (target `portcullis::shadow`), with the fields `request_id`, `rule`,
+//! `verdict`, `status`, `reason`, `client_ip`, `method` and `path` (without the query);
+//! shadow hits add `action`, what the rule would have done. The request id is the one in
+//! the refusal's body and `X-Request-Id` header, so an operator can go from a complaint to
+//! the rule that fired. An allowed request without shadow hits logs nothing and formats
+//! nothing. The file watcher logs reloads under `portcullis::reload`.
+//!
+//! # Features
+//!
+//! - `http` (default): [`HttpRequest`], [`HeaderMapSource`], [`to_http_response`].
+//! - `tower`: [`PortcullisLayer`], [`Portcullis`], [`CorsHeaders`]. Implies `http`.
+//! - `watch`: [`Engine::watch`], reloading on file changes (the `notify` crate).
+//!
 //! The crates behind it: `portcullis-rules` (rule files), `portcullis-match` (matchers),
 //! `portcullis-decide` (policies and decisions). Their main types are re-exported here.
 
@@ -33,14 +66,29 @@
 #![warn(missing_docs)]
 
 mod engine;
+#[cfg(feature = "http")]
+mod http_request;
+#[cfg(feature = "tower")]
+mod layer;
+mod log;
+mod proxy;
+#[cfg(feature = "watch")]
+mod watch;
 
 pub use engine::{Engine, LoadError, Reloaded};
+#[cfg(feature = "http")]
+pub use http_request::{to_http_response, ClientIp, HeaderMapSource, HttpRequest, PeerAddr};
+#[cfg(feature = "tower")]
+pub use layer::{CorsHeaders, Portcullis, PortcullisLayer, ResponseBody, ResponseFuture};
 pub use portcullis_decide::{
-    parse_client_ip, Auth, AuthStatus, CompileError, Decision, HeaderSource, OwnedRequest,
-    Policy, RateInfo, RateLimiter, Request, RequestError, RequestId, Response, RuleTrace, AttrSource,
-    Verdict,
+    parse_client_ip, AttrSource, Auth, AuthStatus, CompileError, Decision, HeaderSource,
+    OwnedRequest, Policy, RateInfo, RateLimiter, Request, RequestError, RequestId, Response,
+    RuleTrace, Verdict,
 };
 pub use portcullis_rules::{Diagnostic, RuleSet, Severity};
+pub use proxy::{ForwardedHeader, ProxyError, TrustedProxies};
+#[cfg(feature = "watch")]
+pub use watch::{WatchError, Watcher, DEFAULT_DEBOUNCE};
 
 #[cfg(test)]
 mod testoibits {
@@ -53,5 +101,43 @@ mod testoibits {
         assert_send_sync::<Engine>();
         assert_send_sync::<Decision>();
         assert_send_sync::<LoadError>();
+        assert_send_sync::<Reloaded>();
+        assert_send_sync::<Policy>();
+        assert_send_sync::<TrustedProxies>();
+        assert_send_sync::<ProxyError>();
+        #[cfg(feature = "http")]
+        {
+            assert_send_sync::<HttpRequest<'static>>();
+            assert_send_sync::<HeaderMapSource<'static>>();
+            assert_send_sync::<PeerAddr>();
+            assert_send_sync::<ClientIp>();
+        }
+        // Not unwind-safe: they hold the host's hooks, and `http` extensions.
+        #[cfg(feature = "tower")]
+        {
+            assert_send_sync_only::<PortcullisLayer>();
+            assert_send_sync_only::<Portcullis<()>>();
+            assert_send_sync::<CorsHeaders>();
+            assert_send_sync_only::<ResponseFuture<std::future::Ready<()>>>();
+            assert_send_sync::<ResponseBody<String>>();
+        }
+        #[cfg(feature = "watch")]
+        {
+            assert_send_sync::<WatchError>();
+            assert_send::<Watcher>();
+        }
     }
+
+    #[cfg(feature = "watch")]
+    fn assert_send<T: Send>() {}
+
+    #[cfg(feature = "tower")]
+    fn assert_send_sync_only<T: Send + Sync>() {}
+
+    // Compile-time too: an engine can be moved into and shared between threads.
+    const _: () = {
+        const fn send_sync<T: Send + Sync>() {}
+        send_sync::<Engine>();
+        send_sync::<Decision>();
+    };
 }

@@ -1,0 +1,681 @@
+//! The tower layer: `PortcullisLayer` wraps a service in `Portcullis<S>`.
+
+use std::fmt;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+
+use bytes::Bytes;
+use http::header::{self, HeaderName, HeaderValue};
+use http::request::Parts;
+use http::HeaderMap;
+use http_body::{Body, Frame, SizeHint};
+use pin_project_lite::pin_project;
+use portcullis_decide::Auth;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::engine::Engine;
+use crate::http_request::{to_http_response, ClientIp, HttpRequest, PeerAddr};
+use crate::proxy::TrustedProxies;
+
+type IdentityFn = dyn Fn(&Parts) -> Auth + Send + Sync;
+type PeerFn = dyn Fn(&Parts) -> Option<SocketAddr> + Send + Sync;
+
+#[derive(Clone)]
+struct Config {
+    identity: Arc<IdentityFn>,
+    peer: Arc<PeerFn>,
+    proxies: TrustedProxies,
+    cors: Option<CorsHeaders>,
+}
+
+/// A tower [`Layer`] that puts an [`Engine`] in front of a service.
+///
+/// For every request, [`Portcullis`] works out the caller's identity (through the host's
+/// hook: authentication is the host's job) and address, asks the engine, and then:
+///
+/// - **Forbid / RateLimit**: answers with the decision's HTTP response (401 with
+///   `WWW-Authenticate`, 403 with `Cache-Control: no-store`, 404, 429 with `Retry-After`
+///   and `RateLimit` headers; a problem+json body) without calling the inner service. A
+///   refusal is a response, never an error. Refusals of cross-origin requests carry the
+///   configured [`CorsHeaders`], so browsers show the real error.
+/// - **Allow**: calls the inner service with the [`Decision`](crate::Decision), the
+///   caller's [`Auth`] and the [`ClientIp`] in the request extensions, and adds the
+///   `RateLimit` headers to its response when a rate limit counted the request.
+///
+/// The check is synchronous; `poll_ready` is the inner service's; the allow path does
+/// not box the inner future.
+///
+/// ```
+/// use portcullis::{Auth, Engine, PortcullisLayer, TrustedProxies};
+///
+/// let engine = Engine::from_str(r#"
+/// [[rule]]
+/// id = "admin-only"
+/// when = 'path starts_with "/admin/" and not auth.roles has "admin"'
+/// action = "forbid"
+/// "#).unwrap();
+/// let layer = PortcullisLayer::new(engine)
+///     .identity(|parts: &http::request::Parts| {
+///         match parts.headers.get("authorization").map(|v| v.as_bytes()) {
+///             None => Auth::default(),
+///             Some(b"Bearer let-me-in") => Auth::authenticated("alice").with_roles(["admin"]),
+///             Some(_) => Auth::invalid(),
+///         }
+///     })
+///     .trusted_proxies(TrustedProxies::parse(["10.0.0.0/8"]).unwrap());
+/// // axum: `Router::new().route(..).layer(layer)`; tower: `ServiceBuilder::new().layer(layer)`.
+/// # let _ = layer;
+/// ```
+#[derive(Clone)]
+pub struct PortcullisLayer {
+    engine: Engine,
+    config: Arc<Config>,
+}
+
+impl fmt::Debug for PortcullisLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PortcullisLayer")
+            .field("engine", &self.engine)
+            .field("proxies", &self.config.proxies)
+            .field("cors", &self.config.cors)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The default peer hook: a [`PeerAddr`] or a bare `SocketAddr` in the extensions.
+fn peer_from_extensions(parts: &Parts) -> Option<SocketAddr> {
+    parts
+        .extensions
+        .get::<PeerAddr>()
+        .map(|p| p.0)
+        .or_else(|| parts.extensions.get::<SocketAddr>().copied())
+}
+
+impl PortcullisLayer {
+    /// A layer over `engine`: every caller anonymous, the peer address read from a
+    /// [`PeerAddr`] or `SocketAddr` request extension, no trusted proxy, no CORS headers.
+    pub fn new(engine: Engine) -> PortcullisLayer {
+        PortcullisLayer {
+            engine,
+            config: Arc::new(Config {
+                identity: Arc::new(|_: &Parts| Auth::default()),
+                peer: Arc::new(peer_from_extensions),
+                proxies: TrustedProxies::none(),
+                cors: None,
+            }),
+        }
+    }
+
+    fn with(mut self, f: impl FnOnce(&mut Config)) -> PortcullisLayer {
+        f(Arc::make_mut(&mut self.config));
+        self
+    }
+
+    /// The identity hook: the caller's [`Auth`], from credentials the host verified
+    /// (a bearer token, a session cookie, a client certificate). Return
+    /// [`Auth::invalid`] for credentials that were presented and rejected, so refusals
+    /// become 401 with `error="invalid_token"`.
+    pub fn identity(self, f: impl Fn(&Parts) -> Auth + Send + Sync + 'static) -> PortcullisLayer {
+        self.with(|c| c.identity = Arc::new(f))
+    }
+
+    /// The peer-address hook, for servers that keep it somewhere else (axum:
+    /// `parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0)`).
+    pub fn peer_addr(
+        self,
+        f: impl Fn(&Parts) -> Option<SocketAddr> + Send + Sync + 'static,
+    ) -> PortcullisLayer {
+        self.with(|c| c.peer = Arc::new(f))
+    }
+
+    /// The reverse proxies whose forwarding headers are believed.
+    pub fn trusted_proxies(self, proxies: TrustedProxies) -> PortcullisLayer {
+        self.with(|c| c.proxies = proxies)
+    }
+
+    /// CORS headers for refusals of cross-origin requests.
+    pub fn cors(self, cors: CorsHeaders) -> PortcullisLayer {
+        self.with(|c| c.cors = Some(cors))
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+}
+
+impl<S> Layer<S> for PortcullisLayer {
+    type Service = Portcullis<S>;
+
+    fn layer(&self, inner: S) -> Portcullis<S> {
+        Portcullis {
+            inner,
+            engine: self.engine.clone(),
+            config: Arc::clone(&self.config),
+        }
+    }
+}
+
+/// A service guarded by an [`Engine`]; made by [`PortcullisLayer`].
+#[derive(Clone)]
+pub struct Portcullis<S> {
+    inner: S,
+    engine: Engine,
+    config: Arc<Config>,
+}
+
+impl<S: fmt::Debug> fmt::Debug for Portcullis<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Portcullis")
+            .field("inner", &self.inner)
+            .field("engine", &self.engine)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S> Portcullis<S> {
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<http::Request<ReqBody>> for Portcullis<S>
+where
+    S: Service<http::Request<ReqBody>, Response = http::Response<ResBody>>,
+{
+    type Response = http::Response<ResponseBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<ReqBody>) -> Self::Future {
+        let (mut parts, body) = req.into_parts();
+        let config = &*self.config;
+        let auth = (config.identity)(&parts);
+        let peer = (config.peer)(&parts);
+        let view = HttpRequest::from_parts(&parts, peer, &config.proxies).auth(&auth);
+        let request = view.request();
+        let decision = self.engine.evaluate(&request);
+        if let Some(refusal) = decision.response(&request) {
+            let mut res = to_http_response(refusal).map(Bytes::from);
+            if let (Some(cors), Some(origin)) = (&config.cors, parts.headers.get(header::ORIGIN)) {
+                cors.apply(origin, res.headers_mut());
+            }
+            return ResponseFuture {
+                kind: Kind::Refused {
+                    response: Some(res),
+                },
+            };
+        }
+        let client_ip = view.client_ip();
+        let headers = decision.allow_headers();
+        if let Some(ip) = client_ip {
+            parts.extensions.insert(ClientIp(ip));
+        }
+        parts.extensions.insert(decision);
+        parts.extensions.insert(auth);
+        let future = self.inner.call(http::Request::from_parts(parts, body));
+        ResponseFuture {
+            kind: Kind::Allowed { future, headers },
+        }
+    }
+}
+
+pin_project! {
+    /// The response future of [`Portcullis`]: the inner service's, or a refusal ready at
+    /// once.
+    pub struct ResponseFuture<F> {
+        #[pin]
+        kind: Kind<F>,
+    }
+}
+
+pin_project! {
+    #[project = KindProj]
+    enum Kind<F> {
+        Allowed {
+            #[pin]
+            future: F,
+            // `RateLimit` headers to add; empty (no allocation) when no limit counted.
+            headers: Vec<(&'static str, String)>,
+        },
+        Refused {
+            response: Option<http::Response<Bytes>>,
+        },
+    }
+}
+
+impl<F, B, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<http::Response<B>, E>>,
+{
+    type Output = Result<http::Response<ResponseBody<B>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().kind.project() {
+            KindProj::Allowed { future, headers } => {
+                let mut res = ready!(future.poll(cx))?;
+                add_headers(res.headers_mut(), std::mem::take(headers));
+                Poll::Ready(Ok(res.map(ResponseBody::inner)))
+            }
+            KindProj::Refused { response } => {
+                let res = response.take().unwrap_or_else(|| {
+                    // Polled again after completion: answer rather than panic.
+                    let mut r = http::Response::new(Bytes::new());
+                    *r.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+                    r
+                });
+                Poll::Ready(Ok(res.map(ResponseBody::full)))
+            }
+        }
+    }
+}
+
+/// Adds the decision's headers unless the application set them itself.
+fn add_headers(map: &mut HeaderMap, headers: Vec<(&'static str, String)>) {
+    for (name, value) in headers {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::try_from(value),
+        ) {
+            map.entry(name).or_insert(value);
+        }
+    }
+}
+
+pin_project! {
+    /// The response body of [`Portcullis`]: the inner service's, or a refusal's
+    /// problem+json.
+    pub struct ResponseBody<B> {
+        #[pin]
+        kind: BodyKind<B>,
+    }
+}
+
+pin_project! {
+    #[project = BodyProj]
+    enum BodyKind<B> {
+        Inner { #[pin] body: B },
+        Full { data: Option<Bytes> },
+    }
+}
+
+impl<B> ResponseBody<B> {
+    fn inner(body: B) -> ResponseBody<B> {
+        ResponseBody {
+            kind: BodyKind::Inner { body },
+        }
+    }
+
+    fn full(data: Bytes) -> ResponseBody<B> {
+        ResponseBody {
+            kind: BodyKind::Full {
+                data: (!data.is_empty()).then_some(data),
+            },
+        }
+    }
+}
+
+impl<B> fmt::Debug for ResponseBody<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            BodyKind::Inner { .. } => f.write_str("ResponseBody::Inner"),
+            BodyKind::Full { data } => f.debug_tuple("ResponseBody::Full").field(data).finish(),
+        }
+    }
+}
+
+impl<B> Body for ResponseBody<B>
+where
+    B: Body<Data = Bytes>,
+{
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+        match self.project().kind.project() {
+            BodyProj::Inner { body } => body.poll_frame(cx),
+            BodyProj::Full { data } => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.kind {
+            BodyKind::Inner { body } => body.is_end_stream(),
+            BodyKind::Full { data } => data.is_none(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.kind {
+            BodyKind::Inner { body } => body.size_hint(),
+            BodyKind::Full { data } => {
+                SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))
+            }
+        }
+    }
+}
+
+/// CORS headers for refusals of cross-origin requests.
+///
+/// A browser shows a response to a cross-origin request only when it carries
+/// `Access-Control-Allow-Origin`; without it a 401 or 403 looks like a network failure.
+/// The host's own CORS middleware never sees refusals (the layer answers before calling
+/// it), so the layer adds them: for requests with an allowed `Origin`, every refusal gets
+/// `Access-Control-Allow-Origin`, `Vary: Origin`, `Access-Control-Expose-Headers` (by
+/// default `WWW-Authenticate`, `Retry-After`, `RateLimit`, `RateLimit-Policy`,
+/// `X-Request-Id`, so scripts can read them) and, when configured,
+/// `Access-Control-Allow-Credentials: true`. Configure the same origins as the host's CORS
+/// middleware.
+#[derive(Clone, Debug)]
+pub struct CorsHeaders {
+    origins: Origins,
+    credentials: bool,
+    expose: Option<HeaderValue>,
+}
+
+#[derive(Clone, Debug)]
+enum Origins {
+    Any,
+    List(Vec<HeaderValue>),
+}
+
+const DEFAULT_EXPOSE: &str =
+    "www-authenticate, retry-after, ratelimit, ratelimit-policy, x-request-id";
+
+impl CorsHeaders {
+    /// Any origin (`Access-Control-Allow-Origin: *`, or the request's origin when
+    /// credentials are allowed, since browsers refuse `*` with credentials).
+    pub fn any_origin() -> CorsHeaders {
+        CorsHeaders {
+            origins: Origins::Any,
+            credentials: false,
+            expose: Some(HeaderValue::from_static(DEFAULT_EXPOSE)),
+        }
+    }
+
+    /// These origins (`https://app.example.com`); others get no CORS headers. Entries
+    /// that are not valid header values are skipped.
+    pub fn origins<S: AsRef<str>>(origins: impl IntoIterator<Item = S>) -> CorsHeaders {
+        CorsHeaders {
+            origins: Origins::List(
+                origins
+                    .into_iter()
+                    .filter_map(|o| HeaderValue::from_str(o.as_ref().trim_end_matches('/')).ok())
+                    .collect(),
+            ),
+            ..CorsHeaders::any_origin()
+        }
+    }
+
+    /// Sends `Access-Control-Allow-Credentials: true`.
+    pub fn allow_credentials(mut self, yes: bool) -> CorsHeaders {
+        self.credentials = yes;
+        self
+    }
+
+    /// The headers scripts may read (replacing the default list).
+    pub fn expose_headers<S: AsRef<str>>(
+        mut self,
+        names: impl IntoIterator<Item = S>,
+    ) -> CorsHeaders {
+        let joined = names
+            .into_iter()
+            .map(|n| n.as_ref().to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        self.expose = if joined.is_empty() {
+            None
+        } else {
+            HeaderValue::try_from(joined).ok()
+        };
+        self
+    }
+
+    /// Adds the headers to a refusal of a request from `origin`.
+    fn apply(&self, origin: &HeaderValue, headers: &mut HeaderMap) {
+        let allow = match &self.origins {
+            Origins::Any if !self.credentials => HeaderValue::from_static("*"),
+            Origins::Any => origin.clone(),
+            Origins::List(list)
+                if list
+                    .iter()
+                    .any(|o| o.as_bytes().eq_ignore_ascii_case(origin.as_bytes())) =>
+            {
+                origin.clone()
+            }
+            Origins::List(_) => return,
+        };
+        if allow != "*" {
+            headers.append(header::VARY, HeaderValue::from_static("origin"));
+        }
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, allow);
+        if self.credentials {
+            headers.insert(
+                header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+                HeaderValue::from_static("true"),
+            );
+        }
+        if let Some(expose) = &self.expose {
+            headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, expose.clone());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+    use std::task::Waker;
+
+    use super::*;
+    use crate::Decision;
+
+    const RULES: &str = r#"
+[policy]
+www_authenticate = 'Bearer realm="api"'
+
+[[rule]]
+id = "admin-only"
+when = 'path starts_with "/admin/" and not auth.roles has "admin"'
+action = "forbid"
+
+[[rule]]
+id = "login-throttle"
+when = 'method == "POST" and path == "/login"'
+action = "rate_limit"
+rate_limit = { key = ["ip"], limit = 2, period = "1m" }
+"#;
+
+    /// An inner service that answers at once with what it saw.
+    #[derive(Clone)]
+    struct Echo;
+
+    impl Service<http::Request<()>> for Echo {
+        type Response = http::Response<String>;
+        type Error = Infallible;
+        type Future = std::future::Ready<Result<http::Response<String>, Infallible>>;
+
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, req: http::Request<()>) -> Self::Future {
+            let d = req
+                .extensions()
+                .get::<Decision>()
+                .map(|d| d.verdict().name())
+                .unwrap_or("none");
+            let ip = req
+                .extensions()
+                .get::<ClientIp>()
+                .map(|c| c.0.to_string())
+                .unwrap_or_default();
+            std::future::ready(Ok(http::Response::new(format!("{d} {ip}"))))
+        }
+    }
+
+    fn call(
+        svc: &mut Portcullis<Echo>,
+        req: http::Request<()>,
+    ) -> http::Response<ResponseBody<String>> {
+        let mut cx = Context::from_waker(Waker::noop());
+        let fut = std::pin::pin!(svc.call(req));
+        match fut.poll(&mut cx) {
+            Poll::Ready(Ok(res)) => res,
+            _ => unreachable!("ready service"),
+        }
+    }
+
+    fn body_text<B: Body<Data = Bytes>>(body: B) -> Option<String> {
+        let mut body = std::pin::pin!(body);
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut out = Vec::new();
+        while let Poll::Ready(Some(frame)) = body.as_mut().poll_frame(&mut cx) {
+            out.extend_from_slice(frame.ok()?.data_ref()?);
+        }
+        String::from_utf8(out).ok()
+    }
+
+    fn layer() -> PortcullisLayer {
+        PortcullisLayer::new(Engine::from_str(RULES).unwrap()).identity(|parts| {
+            match parts.headers.get("authorization").map(|v| v.as_bytes()) {
+                None => Auth::default(),
+                Some(b"Bearer admin") => Auth::authenticated("alice").with_roles(["admin"]),
+                Some(_) => Auth::invalid(),
+            }
+        })
+    }
+
+    fn get(path: &str) -> http::request::Builder {
+        http::Request::get(path).extension(PeerAddr("192.0.2.1:5000".parse().unwrap()))
+    }
+
+    #[test]
+    fn refusals_answer_without_calling_the_inner_service() {
+        let mut svc = layer().layer(Echo);
+        let res = call(&mut svc, get("/admin/x").body(()).unwrap());
+        assert_eq!(res.status(), 401);
+        assert_eq!(res.headers()["www-authenticate"], r#"Bearer realm="api""#);
+        assert_eq!(res.headers()["content-type"], "application/problem+json");
+        let res = call(
+            &mut svc,
+            get("/admin/x")
+                .header("authorization", "Bearer nope")
+                .body(())
+                .unwrap(),
+        );
+        assert_eq!(res.status(), 401);
+        assert!(res.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("invalid_token"));
+    }
+
+    #[test]
+    fn allowed_requests_carry_the_decision_and_rate_limit_headers() {
+        let mut svc = layer().layer(Echo);
+        let res = call(
+            &mut svc,
+            get("/admin/x")
+                .header("authorization", "Bearer admin")
+                .body(())
+                .unwrap(),
+        );
+        assert_eq!(res.status(), 200);
+        assert!(res.headers().get("ratelimit").is_none());
+        assert_eq!(body_text(res.into_body()).unwrap(), "allow 192.0.2.1");
+
+        let post = || {
+            http::Request::post("/login")
+                .extension(PeerAddr("192.0.2.1:5000".parse().unwrap()))
+                .body(())
+                .unwrap()
+        };
+        let res = call(&mut svc, post());
+        assert_eq!(res.status(), 200);
+        assert_eq!(
+            res.headers()["ratelimit-policy"],
+            r#""login-throttle";q=2;w=60"#
+        );
+        assert_eq!(res.headers()["ratelimit"], r#""login-throttle";r=1;t=30"#);
+        call(&mut svc, post());
+        let res = call(&mut svc, post());
+        assert_eq!(res.status(), 429);
+        assert_eq!(res.headers()["retry-after"], "30");
+    }
+
+    #[test]
+    fn cors_headers_on_refusals_of_allowed_origins_only() {
+        let cors = CorsHeaders::origins(["https://app.example"]).allow_credentials(true);
+        let mut svc = layer().cors(cors).layer(Echo);
+        let res = call(
+            &mut svc,
+            get("/admin/x")
+                .header("origin", "https://app.example")
+                .body(())
+                .unwrap(),
+        );
+        assert_eq!(res.status(), 401);
+        assert_eq!(
+            res.headers()["access-control-allow-origin"],
+            "https://app.example"
+        );
+        assert_eq!(res.headers()["access-control-allow-credentials"], "true");
+        assert_eq!(res.headers()["vary"], "origin");
+        assert!(res.headers()["access-control-expose-headers"]
+            .to_str()
+            .unwrap()
+            .contains("www-authenticate"));
+        let res = call(
+            &mut svc,
+            get("/admin/x")
+                .header("origin", "https://evil.example")
+                .body(())
+                .unwrap(),
+        );
+        assert!(res.headers().get("access-control-allow-origin").is_none());
+        let res = call(&mut svc, get("/admin/x").body(()).unwrap());
+        assert!(res.headers().get("access-control-allow-origin").is_none());
+
+        let mut svc = layer().cors(CorsHeaders::any_origin()).layer(Echo);
+        let res = call(
+            &mut svc,
+            get("/admin/x")
+                .header("origin", "https://any.example")
+                .body(())
+                .unwrap(),
+        );
+        assert_eq!(res.headers()["access-control-allow-origin"], "*");
+    }
+
+    #[test]
+    fn refusal_body_is_problem_json() {
+        let mut svc = layer().layer(Echo);
+        let res = call(&mut svc, get("/admin/x").body(()).unwrap());
+        let len = res.body().size_hint().exact();
+        let text = body_text(res.into_body()).unwrap();
+        assert_eq!(len, Some(text.len() as u64));
+        assert!(text.contains(r#""status":401"#), "{text}");
+    }
+}

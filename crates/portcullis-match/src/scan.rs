@@ -952,12 +952,6 @@ impl Regexes {
 
     #[inline]
     fn scan(&self, haystack: &str, scratch: &mut RegexScratch, out: &mut MatchSet) {
-        // Most fields match no regex: an earliest-match search stops at the first match and
-        // skips the costlier overlapping search that finds which ones matched.
-        let input = Input::new(haystack).earliest(true);
-        if self.regex.search_half_with(&mut scratch.cache, &input).is_none() {
-            return;
-        }
         scratch.patset.clear();
         self.regex.which_overlapping_matches_with(
             &mut scratch.cache,

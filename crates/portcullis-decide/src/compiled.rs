@@ -63,17 +63,17 @@ pub(crate) struct Program {
     /// Predicate ids of each slot (contiguous) and of the IP predicates.
     slot_preds: Vec<(u32, u32)>,
     ip_preds: (u32, u32),
-    /// For each anchor predicate: the rules it anchors (ascending).
-    anchored: HashMap<u32, Vec<u32>>,
+    /// For each predicate: the rules it anchors (ascending; empty for most).
+    anchored: Vec<Box<[u32]>>,
     /// Rules without an anchor: always candidates.
     unanchored: Vec<u64>,
     /// Sources in order of the first rule they anchor: scanned when the walk reaches it.
     pending: Vec<(u32, Source)>,
     /// String sets for `has_any`, and whether they are case-insensitive (then lowercased).
     sets: HashMap<u32, (bool, std::collections::HashSet<String>)>,
-    /// Slots holding a plain `arg["name"]`, by name: filled together in one pass over the
-    /// query string.
-    arg_slots: HashMap<String, Vec<u32>>,
+    /// Slots holding a plain `arg["name"]`, sorted by name: filled together in one pass
+    /// over the query string.
+    arg_slots: Vec<(String, Vec<u32>)>,
     /// The slot of `path`, when any rule reads it or a segment of it.
     path_slot: Option<u32>,
     rule_count: usize,
@@ -213,7 +213,8 @@ impl Builder<'_> {
                     StrOp::EndsWith => PatternKind::EndsWith,
                     StrOp::Matches => PatternKind::Regex,
                 };
-                let i = self.add_pred(k, rule, |b| Class::Scan { slot: b.slot(lhs), patterns: vec![(kind, pattern.clone(), false)] });
+                let Some((term, pat, ci)) = scan_target(lhs, kind, pattern, false) else { return Formula::Const(false) };
+                let i = self.add_pred(k, rule, |b| Class::Scan { slot: b.slot(term), patterns: vec![(kind, pat, ci)] });
                 Formula::Pred(i as u32)
             }
             PredKind::Compare { lhs, op: op @ (CmpOp::Eq | CmpOp::Ne), rhs } if lhs.ty() == Type::Str => {
@@ -222,9 +223,14 @@ impl Builder<'_> {
                     _ => return Formula::Pred(self.add_pred(k, rule, |b| b.direct(p)) as u32),
                 };
                 // `!=` is the negation of `==`: an absent field is unequal to everything.
-                let eq_key = format!("eq {} {lit:?}", key(term));
-                let i = self.add_pred(eq_key, rule, |b| Class::Scan { slot: b.slot(term), patterns: vec![(PatternKind::Equals, lit.clone(), false)] });
-                let f = Formula::Pred(i as u32);
+                let f = match scan_target(term, PatternKind::Equals, lit, false) {
+                    None => Formula::Const(false),
+                    Some((term, lit, ci)) => {
+                        let eq_key = format!("eq {} {lit:?} {ci}", key(term));
+                        let i = self.add_pred(eq_key, rule, |b| Class::Scan { slot: b.slot(term), patterns: vec![(PatternKind::Equals, lit, ci)] });
+                        Formula::Pred(i as u32)
+                    }
+                };
                 if *op == CmpOp::Ne { Formula::Not(Box::new(f)) } else { f }
             }
             PredKind::List { lhs, op, list } if *op != ListOp::HasAny => {
@@ -250,15 +256,32 @@ impl Builder<'_> {
                 if items.is_empty() {
                     return Formula::Const(false);
                 }
-                let ci = l.case_insensitive;
+                let targets: Vec<(&Term, String, bool)> =
+                    items.iter().filter_map(|s| scan_target(lhs, kind, s, l.case_insensitive)).collect();
+                let Some(&(term, ..)) = targets.first() else { return Formula::Const(false) };
                 let i = self.add_pred(k, rule, |b| Class::Scan {
-                    slot: b.slot(lhs),
-                    patterns: items.iter().map(|s| (kind, s.clone(), ci)).collect(),
+                    slot: b.slot(term),
+                    patterns: targets.into_iter().map(|(_, p, ci)| (kind, p, ci)).collect(),
                 });
                 Formula::Pred(i as u32)
             }
             _ => Formula::Pred(self.add_pred(k, rule, |b| b.direct(p)) as u32),
         }
+    }
+}
+
+/// Where a literal predicate is scanned: `lower(x) op "lit"` becomes an ASCII
+/// case-insensitive `x op "lit"` (one scan of `x` then serves both), and never matches when
+/// the literal has ASCII capitals (`None`). Regexes keep their lowered slot.
+fn scan_target<'t>(lhs: &'t Term, kind: PatternKind, pat: &str, ci: bool) -> Option<(&'t Term, String, bool)> {
+    match lhs {
+        Term::Lower(inner) if kind != PatternKind::Regex => {
+            if !ci && pat.bytes().any(|b| b.is_ascii_uppercase()) {
+                return None;
+            }
+            Some((inner, pat.to_string(), true))
+        }
+        _ => Some((lhs, pat.to_string(), ci)),
     }
 }
 
@@ -299,7 +322,14 @@ impl Program {
             map[old] = new as u32;
         }
         let nslots = b.slots.len();
-        let mut builders: Vec<ScannerBuilder> = (0..nslots).map(|_| ScannerBuilder::new()).collect();
+        let limits = crate::policy::scan_limits(&rules.settings);
+        let mut builders: Vec<ScannerBuilder> = (0..nslots)
+            .map(|_| {
+                let mut b = ScannerBuilder::new();
+                b.limits(limits);
+                b
+            })
+            .collect();
         let mut slot_preds = vec![(u32::MAX, 0u32); nslots];
         let mut ip_preds = (u32::MAX, 0u32);
         let mut ip_builder = IpTableBuilder::new();
@@ -386,7 +416,7 @@ impl Program {
         let formulas: Vec<Formula> = formulas.into_iter().map(|f| renumber(f, &map)).collect();
 
         // Anchors.
-        let mut anchored: HashMap<u32, Vec<u32>> = HashMap::new();
+        let mut anchored: Vec<Vec<u32>> = vec![Vec::new(); codes.len()];
         let mut unanchored = vec![0u64; formulas.len().div_ceil(64)];
         let mut first_rule: HashMap<Source, u32> = HashMap::new();
         for (r, f) in formulas.iter().enumerate() {
@@ -395,24 +425,34 @@ impl Program {
             match anchor(f, &codes) {
                 Some(anchors) => {
                     for (src, p) in anchors {
-                        anchored.entry(p).or_default().push(r as u32);
+                        if let Some(v) = anchored.get_mut(p as usize) {
+                            v.push(r as u32);
+                        }
                         first_rule.entry(src).or_insert(r as u32);
                     }
                 }
                 None => unanchored[r / 64] |= 1 << (r % 64),
             }
         }
-        for v in anchored.values_mut() {
-            v.dedup();
-        }
+        let anchored: Vec<Box<[u32]>> = anchored
+            .into_iter()
+            .map(|mut v| {
+                v.dedup();
+                v.into_boxed_slice()
+            })
+            .collect();
         let mut pending: Vec<(u32, Source)> = first_rule.into_iter().map(|(s, r)| (r, s)).collect();
         pending.sort();
-        let mut arg_slots: HashMap<String, Vec<u32>> = HashMap::new();
+        let mut arg_slots: Vec<(String, Vec<u32>)> = Vec::new();
         for (i, t) in b.slots.iter().enumerate() {
             if let Term::Field(Field::Arg(name)) = t {
-                arg_slots.entry(name.clone()).or_default().push(i as u32);
+                match arg_slots.iter_mut().find(|(n, _)| n == name) {
+                    Some((_, v)) => v.push(i as u32),
+                    None => arg_slots.push((name.clone(), vec![i as u32])),
+                }
             }
         }
+        arg_slots.sort();
         let path_slot = b.slots.iter().position(|t| *t == Term::Field(Field::Path)).map(|p| p as u32);
         Ok(Program {
             slots: b.slots,
@@ -637,7 +677,7 @@ impl Run<'_, '_> {
         };
         let Scratch { bits, candidates, .. } = &mut *self.scratch;
         for p in bits.iter_range(lo, hi) {
-            if let Some(rules) = self.program.anchored.get(&p) {
+            if let Some(rules) = self.program.anchored.get(p as usize) {
                 for &r in rules {
                     if let Some(w) = candidates.get_mut(r as usize / 64) {
                         *w |= 1 << (r % 64);
@@ -664,7 +704,9 @@ impl Run<'_, '_> {
             } else {
                 k
             };
-            let Some(slots) = self.program.arg_slots.get(name) else { continue };
+            let args = &self.program.arg_slots;
+            let Ok(at) = args.binary_search_by(|(n, _)| n.as_str().cmp(name)) else { continue };
+            let Some((_, slots)) = args.get(at) else { continue };
             for &s in slots {
                 let i = s as usize;
                 if state.get(i) != Some(&0) {
@@ -679,7 +721,7 @@ impl Run<'_, '_> {
                 }
             }
         }
-        for slots in self.program.arg_slots.values() {
+        for (_, slots) in &self.program.arg_slots {
             for &s in slots {
                 if let Some(st @ 0) = state.get_mut(s as usize) {
                     *st = 1;
@@ -926,13 +968,14 @@ fn compute(t: &Term, req: &Request<'_>, target: (&str, &str), out: &mut String, 
         Term::Field(f) => match f {
             Field::Method => copy(Some(req.method), out),
             Field::Host => {
+                // RFC 9112 §3.2.2: an absolute-form target's authority wins over Host.
                 tmp.clear();
-                let found = header_into(req, "host", tmp) || {
-                    tmp.clear();
-                    authority(req.uri).is_some_and(|a| {
+                let found = match normalize::authority(req.uri) {
+                    Some(a) => {
                         tmp.push_str(a);
                         true
-                    })
+                    }
+                    None => header_into(req, "host", tmp),
                 };
                 if found {
                     normalize::normalize_host(tmp, out);
@@ -1005,12 +1048,4 @@ fn header_into(req: &Request<'_>, name: &str, out: &mut String) -> bool {
         n += 1;
     });
     n > 0
-}
-
-/// The authority of an absolute-form target.
-fn authority(uri: &str) -> Option<&str> {
-    let rest = &uri[uri.find("://")? + 3..];
-    let a = rest.split(['/', '?', '#']).next().unwrap_or(rest);
-    let a = a.rsplit_once('@').map_or(a, |(_, h)| h);
-    (!a.is_empty()).then_some(a)
 }

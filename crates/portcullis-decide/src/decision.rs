@@ -78,17 +78,24 @@ impl RequestId {
         })
     }
 
-    /// A fresh id: 16 hex digits, unique within the process and unpredictable across them.
+    /// A fresh id: 16 hex digits, unique within the process (a bijective mix of a counter)
+    /// and unpredictable across processes (the counter starts from a random seed).
     pub fn generate() -> RequestId {
         use std::hash::{BuildHasher, Hasher};
         use std::sync::atomic::{AtomicU64, Ordering};
         use std::sync::OnceLock;
-        static SEED: OnceLock<std::collections::hash_map::RandomState> = OnceLock::new();
+        static SEED: OnceLock<u64> = OnceLock::new();
         static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let mut h = SEED.get_or_init(Default::default).build_hasher();
-        h.write_u64(n);
-        let v = h.finish();
+        let seed = *SEED.get_or_init(|| {
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_u64(0x9E37_79B9_7F4A_7C15);
+            h.finish()
+        });
+        // splitmix64's finaliser: a bijection, so distinct counters give distinct ids.
+        let mut v = COUNTER.fetch_add(1, Ordering::Relaxed).wrapping_add(seed);
+        v = (v ^ (v >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        v = (v ^ (v >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        v ^= v >> 31;
         let mut buf = [0u8; 64];
         for (i, b) in buf.iter_mut().take(16).enumerate() {
             let nib = ((v >> (60 - 4 * i)) & 0xF) as u8;
@@ -115,6 +122,67 @@ impl fmt::Debug for RequestId {
     }
 }
 
+/// A request limit of the policy (`[policy]` settings) that a request exceeded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Oversize {
+    /// The request target is longer than `max_uri_bytes`.
+    Uri {
+        /// Its length in bytes.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// There are more header fields than `max_header_count`.
+    HeaderCount {
+        /// Header fields in the request.
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// Header names and values take more bytes than `max_header_bytes`.
+    HeaderBytes {
+        /// Their size in bytes.
+        bytes: usize,
+        /// The limit.
+        max: usize,
+    },
+}
+
+impl Oversize {
+    /// The `[policy]` setting exceeded: `max_uri_bytes`, `max_header_count` or
+    /// `max_header_bytes`.
+    pub fn setting(&self) -> &'static str {
+        match self {
+            Oversize::Uri { .. } => "max_uri_bytes",
+            Oversize::HeaderCount { .. } => "max_header_count",
+            Oversize::HeaderBytes { .. } => "max_header_bytes",
+        }
+    }
+
+    /// A short description, used as the reason of a refusal for size.
+    pub fn description(&self) -> &'static str {
+        match self {
+            Oversize::Uri { .. } => "request URI too long",
+            Oversize::HeaderCount { .. } => "too many request headers",
+            Oversize::HeaderBytes { .. } => "request headers too large",
+        }
+    }
+
+    /// The size found and the limit.
+    pub fn size_and_limit(&self) -> (usize, usize) {
+        match *self {
+            Oversize::Uri { len: n, max } | Oversize::HeaderCount { count: n, max } | Oversize::HeaderBytes { bytes: n, max } => (n, max),
+        }
+    }
+}
+
+impl fmt::Display for Oversize {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (n, max) = self.size_and_limit();
+        write!(f, "{}: {n} over the limit of {max} (`{}`)", self.description(), self.setting())
+    }
+}
+
 /// Why a refusal has the status it has.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Cause {
@@ -125,6 +193,8 @@ pub(crate) enum Cause {
     Forbidden,
     Hidden,
     RateLimited,
+    /// Refused for its size before any rule ran (`on_oversize = "forbid"`).
+    Oversize,
 }
 
 /// The engine's answer for one request. It holds a handle to the policy that made it
@@ -139,6 +209,7 @@ pub struct Decision {
     pub(crate) rate: Option<RateInfo>,
     pub(crate) shadow: SmallVec<[ShadowHit; 4]>,
     pub(crate) request_id: RequestId,
+    pub(crate) oversize: Option<Oversize>,
 }
 
 impl Decision {
@@ -157,9 +228,19 @@ impl Decision {
         self.rule().map(|r| r.id.as_str())
     }
 
-    /// The deciding rule's reason.
+    /// The deciding rule's reason; for a refusal for size, which limit was exceeded.
     pub fn reason(&self) -> Option<&str> {
-        self.rule().and_then(|r| r.reason.as_deref())
+        match (self.cause, self.oversize) {
+            (Cause::Oversize, Some(o)) => Some(o.description()),
+            _ => self.rule().and_then(|r| r.reason.as_deref()),
+        }
+    }
+
+    /// The request limit the request exceeded, if any. With `on_oversize = "forbid"` the
+    /// request was refused for it (status 414 or 431 by default, no rule id); with
+    /// `"allow"` the rules decided as usual and this only reports it.
+    pub fn oversize(&self) -> Option<Oversize> {
+        self.oversize
     }
 
     /// The HTTP status: 200 when allowed, else 401, 403, 404, 429 or an override.
@@ -168,8 +249,7 @@ impl Decision {
     }
 
     /// `log` and shadow-mode rules that matched.
-    /// For a shadow rate limit, the action is `RateLimit` when the limit was exceeded and
-    /// `Log` otherwise.
+    /// A shadow rate limit is listed (with `RateLimit`) only when it was exceeded.
     pub fn shadow_hits(&self) -> impl Iterator<Item = (&Rule, Action)> + '_ {
         self.shadow
             .iter()
@@ -228,23 +308,28 @@ impl Decision {
         body.insert("status".into(), json!(self.status));
         let settings = &self.policy.rules().settings;
         let reveal = settings.reveal;
-        match self.cause {
-            Cause::Unauthenticated { invalid } => {
-                let mut challenge = settings.www_authenticate.clone();
-                if invalid && challenge.to_ascii_lowercase().starts_with("bearer") {
-                    // RFC 6750 §3.1: tell the client its token, not its request, is the problem.
-                    challenge.push_str(if challenge.len() > 6 { ", " } else { " " });
-                    challenge.push_str("error=\"invalid_token\"");
-                }
-                headers.push(("www-authenticate", challenge));
+        // RFC 9110 §15.5.2: every 401 carries a challenge, also one set by a `status`
+        // override on a rule that does not read identity.
+        let challenge = match self.cause {
+            Cause::Unauthenticated { invalid } => Some(invalid),
+            _ if self.status == 401 => Some(request.auth.effective_status() == AuthStatus::Invalid),
+            _ => None,
+        };
+        if let Some(invalid) = challenge {
+            let mut challenge = settings.www_authenticate.trim_end().to_string();
+            let scheme = challenge.split(' ').next().unwrap_or("");
+            if invalid && scheme.eq_ignore_ascii_case("bearer") {
+                // RFC 6750 §3.1: tell the client its token, not its request, is the problem.
+                challenge.push_str(if challenge.len() > scheme.len() { ", " } else { " " });
+                challenge.push_str("error=\"invalid_token\"");
             }
-            Cause::RateLimited => {
-                if let (Some(r), Some(rule)) = (&self.rate, self.rate_limit_rule()) {
-                    headers.push(("retry-after", r.retry_after_secs.max(1).to_string()));
-                    rate_headers(r, &rule.id, &mut headers);
-                }
+            headers.push(("www-authenticate", challenge));
+        }
+        if self.cause == Cause::RateLimited {
+            if let (Some(r), Some(rule)) = (&self.rate, self.rate_limit_rule()) {
+                headers.push(("retry-after", r.retry_after_secs.max(1).to_string()));
+                rate_headers(r, &rule.id, &mut headers);
             }
-            _ => {}
         }
         // A hidden resource answers like any missing one: nothing more.
         if self.cause != Cause::Hidden {
@@ -257,6 +342,12 @@ impl Decision {
                 if let Some(rule) = self.rule() {
                     body.insert("rule".into(), json!(rule.id));
                     requirements(rule, request, &mut body);
+                }
+                if let (Cause::Oversize, Some(o)) = (self.cause, self.oversize) {
+                    let (size, max) = o.size_and_limit();
+                    body.insert("limit".into(), json!(o.setting()));
+                    body.insert("size".into(), json!(size));
+                    body.insert("max".into(), json!(max));
                 }
                 if let (Cause::RateLimited, Some(r)) = (self.cause, &self.rate) {
                     body.insert("limit".into(), json!(r.limit));
@@ -309,7 +400,9 @@ fn title(status: u16) -> &'static str {
         403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        414 => "URI Too Long",
         429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
         451 => "Unavailable For Legal Reasons",
         500 => "Internal Server Error",
         503 => "Service Unavailable",

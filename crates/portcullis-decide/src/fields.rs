@@ -79,7 +79,8 @@ impl<'r> Fields<'r> {
         match f {
             Field::Method => Some(Cow::Borrowed(self.req.method)),
             Field::Host => {
-                let raw = self.header("host").map(Cow::Owned).or_else(|| authority(self.req.uri).map(Cow::Borrowed))?;
+                // RFC 9112 §3.2.2: an absolute-form target's authority wins over Host.
+                let raw = normalize::authority(self.req.uri).map(Cow::Borrowed).or_else(|| self.header("host").map(Cow::Owned))?;
                 let mut out = String::new();
                 normalize::normalize_host(&raw, &mut out);
                 Some(Cow::Owned(out))
@@ -110,12 +111,4 @@ impl<'r> Fields<'r> {
             _ => None,
         }
     }
-}
-
-/// The authority of an absolute-form target (`http://host:port/…`).
-fn authority(uri: &str) -> Option<&str> {
-    let rest = &uri[uri.find("://")? + 3..];
-    Some(rest.split(['/', '?', '#']).next().unwrap_or(rest))
-        .map(|a| a.rsplit_once('@').map_or(a, |(_, h)| h))
-        .filter(|a| !a.is_empty())
 }

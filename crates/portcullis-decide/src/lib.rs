@@ -51,10 +51,12 @@ mod reference;
 mod request;
 
 pub use compiled::{FieldCost, Scratch};
-pub use decision::{Decision, RateInfo, RequestId, Response, Verdict};
+pub use decision::{Decision, Oversize, RateInfo, RequestId, Response, Verdict};
 pub use policy::{CompileError, Policy, RuleTrace};
 pub use ratelimit::{RateCheck, RateLimiter};
-pub use request::{parse_client_ip, AttrSource, Auth, AuthStatus, HeaderSource, OwnedRequest, Request, RequestError};
+pub use request::{
+    parse_client_ip, AttrSource, Auth, AuthStatus, HeaderSource, HeaderTotals, OwnedRequest, Request, RequestError,
+};
 
 #[cfg(test)]
 mod testoibits {
@@ -70,6 +72,8 @@ mod testoibits {
         assert_send_sync::<RateLimiter>();
         assert_send_sync::<OwnedRequest>();
         assert_send_sync::<CompileError>();
+        assert_send_sync::<Oversize>();
+        assert_send_sync::<HeaderTotals>();
         assert_unwind_safe::<OwnedRequest>();
         assert_unwind_safe::<Decision>();
     }

@@ -6,11 +6,12 @@ use std::hash::Hasher;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use portcullis_rules::{Action, Default, Mode, RateKey, Rule, RuleSet};
+use portcullis_match::ScanLimits;
+use portcullis_rules::{Action, Default, Mode, OnOversize, RateKey, Rule, RuleSet, Settings};
 use smallvec::SmallVec;
 
 use crate::compiled::{FieldCost, Program, Run, Scratch};
-use crate::decision::{Cause, Decision, RateInfo, RequestId, ShadowHit, Verdict};
+use crate::decision::{Cause, Decision, Oversize, RateInfo, RequestId, ShadowHit, Verdict};
 use crate::fields::Fields;
 use crate::ratelimit::{feed, RateLimiter};
 use crate::reference::Reference;
@@ -276,6 +277,24 @@ impl Policy {
     /// `matches(i)` says whether rule `i`'s condition holds.
     pub(crate) fn decide(&self, req: &Request<'_>, preflight: bool, rules: &mut dyn Candidates) -> Decision {
         let settings = &self.inner.rules.settings;
+        let oversize = oversize(req, settings);
+        if let (Some(o), OnOversize::Forbid) = (oversize, settings.on_oversize) {
+            let status = match o {
+                Oversize::Uri { .. } => settings.uri_too_long_status,
+                Oversize::HeaderCount { .. } | Oversize::HeaderBytes { .. } => settings.headers_too_large_status,
+            };
+            return Decision {
+                policy: self.clone(),
+                verdict: Verdict::Forbid,
+                rule: None,
+                status,
+                cause: Cause::Oversize,
+                rate: None,
+                shadow: SmallVec::new(),
+                request_id: request_id(req, settings.request_id_header.as_deref()),
+                oversize,
+            };
+        }
         let mut shadow: SmallVec<[ShadowHit; 4]> = SmallVec::new();
         let mut rate: Option<RateInfo> = None;
         let unauthenticated = match req.auth.effective_status() {
@@ -362,6 +381,7 @@ impl Policy {
             rate,
             shadow,
             request_id: request_id(req, settings.request_id_header.as_deref()),
+            oversize,
         }
     }
 
@@ -416,6 +436,30 @@ impl Policy {
             retry_after_secs: secs(c.retry_after_ns),
         })
     }
+}
+
+/// The scanner size limits a rule set's `[policy]` sets.
+pub(crate) fn scan_limits(s: &Settings) -> ScanLimits {
+    ScanLimits {
+        max_patterns: s.max_patterns,
+        max_pattern_len: s.max_pattern_len,
+        regex_size_limit: s.max_regex_bytes,
+        dfa_size_limit: s.max_regex_cache_bytes,
+        literal_dfa_size_limit: s.max_literal_dfa_bytes,
+    }
+}
+
+/// The first request limit the request exceeds: the target's length, then the header
+/// count, then their size.
+fn oversize(req: &Request<'_>, s: &Settings) -> Option<Oversize> {
+    if req.uri.len() > s.max_uri_bytes {
+        return Some(Oversize::Uri { len: req.uri.len(), max: s.max_uri_bytes });
+    }
+    let t = req.headers.totals();
+    if t.count > s.max_header_count {
+        return Some(Oversize::HeaderCount { count: t.count, max: s.max_header_count });
+    }
+    (t.bytes > s.max_header_bytes).then_some(Oversize::HeaderBytes { bytes: t.bytes, max: s.max_header_bytes })
 }
 
 fn request_id(req: &Request<'_>, header: Option<&str>) -> RequestId {

@@ -28,11 +28,17 @@ pub(crate) struct Reference {
     regexes: HashMap<(String, bool), Regex>,
 }
 
-pub(crate) fn build_regex(pattern: &str, case_insensitive: bool) -> Result<Regex, String> {
+/// One regex, bounded like the compiled program's (`max_regex_bytes`), so a rule set
+/// compiles under both evaluators or under neither.
+pub(crate) fn build_regex(pattern: &str, case_insensitive: bool, size_limit: usize) -> Result<Regex, String> {
     Regex::builder()
         .syntax(regex_automata::util::syntax::Config::new().case_insensitive(case_insensitive))
+        .configure(Regex::config().nfa_size_limit(Some(size_limit)))
         .build(pattern)
-        .map_err(|e| e.to_string())
+        .map_err(|e| match e.size_limit() {
+            Some(limit) => format!("it compiles to more than the size limit of {limit} bytes (`max_regex_bytes` in [policy])"),
+            None => e.to_string(),
+        })
 }
 
 impl Reference {
@@ -42,7 +48,7 @@ impl Reference {
             if regexes.contains_key(&(p.to_string(), ci)) {
                 return Ok(());
             }
-            let re = build_regex(p, ci).map_err(|e| CompileError::new(rule, list, format!("regex {p:?} does not compile: {e}")))?;
+            let re = build_regex(p, ci, rules.settings.max_regex_bytes).map_err(|e| CompileError::new(rule, list, format!("regex {p:?} does not compile: {e}")))?;
             regexes.insert((p.to_string(), ci), re);
             Ok(())
         };

@@ -13,6 +13,28 @@ use serde::Deserialize;
 pub trait HeaderSource {
     /// Calls `f` with every value of the header `name` (given lowercase), in order.
     fn for_each(&self, name: &str, f: &mut dyn FnMut(&[u8]));
+
+    /// How many header fields there are (a repeated header counts once per value) and
+    /// how many bytes their names and values take together: what the policy's
+    /// `max_header_count` and `max_header_bytes` limits are checked against.
+    fn totals(&self) -> HeaderTotals;
+}
+
+/// The size of a request's headers, from [`HeaderSource::totals`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HeaderTotals {
+    /// Header fields, each value of a repeated header counted.
+    pub count: usize,
+    /// Bytes of names and values together (without separators).
+    pub bytes: usize,
+}
+
+impl HeaderTotals {
+    /// Counts one field.
+    pub fn add(&mut self, name: &[u8], value: &[u8]) {
+        self.count += 1;
+        self.bytes = self.bytes.saturating_add(name.len()).saturating_add(value.len());
+    }
 }
 
 fn pairs_for_each<N: AsRef<str>, V: AsRef<[u8]>>(pairs: &[(N, V)], name: &str, f: &mut dyn FnMut(&[u8])) {
@@ -23,15 +45,29 @@ fn pairs_for_each<N: AsRef<str>, V: AsRef<[u8]>>(pairs: &[(N, V)], name: &str, f
     }
 }
 
+fn pairs_totals<N: AsRef<str>, V: AsRef<[u8]>>(pairs: &[(N, V)]) -> HeaderTotals {
+    let mut t = HeaderTotals::default();
+    for (n, v) in pairs {
+        t.add(n.as_ref().as_bytes(), v.as_ref());
+    }
+    t
+}
+
 impl<N: AsRef<str>, V: AsRef<[u8]>> HeaderSource for Vec<(N, V)> {
     fn for_each(&self, name: &str, f: &mut dyn FnMut(&[u8])) {
         pairs_for_each(self, name, f);
+    }
+    fn totals(&self) -> HeaderTotals {
+        pairs_totals(self)
     }
 }
 
 impl<N: AsRef<str>, V: AsRef<[u8]>, const K: usize> HeaderSource for [(N, V); K] {
     fn for_each(&self, name: &str, f: &mut dyn FnMut(&[u8])) {
         pairs_for_each(self, name, f);
+    }
+    fn totals(&self) -> HeaderTotals {
+        pairs_totals(self)
     }
 }
 

@@ -326,7 +326,7 @@ pub(crate) fn parse_condition(
     let ok = p.errors.is_empty();
     errors.append(&mut p.errors);
     match result {
-        Ok(e) if ok => Some(e),
+        Ok(e) if ok => Some(*e),
         Ok(_) => None,
         Err(d) => {
             errors.push(d);
@@ -388,29 +388,42 @@ impl Parser<'_, '_> {
         }
     }
 
-    fn or(&mut self, depth: usize) -> PResult<Expr> {
-        let mut items = vec![self.and(depth)?];
+    // The recursive descent passes boxed expressions (and keeps the predicate parser out of
+    // the recursion) so each nesting level costs little stack, even in debug builds:
+    // `max_expression_depth` may be up to 1000.
+
+    fn or(&mut self, depth: usize) -> PResult<Box<Expr>> {
+        let first = self.and(depth)?;
+        if !(self.is_word("or") || *self.peek() == Tok::OrOr) {
+            return Ok(first);
+        }
+        let mut items = vec![first];
         while self.is_word("or") || *self.peek() == Tok::OrOr {
             self.bump();
             items.push(self.and(depth)?);
         }
-        Ok(if items.len() == 1 { items.remove(0) } else { Expr::Or(items) })
+        Ok(join(items, Expr::Or))
     }
 
-    fn and(&mut self, depth: usize) -> PResult<Expr> {
-        let mut items = vec![self.unary(depth)?];
+    fn and(&mut self, depth: usize) -> PResult<Box<Expr>> {
+        let first = self.unary(depth)?;
+        if !(self.is_word("and") || *self.peek() == Tok::AndAnd) {
+            return Ok(first);
+        }
+        let mut items = vec![first];
         while self.is_word("and") || *self.peek() == Tok::AndAnd {
             self.bump();
             items.push(self.unary(depth)?);
         }
-        Ok(if items.len() == 1 { items.remove(0) } else { Expr::And(items) })
+        Ok(join(items, Expr::And))
     }
 
-    fn unary(&mut self, depth: usize) -> PResult<Expr> {
+    fn unary(&mut self, depth: usize) -> PResult<Box<Expr>> {
         self.depth_check(depth)?;
         if self.is_word("not") || *self.peek() == Tok::Bang {
             self.bump();
-            return Ok(Expr::Not(Box::new(self.unary(depth + 1)?)));
+            let inner = self.unary(depth + 1)?;
+            return Ok(Box::new(Expr::Not(inner)));
         }
         if *self.peek() == Tok::LParen {
             self.bump();
@@ -418,7 +431,7 @@ impl Parser<'_, '_> {
             self.expect(Tok::RParen, "close the group with `)`")?;
             return Ok(e);
         }
-        self.pred()
+        self.pred().map(Box::new)
     }
 
     fn pred(&mut self) -> PResult<Expr> {
@@ -752,6 +765,13 @@ impl Parser<'_, '_> {
         };
         Ok(Term::Field(f))
     }
+}
+
+/// `Expr::And` or `Expr::Or` of boxed operands, unboxed here, off the recursive path.
+// The boxes keep each level of the recursive descent small (see `Parser::or`).
+#[allow(clippy::vec_box)]
+fn join(items: Vec<Box<Expr>>, ctor: fn(Vec<Expr>) -> Expr) -> Box<Expr> {
+    Box::new(ctor(items.into_iter().map(|e| *e).collect()))
 }
 
 fn list_hint(kind: ListKind) -> String {

@@ -292,6 +292,7 @@ pub struct ScanScratch {
 #[derive(Clone, Debug)]
 struct RegexScratch {
     cache: meta::Cache,
+    any_cache: meta::Cache,
     patset: PatternSet,
 }
 
@@ -884,8 +885,22 @@ impl RegexesBuilder {
                 return Err(ScanError::new(kind, pattern_id));
             }
         };
+        // The same set for "does any match?": a leftmost-first regex answers with an
+        // earliest forward search, which an all-matches regex cannot run.
+        // Implicit captures: without them meta's half searches may come back empty.
+        let any = meta::Builder::new()
+            .configure(Self::config(limits, MatchKind::LeftmostFirst).which_captures(WhichCaptures::Implicit))
+            .build_many_from_hir(&self.hirs)
+            .map_err(|e| {
+                let kind = match e.size_limit() {
+                    Some(limit) => ScanErrorKind::RegexTooBig { limit },
+                    None => ScanErrorKind::InvalidRegex { message: e.to_string() },
+                };
+                ScanError::new(kind, self.ids.first().and_then(|ids| ids.first().copied()))
+            })?;
         Ok(Some(Regexes {
             regex,
+            any,
             ids: self.ids.into_iter().map(Vec::into_boxed_slice).collect(),
         }))
     }
@@ -938,6 +953,8 @@ struct Gated {
 #[derive(Clone, Debug)]
 struct Regexes {
     regex: meta::Regex,
+    /// The same regexes, leftmost-first: a cheap "does any match?" before `regex`.
+    any: meta::Regex,
     /// Regex pattern id -> pattern ids it sets.
     ids: Box<[Box<[u32]>]>,
 }
@@ -946,12 +963,19 @@ impl Regexes {
     fn scratch(&self) -> RegexScratch {
         RegexScratch {
             cache: self.regex.create_cache(),
+            any_cache: self.any.create_cache(),
             patset: PatternSet::new(self.ids.len()),
         }
     }
 
     #[inline]
     fn scan(&self, haystack: &str, scratch: &mut RegexScratch, out: &mut MatchSet) {
+        // Most fields match no regex: an earliest-match search stops at the first match and
+        // spares the costlier overlapping search that finds which ones matched.
+        let input = Input::new(haystack).earliest(true);
+        if self.any.search_half_with(&mut scratch.any_cache, &input).is_none() {
+            return;
+        }
         scratch.patset.clear();
         self.regex.which_overlapping_matches_with(
             &mut scratch.cache,

@@ -111,7 +111,7 @@ impl Diagnostic {
 
 /// The error returned when rule files do not compile: every error found, plus the
 /// warnings, with the sources needed to render them.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Error {
     diagnostics: Vec<Diagnostic>,
     sources: Sources,
@@ -150,6 +150,14 @@ impl fmt::Display for Error {
             f.write_str(&d.render(&self.sources))?;
         }
         write!(f, "{} error(s) in rule files", self.error_count())
+    }
+}
+
+/// Debug shows the rendered diagnostics, not the sources (which may be megabytes of list
+/// files), so `main() -> Result<..>` and `expect` print something readable.
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
     }
 }
 

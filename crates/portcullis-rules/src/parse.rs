@@ -646,7 +646,9 @@ impl Parser<'_, '_> {
             }
             (kind, ListItems::Str(strs))
         };
-        if !wants.contains(&kind) && !(kind == ListKind::String && wants.contains(&ListKind::Pattern)) {
+        // A set of strings also serves as patterns.
+        let fits = wants.contains(&kind) || (kind == ListKind::String && wants.contains(&ListKind::Pattern));
+        if !fits {
             self.errors.push(self.error_at(start..end, &format!("a set of kind `{}` does not fit this operator", kind.name()), &list_hint(kind)));
         }
         let id = ListId(u32::try_from(self.scope.lists.len()).unwrap_or(u32::MAX));
@@ -795,8 +797,7 @@ pub(crate) fn check_regex(pattern: &str) -> Result<(), String> {
             // The crate's message spans several lines; keep the last, which says what is wrong.
             e.to_string()
                 .lines()
-                .filter(|l| !l.trim().is_empty())
-                .next_back()
+                .rfind(|l| !l.trim().is_empty())
                 .unwrap_or("invalid")
                 .trim()
                 .trim_start_matches("error: ")

@@ -50,6 +50,46 @@ pub struct Settings {
     pub rate_limit_max_keys: usize,
     /// Deepest nesting of a `when` condition.
     pub max_expression_depth: usize,
+    /// Most items in one list, after its `file` is read (default 4,000,000: a full
+    /// Internet routing table fits).
+    pub max_list_items: usize,
+    /// Most patterns matched against one field, across all rules and lists (default
+    /// 100,000).
+    pub max_patterns: usize,
+    /// Longest pattern (literal or regex), in bytes (default 4,096).
+    pub max_pattern_len: usize,
+    /// Most heap bytes the regexes on one field may compile to (default 64 MiB).
+    pub max_regex_bytes: usize,
+    /// Most heap bytes of lazy-DFA cache per compiled regex and thread; past it the cache
+    /// is reset, and searches stay linear-time (default 2 MiB).
+    pub max_regex_cache_bytes: usize,
+    /// Most heap bytes the literal automaton of one field may take as a DFA; a larger one
+    /// is built as a compact NFA instead (default 32 MiB).
+    pub max_literal_dfa_bytes: usize,
+    /// Longest request target (path and query), in bytes (default 8,192).
+    pub max_uri_bytes: usize,
+    /// Most header fields in a request (default 100).
+    pub max_header_count: usize,
+    /// Most bytes of header names and values in a request, together (default 65,536).
+    pub max_header_bytes: usize,
+    /// What a request over one of the request limits gets (default: refused).
+    pub on_oversize: OnOversize,
+    /// Status refusing an over-long request target (default 414).
+    pub uri_too_long_status: u16,
+    /// Status refusing too many or too large headers (default 431).
+    pub headers_too_large_status: u16,
+}
+
+/// What a request over a request limit (`max_uri_bytes`, `max_header_count`,
+/// `max_header_bytes`) gets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnOversize {
+    /// Refused with `uri_too_long_status` or `headers_too_large_status`; no rule runs.
+    Forbid,
+    /// Not refused for its size: rules decide as usual (over the whole request, so
+    /// padding cannot push an attack past what rules see), and the decision reports the
+    /// limit exceeded.
+    Allow,
 }
 
 impl std::default::Default for Settings {
@@ -63,6 +103,18 @@ impl std::default::Default for Settings {
             request_id_header: Some("x-request-id".to_string()),
             rate_limit_max_keys: 100_000,
             max_expression_depth: 64,
+            max_list_items: 4_000_000,
+            max_patterns: 100_000,
+            max_pattern_len: 4096,
+            max_regex_bytes: 64 << 20,
+            max_regex_cache_bytes: 2 << 20,
+            max_literal_dfa_bytes: 32 << 20,
+            max_uri_bytes: 8192,
+            max_header_count: 100,
+            max_header_bytes: 64 << 10,
+            on_oversize: OnOversize::Forbid,
+            uri_too_long_status: 414,
+            headers_too_large_status: 431,
         }
     }
 }
@@ -259,6 +311,8 @@ struct Loader<'o> {
     list_used: Vec<bool>,
     /// Rules with the `when` text kept until all lists are known.
     pending: Vec<PendingRule>,
+    /// Where each rule id was first declared, to report duplicates.
+    rule_ids: HashMap<String, Span>,
 }
 
 struct PendingRule {
@@ -283,6 +337,7 @@ impl<'o> Loader<'o> {
             list_names: HashMap::new(),
             list_used: Vec::new(),
             pending: Vec::new(),
+            rule_ids: HashMap::new(),
         }
     }
 
@@ -399,7 +454,7 @@ impl<'o> Loader<'o> {
         match node.value {
             Value::Table(t) => Some(t),
             v => {
-                self.diags.push(Diagnostic::error(node.span, format!("{what} must be a table, found {}", v.kind())));
+                self.diags.push(Diagnostic::error(node.span, format!("{what} must be a table, found {}", v.kind())).hint("see docs/rules.md for the layout of rule files"));
                 None
             }
         }
@@ -419,7 +474,7 @@ impl<'o> Loader<'o> {
         match node.value {
             Value::Int(n) => Some(n),
             ref v => {
-                self.diags.push(Diagnostic::error(node.span, format!("`{what}` must be an integer, found {}", v.kind())));
+                self.diags.push(Diagnostic::error(node.span, format!("`{what}` must be an integer, found {}", v.kind())).hint("write a whole number without quotes"));
                 None
             }
         }
@@ -429,7 +484,7 @@ impl<'o> Loader<'o> {
         match node.value {
             Value::Bool(b) => Some(b),
             ref v => {
-                self.diags.push(Diagnostic::error(node.span, format!("`{what}` must be true or false, found {}", v.kind())));
+                self.diags.push(Diagnostic::error(node.span, format!("`{what}` must be true or false, found {}", v.kind())).hint("write true or false without quotes"));
                 None
             }
         }
@@ -499,7 +554,7 @@ impl<'o> Loader<'o> {
                     if let Some(n) = self.int(&v, "rate_limit_max_keys") {
                         match usize::try_from(n) {
                             Ok(n) if n >= 1 => s.rate_limit_max_keys = n,
-                            _ => self.diags.push(Diagnostic::error(v.span, "`rate_limit_max_keys` must be at least 1")),
+                            _ => self.diags.push(Diagnostic::error(v.span, "`rate_limit_max_keys` must be at least 1").hint("the default is 100000")),
                         }
                     }
                 }
@@ -507,11 +562,34 @@ impl<'o> Loader<'o> {
                     if let Some(n) = self.int(&v, "max_expression_depth") {
                         match usize::try_from(n) {
                             Ok(n @ 1..=1000) => s.max_expression_depth = n,
-                            _ => self.diags.push(Diagnostic::error(v.span, "`max_expression_depth` must be between 1 and 1000")),
+                            _ => self.diags.push(Diagnostic::error(v.span, "`max_expression_depth` must be between 1 and 1000").hint("the default is 64")),
                         }
                     }
                 }
-                other => self.unknown_key(other, kspan2, &["default", "reveal", "www_authenticate", "rate_limit_status", "preflight_exempt", "request_id_header", "rate_limit_max_keys", "max_expression_depth"]),
+                "on_oversize" => {
+                    if let Some(o) = self.choice(v, "on_oversize", &[("forbid", OnOversize::Forbid), ("allow", OnOversize::Allow)]) {
+                        s.on_oversize = o;
+                    }
+                }
+                "uri_too_long_status" | "headers_too_large_status" => {
+                    if let Some(n) = self.int(&v, &key) {
+                        match u16::try_from(n) {
+                            Ok(n @ 400..=599) if key == "uri_too_long_status" => s.uri_too_long_status = n,
+                            Ok(n @ 400..=599) => s.headers_too_large_status = n,
+                            _ => self.diags.push(Diagnostic::error(v.span, format!("{n} is not an error status")).hint("a refusal's status is between 400 and 599; the defaults are 414 and 431")),
+                        }
+                    }
+                }
+                other if limit_setting(&mut s, other).is_some() => {
+                    if let Some(n) = self.int(&v, other) {
+                        let default = limit_setting(&mut Settings::default(), other).map_or(0, |l| *l);
+                        match (usize::try_from(n), limit_setting(&mut s, other)) {
+                            (Ok(n), Some(slot)) if n >= 1 => *slot = n,
+                            _ => self.diags.push(Diagnostic::error(v.span, format!("`{other}` must be at least 1")).hint(format!("the default is {default}"))),
+                        }
+                    }
+                }
+                other => self.unknown_key(other, kspan2, &["default", "reveal", "www_authenticate", "rate_limit_status", "preflight_exempt", "request_id_header", "rate_limit_max_keys", "max_expression_depth", "max_list_items", "max_patterns", "max_pattern_len", "max_regex_bytes", "max_regex_cache_bytes", "max_literal_dfa_bytes", "max_uri_bytes", "max_header_count", "max_header_bytes", "on_oversize", "uri_too_long_status", "headers_too_large_status"]),
             }
         }
         self.settings = Some((s, kspan));
@@ -560,7 +638,7 @@ impl<'o> Loader<'o> {
                         }
                         items.get_or_insert_with(Vec::new).extend(out);
                     }
-                    ref other => self.diags.push(Diagnostic::error(v.span, format!("`items` must be an array of strings, found {}", other.kind()))),
+                    ref other => self.diags.push(Diagnostic::error(v.span, format!("`items` must be an array of strings, found {}", other.kind())).hint("e.g. items = [\"10.0.0.0/8\"]")),
                 },
                 "file" => {
                     if let Some((f, _)) = self.string(v, "file") {
@@ -571,9 +649,16 @@ impl<'o> Loader<'o> {
                             for (entry, range) in list_file_entries(&text) {
                                 out.push((entry.to_string(), Span::new(file, range)));
                             }
-                        } else if let Some(d) = self.diags.last_mut() {
-                            let msg = format!("{} (the `file` of list `{name}`, resolved relative to the rule file)", d.message());
-                            *d = Diagnostic::error(kspan, msg).hint("list files are resolved relative to the rule file that names them");
+                        } else {
+                            // Declare the list (empty) so the read error is not followed by
+                            // "has neither `items` nor `file`" and "unknown list" errors.
+                            items.get_or_insert_with(Vec::new);
+                            // An I/O error has no place yet: put it on the `file` key. (A list
+                            // file that is not UTF-8 already points into that file.)
+                            if let Some(d) = self.diags.last_mut().filter(|d| d.span().is_none()) {
+                                let msg = format!("{} (the `file` of list `{name}`, resolved relative to the rule file)", d.message());
+                                *d = Diagnostic::error(kspan, msg).hint("list files are resolved relative to the rule file that names them");
+                            }
                         }
                     }
                 }
@@ -674,7 +759,7 @@ impl<'o> Loader<'o> {
                             }
                         }
                     }
-                    ref o => self.diags.push(Diagnostic::error(v.span, format!("`tags` must be an array of strings, found {}", o.kind()))),
+                    ref o => self.diags.push(Diagnostic::error(v.span, format!("`tags` must be an array of strings, found {}", o.kind())).hint("e.g. tags = [\"owasp\"]")),
                 },
                 "rate_limit" => rl_node = Some(v),
                 other => self.unknown_key(other, kspan, &["id", "when", "action", "reason", "hide", "status", "mode", "priority", "tags", "rate_limit"]),
@@ -687,9 +772,11 @@ impl<'o> Loader<'o> {
         if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':')) {
             self.diags.push(Diagnostic::error(id_span, format!("`{id}` is not a valid rule id")).hint("ids use letters, digits, `-`, `_`, `.` and `:`"));
         }
-        if let Some(prev) = self.pending.iter().find(|p| p.rule.id == id) {
-            let at = self.sources.location(prev.rule.span);
+        if let Some(&first) = self.rule_ids.get(&id) {
+            let at = self.sources.location(first);
             self.diags.push(Diagnostic::error(id_span, format!("duplicate rule id `{id}`")).hint(format!("the first rule with this id is at {at}; ids must be unique")));
+        } else {
+            self.rule_ids.insert(id.clone(), id_span);
         }
         rule.id = id;
         rule.span = id_span;
@@ -777,7 +864,7 @@ impl<'o> Loader<'o> {
                             Ok(n) if (1..=max).contains(&n) => {
                                 if max == 32 { v4 = n } else { v6 = n }
                             }
-                            _ => self.diags.push(Diagnostic::error(v.span, format!("`{k}` must be between 1 and {max}"))),
+                            _ => self.diags.push(Diagnostic::error(v.span, format!("`{k}` must be between 1 and {max}")).hint("the prefix length rate-limit keys are cut to, e.g. 24 or 64")),
                         }
                     }
                 }
@@ -820,6 +907,16 @@ impl<'o> Loader<'o> {
             }
             rules.push(rule);
         }
+        for list in &self.lists {
+            let len = match &list.items {
+                ListItems::Ip(v) => v.len(),
+                ListItems::Str(v) => v.len(),
+            };
+            if len > settings.max_list_items {
+                let what = if list.anonymous { "an inline set".to_string() } else { format!("list `{}`", list.name) };
+                self.diags.push(Diagnostic::error(list.span, format!("{what} has {len} items, over the limit of {}", settings.max_list_items)).hint("split it, or raise `max_list_items` in [policy]"));
+            }
+        }
         for (i, list) in self.lists.iter().enumerate() {
             if !list.anonymous && !self.list_used.get(i).copied().unwrap_or(true) {
                 self.diags.push(Diagnostic::warning(list.span, format!("list `{}` is declared but never used", list.name)).hint("remove it, or use it in a rule (`in $name`, `contains_any $name`, …)"));
@@ -835,8 +932,28 @@ impl<'o> Loader<'o> {
             all.extend(warnings);
             return Err(Error::new(all, self.sources));
         }
+        // Lints need a valid rule set: they run only when there are no errors.
+        let mut warnings = warnings;
+        warnings.extend(crate::lints::lint(&rules, &self.lists, &settings, &self.sources));
+        warnings.sort_by_key(|d| d.span().map(|s| (s.file, s.start)));
         Ok(RuleSet { settings, lists: self.lists, rules, sources: self.sources, warnings })
     }
+}
+
+/// The size limit a `[policy]` key sets, for the keys that are plain positive sizes.
+fn limit_setting<'s>(s: &'s mut Settings, key: &str) -> Option<&'s mut usize> {
+    Some(match key {
+        "max_list_items" => &mut s.max_list_items,
+        "max_patterns" => &mut s.max_patterns,
+        "max_pattern_len" => &mut s.max_pattern_len,
+        "max_regex_bytes" => &mut s.max_regex_bytes,
+        "max_regex_cache_bytes" => &mut s.max_regex_cache_bytes,
+        "max_literal_dfa_bytes" => &mut s.max_literal_dfa_bytes,
+        "max_uri_bytes" => &mut s.max_uri_bytes,
+        "max_header_count" => &mut s.max_header_count,
+        "max_header_bytes" => &mut s.max_header_bytes,
+        _ => return None,
+    })
 }
 
 /// Offset of a string's value inside its quoted source text, when the value appears there

@@ -93,13 +93,25 @@ fn decision_json(line: usize, d: &Decision, req: &Request<'_>, trace: Option<&[R
             .iter()
             .map(|t| {
                 let mut r = json!({ "rule": t.rule.id, "action": t.rule.action.name(), "matched": t.matched });
+                if t.matched && d.rule_id() == Some(t.rule.id.as_str()) {
+                    r["decided"] = json!(true);
+                }
                 if t.skipped_preflight {
                     r["skipped"] = json!("CORS preflight: the rule reads identity");
                 } else {
+                    // Each predicate with what it read from the request, so an operator
+                    // sees which part of the request made the rule match.
                     r["predicates"] = t
                         .predicates
                         .iter()
-                        .map(|(p, m)| json!({ "when": p.text, "matched": m }))
+                        .enumerate()
+                        .map(|(i, (p, m))| {
+                            let mut v = json!({ "when": p.text, "matched": m });
+                            if let Some(Some(seen)) = t.seen.get(i) {
+                                v["seen"] = json!(seen);
+                            }
+                            v
+                        })
                         .collect();
                 }
                 r

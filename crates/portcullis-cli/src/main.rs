@@ -11,6 +11,8 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod eval;
+mod replay;
+mod test;
 
 #[derive(Parser)]
 #[command(name = "portcullis", version, about = "Check web application firewall rules and evaluate requests against them")]
@@ -53,6 +55,50 @@ enum Command {
         #[arg(long, short)]
         requests: Option<PathBuf>,
     },
+    /// Run the tests a rule pack carries (tests/*.toml beside the rules; see
+    /// docs/operators.md): exit 0 when all pass, 1 when one fails.
+    Test {
+        /// Rule files or directories; tests are read from `tests/` in each directory.
+        #[arg(required = true)]
+        rules: Vec<PathBuf>,
+        /// Test files or directories to run instead of the rules' `tests/`.
+        #[arg(long, num_args = 1..)]
+        tests: Vec<PathBuf>,
+        /// Run only the tests whose name contains this text.
+        #[arg(long)]
+        filter: Option<String>,
+        /// Report as text (like `cargo test`) or one JSON document.
+        #[arg(long, value_enum, default_value = "text")]
+        format: test::Format,
+    },
+    /// Evaluate every request of an access log as if the rules were deployed, and report
+    /// what they would do (or, with --compare, what another rule set would change).
+    Replay {
+        /// Rule files or directories.
+        #[arg(required = true)]
+        rules: Vec<PathBuf>,
+        /// The access log (`-` for stdin).
+        #[arg(long)]
+        log: PathBuf,
+        /// Log format: combined (nginx/Apache), json (JSON lines), or auto (per line).
+        #[arg(long, value_enum, default_value = "auto")]
+        format: replay::LogFormat,
+        /// Another rule set to compare with: newly blocked, newly allowed, changed.
+        #[arg(long, num_args = 1..)]
+        compare: Vec<PathBuf>,
+        /// Report as text or one JSON document.
+        #[arg(long, value_enum, default_value = "text")]
+        output: replay::Output,
+        /// Examples shown per rule.
+        #[arg(long, default_value_t = 3)]
+        examples: usize,
+        /// Entries in each top list (client IPs, paths, user agents).
+        #[arg(long, default_value_t = 10)]
+        top: usize,
+        /// Exit 1 when a line could not be parsed (they are always reported).
+        #[arg(long)]
+        strict: bool,
+    },
 }
 
 /// The outcome of a command that ran: whether it found problems in its input.
@@ -67,6 +113,17 @@ fn main() -> ExitCode {
         Command::Check { paths, deny_warnings } => check(&paths, deny_warnings),
         Command::Eval { rules, requests, explain } => eval::run(&rules, requests.as_deref(), explain),
         Command::Bench { rules, requests } => bench::run(&rules, requests.as_deref()),
+        Command::Test { rules, tests, filter, format } => test::run(&rules, &tests, filter.as_deref(), format),
+        Command::Replay { rules, log, format, compare, output, examples, top, strict } => replay::run(&replay::Options {
+            rules: &rules,
+            log: &log,
+            format,
+            compare: &compare,
+            output,
+            examples,
+            top,
+            strict,
+        }),
     };
     match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,

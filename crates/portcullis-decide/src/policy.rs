@@ -122,6 +122,10 @@ pub struct RuleTrace<'p> {
     pub skipped_preflight: bool,
     /// Each predicate of the condition with its value on this request.
     pub predicates: Vec<(&'p portcullis_rules::Pred, bool)>,
+    /// For each entry of `predicates`, the request values it read (`path = "/admin/x"`,
+    /// cut to 80 characters), so an operator sees what matched; `None` for a predicate
+    /// that reads no field.
+    pub seen: Vec<Option<String>>,
 }
 
 impl Policy {
@@ -244,12 +248,13 @@ impl Policy {
             count: rules.rules.len(),
             matches: |i: usize| {
                 let Some(rule) = rules.rules.get(i) else { return false };
-                let mut predicates = Vec::new();
+                let (mut predicates, mut seen) = (Vec::new(), Vec::new());
                 rule.when.visit_preds(&mut |p| {
                     predicates.push((p, self.inner.reference.pred(rules, &p.kind, &fields)));
+                    seen.push(crate::reference::seen(&p.kind, &fields));
                 });
                 let matched = self.inner.reference.eval(rules, &rule.when, &fields);
-                trace.push(RuleTrace { rule, matched, skipped_preflight: false, predicates });
+                trace.push(RuleTrace { rule, matched, skipped_preflight: false, predicates, seen });
                 matched
             },
         };
@@ -260,7 +265,7 @@ impl Policy {
                     let pos = trace.iter().position(|t| {
                         self.inner.rules.rules.iter().position(|r| std::ptr::eq(r, t.rule)) > Some(i)
                     });
-                    let t = RuleTrace { rule, matched: false, skipped_preflight: true, predicates: Vec::new() };
+                    let t = RuleTrace { rule, matched: false, skipped_preflight: true, predicates: Vec::new(), seen: Vec::new() };
                     match pos {
                         Some(p) => trace.insert(p, t),
                         None if decision.rule.is_none_or(|d| d as usize > i) => trace.push(t),

@@ -203,3 +203,54 @@ fn term<'a>(t: &'a Term, f: &'a Fields<'a>) -> Val<'a> {
         Term::Ip(ip) => Val::Ip(Some(*ip)),
     }
 }
+
+/// What a predicate saw on this request, for `--explain`: each field term it reads with
+/// its value (`path = "/admin/users"`, `auth.tenant = (absent)`), values cut to 80
+/// characters; `None` when it reads no field.
+pub(crate) fn seen(p: &PredKind, f: &Fields<'_>) -> Option<String> {
+    let terms: Vec<&Term> = match p {
+        PredKind::Test(t) => vec![t],
+        PredKind::Compare { lhs, rhs, .. } => vec![lhs, rhs],
+        PredKind::Str { lhs, .. } | PredKind::List { lhs, .. } => vec![lhs],
+        PredKind::Has { set, item } => vec![set, item],
+    };
+    let shown: Vec<String> = terms
+        .into_iter()
+        .filter(|t| t.field().is_some())
+        .map(|t| {
+            let value = match term(t, f) {
+                Val::Str(Some(s)) => {
+                    let mut q = format!("{s:?}");
+                    if let Some((cut, _)) = q.char_indices().nth(80) {
+                        q.truncate(cut);
+                        q.push('…');
+                    }
+                    q
+                }
+                Val::Str(None) | Val::Ip(None) => "(absent)".to_string(),
+                Val::Int(n) => n.to_string(),
+                Val::Bool(b) => b.to_string(),
+                Val::Ip(Some(ip)) => ip.to_string(),
+                Val::Set(s) => format!("{s:?}"),
+            };
+            format!("{} = {value}", term_name(t))
+        })
+        .collect();
+    (!shown.is_empty()).then(|| shown.join(", "))
+}
+
+/// A term as written in a rule (for terms that read a field).
+fn term_name(t: &Term) -> String {
+    match t {
+        Term::Field(f) => f.to_string(),
+        Term::Lower(t) => format!("lower({})", term_name(t)),
+        Term::UrlDecode(t) => format!("url_decode({})", term_name(t)),
+        Term::PathSegment(n) => format!("path_segment({n})"),
+        Term::Len(t) => format!("len({})", term_name(t)),
+        Term::Present(t) => format!("present({})", term_name(t)),
+        Term::Str(s) => format!("{s:?}"),
+        Term::Int(n) => n.to_string(),
+        Term::Bool(b) => b.to_string(),
+        Term::Ip(ip) => ip.to_string(),
+    }
+}

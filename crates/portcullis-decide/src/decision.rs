@@ -406,7 +406,7 @@ fn title(status: u16) -> &'static str {
         451 => "Unavailable For Legal Reasons",
         500 => "Internal Server Error",
         503 => "Service Unavailable",
-        400..=499 => "Client Error",
+        _ if status < 500 => "Client Error",
         _ => "Server Error",
     }
 }

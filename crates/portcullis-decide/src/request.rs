@@ -381,7 +381,7 @@ impl OwnedRequest {
         };
         let time = match j.time {
             None => None,
-            Some(t) if t.is_finite() && t >= 0.0 && t < 1e11 => Some(Duration::from_secs_f64(t)),
+            Some(t) if (0.0..1e11).contains(&t) => Some(Duration::from_secs_f64(t)),
             Some(t) => return Err(RequestError(format!("`time` must be seconds since the Unix epoch, found {t}"))),
         };
         let headers = match j.headers {

@@ -6,9 +6,15 @@
 //! - **Percent-decoding** decodes each valid `%XX` once; a `%` not followed by two hex
 //!   digits is kept as it is. Decoded bytes that are not valid UTF-8 become U+FFFD, so
 //!   every field is text and invalid input has one deterministic form.
-//! - **Paths** are decoded, `\` is read as `/` (as Windows servers do), `.` and `..`
-//!   segments are resolved (never above the root), repeated slashes are merged, and a
-//!   trailing slash is kept. The result always starts with `/`.
+//! - **Paths** are decoded, `\` is read as `/` (as Windows servers do), each segment's
+//!   `;parameters` are dropped (as Tomcat and Jetty do, so `/admin;x/` and `/x/..;/admin`
+//!   are `/admin/` and `/admin`), so are a segment's trailing dots (as Windows does:
+//!   `/admin./` is `/admin/`), `.` and `..` segments are resolved (never above the root),
+//!   repeated slashes are merged, and a trailing slash is kept. The result always starts
+//!   with `/`. Whatever a server in front of which portcullis stands reads as the same
+//!   resource, the path rules see as the same path.
+//! - **Header values** lose leading and trailing spaces and tabs (RFC 9110 §5.5: they are
+//!   not part of the value), as HTTP parsers strip them; inner whitespace is kept.
 
 /// Value of an ASCII hex digit.
 fn hex(b: u8) -> Option<u8> {
@@ -90,9 +96,13 @@ fn push_lossy(mut bytes: &[u8], out: &mut String) {
     }
 }
 
-/// Appends bytes that should be text (header values) as UTF-8, invalid sequences replaced.
+/// Appends a header value as UTF-8, invalid sequences replaced, without the leading and
+/// trailing spaces and tabs that are not part of it (RFC 9110 §5.5).
 pub fn push_bytes_lossy(bytes: &[u8], out: &mut String) {
-    push_lossy(bytes, out);
+    let ows = |b: &u8| *b == b' ' || *b == b'\t';
+    let start = bytes.iter().position(|b| !ows(b)).unwrap_or(bytes.len());
+    let end = bytes.iter().rposition(|b| !ows(b)).map_or(start, |i| i + 1);
+    push_lossy(bytes.get(start..end).unwrap_or_default(), out);
 }
 
 /// Splits a request target into its path and query (without `?`), as sent. An absolute
@@ -140,6 +150,13 @@ pub fn normalize_path(raw: &str, out: &mut String, scratch: &mut String) {
     let mut trailing = false;
     for seg in scratch.split(['/', '\\']) {
         trailing = false;
+        // `;parameters` (RFC 3986 §3.3) go before dot segments are seen, so `..;` is `..`.
+        let seg = seg.split_once(';').map_or(seg, |(s, _)| s);
+        let seg = match seg {
+            "." | ".." => seg,
+            // A segment of dots only (`...`) ends up empty: dropped like `//`.
+            s => s.trim_end_matches('.'),
+        };
         match seg {
             "" => trailing = true,
             "." => trailing = true,
@@ -273,8 +290,35 @@ mod tests {
             ("/%ff", "/\u{FFFD}"),
             ("/%c3%a9", "/é"),
             ("/%2e%2e/admin", "/admin"),
+            ("/admin;jsessionid=1/users", "/admin/users"),
+            ("/admin;", "/admin"),
+            ("/x/..;/admin", "/admin"),
+            ("/x/..%3b/admin", "/admin"),
+            ("/;x/admin", "/admin"),
+            ("/admin./users", "/admin/users"),
+            ("/admin.", "/admin"),
+            ("/admin..", "/admin"),
+            ("/x/.../admin", "/x/admin"),
+            ("/a.b/c", "/a.b/c"),
+            ("/a.;/b", "/a/b"),
+            ("/.well-known/x", "/.well-known/x"),
         ] {
             assert_eq!(path(raw), want, "{raw}");
+        }
+    }
+
+    #[test]
+    fn header_values_lose_surrounding_whitespace() {
+        for (raw, want) in [
+            (&b"  curl/8 \t"[..], "curl/8"),
+            (b"a  b", "a  b"),
+            (b" \t ", ""),
+            (b"", ""),
+            (b"\xff x ", "\u{FFFD} x"),
+        ] {
+            let mut out = String::new();
+            push_bytes_lossy(raw, &mut out);
+            assert_eq!(out, want, "{raw:?}");
         }
     }
 

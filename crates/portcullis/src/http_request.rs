@@ -7,7 +7,7 @@ use http::header::{HeaderName, HeaderValue};
 use http::request::Parts;
 use http::uri::Authority;
 use http::{HeaderMap, Method, StatusCode, Uri};
-use portcullis_decide::{Auth, HeaderSource, Request, Response};
+use portcullis_decide::{Auth, HeaderSource, HeaderTotals, Request, Response};
 
 use crate::proxy::TrustedProxies;
 
@@ -51,6 +51,14 @@ impl<'a> HeaderMapSource<'a> {
 }
 
 impl HeaderSource for HeaderMapSource<'_> {
+    fn totals(&self) -> HeaderTotals {
+        let mut t = HeaderTotals::default();
+        for (name, value) in self.map {
+            t.add(name.as_str().as_bytes(), value.as_bytes());
+        }
+        t
+    }
+
     fn for_each(&self, name: &str, f: &mut dyn FnMut(&[u8])) {
         let mut any = false;
         // `get_all` parses `name`; a name that is not a valid header name finds nothing.

@@ -48,6 +48,8 @@ enum Formula {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 enum Source {
     Ip,
+    /// Every plain `arg["name"]` slot: filled by one pass over the query string.
+    Args,
     Slot(u32),
 }
 
@@ -63,6 +65,8 @@ pub(crate) struct Program {
     /// Predicate ids of each slot (contiguous) and of the IP predicates.
     slot_preds: Vec<(u32, u32)>,
     ip_preds: (u32, u32),
+    /// Predicate ids of all `arg` slots (contiguous).
+    arg_preds: (u32, u32),
     /// For each predicate: the rules it anchors (ascending; empty for most).
     anchored: Vec<Box<[u32]>>,
     /// Rules without an anchor: always candidates.
@@ -310,10 +314,12 @@ impl Program {
         let formulas: Vec<Formula> = rules.rules.iter().enumerate().map(|(i, r)| b.formula(&r.when, i)).collect();
 
         // Assign ids: scanned predicates grouped by slot, then IP, then direct.
+        // Scanned predicates grouped by slot, those of `arg` slots together (one source).
+        let is_arg = |slot: u32| matches!(b.slots.get(slot as usize), Some(Term::Field(Field::Arg(_))));
         let order_key = |c: &Class| match c {
-            Class::Scan { slot, .. } => (0u8, *slot),
-            Class::Ip { .. } => (1, 0),
-            Class::Direct(..) => (2, 0),
+            Class::Scan { slot, .. } => (0u8, is_arg(*slot), *slot),
+            Class::Ip { .. } => (1, false, 0),
+            Class::Direct(..) => (2, false, 0),
         };
         let mut order: Vec<usize> = (0..b.preds.len()).collect();
         order.sort_by_key(|&i| order_key(&b.preds[i]));
@@ -418,11 +424,17 @@ impl Program {
         // Anchors.
         let mut anchored: Vec<Vec<u32>> = vec![Vec::new(); codes.len()];
         let mut unanchored = vec![0u64; formulas.len().div_ceil(64)];
+        let arg_slot: Vec<bool> = b.slots.iter().map(|t| matches!(t, Term::Field(Field::Arg(_)))).collect();
+        let arg_preds = slot_preds
+            .iter()
+            .zip(&arg_slot)
+            .filter(|(_, &a)| a)
+            .fold((u32::MAX, 0), |(lo, hi), (&(l, h), _)| (lo.min(l), hi.max(h)));
         let mut first_rule: HashMap<Source, u32> = HashMap::new();
         for (r, f) in formulas.iter().enumerate() {
             // A rule is reached only after every source it is anchored on was scanned:
             // each source is scanned when the walk reaches its first anchored rule.
-            match anchor(f, &codes) {
+            match anchor(f, &codes, &arg_slot) {
                 Some(anchors) => {
                     for (src, p) in anchors {
                         if let Some(v) = anchored.get_mut(p as usize) {
@@ -463,6 +475,7 @@ impl Program {
             ip_list_preds,
             slot_preds,
             ip_preds,
+            arg_preds,
             anchored,
             unanchored,
             pending,
@@ -586,22 +599,24 @@ fn unreachable_scratch() -> ScanScratch {
 
 /// Scanned predicates (with the source each comes from), at least one of which holds
 /// whenever the formula holds: the rule need only be evaluated when one of their bits is set.
-fn anchor(f: &Formula, codes: &[Code]) -> Option<Vec<(Source, u32)>> {
+fn anchor(f: &Formula, codes: &[Code], arg_slot: &[bool]) -> Option<Vec<(Source, u32)>> {
+    let anchor = |f: &Formula| anchor(f, codes, arg_slot);
     match f {
         Formula::Pred(p) => match codes.get(*p as usize)? {
+            Code::Scan(slot) if arg_slot.get(*slot as usize) == Some(&true) => Some(vec![(Source::Args, *p)]),
             Code::Scan(slot) => Some(vec![(Source::Slot(*slot), *p)]),
             Code::Ip => Some(vec![(Source::Ip, *p)]),
             Code::Direct(..) => None,
         },
         // Any conjunct's anchor will do: take the one touching the fewest sources.
-        Formula::And(fs) => fs.iter().filter_map(|f| anchor(f, codes)).min_by_key(|a| {
+        Formula::And(fs) => fs.iter().filter_map(anchor).min_by_key(|a| {
             let mut srcs: Vec<Source> = a.iter().map(|(s, _)| *s).collect();
             srcs.sort();
             srcs.dedup();
             (srcs.len(), a.len())
         }),
         // Every disjunct needs one.
-        Formula::Or(fs) => fs.iter().map(|f| anchor(f, codes)).try_fold(Vec::new(), |mut acc, a| {
+        Formula::Or(fs) => fs.iter().map(anchor).try_fold(Vec::new(), |mut acc, a| {
             acc.extend(a?);
             Some(acc)
         }),
@@ -669,6 +684,10 @@ impl Run<'_, '_> {
             Source::Ip => {
                 self.ensure_ip();
                 self.program.ip_preds
+            }
+            Source::Args => {
+                self.ensure_args();
+                self.program.arg_preds
             }
             Source::Slot(s) => {
                 self.ensure_slot(s);

@@ -14,8 +14,19 @@ fn policy(text: &str) -> Policy {
 fn decide(p: &Policy, req: &Request<'_>) -> (Verdict, u16, Option<String>, Option<Oversize>) {
     let a = p.evaluate(req);
     let b = p.evaluate_reference(req);
-    let key = |d: &portcullis_decide::Decision| (d.verdict(), d.status(), d.rule_id().map(str::to_string), d.oversize());
-    assert_eq!(key(&a), key(&b), "compiled and reference disagree on {req:?}");
+    let key = |d: &portcullis_decide::Decision| {
+        (
+            d.verdict(),
+            d.status(),
+            d.rule_id().map(str::to_string),
+            d.oversize(),
+        )
+    };
+    assert_eq!(
+        key(&a),
+        key(&b),
+        "compiled and reference disagree on {req:?}"
+    );
     key(&a)
 }
 
@@ -23,7 +34,7 @@ fn decide(p: &Policy, req: &Request<'_>) -> (Verdict, u16, Option<String>, Optio
 fn defaults_are_the_documented_ones() {
     let s = Settings::default();
     assert_eq!(s.max_expression_depth, 64);
-    assert_eq!(s.max_list_items, 1_000_000);
+    assert_eq!(s.max_list_items, 4_000_000);
     assert_eq!(s.max_patterns, 100_000);
     assert_eq!(s.max_pattern_len, 4096);
     assert_eq!(s.max_regex_bytes, 64 << 20);
@@ -33,7 +44,10 @@ fn defaults_are_the_documented_ones() {
     assert_eq!(s.max_header_count, 100);
     assert_eq!(s.max_header_bytes, 65_536);
     assert_eq!(s.on_oversize, OnOversize::Forbid);
-    assert_eq!((s.uri_too_long_status, s.headers_too_large_status), (414, 431));
+    assert_eq!(
+        (s.uri_too_long_status, s.headers_too_large_status),
+        (414, 431)
+    );
     assert_eq!(s.rate_limit_max_keys, 100_000);
 }
 
@@ -48,22 +62,51 @@ fn every_limit_is_read_from_policy() {
     .unwrap();
     let s = &rules.settings;
     assert_eq!(
-        (s.max_list_items, s.max_patterns, s.max_pattern_len, s.max_regex_bytes, s.max_regex_cache_bytes, s.max_literal_dfa_bytes),
+        (
+            s.max_list_items,
+            s.max_patterns,
+            s.max_pattern_len,
+            s.max_regex_bytes,
+            s.max_regex_cache_bytes,
+            s.max_literal_dfa_bytes
+        ),
         (1, 2, 3, 4, 5, 6)
     );
-    assert_eq!((s.max_uri_bytes, s.max_header_count, s.max_header_bytes), (7, 8, 9));
-    assert_eq!((s.on_oversize, s.uri_too_long_status, s.headers_too_large_status), (OnOversize::Allow, 400, 413));
+    assert_eq!(
+        (s.max_uri_bytes, s.max_header_count, s.max_header_bytes),
+        (7, 8, 9)
+    );
+    assert_eq!(
+        (
+            s.on_oversize,
+            s.uri_too_long_status,
+            s.headers_too_large_status
+        ),
+        (OnOversize::Allow, 400, 413)
+    );
 }
 
 #[test]
 fn bad_limit_values_are_located_errors() {
     for (line, want) in [
         ("max_uri_bytes = 0", "`max_uri_bytes` must be at least 1"),
-        ("max_header_count = -5", "`max_header_count` must be at least 1"),
-        ("max_patterns = \"many\"", "`max_patterns` must be an integer"),
-        ("on_oversize = \"drop\"", "`drop` is not a valid on_oversize"),
+        (
+            "max_header_count = -5",
+            "`max_header_count` must be at least 1",
+        ),
+        (
+            "max_patterns = \"many\"",
+            "`max_patterns` must be an integer",
+        ),
+        (
+            "on_oversize = \"drop\"",
+            "`drop` is not a valid on_oversize",
+        ),
         ("uri_too_long_status = 200", "200 is not an error status"),
-        ("headers_too_large_status = 600", "600 is not an error status"),
+        (
+            "headers_too_large_status = 600",
+            "600 is not an error status",
+        ),
         ("max_uri_byte = 10", "unknown key `max_uri_byte`"),
     ] {
         let err = RuleSet::parse("bad.toml", &format!("[policy]\n{line}\n")).expect_err(line);
@@ -71,9 +114,13 @@ fn bad_limit_values_are_located_errors() {
         assert!(text.contains(want), "{line}: {text}");
         assert!(text.contains("bad.toml:2:"), "{line}: not located: {text}");
     }
-    let err = RuleSet::parse("bad.toml", "[policy]\nmax_uri_byte = 10\n").unwrap_err().to_string();
+    let err = RuleSet::parse("bad.toml", "[policy]\nmax_uri_byte = 10\n")
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("did you mean `max_uri_bytes`?"), "{err}");
-    let err = RuleSet::parse("bad.toml", "[policy]\nmax_uri_bytes = 0\n").unwrap_err().to_string();
+    let err = RuleSet::parse("bad.toml", "[policy]\nmax_uri_bytes = 0\n")
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("the default is 8192"), "{err}");
 }
 
@@ -86,9 +133,15 @@ fn list_item_count_is_limited() {
     )
     .unwrap_err()
     .to_string();
-    assert!(err.contains("list `bad` has 3 items, over the limit of 2"), "{err}");
+    assert!(
+        err.contains("list `bad` has 3 items, over the limit of 2"),
+        "{err}"
+    );
     assert!(err.contains("l.toml:4:1"), "{err}");
-    assert!(err.contains("an inline set has 3 items, over the limit of 2"), "{err}");
+    assert!(
+        err.contains("an inline set has 3 items, over the limit of 2"),
+        "{err}"
+    );
     assert!(err.contains("raise `max_list_items`"), "{err}");
     // At the limit is fine.
     RuleSet::parse("l.toml", "[policy]\nmax_list_items = 3\n[lists]\nok = { kind = \"ip\", items = [\"10.0.0.1\", \"::1\", \"10.1.0.0/16\"] }\n[[rule]]\nid = \"r\"\nwhen = 'ip in $ok'\naction = \"forbid\"\n").unwrap();
@@ -105,9 +158,14 @@ fn list_item_limit_applies_to_list_files() {
         "[policy]\nmax_list_items = 49\n[lists]\nbig = { kind = \"ip\", file = \"lists/big.txt\" }\n[[rule]]\nid = \"r\"\nwhen = 'ip in $big'\naction = \"forbid\"\n",
     )
     .unwrap();
-    let err = RuleSet::load(&[dir.join("rules.toml")]).unwrap_err().to_string();
+    let err = RuleSet::load(&[dir.join("rules.toml")])
+        .unwrap_err()
+        .to_string();
     let _ = std::fs::remove_dir_all(&dir);
-    assert!(err.contains("list `big` has 50 items, over the limit of 49"), "{err}");
+    assert!(
+        err.contains("list `big` has 50 items, over the limit of 49"),
+        "{err}"
+    );
 }
 
 fn compile_err(text: &str) -> portcullis_decide::CompileError {
@@ -124,7 +182,10 @@ fn pattern_count_is_a_compile_error_naming_the_rule() {
          [[rule]]\nid = \"three\"\nwhen = 'path ends_with \".php\"'\naction = \"forbid\"\n",
     );
     assert_eq!(e.rule(), Some("three"), "{e}");
-    assert!(e.to_string().contains("too many patterns (the limit is 2)"), "{e}");
+    assert!(
+        e.to_string().contains("too many patterns (the limit is 2)"),
+        "{e}"
+    );
     // Patterns on different fields have separate scanners.
     policy(
         "[policy]\nmax_patterns = 1\n\
@@ -141,7 +202,10 @@ fn pattern_length_is_a_compile_error_naming_the_rule() {
          [[rule]]\nid = \"long\"\nwhen = 'path contains \"{long}\"'\naction = \"forbid\"\n"
     ));
     assert_eq!(e.rule(), Some("long"), "{e}");
-    assert!(e.to_string().contains("33 bytes long (the limit is 32)"), "{e}");
+    assert!(
+        e.to_string().contains("33 bytes long (the limit is 32)"),
+        "{e}"
+    );
     // A long pattern in a list names the rule that uses the list.
     let e = compile_err(&format!(
         "[policy]\nmax_pattern_len = 32\n[lists]\np = {{ kind = \"pattern\", items = [\"ok\", \"{long}\"] }}\n\
@@ -170,11 +234,20 @@ fn a_tiny_literal_dfa_limit_still_compiles_and_matches() {
          [[rule]]\nid = \"bots\"\nwhen = 'user_agent contains \"sqlmap\" or user_agent matches \"nikto/[0-9]+\"'\naction = \"forbid\"\n",
     );
     let h = [("user-agent", "x sqlmap y")];
-    assert_eq!(decide(&p, &Request::new("GET", "/").headers(&h)).0, Verdict::Forbid);
+    assert_eq!(
+        decide(&p, &Request::new("GET", "/").headers(&h)).0,
+        Verdict::Forbid
+    );
     let h = [("user-agent", "Nikto/2")];
-    assert_eq!(decide(&p, &Request::new("GET", "/").headers(&h)).0, Verdict::Allow);
+    assert_eq!(
+        decide(&p, &Request::new("GET", "/").headers(&h)).0,
+        Verdict::Allow
+    );
     let h = [("user-agent", "nikto/22")];
-    assert_eq!(decide(&p, &Request::new("GET", "/").headers(&h)).0, Verdict::Forbid);
+    assert_eq!(
+        decide(&p, &Request::new("GET", "/").headers(&h)).0,
+        Verdict::Forbid
+    );
 }
 
 const SMALL: &str = "[policy]\nreveal = \"detail\"\nmax_uri_bytes = 20\nmax_header_count = 3\nmax_header_bytes = 40\n\
@@ -193,13 +266,28 @@ fn uri_over_the_limit_is_414_with_no_rule() {
     assert_eq!(d.oversize().map(|o| o.setting()), Some("max_uri_bytes"));
     let answer = d.response(&req).unwrap();
     assert_eq!(answer.status, 414);
-    assert!(answer.body.contains("\"title\":\"URI Too Long\""), "{}", answer.body);
-    assert!(answer.body.contains("\"limit\":\"max_uri_bytes\""), "{}", answer.body);
-    assert!(answer.body.contains("\"detail\":\"request URI too long\""), "{}", answer.body);
+    assert!(
+        answer.body.contains("\"title\":\"URI Too Long\""),
+        "{}",
+        answer.body
+    );
+    assert!(
+        answer.body.contains("\"limit\":\"max_uri_bytes\""),
+        "{}",
+        answer.body
+    );
+    assert!(
+        answer.body.contains("\"detail\":\"request URI too long\""),
+        "{}",
+        answer.body
+    );
     assert_eq!(answer.header("www-authenticate"), None);
     // Exactly at the limit: rules run.
     let uri = format!("/{}", "a".repeat(19));
-    assert_eq!(decide(&p, &Request::new("GET", &uri)), (Verdict::Allow, 200, None, None));
+    assert_eq!(
+        decide(&p, &Request::new("GET", &uri)),
+        (Verdict::Allow, 200, None, None)
+    );
 }
 
 #[test]
@@ -224,8 +312,10 @@ fn too_many_or_too_large_headers_are_431() {
 
 #[test]
 fn oversize_statuses_are_settings() {
-    let p = policy(&format!("{SMALL}\n"
-    ).replace("[policy]\n", "[policy]\nuri_too_long_status = 400\nheaders_too_large_status = 400\n"));
+    let p = policy(&format!("{SMALL}\n").replace(
+        "[policy]\n",
+        "[policy]\nuri_too_long_status = 400\nheaders_too_large_status = 400\n",
+    ));
     let uri = "/".repeat(30);
     assert_eq!(decide(&p, &Request::new("GET", &uri)).1, 400);
     let h = [("a", ""), ("b", ""), ("c", ""), ("d", "")];
@@ -242,7 +332,10 @@ fn on_oversize_allow_lets_rules_decide_and_reports_it() {
     // Padding does not get an attack past the rules: they see the whole request.
     let padded = format!("/admin/{}", "a".repeat(40));
     let (v, status, rule, _) = decide(&p, &Request::new("GET", &padded));
-    assert_eq!((v, status, rule.as_deref()), (Verdict::Forbid, 403, Some("admin")));
+    assert_eq!(
+        (v, status, rule.as_deref()),
+        (Verdict::Forbid, 403, Some("admin"))
+    );
     let d = p.evaluate(&Request::new("GET", &padded));
     assert!(d.oversize().is_some());
     assert_eq!(d.reason(), None, "the rule's reason, not the size");
@@ -250,10 +343,22 @@ fn on_oversize_allow_lets_rules_decide_and_reports_it() {
 
 #[test]
 fn default_request_limits_leave_ordinary_requests_alone() {
-    let p = policy("[[rule]]\nid = \"admin\"\nwhen = 'path starts_with \"/admin\"'\naction = \"forbid\"\n");
-    let headers: Vec<(String, String)> = (0..100).map(|i| (format!("x-h{i}"), "v".repeat(500))).collect();
+    let p = policy(
+        "[[rule]]\nid = \"admin\"\nwhen = 'path starts_with \"/admin\"'\naction = \"forbid\"\n",
+    );
+    let headers: Vec<(String, String)> = (0..100)
+        .map(|i| (format!("x-h{i}"), "v".repeat(500)))
+        .collect();
     let uri = format!("/{}", "a".repeat(8191));
-    assert_eq!(decide(&p, &Request::new("GET", &uri).headers(&headers)).3, None);
-    let headers: Vec<(String, String)> = (0..101).map(|i| (format!("x-h{i}"), String::new())).collect();
-    assert_eq!(decide(&p, &Request::new("GET", "/").headers(&headers)).1, 431);
+    assert_eq!(
+        decide(&p, &Request::new("GET", &uri).headers(&headers)).3,
+        None
+    );
+    let headers: Vec<(String, String)> = (0..101)
+        .map(|i| (format!("x-h{i}"), String::new()))
+        .collect();
+    assert_eq!(
+        decide(&p, &Request::new("GET", "/").headers(&headers)).1,
+        431
+    );
 }

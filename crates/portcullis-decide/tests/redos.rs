@@ -41,9 +41,17 @@ fn check(policy: &Policy, req: &Request<'_>, want: Verdict, what: &str) {
 #[test]
 fn catastrophic_patterns_compile_and_match_100kb_inputs() {
     for (pattern, hit, miss) in cases() {
-        for field in ["path", "query", "user_agent", "header[\"x-payload\"]", "arg[\"q\"]"] {
-            let rules = RuleSet::parse("redos.toml", &rules_for(pattern, field)).unwrap_or_else(|e| panic!("{e}"));
-            let policy = Policy::compile(rules).unwrap_or_else(|e| panic!("{pattern} on {field}: {e}"));
+        for field in [
+            "path",
+            "query",
+            "user_agent",
+            "header[\"x-payload\"]",
+            "arg[\"q\"]",
+        ] {
+            let rules = RuleSet::parse("redos.toml", &rules_for(pattern, field))
+                .unwrap_or_else(|e| panic!("{e}"));
+            let policy =
+                Policy::compile(rules).unwrap_or_else(|e| panic!("{pattern} on {field}: {e}"));
             for (input, want) in [(&hit, Verdict::Forbid), (&miss, Verdict::Allow)] {
                 let what = format!("{pattern} on {field}, {} bytes", input.len());
                 // Only `!` and letters: nothing is changed by normalisation, so the path
@@ -53,7 +61,10 @@ fn catastrophic_patterns_compile_and_match_100kb_inputs() {
                     "query" => format!("/?{input}"),
                     _ => format!("/?q={input}"),
                 };
-                let headers = [("user-agent", input.as_str()), ("x-payload", input.as_str())];
+                let headers = [
+                    ("user-agent", input.as_str()),
+                    ("x-payload", input.as_str()),
+                ];
                 let req = Request::new("GET", &uri).headers(&headers);
                 check(&policy, &req, want, &what);
             }
@@ -72,21 +83,35 @@ fn catastrophic_patterns_in_regex_lists() {
     let policy = Policy::compile(RuleSet::parse("l.toml", &text).unwrap()).unwrap();
     let ua = format!("{}!", "a".repeat(100 * 1024)); // no pattern matches this
     let h = [("user-agent", ua.as_str())];
-    check(&policy, &Request::new("GET", "/").headers(&h), Verdict::Allow, "list, no match");
+    check(
+        &policy,
+        &Request::new("GET", "/").headers(&h),
+        Verdict::Allow,
+        "list, no match",
+    );
     let ua = "x".repeat(100 * 1024) + "y";
     let h = [("user-agent", ua.as_str())];
-    check(&policy, &Request::new("GET", "/").headers(&h), Verdict::Forbid, "list, (x+x+)+y");
+    check(
+        &policy,
+        &Request::new("GET", "/").headers(&h),
+        Verdict::Forbid,
+        "list, (x+x+)+y",
+    );
 }
 
 #[test]
 fn under_a_tight_regex_limit_they_fail_with_a_size_error() {
     for (pattern, ..) in cases() {
-        let text = rules_for(pattern, "user_agent").replace("[policy]\n", "[policy]\nmax_regex_bytes = 100\n");
+        let text = rules_for(pattern, "user_agent")
+            .replace("[policy]\n", "[policy]\nmax_regex_bytes = 100\n");
         let rules = RuleSet::parse("redos.toml", &text).unwrap();
         let e = Policy::compile(rules).expect_err(pattern);
         assert_eq!(e.rule(), Some("redos"), "{pattern}: {e}");
         let msg = e.to_string();
-        assert!(msg.contains("size limit") || msg.contains("exceeds"), "{pattern}: {msg}");
+        assert!(
+            msg.contains("size limit") || msg.contains("exceeds"),
+            "{pattern}: {msg}"
+        );
     }
 }
 

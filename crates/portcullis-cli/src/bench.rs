@@ -80,7 +80,7 @@ pub fn run(rules: &[PathBuf], requests: Option<&Path>) -> anyhow::Result<Outcome
         }
     }
     let mut by_rule: Vec<(String, usize, Duration)> = by_rule.into_iter().map(|(k, (n, t))| (k, n, t)).collect();
-    by_rule.sort_by(|a, b| b.2.cmp(&a.2));
+    by_rule.sort_by_key(|r| std::cmp::Reverse(r.2));
 
     let mut out = std::io::stdout().lock();
     let rs = policy.rules();

@@ -566,7 +566,7 @@ impl Program {
                 cost.present += usize::from(present);
             }
         }
-        costs.sort_by(|a, b| b.total.cmp(&a.total));
+        costs.sort_by_key(|c| std::cmp::Reverse(c.total));
         costs
     }
 }
@@ -936,7 +936,7 @@ impl Run<'_, '_> {
                     }
                     None => false,
                 };
-                let found = present && self.set_of(set).iter().any(|m| *m == held);
+                let found = present && self.set_of(set).contains(&held);
                 self.scratch.held = held;
                 found
             }

@@ -140,7 +140,7 @@ fn load(paths: &[PathBuf]) -> Option<(portcullis::Engine, Vec<String>)> {
     let rules = match portcullis::RuleSet::load(paths) {
         Ok(r) => r,
         Err(e) => {
-            eprint!("{e}\n");
+            eprintln!("{e}");
             return None;
         }
     };

@@ -74,7 +74,10 @@ impl Example {
     }
 
     fn text(&self) -> String {
-        format!("line {:<6} {:<15} {} {}  \"{}\"", self.line, self.ip, self.method, self.uri, self.user_agent)
+        format!(
+            "line {:<6} {:<15} {} {}  \"{}\"",
+            self.line, self.ip, self.method, self.uri, self.user_agent
+        )
     }
 
     fn json(&self) -> Value {
@@ -91,7 +94,13 @@ struct RuleStats {
 }
 
 impl RuleStats {
-    fn add(&mut self, action: &'static str, status: u16, example: impl FnOnce() -> Example, keep: usize) {
+    fn add(
+        &mut self,
+        action: &'static str,
+        status: u16,
+        example: impl FnOnce() -> Example,
+        keep: usize,
+    ) {
         self.action = action;
         self.count += 1;
         *self.statuses.entry(status).or_default() += 1;
@@ -134,12 +143,19 @@ impl Tally {
         *self.verdicts.entry(d.verdict().name()).or_default() += 1;
         *self.statuses.entry(status).or_default() += 1;
         let rule = d.rule_id().unwrap_or("(default)").to_string();
-        self.decided.entry(rule).or_default().add(d.verdict().name(), status, || Example::of(line, r, status), keep);
+        self.decided.entry(rule).or_default().add(
+            d.verdict().name(),
+            status,
+            || Example::of(line, r, status),
+            keep,
+        );
         for (rule, action) in d.shadow_hits() {
-            self.shadow
-                .entry(rule.id.clone())
-                .or_default()
-                .add(action.name(), status, || Example::of(line, r, status), keep);
+            self.shadow.entry(rule.id.clone()).or_default().add(
+                action.name(),
+                status,
+                || Example::of(line, r, status),
+                keep,
+            );
         }
         if d.verdict() != Verdict::Allow {
             let ex = Example::of(line, r, status);
@@ -177,7 +193,12 @@ struct Progress {
 impl Progress {
     fn new(total: Option<u64>) -> Progress {
         let now = Instant::now();
-        Progress { enabled: std::io::stderr().is_terminal(), total, start: now, last: now }
+        Progress {
+            enabled: std::io::stderr().is_terminal(),
+            total,
+            start: now,
+            last: now,
+        }
     }
 
     fn tick(&mut self, lines: u64, bytes: u64) {
@@ -191,12 +212,26 @@ impl Progress {
             Some(t) if t > 0 => {
                 let frac = (bytes as f64 / t as f64).min(1.0);
                 let filled = (frac * 30.0) as usize;
-                let eta = if frac > 0.0 { secs * (1.0 - frac) / frac } else { 0.0 };
-                format!("[{}{}] {:>5.1}%  eta {:.0}s  ", "#".repeat(filled), "-".repeat(30 - filled), frac * 100.0, eta)
+                let eta = if frac > 0.0 {
+                    secs * (1.0 - frac) / frac
+                } else {
+                    0.0
+                };
+                format!(
+                    "[{}{}] {:>5.1}%  eta {:.0}s  ",
+                    "#".repeat(filled),
+                    "-".repeat(30 - filled),
+                    frac * 100.0,
+                    eta
+                )
             }
             _ => String::new(),
         };
-        eprint!("\r\x1b[2K{bar}{} lines  {} lines/s", group(lines), group(rate as u64));
+        eprint!(
+            "\r\x1b[2K{bar}{} lines  {} lines/s",
+            group(lines),
+            group(rate as u64)
+        );
     }
 
     fn finish(&self) {
@@ -242,7 +277,8 @@ pub fn run(o: &Options<'_>) -> anyhow::Result<Outcome> {
     let (reader, total): (Box<dyn Read>, Option<u64>) = if o.log == Path::new("-") {
         (Box::new(std::io::stdin().lock()), None)
     } else {
-        let f = std::fs::File::open(o.log).with_context(|| format!("cannot open {}", o.log.display()))?;
+        let f = std::fs::File::open(o.log)
+            .with_context(|| format!("cannot open {}", o.log.display()))?;
         let len = f.metadata().ok().map(|m| m.len());
         (Box::new(f), len)
     };
@@ -258,9 +294,15 @@ pub fn run(o: &Options<'_>) -> anyhow::Result<Outcome> {
     let mut progress = Progress::new(total);
     let start = Instant::now();
     let mut buf = Vec::with_capacity(4096);
+    // Scratch space per rule set: `Policy::evaluate` keeps one per thread, and alternating
+    // two policies on it (with --compare) would rebuild it for every request.
+    let mut base_scratch = base_tally.policy.scratch();
+    let mut other_scratch = other_tally.as_ref().map(|t| t.policy.scratch());
     loop {
         buf.clear();
-        let n = reader.read_until(b'\n', &mut buf).with_context(|| format!("reading {}", o.log.display()))?;
+        let n = reader
+            .read_until(b'\n', &mut buf)
+            .with_context(|| format!("reading {}", o.log.display()))?;
         if n == 0 {
             break;
         }
@@ -269,7 +311,10 @@ pub fn run(o: &Options<'_>) -> anyhow::Result<Outcome> {
         if lines % 4096 == 0 {
             progress.tick(lines, bytes);
         }
-        let line = String::from_utf8_lossy(&buf);
+        let line = match std::str::from_utf8(&buf) {
+            Ok(s) => std::borrow::Cow::Borrowed(s),
+            Err(_) => String::from_utf8_lossy(&buf),
+        };
         let line = line.trim_end_matches(['\n', '\r']);
         if line.trim().is_empty() {
             continue;
@@ -298,21 +343,31 @@ pub fn run(o: &Options<'_>) -> anyhow::Result<Outcome> {
         }
         requests += 1;
         let view = req.view();
-        let d = base_tally.policy.evaluate(&view);
+        let d = base_tally.policy.evaluate_with(&view, &mut base_scratch);
         base_tally.record(lines, &req, &d, o.examples);
-        if let Some(t) = &mut other_tally {
-            let d2 = t.policy.evaluate(&view);
+        if let (Some(t), Some(scratch)) = (&mut other_tally, &mut other_scratch) {
+            let d2 = t.policy.evaluate_with(&view, scratch);
             t.record(lines, &req, &d2, o.examples);
             let status = d2.status();
             let ex = || Example::of(lines, &req, status);
             match (d.is_allowed(), d2.is_allowed()) {
                 (true, false) => {
                     let key = d2.rule_id().unwrap_or("(default)").to_string();
-                    diff.newly_blocked.entry(key).or_default().add(d2.verdict().name(), status, ex, o.examples);
+                    diff.newly_blocked.entry(key).or_default().add(
+                        d2.verdict().name(),
+                        status,
+                        ex,
+                        o.examples,
+                    );
                 }
                 (false, true) => {
                     let key = d.rule_id().unwrap_or("(default)").to_string();
-                    diff.newly_allowed.entry(key).or_default().add(d.verdict().name(), d.status(), ex, o.examples);
+                    diff.newly_allowed.entry(key).or_default().add(
+                        d.verdict().name(),
+                        d.status(),
+                        ex,
+                        o.examples,
+                    );
                 }
                 (false, false) if d.rule_id() != d2.rule_id() || d.status() != status => {
                     let key = format!(
@@ -321,7 +376,12 @@ pub fn run(o: &Options<'_>) -> anyhow::Result<Outcome> {
                         d.status(),
                         d2.rule_id().unwrap_or("(default)")
                     );
-                    diff.changed.entry(key).or_default().add(d2.verdict().name(), status, ex, o.examples);
+                    diff.changed.entry(key).or_default().add(
+                        d2.verdict().name(),
+                        status,
+                        ex,
+                        o.examples,
+                    );
                 }
                 _ => {}
             }
@@ -340,7 +400,15 @@ pub fn run(o: &Options<'_>) -> anyhow::Result<Outcome> {
     };
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     match o.output {
-        Output::Text => write_text(&mut out, o, &summary, &base_tally, other_tally.as_ref(), &diff, &bad)?,
+        Output::Text => write_text(
+            &mut out,
+            o,
+            &summary,
+            &base_tally,
+            other_tally.as_ref(),
+            &diff,
+            &bad,
+        )?,
         Output::Json => {
             let doc = report_json(o, &summary, &base_tally, other_tally.as_ref(), &diff, &bad);
             writeln!(out, "{doc}")?;
@@ -355,7 +423,11 @@ pub fn run(o: &Options<'_>) -> anyhow::Result<Outcome> {
             group((lines as f64 / elapsed.as_secs_f64().max(1e-9)) as u64)
         );
     }
-    Ok(if o.strict && bad_count > 0 { Outcome::Problems } else { Outcome::Clean })
+    Ok(if o.strict && bad_count > 0 {
+        Outcome::Problems
+    } else {
+        Outcome::Clean
+    })
 }
 
 struct Summary {
@@ -380,7 +452,10 @@ fn top(map: &HashMap<String, u64>, n: usize) -> Vec<(&str, u64)> {
 }
 
 fn statuses_text(s: &BTreeMap<u16, u64>) -> String {
-    s.iter().map(|(k, n)| format!("{k}×{n}")).collect::<Vec<_>>().join(" ")
+    s.iter()
+        .map(|(k, n)| format!("{k}×{n}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Rules by requests, most first; ties by name.
@@ -390,10 +465,25 @@ fn by_count(m: &BTreeMap<String, RuleStats>) -> Vec<(&String, &RuleStats)> {
     v
 }
 
-fn write_rules(out: &mut impl Write, m: &BTreeMap<String, RuleStats>, total: u64) -> std::io::Result<()> {
-    writeln!(out, "  {:<34} {:<11} {:>9} {:>7}  status", "rule", "verdict", "requests", "share")?;
+fn write_rules(
+    out: &mut impl Write,
+    m: &BTreeMap<String, RuleStats>,
+    total: u64,
+) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "  {:<34} {:<11} {:>9} {:>7}  status",
+        "rule", "verdict", "requests", "share"
+    )?;
     for (rule, s) in by_count(m) {
-        writeln!(out, "  {rule:<34} {:<11} {:>9} {:>6.1}%  {}", s.action, s.count, pct(s.count, total), statuses_text(&s.statuses))?;
+        writeln!(
+            out,
+            "  {rule:<34} {:<11} {:>9} {:>6.1}%  {}",
+            s.action,
+            s.count,
+            pct(s.count, total),
+            statuses_text(&s.statuses)
+        )?;
         for e in &s.examples {
             writeln!(out, "      {}", e.text())?;
         }
@@ -417,21 +507,42 @@ fn write_text(
         s.log,
         s.lines,
         s.requests,
-        if formats.is_empty() { "no format".into() } else { formats.join(", ") },
+        if formats.is_empty() {
+            "no format".into()
+        } else {
+            formats.join(", ")
+        },
         s.bad_count
     )?;
     let verdicts = |t: &Tally| -> String {
-        t.verdicts.iter().map(|(v, n)| format!("{v} {n} ({:.1}%)", pct(*n, s.requests))).collect::<Vec<_>>().join(", ")
+        t.verdicts
+            .iter()
+            .map(|(v, n)| format!("{v} {n} ({:.1}%)", pct(*n, s.requests)))
+            .collect::<Vec<_>>()
+            .join(", ")
     };
     writeln!(out, "\nverdicts: {}", verdicts(base))?;
-    writeln!(out, "status:   {}", base.statuses.iter().map(|(k, n)| format!("{k}: {n}")).collect::<Vec<_>>().join(", "))?;
+    writeln!(
+        out,
+        "status:   {}",
+        base.statuses
+            .iter()
+            .map(|(k, n)| format!("{k}: {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )?;
     writeln!(out, "\ndeciding rules, with examples:")?;
     write_rules(out, &base.decided, s.requests)?;
     if !base.shadow.is_empty() {
         writeln!(out, "\nlog and shadow-mode hits (recorded; evaluation went on; verdict = what the rule would do):")?;
         write_rules(out, &base.shadow, s.requests)?;
     }
-    let refused: u64 = base.verdicts.iter().filter(|(v, _)| **v != "allow").map(|(_, n)| n).sum();
+    let refused: u64 = base
+        .verdicts
+        .iter()
+        .filter(|(v, _)| **v != "allow")
+        .map(|(_, n)| n)
+        .sum();
     if refused > 0 {
         for (title, map) in [
             ("client IPs", &base.refused_ips),
@@ -452,14 +563,31 @@ fn write_text(
         )?;
     }
     if let Some(other) = other {
-        writeln!(out, "\ncompared with {}:", o.compare.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(" "))?;
+        writeln!(
+            out,
+            "\ncompared with {}:",
+            o.compare
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(" ")
+        )?;
         writeln!(out, "  verdicts before: {}", verdicts(base))?;
         writeln!(out, "  verdicts after:  {}", verdicts(other))?;
         let sum = |m: &BTreeMap<String, RuleStats>| m.values().map(|s| s.count).sum::<u64>();
         for (title, m) in [
-            ("newly blocked (allowed before), by the rule that now refuses", &diff.newly_blocked),
-            ("newly allowed (refused before), by the rule that refused", &diff.newly_allowed),
-            ("refused by another rule or with another status, old -> new", &diff.changed),
+            (
+                "newly blocked (allowed before), by the rule that now refuses",
+                &diff.newly_blocked,
+            ),
+            (
+                "newly allowed (refused before), by the rule that refused",
+                &diff.newly_allowed,
+            ),
+            (
+                "refused by another rule or with another status, old -> new",
+                &diff.changed,
+            ),
         ] {
             writeln!(out, "\n{title}: {}", sum(m))?;
             if !m.is_empty() {
@@ -473,7 +601,11 @@ fn write_text(
             writeln!(out, "  line {}: {}", b.line, b.error)?;
         }
         if s.bad_count > 20 {
-            writeln!(out, "  … and {} more (--output json lists up to {MAX_BAD_LINES})", s.bad_count - 20)?;
+            writeln!(
+                out,
+                "  … and {} more (--output json lists up to {MAX_BAD_LINES})",
+                s.bad_count - 20
+            )?;
         }
     }
     Ok(())
@@ -483,7 +615,11 @@ fn rules_json(m: &BTreeMap<String, RuleStats>) -> Value {
     by_count(m)
         .into_iter()
         .map(|(rule, s)| {
-            let statuses: serde_json::Map<String, Value> = s.statuses.iter().map(|(k, n)| (k.to_string(), json!(n))).collect();
+            let statuses: serde_json::Map<String, Value> = s
+                .statuses
+                .iter()
+                .map(|(k, n)| (k.to_string(), json!(n)))
+                .collect();
             json!({
                 "rule": rule,
                 "verdict": s.action,
@@ -496,8 +632,17 @@ fn rules_json(m: &BTreeMap<String, RuleStats>) -> Value {
 }
 
 fn tally_json(t: &Tally, n: usize) -> Value {
-    let tops = |m: &HashMap<String, u64>| -> Value { top(m, n).into_iter().map(|(k, c)| json!({ "value": k, "requests": c })).collect() };
-    let statuses: serde_json::Map<String, Value> = t.statuses.iter().map(|(k, c)| (k.to_string(), json!(c))).collect();
+    let tops = |m: &HashMap<String, u64>| -> Value {
+        top(m, n)
+            .into_iter()
+            .map(|(k, c)| json!({ "value": k, "requests": c }))
+            .collect()
+    };
+    let statuses: serde_json::Map<String, Value> = t
+        .statuses
+        .iter()
+        .map(|(k, c)| (k.to_string(), json!(c)))
+        .collect();
     json!({
         "verdicts": t.verdicts,
         "status": statuses,
@@ -511,7 +656,14 @@ fn tally_json(t: &Tally, n: usize) -> Value {
     })
 }
 
-fn report_json(o: &Options<'_>, s: &Summary, base: &Tally, other: Option<&Tally>, diff: &Diff, bad: &[BadLine]) -> Value {
+fn report_json(
+    o: &Options<'_>,
+    s: &Summary,
+    base: &Tally,
+    other: Option<&Tally>,
+    diff: &Diff,
+    bad: &[BadLine],
+) -> Value {
     let mut doc = json!({
         "log": s.log,
         "lines": s.lines,

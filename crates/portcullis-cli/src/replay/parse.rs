@@ -45,9 +45,15 @@ pub fn parse_line(line: &str, format: LogFormat) -> Result<LogRequest, String> {
         LogFormat::Combined => false,
     };
     if json {
-        parse_json(trimmed).map(|request| LogRequest { request, format: LogFormat::Json })
+        parse_json(trimmed).map(|request| LogRequest {
+            request,
+            format: LogFormat::Json,
+        })
     } else {
-        parse_combined(line).map(|request| LogRequest { request, format: LogFormat::Combined })
+        parse_combined(line).map(|request| LogRequest {
+            request,
+            format: LogFormat::Combined,
+        })
     }
 }
 
@@ -92,6 +98,14 @@ impl<'a> Cursor<'a> {
         let Some(inner) = rest.strip_prefix('"') else {
             return Err(format!("expected the quoted {what}"));
         };
+        // Most fields have no escapes: take them as they are.
+        if let Some(end) = inner
+            .find(['"', '\\'])
+            .filter(|&i| inner.as_bytes()[i] == b'"')
+        {
+            self.pos += end + 2;
+            return Ok(inner[..end].to_string());
+        }
         let bytes = inner.as_bytes();
         let mut out = Vec::with_capacity(bytes.len().min(256));
         let mut i = 0;
@@ -99,12 +113,14 @@ impl<'a> Cursor<'a> {
             match bytes[i] {
                 b'"' => {
                     self.pos += i + 2;
-                    return Ok(String::from_utf8_lossy(&out).into_owned());
+                    return Ok(String::from_utf8(out)
+                        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()));
                 }
                 b'\\' if i + 1 < bytes.len() => {
                     let hex = |b: u8| (b as char).to_digit(16);
                     match bytes[i + 1] {
-                        b'x' if i + 3 < bytes.len() => match (hex(bytes[i + 2]), hex(bytes[i + 3])) {
+                        b'x' if i + 3 < bytes.len() => match (hex(bytes[i + 2]), hex(bytes[i + 3]))
+                        {
                             (Some(h), Some(l)) => {
                                 out.push((h * 16 + l) as u8);
                                 i += 4;
@@ -148,11 +164,13 @@ pub fn parse_combined(line: &str) -> Result<OwnedRequest, String> {
     }
     let mut c = Cursor { s: line, pos: 0 };
     let host = c.token("client address")?;
-    let client_ip = portcullis::parse_client_ip(host).ok_or_else(|| format!("the client {host:?} is not an IP address"))?;
+    let client_ip = portcullis::parse_client_ip(host)
+        .ok_or_else(|| format!("the client {host:?} is not an IP address"))?;
     let _ident = c.token("ident")?;
     let user = c.token("user")?;
     let time = c.bracketed()?;
-    let time = parse_clf_time(time).ok_or_else(|| format!("the time {time:?} is not `dd/Mon/yyyy:hh:mm:ss +zzzz`"))?;
+    let time = parse_clf_time(time)
+        .ok_or_else(|| format!("the time {time:?} is not `dd/Mon/yyyy:hh:mm:ss +zzzz`"))?;
     let request_line = c.quoted("request line")?;
     let (method, uri) = parse_request_line(&request_line)?;
     let status = c.token("status")?;
@@ -163,7 +181,11 @@ pub fn parse_combined(line: &str) -> Result<OwnedRequest, String> {
     let mut headers = Vec::new();
     if !c.at_end() {
         let referer = c.quoted("referer")?;
-        let agent = if c.at_end() { String::from("-") } else { c.quoted("user agent")? };
+        let agent = if c.at_end() {
+            String::from("-")
+        } else {
+            c.quoted("user agent")?
+        };
         if agent != "-" && !agent.is_empty() {
             headers.push(("user-agent".to_string(), agent));
         }
@@ -171,7 +193,11 @@ pub fn parse_combined(line: &str) -> Result<OwnedRequest, String> {
             headers.push(("referer".to_string(), referer));
         }
     }
-    let auth = if user == "-" { Auth::default() } else { Auth::authenticated(user) };
+    let auth = if user == "-" {
+        Auth::default()
+    } else {
+        Auth::authenticated(user)
+    };
     Ok(OwnedRequest {
         client_ip: Some(client_ip),
         method,
@@ -186,11 +212,20 @@ pub fn parse_combined(line: &str) -> Result<OwnedRequest, String> {
 /// `GET /path?q HTTP/1.1` (HTTP/0.9 lines without a protocol are accepted).
 fn parse_request_line(s: &str) -> Result<(String, String), String> {
     let mut parts = s.split(' ').filter(|p| !p.is_empty());
-    let bad = || format!("the request line is not `METHOD target PROTOCOL`: {:?}", truncate(s, 60));
-    let (Some(method), Some(target)) = (parts.next(), parts.next()) else { return Err(bad()) };
+    let bad = || {
+        format!(
+            "the request line is not `METHOD target PROTOCOL`: {:?}",
+            truncate(s, 60)
+        )
+    };
+    let (Some(method), Some(target)) = (parts.next(), parts.next()) else {
+        return Err(bad());
+    };
     let proto = parts.next();
     if parts.next().is_some()
-        || !method.bytes().all(|b| b.is_ascii_uppercase() || b == b'-' || b == b'_')
+        || !method
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b == b'-' || b == b'_')
         || proto.is_some_and(|p| !p.starts_with("HTTP/"))
         || target.bytes().any(|b| b.is_ascii_control())
     {
@@ -220,9 +255,21 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
-fn to_duration(y: i64, mo: u32, d: u32, h: u32, mi: u32, s: u32, frac: f64, offset_secs: i64) -> Option<Duration> {
+/// A civil date `(year, month, day)` and time `(hour, minute, second, fraction)` at an offset
+/// from UTC, as time since the epoch.
+fn to_duration(
+    (y, mo, d): (i64, u32, u32),
+    (h, mi, s, frac): (u32, u32, u32, f64),
+    offset_secs: i64,
+) -> Option<Duration> {
     // Bounding the year keeps the arithmetic below from overflowing.
-    if !(1970..=9999).contains(&y) || !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
+    if !(1970..=9999).contains(&y)
+        || !(1..=12).contains(&mo)
+        || !(1..=31).contains(&d)
+        || h > 23
+        || mi > 59
+        || s > 60
+    {
         return None;
     }
     let secs = days_from_civil(y, mo, d) * 86_400 + i64::from(h * 3600 + mi * 60 + s) - offset_secs;
@@ -241,22 +288,32 @@ pub fn parse_clf_time(s: &str) -> Option<Duration> {
     let h: u32 = hms.next()?.parse().ok()?;
     let mi: u32 = hms.next()?.parse().ok()?;
     let (s, frac) = seconds(hms.next()?)?;
-    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
     let mo = MONTHS.iter().position(|m| m.eq_ignore_ascii_case(mon))? as u32 + 1;
-    to_duration(y, mo, d, h, mi, s, frac, zone_offset(zone.trim())?)
+    to_duration((y, mo, d), (h, mi, s, frac), zone_offset(zone.trim())?)
 }
 
 /// `13` or `13.250`: whole seconds and the fraction.
 fn seconds(s: &str) -> Option<(u32, f64)> {
     let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
     let w: u32 = whole.parse().ok()?;
-    let f = if frac.is_empty() { 0.0 } else { format!("0.{frac}").parse().ok()? };
+    let f = if frac.is_empty() {
+        0.0
+    } else {
+        format!("0.{frac}").parse().ok()?
+    };
     Some((w, f))
 }
 
 /// `+0200`, `-07:00`, `Z`: seconds east of UTC.
 fn zone_offset(z: &str) -> Option<i64> {
-    if z.is_empty() || z.eq_ignore_ascii_case("z") || z.eq_ignore_ascii_case("utc") || z.eq_ignore_ascii_case("gmt") {
+    if z.is_empty()
+        || z.eq_ignore_ascii_case("z")
+        || z.eq_ignore_ascii_case("utc")
+        || z.eq_ignore_ascii_case("gmt")
+    {
         return Some(0);
     }
     let sign = match z.as_bytes().first()? {
@@ -290,7 +347,7 @@ pub fn parse_rfc3339(s: &str) -> Option<Duration> {
     let h: u32 = tp.next()?.parse().ok()?;
     let mi: u32 = tp.next()?.parse().ok()?;
     let (sec, frac) = seconds(tp.next()?)?;
-    to_duration(y, mo, d, h, mi, sec, frac, zone_offset(zone)?)
+    to_duration((y, mo, d), (h, mi, sec, frac), zone_offset(zone)?)
 }
 
 /// A time value from a JSON log: seconds (or milliseconds, microseconds) since the epoch,
@@ -317,7 +374,10 @@ fn json_time(v: &Value) -> Option<Duration> {
         }
     };
     match v {
-        Value::Number(n) => n.as_u64().map(from_int).or_else(|| from_number(n.as_f64()?)),
+        Value::Number(n) => n
+            .as_u64()
+            .map(from_int)
+            .or_else(|| from_number(n.as_f64()?)),
         Value::String(s) => s
             .trim()
             .parse::<u64>()
@@ -337,10 +397,13 @@ pub fn parse_json(line: &str) -> Result<OwnedRequest, String> {
         return Ok(r);
     }
     let v: Value = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
-    let Value::Object(top) = v else { return Err("a JSON log line must be an object".into()) };
+    let Value::Object(top) = v else {
+        return Err("a JSON log line must be an object".into());
+    };
     let nested = top.get("request").and_then(Value::as_object);
     let get = |keys: &[&str]| -> Option<&Value> {
-        keys.iter().find_map(|k| top.get(*k).or_else(|| nested.and_then(|n| n.get(*k))))
+        keys.iter()
+            .find_map(|k| top.get(*k).or_else(|| nested.and_then(|n| n.get(*k))))
     };
     let text = |keys: &[&str]| -> Option<String> {
         get(keys).and_then(|v| match v {
@@ -350,7 +413,10 @@ pub fn parse_json(line: &str) -> Result<OwnedRequest, String> {
         })
     };
     let mut req = Map::new();
-    let (mut method, mut uri) = (text(&["method", "request_method", "verb"]), text(&["uri", "request_uri", "url", "target"]));
+    let (mut method, mut uri) = (
+        text(&["method", "request_method", "verb"]),
+        text(&["uri", "request_uri", "url", "target"]),
+    );
     if uri.is_none() {
         if let Some(path) = text(&["path"]) {
             uri = Some(match text(&["query", "query_string", "args"]) {
@@ -369,7 +435,15 @@ pub fn parse_json(line: &str) -> Result<OwnedRequest, String> {
     if let Some(m) = method {
         req.insert("method".into(), Value::String(m));
     }
-    if let Some(ip) = text(&["ip", "client_ip", "remote_addr", "remote_ip", "clientip", "client", "src_ip"]) {
+    if let Some(ip) = text(&[
+        "ip",
+        "client_ip",
+        "remote_addr",
+        "remote_ip",
+        "clientip",
+        "client",
+        "src_ip",
+    ]) {
         req.insert("ip".into(), Value::String(ip));
     }
     let mut headers = Map::new();
@@ -379,7 +453,10 @@ pub fn parse_json(line: &str) -> Result<OwnedRequest, String> {
         }
     }
     for (name, keys) in [
-        ("user-agent", &["user_agent", "http_user_agent", "ua", "agent"][..]),
+        (
+            "user-agent",
+            &["user_agent", "http_user_agent", "ua", "agent"][..],
+        ),
         ("referer", &["referer", "referrer", "http_referer"][..]),
         ("host", &["host", "http_host"][..]),
     ] {
@@ -391,7 +468,16 @@ pub fn parse_json(line: &str) -> Result<OwnedRequest, String> {
         req.insert("headers".into(), Value::Object(headers));
     }
     // Set after the request is built: through an f64 it would lose its last digits.
-    let time = match get(&["time", "timestamp", "@timestamp", "ts", "time_iso8601", "time_local", "msec", "start_time"]) {
+    let time = match get(&[
+        "time",
+        "timestamp",
+        "@timestamp",
+        "ts",
+        "time_iso8601",
+        "time_local",
+        "msec",
+        "start_time",
+    ]) {
         Some(t) => Some(json_time(t).ok_or_else(|| format!("the time {t} is not a timestamp"))?),
         None => None,
     };
@@ -411,7 +497,8 @@ pub fn parse_json(line: &str) -> Result<OwnedRequest, String> {
     if let Some(a) = get(&["attrs"]) {
         req.insert("attrs".into(), a.clone());
     }
-    let mut request = OwnedRequest::from_json(&Value::Object(req).to_string()).map_err(|e| e.to_string())?;
+    let mut request =
+        OwnedRequest::from_json(&Value::Object(req).to_string()).map_err(|e| e.to_string())?;
     request.time = time;
     Ok(request)
 }
@@ -426,9 +513,21 @@ mod tests {
     fn combined_line() {
         let r = parse_combined(LINE).expect("parses");
         assert_eq!(r.client_ip, Some("203.0.113.9".parse().expect("ip")));
-        assert_eq!((r.method.as_str(), r.uri.as_str()), ("GET", "/admin/users?page=2"));
-        assert_eq!(r.headers[0], ("user-agent".into(), "Mozilla/5.0 (X11; Linux x86_64)".into()));
-        assert_eq!(r.headers[1], ("referer".into(), "https://example.com/".into()));
+        assert_eq!(
+            (r.method.as_str(), r.uri.as_str()),
+            ("GET", "/admin/users?page=2")
+        );
+        assert_eq!(
+            r.headers[0],
+            (
+                "user-agent".into(),
+                "Mozilla/5.0 (X11; Linux x86_64)".into()
+            )
+        );
+        assert_eq!(
+            r.headers[1],
+            ("referer".into(), "https://example.com/".into())
+        );
         // 2026-01-12T05:25:24Z
         assert_eq!(r.time, Some(Duration::from_secs(1_768_195_524)));
         assert!(!r.auth.is_authenticated());
@@ -436,7 +535,10 @@ mod tests {
 
     #[test]
     fn common_format_user_ipv6_and_trailing_fields() {
-        let r = parse_combined(r#"2001:db8::1 - alice [01/Jan/2026:00:00:00 +0000] "POST /login HTTP/2.0" 200 -"#).expect("common");
+        let r = parse_combined(
+            r#"2001:db8::1 - alice [01/Jan/2026:00:00:00 +0000] "POST /login HTTP/2.0" 200 -"#,
+        )
+        .expect("common");
         assert_eq!(r.auth.subject.as_deref(), Some("alice"));
         assert!(r.headers.is_empty());
         assert_eq!(r.time, Some(Duration::from_secs(1_767_225_600)));
@@ -448,17 +550,35 @@ mod tests {
     fn combined_escapes() {
         let r = parse_combined(r#"198.51.100.1 - - [01/Jan/2026:00:00:00 +0000] "GET /a\x22b HTTP/1.1" 404 0 "-" "say \"hi\" \\o/""#).expect("escapes");
         assert_eq!(r.uri, "/a\"b");
-        assert_eq!(r.headers, vec![("user-agent".to_string(), "say \"hi\" \\o/".to_string())]);
+        assert_eq!(
+            r.headers,
+            vec![("user-agent".to_string(), "say \"hi\" \\o/".to_string())]
+        );
     }
 
     #[test]
     fn combined_rejects_what_is_not_a_request() {
         let cases = [
-            (r#"198.51.100.1 - - [01/Jan/2026:00:00:00 +0000] "\x16\x03\x01\x00" 400 157 "-" "-""#, "request line"),
-            (r#"198.51.100.1 - - [01/Jan/2026:00:00:00 +0000] "-" 408 0 "-" "-""#, "request line"),
-            (r#"example.com - - [01/Jan/2026:00:00:00 +0000] "GET / HTTP/1.1" 200 1"#, "not an IP address"),
-            (r#"198.51.100.1 - - [32/Jan/2026:00:00:00 +0000] "GET / HTTP/1.1" 200 1"#, "time"),
-            (r#"198.51.100.1 - - [01/Jan/2026:00:00:00 +0000] "GET / HTTP/1.1"#, "not closed"),
+            (
+                r#"198.51.100.1 - - [01/Jan/2026:00:00:00 +0000] "\x16\x03\x01\x00" 400 157 "-" "-""#,
+                "request line",
+            ),
+            (
+                r#"198.51.100.1 - - [01/Jan/2026:00:00:00 +0000] "-" 408 0 "-" "-""#,
+                "request line",
+            ),
+            (
+                r#"example.com - - [01/Jan/2026:00:00:00 +0000] "GET / HTTP/1.1" 200 1"#,
+                "not an IP address",
+            ),
+            (
+                r#"198.51.100.1 - - [32/Jan/2026:00:00:00 +0000] "GET / HTTP/1.1" 200 1"#,
+                "time",
+            ),
+            (
+                r#"198.51.100.1 - - [01/Jan/2026:00:00:00 +0000] "GET / HTTP/1.1"#,
+                "not closed",
+            ),
             ("garbage", "not an IP address"),
             ("198.51.100.1 -", "ends before the user"),
             ("", "empty"),
@@ -471,9 +591,18 @@ mod tests {
 
     #[test]
     fn times() {
-        assert_eq!(parse_clf_time("10/Oct/2000:13:55:36 -0700"), Some(Duration::from_secs(971_211_336)));
-        assert_eq!(parse_rfc3339("2000-10-10T20:55:36Z"), Some(Duration::from_secs(971_211_336)));
-        assert_eq!(parse_rfc3339("2000-10-10T22:55:36.5+02:00"), Some(Duration::from_millis(971_211_336_500)));
+        assert_eq!(
+            parse_clf_time("10/Oct/2000:13:55:36 -0700"),
+            Some(Duration::from_secs(971_211_336))
+        );
+        assert_eq!(
+            parse_rfc3339("2000-10-10T20:55:36Z"),
+            Some(Duration::from_secs(971_211_336))
+        );
+        assert_eq!(
+            parse_rfc3339("2000-10-10T22:55:36.5+02:00"),
+            Some(Duration::from_millis(971_211_336_500))
+        );
         assert_eq!(parse_rfc3339("2000-13-10T22:55:36Z"), None);
         assert_eq!(days_from_civil(1970, 1, 1), 0);
         assert_eq!(days_from_civil(2000, 3, 1), 11_017);
@@ -481,30 +610,48 @@ mod tests {
 
     #[test]
     fn json_lines_in_our_schema_and_common_log_keys() {
-        let r = parse_line(r#"{"ip":"198.51.100.7","method":"GET","uri":"/x","time":1767225600}"#, LogFormat::Auto).expect("schema");
+        let r = parse_line(
+            r#"{"ip":"198.51.100.7","method":"GET","uri":"/x","time":1767225600}"#,
+            LogFormat::Auto,
+        )
+        .expect("schema");
         assert_eq!(r.format, LogFormat::Json);
         assert_eq!(r.request.uri, "/x");
         let r = parse_json(r#"{"remote_addr":"198.51.100.7","request":"GET /y?z=1 HTTP/1.1","status":200,"http_user_agent":"curl/8","time_iso8601":"2026-01-01T00:00:00+00:00","remote_user":"-"}"#).expect("nginx json");
         assert_eq!((r.method.as_str(), r.uri.as_str()), ("GET", "/y?z=1"));
-        assert_eq!(r.headers, vec![("user-agent".to_string(), "curl/8".to_string())]);
+        assert_eq!(
+            r.headers,
+            vec![("user-agent".to_string(), "curl/8".to_string())]
+        );
         assert_eq!(r.time, Some(Duration::from_secs(1_767_225_600)));
         let caddy = r#"{"level":"info","ts":1767225600.25,"request":{"remote_ip":"2001:db8::2","method":"POST","uri":"/login","host":"example.com","headers":{"User-Agent":["Go-http-client/1.1"]}},"status":401}"#;
         let r = parse_json(caddy).expect("caddy");
         assert_eq!(r.method, "POST");
-        assert!(r.headers.contains(&("user-agent".to_string(), "Go-http-client/1.1".to_string())));
-        assert!(r.headers.contains(&("host".to_string(), "example.com".to_string())));
+        assert!(r
+            .headers
+            .contains(&("user-agent".to_string(), "Go-http-client/1.1".to_string())));
+        assert!(r
+            .headers
+            .contains(&("host".to_string(), "example.com".to_string())));
         assert_eq!(r.time, Some(Duration::from_millis(1_767_225_600_250)));
-        let r = parse_json(r#"{"path":"/s","query":"q=1","timestamp":1767225600123}"#).expect("millis");
+        let r =
+            parse_json(r#"{"path":"/s","query":"q=1","timestamp":1767225600123}"#).expect("millis");
         assert_eq!(r.uri, "/s?q=1");
         assert_eq!(r.time, Some(Duration::from_millis(1_767_225_600_123)));
     }
 
     #[test]
     fn json_errors_say_what_is_missing() {
-        assert!(parse_json("{\"status\":200}").expect_err("no uri").contains("no request target"));
+        assert!(parse_json("{\"status\":200}")
+            .expect_err("no uri")
+            .contains("no request target"));
         assert!(parse_json("[1]").expect_err("array").contains("object"));
-        assert!(parse_json("{not json").expect_err("bad").contains("not JSON"));
-        assert!(parse_json(r#"{"uri":"/","ip":"nope"}"#).expect_err("ip").contains("nope"));
+        assert!(parse_json("{not json")
+            .expect_err("bad")
+            .contains("not JSON"));
+        assert!(parse_json(r#"{"uri":"/","ip":"nope"}"#)
+            .expect_err("ip")
+            .contains("nope"));
         // Forced formats do not guess.
         assert!(parse_line(LINE, LogFormat::Json).is_err());
         assert!(parse_line(r#"{"uri":"/"}"#, LogFormat::Combined).is_err());

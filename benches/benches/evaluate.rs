@@ -47,11 +47,16 @@ fn evaluate(c: &mut Criterion) {
     let requests = policies::requests(REQUESTS, &blocklist, &mut rng);
 
     let pack = Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules");
-    let starter = Policy::compile(RuleSet::load(&[pack]).expect("starter pack loads")).expect("compiles");
+    let starter =
+        Policy::compile(RuleSet::load(&[pack]).expect("starter pack loads")).expect("compiles");
     run(c, "starter", &starter, &requests);
 
     let rules = RuleSet::parse("large.toml", &text).expect("generated policy parses");
-    note(format_args!("large policy: {} rules, {} lists", rules.rules.len(), rules.lists.len()));
+    note(format_args!(
+        "large policy: {} rules, {} lists",
+        rules.rules.len(),
+        rules.lists.len()
+    ));
     let large = Policy::compile(rules).expect("compiles");
     run(c, "large", &large, &requests);
 }

@@ -6,14 +6,18 @@ use portcullis_rules::RuleSet;
 
 fn main() {
     let large = std::env::args().nth(1).as_deref() != Some("starter");
-    let rounds: usize = std::env::args().nth(2).and_then(|s| s.parse().ok()).unwrap_or(20);
+    let rounds: usize = std::env::args()
+        .nth(2)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20);
     let mut rng = Rng::new(0x5eed);
     let (text, blocklist) = policies::large_policy(&mut rng);
     let requests = policies::requests(1000, &blocklist, &mut rng);
     let rules = if large {
         RuleSet::parse("large.toml", &text).expect("parses")
     } else {
-        RuleSet::load(&[std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules")]).expect("loads")
+        RuleSet::load(&[std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules")])
+            .expect("loads")
     };
     let policy = Policy::compile(rules).expect("compiles");
     let views: Vec<Request<'_>> = requests.iter().map(OwnedRequest::view).collect();

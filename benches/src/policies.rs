@@ -39,7 +39,9 @@ fn expr_str(s: &str) -> String {
 }
 
 /// The paths of the generated application.
-const AREAS: &[&str] = &["shop", "api", "static", "account", "blog", "search", "cart", "media"];
+const AREAS: &[&str] = &[
+    "shop", "api", "static", "account", "blog", "search", "cart", "media",
+];
 
 /// The large generated policy: a 10k-prefix block list, 1,000 user-agent patterns (900 in
 /// one case-insensitive list, 100 as rules of their own, 10% regexes), 200 path rules,
@@ -74,17 +76,43 @@ pub fn large_policy(rng: &mut Rng) -> (String, Vec<IpNet>) {
         }
         t.push_str(&quote(&p.text));
     }
-    t.push_str("] }\noffice = { kind = \"ip\", items = [\"203.0.113.0/24\", \"2001:db8:cafe::/48\"] }\n");
+    t.push_str(
+        "] }\noffice = { kind = \"ip\", items = [\"203.0.113.0/24\", \"2001:db8:cafe::/48\"] }\n",
+    );
     let rule = |t: &mut String, id: &str, when: &str, action: &str, extra: &str| {
         let _ = write!(t, "\n[[rule]]\nid = \"{id}\"\nwhen = {}\naction = \"{action}\"\nreason = \"generated\"\n{extra}", quote(when));
     };
-    rule(&mut t, "office-allow", "ip in $office and path starts_with \"/internal/\"", "allow", "");
+    rule(
+        &mut t,
+        "office-allow",
+        "ip in $office and path starts_with \"/internal/\"",
+        "allow",
+        "",
+    );
     rule(&mut t, "blocklist", "ip in $blocklist", "forbid", "");
-    rule(&mut t, "bad-agents", "user_agent contains_any $bad_agents", "forbid", "");
+    rule(
+        &mut t,
+        "bad-agents",
+        "user_agent contains_any $bad_agents",
+        "forbid",
+        "",
+    );
     for (i, p) in own.iter().enumerate() {
-        let lhs = if p.case_insensitive && p.kind != PatternKind::Regex { "lower(user_agent)" } else { "user_agent" };
-        let text = if p.case_insensitive && p.kind != PatternKind::Regex { p.text.to_ascii_lowercase() } else { p.text.clone() };
-        let text = if p.kind == PatternKind::Regex && p.case_insensitive { format!("(?i){text}") } else { text };
+        let lhs = if p.case_insensitive && p.kind != PatternKind::Regex {
+            "lower(user_agent)"
+        } else {
+            "user_agent"
+        };
+        let text = if p.case_insensitive && p.kind != PatternKind::Regex {
+            p.text.to_ascii_lowercase()
+        } else {
+            p.text.clone()
+        };
+        let text = if p.kind == PatternKind::Regex && p.case_insensitive {
+            format!("(?i){text}")
+        } else {
+            text
+        };
         let op = match p.kind {
             PatternKind::Contains => "contains",
             PatternKind::StartsWith => "starts_with",
@@ -92,7 +120,13 @@ pub fn large_policy(rng: &mut Rng) -> (String, Vec<IpNet>) {
             PatternKind::Equals => "==",
             PatternKind::Regex => "matches",
         };
-        rule(&mut t, &format!("agent-{i}"), &format!("{lhs} {op} {}", expr_str(&text)), "forbid", "");
+        rule(
+            &mut t,
+            &format!("agent-{i}"),
+            &format!("{lhs} {op} {}", expr_str(&text)),
+            "forbid",
+            "",
+        );
     }
     for i in 0..200 {
         let area = AREAS[i % AREAS.len()];
@@ -103,16 +137,52 @@ pub fn large_policy(rng: &mut Rng) -> (String, Vec<IpNet>) {
             3 => format!("method == \"DELETE\" and path starts_with \"/{area}/items{i}/\""),
             _ => format!("path contains \"/wp-{i}/\" or arg[\"debug{i}\"] == \"1\""),
         };
-        rule(&mut t, &format!("path-{i}"), &when, "forbid", if i % 7 == 0 { "hide = true\n" } else { "" });
+        rule(
+            &mut t,
+            &format!("path-{i}"),
+            &when,
+            "forbid",
+            if i % 7 == 0 { "hide = true\n" } else { "" },
+        );
     }
     for (i, area) in AREAS.iter().enumerate() {
-        rule(&mut t, &format!("admin-{area}"), &format!("path starts_with \"/{area}/admin/\" and not auth.roles has \"admin\""), "forbid", "");
+        rule(
+            &mut t,
+            &format!("admin-{area}"),
+            &format!("path starts_with \"/{area}/admin/\" and not auth.roles has \"admin\""),
+            "forbid",
+            "",
+        );
         rule(&mut t, &format!("scope-{area}"), &format!("method == \"POST\" and path starts_with \"/{area}/\" and not auth.scopes has \"write:{area}\" and auth.authenticated"), "log", "");
-        rule(&mut t, &format!("tenant-{i}"), &format!("path starts_with \"/{area}/tenants/\" and path_segment(2) != auth.tenant"), "forbid", "");
+        rule(
+            &mut t,
+            &format!("tenant-{i}"),
+            &format!("path starts_with \"/{area}/tenants/\" and path_segment(2) != auth.tenant"),
+            "forbid",
+            "",
+        );
     }
-    rule(&mut t, "api-login", "path starts_with \"/api/\" and not auth.authenticated", "forbid", "");
-    rule(&mut t, "login-throttle", "method == \"POST\" and path == \"/login\"", "rate_limit", "rate_limit = { key = [\"ip\"], limit = 5, period = \"1m\" }\n");
-    rule(&mut t, "api-quota", "path starts_with \"/api/\"", "rate_limit", "rate_limit = { key = [\"auth.subject\"], limit = 1000, period = \"1s\" }\n");
+    rule(
+        &mut t,
+        "api-login",
+        "path starts_with \"/api/\" and not auth.authenticated",
+        "forbid",
+        "",
+    );
+    rule(
+        &mut t,
+        "login-throttle",
+        "method == \"POST\" and path == \"/login\"",
+        "rate_limit",
+        "rate_limit = { key = [\"ip\"], limit = 5, period = \"1m\" }\n",
+    );
+    rule(
+        &mut t,
+        "api-quota",
+        "path starts_with \"/api/\"",
+        "rate_limit",
+        "rate_limit = { key = [\"auth.subject\"], limit = 1000, period = \"1s\" }\n",
+    );
     rule(&mut t, "search-quota", "path starts_with \"/search/\"", "rate_limit", "rate_limit = { key = [\"ip\"], limit = 100, period = \"1s\", burst = 200 }\nmode = \"shadow\"\n");
     (t, blocklist)
 }
@@ -130,15 +200,33 @@ pub fn many_rules(n: usize, rng: &mut Rng) -> String {
                 if p.kind == PatternKind::Regex {
                     format!("user_agent matches {}", expr_str(&p.text))
                 } else {
-                    format!("lower(user_agent) contains {}", expr_str(&p.text.to_ascii_lowercase()))
+                    format!(
+                        "lower(user_agent) contains {}",
+                        expr_str(&p.text.to_ascii_lowercase())
+                    )
                 }
             }
-            2 => format!("header[\"x-r{}\"] == \"v{i}\" and method == \"POST\"", i % 50),
-            3 => format!("path starts_with \"/{area}/a{i}/\" and not auth.roles has \"role{}\"", i % 20),
-            4 => format!("ip in {{10.{}.{}.0/24, 2001:db8:{:x}::/48}}", i / 256 % 256, i % 256, i),
+            2 => format!(
+                "header[\"x-r{}\"] == \"v{i}\" and method == \"POST\"",
+                i % 50
+            ),
+            3 => format!(
+                "path starts_with \"/{area}/a{i}/\" and not auth.roles has \"role{}\"",
+                i % 20
+            ),
+            4 => format!(
+                "ip in {{10.{}.{}.0/24, 2001:db8:{:x}::/48}}",
+                i / 256 % 256,
+                i % 256,
+                i
+            ),
             _ => format!("arg[\"q\"] contains \"x{i}y\" or path ends_with \".r{i}\""),
         };
-        let _ = write!(t, "\n[[rule]]\nid = \"r{i}\"\nwhen = {}\naction = \"forbid\"\n", quote(&when));
+        let _ = write!(
+            t,
+            "\n[[rule]]\nid = \"r{i}\"\nwhen = {}\naction = \"forbid\"\n",
+            quote(&when)
+        );
     }
     t
 }
@@ -147,7 +235,11 @@ pub fn many_rules(n: usize, rng: &mut Rng) -> String {
 /// application paths including encoded evasions, and auth contexts.
 pub fn requests(n: usize, blocklist: &[IpNet], rng: &mut Rng) -> Vec<OwnedRequest> {
     let agents = corpus::user_agents(n, rng);
-    let inside = if blocklist.is_empty() { Vec::new() } else { corpus::addrs_in(blocklist, n, rng) };
+    let inside = if blocklist.is_empty() {
+        Vec::new()
+    } else {
+        corpus::addrs_in(blocklist, n, rng)
+    };
     let random = corpus::random_addrs(n, rng);
     (0..n)
         .map(|i| {
@@ -161,13 +253,25 @@ pub fn requests(n: usize, blocklist: &[IpNet], rng: &mut Rng) -> Vec<OwnedReques
                 5 => format!("/search/?q=shoes&page={}", rng.below(10)),
                 6 => format!("/{area}/old-{}.php", rng.below(200)),
                 7 => "/.env".to_string(),
-                _ => format!("/{area}/items/{}?ref=home&utm_source=mail", rng.below(100_000)),
+                _ => format!(
+                    "/{area}/items/{}?ref=home&utm_source=mail",
+                    rng.below(100_000)
+                ),
             };
-            let client_ip = Some(if !inside.is_empty() && rng.chance(10) { inside[i] } else { random[i] });
+            let client_ip = Some(if !inside.is_empty() && rng.chance(10) {
+                inside[i]
+            } else {
+                random[i]
+            });
             let auth = match rng.below(20) {
                 0..=7 => Auth::default(),
-                8 => Auth { status: Some(AuthStatus::Invalid), ..Auth::default() },
-                9..=10 => Auth::authenticated(format!("admin{}", rng.below(10))).with_roles(["admin"]).with_tenant("t1"),
+                8 => Auth {
+                    status: Some(AuthStatus::Invalid),
+                    ..Auth::default()
+                },
+                9..=10 => Auth::authenticated(format!("admin{}", rng.below(10)))
+                    .with_roles(["admin"])
+                    .with_tenant("t1"),
                 _ => Auth::authenticated(format!("user{}", rng.below(1000)))
                     .with_roles(["viewer"])
                     .with_scopes([format!("write:{area}")])
@@ -182,7 +286,10 @@ pub fn requests(n: usize, blocklist: &[IpNet], rng: &mut Rng) -> Vec<OwnedReques
                     ("host".into(), "shop.example".into()),
                     ("user-agent".into(), agents[i].clone()),
                     ("accept".into(), "text/html,application/xhtml+xml".into()),
-                    ("cookie".into(), format!("session={:x}; theme=dark", rng.next_u64())),
+                    (
+                        "cookie".into(),
+                        format!("session={:x}; theme=dark", rng.next_u64()),
+                    ),
                 ],
                 auth,
                 geo_country: None,

@@ -30,7 +30,10 @@ fuzz_target!(|input: Input| {
             // An invalid regex: the fast builder must refuse it too, not panic.
             let mut only = ScannerBuilder::new();
             only.add(id, kind, text, *ci);
-            assert!(only.build().is_err(), "naive refused {text:?}, scanner accepted it");
+            assert!(
+                only.build().is_err(),
+                "naive refused {text:?}, scanner accepted it"
+            );
             return;
         }
         fast.add(id, kind, text, *ci);
@@ -41,6 +44,10 @@ fuzz_target!(|input: Input| {
         let (mut a, mut b) = (MatchSet::new(64), MatchSet::new(64));
         scanner.scan(hay, &mut scratch, &mut a);
         naive.scan(hay, &mut b);
-        assert_eq!(a.iter().collect::<Vec<_>>(), b.iter().collect::<Vec<_>>(), "haystack {hay:?}");
+        assert_eq!(
+            a.iter().collect::<Vec<_>>(),
+            b.iter().collect::<Vec<_>>(),
+            "haystack {hay:?}"
+        );
     }
 });

@@ -40,7 +40,9 @@ fuzz_target!(|input: Input| {
     let mut nets = Vec::new();
     for p in &input.prefixes {
         let max = if p.v6 { 128 } else { 32 };
-        let Ok(net) = IpNet::new(addr(p.v6, p.addr), p.len % (max + 1)) else { continue };
+        let Ok(net) = IpNet::new(addr(p.v6, p.addr), p.len % (max + 1)) else {
+            continue;
+        };
         let list = u32::from(p.list % 16);
         fast.insert(net, list);
         naive.insert(net, list);
@@ -50,8 +52,12 @@ fuzz_target!(|input: Input| {
     for &(near, index, noise, mapped) in &input.probes {
         let ip = match nets.get(usize::from(index) % nets.len().max(1)) {
             Some(net) if near => match net.network() {
-                IpAddr::V4(v4) => IpAddr::V4(Ipv4Addr::from(u32::from(v4) ^ (noise as u32 & (u32::MAX >> net.prefix_len().min(31))))),
-                IpAddr::V6(v6) => IpAddr::V6(Ipv6Addr::from(u128::from(v6) ^ (noise & (u128::MAX >> net.prefix_len().min(127))))),
+                IpAddr::V4(v4) => IpAddr::V4(Ipv4Addr::from(
+                    u32::from(v4) ^ (noise as u32 & (u32::MAX >> net.prefix_len().min(31))),
+                )),
+                IpAddr::V6(v6) => IpAddr::V6(Ipv6Addr::from(
+                    u128::from(v6) ^ (noise & (u128::MAX >> net.prefix_len().min(127))),
+                )),
             },
             _ => addr(noise & 1 == 1, noise),
         };

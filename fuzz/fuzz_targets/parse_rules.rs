@@ -11,7 +11,10 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     let text = String::from_utf8_lossy(data);
-    for parsed in [RuleSet::parse("fuzz.toml", &text), RuleSet::parse_json("fuzz.json", &text)] {
+    for parsed in [
+        RuleSet::parse("fuzz.toml", &text),
+        RuleSet::parse_json("fuzz.json", &text),
+    ] {
         match parsed {
             Ok(rules) => {
                 if let Ok(policy) = Policy::compile(rules) {

@@ -30,19 +30,36 @@ fn policy() -> &'static Policy {
 
 fuzz_target!(|input: Input| {
     let policy = policy();
-    let headers: Vec<(&str, &[u8])> = input.headers.iter().map(|(n, v)| (n.as_str(), v.as_slice())).collect();
+    let headers: Vec<(&str, &[u8])> = input
+        .headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_slice()))
+        .collect();
     let auth = if input.authenticated {
-        Auth::authenticated("fuzz").with_roles(["viewer"]).with_tenant(input.tenant.clone())
+        Auth::authenticated("fuzz")
+            .with_roles(["viewer"])
+            .with_tenant(input.tenant.clone())
     } else {
         Auth::default()
     };
-    let mut req = Request::new(&input.method, &input.uri).headers(&headers).auth(&auth);
-    req.client_ip = input.ip.as_deref().and_then(portcullis_decide::parse_client_ip);
+    let mut req = Request::new(&input.method, &input.uri)
+        .headers(&headers)
+        .auth(&auth);
+    req.client_ip = input
+        .ip
+        .as_deref()
+        .and_then(portcullis_decide::parse_client_ip);
     let a = policy.evaluate(&req);
     let _ = a.response(&req);
     let b = policy.evaluate_reference(&req);
     // Rate-limit rules count each evaluation, so compare only rules without state.
-    if a.rule().is_none_or(|r| r.rate_limit.is_none()) && b.rule().is_none_or(|r| r.rate_limit.is_none()) {
-        assert_eq!((a.verdict(), a.status(), a.rule_id()), (b.verdict(), b.status(), b.rule_id()), "{input:?}");
+    if a.rule().is_none_or(|r| r.rate_limit.is_none())
+        && b.rule().is_none_or(|r| r.rate_limit.is_none())
+    {
+        assert_eq!(
+            (a.verdict(), a.status(), a.rule_id()),
+            (b.verdict(), b.status(), b.rule_id()),
+            "{input:?}"
+        );
     }
 });

@@ -73,19 +73,29 @@ pub fn run(rules: &[PathBuf], requests: Option<&Path>) -> anyhow::Result<Outcome
             let start = Instant::now();
             let d = policy.evaluate(r);
             let t = start.elapsed();
-            let key = d.rule_id().map_or_else(|| format!("(default: {})", d.verdict().name()), str::to_string);
+            let key = d.rule_id().map_or_else(
+                || format!("(default: {})", d.verdict().name()),
+                str::to_string,
+            );
             let e = by_rule.entry(key).or_default();
             e.0 += 1;
             e.1 += t;
         }
     }
-    let mut by_rule: Vec<(String, usize, Duration)> = by_rule.into_iter().map(|(k, (n, t))| (k, n, t)).collect();
+    let mut by_rule: Vec<(String, usize, Duration)> =
+        by_rule.into_iter().map(|(k, (n, t))| (k, n, t)).collect();
     by_rule.sort_by_key(|r| std::cmp::Reverse(r.2));
 
     let mut out = std::io::stdout().lock();
     let rs = policy.rules();
     let (c, r) = (median(&compiled), median(&reference));
-    writeln!(out, "rules: {} rules, {} lists; requests: {}", rs.rules.len(), rs.lists.iter().filter(|l| !l.anonymous).count(), views.len())?;
+    writeln!(
+        out,
+        "rules: {} rules, {} lists; requests: {}",
+        rs.rules.len(),
+        rs.lists.iter().filter(|l| !l.anonymous).count(),
+        views.len()
+    )?;
     writeln!(
         out,
         "engine:    {c:>10.1} ns/decision  {:>8.3} M decisions/s  (median of {RUNS} runs; min {:.1}, max {:.1})",
@@ -93,9 +103,20 @@ pub fn run(rules: &[PathBuf], requests: Option<&Path>) -> anyhow::Result<Outcome
         compiled.first().copied().unwrap_or(0.0),
         compiled.last().copied().unwrap_or(0.0),
     )?;
-    writeln!(out, "reference: {r:>10.1} ns/decision  ({:.1}x the engine's time)", r / c.max(1e-9))?;
-    writeln!(out, "\ntime by deciding rule (each request timed alone, clock overhead included):")?;
-    writeln!(out, "  {:<32} {:>9} {:>10} {:>8}", "rule", "requests", "ns/request", "share")?;
+    writeln!(
+        out,
+        "reference: {r:>10.1} ns/decision  ({:.1}x the engine's time)",
+        r / c.max(1e-9)
+    )?;
+    writeln!(
+        out,
+        "\ntime by deciding rule (each request timed alone, clock overhead included):"
+    )?;
+    writeln!(
+        out,
+        "  {:<32} {:>9} {:>10} {:>8}",
+        "rule", "requests", "ns/request", "share"
+    )?;
     let total: Duration = by_rule.iter().map(|x| x.2).sum();
     for (rule, n, t) in by_rule.iter().take(15) {
         writeln!(
@@ -106,8 +127,15 @@ pub fn run(rules: &[PathBuf], requests: Option<&Path>) -> anyhow::Result<Outcome
             100.0 * t.as_secs_f64() / total.as_secs_f64().max(1e-12)
         )?;
     }
-    writeln!(out, "\nmost expensive fields (compute and scan, over all requests):")?;
-    writeln!(out, "  {:<32} {:>10} {:>9} {:>12}", "field", "predicates", "present", "ns/request")?;
+    writeln!(
+        out,
+        "\nmost expensive fields (compute and scan, over all requests):"
+    )?;
+    writeln!(
+        out,
+        "  {:<32} {:>10} {:>9} {:>12}",
+        "field", "predicates", "present", "ns/request"
+    )?;
     for f in policy.field_costs(&views).iter().take(10) {
         writeln!(
             out,

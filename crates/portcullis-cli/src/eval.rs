@@ -54,13 +54,30 @@ pub fn run(rules: &[PathBuf], requests: Option<&Path>, explain: bool) -> anyhow:
     let s: Vec<String> = statuses.iter().map(|(k, n)| format!("{k}: {n}")).collect();
     eprintln!(
         "evaluated {total} requests: {}; status {}; {errors} invalid lines",
-        if v.is_empty() { "none".into() } else { v.join(", ") },
-        if s.is_empty() { "-".into() } else { s.join(", ") },
+        if v.is_empty() {
+            "none".into()
+        } else {
+            v.join(", ")
+        },
+        if s.is_empty() {
+            "-".into()
+        } else {
+            s.join(", ")
+        },
     );
-    Ok(if errors > 0 { Outcome::Problems } else { Outcome::Clean })
+    Ok(if errors > 0 {
+        Outcome::Problems
+    } else {
+        Outcome::Clean
+    })
 }
 
-fn decision_json(line: usize, d: &Decision, req: &Request<'_>, trace: Option<&[RuleTrace<'_>]>) -> Value {
+fn decision_json(
+    line: usize,
+    d: &Decision,
+    req: &Request<'_>,
+    trace: Option<&[RuleTrace<'_>]>,
+) -> Value {
     let mut o = Map::new();
     o.insert("line".into(), json!(line));
     o.insert("action".into(), json!(d.verdict().name()));
@@ -78,11 +95,17 @@ fn decision_json(line: usize, d: &Decision, req: &Request<'_>, trace: Option<&[R
         o.insert("shadow".into(), Value::Array(shadow));
     }
     let (headers, body) = match d.response(req) {
-        Some(r) => (r.headers, serde_json::from_str(&r.body).unwrap_or(Value::String(r.body))),
+        Some(r) => (
+            r.headers,
+            serde_json::from_str(&r.body).unwrap_or(Value::String(r.body)),
+        ),
         None => (d.allow_headers(), Value::Null),
     };
     if !headers.is_empty() {
-        let h: Map<String, Value> = headers.into_iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
+        let h: Map<String, Value> = headers
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), json!(v)))
+            .collect();
         o.insert("headers".into(), Value::Object(h));
     }
     if !body.is_null() {

@@ -15,7 +15,11 @@ mod replay;
 mod test;
 
 #[derive(Parser)]
-#[command(name = "portcullis", version, about = "Check web application firewall rules and evaluate requests against them")]
+#[command(
+    name = "portcullis",
+    version,
+    about = "Check web application firewall rules and evaluate requests against them"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -110,11 +114,32 @@ enum Outcome {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Check { paths, deny_warnings } => check(&paths, deny_warnings),
-        Command::Eval { rules, requests, explain } => eval::run(&rules, requests.as_deref(), explain),
+        Command::Check {
+            paths,
+            deny_warnings,
+        } => check(&paths, deny_warnings),
+        Command::Eval {
+            rules,
+            requests,
+            explain,
+        } => eval::run(&rules, requests.as_deref(), explain),
         Command::Bench { rules, requests } => bench::run(&rules, requests.as_deref()),
-        Command::Test { rules, tests, filter, format } => test::run(&rules, &tests, filter.as_deref(), format),
-        Command::Replay { rules, log, format, compare, output, examples, top, strict } => replay::run(&replay::Options {
+        Command::Test {
+            rules,
+            tests,
+            filter,
+            format,
+        } => test::run(&rules, &tests, filter.as_deref(), format),
+        Command::Replay {
+            rules,
+            log,
+            format,
+            compare,
+            output,
+            examples,
+            top,
+            strict,
+        } => replay::run(&replay::Options {
             rules: &rules,
             log: &log,
             format,
@@ -144,7 +169,11 @@ fn load(paths: &[PathBuf]) -> Option<(portcullis::Engine, Vec<String>)> {
             return None;
         }
     };
-    let warnings: Vec<String> = rules.warnings().iter().map(|w| w.render(rules.sources())).collect();
+    let warnings: Vec<String> = rules
+        .warnings()
+        .iter()
+        .map(|w| w.render(rules.sources()))
+        .collect();
     match portcullis::Engine::from_rules(rules) {
         Ok(engine) => Some((engine, warnings)),
         Err(e) => {
@@ -183,10 +212,13 @@ fn check(paths: &[PathBuf], deny_warnings: bool) -> anyhow::Result<Outcome> {
 }
 
 /// Reads lines from a file or stdin.
-fn lines(path: Option<&std::path::Path>) -> anyhow::Result<Box<dyn Iterator<Item = std::io::Result<String>>>> {
+fn lines(
+    path: Option<&std::path::Path>,
+) -> anyhow::Result<Box<dyn Iterator<Item = std::io::Result<String>>>> {
     Ok(match path {
         Some(p) => {
-            let f = std::fs::File::open(p).with_context(|| format!("cannot open {}", p.display()))?;
+            let f =
+                std::fs::File::open(p).with_context(|| format!("cannot open {}", p.display()))?;
             Box::new(std::io::BufReader::new(f).lines())
         }
         None => Box::new(std::io::stdin().lock().lines()),

@@ -134,7 +134,13 @@ fn test_files(rules: &[PathBuf], explicit: &[PathBuf]) -> anyhow::Result<Vec<Pat
     let dirs: Vec<PathBuf> = if explicit.is_empty() {
         rules
             .iter()
-            .map(|p| if p.is_dir() { p.join("tests") } else { p.parent().unwrap_or(Path::new(".")).join("tests") })
+            .map(|p| {
+                if p.is_dir() {
+                    p.join("tests")
+                } else {
+                    p.parent().unwrap_or(Path::new(".")).join("tests")
+                }
+            })
             .collect()
     } else {
         explicit.to_vec()
@@ -159,7 +165,12 @@ fn test_files(rules: &[PathBuf], explicit: &[PathBuf]) -> anyhow::Result<Vec<Pat
     Ok(files)
 }
 
-pub fn run(rules: &[PathBuf], tests: &[PathBuf], filter: Option<&str>, format: Format) -> anyhow::Result<Outcome> {
+pub fn run(
+    rules: &[PathBuf],
+    tests: &[PathBuf],
+    filter: Option<&str>,
+    format: Format,
+) -> anyhow::Result<Outcome> {
     let Some((engine, warnings)) = load(rules) else {
         return Ok(Outcome::Problems);
     };
@@ -172,7 +183,11 @@ pub fn run(rules: &[PathBuf], tests: &[PathBuf], filter: Option<&str>, format: F
         let dirs: Vec<String> = rules
             .iter()
             .map(|p| {
-                let d = if p.is_dir() { p.clone() } else { p.parent().unwrap_or(Path::new(".")).to_path_buf() };
+                let d = if p.is_dir() {
+                    p.clone()
+                } else {
+                    p.parent().unwrap_or(Path::new(".")).to_path_buf()
+                };
                 d.join("tests").display().to_string()
             })
             .collect();
@@ -183,7 +198,8 @@ pub fn run(rules: &[PathBuf], tests: &[PathBuf], filter: Option<&str>, format: F
     let stateful = policy.rules().rules.iter().any(|r| r.rate_limit.is_some());
     let mut results = Vec::new();
     for file in &files {
-        let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read {}", file.display()))?;
         let parsed: TestFile = match toml::from_str(&text) {
             Ok(t) => t,
             Err(e) => {
@@ -208,19 +224,32 @@ pub fn run(rules: &[PathBuf], tests: &[PathBuf], filter: Option<&str>, format: F
         }
         let mut names = Vec::new();
         for t in parsed.test {
-            let line = text.get(..t.span().start).map_or(1, |s| s.matches('\n').count() + 1);
+            let line = text
+                .get(..t.span().start)
+                .map_or(1, |s| s.matches('\n').count() + 1);
             let def = t.into_inner();
             if filter.is_some_and(|f| !def.name.contains(f)) {
                 continue;
             }
-            let mut result = TestResult { file: file.clone(), line, name: def.name.clone(), failure: None, error: None };
+            let mut result = TestResult {
+                file: file.clone(),
+                line,
+                name: def.name.clone(),
+                failure: None,
+                error: None,
+            };
             if names.contains(&def.name) {
-                result.error = Some(format!("duplicate test name {:?} in {}", def.name, file.display()));
+                result.error = Some(format!(
+                    "duplicate test name {:?} in {}",
+                    def.name,
+                    file.display()
+                ));
             } else {
                 names.push(def.name.clone());
                 let fresh;
                 let p = if stateful {
-                    fresh = Policy::compile(policy.rules().clone()).context("recompiling the rules")?;
+                    fresh =
+                        Policy::compile(policy.rules().clone()).context("recompiling the rules")?;
                     &fresh
                 } else {
                     &policy
@@ -244,14 +273,28 @@ pub fn run(rules: &[PathBuf], tests: &[PathBuf], filter: Option<&str>, format: F
             writeln!(out, "{doc}").context("writing to stdout")?;
         }
     }
-    Ok(if failed > 0 { Outcome::Problems } else { Outcome::Clean })
+    Ok(if failed > 0 {
+        Outcome::Problems
+    } else {
+        Outcome::Clean
+    })
 }
 
 fn steps_of(def: TestDef) -> Result<Vec<Step>, String> {
     match (def.request, def.step.is_empty()) {
-        (Some(_), false) => Err("a test has either `request` (one request) or `[[test.step]]`s, not both".into()),
-        (Some(request), true) => Ok(vec![Step { request, repeat: None, every: None, after: None, expect: def.expect }]),
-        (None, false) if def.expect.is_some() => Err("with `[[test.step]]`s, each step has its own `expect`".into()),
+        (Some(_), false) => {
+            Err("a test has either `request` (one request) or `[[test.step]]`s, not both".into())
+        }
+        (Some(request), true) => Ok(vec![Step {
+            request,
+            repeat: None,
+            every: None,
+            after: None,
+            expect: def.expect,
+        }]),
+        (None, false) if def.expect.is_some() => {
+            Err("with `[[test.step]]`s, each step has its own `expect`".into())
+        }
         (None, false) => Ok(def.step),
         (None, true) => Err("the test has no `request` and no `[[test.step]]`".into()),
     }
@@ -280,11 +323,17 @@ fn run_test(policy: &Policy, def: TestDef) -> Result<Option<Failure>, String> {
     let mut clock = DEFAULT_TIME;
     for (i, step) in steps.into_iter().enumerate() {
         let n = i + 1;
-        let expect = step.expect.ok_or_else(|| format!("step {n} has no `expect`"))?;
+        let expect = step
+            .expect
+            .ok_or_else(|| format!("step {n} has no `expect`"))?;
         check_expect(policy, &expect).map_err(|e| format!("step {n}: {e}"))?;
         let duration = |key: &str, v: Option<&str>| match v {
             None => Ok(Duration::ZERO),
-            Some(s) => parse_every(s).ok_or_else(|| format!("step {n}: `{key}` must be a duration such as \"1s\" or \"500ms\", found {s:?}")),
+            Some(s) => parse_every(s).ok_or_else(|| {
+                format!(
+                    "step {n}: `{key}` must be a duration such as \"1s\" or \"500ms\", found {s:?}"
+                )
+            }),
         };
         let every = duration("every", step.every.as_deref())?;
         let after = duration("after", step.after.as_deref())?;
@@ -294,8 +343,14 @@ fn run_test(policy: &Policy, def: TestDef) -> Result<Option<Failure>, String> {
         };
         let base = match obj.get("time") {
             None => clock + after.as_secs_f64(),
-            Some(_) if step.after.is_some() => return Err(format!("step {n}: give the request a `time` or the step an `after`, not both")),
-            Some(t) => t.as_f64().ok_or_else(|| format!("step {n}: `time` must be seconds since the Unix epoch"))?,
+            Some(_) if step.after.is_some() => {
+                return Err(format!(
+                    "step {n}: give the request a `time` or the step an `after`, not both"
+                ))
+            }
+            Some(t) => t
+                .as_f64()
+                .ok_or_else(|| format!("step {n}: `time` must be seconds since the Unix epoch"))?,
         };
         let repeat = step.repeat.unwrap_or(1);
         if repeat == 0 {
@@ -334,15 +389,24 @@ fn run_test(policy: &Policy, def: TestDef) -> Result<Option<Failure>, String> {
 fn check_expect(policy: &Policy, e: &Expect) -> Result<(), String> {
     if let Some(v) = &e.verdict {
         if !matches!(v.as_str(), "allow" | "forbid" | "rate_limit") {
-            return Err(format!("`verdict` must be \"allow\", \"forbid\" or \"rate_limit\", found {v:?}"));
+            return Err(format!(
+                "`verdict` must be \"allow\", \"forbid\" or \"rate_limit\", found {v:?}"
+            ));
         }
     }
     let rules: &RuleSet = policy.rules();
     let known = |id: &str| rules.rules.iter().any(|r| r.id == id);
-    let mut ids: Vec<&str> = e.shadow.iter().chain(&e.not_matched).map(String::as_str).collect();
+    let mut ids: Vec<&str> = e
+        .shadow
+        .iter()
+        .chain(&e.not_matched)
+        .map(String::as_str)
+        .collect();
     match &e.rule {
         Some(RuleExpect::Id(id)) => ids.push(id),
-        Some(RuleExpect::Default(true)) => return Err("`rule` is a rule id, or false for \"the policy's default decided\"".into()),
+        Some(RuleExpect::Default(true)) => {
+            return Err("`rule` is a rule id, or false for \"the policy's default decided\"".into())
+        }
         _ => {}
     }
     match ids.into_iter().find(|id| !known(id)) {
@@ -355,7 +419,11 @@ fn compare(e: &Expect, d: &Decision, req: &portcullis::Request<'_>) -> Vec<Misma
     let mut out = Vec::new();
     let mut differ = |what: &str, expected: String, actual: String| {
         if expected != actual {
-            out.push(Mismatch { what: what.into(), expected, actual });
+            out.push(Mismatch {
+                what: what.into(),
+                expected,
+                actual,
+            });
         }
     };
     if let Some(v) = &e.verdict {
@@ -373,9 +441,16 @@ fn compare(e: &Expect, d: &Decision, req: &portcullis::Request<'_>) -> Vec<Misma
     if let Some(r) = &e.reason {
         differ("reason", r.clone(), d.reason().unwrap_or("(none)").into());
     }
-    let hits: Vec<String> = d.shadow_hits().map(|(r, a)| format!("{} ({})", r.id, a.name())).collect();
+    let hits: Vec<String> = d
+        .shadow_hits()
+        .map(|(r, a)| format!("{} ({})", r.id, a.name()))
+        .collect();
     let hit_ids: Vec<&str> = d.shadow_hits().map(|(r, _)| r.id.as_str()).collect();
-    let hits_text = if hits.is_empty() { "(none)".to_string() } else { hits.join(", ") };
+    let hits_text = if hits.is_empty() {
+        "(none)".to_string()
+    } else {
+        hits.join(", ")
+    };
     for want in &e.shadow {
         if !hit_ids.contains(&want.as_str()) {
             differ("shadow", format!("includes {want}"), hits_text.clone());
@@ -383,9 +458,17 @@ fn compare(e: &Expect, d: &Decision, req: &portcullis::Request<'_>) -> Vec<Misma
     }
     for not in &e.not_matched {
         if d.rule_id() == Some(not.as_str()) {
-            differ("not_matched", format!("{not} does not match"), format!("{not} decided"));
+            differ(
+                "not_matched",
+                format!("{not} does not match"),
+                format!("{not} decided"),
+            );
         } else if hit_ids.contains(&not.as_str()) {
-            differ("not_matched", format!("{not} does not match"), format!("{not} matched ({hits_text})"));
+            differ(
+                "not_matched",
+                format!("{not} does not match"),
+                format!("{not} matched ({hits_text})"),
+            );
         }
     }
     if !e.headers.is_empty() {
@@ -409,22 +492,46 @@ fn describe(r: &OwnedRequest) -> String {
     if let Some(ip) = r.client_ip {
         s.push_str(&format!(" from {ip}"));
     }
-    if let Some(subject) = r.auth.subject.as_deref().filter(|_| r.auth.is_authenticated()) {
+    if let Some(subject) = r
+        .auth
+        .subject
+        .as_deref()
+        .filter(|_| r.auth.is_authenticated())
+    {
         s.push_str(&format!(" as {subject}"));
     }
     s
 }
 
 fn display_name(r: &TestResult) -> String {
-    let file = r.file.file_name().map_or_else(|| r.file.display().to_string(), |f| f.to_string_lossy().into_owned());
+    let file = r.file.file_name().map_or_else(
+        || r.file.display().to_string(),
+        |f| f.to_string_lossy().into_owned(),
+    );
     format!("{file}: {}", r.name)
 }
 
-fn write_text(out: &mut impl Write, results: &[TestResult], files: &[PathBuf], passed: usize, failed: usize) -> anyhow::Result<()> {
+fn write_text(
+    out: &mut impl Write,
+    results: &[TestResult],
+    files: &[PathBuf],
+    passed: usize,
+    failed: usize,
+) -> anyhow::Result<()> {
     let shown: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
-    writeln!(out, "\nrunning {} tests from {}", results.len(), shown.join(", "))?;
+    writeln!(
+        out,
+        "\nrunning {} tests from {}",
+        results.len(),
+        shown.join(", ")
+    )?;
     for r in results {
-        writeln!(out, "test {} ... {}", display_name(r), if r.ok() { "ok" } else { "FAILED" })?;
+        writeln!(
+            out,
+            "test {} ... {}",
+            display_name(r),
+            if r.ok() { "ok" } else { "FAILED" }
+        )?;
     }
     if failed > 0 {
         writeln!(out, "\nfailures:")?;
@@ -435,13 +542,21 @@ fn write_text(out: &mut impl Write, results: &[TestResult], files: &[PathBuf], p
                 writeln!(out, "error: {e}")?;
             }
             if let Some(f) = &r.failure {
-                let rep = if f.repetition > 1 { format!(", repetition {}", f.repetition) } else { String::new() };
+                let rep = if f.repetition > 1 {
+                    format!(", repetition {}", f.repetition)
+                } else {
+                    String::new()
+                };
                 writeln!(out, "step {} of {}{rep}: {}", f.step, f.steps, f.request)?;
                 for m in &f.mismatches {
                     writeln!(out, "  - {}: {}", m.what, m.expected)?;
                     writeln!(out, "  + {}: {}", m.what, m.actual)?;
                 }
-                let matched = if f.matched.is_empty() { "(none)".to_string() } else { f.matched.join(", ") };
+                let matched = if f.matched.is_empty() {
+                    "(none)".to_string()
+                } else {
+                    f.matched.join(", ")
+                };
                 writeln!(out, "  rules that matched, in order: {matched}")?;
             }
         }

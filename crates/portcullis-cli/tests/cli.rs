@@ -18,7 +18,12 @@ fn portcullis(args: &[&str], stdin: Option<&str>) -> Output {
         .spawn()
         .expect("spawn portcullis");
     if let Some(input) = stdin {
-        child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write stdin");
     }
     drop(child.stdin.take());
     child.wait_with_output().expect("wait")
@@ -42,7 +47,12 @@ fn stdout_json(out: &Output) -> Vec<serde_json::Value> {
 #[test]
 fn check_accepts_the_starter_pack() {
     let out = portcullis(&["check", "rules/"], None);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("ok: "));
 }
 
@@ -84,8 +94,16 @@ fn check_missing_file_is_a_rule_error() {
 
 #[test]
 fn eval_samples_show_every_outcome() {
-    let out = portcullis(&["eval", "rules/", "--requests", "samples/requests.jsonl"], None);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = portcullis(
+        &["eval", "rules/", "--requests", "samples/requests.jsonl"],
+        None,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let decisions = stdout_json(&out);
     let lines = std::fs::read_to_string(root().join("samples/requests.jsonl")).expect("samples");
     assert_eq!(decisions.len(), lines.lines().count());
@@ -102,16 +120,23 @@ fn eval_samples_show_every_outcome() {
     assert_eq!(status("git-probe"), Some(404));
     assert_eq!(status("login-6"), Some(429));
     assert_eq!(status("preflight"), Some(200));
-    let limited = decisions.iter().find(|d| d["request_id"] == "login-6").expect("login-6");
+    let limited = decisions
+        .iter()
+        .find(|d| d["request_id"] == "login-6")
+        .expect("login-6");
     assert_eq!(limited["headers"]["retry-after"], "7");
-    assert_eq!(limited["headers"]["ratelimit-policy"], "\"login-throttle\";q=5;w=60");
+    assert_eq!(
+        limited["headers"]["ratelimit-policy"],
+        "\"login-throttle\";q=5;w=60"
+    );
     let summary = String::from_utf8_lossy(&out.stderr);
     assert!(summary.contains("429: 1"), "{summary}");
 }
 
 #[test]
 fn eval_reports_bad_lines_in_place_and_exits_1() {
-    let input = "{\"uri\":\"/\"}\nnot json\n{\"uri\":\"/\",\"ip\":\"300.1.1.1\"}\n{\"uri\":\"/admin/x\"}\n";
+    let input =
+        "{\"uri\":\"/\"}\nnot json\n{\"uri\":\"/\",\"ip\":\"300.1.1.1\"}\n{\"uri\":\"/admin/x\"}\n";
     let out = portcullis(&["eval", "rules/"], Some(input));
     assert_eq!(out.status.code(), Some(1));
     let d = stdout_json(&out);
@@ -120,7 +145,9 @@ fn eval_reports_bad_lines_in_place_and_exits_1() {
     assert_eq!(d[1]["line"], 2);
     assert!(d[1]["error"].is_string());
     assert_eq!(d[2]["line"], 3);
-    assert!(d[2]["error"].as_str().is_some_and(|e| e.contains("300.1.1.1")));
+    assert!(d[2]["error"]
+        .as_str()
+        .is_some_and(|e| e.contains("300.1.1.1")));
     assert_eq!(d[3]["status"], 401);
     assert!(String::from_utf8_lossy(&out.stderr).contains("2 invalid lines"));
 }
@@ -141,7 +168,15 @@ fn eval_explain_traces_rules() {
 #[test]
 fn eval_with_bad_rules_exits_1_and_unreadable_requests_exit_2() {
     let bad = temp_file("bad-eval.toml", "[[rule]]\nid = \"x\"\n");
-    assert_eq!(portcullis(&["eval", bad.to_str().expect("utf-8")], Some("")).status.code(), Some(1));
-    let out = portcullis(&["eval", "rules/", "--requests", "no/such/file.jsonl"], None);
+    assert_eq!(
+        portcullis(&["eval", bad.to_str().expect("utf-8")], Some(""))
+            .status
+            .code(),
+        Some(1)
+    );
+    let out = portcullis(
+        &["eval", "rules/", "--requests", "no/such/file.jsonl"],
+        None,
+    );
     assert_eq!(out.status.code(), Some(2));
 }

@@ -17,23 +17,34 @@ fn portcullis(args: &[&str]) -> Output {
 
 /// A rule pack in a fresh temp dir: `rules.toml` and `tests/t.toml`.
 fn pack(name: &str, rules: &str, tests: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("portcullis-test-cmd-{}-{name}", std::process::id()));
+    let dir =
+        std::env::temp_dir().join(format!("portcullis-test-cmd-{}-{name}", std::process::id()));
     std::fs::create_dir_all(dir.join("tests")).expect("temp dir");
     std::fs::write(dir.join("rules.toml"), rules).expect("write rules");
     std::fs::write(dir.join("tests/t.toml"), tests).expect("write tests");
     dir
 }
 
-const RULES: &str = "[[rule]]\nid = \"admin\"\nwhen = 'path starts_with \"/admin\"'\naction = \"forbid\"\n";
+const RULES: &str =
+    "[[rule]]\nid = \"admin\"\nwhen = 'path starts_with \"/admin\"'\naction = \"forbid\"\n";
 
 #[test]
 fn the_starter_pack_passes_its_tests() {
     let out = portcullis(&["test", "rules/"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let summary = stdout.lines().last().unwrap_or("");
     assert!(summary.ends_with("passed, 0 failed"), "{summary}");
-    let passed: usize = summary.split_whitespace().next().and_then(|n| n.parse().ok()).unwrap_or(0);
+    let passed: usize = summary
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
     assert!(passed >= 30, "{summary}");
 }
 
@@ -49,7 +60,10 @@ fn a_failing_test_shows_expected_against_actual_and_exits_1() {
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(stdout.contains("admin is refused ... FAILED"), "{stdout}");
     assert!(stdout.contains("home passes ... ok"), "{stdout}");
-    assert!(stdout.contains("allow") && stdout.contains("forbid"), "the diff names both verdicts: {stdout}");
+    assert!(
+        stdout.contains("allow") && stdout.contains("forbid"),
+        "the diff names both verdicts: {stdout}"
+    );
     assert!(stdout.contains("1 passed, 1 failed"), "{stdout}");
 }
 
@@ -60,7 +74,12 @@ fn json_format_is_machine_readable() {
         RULES,
         "[[test]]\nname = \"admin\"\nrequest = { uri = \"/admin/x\" }\nexpect = { verdict = \"forbid\", status = 403, rule = \"admin\" }\n",
     );
-    let out = portcullis(&["test", dir.to_str().expect("utf-8 path"), "--format", "json"]);
+    let out = portcullis(&[
+        "test",
+        dir.to_str().expect("utf-8 path"),
+        "--format",
+        "json",
+    ]);
     assert_eq!(out.status.code(), Some(0));
     let text = String::from_utf8_lossy(&out.stdout);
     let parsed: Vec<serde_json::Value> = text

@@ -17,8 +17,12 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use portcullis_match::{normalize, IpTable, IpTableBuilder, MatchSet, PatternKind, ScanScratch, Scanner, ScannerBuilder};
-use portcullis_rules::{CmpOp, Expr, Field, ListItems, ListKind, ListOp, PredKind, RuleSet, StrOp, Term, Type};
+use portcullis_match::{
+    normalize, IpTable, IpTableBuilder, MatchSet, PatternKind, ScanScratch, Scanner, ScannerBuilder,
+};
+use portcullis_rules::{
+    CmpOp, Expr, Field, ListItems, ListKind, ListOp, PredKind, RuleSet, StrOp, Term, Type,
+};
 
 use crate::policy::CompileError;
 use crate::request::Request;
@@ -140,8 +144,13 @@ struct Builder<'r> {
 
 /// A predicate before ids are assigned.
 enum Class {
-    Scan { slot: u32, patterns: Vec<(PatternKind, String, bool)> },
-    Ip { list: u32 },
+    Scan {
+        slot: u32,
+        patterns: Vec<(PatternKind, String, bool)>,
+    },
+    Ip {
+        list: u32,
+    },
     Direct(PredKind, [Option<u32>; 2]),
 }
 
@@ -184,7 +193,12 @@ impl Builder<'_> {
         Class::Direct(p.clone(), slots)
     }
 
-    fn add_pred(&mut self, k: String, rule: usize, class: impl FnOnce(&mut Self) -> Class) -> usize {
+    fn add_pred(
+        &mut self,
+        k: String,
+        rule: usize,
+        class: impl FnOnce(&mut Self) -> Class,
+    ) -> usize {
         if let Some(&i) = self.pred_index.get(&k) {
             return i;
         }
@@ -217,11 +231,20 @@ impl Builder<'_> {
                     StrOp::EndsWith => PatternKind::EndsWith,
                     StrOp::Matches => PatternKind::Regex,
                 };
-                let Some((term, pat, ci)) = scan_target(lhs, kind, pattern, false) else { return Formula::Const(false) };
-                let i = self.add_pred(k, rule, |b| Class::Scan { slot: b.slot(term), patterns: vec![(kind, pat, ci)] });
+                let Some((term, pat, ci)) = scan_target(lhs, kind, pattern, false) else {
+                    return Formula::Const(false);
+                };
+                let i = self.add_pred(k, rule, |b| Class::Scan {
+                    slot: b.slot(term),
+                    patterns: vec![(kind, pat, ci)],
+                });
                 Formula::Pred(i as u32)
             }
-            PredKind::Compare { lhs, op: op @ (CmpOp::Eq | CmpOp::Ne), rhs } if lhs.ty() == Type::Str => {
+            PredKind::Compare {
+                lhs,
+                op: op @ (CmpOp::Eq | CmpOp::Ne),
+                rhs,
+            } if lhs.ty() == Type::Str => {
                 let (term, lit) = match (lhs, rhs) {
                     (t, Term::Str(s)) | (Term::Str(s), t) if is_slot_term(t) => (t, s),
                     _ => return Formula::Pred(self.add_pred(k, rule, |b| b.direct(p)) as u32),
@@ -231,14 +254,23 @@ impl Builder<'_> {
                     None => Formula::Const(false),
                     Some((term, lit, ci)) => {
                         let eq_key = format!("eq {} {lit:?} {ci}", key(term));
-                        let i = self.add_pred(eq_key, rule, |b| Class::Scan { slot: b.slot(term), patterns: vec![(PatternKind::Equals, lit, ci)] });
+                        let i = self.add_pred(eq_key, rule, |b| Class::Scan {
+                            slot: b.slot(term),
+                            patterns: vec![(PatternKind::Equals, lit, ci)],
+                        });
                         Formula::Pred(i as u32)
                     }
                 };
-                if *op == CmpOp::Ne { Formula::Not(Box::new(f)) } else { f }
+                if *op == CmpOp::Ne {
+                    Formula::Not(Box::new(f))
+                } else {
+                    f
+                }
             }
             PredKind::List { lhs, op, list } if *op != ListOp::HasAny => {
-                let Some(l) = rules.list(*list) else { return Formula::Const(false) };
+                let Some(l) = rules.list(*list) else {
+                    return Formula::Const(false);
+                };
                 if l.kind == ListKind::Ip {
                     let i = self.add_pred(k, rule, |_| Class::Ip { list: list.0 });
                     return Formula::Pred(i as u32);
@@ -260,12 +292,19 @@ impl Builder<'_> {
                 if items.is_empty() {
                     return Formula::Const(false);
                 }
-                let targets: Vec<(&Term, String, bool)> =
-                    items.iter().filter_map(|s| scan_target(lhs, kind, s, l.case_insensitive)).collect();
-                let Some(&(term, ..)) = targets.first() else { return Formula::Const(false) };
+                let targets: Vec<(&Term, String, bool)> = items
+                    .iter()
+                    .filter_map(|s| scan_target(lhs, kind, s, l.case_insensitive))
+                    .collect();
+                let Some(&(term, ..)) = targets.first() else {
+                    return Formula::Const(false);
+                };
                 let i = self.add_pred(k, rule, |b| Class::Scan {
                     slot: b.slot(term),
-                    patterns: targets.into_iter().map(|(_, p, ci)| (kind, p, ci)).collect(),
+                    patterns: targets
+                        .into_iter()
+                        .map(|(_, p, ci)| (kind, p, ci))
+                        .collect(),
                 });
                 Formula::Pred(i as u32)
             }
@@ -277,7 +316,12 @@ impl Builder<'_> {
 /// Where a literal predicate is scanned: `lower(x) op "lit"` becomes an ASCII
 /// case-insensitive `x op "lit"` (one scan of `x` then serves both), and never matches when
 /// the literal has ASCII capitals (`None`). Regexes keep their lowered slot.
-fn scan_target<'t>(lhs: &'t Term, kind: PatternKind, pat: &str, ci: bool) -> Option<(&'t Term, String, bool)> {
+fn scan_target<'t>(
+    lhs: &'t Term,
+    kind: PatternKind,
+    pat: &str,
+    ci: bool,
+) -> Option<(&'t Term, String, bool)> {
     match lhs {
         Term::Lower(inner) if kind != PatternKind::Regex => {
             if !ci && pat.bytes().any(|b| b.is_ascii_uppercase()) {
@@ -294,8 +338,18 @@ fn renumber(f: Formula, map: &[u32]) -> Formula {
     match f {
         Formula::Pred(i) => Formula::Pred(map.get(i as usize).copied().unwrap_or(u32::MAX)),
         Formula::Not(f) => Formula::Not(Box::new(renumber(*f, map))),
-        Formula::And(fs) => Formula::And(fs.into_vec().into_iter().map(|f| renumber(f, map)).collect()),
-        Formula::Or(fs) => Formula::Or(fs.into_vec().into_iter().map(|f| renumber(f, map)).collect()),
+        Formula::And(fs) => Formula::And(
+            fs.into_vec()
+                .into_iter()
+                .map(|f| renumber(f, map))
+                .collect(),
+        ),
+        Formula::Or(fs) => Formula::Or(
+            fs.into_vec()
+                .into_iter()
+                .map(|f| renumber(f, map))
+                .collect(),
+        ),
         c @ Formula::Const(_) => c,
     }
 }
@@ -311,11 +365,17 @@ impl Program {
             pred_index: HashMap::new(),
             pred_rule: Vec::new(),
         };
-        let formulas: Vec<Formula> = rules.rules.iter().enumerate().map(|(i, r)| b.formula(&r.when, i)).collect();
+        let formulas: Vec<Formula> = rules
+            .rules
+            .iter()
+            .enumerate()
+            .map(|(i, r)| b.formula(&r.when, i))
+            .collect();
 
         // Assign ids: scanned predicates grouped by slot, then IP, then direct.
         // Scanned predicates grouped by slot, those of `arg` slots together (one source).
-        let is_arg = |slot: u32| matches!(b.slots.get(slot as usize), Some(Term::Field(Field::Arg(_))));
+        let is_arg =
+            |slot: u32| matches!(b.slots.get(slot as usize), Some(Term::Field(Field::Arg(_))));
         let order_key = |c: &Class| match c {
             Class::Scan { slot, .. } => (0u8, is_arg(*slot), *slot),
             Class::Ip { .. } => (1, false, 0),
@@ -371,7 +431,9 @@ impl Program {
                 }
                 Class::Ip { list } => {
                     if ip_lists_added.insert(list) {
-                        if let Some(ListItems::Ip(nets)) = rules.list(portcullis_rules::ListId(list)).map(|l| &l.items) {
+                        if let Some(ListItems::Ip(nets)) =
+                            rules.list(portcullis_rules::ListId(list)).map(|l| &l.items)
+                        {
                             for n in nets {
                                 ip_builder.insert(*n, list);
                             }
@@ -384,12 +446,23 @@ impl Program {
                     Code::Ip
                 }
                 Class::Direct(p, slots) => {
-                    if let PredKind::List { op: ListOp::HasAny, list, .. } = &p {
+                    if let PredKind::List {
+                        op: ListOp::HasAny,
+                        list,
+                        ..
+                    } = &p
+                    {
                         if let Some(l) = rules.list(*list) {
                             if let ListItems::Str(items) = &l.items {
                                 let set = items
                                     .iter()
-                                    .map(|s| if l.case_insensitive { s.to_ascii_lowercase() } else { s.clone() })
+                                    .map(|s| {
+                                        if l.case_insensitive {
+                                            s.to_ascii_lowercase()
+                                        } else {
+                                            s.clone()
+                                        }
+                                    })
                                     .collect();
                                 sets.insert(id, (l.case_insensitive, set));
                             }
@@ -413,8 +486,16 @@ impl Program {
                         .and_then(|p| pred_rule.get(p as usize))
                         .and_then(|&r| rules.rules.get(r))
                         .map(|r| r.id.as_str());
-                    let what = b.slots.get(slot).map(|t| format!("{t:?}")).unwrap_or_default();
-                    return Err(CompileError::new(rule, None, format!("patterns on {what}: {e}")));
+                    let what = b
+                        .slots
+                        .get(slot)
+                        .map(|t| format!("{t:?}"))
+                        .unwrap_or_default();
+                    return Err(CompileError::new(
+                        rule,
+                        None,
+                        format!("patterns on {what}: {e}"),
+                    ));
                 }
             }
         }
@@ -424,12 +505,18 @@ impl Program {
         // Anchors.
         let mut anchored: Vec<Vec<u32>> = vec![Vec::new(); codes.len()];
         let mut unanchored = vec![0u64; formulas.len().div_ceil(64)];
-        let arg_slot: Vec<bool> = b.slots.iter().map(|t| matches!(t, Term::Field(Field::Arg(_)))).collect();
+        let arg_slot: Vec<bool> = b
+            .slots
+            .iter()
+            .map(|t| matches!(t, Term::Field(Field::Arg(_))))
+            .collect();
         let arg_preds = slot_preds
             .iter()
             .zip(&arg_slot)
             .filter(|(_, &a)| a)
-            .fold((u32::MAX, 0), |(lo, hi), (&(l, h), _)| (lo.min(l), hi.max(h)));
+            .fold((u32::MAX, 0), |(lo, hi), (&(l, h), _)| {
+                (lo.min(l), hi.max(h))
+            });
         let mut first_rule: HashMap<Source, u32> = HashMap::new();
         for (r, f) in formulas.iter().enumerate() {
             // A rule is reached only after every source it is anchored on was scanned:
@@ -465,7 +552,11 @@ impl Program {
             }
         }
         arg_slots.sort();
-        let path_slot = b.slots.iter().position(|t| *t == Term::Field(Field::Path)).map(|p| p as u32);
+        let path_slot = b
+            .slots
+            .iter()
+            .position(|t| *t == Term::Field(Field::Path))
+            .map(|p| p as u32);
         Ok(Program {
             slots: b.slots,
             scanners,
@@ -499,7 +590,11 @@ impl Program {
         Scratch {
             program: self.id,
             bits: MatchSet::new(self.codes.len()),
-            scan: self.scanners.iter().map(|s| s.as_ref().map_or_else(empty_scratch, Scanner::scratch)).collect(),
+            scan: self
+                .scanners
+                .iter()
+                .map(|s| s.as_ref().map_or_else(empty_scratch, Scanner::scratch))
+                .collect(),
             state: vec![0; self.slots.len()],
             values: vec![String::new(); self.slots.len()],
             tmp: String::new(),
@@ -589,7 +684,10 @@ fn term_text(t: &Term) -> String {
 
 /// A scanner scratch for slots without a scanner (never used).
 fn empty_scratch() -> ScanScratch {
-    ScannerBuilder::new().build().map(|s| s.scratch()).unwrap_or_else(|_| unreachable_scratch())
+    ScannerBuilder::new()
+        .build()
+        .map(|s| s.scratch())
+        .unwrap_or_else(|_| unreachable_scratch())
 }
 
 #[allow(clippy::panic)] // an empty builder always builds; kept out of the hot path
@@ -603,7 +701,9 @@ fn anchor(f: &Formula, codes: &[Code], arg_slot: &[bool]) -> Option<Vec<(Source,
     let anchor = |f: &Formula| anchor(f, codes, arg_slot);
     match f {
         Formula::Pred(p) => match codes.get(*p as usize)? {
-            Code::Scan(slot) if arg_slot.get(*slot as usize) == Some(&true) => Some(vec![(Source::Args, *p)]),
+            Code::Scan(slot) if arg_slot.get(*slot as usize) == Some(&true) => {
+                Some(vec![(Source::Args, *p)])
+            }
             Code::Scan(slot) => Some(vec![(Source::Slot(*slot), *p)]),
             Code::Ip => Some(vec![(Source::Ip, *p)]),
             Code::Direct(..) => None,
@@ -635,9 +735,20 @@ pub(crate) struct Run<'a, 'r> {
 }
 
 impl<'a, 'r> Run<'a, 'r> {
-    pub(crate) fn new(program: &'a Program, scratch: &'a mut Scratch, req: &'a Request<'r>, preflight: bool) -> Self {
+    pub(crate) fn new(
+        program: &'a Program,
+        scratch: &'a mut Scratch,
+        req: &'a Request<'r>,
+        preflight: bool,
+    ) -> Self {
         let target = normalize::split_target(req.uri);
-        Run { program, scratch, req, preflight, target }
+        Run {
+            program,
+            scratch,
+            req,
+            preflight,
+            target,
+        }
     }
 }
 
@@ -691,10 +802,16 @@ impl Run<'_, '_> {
             }
             Source::Slot(s) => {
                 self.ensure_slot(s);
-                self.program.slot_preds.get(s as usize).copied().unwrap_or((0, 0))
+                self.program
+                    .slot_preds
+                    .get(s as usize)
+                    .copied()
+                    .unwrap_or((0, 0))
             }
         };
-        let Scratch { bits, candidates, .. } = &mut *self.scratch;
+        let Scratch {
+            bits, candidates, ..
+        } = &mut *self.scratch;
         for p in bits.iter_range(lo, hi) {
             if let Some(rules) = self.program.anchored.get(p as usize) {
                 for &r in rules {
@@ -713,7 +830,14 @@ impl Run<'_, '_> {
             return;
         }
         self.scratch.args_done = true;
-        let Scratch { values, tmp, state, scan, bits, .. } = &mut *self.scratch;
+        let Scratch {
+            values,
+            tmp,
+            state,
+            scan,
+            bits,
+            ..
+        } = &mut *self.scratch;
         for pair in self.target.1.split('&') {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
             let name = if k.bytes().any(|b| b == b'%' || b == b'+') {
@@ -724,18 +848,26 @@ impl Run<'_, '_> {
                 k
             };
             let args = &self.program.arg_slots;
-            let Ok(at) = args.binary_search_by(|(n, _)| n.as_str().cmp(name)) else { continue };
-            let Some((_, slots)) = args.get(at) else { continue };
+            let Ok(at) = args.binary_search_by(|(n, _)| n.as_str().cmp(name)) else {
+                continue;
+            };
+            let Some((_, slots)) = args.get(at) else {
+                continue;
+            };
             for &s in slots {
                 let i = s as usize;
                 if state.get(i) != Some(&0) {
                     continue;
                 }
-                let (Some(buf), Some(st)) = (values.get_mut(i), state.get_mut(i)) else { continue };
+                let (Some(buf), Some(st)) = (values.get_mut(i), state.get_mut(i)) else {
+                    continue;
+                };
                 buf.clear();
                 normalize::percent_decode_into(v, true, buf);
                 *st = 2;
-                if let (Some(Some(scanner)), Some(sc)) = (self.program.scanners.get(i), scan.get_mut(i)) {
+                if let (Some(Some(scanner)), Some(sc)) =
+                    (self.program.scanners.get(i), scan.get_mut(i))
+                {
                     scanner.scan(buf, sc, bits);
                 }
             }
@@ -754,7 +886,9 @@ impl Run<'_, '_> {
             return;
         }
         self.scratch.ip_done = true;
-        let (Some(table), Some(ip)) = (&self.program.ip_table, self.req.client_ip) else { return };
+        let (Some(table), Some(ip)) = (&self.program.ip_table, self.req.client_ip) else {
+            return;
+        };
         for list in table.lookup(ip).iter() {
             if let Some(preds) = self.program.ip_list_preds.get(list as usize) {
                 for &p in preds {
@@ -774,15 +908,25 @@ impl Run<'_, '_> {
                     let n = *n;
                     let path_slot = self.program.path_slot?;
                     self.ensure_slot(path_slot);
-                    let Scratch { values, state, scan, bits, .. } = &mut *self.scratch;
+                    let Scratch {
+                        values,
+                        state,
+                        scan,
+                        bits,
+                        ..
+                    } = &mut *self.scratch;
                     let mut buf = std::mem::take(values.get_mut(i)?);
                     buf.clear();
-                    let segment = values.get(path_slot as usize).and_then(|p| normalize::path_segment(p, n));
+                    let segment = values
+                        .get(path_slot as usize)
+                        .and_then(|p| normalize::path_segment(p, n));
                     let present = segment.is_some();
                     buf.push_str(segment.unwrap_or(""));
                     state[i] = if present { 2 } else { 1 };
                     if present {
-                        if let (Some(Some(scanner)), Some(sc)) = (self.program.scanners.get(i), scan.get_mut(i)) {
+                        if let (Some(Some(scanner)), Some(sc)) =
+                            (self.program.scanners.get(i), scan.get_mut(i))
+                        {
                             scanner.scan(&buf, sc, bits);
                         }
                     }
@@ -793,13 +937,23 @@ impl Run<'_, '_> {
         }
         if self.scratch.state.get(i).copied()? == 0 {
             let term = self.program.slots.get(i)?;
-            let Scratch { values, tmp, tmp2, state, scan, bits, .. } = &mut *self.scratch;
+            let Scratch {
+                values,
+                tmp,
+                tmp2,
+                state,
+                scan,
+                bits,
+                ..
+            } = &mut *self.scratch;
             let buf = values.get_mut(i)?;
             buf.clear();
             let present = compute(term, self.req, self.target, buf, tmp, tmp2);
             state[i] = if present { 2 } else { 1 };
             if present {
-                if let (Some(Some(scanner)), Some(sc)) = (self.program.scanners.get(i), scan.get_mut(i)) {
+                if let (Some(Some(scanner)), Some(sc)) =
+                    (self.program.scanners.get(i), scan.get_mut(i))
+                {
                     scanner.scan(buf, sc, bits);
                 }
             }
@@ -903,7 +1057,9 @@ impl Run<'_, '_> {
                     Type::Str => self.string_eq(lhs, rhs, slots),
                     Type::Int => {
                         let (a, b) = (self.int_of(lhs, slots[0]), self.int_of(rhs, slots[1]));
-                        let (Some(a), Some(b)) = (a, b) else { return *op == CmpOp::Ne };
+                        let (Some(a), Some(b)) = (a, b) else {
+                            return *op == CmpOp::Ne;
+                        };
                         return match op {
                             CmpOp::Eq => a == b,
                             CmpOp::Ne => a != b,
@@ -940,8 +1096,14 @@ impl Run<'_, '_> {
                 self.scratch.held = held;
                 found
             }
-            PredKind::List { lhs, op: ListOp::HasAny, .. } => {
-                let Some((ci, set)) = self.program.sets.get(&id) else { return false };
+            PredKind::List {
+                lhs,
+                op: ListOp::HasAny,
+                ..
+            } => {
+                let Some((ci, set)) = self.program.sets.get(&id) else {
+                    return false;
+                };
                 let mut held = std::mem::take(&mut self.scratch.held);
                 let found = self.set_of(lhs).iter().any(|m| {
                     if *ci {
@@ -972,7 +1134,14 @@ fn ip_of(t: &Term, req: &Request<'_>) -> Option<IpAddr> {
 
 /// Writes a string term's value into `out`; returns whether it is present.
 /// `tmp` and `tmp2` are scratch buffers.
-fn compute(t: &Term, req: &Request<'_>, target: (&str, &str), out: &mut String, tmp: &mut String, tmp2: &mut String) -> bool {
+fn compute(
+    t: &Term,
+    req: &Request<'_>,
+    target: (&str, &str),
+    out: &mut String,
+    tmp: &mut String,
+    tmp2: &mut String,
+) -> bool {
     let auth = req.auth;
     let authed = auth.is_authenticated();
     let copy = |s: Option<&str>, out: &mut String| match s {

@@ -70,11 +70,15 @@ impl RequestId {
     /// and JSON); anything else is refused.
     pub fn parse(s: &str) -> Option<RequestId> {
         let ok = (1..=64).contains(&s.len())
-            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
         ok.then(|| {
             let mut buf = [0u8; 64];
             buf[..s.len()].copy_from_slice(s.as_bytes());
-            RequestId { buf, len: s.len() as u8 }
+            RequestId {
+                buf,
+                len: s.len() as u8,
+            }
         })
     }
 
@@ -171,7 +175,9 @@ impl Oversize {
     /// The size found and the limit.
     pub fn size_and_limit(&self) -> (usize, usize) {
         match *self {
-            Oversize::Uri { len: n, max } | Oversize::HeaderCount { count: n, max } | Oversize::HeaderBytes { bytes: n, max } => (n, max),
+            Oversize::Uri { len: n, max }
+            | Oversize::HeaderCount { count: n, max }
+            | Oversize::HeaderBytes { bytes: n, max } => (n, max),
         }
     }
 }
@@ -179,7 +185,12 @@ impl Oversize {
 impl fmt::Display for Oversize {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (n, max) = self.size_and_limit();
-        write!(f, "{}: {n} over the limit of {max} (`{}`)", self.description(), self.setting())
+        write!(
+            f,
+            "{}: {n} over the limit of {max} (`{}`)",
+            self.description(),
+            self.setting()
+        )
     }
 }
 
@@ -189,7 +200,9 @@ pub(crate) enum Cause {
     None,
     /// Identity-dependent refusal of a caller who is anonymous (`false`) or whose
     /// credentials were rejected (`true`): logging in could fix it.
-    Unauthenticated { invalid: bool },
+    Unauthenticated {
+        invalid: bool,
+    },
     Forbidden,
     Hidden,
     RateLimited,
@@ -320,7 +333,11 @@ impl Decision {
             let scheme = challenge.split(' ').next().unwrap_or("");
             if invalid && scheme.eq_ignore_ascii_case("bearer") {
                 // RFC 6750 §3.1: tell the client its token, not its request, is the problem.
-                challenge.push_str(if challenge.len() > scheme.len() { ", " } else { " " });
+                challenge.push_str(if challenge.len() > scheme.len() {
+                    ", "
+                } else {
+                    " "
+                });
                 challenge.push_str("error=\"invalid_token\"");
             }
             headers.push(("www-authenticate", challenge));
@@ -352,7 +369,10 @@ impl Decision {
                 if let (Cause::RateLimited, Some(r)) = (self.cause, &self.rate) {
                     body.insert("limit".into(), json!(r.limit));
                     body.insert("window_seconds".into(), json!(r.window_secs));
-                    body.insert("retry_after_seconds".into(), json!(r.retry_after_secs.max(1)));
+                    body.insert(
+                        "retry_after_seconds".into(),
+                        json!(r.retry_after_secs.max(1)),
+                    );
                 }
             }
         }
@@ -389,8 +409,14 @@ impl Response {
 /// `RateLimit-Policy` and `RateLimit` (draft-ietf-httpapi-ratelimit-headers): the policy
 /// named after the rule, its quota and window, what remains and when it resets.
 fn rate_headers(r: &RateInfo, name: &str, out: &mut Vec<(&'static str, String)>) {
-    out.push(("ratelimit-policy", format!("\"{name}\";q={};w={}", r.limit, r.window_secs)));
-    out.push(("ratelimit", format!("\"{name}\";r={};t={}", r.remaining, r.reset_secs)));
+    out.push((
+        "ratelimit-policy",
+        format!("\"{name}\";q={};w={}", r.limit, r.window_secs),
+    ));
+    out.push((
+        "ratelimit",
+        format!("\"{name}\";r={};t={}", r.remaining, r.reset_secs),
+    ));
 }
 
 fn title(status: u16) -> &'static str {
@@ -418,16 +444,26 @@ fn requirements(rule: &Rule, request: &Request<'_>, body: &mut Map<String, Value
     let auth = request.auth;
     let authed = auth.is_authenticated();
     rule.when.visit_preds(&mut |p| match &p.kind {
-        PredKind::Has { set: Term::Field(f), item: Term::Str(want) } => {
+        PredKind::Has {
+            set: Term::Field(f),
+            item: Term::Str(want),
+        } => {
             let (req, have, mine) = match f {
                 Field::AuthRoles => ("required_role", "your_roles", &auth.roles),
                 Field::AuthScopes => ("required_scope", "your_scopes", &auth.scopes),
                 _ => return,
             };
             body.insert(req.into(), json!(want));
-            body.insert(have.into(), json!(if authed { mine.clone() } else { Vec::new() }));
+            body.insert(
+                have.into(),
+                json!(if authed { mine.clone() } else { Vec::new() }),
+            );
         }
-        PredKind::Compare { lhs, op: CmpOp::Eq | CmpOp::Ne, rhs } => {
+        PredKind::Compare {
+            lhs,
+            op: CmpOp::Eq | CmpOp::Ne,
+            rhs,
+        } => {
             let (other, field) = match (lhs, rhs) {
                 (Term::Field(f), o) | (o, Term::Field(f)) if f.is_identity() => (o, f),
                 _ => return,
@@ -439,7 +475,9 @@ fn requirements(rule: &Rule, request: &Request<'_>, body: &mut Map<String, Value
             };
             let required = match other {
                 Term::Str(s) => Some(s.clone()),
-                Term::PathSegment(n) => portcullis_match::normalize::path_segment(&fields.path, *n).map(str::to_string),
+                Term::PathSegment(n) => {
+                    portcullis_match::normalize::path_segment(&fields.path, *n).map(str::to_string)
+                }
                 Term::Field(f) => fields.string(f).map(|s| s.into_owned()),
                 _ => None,
             };

@@ -80,7 +80,9 @@ impl<'r> Fields<'r> {
             Field::Method => Some(Cow::Borrowed(self.req.method)),
             Field::Host => {
                 // RFC 9112 §3.2.2: an absolute-form target's authority wins over Host.
-                let raw = normalize::authority(self.req.uri).map(Cow::Borrowed).or_else(|| self.header("host").map(Cow::Owned))?;
+                let raw = normalize::authority(self.req.uri)
+                    .map(Cow::Borrowed)
+                    .or_else(|| self.header("host").map(Cow::Owned))?;
                 let mut out = String::new();
                 normalize::normalize_host(&raw, &mut out);
                 Some(Cow::Owned(out))

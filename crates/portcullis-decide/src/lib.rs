@@ -55,7 +55,8 @@ pub use decision::{Decision, Oversize, RateInfo, RequestId, Response, Verdict};
 pub use policy::{CompileError, Policy, RuleTrace};
 pub use ratelimit::{RateCheck, RateLimiter};
 pub use request::{
-    parse_client_ip, AttrSource, Auth, AuthStatus, HeaderSource, HeaderTotals, OwnedRequest, Request, RequestError,
+    parse_client_ip, AttrSource, Auth, AuthStatus, HeaderSource, HeaderTotals, OwnedRequest,
+    Request, RequestError,
 };
 
 #[cfg(test)]

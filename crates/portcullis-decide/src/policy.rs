@@ -85,8 +85,6 @@ impl fmt::Debug for Policy {
     }
 }
 
-
-
 /// What an evaluator gives the decision procedure: which rules may match, in order, and
 /// whether one does.
 pub(crate) trait Candidates {
@@ -247,14 +245,22 @@ impl Policy {
         let mut every = EveryRule {
             count: rules.rules.len(),
             matches: |i: usize| {
-                let Some(rule) = rules.rules.get(i) else { return false };
+                let Some(rule) = rules.rules.get(i) else {
+                    return false;
+                };
                 let (mut predicates, mut seen) = (Vec::new(), Vec::new());
                 rule.when.visit_preds(&mut |p| {
                     predicates.push((p, self.inner.reference.pred(rules, &p.kind, &fields)));
                     seen.push(crate::reference::seen(&p.kind, &fields));
                 });
                 let matched = self.inner.reference.eval(rules, &rule.when, &fields);
-                trace.push(RuleTrace { rule, matched, skipped_preflight: false, predicates, seen });
+                trace.push(RuleTrace {
+                    rule,
+                    matched,
+                    skipped_preflight: false,
+                    predicates,
+                    seen,
+                });
                 matched
             },
         };
@@ -263,9 +269,20 @@ impl Policy {
             for (i, rule) in self.inner.rules.rules.iter().enumerate() {
                 if self.inner.identity[i] && !trace.iter().any(|t| std::ptr::eq(t.rule, rule)) {
                     let pos = trace.iter().position(|t| {
-                        self.inner.rules.rules.iter().position(|r| std::ptr::eq(r, t.rule)) > Some(i)
+                        self.inner
+                            .rules
+                            .rules
+                            .iter()
+                            .position(|r| std::ptr::eq(r, t.rule))
+                            > Some(i)
                     });
-                    let t = RuleTrace { rule, matched: false, skipped_preflight: true, predicates: Vec::new(), seen: Vec::new() };
+                    let t = RuleTrace {
+                        rule,
+                        matched: false,
+                        skipped_preflight: true,
+                        predicates: Vec::new(),
+                        seen: Vec::new(),
+                    };
                     match pos {
                         Some(p) => trace.insert(p, t),
                         None if decision.rule.is_none_or(|d| d as usize > i) => trace.push(t),
@@ -280,13 +297,20 @@ impl Policy {
     /// The decision procedure: rules in order, the first terminal verdict wins; `log` and
     /// shadow rules record and go on; rate limits count and refuse when exceeded.
     /// `matches(i)` says whether rule `i`'s condition holds.
-    pub(crate) fn decide(&self, req: &Request<'_>, preflight: bool, rules: &mut dyn Candidates) -> Decision {
+    pub(crate) fn decide(
+        &self,
+        req: &Request<'_>,
+        preflight: bool,
+        rules: &mut dyn Candidates,
+    ) -> Decision {
         let settings = &self.inner.rules.settings;
         let oversize = oversize(req, settings);
         if let (Some(o), OnOversize::Forbid) = (oversize, settings.on_oversize) {
             let status = match o {
                 Oversize::Uri { .. } => settings.uri_too_long_status,
-                Oversize::HeaderCount { .. } | Oversize::HeaderBytes { .. } => settings.headers_too_large_status,
+                Oversize::HeaderCount { .. } | Oversize::HeaderBytes { .. } => {
+                    settings.headers_too_large_status
+                }
             };
             return Decision {
                 policy: self.clone(),
@@ -312,7 +336,9 @@ impl Policy {
         let mut cursor = 0;
         while let Some(i) = rules.next_candidate(cursor) {
             cursor = i + 1;
-            let Some(rule) = self.inner.rules.rules.get(i) else { break };
+            let Some(rule) = self.inner.rules.rules.get(i) else {
+                break;
+            };
             let identity = self.inner.identity.get(i).copied().unwrap_or(false);
             if exempt && identity {
                 continue;
@@ -323,9 +349,15 @@ impl Policy {
             let enforce = rule.mode == Mode::Enforce;
             let idx = i as u32;
             match rule.action {
-                Action::Log => shadow.push(ShadowHit { rule: idx, action: Action::Log }),
+                Action::Log => shadow.push(ShadowHit {
+                    rule: idx,
+                    action: Action::Log,
+                }),
                 Action::Allow | Action::Forbid if !enforce => {
-                    shadow.push(ShadowHit { rule: idx, action: rule.action });
+                    shadow.push(ShadowHit {
+                        rule: idx,
+                        action: rule.action,
+                    });
                 }
                 Action::Allow => {
                     decided = Some((Verdict::Allow, idx, Cause::None, 200));
@@ -345,11 +377,16 @@ impl Policy {
                     break;
                 }
                 Action::RateLimit => {
-                    let Some(info) = self.count(idx, rule, req) else { continue };
+                    let Some(info) = self.count(idx, rule, req) else {
+                        continue;
+                    };
                     let exceeded = info.retry_after_secs > 0;
                     if !enforce {
                         if exceeded {
-                            shadow.push(ShadowHit { rule: idx, action: Action::RateLimit });
+                            shadow.push(ShadowHit {
+                                rule: idx,
+                                action: Action::RateLimit,
+                            });
                         }
                         continue;
                     }
@@ -370,9 +407,12 @@ impl Policy {
             None => match settings.default {
                 Default::Allow => (Verdict::Allow, None, Cause::None, 200),
                 Default::Forbid => match unauthenticated {
-                    Some(invalid) if self.inner.identity_allow && !exempt => {
-                        (Verdict::Forbid, None, Cause::Unauthenticated { invalid }, 401)
-                    }
+                    Some(invalid) if self.inner.identity_allow && !exempt => (
+                        Verdict::Forbid,
+                        None,
+                        Cause::Unauthenticated { invalid },
+                        401,
+                    ),
                     _ => (Verdict::Forbid, None, Cause::Forbidden, 403),
                 },
             },
@@ -398,13 +438,22 @@ impl Policy {
         feed(&mut h, &(rl.limit, rl.period, rl.burst));
         for k in &rl.key {
             match k {
-                RateKey::Ip { v4_prefix, v6_prefix } => match req.client_ip.map(portcullis_rules::canonical_ip) {
+                RateKey::Ip {
+                    v4_prefix,
+                    v6_prefix,
+                } => match req.client_ip.map(portcullis_rules::canonical_ip) {
                     Some(std::net::IpAddr::V4(v4)) => {
-                        let bits = u32::from(v4) & u32::MAX.checked_shl(32 - u32::from(*v4_prefix)).unwrap_or(0);
+                        let bits = u32::from(v4)
+                            & u32::MAX
+                                .checked_shl(32 - u32::from(*v4_prefix))
+                                .unwrap_or(0);
                         feed(&mut h, &(4u8, bits));
                     }
                     Some(std::net::IpAddr::V6(v6)) => {
-                        let bits = u128::from(v6) & u128::MAX.checked_shl(128 - u32::from(*v6_prefix)).unwrap_or(0);
+                        let bits = u128::from(v6)
+                            & u128::MAX
+                                .checked_shl(128 - u32::from(*v6_prefix))
+                                .unwrap_or(0);
                         feed(&mut h, &(6u8, bits));
                     }
                     None => feed(&mut h, &0u8),
@@ -418,7 +467,11 @@ impl Policy {
                     feed(&mut h, &n);
                 }
                 RateKey::AuthSubject => {
-                    let subject = req.auth.is_authenticated().then_some(req.auth.subject.as_deref()).flatten();
+                    let subject = req
+                        .auth
+                        .is_authenticated()
+                        .then_some(req.auth.subject.as_deref())
+                        .flatten();
                     feed(&mut h, &subject);
                 }
                 RateKey::Attr(name) => feed(&mut h, &req.attrs.get(name)),
@@ -430,7 +483,10 @@ impl Policy {
             .unwrap_or(Duration::ZERO);
         let now_ns = u64::try_from(now.as_nanos()).unwrap_or(u64::MAX);
         let period_ns = u64::try_from(rl.period.as_nanos()).unwrap_or(u64::MAX);
-        let c = self.inner.limiter.check(h.finish(), now_ns, rl.limit, period_ns, rl.burst);
+        let c = self
+            .inner
+            .limiter
+            .check(h.finish(), now_ns, rl.limit, period_ns, rl.burst);
         let secs = |ns: u64| ns.div_ceil(1_000_000_000);
         Some(RateInfo {
             rule: idx,
@@ -458,13 +514,22 @@ pub(crate) fn scan_limits(s: &Settings) -> ScanLimits {
 /// count, then their size.
 fn oversize(req: &Request<'_>, s: &Settings) -> Option<Oversize> {
     if req.uri.len() > s.max_uri_bytes {
-        return Some(Oversize::Uri { len: req.uri.len(), max: s.max_uri_bytes });
+        return Some(Oversize::Uri {
+            len: req.uri.len(),
+            max: s.max_uri_bytes,
+        });
     }
     let t = req.headers.totals();
     if t.count > s.max_header_count {
-        return Some(Oversize::HeaderCount { count: t.count, max: s.max_header_count });
+        return Some(Oversize::HeaderCount {
+            count: t.count,
+            max: s.max_header_count,
+        });
     }
-    (t.bytes > s.max_header_bytes).then_some(Oversize::HeaderBytes { bytes: t.bytes, max: s.max_header_bytes })
+    (t.bytes > s.max_header_bytes).then_some(Oversize::HeaderBytes {
+        bytes: t.bytes,
+        max: s.max_header_bytes,
+    })
 }
 
 fn request_id(req: &Request<'_>, header: Option<&str>) -> RequestId {

@@ -70,7 +70,14 @@ impl RateLimiter {
 
     /// Counts one request for `key` at `now_ns` against `limit` per `period_ns` with
     /// `burst`.
-    pub fn check(&self, key: u64, now_ns: u64, limit: u32, period_ns: u64, burst: u32) -> RateCheck {
+    pub fn check(
+        &self,
+        key: u64,
+        now_ns: u64,
+        limit: u32,
+        period_ns: u64,
+        burst: u32,
+    ) -> RateCheck {
         let t = (period_ns / u64::from(limit.max(1))).max(1);
         let tau = t.saturating_mul(u64::from(burst.max(1)));
         let shard = &self.shards[(key as usize) % SHARDS];
@@ -154,7 +161,10 @@ mod tests {
         let l = RateLimiter::new(100);
         let mut passed = 0;
         for ms in 0..60_000u64 {
-            passed += usize::from(l.check(7, 5 * SEC + ms * 1_000_000, 10, 60 * SEC, 3).allowed);
+            passed += usize::from(
+                l.check(7, 5 * SEC + ms * 1_000_000, 10, 60 * SEC, 3)
+                    .allowed,
+            );
         }
         assert!(passed <= 13, "{passed}");
         assert!(passed >= 12, "{passed}");

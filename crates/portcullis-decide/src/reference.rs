@@ -30,7 +30,11 @@ pub(crate) struct Reference {
 
 /// One regex, bounded like the compiled program's (`max_regex_bytes`), so a rule set
 /// compiles under both evaluators or under neither.
-pub(crate) fn build_regex(pattern: &str, case_insensitive: bool, size_limit: usize) -> Result<Regex, String> {
+pub(crate) fn build_regex(
+    pattern: &str,
+    case_insensitive: bool,
+    size_limit: usize,
+) -> Result<Regex, String> {
     Regex::builder()
         .syntax(regex_automata::util::syntax::Config::new().case_insensitive(case_insensitive))
         .configure(Regex::config().nfa_size_limit(Some(size_limit)))
@@ -44,11 +48,17 @@ pub(crate) fn build_regex(pattern: &str, case_insensitive: bool, size_limit: usi
 impl Reference {
     pub fn new(rules: &RuleSet) -> Result<Reference, CompileError> {
         let mut regexes = HashMap::new();
-        let mut add = |p: &str, ci: bool, rule: Option<&str>, list: Option<&str>| -> Result<(), CompileError> {
+        let mut add = |p: &str,
+                       ci: bool,
+                       rule: Option<&str>,
+                       list: Option<&str>|
+         -> Result<(), CompileError> {
             if regexes.contains_key(&(p.to_string(), ci)) {
                 return Ok(());
             }
-            let re = build_regex(p, ci, rules.settings.max_regex_bytes).map_err(|e| CompileError::new(rule, list, format!("regex {p:?} does not compile: {e}")))?;
+            let re = build_regex(p, ci, rules.settings.max_regex_bytes).map_err(|e| {
+                CompileError::new(rule, list, format!("regex {p:?} does not compile: {e}"))
+            })?;
             regexes.insert((p.to_string(), ci), re);
             Ok(())
         };
@@ -64,7 +74,12 @@ impl Reference {
         for rule in &rules.rules {
             let mut result = Ok(());
             rule.when.visit_preds(&mut |p| {
-                if let PredKind::Str { op: StrOp::Matches, pattern, .. } = &p.kind {
+                if let PredKind::Str {
+                    op: StrOp::Matches,
+                    pattern,
+                    ..
+                } = &p.kind
+                {
                     if result.is_ok() {
                         result = add(pattern, false, Some(&rule.id), None);
                     }
@@ -118,7 +133,9 @@ impl Reference {
                 }
             }
             PredKind::Str { lhs, op, pattern } => {
-                let Val::Str(Some(s)) = term(lhs, f) else { return false };
+                let Val::Str(Some(s)) = term(lhs, f) else {
+                    return false;
+                };
                 match op {
                     StrOp::Contains => s.contains(pattern.as_str()),
                     StrOp::StartsWith => s.starts_with(pattern.as_str()),
@@ -127,9 +144,17 @@ impl Reference {
                 }
             }
             PredKind::List { lhs, op, list } => {
-                let Some(list) = rules.list(*list) else { return false };
+                let Some(list) = rules.list(*list) else {
+                    return false;
+                };
                 let ci = list.case_insensitive;
-                let fold = |s: &str| if ci { s.to_ascii_lowercase() } else { s.to_string() };
+                let fold = |s: &str| {
+                    if ci {
+                        s.to_ascii_lowercase()
+                    } else {
+                        s.to_string()
+                    }
+                };
                 match (&list.items, term(lhs, f)) {
                     (ListItems::Ip(nets), Val::Ip(Some(ip))) => {
                         let ip = portcullis_rules::canonical_ip(ip);

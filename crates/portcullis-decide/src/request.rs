@@ -33,11 +33,18 @@ impl HeaderTotals {
     /// Counts one field.
     pub fn add(&mut self, name: &[u8], value: &[u8]) {
         self.count += 1;
-        self.bytes = self.bytes.saturating_add(name.len()).saturating_add(value.len());
+        self.bytes = self
+            .bytes
+            .saturating_add(name.len())
+            .saturating_add(value.len());
     }
 }
 
-fn pairs_for_each<N: AsRef<str>, V: AsRef<[u8]>>(pairs: &[(N, V)], name: &str, f: &mut dyn FnMut(&[u8])) {
+fn pairs_for_each<N: AsRef<str>, V: AsRef<[u8]>>(
+    pairs: &[(N, V)],
+    name: &str,
+    f: &mut dyn FnMut(&[u8]),
+) {
     for (n, v) in pairs {
         if n.as_ref().eq_ignore_ascii_case(name) {
             f(v.as_ref());
@@ -81,13 +88,17 @@ pub trait AttrSource {
 
 impl<K: AsRef<str>, V: AsRef<str>> AttrSource for Vec<(K, V)> {
     fn get(&self, name: &str) -> Option<&str> {
-        self.iter().find(|(k, _)| k.as_ref() == name).map(|(_, v)| v.as_ref())
+        self.iter()
+            .find(|(k, _)| k.as_ref() == name)
+            .map(|(_, v)| v.as_ref())
     }
 }
 
 impl<K: AsRef<str>, V: AsRef<str>, const N: usize> AttrSource for [(K, V); N] {
     fn get(&self, name: &str) -> Option<&str> {
-        self.iter().find(|(k, _)| k.as_ref() == name).map(|(_, v)| v.as_ref())
+        self.iter()
+            .find(|(k, _)| k.as_ref() == name)
+            .map(|(_, v)| v.as_ref())
     }
 }
 
@@ -382,7 +393,11 @@ impl OwnedRequest {
         let time = match j.time {
             None => None,
             Some(t) if (0.0..1e11).contains(&t) => Some(Duration::from_secs_f64(t)),
-            Some(t) => return Err(RequestError(format!("`time` must be seconds since the Unix epoch, found {t}"))),
+            Some(t) => {
+                return Err(RequestError(format!(
+                    "`time` must be seconds since the Unix epoch, found {t}"
+                )))
+            }
         };
         let headers = match j.headers {
             None => Vec::new(),
@@ -399,7 +414,10 @@ impl OwnedRequest {
                 .collect(),
         };
         if j.method.is_empty() || !j.method.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(RequestError(format!("`method` is not a valid method: {:?}", j.method)));
+            return Err(RequestError(format!(
+                "`method` is not a valid method: {:?}",
+                j.method
+            )));
         }
         Ok(OwnedRequest {
             id: j.id,
@@ -434,7 +452,10 @@ impl OwnedRequest {
 /// an IPv6 zone id (dropped). IPv4-mapped IPv6 becomes IPv4.
 pub fn parse_client_ip(s: &str) -> Option<IpAddr> {
     let s = s.trim();
-    let s = s.strip_prefix('[').and_then(|r| r.split_once(']')).map_or(s, |(a, _)| a);
+    let s = s
+        .strip_prefix('[')
+        .and_then(|r| r.split_once(']'))
+        .map_or(s, |(a, _)| a);
     let s = s.split_once('%').map_or(s, |(a, _)| a);
     s.parse().ok().map(portcullis_rules::canonical_ip)
 }

@@ -88,21 +88,68 @@ fn allocations_during(f: impl FnOnce()) -> usize {
 
 #[test]
 fn evaluate_allocates_nothing_in_the_steady_state() {
-    let policy = Policy::compile(RuleSet::parse("alloc.toml", RULES).expect("rules")).expect("compile");
-    let ua = [("user-agent", "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"), ("cookie", "s=y; t=1")];
+    let policy =
+        Policy::compile(RuleSet::parse("alloc.toml", RULES).expect("rules")).expect("compile");
+    let ua = [
+        (
+            "user-agent",
+            "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
+        ),
+        ("cookie", "s=y; t=1"),
+    ];
     let scanner = [("user-agent", "Mozilla/5.0 sqlmap/1.8")];
-    let viewer = Auth::authenticated("bob").with_roles(["viewer"]).with_tenant("acme");
+    let viewer = Auth::authenticated("bob")
+        .with_roles(["viewer"])
+        .with_tenant("acme");
     let ip = "198.51.100.7".parse().expect("ip");
     let blocked = "2001:db8:bad::1".parse().expect("ip");
     let cases: Vec<(Request<'_>, Verdict)> = vec![
-        (Request::new("GET", "/index.html?q=union+select").client_ip(ip).headers(&ua), Verdict::Allow),
-        (Request::new("GET", "/tenants/acme/invoices").client_ip(ip).headers(&ua).auth(&viewer), Verdict::Allow),
-        (Request::new("POST", "/LOGIN").client_ip(ip).headers(&ua).time(Duration::from_secs(1_000)), Verdict::Allow),
-        (Request::new("GET", "/").client_ip(blocked).headers(&ua), Verdict::Forbid),
-        (Request::new("GET", "/x").client_ip(ip).headers(&scanner), Verdict::Forbid),
-        (Request::new("GET", "/app/.env").client_ip(ip).headers(&ua), Verdict::Forbid),
-        (Request::new("GET", "/%61dmin/users").client_ip(ip).headers(&ua).auth(&viewer), Verdict::Forbid),
-        (Request::new("GET", "/tenants/globex/x").client_ip(ip).headers(&ua).auth(&viewer), Verdict::Forbid),
+        (
+            Request::new("GET", "/index.html?q=union+select")
+                .client_ip(ip)
+                .headers(&ua),
+            Verdict::Allow,
+        ),
+        (
+            Request::new("GET", "/tenants/acme/invoices")
+                .client_ip(ip)
+                .headers(&ua)
+                .auth(&viewer),
+            Verdict::Allow,
+        ),
+        (
+            Request::new("POST", "/LOGIN")
+                .client_ip(ip)
+                .headers(&ua)
+                .time(Duration::from_secs(1_000)),
+            Verdict::Allow,
+        ),
+        (
+            Request::new("GET", "/").client_ip(blocked).headers(&ua),
+            Verdict::Forbid,
+        ),
+        (
+            Request::new("GET", "/x").client_ip(ip).headers(&scanner),
+            Verdict::Forbid,
+        ),
+        (
+            Request::new("GET", "/app/.env").client_ip(ip).headers(&ua),
+            Verdict::Forbid,
+        ),
+        (
+            Request::new("GET", "/%61dmin/users")
+                .client_ip(ip)
+                .headers(&ua)
+                .auth(&viewer),
+            Verdict::Forbid,
+        ),
+        (
+            Request::new("GET", "/tenants/globex/x")
+                .client_ip(ip)
+                .headers(&ua)
+                .auth(&viewer),
+            Verdict::Forbid,
+        ),
     ];
     // The counter works: the reference evaluator allocates.
     assert!(allocations_during(|| drop(policy.evaluate_reference(&cases[0].0))) > 0);

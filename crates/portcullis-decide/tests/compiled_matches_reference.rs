@@ -8,29 +8,89 @@ use portcullis_rules::RuleSet;
 use proptest::prelude::*;
 
 const STRING_TERMS: &[&str] = &[
-    "path", "raw_path", "query", "method", "host", "user_agent", "header[\"x-a\"]", "arg[\"a\"]",
-    "cookie[\"c\"]", "auth.subject", "auth.tenant", "geo.country", "attr[\"k\"]", "lower(user_agent)",
-    "url_decode(query)", "path_segment(0)", "path_segment(1)", "lower(path)",
+    "path",
+    "raw_path",
+    "query",
+    "method",
+    "host",
+    "user_agent",
+    "header[\"x-a\"]",
+    "arg[\"a\"]",
+    "cookie[\"c\"]",
+    "auth.subject",
+    "auth.tenant",
+    "geo.country",
+    "attr[\"k\"]",
+    "lower(user_agent)",
+    "url_decode(query)",
+    "path_segment(0)",
+    "path_segment(1)",
+    "lower(path)",
 ];
-const LITERALS: &[&str] = &["a", "b", "/a", "ab", "A", "", "/a/b", "%61", "GET", "x.example", "b/"];
+const LITERALS: &[&str] = &[
+    "a",
+    "b",
+    "/a",
+    "ab",
+    "A",
+    "",
+    "/a/b",
+    "%61",
+    "GET",
+    "x.example",
+    "b/",
+];
 const REGEXES: &[&str] = &["a+b", "^/a", "b$", "[ab]c", "(?i)AB", "^$", "a.*b"];
 const OTHER_PREDS: &[&str] = &[
-    "ip in $ips", "ip in {10.0.0.0/8, ::1}", "ip == 10.0.0.1", "ip != 192.168.1.1",
-    "auth.roles has \"admin\"", "auth.roles has_any {\"a\", \"admin\"}", "auth.scopes has_any $s",
-    "auth.authenticated", "cors.preflight", "present(header[\"x-a\"])", "present(auth.subject)",
-    "len(path) > 3", "len(auth.roles) == 1", "len(query) <= 2", "path_segment(1) != auth.tenant",
-    "auth.subject == attr[\"k\"]", "true", "not true", "\"ab\" contains \"b\"",
+    "ip in $ips",
+    "ip in {10.0.0.0/8, ::1}",
+    "ip == 10.0.0.1",
+    "ip != 192.168.1.1",
+    "auth.roles has \"admin\"",
+    "auth.roles has_any {\"a\", \"admin\"}",
+    "auth.scopes has_any $s",
+    "auth.authenticated",
+    "cors.preflight",
+    "present(header[\"x-a\"])",
+    "present(auth.subject)",
+    "len(path) > 3",
+    "len(auth.roles) == 1",
+    "len(query) <= 2",
+    "path_segment(1) != auth.tenant",
+    "auth.subject == attr[\"k\"]",
+    "true",
+    "not true",
+    "\"ab\" contains \"b\"",
 ];
 
 fn pred() -> impl Strategy<Value = String> {
     let term = prop::sample::select(STRING_TERMS);
     let lit = prop::sample::select(LITERALS);
     prop_oneof![
-        (term.clone(), prop::sample::select(&["==", "!=", "contains", "starts_with", "ends_with"][..]), lit.clone())
+        (
+            term.clone(),
+            prop::sample::select(&["==", "!=", "contains", "starts_with", "ends_with"][..]),
+            lit.clone()
+        )
             .prop_map(|(t, op, l)| format!("{t} {op} \"{l}\"")),
-        (term.clone(), prop::sample::select(REGEXES)).prop_map(|(t, r)| format!("{t} matches \"{r}\"")),
-        (term.clone(), lit.clone(), lit).prop_map(|(t, a, b)| format!("{t} in {{\"{a}\", \"{b}\"}}")),
-        (term, prop::sample::select(&["contains_any $p", "starts_with_any $p", "ends_with_any $p", "in $s", "matches_any $r", "contains_any $pi", "in $si"][..]))
+        (term.clone(), prop::sample::select(REGEXES))
+            .prop_map(|(t, r)| format!("{t} matches \"{r}\"")),
+        (term.clone(), lit.clone(), lit)
+            .prop_map(|(t, a, b)| format!("{t} in {{\"{a}\", \"{b}\"}}")),
+        (
+            term,
+            prop::sample::select(
+                &[
+                    "contains_any $p",
+                    "starts_with_any $p",
+                    "ends_with_any $p",
+                    "in $s",
+                    "matches_any $r",
+                    "contains_any $pi",
+                    "in $si"
+                ][..]
+            )
+        )
             .prop_map(|(t, op)| format!("{t} {op}")),
         prop::sample::select(OTHER_PREDS).prop_map(str::to_string),
     ]
@@ -88,8 +148,15 @@ struct Req {
 }
 
 fn small_string() -> impl Strategy<Value = String> {
-    prop::collection::vec(prop::sample::select(&["a", "b", "/", "A", "%61", "%", ".", "..", "B", "%2F", "=", "&", "c"][..]), 0..6)
-        .prop_map(|v| v.concat())
+    prop::collection::vec(
+        prop::sample::select(
+            &[
+                "a", "b", "/", "A", "%61", "%", ".", "..", "B", "%2F", "=", "&", "c",
+            ][..],
+        ),
+        0..6,
+    )
+    .prop_map(|v| v.concat())
 }
 
 fn request() -> impl Strategy<Value = Req> {
@@ -97,39 +164,84 @@ fn request() -> impl Strategy<Value = Req> {
         prop::sample::select(&["GET", "POST", "OPTIONS", "get"][..]),
         small_string(),
         small_string(),
-        prop::sample::select(&[None, Some("10.1.2.3"), Some("10.0.0.1"), Some("::ffff:10.0.0.1"), Some("2001:db8::5"), Some("::1"), Some("192.168.1.1"), Some("8.8.8.8")][..]),
-        prop::collection::vec((prop::sample::select(&["x-a", "user-agent", "host", "cookie", "origin", "access-control-request-method"][..]), small_string()), 0..4),
-        (0u8..4, prop::collection::vec(prop::sample::select(&["a", "admin", "b", "A"][..]), 0..3), prop::option::of(small_string())),
+        prop::sample::select(
+            &[
+                None,
+                Some("10.1.2.3"),
+                Some("10.0.0.1"),
+                Some("::ffff:10.0.0.1"),
+                Some("2001:db8::5"),
+                Some("::1"),
+                Some("192.168.1.1"),
+                Some("8.8.8.8"),
+            ][..],
+        ),
+        prop::collection::vec(
+            (
+                prop::sample::select(
+                    &[
+                        "x-a",
+                        "user-agent",
+                        "host",
+                        "cookie",
+                        "origin",
+                        "access-control-request-method",
+                    ][..],
+                ),
+                small_string(),
+            ),
+            0..4,
+        ),
+        (
+            0u8..4,
+            prop::collection::vec(prop::sample::select(&["a", "admin", "b", "A"][..]), 0..3),
+            prop::option::of(small_string()),
+        ),
         prop::option::of(prop::sample::select(&["a", "DE"][..])),
         prop::option::of(small_string()),
     )
-        .prop_map(|(method, path, query, ip, mut headers, (auth_kind, roles, tenant), geo, attr)| {
-            if headers.iter().any(|(n, _)| *n == "cookie") {
-                headers.push(("cookie", "c=ab; d=1".to_string()));
-            }
-            let auth = match auth_kind {
-                0 => Auth::default(),
-                1 => Auth { status: Some(AuthStatus::Invalid), ..Auth::default() },
-                _ => {
-                    let mut a = Auth::authenticated(if auth_kind == 2 { "a" } else { "ab" }).with_roles(roles.clone()).with_scopes(roles);
-                    a.tenant = tenant;
-                    a
+        .prop_map(
+            |(method, path, query, ip, mut headers, (auth_kind, roles, tenant), geo, attr)| {
+                if headers.iter().any(|(n, _)| *n == "cookie") {
+                    headers.push(("cookie", "c=ab; d=1".to_string()));
                 }
-            };
-            Req {
-                method,
-                uri: if query.is_empty() { format!("/{path}") } else { format!("/{path}?{query}") },
-                ip,
-                headers,
-                auth,
-                geo,
-                attrs: attr.map(|v| vec![("k", v)]).unwrap_or_default(),
-            }
-        })
+                let auth = match auth_kind {
+                    0 => Auth::default(),
+                    1 => Auth {
+                        status: Some(AuthStatus::Invalid),
+                        ..Auth::default()
+                    },
+                    _ => {
+                        let mut a = Auth::authenticated(if auth_kind == 2 { "a" } else { "ab" })
+                            .with_roles(roles.clone())
+                            .with_scopes(roles);
+                        a.tenant = tenant;
+                        a
+                    }
+                };
+                Req {
+                    method,
+                    uri: if query.is_empty() {
+                        format!("/{path}")
+                    } else {
+                        format!("/{path}?{query}")
+                    },
+                    ip,
+                    headers,
+                    auth,
+                    geo,
+                    attrs: attr.map(|v| vec![("k", v)]).unwrap_or_default(),
+                }
+            },
+        )
 }
 
 fn view<'a>(r: &'a Req, t: u64) -> Request<'a> {
-    let mut v = Request::new(r.method, &r.uri).headers(&r.headers).auth(&r.auth).attrs(&r.attrs).time(Duration::from_secs(1_000_000 + t));
+    let mut v = Request::new(r.method, &r.uri)
+        .headers(&r.headers)
+        .auth(&r.auth)
+        .attrs(&r.attrs)
+        .time(Duration::from_secs(1_000_000 + t));
     v.client_ip = r.ip.and_then(portcullis_decide::parse_client_ip);
     v.geo_country = r.geo;
     v

@@ -30,7 +30,10 @@ fn hex(b: u8) -> Option<u8> {
 /// `plus_as_space`, as in query strings). Invalid UTF-8 in the result becomes U+FFFD.
 pub fn percent_decode_into(input: &str, plus_as_space: bool, out: &mut String) {
     let bytes = input.as_bytes();
-    if !bytes.iter().any(|&b| b == b'%' || (plus_as_space && b == b'+')) {
+    if !bytes
+        .iter()
+        .any(|&b| b == b'%' || (plus_as_space && b == b'+'))
+    {
         out.push_str(input);
         return;
     }
@@ -178,9 +181,7 @@ pub fn normalize_path(raw: &str, out: &mut String, scratch: &mut String) {
 
 /// The `n`-th (0-based) segment of a normalised path: `path_segment("/a/b", 1) == Some("b")`.
 pub fn path_segment(path: &str, n: u32) -> Option<&str> {
-    path.split('/')
-        .filter(|s| !s.is_empty())
-        .nth(n as usize)
+    path.split('/').filter(|s| !s.is_empty()).nth(n as usize)
 }
 
 /// Finds query argument `name` (compared after decoding) and appends its decoded value to
@@ -213,7 +214,10 @@ fn decoded_eq(encoded: &str, plain: &str) -> bool {
     while i < b.len() {
         let v = match b[i] {
             b'+' => b' ',
-            b'%' => match (b.get(i + 1).and_then(|&h| hex(h)), b.get(i + 2).and_then(|&l| hex(l))) {
+            b'%' => match (
+                b.get(i + 1).and_then(|&h| hex(h)),
+                b.get(i + 2).and_then(|&l| hex(l)),
+            ) {
                 (Some(h), Some(l)) => {
                     i += 2;
                     (h << 4) | l

@@ -889,12 +889,17 @@ impl RegexesBuilder {
         // earliest forward search, which an all-matches regex cannot run.
         // Implicit captures: without them meta's half searches may come back empty.
         let any = meta::Builder::new()
-            .configure(Self::config(limits, MatchKind::LeftmostFirst).which_captures(WhichCaptures::Implicit))
+            .configure(
+                Self::config(limits, MatchKind::LeftmostFirst)
+                    .which_captures(WhichCaptures::Implicit),
+            )
             .build_many_from_hir(&self.hirs)
             .map_err(|e| {
                 let kind = match e.size_limit() {
                     Some(limit) => ScanErrorKind::RegexTooBig { limit },
-                    None => ScanErrorKind::InvalidRegex { message: e.to_string() },
+                    None => ScanErrorKind::InvalidRegex {
+                        message: e.to_string(),
+                    },
                 };
                 ScanError::new(kind, self.ids.first().and_then(|ids| ids.first().copied()))
             })?;
@@ -973,7 +978,11 @@ impl Regexes {
         // Most fields match no regex: an earliest-match search stops at the first match and
         // spares the costlier overlapping search that finds which ones matched.
         let input = Input::new(haystack).earliest(true);
-        if self.any.search_half_with(&mut scratch.any_cache, &input).is_none() {
+        if self
+            .any
+            .search_half_with(&mut scratch.any_cache, &input)
+            .is_none()
+        {
             return;
         }
         scratch.patset.clear();

@@ -29,7 +29,12 @@ use crate::ruleset::{Action, Mode, Rule, Settings};
 use crate::source::{Sources, Span};
 
 /// Runs every lint over rules in evaluation order.
-pub(crate) fn lint(rules: &[Rule], lists: &[List], settings: &Settings, sources: &Sources) -> Vec<Diagnostic> {
+pub(crate) fn lint(
+    rules: &[Rule],
+    lists: &[List],
+    settings: &Settings,
+    sources: &Sources,
+) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     let nnf: Vec<Expr> = rules.iter().map(|r| to_nnf(&r.when, false)).collect();
     unreachable_rules(rules, &nnf, lists, sources, &mut out);
@@ -52,7 +57,13 @@ fn is_terminal(r: &Rule) -> bool {
 /// How many earlier rules (reading compatible fields) each rule is compared with.
 const SHADOW_LOOKBACK: usize = 256;
 
-fn unreachable_rules(rules: &[Rule], nnf: &[Expr], lists: &[List], sources: &Sources, out: &mut Vec<Diagnostic>) {
+fn unreachable_rules(
+    rules: &[Rule],
+    nnf: &[Expr],
+    lists: &[List],
+    sources: &Sources,
+    out: &mut Vec<Diagnostic>,
+) {
     for (i, e) in rules.iter().enumerate() {
         if !is_terminal(e) || !matches!(nnf[i], Expr::Const(true)) {
             continue;
@@ -61,8 +72,17 @@ fn unreachable_rules(rules: &[Rule], nnf: &[Expr], lists: &[List], sources: &Sou
         if after.is_empty() {
             continue;
         }
-        let shown = after.iter().take(5).map(|id| format!("`{id}`")).collect::<Vec<_>>().join(", ");
-        let more = if after.len() > 5 { format!(" and {} more", after.len() - 5) } else { String::new() };
+        let shown = after
+            .iter()
+            .take(5)
+            .map(|id| format!("`{id}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let more = if after.len() > 5 {
+            format!(" and {} more", after.len() - 5)
+        } else {
+            String::new()
+        };
         out.push(
             Diagnostic::warning(
                 e.span,
@@ -143,12 +163,16 @@ fn field_mask(r: &Rule) -> u64 {
 
 /// Fields any client sets to whatever it likes, with no server-side meaning.
 fn client_controlled(f: &Field) -> bool {
-    matches!(f, Field::UserAgent | Field::Header(_) | Field::Cookie(_) | Field::Arg(_) | Field::Query)
+    matches!(
+        f,
+        Field::UserAgent | Field::Header(_) | Field::Cookie(_) | Field::Arg(_) | Field::Query
+    )
 }
 
 fn client_controlled_allow(rules: &[Rule], nnf: &[Expr], out: &mut Vec<Diagnostic>) {
     for (i, r) in rules.iter().enumerate() {
-        if r.action != Action::Allow || r.mode != Mode::Enforce || matches!(nnf[i], Expr::Const(_)) {
+        if r.action != Action::Allow || r.mode != Mode::Enforce || matches!(nnf[i], Expr::Const(_))
+        {
             continue;
         }
         let mut fields = Vec::new();
@@ -167,7 +191,10 @@ fn client_controlled_allow(rules: &[Rule], nnf: &[Expr], out: &mut Vec<Diagnosti
                 }
             }
         });
-        let later = rules[i + 1..].iter().filter(|l| l.action != Action::Log).count();
+        let later = rules[i + 1..]
+            .iter()
+            .filter(|l| l.action != Action::Log)
+            .count();
         if only_client && !fields.is_empty() && later > 0 {
             out.push(
                 Diagnostic::warning(
@@ -221,10 +248,25 @@ fn on_preflight(e: &Expr) -> Option<bool> {
         Expr::Pred(p) => match &p.kind {
             PredKind::Test(Term::Field(Field::AuthAuthenticated)) => Some(false),
             PredKind::Test(Term::Field(Field::CorsPreflight)) => Some(true),
-            PredKind::Has { set: Term::Field(Field::AuthRoles | Field::AuthScopes), .. } => Some(false),
-            PredKind::List { lhs: Term::Field(Field::AuthRoles | Field::AuthScopes), op: ListOp::HasAny, .. } => Some(false),
-            PredKind::Compare { lhs: Term::Field(Field::Method), op, rhs: Term::Str(s) }
-            | PredKind::Compare { lhs: Term::Str(s), op, rhs: Term::Field(Field::Method) } => match op {
+            PredKind::Has {
+                set: Term::Field(Field::AuthRoles | Field::AuthScopes),
+                ..
+            } => Some(false),
+            PredKind::List {
+                lhs: Term::Field(Field::AuthRoles | Field::AuthScopes),
+                op: ListOp::HasAny,
+                ..
+            } => Some(false),
+            PredKind::Compare {
+                lhs: Term::Field(Field::Method),
+                op,
+                rhs: Term::Str(s),
+            }
+            | PredKind::Compare {
+                lhs: Term::Str(s),
+                op,
+                rhs: Term::Field(Field::Method),
+            } => match op {
                 CmpOp::Eq => Some(s == "OPTIONS"),
                 CmpOp::Ne => Some(s != "OPTIONS"),
                 _ => None,
@@ -257,7 +299,11 @@ fn preflight_forbids(rules: &[Rule], out: &mut Vec<Diagnostic>) {
 /// The literal a regex stands for, with whether it is anchored at the start and the end;
 /// `None` when the regex is more than a literal.
 fn regex_literal(pattern: &str) -> Option<(String, bool, bool)> {
-    let hir = regex_syntax::ParserBuilder::new().nest_limit(64).build().parse(pattern).ok()?;
+    let hir = regex_syntax::ParserBuilder::new()
+        .nest_limit(64)
+        .build()
+        .parse(pattern)
+        .ok()?;
     let parts: Vec<&Hir> = match hir.kind() {
         HirKind::Concat(xs) => xs.iter().collect(),
         _ => vec![&hir],
@@ -278,17 +324,40 @@ fn regex_literal(pattern: &str) -> Option<(String, bool, bool)> {
 
 fn literal_regexes(r: &Rule, out: &mut Vec<Diagnostic>) {
     r.when.visit_preds(&mut |p| {
-        let PredKind::Str { lhs, op: StrOp::Matches, pattern } = &p.kind else { return };
-        let Some((lit, start, end)) = regex_literal(pattern) else { return };
+        let PredKind::Str {
+            lhs,
+            op: StrOp::Matches,
+            pattern,
+        } = &p.kind
+        else {
+            return;
+        };
+        let Some((lit, start, end)) = regex_literal(pattern) else {
+            return;
+        };
         let (op, text) = match (start, end) {
-            (false, false) => ("contains", format!("{lhs_text} contains {lit:?}", lhs_text = term_text(p, lhs))),
-            (true, false) => ("starts_with", format!("{} starts_with {lit:?}", term_text(p, lhs))),
-            (false, true) => ("ends_with", format!("{} ends_with {lit:?}", term_text(p, lhs))),
+            (false, false) => (
+                "contains",
+                format!("{lhs_text} contains {lit:?}", lhs_text = term_text(p, lhs)),
+            ),
+            (true, false) => (
+                "starts_with",
+                format!("{} starts_with {lit:?}", term_text(p, lhs)),
+            ),
+            (false, true) => (
+                "ends_with",
+                format!("{} ends_with {lit:?}", term_text(p, lhs)),
+            ),
             (true, true) => ("==", format!("{} == {lit:?}", term_text(p, lhs))),
         };
         out.push(
-            Diagnostic::warning(p.span, format!("the regex {pattern:?} is a plain literal: `{op}` says the same"))
-                .hint(format!("write `{text}`: it needs no regex engine and reads more plainly")),
+            Diagnostic::warning(
+                p.span,
+                format!("the regex {pattern:?} is a plain literal: `{op}` says the same"),
+            )
+            .hint(format!(
+                "write `{text}`: it needs no regex engine and reads more plainly"
+            )),
         );
     });
 }
@@ -330,11 +399,16 @@ fn pointless_hide(r: &Rule, sources: &Sources, out: &mut Vec<Diagnostic>) {
 /// The span of a rule's `hide` key, found in the text of its table; the id's span when it
 /// cannot be found (JSON rules, unusual layouts).
 fn hide_span(r: &Rule, sources: &Sources) -> Span {
-    let Some(file) = sources.get(r.span.file) else { return r.span };
+    let Some(file) = sources.get(r.span.file) else {
+        return r.span;
+    };
     let text = &file.text;
     let at = (r.span.start as usize).min(text.len());
     let start = text.get(..at).and_then(|t| t.rfind("[[")).unwrap_or(0);
-    let end = text.get(at..).and_then(|t| t.find("[[")).map_or(text.len(), |e| at + e);
+    let end = text
+        .get(at..)
+        .and_then(|t| t.find("[["))
+        .map_or(text.len(), |e| at + e);
     let mut offset = start;
     for line in text.get(start..end).unwrap_or("").split_inclusive('\n') {
         let trimmed = line.trim_start();
@@ -342,7 +416,11 @@ fn hide_span(r: &Rule, sources: &Sources) -> Span {
             if rest.trim_start().starts_with('=') {
                 let s = offset + (line.len() - trimmed.len());
                 let e = s + line.trim().len();
-                return Span { file: r.span.file, start: s as u32, end: e as u32 };
+                return Span {
+                    file: r.span.file,
+                    start: s as u32,
+                    end: e as u32,
+                };
             }
         }
         offset += line.len();
@@ -382,7 +460,9 @@ fn to_nnf(e: &Expr, neg: bool) -> Expr {
 
 /// The value of a predicate between two literals (`true`, `1 == 1`).
 fn constant(p: &Pred) -> Option<bool> {
-    let PredKind::Compare { lhs, op, rhs } = &p.kind else { return None };
+    let PredKind::Compare { lhs, op, rhs } = &p.kind else {
+        return None;
+    };
     let eq = match (lhs, rhs) {
         (Term::Bool(a), Term::Bool(b)) => a == b,
         (Term::Str(a), Term::Str(b)) => a == b,
@@ -446,22 +526,41 @@ fn str_fact(p: &PredKind) -> Option<(&Term, StrFact<'_>)> {
                 StrOp::Matches => return None,
             },
         )),
-        PredKind::Compare { lhs, op: CmpOp::Eq, rhs: Term::Str(s) } if lhs.field().is_some() => Some((lhs, StrFact::Eq(s))),
-        PredKind::Compare { lhs: Term::Str(s), op: CmpOp::Eq, rhs } if rhs.field().is_some() => Some((rhs, StrFact::Eq(s))),
+        PredKind::Compare {
+            lhs,
+            op: CmpOp::Eq,
+            rhs: Term::Str(s),
+        } if lhs.field().is_some() => Some((lhs, StrFact::Eq(s))),
+        PredKind::Compare {
+            lhs: Term::Str(s),
+            op: CmpOp::Eq,
+            rhs,
+        } if rhs.field().is_some() => Some((rhs, StrFact::Eq(s))),
         _ => None,
     }
 }
 
 /// Whether every value satisfying `r` satisfies `e`, for literal string facts.
 fn fact_implies(r: &StrFact<'_>, e: &StrFact<'_>, fold: bool) -> bool {
-    let norm = |s: &str| if fold { s.to_ascii_lowercase() } else { s.to_string() };
+    let norm = |s: &str| {
+        if fold {
+            s.to_ascii_lowercase()
+        } else {
+            s.to_string()
+        }
+    };
     match (r, e) {
         (StrFact::Eq(v), StrFact::Eq(w)) => norm(v) == norm(w),
-        (StrFact::Eq(v), StrFact::Prefix(w)) | (StrFact::Prefix(v), StrFact::Prefix(w)) => norm(v).starts_with(&norm(w)),
-        (StrFact::Eq(v), StrFact::Suffix(w)) | (StrFact::Suffix(v), StrFact::Suffix(w)) => norm(v).ends_with(&norm(w)),
-        (StrFact::Eq(v) | StrFact::Prefix(v) | StrFact::Suffix(v) | StrFact::Contains(v), StrFact::Contains(w)) => {
-            norm(v).contains(&norm(w))
+        (StrFact::Eq(v), StrFact::Prefix(w)) | (StrFact::Prefix(v), StrFact::Prefix(w)) => {
+            norm(v).starts_with(&norm(w))
         }
+        (StrFact::Eq(v), StrFact::Suffix(w)) | (StrFact::Suffix(v), StrFact::Suffix(w)) => {
+            norm(v).ends_with(&norm(w))
+        }
+        (
+            StrFact::Eq(v) | StrFact::Prefix(v) | StrFact::Suffix(v) | StrFact::Contains(v),
+            StrFact::Contains(w),
+        ) => norm(v).contains(&norm(w)),
         _ => false,
     }
 }
@@ -477,22 +576,36 @@ fn pred_implies(r: &Pred, e: &Pred, lists: &[List]) -> bool {
     match (&r.kind, &e.kind) {
         // A literal fact against a list of patterns: implied when one entry implies it.
         (rk, PredKind::List { lhs: et, op, list }) => {
-            let Some(list) = lists.get(list.0 as usize) else { return false };
-            if let PredKind::List { lhs: rt, op: rop, list: rlist } = rk {
+            let Some(list) = lists.get(list.0 as usize) else {
+                return false;
+            };
+            if let PredKind::List {
+                lhs: rt,
+                op: rop,
+                list: rlist,
+            } = rk
+            {
                 // ip in $narrow => ip in $broad when every network of one is inside the other.
-                let Some(rlist) = lists.get(rlist.0 as usize) else { return false };
+                let Some(rlist) = lists.get(rlist.0 as usize) else {
+                    return false;
+                };
                 return rt == et
                     && *rop == ListOp::In
                     && *op == ListOp::In
                     && match (&rlist.items, &list.items) {
                         (ListItems::Ip(narrow), ListItems::Ip(broad)) => {
-                            !narrow.is_empty() && narrow.iter().all(|n| broad.iter().any(|b| b.contains(n)))
+                            !narrow.is_empty()
+                                && narrow.iter().all(|n| broad.iter().any(|b| b.contains(n)))
                         }
                         _ => false,
                     };
             }
-            let Some((rt, rf)) = str_fact(rk) else { return false };
-            let ListItems::Str(items) = &list.items else { return false };
+            let Some((rt, rf)) = str_fact(rk) else {
+                return false;
+            };
+            let ListItems::Str(items) = &list.items else {
+                return false;
+            };
             if rt != et {
                 return false;
             }
@@ -518,12 +631,19 @@ mod tests {
 
     fn warnings(text: &str) -> Vec<String> {
         let rs = RuleSet::parse("lint.toml", text).unwrap_or_else(|e| panic!("{e}"));
-        rs.warnings().iter().map(|w| w.render(rs.sources())).collect()
+        rs.warnings()
+            .iter()
+            .map(|w| w.render(rs.sources()))
+            .collect()
     }
 
     fn assert_one(text: &str, needle: &str) -> String {
         let w = warnings(text);
-        assert_eq!(w.len(), 1, "expected one warning containing {needle:?}, got {w:#?}");
+        assert_eq!(
+            w.len(),
+            1,
+            "expected one warning containing {needle:?}, got {w:#?}"
+        );
         assert!(w[0].contains(needle), "{}", w[0]);
         w[0].clone()
     }
@@ -541,7 +661,11 @@ mod tests {
     fn starter_pack_is_lint_free() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules");
         let rs = RuleSet::load(&[root]).unwrap_or_else(|e| panic!("{e}"));
-        let w: Vec<String> = rs.warnings().iter().map(|w| w.render(rs.sources())).collect();
+        let w: Vec<String> = rs
+            .warnings()
+            .iter()
+            .map(|w| w.render(rs.sources()))
+            .collect();
         assert!(w.is_empty(), "{w:#?}");
     }
 
@@ -557,68 +681,110 @@ mod tests {
     #[test]
     fn broader_prefix_first_makes_narrower_unreachable() {
         assert_one(
-            &(rule("broad", r#"path starts_with "/a""#, "forbid") + &rule("narrow", r#"path starts_with "/a/b""#, "allow")),
+            &(rule("broad", r#"path starts_with "/a""#, "forbid")
+                + &rule("narrow", r#"path starts_with "/a/b""#, "allow")),
             "rule `narrow` can never decide",
         );
         // The other way round is how exceptions are written: no warning.
-        assert_none(&(rule("narrow", r#"path starts_with "/a/b""#, "allow") + &rule("broad", r#"path starts_with "/a""#, "forbid")));
+        assert_none(
+            &(rule("narrow", r#"path starts_with "/a/b""#, "allow")
+                + &rule("broad", r#"path starts_with "/a""#, "forbid")),
+        );
         // Different fields: no warning.
-        assert_none(&(rule("a", r#"raw_path starts_with "/a""#, "forbid") + &rule("b", r#"path starts_with "/a/b""#, "forbid")));
+        assert_none(
+            &(rule("a", r#"raw_path starts_with "/a""#, "forbid")
+                + &rule("b", r#"path starts_with "/a/b""#, "forbid")),
+        );
     }
 
     #[test]
     fn facts_lists_and_connectives() {
         // == implies contains; an extra conjunct only narrows.
         assert_one(
-            &(rule("a", r#"path contains "admin""#, "forbid") + &rule("b", r#"path == "/admin/x" and ip in {10.0.0.0/8}"#, "forbid")),
+            &(rule("a", r#"path contains "admin""#, "forbid")
+                + &rule(
+                    "b",
+                    r#"path == "/admin/x" and ip in {10.0.0.0/8}"#,
+                    "forbid",
+                )),
             "rule `b` can never decide",
         );
         // An or on the earlier rule: one branch is enough.
         assert_one(
-            &(rule("a", r#"path ends_with ".bak" or path ends_with ".old""#, "forbid") + &rule("b", r#"path ends_with "db.old""#, "log")),
+            &(rule(
+                "a",
+                r#"path ends_with ".bak" or path ends_with ".old""#,
+                "forbid",
+            ) + &rule("b", r#"path ends_with "db.old""#, "log")),
             "rule `b` can never decide",
         );
         // A pattern list covering the literal.
         assert_one(
-            &(rule("a", r#"user_agent contains_any {"sqlmap", "nikto"}"#, "forbid") + &rule("b", r#"user_agent starts_with "sqlmap/1""#, "forbid")),
+            &(rule(
+                "a",
+                r#"user_agent contains_any {"sqlmap", "nikto"}"#,
+                "forbid",
+            ) + &rule("b", r#"user_agent starts_with "sqlmap/1""#, "forbid")),
             "rule `b` can never decide",
         );
         // IP lists: a /24 inside a /16.
         assert_one(
-            &(rule("a", "ip in {10.1.0.0/16}", "forbid") + &rule("b", "ip in {10.1.2.0/24}", "forbid")),
+            &(rule("a", "ip in {10.1.0.0/16}", "forbid")
+                + &rule("b", "ip in {10.1.2.0/24}", "forbid")),
             "rule `b` can never decide",
         );
         // Negations: not starts_with "/api/" implies not starts_with "/api/public/".
         assert_one(
-            &(rule("a", r#"not path starts_with "/api/public/""#, "forbid") + &rule("b", r#"not path starts_with "/api/""#, "forbid")),
+            &(rule("a", r#"not path starts_with "/api/public/""#, "forbid")
+                + &rule("b", r#"not path starts_with "/api/""#, "forbid")),
             "rule `b` can never decide",
         );
         // An or on the later rule needs every branch covered.
-        assert_none(&(rule("a", r#"path starts_with "/a""#, "forbid") + &rule("b", r#"path starts_with "/a/b" or path starts_with "/c""#, "forbid")));
+        assert_none(
+            &(rule("a", r#"path starts_with "/a""#, "forbid")
+                + &rule(
+                    "b",
+                    r#"path starts_with "/a/b" or path starts_with "/c""#,
+                    "forbid",
+                )),
+        );
     }
 
     #[test]
     fn non_terminal_and_identity_rules_do_not_shadow() {
         // A log rule, a shadow rule and a rate limit let evaluation go on.
-        assert_none(&(rule("a", r#"path starts_with "/a""#, "log") + &rule("b", r#"path starts_with "/a""#, "forbid")));
+        assert_none(
+            &(rule("a", r#"path starts_with "/a""#, "log")
+                + &rule("b", r#"path starts_with "/a""#, "forbid")),
+        );
         assert_none(&format!(
             "{}mode = \"shadow\"\n\n{}",
             rule("a", r#"path starts_with "/a""#, "forbid"),
             rule("b", r#"path starts_with "/a""#, "forbid")
         ));
         // An identity rule is skipped for preflights, where the later rule still decides.
-        assert_none(&(rule("a", r#"path == "/x" or auth.authenticated"#, "forbid") + &rule("b", r#"path == "/x""#, "forbid")));
+        assert_none(
+            &(rule("a", r#"path == "/x" or auth.authenticated"#, "forbid")
+                + &rule("b", r#"path == "/x""#, "forbid")),
+        );
         // A rule switched off with `false` is left alone.
         assert_none(&(rule("a", r#"path == "/x""#, "forbid") + &rule("b", "false", "forbid")));
     }
 
     #[test]
     fn unconditional_rule_switches_off_the_rest() {
-        let text = rule("everything", "true", "allow") + &rule("b", r#"path == "/x""#, "forbid") + &rule("c", r#"path == "/y""#, "log");
-        let w = assert_one(&text, "rule `everything` allows every request, so the 2 rule(s) after it never run: `b`, `c`");
+        let text = rule("everything", "true", "allow")
+            + &rule("b", r#"path == "/x""#, "forbid")
+            + &rule("c", r#"path == "/y""#, "log");
+        let w = assert_one(
+            &text,
+            "rule `everything` allows every request, so the 2 rule(s) after it never run: `b`, `c`",
+        );
         assert!(w.contains("switches the firewall off"), "{w}");
         // Last rule: nothing after it to switch off.
-        assert_none(&(rule("b", r#"path == "/x""#, "forbid") + &rule("everything", "true", "forbid")));
+        assert_none(
+            &(rule("b", r#"path == "/x""#, "forbid") + &rule("everything", "true", "forbid")),
+        );
     }
 
     #[test]
@@ -628,25 +794,48 @@ mod tests {
             "allow rule `bots` reads only user_agent, which any client can send: whoever sends it skips the 1 rule(s) after it",
         );
         assert_one(
-            &(rule("debug", r#"header["x-debug"] == "1" or arg["debug"] == "1""#, "allow") + &rule("b", r#"path starts_with "/admin""#, "forbid")),
+            &(rule(
+                "debug",
+                r#"header["x-debug"] == "1" or arg["debug"] == "1""#,
+                "allow",
+            ) + &rule("b", r#"path starts_with "/admin""#, "forbid")),
             r#"reads only header["x-debug"], arg["debug"]"#,
         );
         // Tied to the network or the path: fine.
-        assert_none(&(rule("ok", r#"user_agent contains "Googlebot" and ip in {66.249.64.0/19}"#, "allow") + &rule("b", r#"path starts_with "/admin""#, "forbid")));
-        assert_none(&(rule("static", r#"path starts_with "/static/""#, "allow") + &rule("b", r#"path starts_with "/admin""#, "forbid")));
+        assert_none(
+            &(rule(
+                "ok",
+                r#"user_agent contains "Googlebot" and ip in {66.249.64.0/19}"#,
+                "allow",
+            ) + &rule("b", r#"path starts_with "/admin""#, "forbid")),
+        );
+        assert_none(
+            &(rule("static", r#"path starts_with "/static/""#, "allow")
+                + &rule("b", r#"path starts_with "/admin""#, "forbid")),
+        );
     }
 
     #[test]
     fn identity_forbid_that_preflights_trip() {
-        let forbid = rule("admin-only", r#"path starts_with "/admin/" and not auth.roles has "admin""#, "forbid");
+        let forbid = rule(
+            "admin-only",
+            r#"path starts_with "/admin/" and not auth.roles has "admin""#,
+            "forbid",
+        );
         assert_none(&forbid);
         let off = format!("[policy]\npreflight_exempt = false\n\n{forbid}");
-        assert_one(&off, "rule `admin-only` reads identity and would refuse CORS preflights");
+        assert_one(
+            &off,
+            "rule `admin-only` reads identity and would refuse CORS preflights",
+        );
         // Excluding preflights or OPTIONS in the condition silences it.
         assert_none(&off.replace(r#"and not auth"#, r#"and not cors.preflight and not auth"#));
         assert_none(&off.replace(r#"and not auth"#, r#"and method != "OPTIONS" and not auth"#));
         // A rule that needs a role present never trips on an anonymous preflight.
-        assert_none(&format!("[policy]\npreflight_exempt = false\n\n{}", rule("x", r#"auth.roles has "banned""#, "forbid")));
+        assert_none(&format!(
+            "[policy]\npreflight_exempt = false\n\n{}",
+            rule("x", r#"auth.roles has "banned""#, "forbid")
+        ));
     }
 
     #[test]
@@ -657,7 +846,10 @@ mod tests {
             (r#""\\.php$""#, r#"write `path ends_with ".php"`"#),
             (r#""^/x$""#, r#"write `path == "/x"`"#),
         ] {
-            let w = assert_one(&rule("r", &format!("path matches {re}"), "forbid"), "is a plain literal");
+            let w = assert_one(
+                &rule("r", &format!("path matches {re}"), "forbid"),
+                "is a plain literal",
+            );
             assert!(w.contains(suggestion), "{w}");
         }
         assert_none(&rule("r", r#"path matches "^/admin/[0-9]+$""#, "forbid"));
@@ -677,7 +869,10 @@ mod tests {
     #[test]
     fn unused_lists_still_warn() {
         assert_one(
-            &format!("[lists]\nunused = {{ kind = \"string\", items = [\"x\"] }}\n\n{}", rule("a", r#"path == "/""#, "log")),
+            &format!(
+                "[lists]\nunused = {{ kind = \"string\", items = [\"x\"] }}\n\n{}",
+                rule("a", r#"path == "/""#, "log")
+            ),
             "list `unused` is declared but never used",
         );
     }

@@ -89,7 +89,12 @@ pub fn parse_net(s: &str) -> Result<IpNet, String> {
         let max = if ip.is_ipv4() { 32 } else { 128 };
         let len: u8 = match len.parse() {
             Ok(n) if n <= max => n,
-            _ => return Err(format!("`/{len}` is not a valid prefix length for {} (0 to {max})", if ip.is_ipv4() { "IPv4" } else { "IPv6" })),
+            _ => {
+                return Err(format!(
+                    "`/{len}` is not a valid prefix length for {} (0 to {max})",
+                    if ip.is_ipv4() { "IPv4" } else { "IPv6" }
+                ))
+            }
         };
         IpNet::new(ip, len).map_err(|e| e.to_string())?
     } else {

@@ -147,13 +147,7 @@ fn lex(src: &str, map: &SpanMap) -> Result<Vec<(Tok, Range<usize>)>, Diagnostic>
                 i += 1;
                 Tok::OrOr
             }
-            b'=' => {
-                return Err(err(
-                    i..i + 1,
-                    "`=` is not an operator",
-                    "compare with `==`",
-                ))
-            }
+            b'=' => return Err(err(i..i + 1, "`=` is not an operator", "compare with `==`")),
             b'"' => {
                 let mut s = String::new();
                 i += 1;
@@ -188,7 +182,10 @@ fn lex(src: &str, map: &SpanMap) -> Result<Vec<(Tok, Range<usize>)>, Diagnostic>
                             continue;
                         }
                         Some(_) => {
-                            let ch = src.get(i..).and_then(|r| r.chars().next()).unwrap_or('\u{FFFD}');
+                            let ch = src
+                                .get(i..)
+                                .and_then(|r| r.chars().next())
+                                .unwrap_or('\u{FFFD}');
                             s.push(ch);
                             i += ch.len_utf8();
                             continue;
@@ -199,20 +196,26 @@ fn lex(src: &str, map: &SpanMap) -> Result<Vec<(Tok, Range<usize>)>, Diagnostic>
             }
             b'$' => {
                 i += 1;
-                while b.get(i).is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b'-') {
+                while b
+                    .get(i)
+                    .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b'-')
+                {
                     i += 1;
                 }
                 if i == start + 1 {
-                    return Err(err(start..i, "`$` must be followed by a list name", "write `$name` for a list declared under [lists]"));
+                    return Err(err(
+                        start..i,
+                        "`$` must be followed by a list name",
+                        "write `$name` for a list declared under [lists]",
+                    ));
                 }
                 out.push((Tok::List(src[start + 1..i].to_string()), start..i));
                 continue;
             }
             c if c.is_ascii_alphanumeric() || c == b'_' || c == b':' => {
-                while b
-                    .get(i)
-                    .is_some_and(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b':' | b'/'))
-                {
+                while b.get(i).is_some_and(|c| {
+                    c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b':' | b'/')
+                }) {
                     i += 1;
                 }
                 let word = &src[start..i];
@@ -252,9 +255,24 @@ fn lex(src: &str, map: &SpanMap) -> Result<Vec<(Tok, Range<usize>)>, Diagnostic>
 }
 
 const FIELDS: &[&str] = &[
-    "ip", "method", "host", "path", "raw_path", "query", "arg", "header", "user_agent", "cookie",
-    "auth.authenticated", "auth.subject", "auth.roles", "auth.scopes", "auth.tenant",
-    "geo.country", "attr", "cors.preflight",
+    "ip",
+    "method",
+    "host",
+    "path",
+    "raw_path",
+    "query",
+    "arg",
+    "header",
+    "user_agent",
+    "cookie",
+    "auth.authenticated",
+    "auth.subject",
+    "auth.roles",
+    "auth.scopes",
+    "auth.tenant",
+    "geo.country",
+    "attr",
+    "cors.preflight",
 ];
 const FUNCS: &[&str] = &["lower", "url_decode", "path_segment", "len", "present"];
 
@@ -372,7 +390,11 @@ impl Parser<'_, '_> {
         if *self.peek() == t {
             Ok(self.bump().1)
         } else {
-            let msg = format!("expected {}, found {}", t.describe(), self.peek().describe());
+            let msg = format!(
+                "expected {}, found {}",
+                t.describe(),
+                self.peek().describe()
+            );
             Err(self.error_here(&msg, hint))
         }
     }
@@ -437,7 +459,10 @@ impl Parser<'_, '_> {
     fn pred(&mut self) -> PResult<Expr> {
         let start = self.range().start;
         let lhs = self.term()?;
-        let lhs_end = self.toks.get(self.pos.wrapping_sub(1)).map_or(start, |t| t.1.end);
+        let lhs_end = self
+            .toks
+            .get(self.pos.wrapping_sub(1))
+            .map_or(start, |t| t.1.end);
         let lhs_range = start..lhs_end;
         let op = self.peek().clone();
         let op_range = self.range();
@@ -446,7 +471,10 @@ impl Parser<'_, '_> {
                 self.bump();
                 let rstart = self.range().start;
                 let rhs = self.term()?;
-                let rend = self.toks.get(self.pos.wrapping_sub(1)).map_or(rstart, |t| t.1.end);
+                let rend = self
+                    .toks
+                    .get(self.pos.wrapping_sub(1))
+                    .map_or(rstart, |t| t.1.end);
                 self.check_compare(&lhs, cmp, &rhs, lhs_range.clone(), rstart..rend);
                 PredKind::Compare { lhs, op: cmp, rhs }
             }
@@ -459,7 +487,12 @@ impl Parser<'_, '_> {
                         "ends_with" => StrOp::EndsWith,
                         _ => StrOp::Matches,
                     };
-                    self.want_type(&lhs, Type::Str, lhs_range.clone(), &format!("`{w}` needs a string on its left"));
+                    self.want_type(
+                        &lhs,
+                        Type::Str,
+                        lhs_range.clone(),
+                        &format!("`{w}` needs a string on its left"),
+                    );
                     let (tok, r) = self.bump();
                     let Tok::Str(pattern) = tok else {
                         let hint = if matches!(tok, Tok::List(_) | Tok::LBrace) {
@@ -467,16 +500,28 @@ impl Parser<'_, '_> {
                         } else {
                             "the right side is a quoted string literal".to_string()
                         };
-                        return Err(self.error_at(r, &format!("`{w}` needs a string literal on its right, found {}", tok.describe()), &hint));
+                        return Err(self.error_at(
+                            r,
+                            &format!(
+                                "`{w}` needs a string literal on its right, found {}",
+                                tok.describe()
+                            ),
+                            &hint,
+                        ));
                     };
                     if sop == StrOp::Matches {
                         if let Err(e) = check_regex(&pattern) {
                             self.errors.push(self.error_at(r, &format!("invalid regex: {e}"), "regexes use the syntax of the regex crate (no look-around or back-references)"));
                         }
                     }
-                    PredKind::Str { lhs, op: sop, pattern }
+                    PredKind::Str {
+                        lhs,
+                        op: sop,
+                        pattern,
+                    }
                 }
-                "in" | "contains_any" | "starts_with_any" | "ends_with_any" | "matches_any" | "has_any" => {
+                "in" | "contains_any" | "starts_with_any" | "ends_with_any" | "matches_any"
+                | "has_any" => {
                     self.bump();
                     let lop = match w.as_str() {
                         "in" => ListOp::In,
@@ -491,24 +536,56 @@ impl Parser<'_, '_> {
                 }
                 "has" => {
                     self.bump();
-                    self.want_type(&lhs, Type::StrSet, lhs_range.clone(), "`has` needs a set (`auth.roles`, `auth.scopes`) on its left");
+                    self.want_type(
+                        &lhs,
+                        Type::StrSet,
+                        lhs_range.clone(),
+                        "`has` needs a set (`auth.roles`, `auth.scopes`) on its left",
+                    );
                     let rstart = self.range().start;
                     let item = self.term()?;
-                    let rend = self.toks.get(self.pos.wrapping_sub(1)).map_or(rstart, |t| t.1.end);
-                    self.want_type(&item, Type::Str, rstart..rend, "`has` needs a string on its right");
+                    let rend = self
+                        .toks
+                        .get(self.pos.wrapping_sub(1))
+                        .map_or(rstart, |t| t.1.end);
+                    self.want_type(
+                        &item,
+                        Type::Str,
+                        rstart..rend,
+                        "`has` needs a string on its right",
+                    );
                     PredKind::Has { set: lhs, item }
                 }
                 "and" | "or" => self.test(lhs, lhs_range.clone())?,
                 other => {
-                    let known = ["contains", "starts_with", "ends_with", "matches", "in", "has", "contains_any", "starts_with_any", "ends_with_any", "matches_any", "has_any"];
+                    let known = [
+                        "contains",
+                        "starts_with",
+                        "ends_with",
+                        "matches",
+                        "in",
+                        "has",
+                        "contains_any",
+                        "starts_with_any",
+                        "ends_with_any",
+                        "matches_any",
+                        "has_any",
+                    ];
                     let hint = suggest(other, known)
                         .map_or("operators are == != < <= > >= in contains starts_with ends_with matches has and their _any forms".to_string(), |s| format!("did you mean `{s}`?"));
-                    return Err(self.error_at(op_range, &format!("unknown operator `{other}`"), &hint));
+                    return Err(self.error_at(
+                        op_range,
+                        &format!("unknown operator `{other}`"),
+                        &hint,
+                    ));
                 }
             },
             _ => self.test(lhs, lhs_range.clone())?,
         };
-        let end = self.toks.get(self.pos.wrapping_sub(1)).map_or(start, |t| t.1.end);
+        let end = self
+            .toks
+            .get(self.pos.wrapping_sub(1))
+            .map_or(start, |t| t.1.end);
         Ok(Expr::Pred(Pred {
             kind,
             span: self.map.map(start..end),
@@ -519,7 +596,11 @@ impl Parser<'_, '_> {
     /// A term standing alone must be boolean.
     fn test(&mut self, lhs: Term, r: Range<usize>) -> PResult<PredKind> {
         if let Term::Bool(b) = lhs {
-            return Ok(PredKind::Compare { lhs: Term::Bool(b), op: CmpOp::Eq, rhs: Term::Bool(true) });
+            return Ok(PredKind::Compare {
+                lhs: Term::Bool(b),
+                op: CmpOp::Eq,
+                rhs: Term::Bool(true),
+            });
         }
         if lhs.ty() != Type::Bool {
             let what = lhs.ty();
@@ -539,7 +620,14 @@ impl Parser<'_, '_> {
         }
     }
 
-    fn check_compare(&mut self, lhs: &Term, op: CmpOp, rhs: &Term, lr: Range<usize>, rr: Range<usize>) {
+    fn check_compare(
+        &mut self,
+        lhs: &Term,
+        op: CmpOp,
+        rhs: &Term,
+        lr: Range<usize>,
+        rr: Range<usize>,
+    ) {
         let (lt, rt) = (lhs.ty(), rhs.ty());
         if lt != rt {
             let hint = match (lt, rt) {
@@ -547,14 +635,26 @@ impl Parser<'_, '_> {
                 (Type::StrSet, _) => "to test membership in a set, use `has`".to_string(),
                 _ => format!("both sides must have the same type; the right side is {rt}"),
             };
-            self.errors.push(self.error_at(lr.start..rr.end, &format!("cannot compare {lt} with {rt}"), &hint));
+            self.errors.push(self.error_at(
+                lr.start..rr.end,
+                &format!("cannot compare {lt} with {rt}"),
+                &hint,
+            ));
             return;
         }
         if !matches!(op, CmpOp::Eq | CmpOp::Ne) && lt != Type::Int {
-            self.errors.push(self.error_at(lr.start..rr.end, &format!("{lt} cannot be ordered"), "`<`, `<=`, `>` and `>=` compare integers, e.g. `len(query) > 1024`"));
+            self.errors.push(self.error_at(
+                lr.start..rr.end,
+                &format!("{lt} cannot be ordered"),
+                "`<`, `<=`, `>` and `>=` compare integers, e.g. `len(query) > 1024`",
+            ));
         }
         if lt == Type::StrSet {
-            self.errors.push(self.error_at(lr, "sets cannot be compared with `==`", "use `has` or `has_any`"));
+            self.errors.push(self.error_at(
+                lr,
+                "sets cannot be compared with `==`",
+                "use `has` or `has_any`",
+            ));
         }
     }
 
@@ -574,8 +674,11 @@ impl Parser<'_, '_> {
             Tok::List(name) => {
                 let Some(&id) = self.scope.names.get(&name) else {
                     let hint = suggest(&name, self.scope.names.keys().map(String::as_str))
-                        .map_or("declare it under [lists]".to_string(), |s| format!("did you mean `${s}`?"));
-                    self.errors.push(self.error_at(r, &format!("unknown list `${name}`"), &hint));
+                        .map_or("declare it under [lists]".to_string(), |s| {
+                            format!("did you mean `${s}`?")
+                        });
+                    self.errors
+                        .push(self.error_at(r, &format!("unknown list `${name}`"), &hint));
                     return Ok(ListId(u32::MAX));
                 };
                 if let Some(u) = self.scope.used.get_mut(id.0 as usize) {
@@ -594,7 +697,14 @@ impl Parser<'_, '_> {
                 Ok(id)
             }
             Tok::LBrace => self.inline_set(op, wants, r.start),
-            t => Err(self.error_at(r, &format!("expected a list (`$name` or `{{…}}`), found {}", t.describe()), "write `$name` for a declared list or `{\"a\", \"b\"}` for an inline set")),
+            t => Err(self.error_at(
+                r,
+                &format!(
+                    "expected a list (`$name` or `{{…}}`), found {}",
+                    t.describe()
+                ),
+                "write `$name` for a declared list or `{\"a\", \"b\"}` for an inline set",
+            )),
         }
     }
 
@@ -611,17 +721,30 @@ impl Parser<'_, '_> {
                 Tok::Str(s) => strs.push(s),
                 Tok::Ip(s) => match crate::lists::parse_net(&s) {
                     Ok(n) => nets.push(n),
-                    Err(e) => self.errors.push(self.error_at(r, &e, "write an address (`192.0.2.1`, `2001:db8::1`) or a CIDR (`10.0.0.0/8`)")),
+                    Err(e) => self.errors.push(self.error_at(
+                        r,
+                        &e,
+                        "write an address (`192.0.2.1`, `2001:db8::1`) or a CIDR (`10.0.0.0/8`)",
+                    )),
                 },
                 Tok::Int(n) => {
                     return Err(self.error_at(r, &format!("`{n}` is not an address or a string"), "sets hold quoted strings or IP addresses; compare integers with `<`, `==`, `>`"));
                 }
-                t => return Err(self.error_at(r, &format!("expected a set member, found {}", t.describe()), "sets look like {\"GET\", \"HEAD\"} or {10.0.0.0/8, 192.0.2.1}")),
+                t => {
+                    return Err(self.error_at(
+                        r,
+                        &format!("expected a set member, found {}", t.describe()),
+                        "sets look like {\"GET\", \"HEAD\"} or {10.0.0.0/8, 192.0.2.1}",
+                    ))
+                }
             }
             if *self.peek() == Tok::Comma {
                 self.bump();
             } else if *self.peek() != Tok::RBrace {
-                return Err(self.error_here("expected `,` or `}` in a set", "separate members with commas"));
+                return Err(self.error_here(
+                    "expected `,` or `}` in a set",
+                    "separate members with commas",
+                ));
             }
         }
         let end = self.bump().1.end;
@@ -630,30 +753,52 @@ impl Parser<'_, '_> {
             (ListKind::Ip, ListItems::Ip(nets))
         } else {
             if !nets.is_empty() {
-                self.errors.push(self.error_at(start..end, "a set mixes addresses and strings", "keep IP addresses and strings in separate sets"));
+                self.errors.push(self.error_at(
+                    start..end,
+                    "a set mixes addresses and strings",
+                    "keep IP addresses and strings in separate sets",
+                ));
             }
             let kind = match op {
-                ListOp::ContainsAny | ListOp::StartsWithAny | ListOp::EndsWithAny => ListKind::Pattern,
+                ListOp::ContainsAny | ListOp::StartsWithAny | ListOp::EndsWithAny => {
+                    ListKind::Pattern
+                }
                 ListOp::MatchesAny => ListKind::Regex,
                 _ => ListKind::String,
             };
             if kind == ListKind::Regex {
                 for s in &strs {
                     if let Err(e) = check_regex(s) {
-                        self.errors.push(self.error_at(start..end, &format!("invalid regex {s:?}: {e}"), "regexes use the syntax of the regex crate"));
+                        self.errors.push(self.error_at(
+                            start..end,
+                            &format!("invalid regex {s:?}: {e}"),
+                            "regexes use the syntax of the regex crate",
+                        ));
                     }
                 }
             }
             (kind, ListItems::Str(strs))
         };
         // A set of strings also serves as patterns.
-        let fits = wants.contains(&kind) || (kind == ListKind::String && wants.contains(&ListKind::Pattern));
+        let fits = wants.contains(&kind)
+            || (kind == ListKind::String && wants.contains(&ListKind::Pattern));
         if !fits {
-            self.errors.push(self.error_at(start..end, &format!("a set of kind `{}` does not fit this operator", kind.name()), &list_hint(kind)));
+            self.errors.push(self.error_at(
+                start..end,
+                &format!("a set of kind `{}` does not fit this operator", kind.name()),
+                &list_hint(kind),
+            ));
         }
         let id = ListId(u32::try_from(self.scope.lists.len()).unwrap_or(u32::MAX));
         let name = self.src.get(start..end).unwrap_or("{…}").to_string();
-        self.scope.lists.push(List { name, kind, case_insensitive: false, items, span, anonymous: true });
+        self.scope.lists.push(List {
+            name,
+            kind,
+            case_insensitive: false,
+            items,
+            span,
+            anonymous: true,
+        });
         self.scope.used.push(true);
         Ok(id)
     }
@@ -681,9 +826,15 @@ impl Parser<'_, '_> {
             },
             Tok::Ident(w) if w == "true" => Ok(Term::Bool(true)),
             Tok::Ident(w) if w == "false" => Ok(Term::Bool(false)),
-            Tok::Ident(w) if *self.peek() == Tok::LParen && FUNCS.contains(&w.as_str()) => self.call(&w, r),
+            Tok::Ident(w) if *self.peek() == Tok::LParen && FUNCS.contains(&w.as_str()) => {
+                self.call(&w, r)
+            }
             Tok::Ident(w) => self.field(&w, r),
-            t => Err(self.error_at(r, &format!("expected a field or a value, found {}", t.describe()), "a condition starts with a field such as `path`, `ip` or `header[\"x\"]`")),
+            t => Err(self.error_at(
+                r,
+                &format!("expected a field or a value, found {}", t.describe()),
+                "a condition starts with a field such as `path`, `ip` or `header[\"x\"]`",
+            )),
         }
     }
 
@@ -694,26 +845,50 @@ impl Parser<'_, '_> {
             let (tok, ar) = self.bump();
             match tok {
                 Tok::Int(n) if (0..=u32::MAX as i64).contains(&n) => Term::PathSegment(n as u32),
-                t => return Err(self.error_at(ar, &format!("`path_segment` takes a segment number, found {}", t.describe()), "segments count from 0: `path_segment(0)` of `/a/b` is \"a\"")),
+                t => {
+                    return Err(self.error_at(
+                        ar,
+                        &format!(
+                            "`path_segment` takes a segment number, found {}",
+                            t.describe()
+                        ),
+                        "segments count from 0: `path_segment(0)` of `/a/b` is \"a\"",
+                    ))
+                }
             }
         } else {
             let arg = self.term()?;
-            let aend = self.toks.get(self.pos.wrapping_sub(1)).map_or(astart, |t| t.1.end);
+            let aend = self
+                .toks
+                .get(self.pos.wrapping_sub(1))
+                .map_or(astart, |t| t.1.end);
             let ar = astart..aend;
             match name {
                 "lower" | "url_decode" => {
                     self.want_type(&arg, Type::Str, ar, &format!("`{name}` takes a string"));
-                    if name == "lower" { Term::Lower(Box::new(arg)) } else { Term::UrlDecode(Box::new(arg)) }
+                    if name == "lower" {
+                        Term::Lower(Box::new(arg))
+                    } else {
+                        Term::UrlDecode(Box::new(arg))
+                    }
                 }
                 "len" => {
                     if !matches!(arg.ty(), Type::Str | Type::StrSet) {
-                        self.errors.push(self.error_at(ar, "`len` takes a string or a set", "e.g. `len(query) > 2048` or `len(auth.roles) == 0`"));
+                        self.errors.push(self.error_at(
+                            ar,
+                            "`len` takes a string or a set",
+                            "e.g. `len(query) > 2048` or `len(auth.roles) == 0`",
+                        ));
                     }
                     Term::Len(Box::new(arg))
                 }
                 _ => {
                     if !matches!(arg, Term::Field(_)) {
-                        self.errors.push(self.error_at(ar, "`present` takes a field", "e.g. `present(header[\"authorization\"])`"));
+                        self.errors.push(self.error_at(
+                            ar,
+                            "`present` takes a field",
+                            "e.g. `present(header[\"authorization\"])`",
+                        ));
                     }
                     Term::Present(Box::new(arg))
                 }
@@ -749,19 +924,29 @@ impl Parser<'_, '_> {
             "cors.preflight" => Field::CorsPreflight,
             "arg" | "header" | "cookie" | "attr" => {
                 if *self.peek() != Tok::LBrack {
-                    return Err(self.error_at(r, &format!("`{w}` needs a name in brackets"), &format!("write `{w}[\"name\"]`")));
+                    return Err(self.error_at(
+                        r,
+                        &format!("`{w}` needs a name in brackets"),
+                        &format!("write `{w}[\"name\"]`"),
+                    ));
                 }
                 self.bump();
                 let (tok, nr) = self.bump();
                 let Tok::Str(name) = tok else {
-                    return Err(self.error_at(nr, &format!("expected a quoted name, found {}", tok.describe()), &format!("write `{w}[\"name\"]`")));
+                    return Err(self.error_at(
+                        nr,
+                        &format!("expected a quoted name, found {}", tok.describe()),
+                        &format!("write `{w}[\"name\"]`"),
+                    ));
                 };
                 self.expect(Tok::RBrack, "close the name with `]`")?;
                 keyed(w, name)
             }
             _ => {
                 let hint = suggest(w, FIELDS.iter().chain(FUNCS).copied())
-                    .map_or("see docs/rules.md for the fields".to_string(), |s| format!("did you mean `{s}`?"));
+                    .map_or("see docs/rules.md for the fields".to_string(), |s| {
+                        format!("did you mean `{s}`?")
+                    });
                 return Err(self.error_at(r, &format!("unknown field `{w}`"), &hint));
             }
         };
@@ -779,8 +964,12 @@ fn join(items: Vec<Box<Expr>>, ctor: fn(Vec<Expr>) -> Expr) -> Box<Expr> {
 fn list_hint(kind: ListKind) -> String {
     match kind {
         ListKind::Ip => "IP lists work with `ip in $list`".into(),
-        ListKind::String => "string lists work with `in`, `has_any` and the `*_any` operators".into(),
-        ListKind::Pattern => "pattern lists work with `contains_any`, `starts_with_any` and `ends_with_any`".into(),
+        ListKind::String => {
+            "string lists work with `in`, `has_any` and the `*_any` operators".into()
+        }
+        ListKind::Pattern => {
+            "pattern lists work with `contains_any`, `starts_with_any` and `ends_with_any`".into()
+        }
         ListKind::Regex => "regex lists work with `matches_any`".into(),
     }
 }

@@ -348,7 +348,10 @@ impl<'o> Loader<'o> {
                     .filter_map(|e| e.ok().map(|e| e.path()))
                     .filter(|p| {
                         p.is_file()
-                            && matches!(p.extension().and_then(|e| e.to_str()), Some("toml" | "json"))
+                            && matches!(
+                                p.extension().and_then(|e| e.to_str()),
+                                Some("toml" | "json")
+                            )
                     })
                     .collect(),
                 Err(e) => {
@@ -359,8 +362,11 @@ impl<'o> Loader<'o> {
             files.sort();
             if files.is_empty() {
                 self.diags.push(
-                    Diagnostic::error(None, format!("{} holds no *.toml or *.json rule files", path.display()))
-                        .hint("rule files live directly in the directory; subdirectories are not read"),
+                    Diagnostic::error(
+                        None,
+                        format!("{} holds no *.toml or *.json rule files", path.display()),
+                    )
+                    .hint("rule files live directly in the directory; subdirectories are not read"),
                 );
             }
             for f in files {
@@ -375,8 +381,16 @@ impl<'o> Loader<'o> {
         match std::fs::metadata(path) {
             Ok(m) if m.len() > self.opts.max_file_bytes => {
                 self.diags.push(
-                    Diagnostic::error(None, format!("{} is {} bytes, over the limit of {}", path.display(), m.len(), self.opts.max_file_bytes))
-                        .hint("split it, or raise the file size limit"),
+                    Diagnostic::error(
+                        None,
+                        format!(
+                            "{} is {} bytes, over the limit of {}",
+                            path.display(),
+                            m.len(),
+                            self.opts.max_file_bytes
+                        ),
+                    )
+                    .hint("split it, or raise the file size limit"),
                 );
                 return None;
             }
@@ -394,8 +408,11 @@ impl<'o> Loader<'o> {
                     let at = e.utf8_error().valid_up_to();
                     let file = self.sources.add(path, text);
                     self.diags.push(
-                        Diagnostic::error(Span::new(file, at..at + 1), "the file is not valid UTF-8")
-                            .hint("save it as UTF-8"),
+                        Diagnostic::error(
+                            Span::new(file, at..at + 1),
+                            "the file is not valid UTF-8",
+                        )
+                        .hint("save it as UTF-8"),
                     );
                     None
                 }
@@ -420,14 +437,21 @@ impl<'o> Loader<'o> {
 
     fn add_text(&mut self, path: &Path, text: String, format: Format) {
         let file = self.sources.add(path, text);
-        let text = self.sources.get(file).map(|f| f.text.clone()).unwrap_or_default();
+        let text = self
+            .sources
+            .get(file)
+            .map(|f| f.text.clone())
+            .unwrap_or_default();
         let root = match format {
             Format::Toml => parse_toml(file, &text, &mut self.diags),
             Format::Json => parse_json(file, &text, &mut self.diags),
         };
         let Some(root) = root else { return };
         let Value::Table(entries) = root.value else {
-            self.diags.push(Diagnostic::error(root.span, "a rule file must be a table at its top level").hint("start with [policy], [lists] or [[rule]]"));
+            self.diags.push(
+                Diagnostic::error(root.span, "a rule file must be a table at its top level")
+                    .hint("start with [policy], [lists] or [[rule]]"),
+            );
             return;
         };
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
@@ -437,7 +461,10 @@ impl<'o> Loader<'o> {
                 "lists" => self.lists(node, &dir),
                 "rule" | "rules" => match node.value {
                     Value::Array(rules) => rules.into_iter().for_each(|r| self.rule(r)),
-                    _ => self.diags.push(Diagnostic::error(node.span, "`rule` must be an array of tables").hint("write each rule under its own [[rule]] header")),
+                    _ => self.diags.push(
+                        Diagnostic::error(node.span, "`rule` must be an array of tables")
+                            .hint("write each rule under its own [[rule]] header"),
+                    ),
                 },
                 other => self.unknown_key(other, kspan, &["policy", "lists", "rule"]),
             }
@@ -445,16 +472,25 @@ impl<'o> Loader<'o> {
     }
 
     fn unknown_key(&mut self, key: &str, span: Span, known: &[&str]) {
-        let hint = suggest(key, known.iter().copied())
-            .map_or_else(|| format!("known keys here: {}", known.join(", ")), |s| format!("did you mean `{s}`?"));
-        self.diags.push(Diagnostic::error(span, format!("unknown key `{key}`")).hint(hint));
+        let hint = suggest(key, known.iter().copied()).map_or_else(
+            || format!("known keys here: {}", known.join(", ")),
+            |s| format!("did you mean `{s}`?"),
+        );
+        self.diags
+            .push(Diagnostic::error(span, format!("unknown key `{key}`")).hint(hint));
     }
 
     fn expect_table(&mut self, node: Node, what: &str) -> Option<Vec<(String, Span, Node)>> {
         match node.value {
             Value::Table(t) => Some(t),
             v => {
-                self.diags.push(Diagnostic::error(node.span, format!("{what} must be a table, found {}", v.kind())).hint("see docs/rules.md for the layout of rule files"));
+                self.diags.push(
+                    Diagnostic::error(
+                        node.span,
+                        format!("{what} must be a table, found {}", v.kind()),
+                    )
+                    .hint("see docs/rules.md for the layout of rule files"),
+                );
                 None
             }
         }
@@ -464,7 +500,13 @@ impl<'o> Loader<'o> {
         match node.value {
             Value::Str(s) => Some((s, node.span)),
             v => {
-                self.diags.push(Diagnostic::error(node.span, format!("`{what}` must be a string, found {}", v.kind())).hint("quote it"));
+                self.diags.push(
+                    Diagnostic::error(
+                        node.span,
+                        format!("`{what}` must be a string, found {}", v.kind()),
+                    )
+                    .hint("quote it"),
+                );
                 None
             }
         }
@@ -474,7 +516,13 @@ impl<'o> Loader<'o> {
         match node.value {
             Value::Int(n) => Some(n),
             ref v => {
-                self.diags.push(Diagnostic::error(node.span, format!("`{what}` must be an integer, found {}", v.kind())).hint("write a whole number without quotes"));
+                self.diags.push(
+                    Diagnostic::error(
+                        node.span,
+                        format!("`{what}` must be an integer, found {}", v.kind()),
+                    )
+                    .hint("write a whole number without quotes"),
+                );
                 None
             }
         }
@@ -484,7 +532,13 @@ impl<'o> Loader<'o> {
         match node.value {
             Value::Bool(b) => Some(b),
             ref v => {
-                self.diags.push(Diagnostic::error(node.span, format!("`{what}` must be true or false, found {}", v.kind())).hint("write true or false without quotes"));
+                self.diags.push(
+                    Diagnostic::error(
+                        node.span,
+                        format!("`{what}` must be true or false, found {}", v.kind()),
+                    )
+                    .hint("write true or false without quotes"),
+                );
                 None
             }
         }
@@ -496,29 +550,50 @@ impl<'o> Loader<'o> {
             return Some(*v);
         }
         let names: Vec<&str> = options.iter().map(|(n, _)| *n).collect();
-        let hint = suggest(&s, names.iter().copied())
-            .map_or_else(|| format!("use one of: {}", names.join(", ")), |x| format!("did you mean `{x}`?"));
-        self.diags.push(Diagnostic::error(span, format!("`{s}` is not a valid {what}")).hint(hint));
+        let hint = suggest(&s, names.iter().copied()).map_or_else(
+            || format!("use one of: {}", names.join(", ")),
+            |x| format!("did you mean `{x}`?"),
+        );
+        self.diags
+            .push(Diagnostic::error(span, format!("`{s}` is not a valid {what}")).hint(hint));
         None
     }
 
     fn policy(&mut self, node: Node, kspan: Span) {
         if let Some((_, first)) = &self.settings {
             let at = self.sources.location(*first);
-            self.diags.push(Diagnostic::error(kspan, "[policy] is declared more than once").hint(format!("the first one is at {at}; keep one [policy] table per rule set")));
+            self.diags.push(
+                Diagnostic::error(kspan, "[policy] is declared more than once").hint(format!(
+                    "the first one is at {at}; keep one [policy] table per rule set"
+                )),
+            );
             return;
         }
         let mut s = Settings::default();
-        let Some(entries) = self.expect_table(node, "[policy]") else { return };
+        let Some(entries) = self.expect_table(node, "[policy]") else {
+            return;
+        };
         for (key, kspan2, v) in entries {
             match key.as_str() {
                 "default" => {
-                    if let Some(d) = self.choice(v, "default", &[("allow", Default::Allow), ("forbid", Default::Forbid)]) {
+                    if let Some(d) = self.choice(
+                        v,
+                        "default",
+                        &[("allow", Default::Allow), ("forbid", Default::Forbid)],
+                    ) {
                         s.default = d;
                     }
                 }
                 "reveal" => {
-                    if let Some(r) = self.choice(v, "reveal level", &[("none", Reveal::None), ("reason", Reveal::Reason), ("detail", Reveal::Detail)]) {
+                    if let Some(r) = self.choice(
+                        v,
+                        "reveal level",
+                        &[
+                            ("none", Reveal::None),
+                            ("reason", Reveal::Reason),
+                            ("detail", Reveal::Detail),
+                        ],
+                    ) {
                         s.reveal = r;
                     }
                 }
@@ -554,7 +629,13 @@ impl<'o> Loader<'o> {
                     if let Some(n) = self.int(&v, "rate_limit_max_keys") {
                         match usize::try_from(n) {
                             Ok(n) if n >= 1 => s.rate_limit_max_keys = n,
-                            _ => self.diags.push(Diagnostic::error(v.span, "`rate_limit_max_keys` must be at least 1").hint("the default is 100000")),
+                            _ => self.diags.push(
+                                Diagnostic::error(
+                                    v.span,
+                                    "`rate_limit_max_keys` must be at least 1",
+                                )
+                                .hint("the default is 100000"),
+                            ),
                         }
                     }
                 }
@@ -562,12 +643,22 @@ impl<'o> Loader<'o> {
                     if let Some(n) = self.int(&v, "max_expression_depth") {
                         match usize::try_from(n) {
                             Ok(n @ 1..=1000) => s.max_expression_depth = n,
-                            _ => self.diags.push(Diagnostic::error(v.span, "`max_expression_depth` must be between 1 and 1000").hint("the default is 64")),
+                            _ => self.diags.push(
+                                Diagnostic::error(
+                                    v.span,
+                                    "`max_expression_depth` must be between 1 and 1000",
+                                )
+                                .hint("the default is 64"),
+                            ),
                         }
                     }
                 }
                 "on_oversize" => {
-                    if let Some(o) = self.choice(v, "on_oversize", &[("forbid", OnOversize::Forbid), ("allow", OnOversize::Allow)]) {
+                    if let Some(o) = self.choice(
+                        v,
+                        "on_oversize",
+                        &[("forbid", OnOversize::Forbid), ("allow", OnOversize::Allow)],
+                    ) {
                         s.on_oversize = o;
                     }
                 }
@@ -582,29 +673,74 @@ impl<'o> Loader<'o> {
                 }
                 other if limit_setting(&mut s, other).is_some() => {
                     if let Some(n) = self.int(&v, other) {
-                        let default = limit_setting(&mut Settings::default(), other).map_or(0, |l| *l);
+                        let default =
+                            limit_setting(&mut Settings::default(), other).map_or(0, |l| *l);
                         match (usize::try_from(n), limit_setting(&mut s, other)) {
                             (Ok(n), Some(slot)) if n >= 1 => *slot = n,
-                            _ => self.diags.push(Diagnostic::error(v.span, format!("`{other}` must be at least 1")).hint(format!("the default is {default}"))),
+                            _ => self.diags.push(
+                                Diagnostic::error(v.span, format!("`{other}` must be at least 1"))
+                                    .hint(format!("the default is {default}")),
+                            ),
                         }
                     }
                 }
-                other => self.unknown_key(other, kspan2, &["default", "reveal", "www_authenticate", "rate_limit_status", "preflight_exempt", "request_id_header", "rate_limit_max_keys", "max_expression_depth", "max_list_items", "max_patterns", "max_pattern_len", "max_regex_bytes", "max_regex_cache_bytes", "max_literal_dfa_bytes", "max_uri_bytes", "max_header_count", "max_header_bytes", "on_oversize", "uri_too_long_status", "headers_too_large_status"]),
+                other => self.unknown_key(
+                    other,
+                    kspan2,
+                    &[
+                        "default",
+                        "reveal",
+                        "www_authenticate",
+                        "rate_limit_status",
+                        "preflight_exempt",
+                        "request_id_header",
+                        "rate_limit_max_keys",
+                        "max_expression_depth",
+                        "max_list_items",
+                        "max_patterns",
+                        "max_pattern_len",
+                        "max_regex_bytes",
+                        "max_regex_cache_bytes",
+                        "max_literal_dfa_bytes",
+                        "max_uri_bytes",
+                        "max_header_count",
+                        "max_header_bytes",
+                        "on_oversize",
+                        "uri_too_long_status",
+                        "headers_too_large_status",
+                    ],
+                ),
             }
         }
         self.settings = Some((s, kspan));
     }
 
     fn lists(&mut self, node: Node, dir: &Path) {
-        let Some(entries) = self.expect_table(node, "[lists]") else { return };
+        let Some(entries) = self.expect_table(node, "[lists]") else {
+            return;
+        };
         for (name, nspan, v) in entries {
-            if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') || name.is_empty() {
-                self.diags.push(Diagnostic::error(nspan, format!("`{name}` is not a valid list name")).hint("list names use letters, digits, `_` and `-`"));
+            if !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+                || name.is_empty()
+            {
+                self.diags.push(
+                    Diagnostic::error(nspan, format!("`{name}` is not a valid list name"))
+                        .hint("list names use letters, digits, `_` and `-`"),
+                );
                 continue;
             }
             if let Some(&ListId(prev)) = self.list_names.get(&name) {
-                let at = self.lists.get(prev as usize).map(|l| self.sources.location(l.span)).unwrap_or_default();
-                self.diags.push(Diagnostic::error(nspan, format!("list `{name}` is declared twice")).hint(format!("the first declaration is at {at}")));
+                let at = self
+                    .lists
+                    .get(prev as usize)
+                    .map(|l| self.sources.location(l.span))
+                    .unwrap_or_default();
+                self.diags.push(
+                    Diagnostic::error(nspan, format!("list `{name}` is declared twice"))
+                        .hint(format!("the first declaration is at {at}")),
+                );
                 continue;
             }
             if let Some(list) = self.list(&name, nspan, v, dir) {
@@ -624,9 +760,22 @@ impl<'o> Loader<'o> {
         let mut items: Option<Vec<(String, Span)>> = None;
         for (key, kspan, v) in entries {
             match key.as_str() {
-                "kind" => kind = self.choice(v, "list kind", &[("ip", ListKind::Ip), ("string", ListKind::String), ("pattern", ListKind::Pattern), ("regex", ListKind::Regex)]),
+                "kind" => {
+                    kind = self.choice(
+                        v,
+                        "list kind",
+                        &[
+                            ("ip", ListKind::Ip),
+                            ("string", ListKind::String),
+                            ("pattern", ListKind::Pattern),
+                            ("regex", ListKind::Regex),
+                        ],
+                    )
+                }
                 "case" => {
-                    case_insensitive = self.choice(v, "case", &[("sensitive", false), ("insensitive", true)]).unwrap_or(false);
+                    case_insensitive = self
+                        .choice(v, "case", &[("sensitive", false), ("insensitive", true)])
+                        .unwrap_or(false);
                 }
                 "items" => match v.value {
                     Value::Array(arr) => {
@@ -638,7 +787,16 @@ impl<'o> Loader<'o> {
                         }
                         items.get_or_insert_with(Vec::new).extend(out);
                     }
-                    ref other => self.diags.push(Diagnostic::error(v.span, format!("`items` must be an array of strings, found {}", other.kind())).hint("e.g. items = [\"10.0.0.0/8\"]")),
+                    ref other => self.diags.push(
+                        Diagnostic::error(
+                            v.span,
+                            format!(
+                                "`items` must be an array of strings, found {}",
+                                other.kind()
+                            ),
+                        )
+                        .hint("e.g. items = [\"10.0.0.0/8\"]"),
+                    ),
                 },
                 "file" => {
                     if let Some((f, _)) = self.string(v, "file") {
@@ -666,21 +824,38 @@ impl<'o> Loader<'o> {
             }
         }
         let Some(kind) = kind else {
-            self.diags.push(Diagnostic::error(nspan, format!("list `{name}` has no `kind`")).hint("add kind = \"ip\", \"string\", \"pattern\" or \"regex\""));
+            self.diags.push(
+                Diagnostic::error(nspan, format!("list `{name}` has no `kind`"))
+                    .hint("add kind = \"ip\", \"string\", \"pattern\" or \"regex\""),
+            );
             return None;
         };
         let Some(raw) = items else {
-            self.diags.push(Diagnostic::error(tspan, format!("list `{name}` has neither `items` nor `file`")).hint("give its entries inline (items = [...]) or in a file (file = \"lists/x.txt\")"));
+            self.diags.push(
+                Diagnostic::error(
+                    tspan,
+                    format!("list `{name}` has neither `items` nor `file`"),
+                )
+                .hint(
+                    "give its entries inline (items = [...]) or in a file (file = \"lists/x.txt\")",
+                ),
+            );
             return None;
         };
         let items = match kind {
             ListKind::Ip => {
                 let mut nets = Vec::with_capacity(raw.len());
                 for (s, span) in raw {
-                    let s = s.split_once(char::is_whitespace).map_or(s.as_str(), |(a, _)| a);
+                    let s = s
+                        .split_once(char::is_whitespace)
+                        .map_or(s.as_str(), |(a, _)| a);
                     match parse_net(s) {
                         Ok(n) => nets.push(n),
-                        Err(e) => self.diags.push(Diagnostic::error(span, e).hint("one IPv4 or IPv6 address or CIDR per entry, e.g. 10.0.0.0/8")),
+                        Err(e) => {
+                            self.diags.push(Diagnostic::error(span, e).hint(
+                                "one IPv4 or IPv6 address or CIDR per entry, e.g. 10.0.0.0/8",
+                            ))
+                        }
                     }
                 }
                 ListItems::Ip(nets)
@@ -693,14 +868,25 @@ impl<'o> Loader<'o> {
                 }
                 ListItems::Str(raw.into_iter().map(|(s, _)| s).collect())
             }
-            ListKind::String | ListKind::Pattern => ListItems::Str(raw.into_iter().map(|(s, _)| s).collect()),
+            ListKind::String | ListKind::Pattern => {
+                ListItems::Str(raw.into_iter().map(|(s, _)| s).collect())
+            }
         };
-        Some(List { name: name.to_string(), kind, case_insensitive, items, span: nspan, anonymous: false })
+        Some(List {
+            name: name.to_string(),
+            kind,
+            case_insensitive,
+            items,
+            span: nspan,
+            anonymous: false,
+        })
     }
 
     fn rule(&mut self, node: Node) {
         let tspan = node.span;
-        let Some(entries) = self.expect_table(node, "a rule") else { return };
+        let Some(entries) = self.expect_table(node, "a rule") else {
+            return;
+        };
         let mut id: Option<(String, Span)> = None;
         let mut when = None;
         let mut action = None;
@@ -726,13 +912,23 @@ impl<'o> Loader<'o> {
                 "id" => id = self.string(v, "id"),
                 "when" => {
                     if let Some((s, span)) = self.string(v, "when") {
-                        let base = string_base(self.sources.slice(span), &s).map(|off| span.start + off);
+                        let base =
+                            string_base(self.sources.slice(span), &s).map(|off| span.start + off);
                         when = Some((s, SpanMap { node: span, base }));
                     }
                 }
                 "action" => {
                     action_span = v.span;
-                    action = self.choice(v, "action", &[("allow", Action::Allow), ("forbid", Action::Forbid), ("rate_limit", Action::RateLimit), ("log", Action::Log)]);
+                    action = self.choice(
+                        v,
+                        "action",
+                        &[
+                            ("allow", Action::Allow),
+                            ("forbid", Action::Forbid),
+                            ("rate_limit", Action::RateLimit),
+                            ("log", Action::Log),
+                        ],
+                    );
                 }
                 "reason" => rule.reason = self.string(v, "reason").map(|s| s.0),
                 "hide" => {
@@ -745,11 +941,22 @@ impl<'o> Loader<'o> {
                         if (400..=599).contains(&n) {
                             rule.status = Some(n as u16);
                         } else {
-                            self.diags.push(Diagnostic::error(v.span, format!("{n} is not an error status")).hint("a refusal's status is between 400 and 599"));
+                            self.diags.push(
+                                Diagnostic::error(v.span, format!("{n} is not an error status"))
+                                    .hint("a refusal's status is between 400 and 599"),
+                            );
                         }
                     }
                 }
-                "mode" => rule.mode = self.choice(v, "mode", &[("enforce", Mode::Enforce), ("shadow", Mode::Shadow)]).unwrap_or(Mode::Enforce),
+                "mode" => {
+                    rule.mode = self
+                        .choice(
+                            v,
+                            "mode",
+                            &[("enforce", Mode::Enforce), ("shadow", Mode::Shadow)],
+                        )
+                        .unwrap_or(Mode::Enforce)
+                }
                 "priority" => rule.priority = self.int(&v, "priority").unwrap_or(0),
                 "tags" => match v.value {
                     Value::Array(arr) => {
@@ -759,22 +966,57 @@ impl<'o> Loader<'o> {
                             }
                         }
                     }
-                    ref o => self.diags.push(Diagnostic::error(v.span, format!("`tags` must be an array of strings, found {}", o.kind())).hint("e.g. tags = [\"owasp\"]")),
+                    ref o => self.diags.push(
+                        Diagnostic::error(
+                            v.span,
+                            format!("`tags` must be an array of strings, found {}", o.kind()),
+                        )
+                        .hint("e.g. tags = [\"owasp\"]"),
+                    ),
                 },
                 "rate_limit" => rl_node = Some(v),
-                other => self.unknown_key(other, kspan, &["id", "when", "action", "reason", "hide", "status", "mode", "priority", "tags", "rate_limit"]),
+                other => self.unknown_key(
+                    other,
+                    kspan,
+                    &[
+                        "id",
+                        "when",
+                        "action",
+                        "reason",
+                        "hide",
+                        "status",
+                        "mode",
+                        "priority",
+                        "tags",
+                        "rate_limit",
+                    ],
+                ),
             }
         }
         let Some((id, id_span)) = id else {
-            self.diags.push(Diagnostic::error(tspan, "a rule has no `id`").hint("give every rule a unique id, e.g. id = \"block-scanners\""));
+            self.diags.push(
+                Diagnostic::error(tspan, "a rule has no `id`")
+                    .hint("give every rule a unique id, e.g. id = \"block-scanners\""),
+            );
             return;
         };
-        if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':')) {
-            self.diags.push(Diagnostic::error(id_span, format!("`{id}` is not a valid rule id")).hint("ids use letters, digits, `-`, `_`, `.` and `:`"));
+        if id.is_empty()
+            || !id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'))
+        {
+            self.diags.push(
+                Diagnostic::error(id_span, format!("`{id}` is not a valid rule id"))
+                    .hint("ids use letters, digits, `-`, `_`, `.` and `:`"),
+            );
         }
         if let Some(&first) = self.rule_ids.get(&id) {
             let at = self.sources.location(first);
-            self.diags.push(Diagnostic::error(id_span, format!("duplicate rule id `{id}`")).hint(format!("the first rule with this id is at {at}; ids must be unique")));
+            self.diags.push(
+                Diagnostic::error(id_span, format!("duplicate rule id `{id}`")).hint(format!(
+                    "the first rule with this id is at {at}; ids must be unique"
+                )),
+            );
         } else {
             self.rule_ids.insert(id.clone(), id_span);
         }
@@ -782,24 +1024,55 @@ impl<'o> Loader<'o> {
         rule.span = id_span;
         match action {
             Some(a) => rule.action = a,
-            None if !self.diags.iter().any(|d| d.span().is_some_and(|s| s == action_span)) => {
-                self.diags.push(Diagnostic::error(id_span, format!("rule `{}` has no `action`", rule.id)).hint("add action = \"allow\", \"forbid\", \"rate_limit\" or \"log\""));
+            None if !self
+                .diags
+                .iter()
+                .any(|d| d.span().is_some_and(|s| s == action_span)) =>
+            {
+                self.diags.push(
+                    Diagnostic::error(id_span, format!("rule `{}` has no `action`", rule.id))
+                        .hint("add action = \"allow\", \"forbid\", \"rate_limit\" or \"log\""),
+                );
             }
             None => {}
         }
         if when.is_none() {
-            self.diags.push(Diagnostic::error(id_span, format!("rule `{}` has no `when` condition", rule.id)).hint("add when = '…'; write when = \"true\" for a rule that always applies"));
+            self.diags.push(
+                Diagnostic::error(
+                    id_span,
+                    format!("rule `{}` has no `when` condition", rule.id),
+                )
+                .hint("add when = '…'; write when = \"true\" for a rule that always applies"),
+            );
         }
         if rule.hide && rule.action != Action::Forbid {
-            self.diags.push(Diagnostic::error(hide_span, "`hide` only applies to `forbid` rules").hint("remove it, or make the rule forbid"));
+            self.diags.push(
+                Diagnostic::error(hide_span, "`hide` only applies to `forbid` rules")
+                    .hint("remove it, or make the rule forbid"),
+            );
         }
         if rule.status.is_some() && matches!(rule.action, Action::Allow | Action::Log) {
-            self.diags.push(Diagnostic::error(status_span, format!("a `{}` rule sends no status", rule.action.name())).hint("`status` overrides the answer of forbid and rate_limit rules"));
+            self.diags.push(
+                Diagnostic::error(
+                    status_span,
+                    format!("a `{}` rule sends no status", rule.action.name()),
+                )
+                .hint("`status` overrides the answer of forbid and rate_limit rules"),
+            );
         }
         match (rule.action, rl_node) {
             (Action::RateLimit, Some(n)) => rule.rate_limit = self.rate_limit(n),
-            (Action::RateLimit, None) => self.diags.push(Diagnostic::error(action_span, "a rate_limit rule needs a `rate_limit` table").hint("add rate_limit = { key = [\"ip\"], limit = 10, period = \"1m\" }")),
-            (_, Some(n)) => self.diags.push(Diagnostic::error(n.span, "`rate_limit` only applies to rules with action = \"rate_limit\"").hint("change the action or remove the table")),
+            (Action::RateLimit, None) => self.diags.push(
+                Diagnostic::error(action_span, "a rate_limit rule needs a `rate_limit` table")
+                    .hint("add rate_limit = { key = [\"ip\"], limit = 10, period = \"1m\" }"),
+            ),
+            (_, Some(n)) => self.diags.push(
+                Diagnostic::error(
+                    n.span,
+                    "`rate_limit` only applies to rules with action = \"rate_limit\"",
+                )
+                .hint("change the action or remove the table"),
+            ),
             (_, None) => {}
         }
         self.pending.push(PendingRule { rule, when });
@@ -825,13 +1098,22 @@ impl<'o> Loader<'o> {
                         }
                         key = Some(keys);
                     }
-                    ref o => self.diags.push(Diagnostic::error(v.span, format!("`key` must be an array of strings, found {}", o.kind())).hint("e.g. key = [\"ip\"]")),
+                    ref o => self.diags.push(
+                        Diagnostic::error(
+                            v.span,
+                            format!("`key` must be an array of strings, found {}", o.kind()),
+                        )
+                        .hint("e.g. key = [\"ip\"]"),
+                    ),
                 },
                 "limit" => {
                     limit = self.int(&v, "limit").and_then(|n| match u32::try_from(n) {
                         Ok(n) if n >= 1 => Some(n),
                         _ => {
-                            self.diags.push(Diagnostic::error(v.span, "`limit` must be at least 1").hint("to refuse every request, use a forbid rule"));
+                            self.diags.push(
+                                Diagnostic::error(v.span, "`limit` must be at least 1")
+                                    .hint("to refuse every request, use a forbid rule"),
+                            );
                             None
                         }
                     })
@@ -840,7 +1122,11 @@ impl<'o> Loader<'o> {
                     burst = self.int(&v, "burst").and_then(|n| match u32::try_from(n) {
                         Ok(n) if n >= 1 => Some(n),
                         _ => {
-                            self.diags.push(Diagnostic::error(v.span, "`burst` must be at least 1").hint("burst is how many requests an idle key may send at once"));
+                            self.diags.push(
+                                Diagnostic::error(v.span, "`burst` must be at least 1").hint(
+                                    "burst is how many requests an idle key may send at once",
+                                ),
+                            );
                             None
                         }
                     })
@@ -862,29 +1148,74 @@ impl<'o> Loader<'o> {
                     if let Some(n) = self.int(&v, &k) {
                         match u8::try_from(n) {
                             Ok(n) if (1..=max).contains(&n) => {
-                                if max == 32 { v4 = n } else { v6 = n }
+                                if max == 32 {
+                                    v4 = n
+                                } else {
+                                    v6 = n
+                                }
                             }
-                            _ => self.diags.push(Diagnostic::error(v.span, format!("`{k}` must be between 1 and {max}")).hint("the prefix length rate-limit keys are cut to, e.g. 24 or 64")),
+                            _ => self.diags.push(
+                                Diagnostic::error(
+                                    v.span,
+                                    format!("`{k}` must be between 1 and {max}"),
+                                )
+                                .hint(
+                                    "the prefix length rate-limit keys are cut to, e.g. 24 or 64",
+                                ),
+                            ),
                         }
                     }
                 }
-                other => self.unknown_key(other, kspan, &["key", "limit", "period", "burst", "ipv4_prefix", "ipv6_prefix"]),
+                other => self.unknown_key(
+                    other,
+                    kspan,
+                    &[
+                        "key",
+                        "limit",
+                        "period",
+                        "burst",
+                        "ipv4_prefix",
+                        "ipv6_prefix",
+                    ],
+                ),
             }
         }
-        let mut key = key.unwrap_or_else(|| vec![RateKey::Ip { v4_prefix: 32, v6_prefix: 64 }]);
+        let mut key = key.unwrap_or_else(|| {
+            vec![RateKey::Ip {
+                v4_prefix: 32,
+                v6_prefix: 64,
+            }]
+        });
         for k in &mut key {
-            if let RateKey::Ip { v4_prefix, v6_prefix } = k {
+            if let RateKey::Ip {
+                v4_prefix,
+                v6_prefix,
+            } = k
+            {
                 *v4_prefix = v4;
                 *v6_prefix = v6;
             }
         }
         let (Some(limit), Some(period)) = (limit, period) else {
-            if !self.diags.iter().any(|d| d.severity() == Severity::Error && d.span().is_some_and(|s| s.start >= tspan.start && s.end <= tspan.end && s.file == tspan.file)) {
-                self.diags.push(Diagnostic::error(tspan, "`rate_limit` needs `limit` and `period`").hint("e.g. rate_limit = { key = [\"ip\"], limit = 10, period = \"1m\" }"));
+            if !self.diags.iter().any(|d| {
+                d.severity() == Severity::Error
+                    && d.span().is_some_and(|s| {
+                        s.start >= tspan.start && s.end <= tspan.end && s.file == tspan.file
+                    })
+            }) {
+                self.diags.push(
+                    Diagnostic::error(tspan, "`rate_limit` needs `limit` and `period`")
+                        .hint("e.g. rate_limit = { key = [\"ip\"], limit = 10, period = \"1m\" }"),
+                );
             }
             return None;
         };
-        Some(RateLimit { key, limit, period, burst: burst.unwrap_or(limit) })
+        Some(RateLimit {
+            key,
+            limit,
+            period,
+            burst: burst.unwrap_or(limit),
+        })
     }
 
     fn finish(mut self) -> Result<RuleSet, Error> {
@@ -913,20 +1244,43 @@ impl<'o> Loader<'o> {
                 ListItems::Str(v) => v.len(),
             };
             if len > settings.max_list_items {
-                let what = if list.anonymous { "an inline set".to_string() } else { format!("list `{}`", list.name) };
-                self.diags.push(Diagnostic::error(list.span, format!("{what} has {len} items, over the limit of {}", settings.max_list_items)).hint("split it, or raise `max_list_items` in [policy]"));
+                let what = if list.anonymous {
+                    "an inline set".to_string()
+                } else {
+                    format!("list `{}`", list.name)
+                };
+                self.diags.push(
+                    Diagnostic::error(
+                        list.span,
+                        format!(
+                            "{what} has {len} items, over the limit of {}",
+                            settings.max_list_items
+                        ),
+                    )
+                    .hint("split it, or raise `max_list_items` in [policy]"),
+                );
             }
         }
         for (i, list) in self.lists.iter().enumerate() {
             if !list.anonymous && !self.list_used.get(i).copied().unwrap_or(true) {
-                self.diags.push(Diagnostic::warning(list.span, format!("list `{}` is declared but never used", list.name)).hint("remove it, or use it in a rule (`in $name`, `contains_any $name`, …)"));
+                self.diags.push(
+                    Diagnostic::warning(
+                        list.span,
+                        format!("list `{}` is declared but never used", list.name),
+                    )
+                    .hint("remove it, or use it in a rule (`in $name`, `contains_any $name`, …)"),
+                );
             }
         }
         // Stable: equal priorities keep file order.
         rules.sort_by_key(|r| std::cmp::Reverse(r.priority));
         // Report in file order, whatever pass found them.
-        self.diags.sort_by_key(|d| d.span().map(|s| (s.file, s.start)));
-        let (errors, warnings): (Vec<_>, Vec<_>) = self.diags.into_iter().partition(|d| d.severity() == Severity::Error);
+        self.diags
+            .sort_by_key(|d| d.span().map(|s| (s.file, s.start)));
+        let (errors, warnings): (Vec<_>, Vec<_>) = self
+            .diags
+            .into_iter()
+            .partition(|d| d.severity() == Severity::Error);
         if !errors.is_empty() {
             let mut all = errors;
             all.extend(warnings);
@@ -934,9 +1288,20 @@ impl<'o> Loader<'o> {
         }
         // Lints need a valid rule set: they run only when there are no errors.
         let mut warnings = warnings;
-        warnings.extend(crate::lints::lint(&rules, &self.lists, &settings, &self.sources));
+        warnings.extend(crate::lints::lint(
+            &rules,
+            &self.lists,
+            &settings,
+            &self.sources,
+        ));
         warnings.sort_by_key(|d| d.span().map(|s| (s.file, s.start)));
-        Ok(RuleSet { settings, lists: self.lists, rules, sources: self.sources, warnings })
+        Ok(RuleSet {
+            settings,
+            lists: self.lists,
+            rules,
+            sources: self.sources,
+            warnings,
+        })
     }
 }
 
@@ -967,11 +1332,17 @@ fn string_base(raw: &str, value: &str) -> Option<u32> {
 
 fn parse_rate_key(s: &str) -> Option<RateKey> {
     let bracket = |prefix: &str| -> Option<String> {
-        let inner = s.strip_prefix(prefix)?.strip_prefix("[\"")?.strip_suffix("\"]")?;
+        let inner = s
+            .strip_prefix(prefix)?
+            .strip_prefix("[\"")?
+            .strip_suffix("\"]")?;
         (!inner.is_empty()).then(|| inner.to_string())
     };
     match s {
-        "ip" => Some(RateKey::Ip { v4_prefix: 32, v6_prefix: 64 }),
+        "ip" => Some(RateKey::Ip {
+            v4_prefix: 32,
+            v6_prefix: 64,
+        }),
         "auth.subject" => Some(RateKey::AuthSubject),
         _ => bracket("header")
             .map(|h| RateKey::Header(h.to_ascii_lowercase()))
@@ -993,5 +1364,7 @@ pub(crate) fn parse_period(s: &str) -> Option<Duration> {
         "d" => n.checked_mul(86_400_000)?,
         _ => return None,
     };
-    (1..=30 * 86_400_000).contains(&ms).then(|| Duration::from_millis(ms))
+    (1..=30 * 86_400_000)
+        .contains(&ms)
+        .then(|| Duration::from_millis(ms))
 }

@@ -39,6 +39,10 @@ pub fn run(rules: &[PathBuf], requests: Option<&Path>, explain: bool) -> anyhow:
                 };
                 *verdicts.entry(decision.verdict().name()).or_default() += 1;
                 *statuses.entry(decision.status()).or_default() += 1;
+                if let Some(trace) = &trace {
+                    // The JSON on stdout is for machines; this is for the operator.
+                    eprint!("{}", explain_text(line_no, &req, &decision, trace));
+                }
                 decision_json(line_no, &decision, &req, trace.as_deref())
             }
             Err(e) => {
@@ -143,4 +147,49 @@ fn decision_json(
         o.insert("explain".into(), Value::Array(t));
     }
     Value::Object(o)
+}
+
+/// A compact trace an operator can read: each rule evaluated, matched or not, and for each
+/// predicate what it saw in the request.
+fn explain_text(line: usize, req: &Request<'_>, d: &Decision, trace: &[RuleTrace<'_>]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let by = d.rule_id().map_or_else(
+        || "the policy default".to_string(),
+        |id| format!("rule `{id}`"),
+    );
+    let _ = writeln!(
+        out,
+        "line {line}: {} {} -> {} {} by {by}",
+        req.method,
+        req.uri,
+        d.verdict().name(),
+        d.status()
+    );
+    for t in trace {
+        if t.skipped_preflight {
+            let _ = writeln!(
+                out,
+                "  -  {:<28} skipped: CORS preflight, the rule reads identity",
+                t.rule.id
+            );
+            continue;
+        }
+        let mark = if t.matched { "✓" } else { "✗" };
+        let _ = writeln!(out, "  {mark}  {:<28} {}", t.rule.id, t.rule.action.name());
+        for (i, (p, hit)) in t.predicates.iter().enumerate() {
+            let seen = t
+                .seen
+                .get(i)
+                .and_then(Option::as_deref)
+                .map_or(String::new(), |s| format!("   [{s}]"));
+            let _ = writeln!(
+                out,
+                "       {} {}{seen}",
+                if *hit { "yes" } else { "no " },
+                p.text
+            );
+        }
+    }
+    out
 }

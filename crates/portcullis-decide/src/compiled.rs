@@ -607,6 +607,11 @@ impl Program {
         }
     }
 
+    /// Whether `s` was made for this program.
+    pub(crate) fn owns(&self, s: &Scratch) -> bool {
+        s.program == self.id
+    }
+
     /// Prepares scratch for a new request.
     pub(crate) fn reset(&self, s: &mut Scratch) {
         if s.program != self.id {

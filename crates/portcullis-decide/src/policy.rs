@@ -174,13 +174,33 @@ impl Policy {
     /// Decides about a request with the compiled program, using this thread's scratch
     /// space: nothing is allocated in the steady state.
     pub fn evaluate(&self, req: &Request<'_>) -> Decision {
+        // Two per thread, so a thread alternating between two policies (the old and the new
+        // around a reload, or two engines) does not rebuild its scratch on every request.
         thread_local! {
-            static SCRATCH: RefCell<Option<Scratch>> = const { RefCell::new(None) };
+            static SCRATCH: RefCell<[Option<Scratch>; 2]> = const { RefCell::new([None, None]) };
         }
+        let program = &self.inner.program;
         SCRATCH.with(|cell| match cell.try_borrow_mut() {
-            Ok(mut slot) => {
-                let scratch = slot.get_or_insert_with(|| self.inner.program.scratch());
-                self.evaluate_with(req, scratch)
+            Ok(mut slots) => {
+                let i = match slots
+                    .iter()
+                    .position(|s| s.as_ref().is_some_and(|s| program.owns(s)))
+                {
+                    Some(i) => i,
+                    None => {
+                        // Keep the most recently used one in slot 0.
+                        slots.swap(0, 1);
+                        slots[0] = Some(program.scratch());
+                        0
+                    }
+                };
+                if i == 1 {
+                    slots.swap(0, 1);
+                }
+                match &mut slots[0] {
+                    Some(scratch) => self.evaluate_with(req, scratch),
+                    None => self.evaluate_with(req, &mut self.scratch()),
+                }
             }
             // Re-entered (evaluate called from inside an evaluation): use fresh scratch.
             Err(_) => self.evaluate_with(req, &mut self.scratch()),

@@ -1,36 +1,14 @@
 //! `portcullis replay` end to end: log formats (detected and forced), unparseable lines,
 //! the JSON report, `--compare`, rate limits replayed on the log's clock, exit codes.
 
-use std::io::Write;
+mod common;
+
+use common::{portcullis, root};
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use serde_json::Value;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn portcullis(args: &[&str], stdin: Option<&str>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
-        .args(args)
-        .current_dir(root())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn portcullis");
-    if let Some(input) = stdin {
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(input.as_bytes())
-            .expect("write stdin");
-    }
-    drop(child.stdin.take());
-    child.wait_with_output().expect("wait")
-}
 
 /// A directory of its own for each test (tests run in parallel).
 fn temp_dir(test: &str) -> PathBuf {

@@ -1,19 +1,10 @@
 //! `portcullis test`: the starter pack's own tests, failure reports, JSON output.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use common::portcullis;
 
-fn portcullis(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_portcullis"))
-        .args(args)
-        .current_dir(root())
-        .output()
-        .expect("run portcullis")
-}
+use std::path::PathBuf;
 
 /// A rule pack in a fresh temp dir: `rules.toml` and `tests/t.toml`.
 fn pack(name: &str, rules: &str, tests: &str) -> PathBuf {
@@ -30,7 +21,7 @@ const RULES: &str =
 
 #[test]
 fn the_starter_pack_passes_its_tests() {
-    let out = portcullis(&["test", "rules/"]);
+    let out = portcullis(&["test", "rules/"], None);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
         out.status.code(),
@@ -55,7 +46,7 @@ fn a_failing_test_shows_expected_against_actual_and_exits_1() {
         RULES,
         "[[test]]\nname = \"admin is refused\"\nrequest = { uri = \"/admin/x\" }\nexpect = { verdict = \"allow\", status = 200 }\n\n[[test]]\nname = \"home passes\"\nrequest = { uri = \"/\" }\nexpect = { verdict = \"allow\" }\n",
     );
-    let out = portcullis(&["test", dir.to_str().expect("utf-8 path")]);
+    let out = portcullis(&["test", dir.to_str().expect("utf-8 path")], None);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(stdout.contains("admin is refused ... FAILED"), "{stdout}");
@@ -74,12 +65,15 @@ fn json_format_is_machine_readable() {
         RULES,
         "[[test]]\nname = \"admin\"\nrequest = { uri = \"/admin/x\" }\nexpect = { verdict = \"forbid\", status = 403, rule = \"admin\" }\n",
     );
-    let out = portcullis(&[
-        "test",
-        dir.to_str().expect("utf-8 path"),
-        "--format",
-        "json",
-    ]);
+    let out = portcullis(
+        &[
+            "test",
+            dir.to_str().expect("utf-8 path"),
+            "--format",
+            "json",
+        ],
+        None,
+    );
     assert_eq!(out.status.code(), Some(0));
     let text = String::from_utf8_lossy(&out.stdout);
     let parsed: Vec<serde_json::Value> = text
@@ -93,7 +87,7 @@ fn json_format_is_machine_readable() {
 #[test]
 fn a_malformed_test_file_is_reported_with_its_location() {
     let dir = pack("bad", RULES, "[[test]]\nname = \"x\"\nrequest = { uri = \"/\" }\nexpect = { verdict = \"allow\", colour = \"red\" }\n");
-    let out = portcullis(&["test", dir.to_str().expect("utf-8 path")]);
+    let out = portcullis(&["test", dir.to_str().expect("utf-8 path")], None);
     assert_eq!(out.status.code(), Some(1));
     let report = String::from_utf8_lossy(&out.stdout);
     assert!(report.contains("line 4, column 31"), "{report}");
@@ -105,7 +99,7 @@ fn a_pack_without_tests_is_an_error() {
     let dir = std::env::temp_dir().join(format!("portcullis-test-cmd-{}-none", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     std::fs::write(dir.join("rules.toml"), RULES).expect("write rules");
-    let out = portcullis(&["test", dir.to_str().expect("utf-8 path")]);
+    let out = portcullis(&["test", dir.to_str().expect("utf-8 path")], None);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no tests found"));
 }

@@ -1065,14 +1065,7 @@ impl Run<'_, '_> {
                         let (Some(a), Some(b)) = (a, b) else {
                             return *op == CmpOp::Ne;
                         };
-                        return match op {
-                            CmpOp::Eq => a == b,
-                            CmpOp::Ne => a != b,
-                            CmpOp::Lt => a < b,
-                            CmpOp::Le => a <= b,
-                            CmpOp::Gt => a > b,
-                            CmpOp::Ge => a >= b,
-                        };
+                        return op.holds(a, b);
                     }
                     Type::Bool => self.bool_of(lhs, slots[0]) == self.bool_of(rhs, slots[1]),
                     Type::Ip => match (ip_of(lhs, self.req), ip_of(rhs, self.req)) {

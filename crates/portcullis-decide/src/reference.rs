@@ -125,10 +125,7 @@ impl Reference {
                 match (op, &l, &r) {
                     (CmpOp::Eq, ..) => eq,
                     (CmpOp::Ne, ..) => !eq,
-                    (CmpOp::Lt, Val::Int(a), Val::Int(b)) => a < b,
-                    (CmpOp::Le, Val::Int(a), Val::Int(b)) => a <= b,
-                    (CmpOp::Gt, Val::Int(a), Val::Int(b)) => a > b,
-                    (CmpOp::Ge, Val::Int(a), Val::Int(b)) => a >= b,
+                    (op, Val::Int(a), Val::Int(b)) => op.holds(a, b),
                     _ => false,
                 }
             }

@@ -466,16 +466,7 @@ fn constant(p: &Pred) -> Option<bool> {
     let eq = match (lhs, rhs) {
         (Term::Bool(a), Term::Bool(b)) => a == b,
         (Term::Str(a), Term::Str(b)) => a == b,
-        (Term::Int(a), Term::Int(b)) => {
-            return Some(match op {
-                CmpOp::Eq => a == b,
-                CmpOp::Ne => a != b,
-                CmpOp::Lt => a < b,
-                CmpOp::Le => a <= b,
-                CmpOp::Gt => a > b,
-                CmpOp::Ge => a >= b,
-            })
-        }
+        (Term::Int(a), Term::Int(b)) => return Some(op.holds(a, b)),
         _ => return None,
     };
     match op {

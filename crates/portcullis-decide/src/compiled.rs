@@ -101,7 +101,8 @@ impl std::fmt::Debug for Program {
 pub struct Scratch {
     program: u64,
     bits: MatchSet,
-    scan: Vec<ScanScratch>,
+    /// Per slot, the scratch of its scanner (`None`: the slot has no scanner).
+    scan: Vec<Option<ScanScratch>>,
     /// Per slot: 0 not computed, 1 absent, 2 present (and scanned when it has a scanner).
     state: Vec<u8>,
     values: Vec<String>,
@@ -593,7 +594,7 @@ impl Program {
             scan: self
                 .scanners
                 .iter()
-                .map(|s| s.as_ref().map_or_else(empty_scratch, Scanner::scratch))
+                .map(|s| s.as_ref().map(Scanner::scratch))
                 .collect(),
             state: vec![0; self.slots.len()],
             values: vec![String::new(); self.slots.len()],
@@ -685,19 +686,6 @@ fn term_text(t: &Term) -> String {
         Term::Bool(b) => b.to_string(),
         Term::Ip(ip) => ip.to_string(),
     }
-}
-
-/// A scanner scratch for slots without a scanner (never used).
-fn empty_scratch() -> ScanScratch {
-    ScannerBuilder::new()
-        .build()
-        .map(|s| s.scratch())
-        .unwrap_or_else(|_| unreachable_scratch())
-}
-
-#[allow(clippy::panic)] // an empty builder always builds; kept out of the hot path
-fn unreachable_scratch() -> ScanScratch {
-    panic!("an empty scanner failed to build")
 }
 
 /// Scanned predicates (with the source each comes from), at least one of which holds
@@ -870,7 +858,7 @@ impl Run<'_, '_> {
                 buf.clear();
                 normalize::percent_decode_into(v, true, buf);
                 *st = 2;
-                if let (Some(Some(scanner)), Some(sc)) =
+                if let (Some(Some(scanner)), Some(Some(sc))) =
                     (self.program.scanners.get(i), scan.get_mut(i))
                 {
                     scanner.scan(buf, sc, bits);
@@ -929,7 +917,7 @@ impl Run<'_, '_> {
                     buf.push_str(segment.unwrap_or(""));
                     state[i] = if present { 2 } else { 1 };
                     if present {
-                        if let (Some(Some(scanner)), Some(sc)) =
+                        if let (Some(Some(scanner)), Some(Some(sc))) =
                             (self.program.scanners.get(i), scan.get_mut(i))
                         {
                             scanner.scan(&buf, sc, bits);
@@ -956,7 +944,7 @@ impl Run<'_, '_> {
             let present = compute(term, self.req, self.target, buf, tmp, tmp2);
             state[i] = if present { 2 } else { 1 };
             if present {
-                if let (Some(Some(scanner)), Some(sc)) =
+                if let (Some(Some(scanner)), Some(Some(sc))) =
                     (self.program.scanners.get(i), scan.get_mut(i))
                 {
                     scanner.scan(buf, sc, bits);

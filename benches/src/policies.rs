@@ -10,22 +10,9 @@ use portcullis_match::PatternKind;
 
 use crate::corpus::{self, Rng};
 
-/// TOML string literal (basic string, escaped).
+/// A double-quoted string with `"` and `\` escaped: valid both as a TOML basic string and
+/// as a string literal inside a `when` condition.
 fn quote(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// A string literal inside a `when` expression inside a TOML literal string.
-fn expr_str(s: &str) -> String {
     let mut out = String::from("\"");
     for c in s.chars() {
         match c {
@@ -123,7 +110,7 @@ pub fn large_policy(rng: &mut Rng) -> (String, Vec<IpNet>) {
         rule(
             &mut t,
             &format!("agent-{i}"),
-            &format!("{lhs} {op} {}", expr_str(&text)),
+            &format!("{lhs} {op} {}", quote(&text)),
             "forbid",
             "",
         );
@@ -198,11 +185,11 @@ pub fn many_rules(n: usize, rng: &mut Rng) -> String {
             1 => {
                 let p = &agents[i];
                 if p.kind == PatternKind::Regex {
-                    format!("user_agent matches {}", expr_str(&p.text))
+                    format!("user_agent matches {}", quote(&p.text))
                 } else {
                     format!(
                         "lower(user_agent) contains {}",
-                        expr_str(&p.text.to_ascii_lowercase())
+                        quote(&p.text.to_ascii_lowercase())
                     )
                 }
             }

@@ -1149,7 +1149,7 @@ fn compute(
                         tmp.push_str(a);
                         true
                     }
-                    None => header_into(req, "host", tmp),
+                    None => req.header_into("host", tmp),
                 };
                 if found {
                     normalize::normalize_host(tmp, out);
@@ -1163,8 +1163,8 @@ fn compute(
             Field::RawPath => copy(Some(target.0), out),
             Field::Query => copy(Some(target.1), out),
             Field::Arg(name) => normalize::query_arg(target.1, name, out),
-            Field::Header(name) => header_into(req, name, out),
-            Field::UserAgent => header_into(req, "user-agent", out),
+            Field::Header(name) => req.header_into(name, out),
+            Field::UserAgent => req.header_into("user-agent", out),
             Field::Cookie(name) => {
                 let mut found = false;
                 req.headers.for_each("cookie", &mut |v| {
@@ -1209,17 +1209,4 @@ fn compute(
         }
         _ => false,
     }
-}
-
-/// All values of a header joined with `, `, invalid UTF-8 replaced.
-fn header_into(req: &Request<'_>, name: &str, out: &mut String) -> bool {
-    let mut n = 0;
-    req.headers.for_each(name, &mut |v| {
-        if n > 0 {
-            out.push_str(", ");
-        }
-        normalize::push_bytes_lossy(v, out);
-        n += 1;
-    });
-    n > 0
 }

@@ -35,17 +35,8 @@ impl<'r> Fields<'r> {
     /// All values of a header joined with `, ` (RFC 9110 field combination), invalid UTF-8
     /// replaced; `None` when the header is absent.
     pub fn header(&self, name: &str) -> Option<String> {
-        let mut out: Option<String> = None;
-        self.req.headers.for_each(name, &mut |v| {
-            match &mut out {
-                Some(s) => s.push_str(", "),
-                None => out = Some(String::new()),
-            }
-            if let Some(s) = &mut out {
-                normalize::push_bytes_lossy(v, s);
-            }
-        });
-        out
+        let mut out = String::new();
+        self.req.header_into(name, &mut out).then_some(out)
     }
 
     pub fn ip(&self) -> Option<IpAddr> {

@@ -109,6 +109,65 @@ impl<F: FnMut(usize) -> bool> Candidates for EveryRule<F> {
     }
 }
 
+/// Every rule is a candidate, evaluated by the reference with a trace of each predicate;
+/// rules skipped for a preflight are traced as skipped.
+struct Tracer<'p, 'f> {
+    policy: &'p Policy,
+    fields: &'f Fields<'f>,
+    exempt: bool,
+    trace: Vec<RuleTrace<'p>>,
+}
+
+impl Candidates for Tracer<'_, '_> {
+    fn next_candidate(&mut self, from: usize) -> Option<usize> {
+        let rule = self.policy.inner.rules.rules.get(from)?;
+        if self.exempt
+            && self
+                .policy
+                .inner
+                .identity
+                .get(from)
+                .copied()
+                .unwrap_or(false)
+        {
+            let (predicates, seen) = (Vec::new(), Vec::new());
+            self.trace.push(RuleTrace {
+                rule,
+                matched: false,
+                skipped_preflight: true,
+                predicates,
+                seen,
+            });
+        }
+        Some(from)
+    }
+
+    fn matches(&mut self, i: usize) -> bool {
+        let (rules, reference, fields) = (
+            &self.policy.inner.rules,
+            &self.policy.inner.reference,
+            self.fields,
+        );
+        let Some(rule) = rules.rules.get(i) else {
+            return false;
+        };
+        let (mut predicates, mut seen) = (Vec::new(), Vec::new());
+        rule.when.visit_preds(&mut |p| {
+            predicates.push((p, reference.pred(rules, &p.kind, fields)));
+            seen.push(crate::reference::seen(&p.kind, fields));
+        });
+        let matched = reference.eval(rules, &rule.when, fields);
+        self.trace.push(RuleTrace {
+            rule,
+            matched,
+            skipped_preflight: false,
+            predicates,
+            seen,
+        });
+        matched
+    }
+}
+
 /// One rule's part in a decision, for `--explain`.
 #[derive(Clone, Debug)]
 pub struct RuleTrace<'p> {
@@ -260,58 +319,15 @@ impl Policy {
     /// Every rule evaluated for the request, in order, up to the one that decided.
     pub fn explain<'p>(&'p self, req: &Request<'_>) -> (Decision, Vec<RuleTrace<'p>>) {
         let fields = Fields::new(req);
-        let mut trace = Vec::new();
-        let rules = &self.inner.rules;
-        let mut every = EveryRule {
-            count: rules.rules.len(),
-            matches: |i: usize| {
-                let Some(rule) = rules.rules.get(i) else {
-                    return false;
-                };
-                let (mut predicates, mut seen) = (Vec::new(), Vec::new());
-                rule.when.visit_preds(&mut |p| {
-                    predicates.push((p, self.inner.reference.pred(rules, &p.kind, &fields)));
-                    seen.push(crate::reference::seen(&p.kind, &fields));
-                });
-                let matched = self.inner.reference.eval(rules, &rule.when, &fields);
-                trace.push(RuleTrace {
-                    rule,
-                    matched,
-                    skipped_preflight: false,
-                    predicates,
-                    seen,
-                });
-                matched
-            },
+        let exempt = fields.preflight && self.inner.rules.settings.preflight_exempt;
+        let mut tracer = Tracer {
+            policy: self,
+            fields: &fields,
+            exempt,
+            trace: Vec::new(),
         };
-        let decision = self.decide(req, fields.preflight, &mut every);
-        if fields.preflight && self.inner.rules.settings.preflight_exempt {
-            for (i, rule) in self.inner.rules.rules.iter().enumerate() {
-                if self.inner.identity[i] && !trace.iter().any(|t| std::ptr::eq(t.rule, rule)) {
-                    let pos = trace.iter().position(|t| {
-                        self.inner
-                            .rules
-                            .rules
-                            .iter()
-                            .position(|r| std::ptr::eq(r, t.rule))
-                            > Some(i)
-                    });
-                    let t = RuleTrace {
-                        rule,
-                        matched: false,
-                        skipped_preflight: true,
-                        predicates: Vec::new(),
-                        seen: Vec::new(),
-                    };
-                    match pos {
-                        Some(p) => trace.insert(p, t),
-                        None if decision.rule.is_none_or(|d| d as usize > i) => trace.push(t),
-                        None => {}
-                    }
-                }
-            }
-        }
-        (decision, trace)
+        let decision = self.decide(req, fields.preflight, &mut tracer);
+        (decision, tracer.trace)
     }
 
     /// The decision procedure: rules in order, the first terminal verdict wins; `log` and

@@ -272,6 +272,20 @@ impl<'a> Request<'a> {
         self
     }
 
+    /// Appends every value of header `name` joined with `, ` (RFC 9110 field combination),
+    /// invalid UTF-8 replaced; returns whether the header is there.
+    pub(crate) fn header_into(&self, name: &str, out: &mut String) -> bool {
+        let mut n = 0;
+        self.headers.for_each(name, &mut |v| {
+            if n > 0 {
+                out.push_str(", ");
+            }
+            portcullis_match::normalize::push_bytes_lossy(v, out);
+            n += 1;
+        });
+        n > 0
+    }
+
     /// Whether this is a CORS preflight: `OPTIONS` with `Origin` and
     /// `Access-Control-Request-Method`.
     pub fn is_preflight(&self) -> bool {

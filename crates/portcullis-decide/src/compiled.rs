@@ -105,9 +105,16 @@ pub struct Scratch {
     scan: Vec<Option<ScanScratch>>,
     /// Per slot: 0 not computed, 1 absent, 2 present (and scanned when it has a scanner).
     state: Vec<u8>,
+    /// Per slot: its values, one after the other (one value, except for a term on an
+    /// argument repeated in the query), and where each one is in it.
     values: Vec<String>,
+    ranges: Vec<Vec<(u32, u32)>>,
     tmp: String,
     tmp2: String,
+    /// One argument value, decoded, while terms over it are computed.
+    arg: String,
+    /// One value of an argument-based term, before it joins its slot.
+    one: String,
     /// Holds one side of a comparison; never written by slot computation.
     held: String,
     ip_done: bool,
@@ -598,8 +605,11 @@ impl Program {
                 .collect(),
             state: vec![0; self.slots.len()],
             values: vec![String::new(); self.slots.len()],
+            ranges: vec![Vec::new(); self.slots.len()],
             tmp: String::new(),
             tmp2: String::new(),
+            arg: String::new(),
+            one: String::new(),
             held: String::new(),
             ip_done: false,
             args_done: false,
@@ -767,6 +777,14 @@ impl crate::policy::Candidates for Run<'_, '_> {
             None => false,
         }
     }
+
+    fn malformed(
+        &self,
+        req: &Request<'_>,
+        forbid_ambiguous_path: bool,
+    ) -> Option<crate::decision::Malformed> {
+        req.malformed(forbid_ambiguous_path)
+    }
 }
 
 fn next_bit(words: &[u64], from: usize, limit: usize) -> Option<usize> {
@@ -816,8 +834,9 @@ impl Run<'_, '_> {
         }
     }
 
-    /// Fills every `arg["name"]` slot in one pass over the query string (first occurrence
-    /// wins), and scans each.
+    /// Fills every `arg["name"]` slot in one pass over the query string, and scans each.
+    /// A repeated argument gives its slot one value per occurrence, each scanned, so a
+    /// predicate holds when any value satisfies it.
     fn ensure_args(&mut self) {
         if self.scratch.args_done {
             return;
@@ -825,12 +844,22 @@ impl Run<'_, '_> {
         self.scratch.args_done = true;
         let Scratch {
             values,
+            ranges,
             tmp,
             state,
             scan,
             bits,
             ..
         } = &mut *self.scratch;
+        for (_, slots) in &self.program.arg_slots {
+            for &s in slots {
+                if let (Some(v), Some(r)) = (values.get_mut(s as usize), ranges.get_mut(s as usize))
+                {
+                    v.clear();
+                    r.clear();
+                }
+            }
+        }
         for pair in self.target.1.split('&') {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
             let name = if k.bytes().any(|b| b == b'%' || b == b'+') {
@@ -849,19 +878,21 @@ impl Run<'_, '_> {
             };
             for &s in slots {
                 let i = s as usize;
-                if state.get(i) != Some(&0) {
-                    continue;
-                }
-                let (Some(buf), Some(st)) = (values.get_mut(i), state.get_mut(i)) else {
+                let (Some(buf), Some(r), Some(st)) =
+                    (values.get_mut(i), ranges.get_mut(i), state.get_mut(i))
+                else {
                     continue;
                 };
-                buf.clear();
+                let start = buf.len();
                 normalize::percent_decode_into(v, true, buf);
+                r.push((start as u32, buf.len() as u32));
                 *st = 2;
-                if let (Some(Some(scanner)), Some(Some(sc))) =
-                    (self.program.scanners.get(i), scan.get_mut(i))
-                {
-                    scanner.scan(buf, sc, bits);
+                if let (Some(Some(scanner)), Some(Some(sc)), Some(value)) = (
+                    self.program.scanners.get(i),
+                    scan.get_mut(i),
+                    buf.get(start..),
+                ) {
+                    scanner.scan(value, sc, bits);
                 }
             }
         }
@@ -872,6 +903,42 @@ impl Run<'_, '_> {
                 }
             }
         }
+    }
+
+    /// Computes a term over an argument (`lower(arg["q"])`) once per value of the
+    /// argument, scanning each.
+    fn fill_arg_term(&mut self, i: usize, name: &str) -> Option<()> {
+        let term = self.program.slots.get(i)?;
+        let Scratch {
+            values,
+            ranges,
+            tmp,
+            tmp2,
+            arg,
+            one,
+            state,
+            scan,
+            bits,
+            ..
+        } = &mut *self.scratch;
+        let (buf, r) = (values.get_mut(i)?, ranges.get_mut(i)?);
+        buf.clear();
+        r.clear();
+        let mut pairs = normalize::QueryArgs::new(self.target.1);
+        while pairs.next_value(name, tmp, arg) {
+            one.clear();
+            compute(term, self.req, self.target, Some(arg), one, tmp, tmp2);
+            let start = buf.len();
+            buf.push_str(one);
+            r.push((start as u32, buf.len() as u32));
+            if let (Some(Some(scanner)), Some(Some(sc))) =
+                (self.program.scanners.get(i), scan.get_mut(i))
+            {
+                scanner.scan(one, sc, bits);
+            }
+        }
+        *state.get_mut(i)? = if r.is_empty() { 1 } else { 2 };
+        Some(())
     }
 
     fn ensure_ip(&mut self) {
@@ -895,14 +962,20 @@ impl Run<'_, '_> {
     fn ensure_slot(&mut self, s: u32) -> Option<&str> {
         let i = s as usize;
         if self.scratch.state.get(i).copied()? == 0 {
-            match self.program.slots.get(i)? {
+            let slot_term = self.program.slots.get(i)?;
+            match slot_term {
                 Term::Field(Field::Arg(_)) => self.ensure_args(),
+                t if base_arg(t).is_some() => {
+                    let name = base_arg(t).unwrap_or_default();
+                    self.fill_arg_term(i, name);
+                }
                 Term::PathSegment(n) => {
                     let n = *n;
                     let path_slot = self.program.path_slot?;
                     self.ensure_slot(path_slot);
                     let Scratch {
                         values,
+                        ranges,
                         state,
                         scan,
                         bits,
@@ -916,6 +989,7 @@ impl Run<'_, '_> {
                     let present = segment.is_some();
                     buf.push_str(segment.unwrap_or(""));
                     state[i] = if present { 2 } else { 1 };
+                    set_single(ranges, i, buf.len());
                     if present {
                         if let (Some(Some(scanner)), Some(Some(sc))) =
                             (self.program.scanners.get(i), scan.get_mut(i))
@@ -932,6 +1006,7 @@ impl Run<'_, '_> {
             let term = self.program.slots.get(i)?;
             let Scratch {
                 values,
+                ranges,
                 tmp,
                 tmp2,
                 state,
@@ -941,8 +1016,9 @@ impl Run<'_, '_> {
             } = &mut *self.scratch;
             let buf = values.get_mut(i)?;
             buf.clear();
-            let present = compute(term, self.req, self.target, buf, tmp, tmp2);
+            let present = compute(term, self.req, self.target, None, buf, tmp, tmp2);
             state[i] = if present { 2 } else { 1 };
+            set_single(ranges, i, buf.len());
             if present {
                 if let (Some(Some(scanner)), Some(Some(sc))) =
                     (self.program.scanners.get(i), scan.get_mut(i))
@@ -951,9 +1027,24 @@ impl Run<'_, '_> {
                 }
             }
         }
-        match self.scratch.state.get(i) {
-            Some(2) => self.scratch.values.get(i).map(String::as_str),
-            _ => None,
+        self.value_at(s, 0)
+    }
+
+    /// The `k`-th value of a computed slot (`None` past the last, or when absent).
+    fn value_at(&self, s: u32, k: usize) -> Option<&str> {
+        let i = s as usize;
+        if self.scratch.state.get(i) != Some(&2) {
+            return None;
+        }
+        let &(a, b) = self.scratch.ranges.get(i)?.get(k)?;
+        self.scratch.values.get(i)?.get(a as usize..b as usize)
+    }
+
+    /// How many values a slot has (computing it first): 0 when absent.
+    fn value_count(&mut self, s: u32) -> usize {
+        match self.ensure_slot(s) {
+            Some(_) => self.scratch.ranges.get(s as usize).map_or(0, Vec::len),
+            None => 0,
         }
     }
 
@@ -983,22 +1074,22 @@ impl Run<'_, '_> {
         }
     }
 
-    /// A string operand: a literal, or its slot's value.
-    fn string_of<'s>(&'s mut self, t: &'s Term, slot: Option<u32>) -> Option<&'s str> {
+    /// A string operand: a literal, or the `k`-th value of its (computed) slot.
+    fn string_of<'s>(&'s self, t: &'s Term, slot: Option<u32>, k: usize) -> Option<&'s str> {
         match t {
             Term::Str(s) => Some(s),
-            _ => self.ensure_slot(slot?),
+            _ => self.value_at(slot?, k),
         }
     }
 
     /// Whether two string operands are present and equal.
-    fn string_eq(&mut self, a: &Term, b: &Term, slots: [Option<u32>; 2]) -> bool {
+    fn string_eq(&mut self, a: &Term, b: &Term, slots: [Option<u32>; 2], k: [usize; 2]) -> bool {
         let mut held = std::mem::take(&mut self.scratch.held);
         held.clear();
-        let eq = match self.string_of(a, slots[0]) {
+        let eq = match self.string_of(a, slots[0], k[0]) {
             Some(x) => {
                 held.push_str(x);
-                self.string_of(b, slots[1]).is_some_and(|y| y == held)
+                self.string_of(b, slots[1], k[1]).is_some_and(|y| y == held)
             }
             None => false,
         };
@@ -1018,16 +1109,16 @@ impl Run<'_, '_> {
         }
     }
 
-    fn int_of(&mut self, t: &Term, slot: Option<u32>) -> Option<i64> {
+    fn int_of(&self, t: &Term, slot: Option<u32>, k: usize) -> Option<i64> {
         match t {
             Term::Int(n) => Some(*n),
             Term::Len(inner) if inner.ty() == Type::StrSet => Some(self.set_of(inner).len() as i64),
-            Term::Len(inner) => Some(self.string_of(inner, slot).map_or(0, |s| s.len() as i64)),
+            Term::Len(inner) => Some(self.string_of(inner, slot, k).map_or(0, |s| s.len() as i64)),
             _ => None,
         }
     }
 
-    fn bool_of(&mut self, t: &Term, slot: Option<u32>) -> bool {
+    fn bool_of(&self, t: &Term, slot: Option<u32>, k: usize) -> bool {
         match t {
             Term::Bool(b) => *b,
             Term::Field(Field::AuthAuthenticated) => self.req.auth.is_authenticated(),
@@ -1035,43 +1126,62 @@ impl Run<'_, '_> {
             Term::Present(inner) => match inner.ty() {
                 Type::Ip => self.req.client_ip.is_some(),
                 Type::StrSet => !self.set_of(inner).is_empty(),
-                Type::Str => self.string_of(inner, slot).is_some(),
+                Type::Str => self.string_of(inner, slot, k).is_some(),
                 Type::Int | Type::Bool => true,
             },
             _ => false,
         }
     }
 
+    /// A predicate evaluated directly. It holds when it holds for any value of its
+    /// operands (several for a term on a repeated argument); `a != b` is `not a == b`.
     fn direct(&mut self, id: u32, p: &PredKind, slots: [Option<u32>; 2]) -> bool {
+        let counts = slots.map(|s| s.map_or(1, |s| self.value_count(s).max(1)));
+        let any =
+            (0..counts[0]).any(|a| (0..counts[1]).any(|b| self.direct_one(id, p, slots, [a, b])));
         match p {
-            PredKind::Test(t) => self.bool_of(t, slots[0]),
+            PredKind::Compare { op: CmpOp::Ne, .. } => !any,
+            _ => any,
+        }
+    }
+
+    /// [`Run::direct`] on one value of each operand (`!=` read as `==`).
+    fn direct_one(
+        &mut self,
+        id: u32,
+        p: &PredKind,
+        slots: [Option<u32>; 2],
+        k: [usize; 2],
+    ) -> bool {
+        match p {
+            PredKind::Test(t) => self.bool_of(t, slots[0], k[0]),
             PredKind::Compare { lhs, op, rhs } => {
+                let op = if *op == CmpOp::Ne { CmpOp::Eq } else { *op };
                 let eq = match lhs.ty() {
-                    Type::Str => self.string_eq(lhs, rhs, slots),
+                    Type::Str => self.string_eq(lhs, rhs, slots, k),
                     Type::Int => {
-                        let (a, b) = (self.int_of(lhs, slots[0]), self.int_of(rhs, slots[1]));
+                        let a = self.int_of(lhs, slots[0], k[0]);
+                        let b = self.int_of(rhs, slots[1], k[1]);
                         let (Some(a), Some(b)) = (a, b) else {
-                            return *op == CmpOp::Ne;
+                            return false;
                         };
                         return op.holds(a, b);
                     }
-                    Type::Bool => self.bool_of(lhs, slots[0]) == self.bool_of(rhs, slots[1]),
+                    Type::Bool => {
+                        self.bool_of(lhs, slots[0], k[0]) == self.bool_of(rhs, slots[1], k[1])
+                    }
                     Type::Ip => match (ip_of(lhs, self.req), ip_of(rhs, self.req)) {
                         (Some(a), Some(b)) => a == b,
                         _ => false,
                     },
                     Type::StrSet => false,
                 };
-                match op {
-                    CmpOp::Eq => eq,
-                    CmpOp::Ne => !eq,
-                    _ => false,
-                }
+                op == CmpOp::Eq && eq
             }
             PredKind::Has { set, item } => {
                 let mut held = std::mem::take(&mut self.scratch.held);
                 held.clear();
-                let present = match self.string_of(item, slots[1]) {
+                let present = match self.string_of(item, slots[1], k[1]) {
                     Some(x) => {
                         held.push_str(x);
                         true
@@ -1118,12 +1228,31 @@ fn ip_of(t: &Term, req: &Request<'_>) -> Option<IpAddr> {
     }
 }
 
-/// Writes a string term's value into `out`; returns whether it is present.
-/// `tmp` and `tmp2` are scratch buffers.
+/// The argument a term is computed from (`q` for `lower(arg["q"])`), if any.
+fn base_arg(t: &Term) -> Option<&str> {
+    match t {
+        Term::Field(Field::Arg(name)) => Some(name),
+        Term::Lower(inner) | Term::UrlDecode(inner) => base_arg(inner),
+        _ => None,
+    }
+}
+
+/// Records that slot `i` holds one value, its whole buffer.
+fn set_single(ranges: &mut [Vec<(u32, u32)>], i: usize, len: usize) {
+    if let Some(r) = ranges.get_mut(i) {
+        r.clear();
+        r.push((0, len as u32));
+    }
+}
+
+/// Writes a string term's value into `out`; returns whether it is present. `arg` is the
+/// value of the argument the term reads, for a term over an argument. `tmp` and `tmp2`
+/// are scratch buffers.
 fn compute(
     t: &Term,
     req: &Request<'_>,
     target: (&str, &str),
+    arg: Option<&str>,
     out: &mut String,
     tmp: &mut String,
     tmp2: &mut String,
@@ -1162,7 +1291,7 @@ fn compute(
             }
             Field::RawPath => copy(Some(target.0), out),
             Field::Query => copy(Some(target.1), out),
-            Field::Arg(name) => normalize::query_arg(target.1, name, out),
+            Field::Arg(_) => copy(arg, out),
             Field::Header(name) => req.header_into(name, out),
             Field::UserAgent => req.header_into("user-agent", out),
             Field::Cookie(name) => {
@@ -1187,14 +1316,14 @@ fn compute(
             _ => false,
         },
         Term::Lower(inner) => {
-            let present = compute(inner, req, target, out, tmp, tmp2);
+            let present = compute(inner, req, target, arg, out, tmp, tmp2);
             out.make_ascii_lowercase();
             present
         }
         Term::UrlDecode(inner) => {
             tmp2.clear();
             let mut inner_buf = std::mem::take(tmp2);
-            let present = compute(inner, req, target, &mut inner_buf, tmp, out);
+            let present = compute(inner, req, target, arg, &mut inner_buf, tmp, out);
             out.clear();
             if present {
                 normalize::percent_decode_into(&inner_buf, false, out);

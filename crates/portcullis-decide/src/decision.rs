@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use portcullis_match::normalize::Ambiguity;
 use portcullis_rules::{Action, CmpOp, Field, PredKind, Reveal, Rule, Term};
 use serde_json::{json, Map, Value};
 use smallvec::SmallVec;
@@ -194,6 +195,37 @@ impl fmt::Display for Oversize {
     }
 }
 
+/// A request the rules and the server behind portcullis could read differently: refused
+/// with 400 before any rule runs, since any rule's verdict on it could be a bypass.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Malformed {
+    /// More than one `Host` field (RFC 9112 §3.2: a 400).
+    DuplicateHost,
+    /// A `Host` field that names another host than the target's authority (absolute-form
+    /// target, or HTTP/2 `:authority`).
+    HostMismatch,
+    /// A path that routers read differently from the normalised `path`, refused under
+    /// `on_ambiguous_path = "forbid"` (the default).
+    AmbiguousPath(Ambiguity),
+}
+
+impl Malformed {
+    /// A short description, used as the reason of the refusal.
+    pub fn description(&self) -> &'static str {
+        match self {
+            Malformed::DuplicateHost => "more than one Host header",
+            Malformed::HostMismatch => "Host header does not match the request target",
+            Malformed::AmbiguousPath(a) => a.description(),
+        }
+    }
+}
+
+impl fmt::Display for Malformed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.description())
+    }
+}
+
 /// Why a refusal has the status it has.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Cause {
@@ -208,6 +240,8 @@ pub(crate) enum Cause {
     RateLimited,
     /// Refused for its size before any rule ran (`on_oversize = "forbid"`).
     Oversize,
+    /// Refused as malformed before any rule ran.
+    Malformed,
 }
 
 /// The engine's answer for one request. It holds a handle to the policy that made it
@@ -223,6 +257,7 @@ pub struct Decision {
     pub(crate) shadow: SmallVec<[ShadowHit; 4]>,
     pub(crate) request_id: RequestId,
     pub(crate) oversize: Option<Oversize>,
+    pub(crate) malformed: Option<Malformed>,
 }
 
 impl Decision {
@@ -243,10 +278,16 @@ impl Decision {
 
     /// The deciding rule's reason; for a refusal for size, which limit was exceeded.
     pub fn reason(&self) -> Option<&str> {
-        match (self.cause, self.oversize) {
-            (Cause::Oversize, Some(o)) => Some(o.description()),
+        match (self.cause, self.oversize, self.malformed) {
+            (Cause::Oversize, Some(o), _) => Some(o.description()),
+            (Cause::Malformed, _, Some(m)) => Some(m.description()),
             _ => self.rule().and_then(|r| r.reason.as_deref()),
         }
+    }
+
+    /// Why the request was refused as malformed (status 400, no rule id), if it was.
+    pub fn malformed(&self) -> Option<Malformed> {
+        self.malformed
     }
 
     /// The request limit the request exceeded, if any. With `on_oversize = "forbid"` the
@@ -476,7 +517,7 @@ fn requirements(rule: &Rule, request: &Request<'_>, body: &mut Map<String, Value
             let required = match other {
                 Term::Str(s) => Some(s.clone()),
                 Term::PathSegment(n) => {
-                    portcullis_match::normalize::path_segment(&fields.path, *n).map(str::to_string)
+                    crate::naive::path_segment(&fields.path, *n).map(str::to_string)
                 }
                 Term::Field(f) => fields.string(f).map(|s| s.into_owned()),
                 _ => None,

@@ -1,12 +1,13 @@
-//! Field values of a request, normalised as docs/rules.md says. Straightforward and
-//! allocating: this is the reference the compiled evaluator is tested against.
+//! Field values of a request, normalised as docs/rules.md says, for the reference
+//! evaluator: straightforward and allocating, on the reference's own normalisation
+//! (`naive.rs`), so the compiled evaluator is tested against an independent derivation.
 
 use std::borrow::Cow;
 use std::net::IpAddr;
 
-use portcullis_match::normalize;
 use portcullis_rules::Field;
 
+use crate::naive;
 use crate::request::Request;
 
 /// Every value a rule can read from one request.
@@ -20,23 +21,25 @@ pub(crate) struct Fields<'r> {
 
 impl<'r> Fields<'r> {
     pub fn new(req: &'r Request<'r>) -> Fields<'r> {
-        let (raw_path, query) = normalize::split_target(req.uri);
-        let (mut path, mut scratch) = (String::new(), String::new());
-        normalize::normalize_path(raw_path, &mut path, &mut scratch);
+        let (raw_path, query) = naive::path_and_query(req.uri);
         Fields {
             req,
-            path,
+            path: naive::path(raw_path),
             raw_path,
             query,
-            preflight: req.is_preflight(),
+            preflight: naive::is_preflight(req),
         }
     }
 
     /// All values of a header joined with `, ` (RFC 9110 field combination), invalid UTF-8
     /// replaced; `None` when the header is absent.
     pub fn header(&self, name: &str) -> Option<String> {
-        let mut out = String::new();
-        self.req.header_into(name, &mut out).then_some(out)
+        naive::header(self.req, name)
+    }
+
+    /// Every value of query argument `name`.
+    pub fn args(&self, name: &str) -> Vec<String> {
+        naive::arg_values(self.query, name)
     }
 
     pub fn ip(&self) -> Option<IpAddr> {
@@ -71,32 +74,24 @@ impl<'r> Fields<'r> {
             Field::Method => Some(Cow::Borrowed(self.req.method)),
             Field::Host => {
                 // RFC 9112 §3.2.2: an absolute-form target's authority wins over Host.
-                let raw = normalize::authority(self.req.uri)
-                    .map(Cow::Borrowed)
-                    .or_else(|| self.header("host").map(Cow::Owned))?;
-                let mut out = String::new();
-                normalize::normalize_host(&raw, &mut out);
-                Some(Cow::Owned(out))
+                let raw = match self
+                    .req
+                    .authority
+                    .or_else(|| naive::target_authority(self.req.uri))
+                {
+                    Some(a) => a.to_string(),
+                    None => self.header("host")?,
+                };
+                Some(Cow::Owned(naive::host(&raw)))
             }
             Field::Path => Some(Cow::Borrowed(&self.path)),
             Field::RawPath => Some(Cow::Borrowed(self.raw_path)),
             Field::Query => Some(Cow::Borrowed(self.query)),
-            Field::Arg(name) => {
-                let mut out = String::new();
-                normalize::query_arg(self.query, name, &mut out).then_some(Cow::Owned(out))
-            }
+            // The first value; the reference evaluates predicates on every value itself.
+            Field::Arg(name) => self.args(name).into_iter().next().map(Cow::Owned),
             Field::Header(name) => self.header(name).map(Cow::Owned),
             Field::UserAgent => self.header("user-agent").map(Cow::Owned),
-            Field::Cookie(name) => {
-                let mut found = None;
-                self.req.headers.for_each("cookie", &mut |v| {
-                    if found.is_none() {
-                        let s = String::from_utf8_lossy(v);
-                        found = normalize::cookie(&s, name).map(str::to_string);
-                    }
-                });
-                found.map(Cow::Owned)
-            }
+            Field::Cookie(name) => naive::cookie(self.req, name).map(Cow::Owned),
             Field::AuthSubject if authed => auth.subject.as_deref().map(Cow::Borrowed),
             Field::AuthTenant if authed => auth.tenant.as_deref().map(Cow::Borrowed),
             Field::GeoCountry => self.req.geo_country.map(Cow::Borrowed),

@@ -45,14 +45,16 @@
 mod compiled;
 mod decision;
 mod fields;
+mod naive;
 mod policy;
 mod ratelimit;
 mod reference;
 mod request;
 
 pub use compiled::{FieldCost, Scratch};
-pub use decision::{Decision, Oversize, RateInfo, RequestId, Response, Verdict};
+pub use decision::{Decision, Malformed, Oversize, RateInfo, RequestId, Response, Verdict};
 pub use policy::{CompileError, Policy, RuleTrace};
+pub use portcullis_match::normalize::Ambiguity;
 pub use ratelimit::{RateCheck, RateLimiter};
 pub use request::{
     parse_client_ip, AttrSource, Auth, AuthStatus, HeaderSource, HeaderTotals, OwnedRequest,

@@ -7,11 +7,15 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use portcullis_match::ScanLimits;
-use portcullis_rules::{Action, Default, Mode, OnOversize, RateKey, Rule, RuleSet, Settings};
+use portcullis_rules::{
+    Action, Default, Mode, OnAmbiguousPath, OnOversize, RateKey, Rule, RuleSet, Settings,
+};
 use smallvec::SmallVec;
 
 use crate::compiled::{FieldCost, Program, Run, Scratch};
-use crate::decision::{Cause, Decision, Oversize, RateInfo, RequestId, ShadowHit, Verdict};
+use crate::decision::{
+    Cause, Decision, Malformed, Oversize, RateInfo, RequestId, ShadowHit, Verdict,
+};
 use crate::fields::Fields;
 use crate::ratelimit::{feed, RateLimiter};
 use crate::reference::Reference;
@@ -92,6 +96,8 @@ pub(crate) trait Candidates {
     fn next_candidate(&mut self, from: usize) -> Option<usize>;
     /// Whether rule `i`'s condition holds.
     fn matches(&mut self, i: usize) -> bool;
+    /// How the request is malformed, if it is (each evaluator finds out its own way).
+    fn malformed(&self, req: &Request<'_>, forbid_ambiguous_path: bool) -> Option<Malformed>;
 }
 
 /// Every rule is a candidate; `matches` decides.
@@ -106,6 +112,9 @@ impl<F: FnMut(usize) -> bool> Candidates for EveryRule<F> {
     }
     fn matches(&mut self, i: usize) -> bool {
         (self.matches)(i)
+    }
+    fn malformed(&self, req: &Request<'_>, forbid_ambiguous_path: bool) -> Option<Malformed> {
+        crate::naive::malformed(req, forbid_ambiguous_path)
     }
 }
 
@@ -140,6 +149,10 @@ impl Candidates for Tracer<'_, '_> {
             });
         }
         Some(from)
+    }
+
+    fn malformed(&self, req: &Request<'_>, forbid_ambiguous_path: bool) -> Option<Malformed> {
+        crate::naive::malformed(req, forbid_ambiguous_path)
     }
 
     fn matches(&mut self, i: usize) -> bool {
@@ -358,6 +371,22 @@ impl Policy {
                 shadow: SmallVec::new(),
                 request_id: request_id(req, settings.request_id_header.as_deref()),
                 oversize,
+                malformed: None,
+            };
+        }
+        let forbid_ambiguous = settings.on_ambiguous_path == OnAmbiguousPath::Forbid;
+        if let Some(m) = rules.malformed(req, forbid_ambiguous) {
+            return Decision {
+                policy: self.clone(),
+                verdict: Verdict::Forbid,
+                rule: None,
+                status: 400,
+                cause: Cause::Malformed,
+                rate: None,
+                shadow: SmallVec::new(),
+                request_id: request_id(req, settings.request_id_header.as_deref()),
+                oversize,
+                malformed: Some(m),
             };
         }
         let mut shadow: SmallVec<[ShadowHit; 4]> = SmallVec::new();
@@ -463,6 +492,7 @@ impl Policy {
             shadow,
             request_id: request_id(req, settings.request_id_header.as_deref()),
             oversize,
+            malformed: None,
         }
     }
 

@@ -7,11 +7,11 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use portcullis_match::normalize;
 use portcullis_rules::{CmpOp, Expr, ListItems, ListOp, PredKind, RuleSet, StrOp, Term};
 use regex_automata::meta::Regex;
 
 use crate::fields::Fields;
+use crate::naive;
 use crate::CompileError;
 
 /// A value during evaluation.
@@ -107,12 +107,57 @@ impl Reference {
         }
     }
 
-    /// Evaluates one predicate.
+    /// Evaluates one predicate. A predicate on a term over a query argument holds when it
+    /// holds for any of the argument's values (each tried in turn); `a != b` is
+    /// `not a == b`, so it holds when no value equals.
     pub fn pred(&self, rules: &RuleSet, p: &PredKind, f: &Fields<'_>) -> bool {
+        let mut names = Vec::new();
+        for t in pred_terms(p) {
+            if let Some(name) = arg_name(t) {
+                if !names.contains(&name) {
+                    names.push(name);
+                }
+            }
+        }
+        // Every combination of one value per argument read (an absent argument: `None`).
+        let per_name: Vec<Vec<Option<String>>> = names
+            .iter()
+            .map(|n| {
+                let values: Vec<Option<String>> = f.args(n).into_iter().map(Some).collect();
+                if values.is_empty() {
+                    vec![None]
+                } else {
+                    values
+                }
+            })
+            .collect();
+        let mut combos: Vec<Vec<(&str, Option<&str>)>> = vec![Vec::new()];
+        for (name, values) in names.iter().zip(&per_name) {
+            let mut next = Vec::new();
+            for combo in &combos {
+                for v in values {
+                    let mut c = combo.clone();
+                    c.push((*name, v.as_deref()));
+                    next.push(c);
+                }
+            }
+            combos = next;
+        }
+        let any = combos.iter().any(|c| self.pred_one(rules, p, f, c));
         match p {
-            PredKind::Test(t) => matches!(term(t, f), Val::Bool(true)),
+            PredKind::Compare { op: CmpOp::Ne, .. } => !any,
+            _ => any,
+        }
+    }
+
+    /// One predicate on one value of each argument it reads (`!=` read as `==`).
+    fn pred_one(&self, rules: &RuleSet, p: &PredKind, f: &Fields<'_>, c: &Choice<'_>) -> bool {
+        let term = |t| term(t, f, c);
+        match p {
+            PredKind::Test(t) => matches!(term(t), Val::Bool(true)),
             PredKind::Compare { lhs, op, rhs } => {
-                let (l, r) = (term(lhs, f), term(rhs, f));
+                let op = if *op == CmpOp::Ne { CmpOp::Eq } else { *op };
+                let (l, r) = (term(lhs), term(rhs));
                 let eq = match (&l, &r) {
                     (Val::Str(Some(a)), Val::Str(Some(b))) => a == b,
                     (Val::Int(a), Val::Int(b)) => a == b,
@@ -124,13 +169,12 @@ impl Reference {
                 };
                 match (op, &l, &r) {
                     (CmpOp::Eq, ..) => eq,
-                    (CmpOp::Ne, ..) => !eq,
                     (op, Val::Int(a), Val::Int(b)) => op.holds(a, b),
                     _ => false,
                 }
             }
             PredKind::Str { lhs, op, pattern } => {
-                let Val::Str(Some(s)) = term(lhs, f) else {
+                let Val::Str(Some(s)) = term(lhs) else {
                     return false;
                 };
                 match op {
@@ -152,7 +196,7 @@ impl Reference {
                         s.to_string()
                     }
                 };
-                match (&list.items, term(lhs, f)) {
+                match (&list.items, term(lhs)) {
                     (ListItems::Ip(nets), Val::Ip(Some(ip))) => {
                         let ip = portcullis_rules::canonical_ip(ip);
                         nets.iter().any(|n| n.contains(&ip))
@@ -179,7 +223,7 @@ impl Reference {
                     _ => false,
                 }
             }
-            PredKind::Has { set, item } => match (term(set, f), term(item, f)) {
+            PredKind::Has { set, item } => match (term(set), term(item)) {
                 (Val::Set(set), Val::Str(Some(item))) => set.iter().any(|m| *m == *item),
                 _ => false,
             },
@@ -187,33 +231,58 @@ impl Reference {
     }
 }
 
-fn term<'a>(t: &'a Term, f: &'a Fields<'a>) -> Val<'a> {
+/// The value chosen for each query argument a predicate reads (`None`: absent).
+type Choice<'c> = [(&'c str, Option<&'c str>)];
+
+/// The terms a predicate reads.
+fn pred_terms(p: &PredKind) -> Vec<&Term> {
+    match p {
+        PredKind::Test(t) => vec![t],
+        PredKind::Compare { lhs, rhs, .. } => vec![lhs, rhs],
+        PredKind::Str { lhs, .. } | PredKind::List { lhs, .. } => vec![lhs],
+        PredKind::Has { set, item } => vec![set, item],
+    }
+}
+
+/// The query argument a term is computed from, if any.
+fn arg_name(t: &Term) -> Option<&str> {
     match t {
+        Term::Field(portcullis_rules::Field::Arg(name)) => Some(name),
+        Term::Lower(t) | Term::UrlDecode(t) | Term::Len(t) | Term::Present(t) => arg_name(t),
+        _ => None,
+    }
+}
+
+fn term<'a>(t: &'a Term, f: &'a Fields<'a>, c: &Choice<'a>) -> Val<'a> {
+    let term = |t| term(t, f, c);
+    match t {
+        Term::Field(portcullis_rules::Field::Arg(name)) => {
+            match c.iter().find(|(n, _)| *n == name.as_str()) {
+                Some((_, v)) => Val::Str(v.map(Cow::Borrowed)),
+                None => Val::Str(f.string(&portcullis_rules::Field::Arg(name.clone()))),
+            }
+        }
         Term::Field(field) => match field.ty() {
             portcullis_rules::Type::Ip => Val::Ip(f.ip()),
             portcullis_rules::Type::Bool => Val::Bool(f.boolean(field)),
             portcullis_rules::Type::StrSet => Val::Set(f.set(field)),
             _ => Val::Str(f.string(field)),
         },
-        Term::Lower(t) => match term(t, f) {
+        Term::Lower(t) => match term(t) {
             Val::Str(s) => Val::Str(s.map(|s| Cow::Owned(s.to_ascii_lowercase()))),
             other => other,
         },
-        Term::UrlDecode(t) => match term(t, f) {
-            Val::Str(s) => Val::Str(s.map(|s| {
-                let mut out = String::new();
-                normalize::percent_decode_into(&s, false, &mut out);
-                Cow::Owned(out)
-            })),
+        Term::UrlDecode(t) => match term(t) {
+            Val::Str(s) => Val::Str(s.map(|s| Cow::Owned(naive::percent_decode(&s, false)))),
             other => other,
         },
-        Term::PathSegment(n) => Val::Str(normalize::path_segment(&f.path, *n).map(Cow::Borrowed)),
-        Term::Len(t) => match term(t, f) {
+        Term::PathSegment(n) => Val::Str(naive::path_segment(&f.path, *n).map(Cow::Borrowed)),
+        Term::Len(t) => match term(t) {
             Val::Str(s) => Val::Int(s.map_or(0, |s| s.len() as i64)),
             Val::Set(s) => Val::Int(s.len() as i64),
             _ => Val::Int(0),
         },
-        Term::Present(t) => Val::Bool(match term(t, f) {
+        Term::Present(t) => Val::Bool(match term(t) {
             Val::Str(s) => s.is_some(),
             Val::Ip(ip) => ip.is_some(),
             Val::Set(s) => !s.is_empty(),
@@ -230,17 +299,33 @@ fn term<'a>(t: &'a Term, f: &'a Fields<'a>) -> Val<'a> {
 /// its value (`path = "/admin/users"`, `auth.tenant = (absent)`), values cut to 80
 /// characters; `None` when it reads no field.
 pub(crate) fn seen(p: &PredKind, f: &Fields<'_>) -> Option<String> {
-    let terms: Vec<&Term> = match p {
-        PredKind::Test(t) => vec![t],
-        PredKind::Compare { lhs, rhs, .. } => vec![lhs, rhs],
-        PredKind::Str { lhs, .. } | PredKind::List { lhs, .. } => vec![lhs],
-        PredKind::Has { set, item } => vec![set, item],
-    };
-    let shown: Vec<String> = terms
+    let shown: Vec<String> = pred_terms(p)
         .into_iter()
         .filter(|t| t.field().is_some())
         .map(|t| {
-            let value = match term(t, f) {
+            // A term over a repeated argument shows each of its values.
+            let values = match arg_name(t) {
+                Some(name) => f.args(name),
+                None => Vec::new(),
+            };
+            if values.len() > 1 {
+                let each: Vec<String> = values
+                    .iter()
+                    .map(|v| shown_value(term(t, f, &[(arg_name(t).unwrap_or(""), Some(v))])))
+                    .collect();
+                return format!("{} = [{}]", term_name(t), each.join(", "));
+            }
+            format!("{} = {}", term_name(t), shown_value(term(t, f, &[])))
+        })
+        .collect();
+    (!shown.is_empty()).then(|| shown.join(", "))
+}
+
+/// A value as `--explain` shows it, cut to 80 characters.
+fn shown_value(v: Val<'_>) -> String {
+    {
+        {
+            match v {
                 Val::Str(Some(s)) => {
                     let mut q = format!("{s:?}");
                     if let Some((cut, _)) = q.char_indices().nth(80) {
@@ -254,11 +339,9 @@ pub(crate) fn seen(p: &PredKind, f: &Fields<'_>) -> Option<String> {
                 Val::Bool(b) => b.to_string(),
                 Val::Ip(Some(ip)) => ip.to_string(),
                 Val::Set(s) => format!("{s:?}"),
-            };
-            format!("{} = {value}", term_name(t))
-        })
-        .collect();
-    (!shown.is_empty()).then(|| shown.join(", "))
+            }
+        }
+    }
 }
 
 /// A term as written in a rule (for terms that read a field).

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::decision::Malformed;
+
 /// Access to a request's headers without copying them.
 ///
 /// Implemented for arrays and vectors of `(name, value)` pairs; the `portcullis` crate implements it
@@ -217,6 +219,10 @@ pub struct Request<'a> {
     pub method: &'a str,
     /// Request target as sent: `/path?query` (absolute form accepted).
     pub uri: &'a str,
+    /// The target's authority when the host knows it apart from `uri`: HTTP/2's
+    /// `:authority`, or the authority of an absolute-form target whose `uri` was given in
+    /// origin form. Like an absolute-form `uri`'s own authority, it wins over `Host`.
+    pub authority: Option<&'a str>,
     /// Headers.
     pub headers: &'a dyn HeaderSource,
     /// The caller's identity.
@@ -239,6 +245,7 @@ impl<'a> Request<'a> {
             client_ip: None,
             method,
             uri,
+            authority: None,
             headers: &NO_HEADERS,
             auth: &ANONYMOUS,
             geo_country: None,
@@ -257,6 +264,12 @@ impl<'a> Request<'a> {
     /// Sets the headers.
     pub fn headers(mut self, headers: &'a dyn HeaderSource) -> Self {
         self.headers = headers;
+        self
+    }
+
+    /// Sets the target's authority (see [`Request::authority`]).
+    pub fn authority(mut self, authority: &'a str) -> Self {
+        self.authority = Some(authority);
         self
     }
 
@@ -286,15 +299,50 @@ impl<'a> Request<'a> {
         n > 0
     }
 
-    /// Whether this is a CORS preflight: `OPTIONS` with `Origin` and
-    /// `Access-Control-Request-Method`.
+    /// Whether this is a CORS preflight: the method exactly `OPTIONS` (methods are
+    /// case-sensitive, RFC 9110 §9.1), `Origin` and `Access-Control-Request-Method`
+    /// present, and no credentials (`Authorization`, `Cookie`, or an authenticated
+    /// caller): a browser never sends them on a preflight, so a request that carries them
+    /// is not one, whatever else it looks like.
     pub fn is_preflight(&self) -> bool {
-        let mut origin = false;
-        let mut acrm = false;
-        self.headers.for_each("origin", &mut |_| origin = true);
-        self.headers
-            .for_each("access-control-request-method", &mut |_| acrm = true);
-        self.method.eq_ignore_ascii_case("OPTIONS") && origin && acrm
+        if self.method != "OPTIONS" || self.auth.is_authenticated() {
+            return false;
+        }
+        let has = |name: &str| {
+            let mut found = false;
+            self.headers.for_each(name, &mut |_| found = true);
+            found
+        };
+        has("origin")
+            && has("access-control-request-method")
+            && !has("authorization")
+            && !has("cookie")
+    }
+
+    /// How the request is malformed in a way that would let the rules and the server
+    /// disagree about it, if it is (the fast form; the reference has its own).
+    pub(crate) fn malformed(&self, forbid_ambiguous_path: bool) -> Option<Malformed> {
+        use portcullis_match::normalize;
+        let authority = self.authority.or_else(|| normalize::authority(self.uri));
+        let (mut hosts, mut mismatch) = (0, false);
+        self.headers.for_each("host", &mut |v| {
+            hosts += 1;
+            if let (1, Some(a)) = (hosts, authority) {
+                let h = String::from_utf8_lossy(v);
+                mismatch = !normalize::host_part(&h).eq_ignore_ascii_case(normalize::host_part(a));
+            }
+        });
+        if hosts > 1 {
+            return Some(Malformed::DuplicateHost);
+        }
+        if mismatch {
+            return Some(Malformed::HostMismatch);
+        }
+        if forbid_ambiguous_path {
+            let (raw_path, _) = normalize::split_target(self.uri);
+            return normalize::ambiguity(raw_path).map(Malformed::AmbiguousPath);
+        }
+        None
     }
 }
 
@@ -452,6 +500,7 @@ impl OwnedRequest {
             client_ip: self.client_ip,
             method: &self.method,
             uri: &self.uri,
+            authority: None,
             headers: &self.headers,
             auth: &self.auth,
             geo_country: self.geo_country.as_deref(),

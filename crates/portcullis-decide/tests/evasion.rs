@@ -6,8 +6,13 @@
 use portcullis_decide::{Policy, Request, Verdict};
 use portcullis_rules::RuleSet;
 
+/// A policy refusing what `when` matches. It judges ambiguous paths (dot segments, `;`,
+/// `\\`…) on their normalised form, to test that form; by default they are refused with
+/// 400 before any rule runs (`ambiguous_paths_are_refused_by_default`).
 fn policy(when: &str) -> Policy {
-    let text = format!("[[rule]]\nid = \"r\"\nwhen = '{when}'\naction = \"forbid\"\n");
+    let text = format!(
+        "[policy]\non_ambiguous_path = \"rewrite\"\n[[rule]]\nid = \"r\"\nwhen = '{when}'\naction = \"forbid\"\n"
+    );
     let rules = RuleSet::parse("evasion.toml", &text).unwrap_or_else(|e| panic!("{e}"));
     Policy::compile(rules).unwrap_or_else(|e| panic!("{e}"))
 }
@@ -153,7 +158,7 @@ fn case_insensitive_rules_fire_for_any_case() {
         assert!(!fires(ADMIN, uri), "{uri}: a case-sensitive rule is exact");
     }
     let text =
-        "[lists]\np = { kind = \"pattern\", items = [\"/ADMIN\"], case = \"insensitive\" }\n\
+        "[policy]\non_ambiguous_path = \"rewrite\"\n[lists]\np = { kind = \"pattern\", items = [\"/ADMIN\"], case = \"insensitive\" }\n\
         [[rule]]\nid = \"r\"\nwhen = 'path starts_with_any $p'\naction = \"forbid\"\n";
     let p = Policy::compile(RuleSet::parse("l.toml", text).unwrap()).unwrap();
     for uri in ["/admin", "/AdMiN", "/%61DMIN"] {
@@ -266,5 +271,34 @@ fn host_rules_see_through_case_port_and_trailing_dot() {
             fires_with(&p, &Request::new("GET", "/").headers(&h)),
             "{host}"
         );
+    }
+}
+
+#[test]
+fn ambiguous_paths_are_refused_by_default() {
+    let text =
+        "[[rule]]\nid = \"public\"\nwhen = 'path starts_with \"/public\"'\naction = \"allow\"\n";
+    let p = Policy::compile(RuleSet::parse("d.toml", text).unwrap()).unwrap();
+    for uri in [
+        "/admin/../public",
+        "/admin/%2e%2e/public",
+        "/admin/..;/public",
+        "/admin/%5c..%5cpublic",
+        "/admin%2f..%2fpublic",
+        "/admin\\..\\public",
+        "/tenants/globex/../../public",
+        "http://x/admin/../public",
+        "/public./x",
+        "/public;x",
+    ] {
+        let req = Request::new("GET", uri);
+        for d in [p.evaluate(&req), p.evaluate_reference(&req)] {
+            assert_eq!(d.status(), 400, "{uri}");
+            assert!(d.malformed().is_some() && d.rule_id().is_none(), "{uri}");
+        }
+    }
+    for uri in ["/public", "/%70ublic/x", "//public", "/public/a.b"] {
+        let d = p.evaluate(&Request::new("GET", uri));
+        assert_eq!(d.rule_id(), Some("public"), "{uri}");
     }
 }

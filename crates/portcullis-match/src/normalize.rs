@@ -74,10 +74,35 @@ pub fn percent_decode_into(input: &str, plus_as_space: bool, out: &mut String) {
             n += 1;
             i += 3;
         }
+        if n == run.len() {
+            // A full buffer may end inside a character that the next escapes complete:
+            // leave those bytes to the next run, so buffer size never changes the text.
+            let tail = incomplete_tail(&run);
+            n -= tail;
+            i -= 3 * tail;
+        }
         push_lossy(&run[..n], out);
         lit_start = i;
     }
     out.push_str(&input[lit_start..]);
+}
+
+/// How many bytes at the end of `bytes` begin a UTF-8 character that is not complete yet.
+fn incomplete_tail(bytes: &[u8]) -> usize {
+    for back in 1..=3.min(bytes.len()) {
+        let b = bytes[bytes.len() - back];
+        if b & 0xC0 == 0x80 {
+            continue; // a continuation byte: look further back for the lead
+        }
+        let needs = match b {
+            0xC0..=0xDF => 2,
+            0xE0..=0xEF => 3,
+            0xF0..=0xF7 => 4,
+            _ => 1,
+        };
+        return if needs > back { back } else { 0 };
+    }
+    0
 }
 
 /// Appends bytes as UTF-8, each invalid sequence replaced by U+FFFD, without allocating.
@@ -127,10 +152,16 @@ pub fn split_target(target: &str) -> (&str, &str) {
 /// a URL inside the path or query (`/r?to=http://x/`) is not mistaken for the target's own.
 fn after_scheme(target: &str) -> Option<&str> {
     let i = target.find("://")?;
-    target[..i]
+    let scheme = &target[..i];
+    // RFC 3986 §3.1: a letter, then letters, digits, `+`, `-` and `.`.
+    (scheme
         .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
-        .then(|| &target[i + 3..])
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic())
+        && scheme
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b)))
+    .then(|| &target[i + 3..])
 }
 
 /// The authority (host and port, user info removed) of an absolute-form target
@@ -179,59 +210,154 @@ pub fn normalize_path(raw: &str, out: &mut String, scratch: &mut String) {
     }
 }
 
+/// A way a raw path can be read differently by the router behind portcullis than by the
+/// normalised `path` the rules judge: servers and frameworks disagree on each of these.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Ambiguity {
+    /// A `.` or `..` segment, literal or percent-encoded (`/a/../b`, `/a/%2e%2e/b`).
+    DotSegment,
+    /// A percent-encoded `/` or `\\` (`%2f`, `%5c`): one segment to some routers, two to
+    /// the rules.
+    EncodedSeparator,
+    /// A literal `\\`, a separator on Windows servers only.
+    Backslash,
+    /// A `;` (literal or `%3b`): a path parameter to Tomcat and Jetty, text to others.
+    Parameter,
+    /// A segment ending in `.` (`/admin./`): the same file as `/admin/` on Windows only.
+    TrailingDot,
+}
+
+impl Ambiguity {
+    /// A short description: `dot segment`, `encoded separator`, ….
+    pub fn description(self) -> &'static str {
+        match self {
+            Ambiguity::DotSegment => "dot segment in the path",
+            Ambiguity::EncodedSeparator => "encoded slash or backslash in the path",
+            Ambiguity::Backslash => "backslash in the path",
+            Ambiguity::Parameter => "`;` parameter in the path",
+            Ambiguity::TrailingDot => "path segment ending in a dot",
+        }
+    }
+}
+
+/// The first [`Ambiguity`] of a raw path (as sent, before decoding), or `None` when every
+/// router reads it as [`normalize_path`] does, up to percent-encoding and repeated slashes.
+/// One pass over the bytes, without allocating.
+pub fn ambiguity(raw: &str) -> Option<Ambiguity> {
+    let bytes = raw.as_bytes();
+    // The current segment, decoded: its length, whether it is dots only, its last byte.
+    let (mut len, mut dots, mut last) = (0usize, true, 0u8);
+    let end_segment = |len: usize, dots: bool, last: u8| match (len, dots) {
+        (0, _) => None,
+        (1 | 2, true) => Some(Ambiguity::DotSegment),
+        _ if last == b'.' => Some(Ambiguity::TrailingDot),
+        _ => None,
+    };
+    let mut i = 0;
+    while i < bytes.len() {
+        let raw_byte = bytes[i];
+        let escaped = (raw_byte == b'%')
+            .then(|| Some((hex(*bytes.get(i + 1)?)? << 4) | hex(*bytes.get(i + 2)?)?))
+            .flatten();
+        let b = escaped.unwrap_or(raw_byte);
+        i += if escaped.is_some() { 3 } else { 1 };
+        match b {
+            b'/' | b'\\' if escaped.is_some() => return Some(Ambiguity::EncodedSeparator),
+            b'\\' => return Some(Ambiguity::Backslash),
+            b';' => return Some(Ambiguity::Parameter),
+            b'/' => {
+                if let Some(a) = end_segment(len, dots, last) {
+                    return Some(a);
+                }
+                (len, dots, last) = (0, true, 0);
+            }
+            _ => {
+                len += 1;
+                dots &= b == b'.';
+                last = b;
+            }
+        }
+    }
+    end_segment(len, dots, last)
+}
+
+/// Appends a normalised path percent-encoded as a URI path: every byte outside RFC 3986's
+/// `pchar` and `/` is escaped, so a router decoding it gets back exactly the path the
+/// rules judged.
+pub fn encode_path(path: &str, out: &mut String) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for &b in path.as_bytes() {
+        let plain = b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/".contains(&b);
+        if plain {
+            out.push(b as char);
+        } else {
+            out.push('%');
+            out.push(HEX[usize::from(b >> 4)] as char);
+            out.push(HEX[usize::from(b & 15)] as char);
+        }
+    }
+}
+
+/// The path a router must see to route on what the rules judged: the normalised path,
+/// re-encoded ([`encode_path`]), when it differs from the raw one; `None` when the raw
+/// path already is it (the common case, decided without allocating).
+pub fn routed_path(raw: &str) -> Option<String> {
+    if raw.starts_with('/')
+        && !raw.bytes().any(|b| b == b'%')
+        && !raw.contains("//")
+        && ambiguity(raw).is_none()
+    {
+        return None;
+    }
+    let (mut normal, mut scratch) = (String::new(), String::new());
+    normalize_path(raw, &mut normal, &mut scratch);
+    scratch.clear();
+    encode_path(&normal, &mut scratch);
+    (scratch != raw).then_some(scratch)
+}
+
 /// The `n`-th (0-based) segment of a normalised path: `path_segment("/a/b", 1) == Some("b")`.
 pub fn path_segment(path: &str, n: u32) -> Option<&str> {
     path.split('/').filter(|s| !s.is_empty()).nth(n as usize)
 }
 
-/// Finds query argument `name` (compared after decoding) and appends its decoded value to
-/// `out`. Returns whether it was present; the first occurrence wins.
-pub fn query_arg(query: &str, name: &str, out: &mut String) -> bool {
-    for pair in query.split('&') {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        if decoded_eq(k, name) {
-            percent_decode_into(v, true, out);
-            return true;
-        }
-    }
-    false
+/// The values of one query argument, in order: a cursor over a query string.
+///
+/// Names are compared after decoding them as values are decoded (`+` is a space, each
+/// valid `%XX` once, invalid UTF-8 as U+FFFD), so `%ff=x` is the argument `"\u{FFFD}"`.
+#[derive(Clone, Debug)]
+pub struct QueryArgs<'q> {
+    pairs: std::str::Split<'q, char>,
 }
 
-/// Whether `encoded`, query-decoded, equals `plain`, without allocating.
-fn decoded_eq(encoded: &str, plain: &str) -> bool {
-    if !encoded.bytes().any(|b| b == b'%' || b == b'+') {
-        return encoded == plain;
+impl<'q> QueryArgs<'q> {
+    /// A cursor at the start of `query` (without `?`).
+    pub fn new(query: &'q str) -> QueryArgs<'q> {
+        QueryArgs {
+            pairs: query.split('&'),
+        }
     }
-    let mut buf = [0u8; 256];
-    if encoded.len() > buf.len() {
-        let mut s = String::new();
-        percent_decode_into(encoded, true, &mut s);
-        return s == plain;
+
+    /// Finds the next argument named `name` and writes its decoded value into `out`
+    /// (cleared first); `false` when there is none. `name_buf` is a reusable buffer.
+    pub fn next_value(&mut self, name: &str, name_buf: &mut String, out: &mut String) -> bool {
+        for pair in self.pairs.by_ref() {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let matches = if k.bytes().any(|b| b == b'%' || b == b'+') {
+                name_buf.clear();
+                percent_decode_into(k, true, name_buf);
+                name_buf == name
+            } else {
+                k == name
+            };
+            if matches {
+                out.clear();
+                percent_decode_into(v, true, out);
+                return true;
+            }
+        }
+        false
     }
-    let mut n = 0;
-    let b = encoded.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        let v = match b[i] {
-            b'+' => b' ',
-            b'%' => match (
-                b.get(i + 1).and_then(|&h| hex(h)),
-                b.get(i + 2).and_then(|&l| hex(l)),
-            ) {
-                (Some(h), Some(l)) => {
-                    i += 2;
-                    (h << 4) | l
-                }
-                _ => b'%',
-            },
-            c => c,
-        };
-        buf[n] = v;
-        n += 1;
-        i += 1;
-    }
-    // Invalid UTF-8 in a name never equals a rule's (valid) name, as with the lossy form.
-    std::str::from_utf8(&buf[..n]).is_ok_and(|s| s == plain)
 }
 
 /// Finds cookie `name` in a `Cookie` header value and returns its value (quotes removed).
@@ -251,6 +377,13 @@ pub fn cookie<'a>(header: &'a str, name: &str) -> Option<&'a str> {
 /// IPv6 literals keep their brackets.
 pub fn normalize_host(raw: &str, out: &mut String) {
     out.clear();
+    out.push_str(host_part(raw));
+    out.make_ascii_lowercase();
+}
+
+/// The host of a `Host` value or authority, as [`normalize_host`] reads it but keeping
+/// its case: without surrounding whitespace, port or trailing dot.
+pub fn host_part(raw: &str) -> &str {
     let raw = raw.trim();
     let host = if raw.starts_with('[') {
         raw.find(']').map_or(raw, |i| &raw[..=i])
@@ -259,8 +392,7 @@ pub fn normalize_host(raw: &str, out: &mut String) {
             .filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()))
             .map_or(raw, |(h, _)| h)
     };
-    out.push_str(host.strip_suffix('.').unwrap_or(host));
-    out.make_ascii_lowercase();
+    host.strip_suffix('.').unwrap_or(host)
 }
 
 #[cfg(test)]
@@ -293,6 +425,11 @@ mod tests {
             ("/%", "/%"),
             ("/%ff", "/\u{FFFD}"),
             ("/%c3%a9", "/é"),
+            // 63 escapes then a two-byte character across the decoder's 64-byte buffer.
+            (
+                &format!("/{}%c3%a9", "%41".repeat(63)),
+                &format!("/{}é", "A".repeat(63)),
+            ),
             ("/%2e%2e/admin", "/admin"),
             ("/admin;jsessionid=1/users", "/admin/users"),
             ("/admin;", "/admin"),
@@ -308,6 +445,62 @@ mod tests {
             ("/.well-known/x", "/.well-known/x"),
         ] {
             assert_eq!(path(raw), want, "{raw}");
+        }
+    }
+
+    #[test]
+    fn ambiguous_paths_are_named() {
+        use Ambiguity::*;
+        for (raw, want) in [
+            ("/admin/users", None),
+            ("/a.b/c.d", None),
+            ("/.well-known/x", None),
+            ("//a///b/", None),
+            ("/%61dmin", None),
+            ("/%ff", None),
+            ("/a%2eb", None),
+            ("", None),
+            ("/admin/../public", Some(DotSegment)),
+            ("/admin/..", Some(DotSegment)),
+            ("/./x", Some(DotSegment)),
+            ("/admin/%2e%2e/public", Some(DotSegment)),
+            ("/admin/%2E./public", Some(DotSegment)),
+            ("/admin/..;/public", Some(Parameter)),
+            ("/admin/x%3bjsessionid=1", Some(Parameter)),
+            ("/admin/%5c..%5cpublic", Some(EncodedSeparator)),
+            ("/a%2Fb", Some(EncodedSeparator)),
+            ("/admin\\x", Some(Backslash)),
+            ("/admin./x", Some(TrailingDot)),
+            ("/x/...", Some(TrailingDot)),
+            ("/%", None),
+            ("/%2", None),
+        ] {
+            assert_eq!(ambiguity(raw), want, "{raw}");
+        }
+    }
+
+    #[test]
+    fn routed_paths_decode_to_the_judged_path() {
+        for (raw, want) in [
+            ("/admin/users", None),
+            ("/app.js", None),
+            ("/admin/../public", Some("/public")),
+            ("/tenants/globex/../../public", Some("/public")),
+            ("/%61dmin/x", Some("/admin/x")),
+            ("//admin", Some("/admin")),
+            ("/a%20b", None),
+            ("/a%3Fb", None),
+            ("/a%3fb", Some("/a%3Fb")),
+            ("/caf%c3%a9", Some("/caf%C3%A9")),
+            ("/%ff", Some("/%EF%BF%BD")),
+            ("/a%2fb", Some("/a/b")),
+            ("/x;p=1/y", Some("/x/y")),
+            ("", Some("/")),
+        ] {
+            assert_eq!(routed_path(raw).as_deref(), want, "{raw}");
+            // What a router decodes is what the rules saw.
+            let routed = routed_path(raw).unwrap_or_else(|| raw.to_string());
+            assert_eq!(path(&routed), path(raw), "{raw}");
         }
     }
 
@@ -328,12 +521,16 @@ mod tests {
 
     #[test]
     fn args_and_cookies() {
-        let mut out = String::new();
-        assert!(query_arg("a=1&b=x%20y+z&b=2", "b", &mut out));
+        let (mut out, mut name) = (String::new(), String::new());
+        let mut b = QueryArgs::new("a=1&b=x%20y+z&b=2&%ff=3");
+        assert!(b.next_value("b", &mut name, &mut out));
         assert_eq!(out, "x y z");
-        out.clear();
-        assert!(query_arg("na%6De=v", "name", &mut out));
-        assert!(!query_arg("a=1", "c", &mut out));
+        assert!(b.next_value("b", &mut name, &mut out));
+        assert_eq!(out, "2");
+        assert!(!b.next_value("b", &mut name, &mut out));
+        assert!(QueryArgs::new("na%6De=v").next_value("name", &mut name, &mut out));
+        assert!(QueryArgs::new("%ff=x").next_value("\u{FFFD}", &mut name, &mut out));
+        assert!(!QueryArgs::new("a=1").next_value("c", &mut name, &mut out));
         assert_eq!(cookie("a=1; session=\"xyz\"; b=2", "session"), Some("xyz"));
         assert_eq!(cookie("a=1", "b"), None);
         assert_eq!(split_target("/p?q=1#f"), ("/p", "q=1"));

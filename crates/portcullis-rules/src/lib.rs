@@ -45,8 +45,8 @@ pub use diag::{Diagnostic, Error, Severity};
 pub use expr::{CmpOp, Expr, Field, ListId, ListOp, Pred, PredKind, StrOp, Term, Type};
 pub use lists::{canonical_ip, parse_net, List, ListItems, ListKind};
 pub use ruleset::{
-    Action, Default, LoadOptions, Mode, OnOversize, RateKey, RateLimit, Reveal, Rule, RuleSet,
-    Settings,
+    Action, Default, LoadOptions, Mode, OnAmbiguousPath, OnOversize, RateKey, RateLimit, Reveal,
+    Rule, RuleSet, Settings,
 };
 pub use source::{SourceFile, Sources, Span};
 

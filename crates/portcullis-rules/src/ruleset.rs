@@ -78,6 +78,21 @@ pub struct Settings {
     pub uri_too_long_status: u16,
     /// Status refusing too many or too large headers (default 431).
     pub headers_too_large_status: u16,
+    /// What a request whose path routers could read differently from `path` gets
+    /// (default: refused with 400).
+    pub on_ambiguous_path: OnAmbiguousPath,
+}
+
+/// What a request gets whose raw path routers read differently from the normalised
+/// `path` the rules judge (a dot segment, an encoded `/` or `\`, a `\`, a `;` parameter,
+/// a segment ending in a dot).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnAmbiguousPath {
+    /// Refused with 400 before any rule runs.
+    Forbid,
+    /// Judged on its normalised path like any other; the server must route on that path
+    /// too (the tower layer forwards it; `HttpRequest::routed_uri` gives it).
+    Rewrite,
 }
 
 /// What a request over a request limit (`max_uri_bytes`, `max_header_count`,
@@ -115,6 +130,7 @@ impl std::default::Default for Settings {
             on_oversize: OnOversize::Forbid,
             uri_too_long_status: 414,
             headers_too_large_status: 431,
+            on_ambiguous_path: OnAmbiguousPath::Forbid,
         }
     }
 }
@@ -662,6 +678,18 @@ impl<'o> Loader<'o> {
                         s.on_oversize = o;
                     }
                 }
+                "on_ambiguous_path" => {
+                    if let Some(o) = self.choice(
+                        v,
+                        "on_ambiguous_path",
+                        &[
+                            ("forbid", OnAmbiguousPath::Forbid),
+                            ("rewrite", OnAmbiguousPath::Rewrite),
+                        ],
+                    ) {
+                        s.on_ambiguous_path = o;
+                    }
+                }
                 "uri_too_long_status" | "headers_too_large_status" => {
                     if let Some(n) = self.int(&v, &key) {
                         match u16::try_from(n) {
@@ -708,6 +736,7 @@ impl<'o> Loader<'o> {
                         "on_oversize",
                         "uri_too_long_status",
                         "headers_too_large_status",
+                        "on_ambiguous_path",
                     ],
                 ),
             }

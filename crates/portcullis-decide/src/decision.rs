@@ -330,6 +330,12 @@ impl Decision {
         &self.request_id
     }
 
+    /// Whether this is a hidden refusal (`hide = true`): a 404 that must look like any
+    /// other not-found answer of the application.
+    pub fn is_hidden(&self) -> bool {
+        self.cause == Cause::Hidden
+    }
+
     /// Whether the request may pass.
     pub fn is_allowed(&self) -> bool {
         self.verdict == Verdict::Allow

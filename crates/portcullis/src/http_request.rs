@@ -5,7 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use http::header::{HeaderName, HeaderValue};
 use http::request::Parts;
-use http::uri::Authority;
+use http::uri::{Authority, PathAndQuery};
 use http::{HeaderMap, Method, StatusCode, Uri};
 use portcullis_decide::{Auth, HeaderSource, HeaderTotals, Request, Response};
 
@@ -162,12 +162,45 @@ impl<'a> HttpRequest<'a> {
         // Origin form (`/path?query`) as sent; `*` and authority-form targets have none.
         let target = self.uri.path_and_query().map_or("/", |pq| pq.as_str());
         let mut req = Request::new(self.method.as_str(), target).headers(&self.headers);
+        // An absolute-form target's authority (or HTTP/2's `:authority`) is the host, and
+        // a `Host` naming another is refused, as `portcullis eval` reads the same request.
+        req.authority = self.uri.authority().map(Authority::as_str);
         req.client_ip = self.client_ip;
         if let Some(auth) = self.auth {
             req = req.auth(auth);
         }
         req
     }
+}
+
+impl HttpRequest<'_> {
+    /// The target the server must route on for the rules' verdict to hold: the request's
+    /// URI with its path replaced by the normalised `path` the rules judged (re-encoded, so
+    /// a router decoding it gets exactly that path), or `None` when the path already is it.
+    /// The tower layer hands it to the inner service; embedders without tower should route
+    /// on it too. Under the default `on_ambiguous_path = "forbid"`, only harmless
+    /// differences remain (`/%61dmin`, `//x`); under `"rewrite"`, `/admin/../public` is
+    /// `/public` here as it was to the rules.
+    pub fn routed_uri(&self) -> Option<Uri> {
+        routed_uri(self.uri)
+    }
+}
+
+/// See [`HttpRequest::routed_uri`].
+pub(crate) fn routed_uri(uri: &Uri) -> Option<Uri> {
+    let pq = uri.path_and_query()?;
+    // `OPTIONS *` and authority-form targets have no path to route on.
+    if pq.path() == "*" {
+        return None;
+    }
+    let path = portcullis_decide::routed_path(pq.path())?;
+    let target = match pq.query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path,
+    };
+    let mut parts = uri.clone().into_parts();
+    parts.path_and_query = Some(PathAndQuery::try_from(target).ok()?);
+    Uri::from_parts(parts).ok()
 }
 
 /// A refusal as an `http::Response`. A header the `http` crate rejects (a control
@@ -218,6 +251,70 @@ mod tests {
         // An invalid header name finds nothing and does not panic.
         r.headers.for_each("bad name\n", &mut |_| panic!("found"));
         assert_eq!(r.client_ip, None);
+    }
+
+    #[test]
+    fn host_of_an_absolute_target_is_its_authority_as_eval_reads_it() {
+        let engine = crate::Engine::from_str(
+            "[[rule]]\nid = \"h\"\nwhen = 'host == \"api.example.com\"'\naction = \"forbid\"\n",
+        )
+        .unwrap();
+        let owned = |uri: &str, host: Option<&str>| {
+            let mut b = http::Request::get(uri);
+            if let Some(h) = host {
+                b = b.header("host", h);
+            }
+            b.body(()).unwrap()
+        };
+        for (uri, host, status) in [
+            ("http://api.example.com/x", Some("api.example.com"), 403),
+            ("http://api.example.com/x", None, 403),
+            ("http://api.example.com/x", Some("www.example.com"), 400),
+            ("http://www.example.com/x", Some("api.example.com"), 400),
+            ("/x", Some("api.example.com"), 403),
+        ] {
+            let req = owned(uri, host);
+            let view = HttpRequest::from_request(&req, None, &TrustedProxies::none());
+            assert_eq!(
+                engine.evaluate(&view.request()).status(),
+                status,
+                "{uri} {host:?}"
+            );
+            // `portcullis eval` gets the same answer from the whole target and the header.
+            let headers: Vec<(&str, &str)> = host.iter().map(|h| ("host", *h)).collect();
+            let eval = portcullis_decide::Request::new("GET", uri).headers(&headers);
+            assert_eq!(
+                engine.evaluate(&eval).status(),
+                status,
+                "eval {uri} {host:?}"
+            );
+        }
+        let two = http::Request::get("/x")
+            .header("host", "api.example.com")
+            .header("host", "www.example.com")
+            .body(())
+            .unwrap();
+        let view = HttpRequest::from_request(&two, None, &TrustedProxies::none());
+        assert_eq!(engine.evaluate(&view.request()).status(), 400);
+    }
+
+    #[test]
+    fn routed_uri_is_the_judged_path() {
+        for (uri, want) in [
+            ("/admin/users?x=1", None),
+            ("/admin/../public?x=%2e", Some("/public?x=%2e")),
+            ("http://h/admin/../public", Some("http://h/public")),
+            ("/%61dmin", Some("/admin")),
+            ("/a%2fb", Some("/a/b")),
+            ("*", None),
+        ] {
+            let uri: Uri = uri.parse().unwrap();
+            assert_eq!(
+                routed_uri(&uri).map(|u| u.to_string()).as_deref(),
+                want,
+                "{uri}"
+            );
+        }
     }
 
     #[test]

@@ -23,6 +23,7 @@ use crate::proxy::TrustedProxies;
 
 type IdentityFn = dyn Fn(&Parts) -> Auth + Send + Sync;
 type PeerFn = dyn Fn(&Parts) -> Option<SocketAddr> + Send + Sync;
+type NotFoundFn = dyn Fn(&Parts) -> http::Response<Bytes> + Send + Sync;
 
 #[derive(Clone)]
 struct Config {
@@ -30,6 +31,18 @@ struct Config {
     peer: Arc<PeerFn>,
     proxies: TrustedProxies,
     cors: Option<CorsHeaders>,
+    not_found: NotFound,
+}
+
+/// How a hidden refusal (`hide = true`) is answered.
+#[derive(Clone)]
+enum NotFound {
+    /// The decision's own 404.
+    Decision,
+    /// The inner service's answer to a target it does not route.
+    Via(http::Uri),
+    /// The host's answer.
+    Answer(Arc<NotFoundFn>),
 }
 
 /// A tower [`Layer`] that puts an [`Engine`] in front of a service.
@@ -44,7 +57,19 @@ struct Config {
 ///   configured [`CorsHeaders`], so browsers show the real error.
 /// - **Allow**: calls the inner service with the [`Decision`](crate::Decision), the
 ///   caller's [`Auth`] and the [`ClientIp`] in the request extensions, and adds the
-///   `RateLimit` headers to its response when a rate limit counted the request.
+///   `RateLimit` headers to its response when a rate limit counted the request. The inner
+///   service gets the target the rules judged ([`HttpRequest::routed_uri`]): a path that
+///   normalises to another (`/%61dmin`, `//x`, and with `on_ambiguous_path = "rewrite"`
+///   `/admin/../public`) reaches it as the normalised path, so it cannot route to a
+///   resource the rules did not judge.
+/// - **Hidden** (`hide = true`): a 404 that must look like the application's own. Make
+///   it so with [`PortcullisLayer::not_found_via`] (the application answers, as for any
+///   target it does not route) or [`PortcullisLayer::not_found`] (your answer).
+///
+/// **Placement.** Put the layer *outside* the router, so that it sees every request and
+/// nothing the router adds (axum's `Allow` header on a 405, say) confirms a route on a
+/// refusal: in axum, `Router::new().fallback_service(layer.layer(app))`, not
+/// `app.layer(layer)` (which wraps each route inside its method router).
 ///
 /// The check is synchronous; `poll_ready` is the inner service's; the allow path does
 /// not box the inner future.
@@ -106,6 +131,7 @@ impl PortcullisLayer {
                 peer: Arc::new(peer_from_extensions),
                 proxies: TrustedProxies::none(),
                 cors: None,
+                not_found: NotFound::Decision,
             }),
         }
     }
@@ -140,6 +166,35 @@ impl PortcullisLayer {
     /// CORS headers for refusals of cross-origin requests.
     pub fn cors(self, cors: CorsHeaders) -> PortcullisLayer {
         self.with(|c| c.cors = Some(cors))
+    }
+
+    /// Answers hidden refusals (`hide = true`) the way the application answers a target
+    /// it does not route: the request is passed to the inner service with its target
+    /// replaced by `target` (a path the application routes nowhere, such as
+    /// `/.portcullis/not-found`), so its status, headers and body, and whatever middleware
+    /// sits between, are the application's own, byte for byte. The request carries no
+    /// [`Decision`](crate::Decision) extension, as a request for a missing page would not.
+    ///
+    /// # Panics
+    ///
+    /// When `target` is not a valid origin-form target (`/path`): a programming error,
+    /// found at start-up.
+    pub fn not_found_via(self, target: &'static str) -> PortcullisLayer {
+        let uri = http::Uri::from_static(target);
+        assert!(
+            uri.scheme().is_none() && target.starts_with('/'),
+            "not_found_via takes an origin-form target such as \"/.portcullis/not-found\""
+        );
+        self.with(|c| c.not_found = NotFound::Via(uri))
+    }
+
+    /// Answers hidden refusals (`hide = true`) with `f`'s response: the application's
+    /// not-found answer, made the same way it makes it.
+    pub fn not_found(
+        self,
+        f: impl Fn(&Parts) -> http::Response<Bytes> + Send + Sync + 'static,
+    ) -> PortcullisLayer {
+        self.with(|c| c.not_found = NotFound::Answer(Arc::new(f)))
     }
 
     /// The engine.
@@ -214,6 +269,30 @@ where
         let view = HttpRequest::from_parts(&parts, peer, &config.proxies).auth(&auth);
         let request = view.request();
         let decision = self.engine.evaluate(&request);
+        if decision.is_hidden() {
+            match &config.not_found {
+                NotFound::Decision => {}
+                NotFound::Via(target) => {
+                    // Nothing of this request's routing survives: the application sees a
+                    // request for a page it does not have.
+                    parts.uri = target.clone();
+                    let future = self.inner.call(http::Request::from_parts(parts, body));
+                    return ResponseFuture {
+                        kind: Kind::Allowed {
+                            future,
+                            headers: Vec::new(),
+                        },
+                    };
+                }
+                NotFound::Answer(f) => {
+                    return ResponseFuture {
+                        kind: Kind::Refused {
+                            response: Some(f(&parts)),
+                        },
+                    };
+                }
+            }
+        }
         if let Some(refusal) = decision.response(&request) {
             let mut res = to_http_response(refusal).map(Bytes::from);
             if let (Some(cors), Some(origin)) = (&config.cors, parts.headers.get(header::ORIGIN)) {
@@ -226,7 +305,11 @@ where
             };
         }
         let client_ip = view.client_ip();
+        let routed = view.routed_uri();
         let headers = decision.allow_headers();
+        if let Some(uri) = routed {
+            parts.uri = uri;
+        }
         if let Some(ip) = client_ip {
             parts.extensions.insert(ClientIp(ip));
         }
@@ -667,6 +750,109 @@ rate_limit = { key = ["ip"], limit = 2, period = "1m" }
                 .unwrap(),
         );
         assert_eq!(res.headers()["access-control-allow-origin"], "*");
+    }
+
+    /// An inner service that answers with the target it was asked to route, 404 for
+    /// `/missing`.
+    #[derive(Clone)]
+    struct Router;
+
+    impl Service<http::Request<()>> for Router {
+        type Response = http::Response<String>;
+        type Error = Infallible;
+        type Future = std::future::Ready<Result<http::Response<String>, Infallible>>;
+
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, req: http::Request<()>) -> Self::Future {
+            let mut res = http::Response::new(req.uri().to_string());
+            if req.uri().path() == "/missing" {
+                *res.status_mut() = http::StatusCode::NOT_FOUND;
+                res.headers_mut()
+                    .insert("content-type", HeaderValue::from_static("text/html"));
+            }
+            std::future::ready(Ok(res))
+        }
+    }
+
+    fn routed(layer: PortcullisLayer, uri: &str) -> (u16, String) {
+        let mut svc = layer.layer(Router);
+        let mut cx = Context::from_waker(Waker::noop());
+        let req = get(uri).body(()).unwrap();
+        let fut = std::pin::pin!(svc.call(req));
+        let Poll::Ready(Ok(res)) = fut.poll(&mut cx) else {
+            unreachable!("ready service")
+        };
+        (
+            res.status().as_u16(),
+            body_text(res.into_body()).unwrap_or_default(),
+        )
+    }
+
+    const REWRITE: &str = r#"
+[policy]
+on_ambiguous_path = "rewrite"
+[[rule]]
+id = "admin-hidden"
+when = 'path starts_with "/admin"'
+action = "forbid"
+hide = true
+"#;
+
+    #[test]
+    fn the_inner_service_routes_on_the_path_the_rules_judged() {
+        let layer = || PortcullisLayer::new(Engine::from_str(REWRITE).unwrap());
+        for (uri, want) in [
+            ("/public/x?q=1", "/public/x?q=1"),
+            ("/admin/../public", "/public"),
+            ("/x/%2e%2e/public?a=%2e", "/public?a=%2e"),
+            ("/x/..;/public", "/public"),
+            ("/x%5c..%5cpublic", "/public"),
+            ("http://h/x/../public", "http://h/public"),
+            ("/%70ublic//x", "/public/x"),
+        ] {
+            assert_eq!(routed(layer(), uri), (200, want.to_string()), "{uri}");
+        }
+        // Under the default, ambiguous paths never reach it.
+        let strict = PortcullisLayer::new(Engine::from_str("").unwrap());
+        assert_eq!(routed(strict, "/admin/../public").0, 400);
+    }
+
+    #[test]
+    fn hidden_refusals_answer_as_the_application_does_for_a_missing_page() {
+        let layer = || PortcullisLayer::new(Engine::from_str(REWRITE).unwrap());
+        let own = routed(layer(), "/missing");
+        assert_eq!(own.0, 404);
+        let via = || layer().not_found_via("/missing");
+        assert_eq!(routed(via(), "/admin/users"), own);
+        assert_eq!(routed(via(), "/admin/../admin/x"), own);
+        let mut svc = via().layer(Router);
+        let res = call_router(&mut svc, "/admin/users");
+        assert_eq!(res.headers()["content-type"], "text/html");
+        assert!(res.headers().get("x-request-id").is_none());
+        assert!(res.headers().get("cache-control").is_none());
+        let answer = layer().not_found(|_| {
+            let mut r = http::Response::new(Bytes::from_static(b"nope"));
+            *r.status_mut() = http::StatusCode::NOT_FOUND;
+            r
+        });
+        assert_eq!(routed(answer, "/admin"), (404, "nope".to_string()));
+        // Without either, the decision's own 404.
+        assert_eq!(routed(layer(), "/admin").0, 404);
+    }
+
+    fn call_router(
+        svc: &mut Portcullis<Router>,
+        uri: &str,
+    ) -> http::Response<ResponseBody<String>> {
+        let mut cx = Context::from_waker(Waker::noop());
+        let fut = std::pin::pin!(svc.call(get(uri).body(()).unwrap()));
+        match fut.poll(&mut cx) {
+            Poll::Ready(Ok(res)) => res,
+            _ => unreachable!("ready service"),
+        }
     }
 
     #[test]

@@ -81,9 +81,9 @@ pub use http_request::{to_http_response, ClientIp, HeaderMapSource, HttpRequest,
 #[cfg(feature = "tower")]
 pub use layer::{CorsHeaders, Portcullis, PortcullisLayer, ResponseBody, ResponseFuture};
 pub use portcullis_decide::{
-    parse_client_ip, AttrSource, Auth, AuthStatus, CompileError, Decision, FieldCost, HeaderSource,
-    HeaderTotals, Oversize, OwnedRequest, Policy, RateInfo, RateLimiter, Request, RequestError,
-    RequestId, Response, RuleTrace, Scratch, Verdict,
+    parse_client_ip, Ambiguity, AttrSource, Auth, AuthStatus, CompileError, Decision, FieldCost,
+    HeaderSource, HeaderTotals, Malformed, Oversize, OwnedRequest, Policy, RateInfo, RateLimiter,
+    Request, RequestError, RequestId, Response, RuleTrace, Scratch, Verdict,
 };
 pub use portcullis_rules::{Diagnostic, RuleSet, Severity};
 pub use proxy::{ForwardedHeader, ProxyError, TrustedProxies};

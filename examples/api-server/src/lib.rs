@@ -97,6 +97,9 @@ pub fn app(engine: Engine) -> Router {
     app_with(engine, Options::default())
 }
 
+/// A target no route serves: hidden refusals are answered as the application answers it.
+pub const NOT_FOUND_TARGET: &str = "/.portcullis/not-found";
+
 /// The portcullis layer as this server configures it.
 pub fn layer(engine: Engine, options: &Options) -> PortcullisLayer {
     PortcullisLayer::new(engine)
@@ -104,25 +107,43 @@ pub fn layer(engine: Engine, options: &Options) -> PortcullisLayer {
         .peer_addr(peer_addr)
         .trusted_proxies(options.trusted_proxies.clone())
         .cors(CorsHeaders::origins(&options.cors_origins))
+        // A hidden path gets the application's own 404 (headers, body, CORS and all).
+        .not_found_via(NOT_FOUND_TARGET)
 }
 
-/// The router: the routes, the host's CORS middleware, and portcullis in front of both.
+/// The application: portcullis in front of the host's CORS middleware and the routes.
+///
+/// The layer wraps the whole router (an outer router whose only service is the guarded
+/// one), not each route: `Router::layer` would put it inside axum's method routers,
+/// whose `Allow` header on a refusal would confirm that a hidden route exists.
 pub fn app_with(engine: Engine, options: Options) -> Router {
+    // The CORS middleware wraps the router too: it answers preflights itself, the same
+    // for every path, so a preflight confirms no route either.
+    let app = tower::Layer::layer(&cors(&options), routes());
+    let guarded = tower::Layer::layer(&layer(engine, &options), app);
+    Router::new().fallback_service(guarded)
+}
+
+/// The host's CORS: answers preflights and decorates the application's responses.
+/// Refusals never reach it; the portcullis layer adds the same headers to those.
+fn cors(options: &Options) -> CorsLayer {
     let origins: Vec<HeaderValue> = options
         .cors_origins
         .iter()
         .filter_map(|o| HeaderValue::from_str(o).ok())
         .collect();
-    // The host's CORS: answers preflights and decorates the application's responses.
-    // Refusals never reach it; the portcullis layer adds the same headers to those.
-    let cors = CorsLayer::new()
+    CorsLayer::new()
         .allow_origin(AllowOrigin::list(origins))
         .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
         .expose_headers([
             header::HeaderName::from_static("ratelimit"),
             header::HeaderName::from_static("ratelimit-policy"),
-        ]);
+        ])
+}
+
+/// The routes, unguarded.
+fn routes() -> Router {
     Router::new()
         .route("/public", get(public))
         .route("/public/{*rest}", get(public))
@@ -133,10 +154,6 @@ pub fn app_with(engine: Engine, options: Options) -> Router {
         .route("/tenants/{id}/{*rest}", get(tenant).post(tenant_write))
         .route("/internal/metrics", get(metrics))
         .fallback(not_found)
-        // Layers added last run first: portcullis sees every request, preflights included,
-        // before the CORS middleware and the routes.
-        .layer(cors)
-        .layer(layer(engine, &options))
 }
 
 /// Serves `app` on `listener` until the task is dropped, with each connection's peer

@@ -194,24 +194,75 @@ async fn unauthorized_carries_a_challenge_and_forbidden_is_not_cached() {
     assert_eq!(body["status"], 403);
 }
 
+/// A response as a client sees it: status, headers (without `date`) and body.
+async fn snapshot(res: Response) -> (u16, Vec<(String, String)>, String) {
+    let status = res.status().as_u16();
+    let mut headers: Vec<(String, String)> = res
+        .headers()
+        .iter()
+        .filter(|(k, _)| k.as_str() != "date")
+        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+        .collect();
+    headers.sort();
+    (status, headers, res.text().await.unwrap())
+}
+
 #[tokio::test]
 async fn hidden_paths_answer_like_missing_ones() {
     let s = Server::start().await;
-    for (path, token) in [
-        ("/internal/metrics", Some("viewer-token")),
-        ("/.env", None),
-        ("/WP-ADMIN/", None),
+    let with_origin = [("origin", ORIGIN)];
+    let preflight = [("origin", ORIGIN), ("access-control-request-method", "GET")];
+    // Hidden for the viewer, a path the application does not have, for comparison.
+    for (method, hidden, token, headers) in [
+        (
+            Method::GET,
+            "/internal/metrics",
+            Some("viewer-token"),
+            &[][..],
+        ),
+        (Method::GET, "/.env", Some("viewer-token"), &[][..]),
+        (Method::GET, "/WP-ADMIN/", Some("viewer-token"), &[][..]),
+        // Axum's method router would add `Allow: GET,HEAD` here, confirming the route.
+        (
+            Method::POST,
+            "/internal/metrics",
+            Some("viewer-token"),
+            &[][..],
+        ),
+        (
+            Method::DELETE,
+            "/internal/metrics",
+            Some("viewer-token"),
+            &[][..],
+        ),
+        (
+            Method::GET,
+            "/internal/metrics",
+            Some("viewer-token"),
+            &with_origin[..],
+        ),
+        (Method::OPTIONS, "/internal/metrics", None, &preflight[..]),
+        (Method::OPTIONS, "/.git/config", None, &preflight[..]),
     ] {
-        let res = s.get(path, token).await;
-        assert_eq!(res.status(), 404, "{path}");
-        let body = problem(res).await;
-        // Nothing about why, even though the policy reveals reasons for other refusals.
-        assert_eq!(
-            keys(&body),
-            ["request_id", "status", "title", "type"],
-            "{path}: {body}"
+        let missing = snapshot(
+            s.send(method.clone(), "/no/such/page", token, headers)
+                .await,
+        )
+        .await;
+        let got = snapshot(s.send(method.clone(), hidden, token, headers).await).await;
+        assert_eq!(got, missing, "{method} {hidden}");
+        assert!(
+            got.1
+                .iter()
+                .all(|(k, _)| k != "allow" && k != "x-request-id"),
+            "{method} {hidden}: {got:?}"
         );
     }
+    // The owner of the route still gets it, with its real method rules.
+    let res = s
+        .send(Method::POST, "/internal/metrics", Some("admin-token"), &[])
+        .await;
+    assert_eq!(res.status(), 405);
 }
 
 #[tokio::test]
@@ -441,4 +492,120 @@ async fn hot_reload_under_concurrent_traffic() {
     assert!(after > 0, "the new rule took effect");
     assert_eq!(s.get("/public/feature", None).await.status(), 403);
     assert_eq!(s.get("/public", None).await.status(), 200);
+}
+
+/// Sends `head` (request line and headers, without the final blank line) over a raw TCP
+/// connection, as an attacker would: no client library normalises the target first.
+/// Returns the status and the body.
+async fn raw(addr: SocketAddr, head: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!("{head}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_string();
+    (status, body)
+}
+
+/// Every spelling of "a protected route, then back out to a public one" that routers and
+/// the rules have read differently, with the token sent (the tenant ones as acme's viewer).
+const EVASIONS: &[(&str, &str)] = &[
+    ("/admin/../public", ""),
+    ("/admin/%2e%2e/public", ""),
+    ("/admin/%2E%2E/public", ""),
+    ("/admin/.%2e/public", ""),
+    ("/admin/..;/public", ""),
+    ("/admin/..%3b/public", ""),
+    ("/admin/..;x=1/public", ""),
+    ("/admin/%5c..%5cpublic", ""),
+    ("/admin%5c..%5cpublic", ""),
+    ("/admin/..%2fpublic", ""),
+    ("/admin/%2e%2e%2fpublic", ""),
+    ("/admin/x/../../public", ""),
+    ("/admin./../public", ""),
+    ("/tenants/globex/../../public", "viewer-token"),
+    ("/tenants/globex/%2e%2e/%2e%2e/public", "viewer-token"),
+    ("/tenants/globex/..;/..;/public", "viewer-token"),
+];
+
+fn head(target: &str, token: &str, host: &str) -> String {
+    let auth = if token.is_empty() {
+        String::new()
+    } else {
+        format!("\r\nAuthorization: Bearer {token}")
+    };
+    format!("GET {target} HTTP/1.1\r\nHost: {host}{auth}")
+}
+
+#[tokio::test]
+async fn router_serves_what_the_rules_judged() {
+    // By default the ambiguous forms are refused before any rule or route.
+    let s = Server::start().await;
+    let host = s.addr.to_string();
+    for &(path, token) in EVASIONS {
+        for target in [path.to_string(), format!("http://{host}{path}")] {
+            let (status, body) = raw(s.addr, &head(&target, token, &host)).await;
+            assert_eq!(status, 400, "{target}: {body}");
+            assert!(
+                !body.contains("\"admin\"") && !body.contains("\"tenant\""),
+                "{target}: {body}"
+            );
+        }
+    }
+    // Under `rewrite` they are judged as the public path, and that is what is served.
+    s.reload_edited(|t| t.replace("[policy]\n", "[policy]\non_ambiguous_path = \"rewrite\"\n"));
+    for &(path, token) in EVASIONS {
+        for target in [path.to_string(), format!("http://{host}{path}")] {
+            let (status, body) = raw(s.addr, &head(&target, token, &host)).await;
+            assert_eq!(status, 200, "{target}: {body}");
+            assert!(
+                body.contains("\"hello\""),
+                "{target}: the public handler answers: {body}"
+            );
+        }
+    }
+    // And what the rules refuse stays refused, whatever the spelling.
+    for target in [
+        "/public/../admin/users",
+        "/%61dmin/users",
+        "//admin/users",
+        "/public/..;/admin/users",
+    ] {
+        let (status, body) = raw(s.addr, &head(target, "", &host)).await;
+        assert_eq!(status, 401, "{target}: {body}");
+    }
+    for target in [
+        "/tenants/acme/../globex/projects",
+        "/tenants/%67lobex/projects",
+    ] {
+        let (status, body) = raw(s.addr, &head(target, "viewer-token", &host)).await;
+        assert_eq!(status, 403, "{target}: {body}");
+    }
+}
+
+#[tokio::test]
+async fn host_fields_that_disagree_are_refused() {
+    let s = Server::start().await;
+    let host = s.addr.to_string();
+    let public = format!("http://{host}/public");
+    for head in [
+        format!("GET /public HTTP/1.1\r\nHost: {host}\r\nHost: admin.internal"),
+        format!("GET {public} HTTP/1.1\r\nHost: admin.internal"),
+        format!("GET http://admin.internal/public HTTP/1.1\r\nHost: {host}"),
+    ] {
+        let (status, body) = raw(s.addr, &head).await;
+        assert_eq!(status, 400, "{head}: {body}");
+    }
+    let (status, _) = raw(s.addr, &format!("GET {public} HTTP/1.1\r\nHost: {host}")).await;
+    assert_eq!(status, 200);
 }

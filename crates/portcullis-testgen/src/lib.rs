@@ -1,0 +1,360 @@
+//! Random rule sets and requests, drawn from a byte string: the one generator behind the
+//! property tests (`crates/portcullis-decide/tests/compiled_matches_reference.rs`, bytes
+//! from proptest) and the `evaluate` fuzz target (bytes from libFuzzer), so both explore
+//! the same language and the same hostile alphabet, and neither drifts from the other.
+//!
+//! Every choice reads the next byte ([`Gen::pick`]); past the end every choice is the
+//! first option, so any byte string is a valid, finite case, and shorter strings shrink
+//! towards simpler ones.
+//!
+//! [`check`] is the oracle both use: the compiled evaluator and the reference decide
+//! identically, answers included.
+
+#![forbid(unsafe_code)]
+
+use std::time::Duration;
+
+use portcullis_decide::{Auth, AuthStatus, Decision, OwnedRequest, Policy};
+
+/// String terms a predicate reads.
+pub const TERMS: &[&str] = &[
+    "path",
+    "raw_path",
+    "query",
+    "method",
+    "host",
+    "user_agent",
+    "header[\"x-a\"]",
+    "arg[\"a\"]",
+    "arg[\"\u{FFFD}\"]",
+    "cookie[\"c\"]",
+    "auth.subject",
+    "auth.tenant",
+    "geo.country",
+    "attr[\"k\"]",
+    "lower(user_agent)",
+    "lower(arg[\"a\"])",
+    "url_decode(query)",
+    "url_decode(arg[\"a\"])",
+    "path_segment(0)",
+    "path_segment(1)",
+    "lower(path)",
+    "\"ab\"",
+];
+
+/// Literals predicates compare with.
+pub const LITERALS: &[&str] = &[
+    "a",
+    "b",
+    "/a",
+    "ab",
+    "A",
+    "",
+    "/a/b",
+    "%61",
+    "GET",
+    "x.example",
+    "b/",
+    "é",
+    " ",
+    "a b",
+    "\u{FFFD}",
+    "..",
+    "/",
+];
+
+/// Regexes (as written in a rule).
+pub const REGEXES: &[&str] = &[
+    "a+b", "^/a", "b$", "[ab]c", "(?i)AB", "^$", "a.*b", "\\\\d", "é", "^/a/?$",
+];
+
+/// Predicates of other kinds.
+pub const OTHER: &[&str] = &[
+    "ip in $ips",
+    "ip in {10.0.0.0/8, ::1}",
+    "ip == 10.0.0.1",
+    "ip != ::ffff:192.168.1.1",
+    "auth.roles has \"admin\"",
+    "auth.roles has_any {\"a\", \"admin\"}",
+    "auth.scopes has_any $si",
+    "auth.authenticated",
+    "cors.preflight",
+    "present(header[\"x-a\"])",
+    "present(auth.subject)",
+    "present(arg[\"a\"])",
+    "len(path) > 3",
+    "len(arg[\"a\"]) > 1",
+    "len(arg[\"a\"]) != 1",
+    "len(auth.roles) == 1",
+    "len(query) <= 2",
+    "path_segment(1) != auth.tenant",
+    "auth.subject == attr[\"k\"]",
+    "arg[\"a\"] == arg[\"b\"]",
+    "arg[\"a\"] != header[\"x-a\"]",
+    "auth.roles has arg[\"a\"]",
+    "true",
+    "not true",
+];
+
+const OPS: &[&str] = &["==", "!=", "contains", "starts_with", "ends_with"];
+const LIST_OPS: &[&str] = &[
+    "contains_any $p",
+    "starts_with_any $p",
+    "ends_with_any $pi",
+    "in $s",
+    "in $si",
+    "matches_any $r",
+];
+
+/// Pieces of paths, queries and header values: the spellings normalisation must agree on.
+pub const ALPHABET: &[&str] = &[
+    "a", "b", "A", "/", "//", ".", "..", "%61", "%", "%2", "%2F", "%2f", "%2e", "%2E%2e", "%5c",
+    "\\", ";", "%3b", "=", "&", "+", "%20", "%ff", "%c3%a9", "%c3", "é", "%u0061", "%00", "?", "#",
+    "a=", "&a=", "b=", "&b=", "%25", "~", " ", "\t", "c",
+];
+
+const METHODS: &[&str] = &["GET", "POST", "OPTIONS", "get", "options"];
+const HEADERS: &[&str] = &[
+    "x-a",
+    "user-agent",
+    "host",
+    "cookie",
+    "origin",
+    "access-control-request-method",
+    "authorization",
+    "X-A",
+];
+const IPS: &[Option<&str>] = &[
+    None,
+    Some("10.1.2.3"),
+    Some("10.0.0.1"),
+    Some("::ffff:10.0.0.1"),
+    Some("2001:db8::5"),
+    Some("::1"),
+    Some("192.168.1.1"),
+    Some("8.8.8.8"),
+];
+
+/// Choices drawn from a byte string.
+#[derive(Clone, Debug)]
+pub struct Gen<'a> {
+    bytes: &'a [u8],
+}
+
+impl<'a> Gen<'a> {
+    /// Choices from `bytes`.
+    pub fn new(bytes: &'a [u8]) -> Gen<'a> {
+        Gen { bytes }
+    }
+
+    /// The next byte (0 past the end).
+    pub fn byte(&mut self) -> u8 {
+        match self.bytes.split_first() {
+            Some((&b, rest)) => {
+                self.bytes = rest;
+                b
+            }
+            None => 0,
+        }
+    }
+
+    /// One of `items` (the first past the end). `items` must not be empty.
+    pub fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+        let i = usize::from(self.byte()) % items.len().max(1);
+        items[i]
+    }
+
+    /// A number below `n` (at least 1).
+    pub fn below(&mut self, n: u8) -> u8 {
+        self.byte() % n.max(1)
+    }
+
+    /// A short string of [`ALPHABET`] pieces.
+    pub fn text(&mut self, max_pieces: u8) -> String {
+        let n = self.below(max_pieces + 1);
+        (0..n).map(|_| self.pick(ALPHABET)).collect()
+    }
+
+    /// Whether the bytes are used up.
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+}
+
+/// A condition of at most `depth` levels of `and`/`or`/`not`.
+pub fn condition(g: &mut Gen<'_>, depth: u8) -> String {
+    let kind = if depth == 0 { g.below(4) } else { g.below(7) };
+    match kind {
+        0 => format!("{} {} \"{}\"", g.pick(TERMS), g.pick(OPS), g.pick(LITERALS)),
+        1 => format!("{} matches \"{}\"", g.pick(TERMS), g.pick(REGEXES)),
+        2 => format!("{} {}", g.pick(TERMS), g.pick(LIST_OPS)),
+        3 => g.pick(OTHER).to_string(),
+        4 => format!("not ({})", condition(g, depth - 1)),
+        5 => format!(
+            "({} and {})",
+            condition(g, depth - 1),
+            condition(g, depth - 1)
+        ),
+        _ => format!(
+            "({} or {})",
+            condition(g, depth - 1),
+            condition(g, depth - 1)
+        ),
+    }
+}
+
+/// A rule file: settings, the lists every generated predicate may name, and 1 to 8 rules.
+pub fn rules_text(g: &mut Gen<'_>) -> String {
+    let default = g.pick(&["allow", "forbid"]);
+    let ambiguous = g.pick(&["rewrite", "forbid"]);
+    let preflight_exempt = g.pick(&[true, false]);
+    let mut t = format!(
+        "[policy]\ndefault = \"{default}\"\nreveal = \"detail\"\non_ambiguous_path = \"{ambiguous}\"\npreflight_exempt = {preflight_exempt}\n\n[lists]\nips = {{ kind = \"ip\", items = [\"10.0.0.0/8\", \"2001:db8::/32\", \"192.168.1.1\"] }}\np = {{ kind = \"pattern\", items = [\"a\", \"/b\", \"ba\", \"é\"] }}\npi = {{ kind = \"pattern\", items = [\"A\", \"B/\"], case = \"insensitive\" }}\ns = {{ kind = \"string\", items = [\"a\", \"/a\", \"GET\", \"admin\"] }}\nsi = {{ kind = \"string\", items = [\"A\", \"/A\", \"ADMIN\"], case = \"insensitive\" }}\nr = {{ kind = \"regex\", items = [\"a+\", \"^/b\", \"[0-9]\"] }}\n"
+    );
+    let n = 1 + g.below(8);
+    for i in 0..n {
+        let when = condition(g, 3);
+        let action = g.pick(&["allow", "forbid", "forbid", "log", "rate_limit"]);
+        let priority = g.pick(&[0, 0, 0, 1, -1]);
+        t.push_str(&format!(
+            "\n[[rule]]\nid = \"r{i}\"\nwhen = '{when}'\naction = \"{action}\"\npriority = {priority}\n"
+        ));
+        if action == "forbid" && g.below(4) == 0 {
+            t.push_str("hide = true\n");
+        }
+        if g.below(5) == 0 {
+            t.push_str("mode = \"shadow\"\n");
+        }
+        if action == "rate_limit" {
+            let key = g.pick(&[
+                "[\"ip\"]",
+                "[\"header[\\\"x-a\\\"]\"]",
+                "[\"auth.subject\"]",
+            ]);
+            t.push_str(&format!(
+                "rate_limit = {{ key = {key}, limit = 2, period = \"1m\", burst = 2 }}\n"
+            ));
+        }
+    }
+    t
+}
+
+/// A request: method, target (origin or absolute form) with a path and query from
+/// [`ALPHABET`], up to 5 headers (repeats allowed), an address, an identity, attributes,
+/// and the arrival time `t` seconds into the run.
+pub fn request(g: &mut Gen<'_>, t: u64) -> OwnedRequest {
+    let method = g.pick(METHODS).to_string();
+    let path = g.text(6);
+    // Arguments often repeat, under spellings that decode to the same name.
+    let query = (0..g.below(5))
+        .map(|_| {
+            let name = g.pick(&["a", "a", "b", "%61", "%ff", "A", "a+", ""]);
+            let sep = g.pick(&["=", "=", "=", ""]);
+            format!("{name}{sep}{}", g.text(3))
+        })
+        .collect::<Vec<_>>()
+        .join("&");
+    let scheme = g.pick(&["", "", "", "http://x.example", "https://a@X.example:8"]);
+    let mut uri = format!("{scheme}/{path}");
+    if !query.is_empty() {
+        uri.push('?');
+        uri.push_str(&query);
+    }
+    let headers = (0..g.below(6))
+        .map(|_| {
+            let name = g.pick(HEADERS).to_string();
+            let value = match name.as_str() {
+                "host" => g
+                    .pick(&["x.example", "X.example:8", "other.example", ""])
+                    .to_string(),
+                "cookie" => g
+                    .pick(&["c=ab; d=1", "c=\"a\"", "d=1", "c=%61"])
+                    .to_string(),
+                _ => g.text(4),
+            };
+            (name, value)
+        })
+        .collect();
+    let roles: Vec<&str> = (0..g.below(3))
+        .map(|_| g.pick(&["a", "admin", "b", "A"]))
+        .collect();
+    let auth = match g.below(4) {
+        0 => Auth::default(),
+        1 => Auth {
+            status: Some(AuthStatus::Invalid),
+            ..Auth::default()
+        },
+        k => {
+            let mut a = Auth::authenticated(if k == 2 { "a" } else { "ab" })
+                .with_roles(roles.iter().copied())
+                .with_scopes(roles.iter().copied());
+            a.tenant = g.pick(&[None, Some("a"), Some("b")]).map(str::to_string);
+            a
+        }
+    };
+    let attrs = match g.below(3) {
+        0 => Vec::new(),
+        _ => vec![("k".to_string(), g.text(3))],
+    };
+    OwnedRequest {
+        id: Some(format!("req-{t}")),
+        client_ip: g.pick(IPS).and_then(portcullis_decide::parse_client_ip),
+        method,
+        uri,
+        headers,
+        auth,
+        geo_country: g.pick(&[None, Some("a"), Some("DE")]).map(str::to_string),
+        attrs,
+        time: Some(Duration::from_secs(1_000_000 + t)),
+    }
+}
+
+/// Everything a decision says, for comparing two evaluators: verdict, status, deciding
+/// rule, shadow hits, rate-limit state, why it was refused before any rule, the answer
+/// allowed requests get (`RateLimit` headers) and the refusal (status, headers, body).
+pub fn summary(d: &Decision, req: &OwnedRequest) -> String {
+    let shadow: Vec<(String, &str)> = d
+        .shadow_hits()
+        .map(|(r, a)| (r.id.clone(), a.name()))
+        .collect();
+    format!(
+        "verdict {:?} status {} rule {:?} shadow {:?} rate {:?} malformed {:?} oversize {:?} allow {:?} response {:?}",
+        d.verdict(),
+        d.status(),
+        d.rule_id(),
+        shadow,
+        d.rate_limit(),
+        d.malformed(),
+        d.oversize(),
+        d.allow_headers(),
+        d.response(&req.view()),
+    )
+}
+
+/// The oracle: the compiled evaluator and the reference decide identically on every
+/// request, in order (so rate-limit sequences are compared too). `Err` says where not.
+/// Rule sets over a compile limit are skipped (`Ok`); rule files that do not parse are
+/// a generator bug (`Err`).
+pub fn check(bytes: &[u8]) -> Result<(), String> {
+    let mut g = Gen::new(bytes);
+    let text = rules_text(&mut g);
+    let rules = portcullis_rules::RuleSet::parse("gen.toml", &text)
+        .map_err(|e| format!("generated rules must parse: {e}\n{text}"))?;
+    let (Ok(compiled), Ok(reference)) = (Policy::compile(rules.clone()), Policy::compile(rules))
+    else {
+        return Ok(());
+    };
+    let n = 1 + g.below(6);
+    for t in 0..u64::from(n) {
+        let req = request(&mut g, t);
+        let view = req.view();
+        let a = summary(&compiled.evaluate(&view), &req);
+        let b = summary(&reference.evaluate_reference(&view), &req);
+        if a != b {
+            return Err(format!(
+                "compiled and reference disagree\nrequest {req:?}\ncompiled  {a}\nreference {b}\nrules:\n{text}"
+            ));
+        }
+    }
+    Ok(())
+}

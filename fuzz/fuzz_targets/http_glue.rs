@@ -59,11 +59,11 @@ fuzz_target!(|input: Input| {
     let view = HttpRequest::from_request(&req, peer, &TrustedProxies::none());
     let engine = &engines()[usize::from(input.rewrite)];
     let decision = engine.evaluate(&view.request());
-    if let Some(routed) = view.routed_uri() {
+    if let Some(routed) = view.routed_uri(&decision) {
         let judged = path(req.uri().path());
         assert_eq!(path(routed.path()), judged, "{:?}", req.uri());
         assert!(
-            normalize::routed_path(routed.path()).is_none(),
+            normalize::routed_path(normalize::PathStyle::Standard, routed.path()).is_none(),
             "routed {routed:?} is not in normal form"
         );
         // What is forwarded decides as what was judged.

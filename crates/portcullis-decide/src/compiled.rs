@@ -17,6 +17,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
+use portcullis_match::normalize::PathStyle;
 use portcullis_match::{
     normalize, IpTable, IpTableBuilder, MatchSet, PatternKind, ScanScratch, Scanner, ScannerBuilder,
 };
@@ -84,6 +85,8 @@ pub(crate) struct Program {
     arg_slots: Vec<(String, Vec<u32>)>,
     /// The slot of `path`, when any rule reads it or a segment of it.
     path_slot: Option<u32>,
+    /// How `path` is normalised.
+    path_style: PathStyle,
     rule_count: usize,
     id: u64,
 }
@@ -581,6 +584,7 @@ impl Program {
             sets,
             arg_slots,
             path_slot,
+            path_style: crate::policy::path_style(&rules.settings),
             rule_count: rules.rules.len(),
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         })
@@ -727,14 +731,22 @@ fn anchor(f: &Formula, codes: &[Code], arg_slot: &[bool]) -> Option<Vec<(Source,
     }
 }
 
+/// A request target as sent, and how the server behind reads its path.
+#[derive(Clone, Copy)]
+struct Target<'r> {
+    path: &'r str,
+    query: &'r str,
+    style: PathStyle,
+}
+
 /// One request's evaluation over a program.
 pub(crate) struct Run<'a, 'r> {
     program: &'a Program,
     scratch: &'a mut Scratch,
     req: &'a Request<'r>,
     preflight: bool,
-    /// The request target split once: path and query as sent.
-    target: (&'r str, &'r str),
+    /// The request target split once.
+    target: Target<'r>,
 }
 
 impl<'a, 'r> Run<'a, 'r> {
@@ -744,7 +756,12 @@ impl<'a, 'r> Run<'a, 'r> {
         req: &'a Request<'r>,
         preflight: bool,
     ) -> Self {
-        let target = normalize::split_target(req.uri);
+        let (path, query) = normalize::split_target(req.uri);
+        let target = Target {
+            path,
+            query,
+            style: program.path_style,
+        };
         Run {
             program,
             scratch,
@@ -860,7 +877,7 @@ impl Run<'_, '_> {
                 }
             }
         }
-        for pair in self.target.1.split('&') {
+        for pair in self.target.query.split('&') {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
             let name = if k.bytes().any(|b| b == b'%' || b == b'+') {
                 tmp.clear();
@@ -924,7 +941,7 @@ impl Run<'_, '_> {
         let (buf, r) = (values.get_mut(i)?, ranges.get_mut(i)?);
         buf.clear();
         r.clear();
-        let mut pairs = normalize::QueryArgs::new(self.target.1);
+        let mut pairs = normalize::QueryArgs::new(self.target.query);
         while pairs.next_value(name, tmp, arg) {
             one.clear();
             compute(term, self.req, self.target, Some(arg), one, tmp, tmp2);
@@ -1251,7 +1268,7 @@ fn set_single(ranges: &mut [Vec<(u32, u32)>], i: usize, len: usize) {
 fn compute(
     t: &Term,
     req: &Request<'_>,
-    target: (&str, &str),
+    target: Target<'_>,
     arg: Option<&str>,
     out: &mut String,
     tmp: &mut String,
@@ -1286,11 +1303,11 @@ fn compute(
                 found
             }
             Field::Path => {
-                normalize::normalize_path(target.0, out, tmp);
+                normalize::normalize_path_as(target.style, target.path, out, tmp);
                 true
             }
-            Field::RawPath => copy(Some(target.0), out),
-            Field::Query => copy(Some(target.1), out),
+            Field::RawPath => copy(Some(target.path), out),
+            Field::Query => copy(Some(target.query), out),
             Field::Arg(_) => copy(arg, out),
             Field::Header(name) => req.header_into(name, out),
             Field::UserAgent => req.header_into("user-agent", out),
@@ -1333,7 +1350,7 @@ fn compute(
         }
         Term::PathSegment(n) => {
             tmp2.clear();
-            normalize::normalize_path(target.0, tmp2, tmp);
+            normalize::normalize_path_as(target.style, target.path, tmp2, tmp);
             copy(normalize::path_segment(tmp2, *n), out)
         }
         _ => false,

@@ -330,6 +330,14 @@ impl Decision {
         &self.request_id
     }
 
+    /// The path the server must route on for this decision to hold: the normalised path
+    /// the rules judged, re-encoded, when it differs from `raw_path` (the path as sent);
+    /// `None` when `raw_path` already is it. See `HttpRequest::routed_uri` in the facade.
+    pub fn routed_path(&self, raw_path: &str) -> Option<String> {
+        let style = crate::policy::path_style(&self.policy.rules().settings);
+        portcullis_match::normalize::routed_path(style, raw_path)
+    }
+
     /// Whether this is a hidden refusal (`hide = true`): a 404 that must look like any
     /// other not-found answer of the application.
     pub fn is_hidden(&self) -> bool {
@@ -405,7 +413,7 @@ impl Decision {
             if reveal >= Reveal::Detail {
                 if let Some(rule) = self.rule() {
                     body.insert("rule".into(), json!(rule.id));
-                    requirements(rule, request, &mut body);
+                    requirements(rule, request, settings.windows_paths, &mut body);
                 }
                 if let (Cause::Oversize, Some(o)) = (self.cause, self.oversize) {
                     let (size, max) = o.size_and_limit();
@@ -486,8 +494,13 @@ fn title(status: u16) -> &'static str {
 
 /// For `reveal = "detail"`: what the rule required of the caller's identity and what the
 /// caller had, e.g. `required_role: admin`, `your_roles: [viewer]`.
-fn requirements(rule: &Rule, request: &Request<'_>, body: &mut Map<String, Value>) {
-    let fields = Fields::new(request);
+fn requirements(
+    rule: &Rule,
+    request: &Request<'_>,
+    windows: bool,
+    body: &mut Map<String, Value>,
+) {
+    let fields = Fields::new(request, windows);
     let auth = request.auth;
     let authed = auth.is_authenticated();
     rule.when.visit_preds(&mut |p| match &p.kind {

@@ -20,11 +20,12 @@ pub(crate) struct Fields<'r> {
 }
 
 impl<'r> Fields<'r> {
-    pub fn new(req: &'r Request<'r>) -> Fields<'r> {
+    /// `windows`: the policy's `windows_paths`.
+    pub fn new(req: &'r Request<'r>, windows: bool) -> Fields<'r> {
         let (raw_path, query) = naive::path_and_query(req.uri);
         Fields {
             req,
-            path: naive::path(raw_path),
+            path: naive::path(raw_path, windows),
             raw_path,
             query,
             preflight: naive::is_preflight(req),

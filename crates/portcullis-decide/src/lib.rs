@@ -54,7 +54,7 @@ mod request;
 pub use compiled::{FieldCost, Scratch};
 pub use decision::{Decision, Malformed, Oversize, RateInfo, RequestId, Response, Verdict};
 pub use policy::{CompileError, Policy, RuleTrace};
-pub use portcullis_match::normalize::{routed_path, Ambiguity};
+pub use portcullis_match::normalize::Ambiguity;
 pub use ratelimit::{RateCheck, RateLimiter};
 pub use request::{
     parse_client_ip, AttrSource, Auth, AuthStatus, HeaderSource, HeaderTotals, OwnedRequest,

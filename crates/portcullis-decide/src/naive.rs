@@ -102,15 +102,49 @@ pub(crate) fn target_authority(target: &str) -> Option<&str> {
     (!host.is_empty()).then_some(host)
 }
 
-/// The normalised path (docs/rules.md, "Normalisation").
-pub(crate) fn path(raw: &str) -> String {
-    let decoded = percent_decode(raw, false);
+/// IIS's `%uXXXX` escapes decoded (to U+FFFD for a surrogate); the rest left as it is.
+fn decode_iis(raw: &str) -> String {
+    let chars: Vec<char> = raw.chars().collect();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let digits: String = chars.iter().skip(i + 2).take(4).collect();
+        let escape = chars[i] == '%'
+            && chars.get(i + 1) == Some(&'u')
+            && digits.len() == 4
+            && digits.chars().all(|c| c.is_ascii_hexdigit());
+        if escape {
+            let code = u32::from_str_radix(&digits, 16).unwrap_or(0xFFFD);
+            out.push(char::from_u32(code).unwrap_or('\u{FFFD}'));
+            i += 6;
+        } else {
+            out.push(chars[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// The normalised path (docs/rules.md, "Normalisation"); `windows` for a Windows or IIS
+/// server behind (`windows_paths`).
+pub(crate) fn path(raw: &str, windows: bool) -> String {
+    let decoded = if windows {
+        percent_decode(&decode_iis(raw), false)
+    } else {
+        percent_decode(raw, false)
+    };
     let mut stack: Vec<&str> = Vec::new();
     let mut ends_with_slash = false;
     for piece in decoded.split(['/', '\\']) {
-        let piece = piece.split(';').next().unwrap_or("");
+        let mut piece = piece.split(';').next().unwrap_or("");
+        if windows && piece.contains(":$") {
+            // An NTFS stream of the file: `web.config::$DATA` is `web.config`.
+            piece = piece.split(':').next().unwrap_or("");
+        }
         let piece = if piece == "." || piece == ".." {
             piece
+        } else if windows {
+            piece.trim_end_matches(|c| c == '.' || c == ' ')
         } else {
             piece.trim_end_matches('.')
         };
@@ -136,6 +170,9 @@ pub(crate) fn path(raw: &str) -> String {
     }
     if ends_with_slash {
         out.push('/');
+    }
+    if windows {
+        out = out.to_ascii_lowercase();
     }
     out
 }
@@ -306,11 +343,13 @@ mod tests {
 
     #[test]
     fn the_spec_in_examples() {
-        assert_eq!(path("/x/..;/admin"), "/admin");
-        assert_eq!(path("/a/b/.."), "/a/");
-        assert_eq!(path("/a/.."), "/");
-        assert_eq!(path("/%ff"), "/\u{FFFD}");
-        assert_eq!(path("/%"), "/%");
+        assert_eq!(path("/x/..;/admin", false), "/admin");
+        assert_eq!(path("/a/b/..", false), "/a/");
+        assert_eq!(path("/a/..", false), "/");
+        assert_eq!(path("/%ff", false), "/\u{FFFD}");
+        assert_eq!(path("/%", false), "/%");
+        assert_eq!(path("/Web.Config::$DATA", true), "/web.config");
+        assert_eq!(path("/%u0041dmin%20/x", true), "/admin/x");
         assert_eq!(path_and_query("http://h/p?q#f"), ("/p", "q"));
         assert_eq!(path_and_query("://h/p"), ("://h/p", ""));
         assert_eq!(target_authority("http://u@h:1/p"), Some("h:1"));

@@ -6,6 +6,7 @@ use std::hash::Hasher;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use portcullis_match::normalize::PathStyle;
 use portcullis_match::ScanLimits;
 use portcullis_rules::{
     Action, Default, Mode, OnAmbiguousPath, OnOversize, RateKey, Rule, RuleSet, Settings,
@@ -315,7 +316,7 @@ impl Policy {
     /// Decides with the reference evaluator: the specification other evaluators are
     /// tested against.
     pub fn evaluate_reference(&self, req: &Request<'_>) -> Decision {
-        let fields = Fields::new(req);
+        let fields = Fields::new(req, self.inner.rules.settings.windows_paths);
         let rules = &self.inner.rules;
         let mut every = EveryRule {
             count: rules.rules.len(),
@@ -331,7 +332,7 @@ impl Policy {
 
     /// Every rule evaluated for the request, in order, up to the one that decided.
     pub fn explain<'p>(&'p self, req: &Request<'_>) -> (Decision, Vec<RuleTrace<'p>>) {
-        let fields = Fields::new(req);
+        let fields = Fields::new(req, self.inner.rules.settings.windows_paths);
         let exempt = fields.preflight && self.inner.rules.settings.preflight_exempt;
         let mut tracer = Tracer {
             policy: self,
@@ -562,6 +563,15 @@ impl Policy {
             reset_secs: secs(c.reset_ns),
             retry_after_secs: secs(c.retry_after_ns),
         })
+    }
+}
+
+/// How a rule set's `[policy]` says the server behind reads paths.
+pub(crate) fn path_style(s: &Settings) -> PathStyle {
+    if s.windows_paths {
+        PathStyle::Windows
+    } else {
+        PathStyle::Standard
     }
 }
 

@@ -178,17 +178,48 @@ pub fn authority(target: &str) -> Option<&str> {
 /// Writes the normalised form of a raw path (see the module docs) into `out`, which is
 /// cleared first. `scratch` is a second reusable buffer.
 pub fn normalize_path(raw: &str, out: &mut String, scratch: &mut String) {
+    normalize_path_as(PathStyle::Standard, raw, out, scratch);
+}
+
+/// How the server behind portcullis reads paths, beyond what [`normalize_path`] already
+/// folds for every server.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum PathStyle {
+    /// What servers in general do.
+    #[default]
+    Standard,
+    /// Windows and IIS: `%uXXXX` escapes are decoded, trailing spaces of a segment are
+    /// dropped like its trailing dots, an NTFS stream suffix (`web.config::$DATA`) is
+    /// dropped, and ASCII letters are lowercased (NTFS and IIS ignore case).
+    Windows,
+}
+
+/// [`normalize_path`] for a server of the given [`PathStyle`].
+pub fn normalize_path_as(style: PathStyle, raw: &str, out: &mut String, scratch: &mut String) {
+    let windows = style == PathStyle::Windows;
     scratch.clear();
-    percent_decode_into(raw, false, scratch);
+    if windows && raw.contains("%u") {
+        let mut decoded = String::new();
+        decode_u_escapes(raw, &mut decoded);
+        percent_decode_into(&decoded, false, scratch);
+    } else {
+        percent_decode_into(raw, false, scratch);
+    }
     out.clear();
     let mut trailing = false;
     for seg in scratch.split(['/', '\\']) {
         trailing = false;
         // `;parameters` (RFC 3986 §3.3) go before dot segments are seen, so `..;` is `..`.
         let seg = seg.split_once(';').map_or(seg, |(s, _)| s);
+        // An NTFS stream (`name::$DATA`, `name:stream:$DATA`) names the file itself.
+        let seg = match seg.find(':') {
+            Some(i) if windows && seg.contains(":$") => &seg[..i],
+            _ => seg,
+        };
         let seg = match seg {
             "." | ".." => seg,
             // A segment of dots only (`...`) ends up empty: dropped like `//`.
+            s if windows => s.trim_end_matches(['.', ' ']),
             s => s.trim_end_matches('.'),
         };
         match seg {
@@ -208,6 +239,30 @@ pub fn normalize_path(raw: &str, out: &mut String, scratch: &mut String) {
     if out.is_empty() || trailing {
         out.push('/');
     }
+    if windows {
+        out.make_ascii_lowercase();
+    }
+}
+
+/// Appends `raw` with each IIS `%uXXXX` escape replaced by its character (a surrogate
+/// becomes U+FFFD); other text is kept for percent-decoding.
+fn decode_u_escapes(raw: &str, out: &mut String) {
+    let mut rest = raw;
+    while let Some(i) = rest.find("%u") {
+        out.push_str(&rest[..i]);
+        let digits = rest.get(i + 2..i + 6).filter(|d| d.bytes().all(|b| hex(b).is_some()));
+        match digits.and_then(|d| u32::from_str_radix(d, 16).ok()) {
+            Some(code) => {
+                out.push(char::from_u32(code).unwrap_or('\u{FFFD}'));
+                rest = &rest[i + 6..];
+            }
+            None => {
+                out.push_str("%u");
+                rest = &rest[i + 2..];
+            }
+        }
+    }
+    out.push_str(rest);
 }
 
 /// A way a raw path can be read differently by the router behind portcullis than by the
@@ -301,16 +356,18 @@ pub fn encode_path(path: &str, out: &mut String) {
 /// The path a router must see to route on what the rules judged: the normalised path,
 /// re-encoded ([`encode_path`]), when it differs from the raw one; `None` when the raw
 /// path already is it (the common case, decided without allocating).
-pub fn routed_path(raw: &str) -> Option<String> {
+pub fn routed_path(style: PathStyle, raw: &str) -> Option<String> {
     if raw.starts_with('/')
         && !raw.bytes().any(|b| b == b'%')
         && !raw.contains("//")
         && ambiguity(raw).is_none()
+        && (style == PathStyle::Standard
+            || !raw.bytes().any(|b| b == b' ' || b == b':' || b.is_ascii_uppercase()))
     {
         return None;
     }
     let (mut normal, mut scratch) = (String::new(), String::new());
-    normalize_path(raw, &mut normal, &mut scratch);
+    normalize_path_as(style, raw, &mut normal, &mut scratch);
     scratch.clear();
     encode_path(&normal, &mut scratch);
     (scratch != raw).then_some(scratch)
@@ -497,11 +554,40 @@ mod tests {
             ("/x;p=1/y", Some("/x/y")),
             ("", Some("/")),
         ] {
-            assert_eq!(routed_path(raw).as_deref(), want, "{raw}");
+            assert_eq!(routed_path(PathStyle::Standard, raw).as_deref(), want, "{raw}");
             // What a router decodes is what the rules saw.
-            let routed = routed_path(raw).unwrap_or_else(|| raw.to_string());
+            let routed = routed_path(PathStyle::Standard, raw).unwrap_or_else(|| raw.to_string());
             assert_eq!(path(&routed), path(raw), "{raw}");
         }
+    }
+
+    #[test]
+    fn windows_paths_fold_what_iis_folds() {
+        let win = |raw: &str| {
+            let (mut out, mut scratch) = (String::new(), String::new());
+            normalize_path_as(PathStyle::Windows, raw, &mut out, &mut scratch);
+            out
+        };
+        for (raw, want) in [
+            ("/Admin/Users", "/admin/users"),
+            ("/admin%20/x", "/admin/x"),
+            ("/admin. . /x", "/admin/x"),
+            ("/web.config::$DATA", "/web.config"),
+            ("/web.config:stream:$DATA", "/web.config"),
+            ("/%u0061dmin", "/admin"),
+            ("/%u002e%u002e/admin", "/admin"),
+            ("/%uD800x", "/\u{FFFD}x"),
+            ("/%uzz", "/%uzz"),
+            ("/a:b", "/a:b"),
+        ] {
+            assert_eq!(win(raw), want, "{raw}");
+        }
+        assert_eq!(path("/Admin%20"), "/Admin ");
+        assert_eq!(
+            routed_path(PathStyle::Windows, "/Admin").as_deref(),
+            Some("/admin")
+        );
+        assert_eq!(routed_path(PathStyle::Windows, "/admin"), None);
     }
 
     #[test]

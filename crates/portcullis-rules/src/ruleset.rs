@@ -81,6 +81,9 @@ pub struct Settings {
     /// What a request whose path routers could read differently from `path` gets
     /// (default: refused with 400).
     pub on_ambiguous_path: OnAmbiguousPath,
+    /// The server behind reads paths as Windows and IIS do (`%uXXXX`, trailing spaces,
+    /// `::$DATA`, any case): `path` folds those too (default false).
+    pub windows_paths: bool,
 }
 
 /// What a request gets whose raw path routers read differently from the normalised
@@ -131,6 +134,7 @@ impl std::default::Default for Settings {
             uri_too_long_status: 414,
             headers_too_large_status: 431,
             on_ambiguous_path: OnAmbiguousPath::Forbid,
+            windows_paths: false,
         }
     }
 }
@@ -678,6 +682,11 @@ impl<'o> Loader<'o> {
                         s.on_oversize = o;
                     }
                 }
+                "windows_paths" => {
+                    if let Some(b) = self.boolean(&v, "windows_paths") {
+                        s.windows_paths = b;
+                    }
+                }
                 "on_ambiguous_path" => {
                     if let Some(o) = self.choice(
                         v,
@@ -737,6 +746,7 @@ impl<'o> Loader<'o> {
                         "uri_too_long_status",
                         "headers_too_large_status",
                         "on_ambiguous_path",
+                        "windows_paths",
                     ],
                 ),
             }

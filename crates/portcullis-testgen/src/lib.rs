@@ -109,7 +109,7 @@ const LIST_OPS: &[&str] = &[
 /// Pieces of paths, queries and header values: the spellings normalisation must agree on.
 pub const ALPHABET: &[&str] = &[
     "a", "b", "A", "/", "//", ".", "..", "%61", "%", "%2", "%2F", "%2f", "%2e", "%2E%2e", "%5c",
-    "\\", ";", "%3b", "=", "&", "+", "%20", "%ff", "%c3%a9", "%c3", "é", "%u0061", "%00", "?", "#",
+    "\\", ";", "%3b", "=", "&", "+", "%20", "%ff", "%c3%a9", "%c3", "é", "%u0061", "%u002e", "%uD800", "%00", "::$DATA", ":", "?", "#",
     "a=", "&a=", "b=", "&b=", "%25", "~", " ", "\t", "c",
 ];
 
@@ -208,8 +208,9 @@ pub fn rules_text(g: &mut Gen<'_>) -> String {
     let default = g.pick(&["allow", "forbid"]);
     let ambiguous = g.pick(&["rewrite", "forbid"]);
     let preflight_exempt = g.pick(&[true, false]);
+    let windows = g.pick(&[false, false, true]);
     let mut t = format!(
-        "[policy]\ndefault = \"{default}\"\nreveal = \"detail\"\non_ambiguous_path = \"{ambiguous}\"\npreflight_exempt = {preflight_exempt}\n\n[lists]\nips = {{ kind = \"ip\", items = [\"10.0.0.0/8\", \"2001:db8::/32\", \"192.168.1.1\"] }}\np = {{ kind = \"pattern\", items = [\"a\", \"/b\", \"ba\", \"é\"] }}\npi = {{ kind = \"pattern\", items = [\"A\", \"B/\"], case = \"insensitive\" }}\ns = {{ kind = \"string\", items = [\"a\", \"/a\", \"GET\", \"admin\"] }}\nsi = {{ kind = \"string\", items = [\"A\", \"/A\", \"ADMIN\"], case = \"insensitive\" }}\nr = {{ kind = \"regex\", items = [\"a+\", \"^/b\", \"[0-9]\"] }}\n"
+        "[policy]\ndefault = \"{default}\"\nreveal = \"detail\"\non_ambiguous_path = \"{ambiguous}\"\npreflight_exempt = {preflight_exempt}\nwindows_paths = {windows}\n\n[lists]\nips = {{ kind = \"ip\", items = [\"10.0.0.0/8\", \"2001:db8::/32\", \"192.168.1.1\"] }}\np = {{ kind = \"pattern\", items = [\"a\", \"/b\", \"ba\", \"é\"] }}\npi = {{ kind = \"pattern\", items = [\"A\", \"B/\"], case = \"insensitive\" }}\ns = {{ kind = \"string\", items = [\"a\", \"/a\", \"GET\", \"admin\"] }}\nsi = {{ kind = \"string\", items = [\"A\", \"/A\", \"ADMIN\"], case = \"insensitive\" }}\nr = {{ kind = \"regex\", items = [\"a+\", \"^/b\", \"[0-9]\"] }}\n"
     );
     let n = 1 + g.below(8);
     for i in 0..n {

@@ -7,7 +7,7 @@ use http::header::{HeaderName, HeaderValue};
 use http::request::Parts;
 use http::uri::{Authority, PathAndQuery};
 use http::{HeaderMap, Method, StatusCode, Uri};
-use portcullis_decide::{Auth, HeaderSource, HeaderTotals, Request, Response};
+use portcullis_decide::{Auth, Decision, HeaderSource, HeaderTotals, Request, Response};
 
 use crate::proxy::TrustedProxies;
 
@@ -174,26 +174,26 @@ impl<'a> HttpRequest<'a> {
 }
 
 impl HttpRequest<'_> {
-    /// The target the server must route on for the rules' verdict to hold: the request's
-    /// URI with its path replaced by the normalised `path` the rules judged (re-encoded, so
-    /// a router decoding it gets exactly that path), or `None` when the path already is it.
-    /// The tower layer hands it to the inner service; embedders without tower should route
-    /// on it too. Under the default `on_ambiguous_path = "forbid"`, only harmless
-    /// differences remain (`/%61dmin`, `//x`); under `"rewrite"`, `/admin/../public` is
-    /// `/public` here as it was to the rules.
-    pub fn routed_uri(&self) -> Option<Uri> {
-        routed_uri(self.uri)
+    /// The target the server must route on for `decision` (made about this request) to
+    /// hold: the request's URI with its path replaced by the normalised `path` the rules
+    /// judged (re-encoded, so a router decoding it gets exactly that path), or `None` when
+    /// the path already is it. The tower layer hands it to the inner service; embedders
+    /// without tower should route on it too. Under the default
+    /// `on_ambiguous_path = "forbid"` only harmless differences remain (`/%61dmin`, `//x`);
+    /// under `"rewrite"`, `/admin/../public` is `/public` here as it was to the rules.
+    pub fn routed_uri(&self, decision: &Decision) -> Option<Uri> {
+        routed_uri(self.uri, decision)
     }
 }
 
 /// See [`HttpRequest::routed_uri`].
-pub(crate) fn routed_uri(uri: &Uri) -> Option<Uri> {
+pub(crate) fn routed_uri(uri: &Uri, decision: &Decision) -> Option<Uri> {
     let pq = uri.path_and_query()?;
     // `OPTIONS *` and authority-form targets have no path to route on.
     if pq.path() == "*" {
         return None;
     }
-    let path = portcullis_decide::routed_path(pq.path())?;
+    let path = decision.routed_path(pq.path())?;
     let target = match pq.query() {
         Some(q) => format!("{path}?{q}"),
         None => path,
@@ -300,6 +300,7 @@ mod tests {
 
     #[test]
     fn routed_uri_is_the_judged_path() {
+        let engine = crate::Engine::from_str("").unwrap();
         for (uri, want) in [
             ("/admin/users?x=1", None),
             ("/admin/../public?x=%2e", Some("/public?x=%2e")),
@@ -309,8 +310,9 @@ mod tests {
             ("*", None),
         ] {
             let uri: Uri = uri.parse().unwrap();
+            let decision = engine.evaluate(&portcullis_decide::Request::new("GET", "/"));
             assert_eq!(
-                routed_uri(&uri).map(|u| u.to_string()).as_deref(),
+                routed_uri(&uri, &decision).map(|u| u.to_string()).as_deref(),
                 want,
                 "{uri}"
             );

@@ -305,7 +305,7 @@ where
             };
         }
         let client_ip = view.client_ip();
-        let routed = view.routed_uri();
+        let routed = view.routed_uri(&decision);
         let headers = decision.allow_headers();
         if let Some(uri) = routed {
             parts.uri = uri;

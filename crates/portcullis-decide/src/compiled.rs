@@ -1065,6 +1065,29 @@ impl Run<'_, '_> {
         }
     }
 
+    /// The value of each predicate of rule `i`'s condition `when`, in the order
+    /// `Expr::visit_preds` visits them, as this program computes them: its formula mirrors
+    /// the condition node for node, a predicate being a bit, its negation (`!=`) or a
+    /// constant.
+    pub(crate) fn pred_values(&mut self, i: usize, when: &Expr, out: &mut Vec<bool>) {
+        if let Some(f) = self.program.formulas.get(i) {
+            self.mirror(when, f, out);
+        }
+    }
+
+    fn mirror(&mut self, e: &Expr, f: &Formula, out: &mut Vec<bool>) {
+        match (e, f) {
+            (Expr::Pred(_), f) => out.push(self.formula(f)),
+            (Expr::Not(e), Formula::Not(f)) => self.mirror(e, f, out),
+            (Expr::And(es), Formula::And(fs)) | (Expr::Or(es), Formula::Or(fs)) => {
+                for (e, f) in es.iter().zip(fs.iter()) {
+                    self.mirror(e, f, out);
+                }
+            }
+            _ => {}
+        }
+    }
+
     fn formula(&mut self, f: &Formula) -> bool {
         match f {
             Formula::Const(b) => *b,

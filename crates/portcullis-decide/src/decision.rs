@@ -494,12 +494,7 @@ fn title(status: u16) -> &'static str {
 
 /// For `reveal = "detail"`: what the rule required of the caller's identity and what the
 /// caller had, e.g. `required_role: admin`, `your_roles: [viewer]`.
-fn requirements(
-    rule: &Rule,
-    request: &Request<'_>,
-    windows: bool,
-    body: &mut Map<String, Value>,
-) {
+fn requirements(rule: &Rule, request: &Request<'_>, windows: bool, body: &mut Map<String, Value>) {
     let fields = Fields::new(request, windows);
     let auth = request.auth;
     let authed = auth.is_authenticated();

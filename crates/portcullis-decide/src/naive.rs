@@ -144,7 +144,7 @@ pub(crate) fn path(raw: &str, windows: bool) -> String {
         let piece = if piece == "." || piece == ".." {
             piece
         } else if windows {
-            piece.trim_end_matches(|c| c == '.' || c == ' ')
+            piece.trim_end_matches(['.', ' '])
         } else {
             piece.trim_end_matches('.')
         };

@@ -119,58 +119,54 @@ impl<F: FnMut(usize) -> bool> Candidates for EveryRule<F> {
     }
 }
 
-/// Every rule is a candidate, evaluated by the reference with a trace of each predicate;
+/// The compiled evaluator, recording each rule it evaluates with the value of each of its
+/// predicates (as the compiled program computed them) and the request values they read;
 /// rules skipped for a preflight are traced as skipped.
-struct Tracer<'p, 'f> {
+struct Tracer<'p, 'f, 'a, 'r> {
     policy: &'p Policy,
     fields: &'f Fields<'f>,
+    run: Run<'a, 'r>,
     exempt: bool,
     trace: Vec<RuleTrace<'p>>,
 }
 
-impl Candidates for Tracer<'_, '_> {
+impl Candidates for Tracer<'_, '_, '_, '_> {
     fn next_candidate(&mut self, from: usize) -> Option<usize> {
-        let rule = self.policy.inner.rules.rules.get(from)?;
-        if self.exempt
-            && self
-                .policy
-                .inner
-                .identity
-                .get(from)
-                .copied()
-                .unwrap_or(false)
-        {
-            let (predicates, seen) = (Vec::new(), Vec::new());
+        let next = self.run.next_candidate(from)?;
+        let identity = self.policy.inner.identity.get(next).copied();
+        if let (true, Some(true), Some(rule)) = (
+            self.exempt,
+            identity,
+            self.policy.inner.rules.rules.get(next),
+        ) {
             self.trace.push(RuleTrace {
                 rule,
                 matched: false,
                 skipped_preflight: true,
-                predicates,
-                seen,
+                predicates: Vec::new(),
+                seen: Vec::new(),
             });
         }
-        Some(from)
+        Some(next)
     }
 
     fn malformed(&self, req: &Request<'_>, forbid_ambiguous_path: bool) -> Option<Malformed> {
-        crate::naive::malformed(req, forbid_ambiguous_path)
+        self.run.malformed(req, forbid_ambiguous_path)
     }
 
     fn matches(&mut self, i: usize) -> bool {
-        let (rules, reference, fields) = (
-            &self.policy.inner.rules,
-            &self.policy.inner.reference,
-            self.fields,
-        );
-        let Some(rule) = rules.rules.get(i) else {
+        let Some(rule) = self.policy.inner.rules.rules.get(i) else {
             return false;
         };
-        let (mut predicates, mut seen) = (Vec::new(), Vec::new());
+        let mut values = Vec::new();
+        self.run.pred_values(i, &rule.when, &mut values);
+        let mut predicates = Vec::new();
+        let mut seen = Vec::new();
         rule.when.visit_preds(&mut |p| {
-            predicates.push((p, reference.pred(rules, &p.kind, fields)));
-            seen.push(crate::reference::seen(&p.kind, fields));
+            predicates.push((p, values.get(predicates.len()).copied().unwrap_or(false)));
+            seen.push(crate::reference::seen(&p.kind, self.fields));
         });
-        let matched = reference.eval(rules, &rule.when, fields);
+        let matched = self.run.matches(i);
         self.trace.push(RuleTrace {
             rule,
             matched,
@@ -330,17 +326,24 @@ impl Policy {
         self.decide(req, fields.preflight, &mut every)
     }
 
-    /// Every rule evaluated for the request, in order, up to the one that decided.
+    /// The rules the compiled evaluator evaluated for the request, in order, up to the one
+    /// that decided (rules it skipped are known not to match), each with its predicates'
+    /// values: the decision is the one [`Policy::evaluate`] makes.
     pub fn explain<'p>(&'p self, req: &Request<'_>) -> (Decision, Vec<RuleTrace<'p>>) {
-        let fields = Fields::new(req, self.inner.rules.settings.windows_paths);
-        let exempt = fields.preflight && self.inner.rules.settings.preflight_exempt;
+        let settings = &self.inner.rules.settings;
+        let fields = Fields::new(req, settings.windows_paths);
+        let program = &self.inner.program;
+        let mut scratch = program.scratch();
+        program.reset(&mut scratch);
+        let preflight = req.is_preflight();
         let mut tracer = Tracer {
             policy: self,
             fields: &fields,
-            exempt,
+            run: Run::new(program, &mut scratch, req, preflight),
+            exempt: preflight && settings.preflight_exempt,
             trace: Vec::new(),
         };
-        let decision = self.decide(req, fields.preflight, &mut tracer);
+        let decision = self.decide(req, preflight, &mut tracer);
         (decision, tracer.trace)
     }
 

@@ -17,10 +17,11 @@ proptest! {
     }
 }
 
-/// Cases the generator once found, kept as regressions.
+/// Fixed byte strings: the simplest case, and every choice at each extreme.
 #[test]
-fn regressions() {
-    for bytes in [&b""[..]] {
+fn fixed_cases() {
+    let all: Vec<u8> = (0..=255).collect();
+    for bytes in [&b""[..], &[1; 64], &[255; 300], &all] {
         portcullis_testgen::check(bytes).unwrap_or_else(|e| panic!("{e}"));
     }
 }

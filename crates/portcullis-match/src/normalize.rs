@@ -250,7 +250,9 @@ fn decode_u_escapes(raw: &str, out: &mut String) {
     let mut rest = raw;
     while let Some(i) = rest.find("%u") {
         out.push_str(&rest[..i]);
-        let digits = rest.get(i + 2..i + 6).filter(|d| d.bytes().all(|b| hex(b).is_some()));
+        let digits = rest
+            .get(i + 2..i + 6)
+            .filter(|d| d.bytes().all(|b| hex(b).is_some()));
         match digits.and_then(|d| u32::from_str_radix(d, 16).ok()) {
             Some(code) => {
                 out.push(char::from_u32(code).unwrap_or('\u{FFFD}'));
@@ -362,7 +364,9 @@ pub fn routed_path(style: PathStyle, raw: &str) -> Option<String> {
         && !raw.contains("//")
         && ambiguity(raw).is_none()
         && (style == PathStyle::Standard
-            || !raw.bytes().any(|b| b == b' ' || b == b':' || b.is_ascii_uppercase()))
+            || !raw
+                .bytes()
+                .any(|b| b == b' ' || b == b':' || b.is_ascii_uppercase()))
     {
         return None;
     }
@@ -554,7 +558,11 @@ mod tests {
             ("/x;p=1/y", Some("/x/y")),
             ("", Some("/")),
         ] {
-            assert_eq!(routed_path(PathStyle::Standard, raw).as_deref(), want, "{raw}");
+            assert_eq!(
+                routed_path(PathStyle::Standard, raw).as_deref(),
+                want,
+                "{raw}"
+            );
             // What a router decodes is what the rules saw.
             let routed = routed_path(PathStyle::Standard, raw).unwrap_or_else(|| raw.to_string());
             assert_eq!(path(&routed), path(raw), "{raw}");

@@ -312,7 +312,9 @@ mod tests {
             let uri: Uri = uri.parse().unwrap();
             let decision = engine.evaluate(&portcullis_decide::Request::new("GET", "/"));
             assert_eq!(
-                routed_uri(&uri, &decision).map(|u| u.to_string()).as_deref(),
+                routed_uri(&uri, &decision)
+                    .map(|u| u.to_string())
+                    .as_deref(),
                 want,
                 "{uri}"
             );

@@ -5,7 +5,8 @@ use portcullis_decide::{OwnedRequest, Policy, Request};
 use portcullis_rules::RuleSet;
 
 fn main() {
-    let large = std::env::args().nth(1).as_deref() != Some("starter");
+    // `large` (default), `starter` (the bundled pack) or `empty` (no rules: the floor).
+    let which = std::env::args().nth(1).unwrap_or_default();
     let rounds: usize = std::env::args()
         .nth(2)
         .and_then(|s| s.parse().ok())
@@ -13,11 +14,13 @@ fn main() {
     let mut rng = Rng::new(0x5eed);
     let (text, blocklist) = policies::large_policy(&mut rng);
     let requests = policies::requests(1000, &blocklist, &mut rng);
-    let rules = if large {
-        RuleSet::parse("large.toml", &text).expect("parses")
-    } else {
-        RuleSet::load(&[std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules")])
-            .expect("loads")
+    let rules = match which.as_str() {
+        "starter" => {
+            RuleSet::load(&[std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules")])
+                .expect("loads")
+        }
+        "empty" => RuleSet::parse("empty.toml", "").expect("parses"),
+        _ => RuleSet::parse("large.toml", &text).expect("parses"),
     };
     let policy = Policy::compile(rules).expect("compiles");
     let views: Vec<Request<'_>> = requests.iter().map(OwnedRequest::view).collect();

@@ -800,7 +800,7 @@ impl crate::policy::Candidates for Run<'_, '_> {
         req: &Request<'_>,
         forbid_ambiguous_path: bool,
     ) -> Option<crate::decision::Malformed> {
-        req.malformed(forbid_ambiguous_path)
+        req.malformed(self.target.path, forbid_ambiguous_path)
     }
 }
 

@@ -321,7 +321,12 @@ impl<'a> Request<'a> {
 
     /// How the request is malformed in a way that would let the rules and the server
     /// disagree about it, if it is (the fast form; the reference has its own).
-    pub(crate) fn malformed(&self, forbid_ambiguous_path: bool) -> Option<Malformed> {
+    /// `raw_path` is the target's path, as `normalize::split_target` cuts it.
+    pub(crate) fn malformed(
+        &self,
+        raw_path: &str,
+        forbid_ambiguous_path: bool,
+    ) -> Option<Malformed> {
         use portcullis_match::normalize;
         let authority = self.authority.or_else(|| normalize::authority(self.uri));
         let (mut hosts, mut mismatch) = (0, false);
@@ -339,7 +344,6 @@ impl<'a> Request<'a> {
             return Some(Malformed::HostMismatch);
         }
         if forbid_ambiguous_path {
-            let (raw_path, _) = normalize::split_target(self.uri);
             return normalize::ambiguity(raw_path).map(Malformed::AmbiguousPath);
         }
         None

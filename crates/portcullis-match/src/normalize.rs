@@ -136,7 +136,18 @@ pub fn push_bytes_lossy(bytes: &[u8], out: &mut String) {
 /// Splits a request target into its path and query (without `?`), as sent. An absolute
 /// form (`http://host/p?q`) yields its path; a fragment is dropped.
 pub fn split_target(target: &str) -> (&str, &str) {
-    let target = target.split_once('#').map_or(target, |(t, _)| t);
+    let target = match target.find(['#', '?']) {
+        // No fragment: one search for `?` is all an origin-form target needs.
+        Some(i) if target.as_bytes()[i] == b'?' && !target[i..].contains('#') => {
+            if target.starts_with('/') {
+                return (&target[..i], &target[i + 1..]);
+            }
+            target
+        }
+        Some(_) => target.split_once('#').map_or(target, |(t, _)| t),
+        None if target.starts_with('/') => return (target, ""),
+        None => target,
+    };
     let target = match after_scheme(target) {
         Some(rest) => rest.find(['/', '?']).map_or("/", |j| &rest[j..]),
         None => target,
@@ -151,6 +162,10 @@ pub fn split_target(target: &str) -> (&str, &str) {
 /// `None` for an origin-form target. Only a `://` preceded by scheme characters counts, so
 /// a URL inside the path or query (`/r?to=http://x/`) is not mistaken for the target's own.
 fn after_scheme(target: &str) -> Option<&str> {
+    // Origin form, the common case, without searching.
+    if target.starts_with('/') {
+        return None;
+    }
     let i = target.find("://")?;
     let scheme = &target[..i];
     // RFC 3986 §3.1: a letter, then letters, digits, `+`, `-` and `.`.
@@ -168,6 +183,9 @@ fn after_scheme(target: &str) -> Option<&str> {
 /// (`http://user@host:port/p`), as [`split_target`] reads it; `None` for an origin-form
 /// target or an empty authority.
 pub fn authority(target: &str) -> Option<&str> {
+    if target.starts_with('/') {
+        return None;
+    }
     let target = target.split_once('#').map_or(target, |(t, _)| t);
     let rest = after_scheme(target)?;
     let a = rest.split(['/', '?']).next().unwrap_or(rest);
@@ -302,6 +320,15 @@ impl Ambiguity {
 /// One pass over the bytes, without allocating.
 pub fn ambiguity(raw: &str) -> Option<Ambiguity> {
     let bytes = raw.as_bytes();
+    // Most paths have no escape, `\\` or `;`, and no dot ending a segment: nothing to find.
+    let plain = bytes.iter().enumerate().all(|(i, &b)| match b {
+        b'%' | b'\\' | b';' => false,
+        b'.' => !matches!(bytes.get(i + 1), None | Some(b'/')),
+        _ => true,
+    });
+    if plain {
+        return None;
+    }
     // The current segment, decoded: its length, whether it is dots only, its last byte.
     let (mut len, mut dots, mut last) = (0usize, true, 0u8);
     let end_segment = |len: usize, dots: bool, last: u8| match (len, dots) {

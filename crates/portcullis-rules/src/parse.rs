@@ -10,7 +10,7 @@
 //! term  := field | field "[" string "]" | func "(" args ")" | string | int | ip | true | false
 //! ```
 //!
-//! Nesting (parentheses and `not`) is bounded by a depth limit, so no input can overflow
+//! Nesting (parentheses, `not` and function calls) is bounded by a depth limit, so no input can overflow
 //! the stack.
 
 use std::collections::HashMap;
@@ -453,12 +453,12 @@ impl Parser<'_, '_> {
             self.expect(Tok::RParen, "close the group with `)`")?;
             return Ok(e);
         }
-        self.pred().map(Box::new)
+        self.pred(depth).map(Box::new)
     }
 
-    fn pred(&mut self) -> PResult<Expr> {
+    fn pred(&mut self, depth: usize) -> PResult<Expr> {
         let start = self.range().start;
-        let lhs = self.term()?;
+        let lhs = self.term(depth)?;
         let lhs_end = self
             .toks
             .get(self.pos.wrapping_sub(1))
@@ -470,7 +470,7 @@ impl Parser<'_, '_> {
             Tok::Cmp(cmp) => {
                 self.bump();
                 let rstart = self.range().start;
-                let rhs = self.term()?;
+                let rhs = self.term(depth)?;
                 let rend = self
                     .toks
                     .get(self.pos.wrapping_sub(1))
@@ -543,7 +543,7 @@ impl Parser<'_, '_> {
                         "`has` needs a set (`auth.roles`, `auth.scopes`) on its left",
                     );
                     let rstart = self.range().start;
-                    let item = self.term()?;
+                    let item = self.term(depth)?;
                     let rend = self
                         .toks
                         .get(self.pos.wrapping_sub(1))
@@ -803,7 +803,9 @@ impl Parser<'_, '_> {
         Ok(id)
     }
 
-    fn term(&mut self) -> PResult<Term> {
+    /// A term; `depth` counts enclosing parentheses, `not`s and function calls.
+    fn term(&mut self, depth: usize) -> PResult<Term> {
+        self.depth_check(depth)?;
         let (tok, r) = self.bump();
         match tok {
             Tok::Str(s) => Ok(Term::Str(s)),
@@ -827,7 +829,7 @@ impl Parser<'_, '_> {
             Tok::Ident(w) if w == "true" => Ok(Term::Bool(true)),
             Tok::Ident(w) if w == "false" => Ok(Term::Bool(false)),
             Tok::Ident(w) if *self.peek() == Tok::LParen && FUNCS.contains(&w.as_str()) => {
-                self.call(&w, r)
+                self.call(&w, r, depth)
             }
             Tok::Ident(w) => self.field(&w, r),
             t => Err(self.error_at(
@@ -838,7 +840,7 @@ impl Parser<'_, '_> {
         }
     }
 
-    fn call(&mut self, name: &str, r: Range<usize>) -> PResult<Term> {
+    fn call(&mut self, name: &str, r: Range<usize>, depth: usize) -> PResult<Term> {
         self.bump(); // (
         let astart = self.range().start;
         let term = if name == "path_segment" {
@@ -857,7 +859,7 @@ impl Parser<'_, '_> {
                 }
             }
         } else {
-            let arg = self.term()?;
+            let arg = self.term(depth + 1)?;
             let aend = self
                 .toks
                 .get(self.pos.wrapping_sub(1))

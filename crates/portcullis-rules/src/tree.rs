@@ -175,6 +175,15 @@ impl Json<'_> {
                         }
                         let key = self.string()?;
                         let kspan = Span::new(self.file, kstart..self.pos);
+                        // A repeated key would let a later value silently win (the
+                        // second `"action"` of a rule, say): refused, as TOML does.
+                        if entries.iter().any(|(k, _, _)| *k == key) {
+                            return Err(Diagnostic::error(
+                                kspan,
+                                format!("invalid JSON: key `{key}` appears twice in this object"),
+                            )
+                            .hint("remove one of them: which one applies would be a guess"));
+                        }
                         self.ws();
                         if !self.eat(":") {
                             return Err(self.err("expected `:`"));

@@ -625,6 +625,17 @@ fn deep_nesting_is_a_depth_error_not_a_stack_overflow() {
         ("not", format!("{}true", "not ".repeat(n))),
         ("!(", format!("{}true{}", "!(".repeat(n), ")".repeat(n))),
         ("unbalanced", "(".repeat(n)),
+        // Function calls nest too: `lower(` 20,000 deep once overflowed the stack.
+        (
+            "lower(",
+            format!("{}path{} == \"x\"", "lower(".repeat(20_000), ")".repeat(20_000)),
+        ),
+        (
+            "url_decode(",
+            format!("{}path{} == \"x\"", "url_decode(".repeat(n), ")".repeat(n)),
+        ),
+        ("len(", format!("{}path{} > 1", "len(".repeat(n), ")".repeat(n))),
+        ("unclosed calls", "lower(".repeat(n)),
     ] {
         let text = rule_when(&when);
         let err = on_small_stack(move || RuleSet::parse("deep.toml", &text).err());
@@ -837,4 +848,16 @@ proptest! {
     ) {
         check_no_panic(&lines.join("\n"));
     }
+}
+
+#[test]
+fn json_duplicate_keys_are_refused_not_last_wins() {
+    // `"action":"forbid","action":"allow"` once ran as allow.
+    let json = r#"{"rule":[{"id":"a","when":"true","action":"forbid","action":"allow"}]}"#;
+    let err = RuleSet::parse_json("dup.json", json).expect_err("refused");
+    let d = &err.diagnostics()[0];
+    assert!(d.message().contains("key `action` appears twice"), "{}", d.message());
+    assert_eq!(err.sources().location(d.span().unwrap()), "dup.json:1:52");
+    let json = r#"{"policy":{"default":"forbid"},"policy":{"default":"allow"}}"#;
+    assert!(RuleSet::parse_json("dup.json", json).is_err());
 }

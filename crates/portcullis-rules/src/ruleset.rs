@@ -238,19 +238,77 @@ impl Rule {
     }
 }
 
-/// Limits on what a rule file may contain.
+/// Limits on what rule files may contain and read.
 #[derive(Clone, Debug)]
 pub struct LoadOptions {
-    /// Largest rule or list file, in bytes (default 64 MiB).
+    /// Largest rule or list file, in bytes (default 64 MiB). Every read is bounded by it,
+    /// whatever the file system says of the file's size.
     pub max_file_bytes: u64,
+    /// Directories list `file`s may be read from besides the directory tree of the rule
+    /// file that names them (default none: a list file is under its rule file's directory,
+    /// with no `..` out of it, no absolute path and no symbolic link leading elsewhere).
+    pub list_roots: Vec<std::path::PathBuf>,
 }
 
 impl std::default::Default for LoadOptions {
     fn default() -> LoadOptions {
         LoadOptions {
             max_file_bytes: 64 << 20,
+            list_roots: Vec::new(),
         }
     }
+}
+
+impl LoadOptions {
+    /// Lets list `file`s be read from under `dir` too (shared block lists, say).
+    pub fn allow_list_root(mut self, dir: impl Into<std::path::PathBuf>) -> LoadOptions {
+        self.list_roots.push(dir.into());
+        self
+    }
+
+    /// Why `path` (a list file named by a rule file in `dir`, as written: `written`) may
+    /// not be read, if it may not.
+    fn list_file_refusal(&self, dir: &Path, written: &str, path: &Path) -> Option<String> {
+        let escapes = Path::new(written).components().any(|c| {
+            matches!(
+                c,
+                std::path::Component::ParentDir
+                    | std::path::Component::RootDir
+                    | std::path::Component::Prefix(_)
+            )
+        });
+        if escapes && self.list_roots.is_empty() {
+            return Some(format!(
+                "list file `{written}` is outside the rule file's directory"
+            ));
+        }
+        // Symbolic links are followed: what counts is where the file really is.
+        let real = std::fs::canonicalize(path).ok()?;
+        let base = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        let inside = |root: &Path| std::fs::canonicalize(root).is_ok_and(|r| real.starts_with(r));
+        if inside(base) || self.list_roots.iter().any(|r| inside(r)) {
+            return None;
+        }
+        Some(format!(
+            "list file `{written}` is outside the rule file's directory (it is {})",
+            real.display()
+        ))
+    }
+}
+
+/// Reads at most `max` bytes of a file: `None` when it holds more (it may have grown since
+/// its size was looked up, or lie about it).
+fn read_bounded(path: &Path, max: u64) -> std::io::Result<Option<Vec<u8>>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(max.saturating_add(1))
+        .read_to_end(&mut bytes)?;
+    Ok((bytes.len() as u64 <= max).then_some(bytes))
 }
 
 /// A checked, typed set of rules, lists and settings, in evaluation order.
@@ -399,6 +457,15 @@ impl<'o> Loader<'o> {
 
     fn read(&mut self, path: &Path) -> Option<String> {
         match std::fs::metadata(path) {
+            // A FIFO would block loading (and every reload) forever; a device such as
+            // /dev/zero never ends.
+            Ok(m) if !m.is_file() => {
+                self.diags.push(
+                    Diagnostic::error(None, format!("{} is not a regular file", path.display()))
+                        .hint("rule and list files must be regular files"),
+                );
+                return None;
+            }
             Ok(m) if m.len() > self.opts.max_file_bytes => {
                 self.diags.push(
                     Diagnostic::error(
@@ -420,8 +487,22 @@ impl<'o> Loader<'o> {
             }
             Ok(_) => {}
         }
-        match std::fs::read(path) {
-            Ok(bytes) => match String::from_utf8(bytes) {
+        match read_bounded(path, self.opts.max_file_bytes) {
+            Ok(None) => {
+                self.diags.push(
+                    Diagnostic::error(
+                        None,
+                        format!(
+                            "{} grew over the limit of {} bytes while it was read",
+                            path.display(),
+                            self.opts.max_file_bytes
+                        ),
+                    )
+                    .hint("split it, or raise the file size limit"),
+                );
+                None
+            }
+            Ok(Some(bytes)) => match String::from_utf8(bytes) {
                 Ok(s) => Some(s),
                 Err(e) => {
                     let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
@@ -838,9 +919,15 @@ impl<'o> Loader<'o> {
                     ),
                 },
                 "file" => {
+                    let vspan = v.span;
                     if let Some((f, _)) = self.string(v, "file") {
                         let path = dir.join(&f);
-                        if let Some(text) = self.read(&path) {
+                        if let Some(why) = self.opts.list_file_refusal(dir, &f, &path) {
+                            items.get_or_insert_with(Vec::new);
+                            self.diags.push(Diagnostic::error(vspan, why).hint(
+                                "keep list files beside the rules, or let the embedder allow another directory (LoadOptions::allow_list_root)",
+                            ));
+                        } else if let Some(text) = self.read(&path) {
                             let file = self.sources.add(&path, text.clone());
                             let out = items.get_or_insert_with(Vec::new);
                             for (entry, range) in list_file_entries(&text) {

@@ -1,7 +1,7 @@
 //! Bad rule files: every one gets a located error (`file:line:col`), a message and a hint;
 //! none panics, whatever the input.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use portcullis_rules::{Error, RuleSet, Severity};
 use proptest::prelude::*;
@@ -860,4 +860,82 @@ fn json_duplicate_keys_are_refused_not_last_wins() {
     assert_eq!(err.sources().location(d.span().unwrap()), "dup.json:1:52");
     let json = r#"{"policy":{"default":"forbid"},"policy":{"default":"allow"}}"#;
     assert!(RuleSet::parse_json("dup.json", json).is_err());
+}
+
+/// A fresh directory under the system's temporary one.
+fn scratch_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("portcullis-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("rules/lists")).unwrap();
+    dir
+}
+
+fn list_rules(file: &str) -> String {
+    format!("[lists]\nbad = {{ kind = \"ip\", file = \"{file}\" }}\n\n[[rule]]\nid = \"r\"\nwhen = 'ip in $bad'\naction = \"forbid\"\n")
+}
+
+fn load_error(dir: &Path, opts: &portcullis_rules::LoadOptions) -> String {
+    match RuleSet::load_with(&[dir.join("rules/r.toml")], opts) {
+        Ok(_) => "loaded".to_string(),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn list_files_outside_the_rule_tree_are_refused() {
+    let dir = scratch_dir("confine");
+    std::fs::write(dir.join("secret.txt"), "10.0.0.1\n").unwrap();
+    std::fs::write(dir.join("rules/lists/ok.txt"), "10.0.0.1\n").unwrap();
+    std::os::unix::fs::symlink(dir.join("secret.txt"), dir.join("rules/lists/link.txt")).unwrap();
+    let opts = portcullis_rules::LoadOptions::default();
+    for (file, want) in [
+        ("../secret.txt", "outside the rule file's directory"),
+        ("lists/../../secret.txt", "outside the rule file's directory"),
+        ("/etc/passwd", "outside the rule file's directory"),
+        ("lists/link.txt", "outside the rule file's directory"),
+    ] {
+        std::fs::write(dir.join("rules/r.toml"), list_rules(file)).unwrap();
+        let err = load_error(&dir, &opts);
+        assert!(err.contains(want), "{file}: {err}");
+        assert!(err.contains("r.toml:2:"), "{file}: located at the `file` value: {err}");
+        assert!(!err.contains("root:"), "{file}: never echoes the file: {err}");
+    }
+    std::fs::write(dir.join("rules/r.toml"), list_rules("lists/ok.txt")).unwrap();
+    assert_eq!(load_error(&dir, &opts), "loaded");
+    // The embedder may allow more.
+    std::fs::write(dir.join("rules/r.toml"), list_rules("../secret.txt")).unwrap();
+    assert_eq!(load_error(&dir, &opts.clone().allow_list_root(&dir)), "loaded");
+    std::fs::write(dir.join("rules/r.toml"), list_rules("lists/link.txt")).unwrap();
+    assert_eq!(load_error(&dir, &opts.allow_list_root(&dir)), "loaded");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn only_regular_files_are_read_and_every_read_is_bounded() {
+    let dir = scratch_dir("special");
+    // A FIFO once hung loading (and every later reload) forever.
+    let fifo = dir.join("rules/lists/fifo.txt");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    if made.is_ok_and(|s| s.success()) {
+        std::fs::write(dir.join("rules/r.toml"), list_rules("lists/fifo.txt")).unwrap();
+        let err = load_error(&dir, &portcullis_rules::LoadOptions::default());
+        assert!(err.contains("is not a regular file"), "{err}");
+        let err = RuleSet::load(&[&fifo]).unwrap_err().to_string();
+        assert!(err.contains("is not a regular file"), "{err}");
+    }
+    // /dev/zero, allowed as a root, is still not read until memory runs out.
+    std::fs::write(dir.join("rules/r.toml"), list_rules("/dev/zero")).unwrap();
+    let opts = portcullis_rules::LoadOptions::default().allow_list_root("/dev");
+    let err = load_error(&dir, &opts);
+    assert!(err.contains("is not a regular file"), "{err}");
+    // A file over the limit is refused.
+    std::fs::write(dir.join("rules/lists/big.txt"), "10.0.0.1\n".repeat(1000)).unwrap();
+    std::fs::write(dir.join("rules/r.toml"), list_rules("lists/big.txt")).unwrap();
+    let opts = portcullis_rules::LoadOptions {
+        max_file_bytes: 100,
+        ..portcullis_rules::LoadOptions::default()
+    };
+    let err = load_error(&dir, &opts);
+    assert!(err.contains("over the limit of 100"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

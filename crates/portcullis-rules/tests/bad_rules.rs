@@ -628,13 +628,20 @@ fn deep_nesting_is_a_depth_error_not_a_stack_overflow() {
         // Function calls nest too: `lower(` 20,000 deep once overflowed the stack.
         (
             "lower(",
-            format!("{}path{} == \"x\"", "lower(".repeat(20_000), ")".repeat(20_000)),
+            format!(
+                "{}path{} == \"x\"",
+                "lower(".repeat(20_000),
+                ")".repeat(20_000)
+            ),
         ),
         (
             "url_decode(",
             format!("{}path{} == \"x\"", "url_decode(".repeat(n), ")".repeat(n)),
         ),
-        ("len(", format!("{}path{} > 1", "len(".repeat(n), ")".repeat(n))),
+        (
+            "len(",
+            format!("{}path{} > 1", "len(".repeat(n), ")".repeat(n)),
+        ),
         ("unclosed calls", "lower(".repeat(n)),
     ] {
         let text = rule_when(&when);
@@ -856,7 +863,11 @@ fn json_duplicate_keys_are_refused_not_last_wins() {
     let json = r#"{"rule":[{"id":"a","when":"true","action":"forbid","action":"allow"}]}"#;
     let err = RuleSet::parse_json("dup.json", json).expect_err("refused");
     let d = &err.diagnostics()[0];
-    assert!(d.message().contains("key `action` appears twice"), "{}", d.message());
+    assert!(
+        d.message().contains("key `action` appears twice"),
+        "{}",
+        d.message()
+    );
     assert_eq!(err.sources().location(d.span().unwrap()), "dup.json:1:52");
     let json = r#"{"policy":{"default":"forbid"},"policy":{"default":"allow"}}"#;
     assert!(RuleSet::parse_json("dup.json", json).is_err());
@@ -890,21 +901,33 @@ fn list_files_outside_the_rule_tree_are_refused() {
     let opts = portcullis_rules::LoadOptions::default();
     for (file, want) in [
         ("../secret.txt", "outside the rule file's directory"),
-        ("lists/../../secret.txt", "outside the rule file's directory"),
+        (
+            "lists/../../secret.txt",
+            "outside the rule file's directory",
+        ),
         ("/etc/passwd", "outside the rule file's directory"),
         ("lists/link.txt", "outside the rule file's directory"),
     ] {
         std::fs::write(dir.join("rules/r.toml"), list_rules(file)).unwrap();
         let err = load_error(&dir, &opts);
         assert!(err.contains(want), "{file}: {err}");
-        assert!(err.contains("r.toml:2:"), "{file}: located at the `file` value: {err}");
-        assert!(!err.contains("root:"), "{file}: never echoes the file: {err}");
+        assert!(
+            err.contains("r.toml:2:"),
+            "{file}: located at the `file` value: {err}"
+        );
+        assert!(
+            !err.contains("root:"),
+            "{file}: never echoes the file: {err}"
+        );
     }
     std::fs::write(dir.join("rules/r.toml"), list_rules("lists/ok.txt")).unwrap();
     assert_eq!(load_error(&dir, &opts), "loaded");
     // The embedder may allow more.
     std::fs::write(dir.join("rules/r.toml"), list_rules("../secret.txt")).unwrap();
-    assert_eq!(load_error(&dir, &opts.clone().allow_list_root(&dir)), "loaded");
+    assert_eq!(
+        load_error(&dir, &opts.clone().allow_list_root(&dir)),
+        "loaded"
+    );
     std::fs::write(dir.join("rules/r.toml"), list_rules("lists/link.txt")).unwrap();
     assert_eq!(load_error(&dir, &opts.allow_list_root(&dir)), "loaded");
     let _ = std::fs::remove_dir_all(&dir);

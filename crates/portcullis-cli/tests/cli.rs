@@ -140,7 +140,7 @@ fn eval_explain_traces_rules() {
     let last = trace.last().expect("a rule");
     assert_eq!(last["rule"], "admin-only");
     assert_eq!(last["matched"], true);
-    assert!(last["predicates"].as_array().is_some_and(|p| p.len() == 2));
+    assert!(last["predicates"].as_array().is_some_and(|p| p.len() == 3));
 }
 
 #[test]

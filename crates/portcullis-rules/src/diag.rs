@@ -71,29 +71,46 @@ impl Diagnostic {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
-        let mut out = format!("{label}: {}\n", self.message);
+        let mut out = format!("{label}: {}\n", bounded(&self.message));
         if let Some(span) = self.span {
             if let Some(file) = sources.get(span.file) {
                 let (line, col) = file.line_col(span.start as usize);
-                let text = file.line_text(line);
                 let (end_line, end_col) = file.line_col(span.end as usize);
+                let text: Vec<char> = file.line_text(line).chars().collect();
+                let caret = (col - 1).min(text.len());
                 let width = if end_line == line && end_col > col {
                     end_col - col
                 } else {
-                    text.chars().count().saturating_sub(col - 1).max(1)
+                    text.len().saturating_sub(caret)
                 };
+                // A long line (a 10 MB condition, a minified list) shows only a window
+                // around the caret, marked with `…` where it was cut.
+                let start = if text.len() > WINDOW {
+                    caret.saturating_sub(WINDOW_BEFORE)
+                } else {
+                    0
+                };
+                let end = text.len().min(start + WINDOW);
+                let width = width.min(end.saturating_sub(caret)).max(1);
+                let cut_before = if start > 0 { "…" } else { "" };
+                let cut_after = if end < text.len() { "…" } else { "" };
+                let shown: String = text[start..end].iter().collect();
                 let gutter = line.to_string().len();
                 let pad = " ".repeat(gutter);
                 // Tabs keep their width so the caret lines up with the text above it.
-                let lead: String = text
+                let lead: String = cut_before
                     .chars()
-                    .take(col - 1)
-                    .map(|c| if c == '\t' { '\t' } else { ' ' })
+                    .map(|_| ' ')
+                    .chain(
+                        text[start..caret]
+                            .iter()
+                            .map(|&c| if c == '\t' { '\t' } else { ' ' }),
+                    )
                     .collect();
                 out.push_str(&format!(
-                    "{pad}--> {}:{line}:{col}\n{pad} |\n{line} | {text}\n{pad} | {lead}{}\n",
+                    "{pad}--> {}:{line}:{col}\n{pad} |\n{line} | {cut_before}{shown}{cut_after}\n{pad} | {lead}{}\n",
                     file.path.display(),
-                    "^".repeat(width.max(1))
+                    "^".repeat(width)
                 ));
             }
         }
@@ -103,10 +120,28 @@ impl Diagnostic {
                     .get(s.file)
                     .map_or(0, |f| f.line_col(s.start as usize).0.to_string().len())
             }));
-            out.push_str(&format!("{pad} = hint: {hint}\n"));
+            out.push_str(&format!("{pad} = hint: {}\n", bounded(hint)));
         }
         out
     }
+}
+
+/// Characters of a source line shown around the caret, and how many of them before it.
+const WINDOW: usize = 120;
+const WINDOW_BEFORE: usize = 40;
+/// Longest message or hint rendered: they may quote rule text, which has no length limit.
+const MAX_MESSAGE: usize = 400;
+
+/// `text`, cut at a character boundary past [`MAX_MESSAGE`] bytes and marked with `…`.
+fn bounded(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.len() <= MAX_MESSAGE {
+        return text.into();
+    }
+    let mut end = MAX_MESSAGE;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end]).into()
 }
 
 /// The error returned when rule files do not compile: every error found, plus the

@@ -73,6 +73,15 @@ pub enum Field {
     CorsPreflight,
 }
 
+/// Whether `name` is a valid header field name: a non-empty RFC 9110 token. A name with a
+/// space or a colon is never sent, so a rule on it could never match.
+pub(crate) fn is_header_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
 impl Field {
     /// The field's type.
     pub fn ty(&self) -> Type {

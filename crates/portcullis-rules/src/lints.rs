@@ -16,7 +16,10 @@
 //!   preflight (anonymous by design) would trip;
 //! - a `matches` regex that is a plain literal (`contains`, `starts_with`, `ends_with`
 //!   or `==` say the same, and say it faster);
-//! - `hide = true` on a rule that reads neither identity nor the path.
+//! - `hide = true` on a rule that reads neither identity nor the path;
+//! - a pattern that every value matches (`contains ""`, `matches ""`, `matches "a*"`);
+//! - `path starts_with "/admin/"` with nothing in the rule for `/admin` itself, which most
+//!   routers serve too.
 //!
 //! Unused lists are reported by the loader itself.
 
@@ -44,6 +47,8 @@ pub(crate) fn lint(
     }
     for r in rules {
         literal_regexes(r, &mut out);
+        vacuous_patterns(r, &mut out);
+        prefix_misses_itself(r, &mut out);
         pointless_hide(r, sources, &mut out);
     }
     out
@@ -360,6 +365,100 @@ fn literal_regexes(r: &Rule, out: &mut Vec<Diagnostic>) {
             )),
         );
     });
+}
+
+/// Whether every string has a match of `pattern`: it can match empty and asserts nothing.
+fn matches_everything(pattern: &str) -> bool {
+    regex_syntax::ParserBuilder::new()
+        .nest_limit(64)
+        .build()
+        .parse(pattern)
+        .is_ok_and(|hir| {
+            let props = hir.properties();
+            props.minimum_len() == Some(0) && props.look_set().is_empty()
+        })
+}
+
+fn vacuous_patterns(r: &Rule, out: &mut Vec<Diagnostic>) {
+    r.when.visit_preds(&mut |p| {
+        let PredKind::Str { op, pattern, .. } = &p.kind else {
+            return;
+        };
+        let vacuous = match op {
+            StrOp::Matches => matches_everything(pattern),
+            _ => pattern.is_empty(),
+        };
+        if vacuous {
+            out.push(
+                Diagnostic::warning(
+                    p.span,
+                    format!("`{}` holds for every value the field has", p.text),
+                )
+                .hint("to test that a field is there, write `present(…)`; to test that it is empty, `== \"\"`"),
+            );
+        }
+    });
+}
+
+/// Calls `f` on every predicate with whether an odd number of `not`s negate it.
+fn visit_polarity<'a>(e: &'a Expr, negated: bool, f: &mut dyn FnMut(&'a Pred, bool)) {
+    match e {
+        Expr::Const(_) => {}
+        Expr::Pred(p) => f(p, negated),
+        Expr::Not(e) => visit_polarity(e, !negated, f),
+        Expr::And(es) | Expr::Or(es) => es.iter().for_each(|e| visit_polarity(e, negated, f)),
+    }
+}
+
+/// Flags a directory prefix where missing the directory itself lets a request through:
+/// refusing rules that test it, and allow rules that test its negation.
+fn prefix_misses_itself(r: &Rule, out: &mut Vec<Diagnostic>) {
+    let unsafe_when_negated = match r.action {
+        Action::Forbid | Action::RateLimit => false,
+        Action::Allow => true,
+        Action::Log => return,
+    };
+    let path_term = |t: &Term| match t {
+        Term::Field(Field::Path) => true,
+        Term::Lower(t) => matches!(**t, Term::Field(Field::Path)),
+        _ => false,
+    };
+    let mut prefixes = Vec::new();
+    // What else in the rule matches the directory itself: `==` it, or a shorter prefix.
+    let (mut equal, mut shorter) = (Vec::new(), Vec::new());
+    visit_polarity(&r.when, false, &mut |p, negated| match &p.kind {
+        PredKind::Str {
+            lhs,
+            op: StrOp::StartsWith,
+            pattern,
+        } if path_term(lhs) => match pattern.strip_suffix('/') {
+            Some(dir) if !dir.is_empty() && negated == unsafe_when_negated => {
+                prefixes.push((p, dir))
+            }
+            _ => shorter.push(pattern.as_str()),
+        },
+        PredKind::Compare {
+            lhs,
+            op: CmpOp::Eq,
+            rhs: Term::Str(s),
+        } if path_term(lhs) => equal.push(s.as_str()),
+        _ => {}
+    });
+    for (p, dir) in prefixes {
+        if equal.contains(&dir) || shorter.iter().any(|s| dir.starts_with(s)) {
+            continue;
+        }
+        out.push(
+            Diagnostic::warning(
+                p.span,
+                format!(
+                    "`{}` does not match {dir:?} itself, which routers serve too, so rule `{}` lets it through",
+                    p.text, r.id
+                ),
+            )
+            .hint(format!("write `({} == {dir:?} or {})`", p.text.split(" starts_with").next().unwrap_or("path"), p.text)),
+        );
+    }
 }
 
 /// The source text of a predicate's left side (the text before the operator).
@@ -810,7 +909,7 @@ mod tests {
     fn identity_forbid_that_preflights_trip() {
         let forbid = rule(
             "admin-only",
-            r#"path starts_with "/admin/" and not auth.roles has "admin""#,
+            r#"path starts_with "/admin" and not auth.roles has "admin""#,
             "forbid",
         );
         assert_none(&forbid);
@@ -866,5 +965,60 @@ mod tests {
             ),
             "list `unused` is declared but never used",
         );
+    }
+
+    #[test]
+    fn patterns_every_value_matches_are_flagged() {
+        for when in [
+            r#"user_agent contains """#,
+            r#"path starts_with """#,
+            r#"header["x"] ends_with """#,
+            r#"path matches """#,
+            r#"user_agent matches "(?i)x*""#,
+        ] {
+            assert_one(&rule("r", when, "forbid"), "holds for every value");
+        }
+        assert_none(&rule("r", r#"path matches "^$""#, "forbid"));
+        assert_none(&rule("r", r#"user_agent matches "x+""#, "forbid"));
+    }
+
+    #[test]
+    fn a_directory_prefix_that_misses_the_directory_is_flagged() {
+        let w = assert_one(
+            &rule("r", r#"path starts_with "/admin/""#, "forbid"),
+            r#"does not match "/admin" itself"#,
+        );
+        assert!(
+            w.contains(r#"(path == "/admin" or path starts_with "/admin/")"#),
+            "{w}"
+        );
+        let w = assert_one(
+            &rule(
+                "r",
+                r#"lower(path) starts_with "/admin/""#,
+                "rate_limit\"\nrate_limit = { key = [\"ip\"], limit = 1, period = \"1s\" }\n#",
+            ),
+            "itself",
+        );
+        assert!(w.contains(r#"(lower(path) == "/admin" or"#), "{w}");
+        assert_one(
+            &rule("r", r#"not path starts_with "/public/""#, "allow"),
+            r#""/public" itself"#,
+        );
+        for (when, action) in [
+            (
+                r#"path == "/admin" or path starts_with "/admin/""#,
+                "forbid",
+            ),
+            (r#"path starts_with "/admin""#, "forbid"),
+            (r#"path starts_with "/""#, "forbid"),
+            (r#"raw_path starts_with "/admin/""#, "forbid"),
+            // Missing the directory refuses more, not less.
+            (r#"not path starts_with "/public/""#, "forbid"),
+            (r#"path starts_with "/public/""#, "allow"),
+            (r#"path starts_with "/admin/""#, "log"),
+        ] {
+            assert_none(&rule("r", when, action));
+        }
     }
 }

@@ -941,6 +941,13 @@ impl Parser<'_, '_> {
                         &format!("write `{w}[\"name\"]`"),
                     ));
                 };
+                if w == "header" && !is_header_name(&name) {
+                    return Err(self.error_at(
+                        nr,
+                        &format!("{name:?} is not a header name, so no request has it"),
+                        "header names are tokens: letters, digits and !#$%&'*+-.^_`|~, no spaces or colons",
+                    ));
+                }
                 self.expect(Tok::RBrack, "close the name with `]`")?;
                 keyed(w, name)
             }

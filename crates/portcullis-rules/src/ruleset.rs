@@ -5,11 +5,42 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::diag::{Diagnostic, Error, Severity};
-use crate::expr::{Expr, ListId};
+use crate::expr::{is_header_name, Expr, ListId};
 use crate::lists::{list_file_entries, parse_net, List, ListItems, ListKind};
 use crate::parse::{check_regex, parse_condition, suggest, Scope, SpanMap};
 use crate::source::{Sources, Span};
 use crate::tree::{parse_json, parse_toml, Node, Value};
+
+/// Invalid entries of one list reported one by one, the rest counted.
+const MAX_LIST_DIAGNOSTICS: usize = 10;
+
+/// Counts the invalid entries of one list, reporting only the first few.
+#[derive(Default)]
+struct BadEntries(usize);
+
+impl BadEntries {
+    fn push(&mut self, diags: &mut Vec<Diagnostic>, d: Diagnostic) {
+        self.0 += 1;
+        if self.0 <= MAX_LIST_DIAGNOSTICS {
+            diags.push(d);
+        }
+    }
+
+    fn finish(self, diags: &mut Vec<Diagnostic>, list: &str, span: Span) {
+        if self.0 > MAX_LIST_DIAGNOSTICS {
+            let more = self.0 - MAX_LIST_DIAGNOSTICS;
+            diags.push(
+                Diagnostic::error(
+                    span,
+                    format!("list `{list}` has {more} more invalid entries"),
+                )
+                .hint(format!(
+                    "only the first {MAX_LIST_DIAGNOSTICS} are shown; is `file` the right file?"
+                )),
+            );
+        }
+    }
+}
 
 /// What happens when no rule decides.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -722,8 +753,15 @@ impl<'o> Loader<'o> {
                     }
                 }
                 "request_id_header" => {
-                    if let Some((h, _)) = self.string(v, "request_id_header") {
-                        s.request_id_header = (!h.is_empty()).then(|| h.to_ascii_lowercase());
+                    if let Some((h, span)) = self.string(v, "request_id_header") {
+                        if h.is_empty() || is_header_name(&h) {
+                            s.request_id_header = (!h.is_empty()).then(|| h.to_ascii_lowercase());
+                        } else {
+                            self.diags.push(
+                                Diagnostic::error(span, format!("{h:?} is not a header name"))
+                                    .hint("header names are tokens, e.g. \"x-request-id\"; \"\" turns request ids from headers off"),
+                            );
+                        }
                     }
                 }
                 "rate_limit_max_keys" => {
@@ -968,6 +1006,9 @@ impl<'o> Loader<'o> {
             );
             return None;
         };
+        // A file that is not a list at all (a binary, the wrong file) would otherwise echo
+        // itself line by line into the error and the server's reload log.
+        let mut bad = BadEntries::default();
         let items = match kind {
             ListKind::Ip => {
                 let mut nets = Vec::with_capacity(raw.len());
@@ -977,11 +1018,12 @@ impl<'o> Loader<'o> {
                         .map_or(s.as_str(), |(a, _)| a);
                     match parse_net(s) {
                         Ok(n) => nets.push(n),
-                        Err(e) => {
-                            self.diags.push(Diagnostic::error(span, e).hint(
+                        Err(e) => bad.push(
+                            &mut self.diags,
+                            Diagnostic::error(span, e).hint(
                                 "one IPv4 or IPv6 address or CIDR per entry, e.g. 10.0.0.0/8",
-                            ))
-                        }
+                            ),
+                        ),
                     }
                 }
                 ListItems::Ip(nets)
@@ -989,15 +1031,40 @@ impl<'o> Loader<'o> {
             ListKind::Regex => {
                 for (s, span) in &raw {
                     if let Err(e) = check_regex(s) {
-                        self.diags.push(Diagnostic::error(*span, format!("invalid regex: {e}")).hint("regexes use the syntax of the regex crate (no look-around or back-references)"));
+                        bad.push(&mut self.diags, Diagnostic::error(*span, format!("invalid regex: {e}")).hint("regexes use the syntax of the regex crate (no look-around or back-references)"));
+                    } else if s.is_empty() {
+                        self.diags.push(
+                            Diagnostic::warning(
+                                *span,
+                                format!("empty regex in list `{name}` matches every value"),
+                            )
+                            .hint(
+                                "remove the entry, or anchor it: ^$ matches only the empty value",
+                            ),
+                        );
                     }
                 }
                 ListItems::Str(raw.into_iter().map(|(s, _)| s).collect())
             }
-            ListKind::String | ListKind::Pattern => {
+            ListKind::Pattern => {
+                for (s, span) in &raw {
+                    if s.is_empty() {
+                        self.diags.push(
+                            Diagnostic::warning(
+                                *span,
+                                format!("empty pattern in list `{name}` matches every value"),
+                            )
+                            .hint(
+                                "remove the entry: every value contains, starts and ends with \"\"",
+                            ),
+                        );
+                    }
+                }
                 ListItems::Str(raw.into_iter().map(|(s, _)| s).collect())
             }
+            ListKind::String => ListItems::Str(raw.into_iter().map(|(s, _)| s).collect()),
         };
+        bad.finish(&mut self.diags, &name, nspan);
         Some(List {
             name: name.to_string(),
             kind,

@@ -962,3 +962,76 @@ fn only_regular_files_are_read_and_every_read_is_bounded() {
     assert!(err.contains("over the limit of 100"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn diagnostics_show_a_window_of_a_long_line_not_all_of_it() {
+    // A 1 MB condition with a mistake in the middle: the rendering quotes ~120 characters
+    // around the caret, marked as cut, not the whole line.
+    let pad = "path == \"/a\" or ".repeat(30_000);
+    let text = rule_when(&format!("{pad}pth == \"/x\" or {pad}path == \"/y\""));
+    let err = toml_err("long.toml", &text);
+    let rendered = err.to_string();
+    assert!(
+        rendered.len() < 2_000,
+        "{} bytes:\n{}",
+        rendered.len(),
+        &rendered[..2_000.min(rendered.len())]
+    );
+    assert!(rendered.contains("unknown field `pth`"), "{rendered}");
+    let shown = rendered
+        .lines()
+        .find(|l| l.starts_with("3 | "))
+        .expect(&rendered);
+    assert!(
+        shown.starts_with("3 | …") && shown.ends_with('…'),
+        "{shown}"
+    );
+    let caret = rendered.lines().find(|l| l.contains('^')).expect(&rendered);
+    // The caret sits under `pth` in the window.
+    let at = caret.chars().position(|c| c == '^').unwrap();
+    let under: String = shown.chars().skip(at).take(3).collect();
+    assert_eq!(under, "pth", "{shown}\n{caret}");
+    // A long message (quoting a long token) is bounded too.
+    let long_name = "x".repeat(100_000);
+    let err = toml_err(
+        "long-name.toml",
+        &rule_when(&format!("{long_name} == \"a\"")),
+    );
+    assert!(err.to_string().len() < 2_000);
+}
+
+#[test]
+fn a_list_of_garbage_reports_a_few_entries_and_counts_the_rest() {
+    let items: Vec<String> = (0..500).map(|i| format!("\"not-an-ip-{i}\"")).collect();
+    let text = format!(
+        "[lists]\nnets = {{ kind = \"ip\", items = [{}] }}\n{}",
+        items.join(", "),
+        rule_when("ip in $nets")
+    );
+    let err = toml_err("garbage.toml", &text);
+    assert_eq!(err.error_count(), 11, "{err}");
+    assert!(
+        err.to_string()
+            .contains("list `nets` has 490 more invalid entries"),
+        "{err}"
+    );
+}
+
+#[test]
+fn header_names_that_no_request_can_have_are_errors() {
+    for name in ["x-api-key ", "x api key", "x:y", ""] {
+        let err = toml_err(
+            "h.toml",
+            &rule_when(&format!("header[\"{name}\"] == \"k\"")),
+        );
+        assert_eq!(err.error_count(), 1, "{err}");
+        assert!(err.to_string().contains("is not a header name"), "{err}");
+        assert_eq!(
+            err.sources().location(err.diagnostics()[0].span().unwrap()),
+            "h.toml:3:16"
+        );
+    }
+    let err = toml_err("p.toml", "[policy]\nrequest_id_header = \"x request id\"\n");
+    assert!(err.to_string().contains("is not a header name"), "{err}");
+    assert!(RuleSet::parse("ok.toml", "[policy]\nrequest_id_header = \"\"\n").is_ok());
+}

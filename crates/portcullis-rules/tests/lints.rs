@@ -96,7 +96,7 @@ fn allow_on_client_controlled_fields_is_flagged() {
 fn identity_rules_that_would_refuse_preflights_without_the_exemption() {
     let body = rule(
         "login",
-        "path starts_with \"/api/\" and not auth.authenticated",
+        "path starts_with \"/api\" and not auth.authenticated",
         "forbid",
     );
     assert!(warnings(&body).is_empty());

@@ -29,13 +29,13 @@ pub fn run(rules: &[PathBuf], requests: Option<&Path>) -> anyhow::Result<Outcome
         match OwnedRequest::from_json(&line) {
             Ok(r) => owned.push(r),
             Err(e) => {
-                eprintln!("line {}: {e}", n + 1);
+                reportln!("line {}: {e}", n + 1);
                 return Ok(Outcome::Problems);
             }
         }
     }
     if owned.is_empty() {
-        eprintln!("error: no requests to evaluate");
+        reportln!("error: no requests to evaluate");
         return Ok(Outcome::Problems);
     }
     let views: Vec<Request<'_>> = owned.iter().map(OwnedRequest::view).collect();

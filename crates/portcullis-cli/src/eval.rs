@@ -15,7 +15,7 @@ pub fn run(rules: &[PathBuf], requests: Option<&Path>, explain: bool) -> anyhow:
         return Ok(Outcome::Problems);
     };
     for w in &warnings {
-        eprint!("{w}");
+        report!("{w}");
     }
     let policy = engine.policy();
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
@@ -41,7 +41,7 @@ pub fn run(rules: &[PathBuf], requests: Option<&Path>, explain: bool) -> anyhow:
                 *statuses.entry(decision.status()).or_default() += 1;
                 if let Some(trace) = &trace {
                     // The JSON on stdout is for machines; this is for the operator.
-                    eprint!("{}", explain_text(line_no, &req, &decision, trace));
+                    report!("{}", explain_text(line_no, &req, &decision, trace));
                 }
                 decision_json(line_no, &decision, &req, trace.as_deref())
             }
@@ -56,7 +56,7 @@ pub fn run(rules: &[PathBuf], requests: Option<&Path>, explain: bool) -> anyhow:
     let total: usize = verdicts.values().sum();
     let v: Vec<String> = verdicts.iter().map(|(k, n)| format!("{k} {n}")).collect();
     let s: Vec<String> = statuses.iter().map(|(k, n)| format!("{k}: {n}")).collect();
-    eprintln!(
+    reportln!(
         "evaluated {total} requests: {}; status {}; {errors} invalid lines",
         if v.is_empty() {
             "none".into()

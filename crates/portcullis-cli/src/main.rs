@@ -9,6 +9,23 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+/// `eprint!` that never panics: a closed stderr (`2>&-`, a dead log pipe) loses the text,
+/// not the exit code.
+macro_rules! report {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// `eprintln!` that never panics; see [`report!`].
+macro_rules! reportln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 mod bench;
 mod eval;
 mod replay;
@@ -153,11 +170,20 @@ fn main() -> ExitCode {
     match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,
         Ok(Outcome::Problems) => ExitCode::from(1),
+        // A reader that stopped reading (`| head`) is not a failure of the tool.
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("portcullis: {e:#}");
+            reportln!("portcullis: {e:#}");
             ExitCode::from(2)
         }
     }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// Loads and compiles rules, printing diagnostics; `None` when they have errors.
@@ -165,7 +191,7 @@ fn load(paths: &[PathBuf]) -> Option<(portcullis::Engine, Vec<String>)> {
     let rules = match portcullis::RuleSet::load(paths) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("{e}");
+            reportln!("{e}");
             return None;
         }
     };
@@ -177,7 +203,7 @@ fn load(paths: &[PathBuf]) -> Option<(portcullis::Engine, Vec<String>)> {
     match portcullis::Engine::from_rules(rules) {
         Ok(engine) => Some((engine, warnings)),
         Err(e) => {
-            eprintln!("error: {e}");
+            reportln!("error: {e}");
             None
         }
     }
@@ -188,7 +214,7 @@ fn check(paths: &[PathBuf], deny_warnings: bool) -> anyhow::Result<Outcome> {
         return Ok(Outcome::Problems);
     };
     for w in &warnings {
-        eprint!("{w}");
+        report!("{w}");
     }
     let policy = engine.policy();
     let rules = policy.rules();
@@ -204,7 +230,7 @@ fn check(paths: &[PathBuf], deny_warnings: bool) -> anyhow::Result<Outcome> {
     )
     .context("writing to stdout")?;
     Ok(if deny_warnings && !warnings.is_empty() {
-        eprintln!("error: warnings are denied (--deny-warnings)");
+        reportln!("error: warnings are denied (--deny-warnings)");
         Outcome::Problems
     } else {
         Outcome::Clean

@@ -227,7 +227,7 @@ impl Progress {
             }
             _ => String::new(),
         };
-        eprint!(
+        report!(
             "\r\x1b[2K{bar}{} lines  {} lines/s",
             group(lines),
             group(rate as u64)
@@ -236,7 +236,7 @@ impl Progress {
 
     fn finish(&self) {
         if self.enabled {
-            eprint!("\r\x1b[2K");
+            report!("\r\x1b[2K");
         }
     }
 }
@@ -257,7 +257,7 @@ fn group(n: u64) -> String {
 fn load_policy(rules: &[PathBuf]) -> Option<Policy> {
     let (engine, warnings) = load(rules)?;
     for w in &warnings {
-        eprint!("{w}");
+        report!("{w}");
     }
     Some(engine.policy())
 }
@@ -416,7 +416,7 @@ pub fn run(o: &Options<'_>) -> anyhow::Result<Outcome> {
     }
     out.flush().context("writing to stdout")?;
     if std::io::stderr().is_terminal() || o.output == Output::Json {
-        eprintln!(
+        reportln!(
             "replayed {} lines in {:.2}s ({} lines/s)",
             group(lines),
             elapsed.as_secs_f64(),

@@ -175,7 +175,7 @@ pub fn run(
         return Ok(Outcome::Problems);
     };
     for w in &warnings {
-        eprint!("{w}");
+        report!("{w}");
     }
     let policy = engine.policy();
     let files = test_files(rules, tests)?;
@@ -191,7 +191,7 @@ pub fn run(
                 d.join("tests").display().to_string()
             })
             .collect();
-        eprintln!("error: no tests found in {} (write them in tests/*.toml beside the rules; see docs/operators.md)", dirs.join(", "));
+        reportln!("error: no tests found in {} (write them in tests/*.toml beside the rules; see docs/operators.md)", dirs.join(", "));
         return Ok(Outcome::Problems);
     }
     // Rate limits keep state: give each test a fresh policy (and limiter) when there are any.

@@ -158,3 +158,59 @@ fn eval_with_bad_rules_exits_1_and_unreadable_requests_exit_2() {
     );
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// Runs `portcullis` with stdout and/or stderr connected to pipes nobody reads.
+fn with_closed_output(args: &[&str], close_stdout: bool, close_stderr: bool) -> Option<i32> {
+    use std::process::{Command, Stdio};
+    let closed = || {
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        drop(reader);
+        Stdio::from(writer)
+    };
+    Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(args)
+        .current_dir(root())
+        .stdin(Stdio::null())
+        .stdout(if close_stdout {
+            closed()
+        } else {
+            Stdio::null()
+        })
+        .stderr(if close_stderr {
+            closed()
+        } else {
+            Stdio::null()
+        })
+        .status()
+        .expect("run portcullis")
+        .code()
+}
+
+#[test]
+fn a_closed_stdout_ends_quietly_and_a_closed_stderr_never_panics() {
+    // `portcullis check rules/ | head -0`: the reader left; that is not an error.
+    assert_eq!(
+        with_closed_output(&["check", "rules/"], true, false),
+        Some(0)
+    );
+    assert_eq!(
+        with_closed_output(&["test", "rules/"], true, false),
+        Some(0)
+    );
+    let requests = root().join("samples/requests.jsonl");
+    let requests = requests.to_str().expect("utf-8");
+    assert_eq!(
+        with_closed_output(&["eval", "rules/", "-r", requests], true, false),
+        Some(0)
+    );
+    // Diagnostics to a closed stderr: the exit code still says what happened (1: bad rules),
+    // never 101 (a panic).
+    let bad = temp_file("closed-stderr.toml", "[[rule]]\nid = \"x\"\n");
+    let bad = bad.to_str().expect("utf-8");
+    assert_eq!(with_closed_output(&["check", bad], false, true), Some(1));
+    assert_eq!(with_closed_output(&["check", bad], true, true), Some(1));
+    assert_eq!(
+        with_closed_output(&["check", "rules/"], true, true),
+        Some(0)
+    );
+}

@@ -1064,7 +1064,7 @@ impl<'o> Loader<'o> {
             }
             ListKind::String => ListItems::Str(raw.into_iter().map(|(s, _)| s).collect()),
         };
-        bad.finish(&mut self.diags, &name, nspan);
+        bad.finish(&mut self.diags, name, nspan);
         Some(List {
             name: name.to_string(),
             kind,

@@ -162,9 +162,14 @@ fn eval_with_bad_rules_exits_1_and_unreadable_requests_exit_2() {
 /// Runs `portcullis` with stdout and/or stderr connected to pipes nobody reads.
 fn with_closed_output(args: &[&str], close_stdout: bool, close_stderr: bool) -> Option<i32> {
     use std::process::{Command, Stdio};
+    // The write end of a pipe whose reader is gone: the stdin of a process that has exited.
     let closed = || {
-        let (reader, writer) = std::io::pipe().expect("pipe");
-        drop(reader);
+        let mut reader = Command::new("true")
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("spawn true");
+        let writer = reader.stdin.take().expect("stdin");
+        reader.wait().expect("wait for true");
         Stdio::from(writer)
     };
     Command::new(env!("CARGO_BIN_EXE_portcullis"))

@@ -19,10 +19,11 @@ use std::net::IpAddr;
 
 use portcullis_match::normalize::PathStyle;
 use portcullis_match::{
-    normalize, IpTable, IpTableBuilder, MatchSet, PatternKind, ScanScratch, Scanner, ScannerBuilder,
+    normalize, IpTable, IpTableBuilder, MatchSet, PatternKind, ScanLimits, ScanScratch, Scanner,
+    ScannerBuilder,
 };
 use portcullis_rules::{
-    CmpOp, Expr, Field, ListItems, ListKind, ListOp, PredKind, RuleSet, StrOp, Term, Type,
+    CmpOp, Expr, Field, ListItems, ListKind, ListOp, PredKind, RuleSet, Span, StrOp, Term, Type,
 };
 
 use crate::policy::CompileError;
@@ -62,6 +63,8 @@ pub(crate) struct Program {
     /// String terms computed per request, with their scanners.
     slots: Vec<Term>,
     scanners: Vec<Option<Scanner>>,
+    /// Bytes the scanners' regexes hold, within `max_regex_bytes`.
+    pub(crate) regex_bytes: usize,
     codes: Vec<Code>,
     formulas: Vec<Formula>,
     ip_table: Option<IpTable>,
@@ -151,6 +154,10 @@ struct Builder<'r> {
     pred_index: HashMap<String, usize>,
     /// For each temporary predicate: the first rule using it, for error messages.
     pred_rule: Vec<usize>,
+    /// Where each predicate was first written, for errors.
+    pred_span: Vec<Span>,
+    /// The span of the predicate being compiled.
+    span: Span,
 }
 
 /// A predicate before ids are assigned.
@@ -216,6 +223,7 @@ impl Builder<'_> {
         let c = class(self);
         self.preds.push(c);
         self.pred_rule.push(rule);
+        self.pred_span.push(self.span);
         self.pred_index.insert(k, self.preds.len() - 1);
         self.preds.len() - 1
     }
@@ -227,7 +235,10 @@ impl Builder<'_> {
             Expr::Not(e) => Formula::Not(Box::new(self.formula(e, rule))),
             Expr::And(es) => Formula::And(es.iter().map(|e| self.formula(e, rule)).collect()),
             Expr::Or(es) => Formula::Or(es.iter().map(|e| self.formula(e, rule)).collect()),
-            Expr::Pred(p) => self.pred(&p.kind, rule),
+            Expr::Pred(p) => {
+                self.span = p.span;
+                self.pred(&p.kind, rule)
+            }
         }
     }
 
@@ -375,6 +386,8 @@ impl Program {
             preds: Vec::new(),
             pred_index: HashMap::new(),
             pred_rule: Vec::new(),
+            pred_span: Vec::new(),
+            span: Span::default(),
         };
         let formulas: Vec<Formula> = rules
             .rules
@@ -415,11 +428,13 @@ impl Program {
         let mut sets = HashMap::new();
         let mut ip_lists_added = std::collections::HashSet::new();
         let mut pred_rule = vec![0usize; b.preds.len()];
+        let mut pred_span = vec![Span::default(); b.preds.len()];
         let preds = std::mem::take(&mut b.preds);
         let mut by_new: Vec<Option<Class>> = (0..preds.len()).map(|_| None).collect();
         for (old, c) in preds.into_iter().enumerate() {
             by_new[map[old] as usize] = Some(c);
             pred_rule[map[old] as usize] = b.pred_rule[old];
+            pred_span[map[old] as usize] = b.pred_span[old];
         }
         for (id, class) in by_new.into_iter().enumerate() {
             let id = id as u32;
@@ -483,30 +498,74 @@ impl Program {
                 }
             });
         }
+        // The limits bound the whole policy, not each field: 40 fields of one large regex
+        // each must not add up to 40 times `max_regex_bytes`.
+        let rule_of = |pattern: Option<u32>| {
+            pattern
+                .and_then(|p| pred_rule.get(p as usize))
+                .and_then(|&r| rules.rules.get(r))
+                .map(|r| r.id.as_str())
+        };
+        let mut patterns = 0usize;
+        for (sb, range) in builders.iter().zip(&slot_preds) {
+            patterns += sb.len();
+            if patterns > limits.max_patterns {
+                return Err(CompileError::new(
+                    rule_of(range.1.checked_sub(1)),
+                    None,
+                    format!(
+                        "the rules have more than {} patterns (`max_patterns` in [policy])",
+                        limits.max_patterns
+                    ),
+                )
+                .hint("merge patterns into lists, or raise `max_patterns` in [policy]")
+                .at(range
+                    .1
+                    .checked_sub(1)
+                    .and_then(|p| pred_span.get(p as usize))
+                    .copied()));
+            }
+        }
+        let mut regex_bytes = 0usize;
         let mut scanners = Vec::with_capacity(nslots);
-        for (slot, sb) in builders.iter().enumerate() {
+        for (slot, sb) in builders.iter_mut().enumerate() {
             if sb.is_empty() {
                 scanners.push(None);
                 continue;
             }
+            sb.limits(ScanLimits {
+                regex_size_limit: limits.regex_size_limit.saturating_sub(regex_bytes),
+                ..limits
+            });
             match sb.build() {
-                Ok(s) => scanners.push(Some(s)),
+                Ok(s) => {
+                    regex_bytes = regex_bytes.saturating_add(s.regex_memory());
+                    scanners.push(Some(s));
+                }
                 Err(e) => {
-                    let rule = e
+                    let what = b.slots.get(slot).map(|t| t.to_string()).unwrap_or_default();
+                    let hint = match e.exceeded() {
+                        Some("regex_size_limit") => format!(
+                            "the regexes of all rules share `max_regex_bytes` ({} bytes, {regex_bytes} used by the fields before {what}); simplify the regex (bounded repeats such as {{1000}} multiply its size) or raise the limit in [policy]",
+                            limits.regex_size_limit
+                        ),
+                        Some("max_pattern_len") => "shorten the pattern, or raise `max_pattern_len` in [policy]".to_string(),
+                        _ => "see docs/rules.md for what regexes may contain".to_string(),
+                    };
+                    let reason = match e.exceeded() {
+                        Some("regex_size_limit") => format!(
+                            "regexes on {what} compile to more than the {} bytes left of `max_regex_bytes`",
+                            limits.regex_size_limit.saturating_sub(regex_bytes)
+                        ),
+                        _ => format!("patterns on {what}: {}", e.reason()),
+                    };
+                    let span = e
                         .pattern_id()
-                        .and_then(|p| pred_rule.get(p as usize))
-                        .and_then(|&r| rules.rules.get(r))
-                        .map(|r| r.id.as_str());
-                    let what = b
-                        .slots
-                        .get(slot)
-                        .map(|t| format!("{t:?}"))
-                        .unwrap_or_default();
-                    return Err(CompileError::new(
-                        rule,
-                        None,
-                        format!("patterns on {what}: {e}"),
-                    ));
+                        .and_then(|p| pred_span.get(p as usize))
+                        .copied();
+                    return Err(CompileError::new(rule_of(e.pattern_id()), None, reason)
+                        .hint(hint)
+                        .at(span));
                 }
             }
         }
@@ -571,6 +630,7 @@ impl Program {
         Ok(Program {
             slots: b.slots,
             scanners,
+            regex_bytes,
             codes,
             formulas,
             ip_table,
@@ -665,7 +725,7 @@ impl Program {
             .iter()
             .zip(&self.slot_preds)
             .map(|(t, &(lo, hi))| FieldCost {
-                field: term_text(t),
+                field: t.to_string(),
                 predicates: hi.saturating_sub(lo) as usize,
                 present: 0,
                 total: std::time::Duration::ZERO,
@@ -683,22 +743,6 @@ impl Program {
         }
         costs.sort_by_key(|c| std::cmp::Reverse(c.total));
         costs
-    }
-}
-
-/// A term as a rule would write it.
-fn term_text(t: &Term) -> String {
-    match t {
-        Term::Field(f) => f.to_string(),
-        Term::Lower(t) => format!("lower({})", term_text(t)),
-        Term::UrlDecode(t) => format!("url_decode({})", term_text(t)),
-        Term::PathSegment(n) => format!("path_segment({n})"),
-        Term::Len(t) => format!("len({})", term_text(t)),
-        Term::Present(t) => format!("present({})", term_text(t)),
-        Term::Str(s) => format!("{s:?}"),
-        Term::Int(n) => n.to_string(),
-        Term::Bool(b) => b.to_string(),
-        Term::Ip(ip) => ip.to_string(),
     }
 }
 

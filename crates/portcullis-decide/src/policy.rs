@@ -3,13 +3,13 @@
 use std::cell::RefCell;
 use std::fmt;
 use std::hash::Hasher;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use portcullis_match::normalize::PathStyle;
 use portcullis_match::ScanLimits;
 use portcullis_rules::{
-    Action, Default, Mode, OnAmbiguousPath, OnOversize, RateKey, Rule, RuleSet, Settings,
+    Action, Default, Mode, OnAmbiguousPath, OnOversize, RateKey, Rule, RuleSet, Settings, Span,
 };
 use smallvec::SmallVec;
 
@@ -22,12 +22,17 @@ use crate::ratelimit::{feed, RateLimiter};
 use crate::reference::Reference;
 use crate::request::{AuthStatus, Request};
 
-/// Why a rule set could not be compiled (a regex over the size limits, say).
+/// Why a rule set could not be compiled (a regex over the size limits, say), located at
+/// the rule or list at fault like every other rule-file error.
 #[derive(Clone, Debug)]
 pub struct CompileError {
     rule: Option<String>,
     list: Option<String>,
     message: String,
+    hint: String,
+    span: Option<Span>,
+    /// The diagnostic with the rule set's sources, filled in once they are at hand.
+    located: Option<portcullis_rules::Error>,
 }
 
 impl CompileError {
@@ -36,7 +41,37 @@ impl CompileError {
             rule: rule.map(str::to_string),
             list: list.map(str::to_string),
             message,
+            hint: "raise the limit in [policy] if the rule is meant, or simplify it".to_string(),
+            span: None,
+            located: None,
         }
+    }
+
+    pub(crate) fn hint(mut self, hint: impl Into<String>) -> CompileError {
+        self.hint = hint.into();
+        self
+    }
+
+    /// Points the error at the text at fault (a predicate) rather than its rule.
+    pub(crate) fn at(mut self, span: Option<Span>) -> CompileError {
+        self.span = span;
+        self
+    }
+
+    /// Locates the error in `rules`' files: at its predicate, rule or list.
+    pub(crate) fn locate(mut self, rules: &RuleSet) -> CompileError {
+        let span = self.span.or_else(|| match (&self.rule, &self.list) {
+            (Some(r), _) => rules.rules.iter().find(|x| &x.id == r).map(|x| x.span),
+            (None, Some(l)) => rules.lists.iter().find(|x| &x.name == l).map(|x| x.span),
+            (None, None) => None,
+        });
+        let message = self.to_string();
+        let d = portcullis_rules::Diagnostic::error(span, message).hint(self.hint.clone());
+        self.located = Some(portcullis_rules::Error::new(
+            vec![d],
+            rules.sources().clone(),
+        ));
+        self
     }
 
     /// The rule at fault, when one is.
@@ -47,6 +82,12 @@ impl CompileError {
     /// The list at fault, when one is.
     pub fn list(&self) -> Option<&str> {
         self.list.as_deref()
+    }
+
+    /// The error as a located diagnostic (`file:line:col`, the line, a caret and a hint),
+    /// for reporting it the way rule-file errors are.
+    pub fn located(&self) -> Option<&portcullis_rules::Error> {
+        self.located.as_ref()
     }
 }
 
@@ -72,7 +113,9 @@ pub struct Policy {
 struct Inner {
     rules: RuleSet,
     program: Program,
-    reference: Reference,
+    /// Built on first use: only tests and tools ask for it, and it would double the memory
+    /// and compile time of every policy.
+    reference: OnceLock<Result<Reference, CompileError>>,
     limiter: Arc<RateLimiter>,
     /// Per rule: whether its condition reads `auth.*`.
     identity: Vec<bool>,
@@ -205,8 +248,7 @@ impl Policy {
     /// Compiles a rule set that shares `limiter` (and so its state) with other policies,
     /// such as the one it replaces on reload.
     pub fn compile_with(rules: RuleSet, limiter: Arc<RateLimiter>) -> Result<Policy, CompileError> {
-        let reference = Reference::new(&rules)?;
-        let program = Program::compile(&rules)?;
+        let program = Program::compile(&rules).map_err(|e| e.locate(&rules))?;
         let identity: Vec<bool> = rules.rules.iter().map(Rule::is_identity).collect();
         let identity_allow = rules
             .rules
@@ -217,7 +259,7 @@ impl Policy {
             inner: Arc::new(Inner {
                 rules,
                 program,
-                reference,
+                reference: OnceLock::new(),
                 limiter,
                 identity,
                 identity_allow,
@@ -228,6 +270,13 @@ impl Policy {
     /// The rule at an evaluation-order index.
     pub(crate) fn rule_at(&self, i: u32) -> Option<&Rule> {
         self.inner.rules.rules.get(i as usize)
+    }
+
+    /// Bytes held by the compiled regexes of all rules and lists, which `max_regex_bytes`
+    /// bounds (their per-thread search caches are bounded apart, by
+    /// `max_regex_cache_bytes`).
+    pub fn regex_bytes(&self) -> usize {
+        self.inner.program.regex_bytes
     }
 
     /// The rule set this policy was compiled from.
@@ -310,8 +359,22 @@ impl Policy {
     }
 
     /// Decides with the reference evaluator: the specification other evaluators are
-    /// tested against.
+    /// tested against. It is compiled on the first call.
+    ///
+    /// # Panics
+    ///
+    /// When the reference cannot compile a pattern the compiled evaluator accepted: each
+    /// reference regex is bounded by `max_regex_bytes` on its own, and the compiled program
+    /// fits them all in that budget together, so this is a bug in one of the two.
     pub fn evaluate_reference(&self, req: &Request<'_>) -> Decision {
+        let reference = match self
+            .inner
+            .reference
+            .get_or_init(|| Reference::new(&self.inner.rules))
+        {
+            Ok(r) => r,
+            Err(e) => panic!("the reference evaluator rejects what the compiler accepted: {e}"),
+        };
         let fields = Fields::new(req, self.inner.rules.settings.windows_paths);
         let rules = &self.inner.rules;
         let mut every = EveryRule {
@@ -320,7 +383,7 @@ impl Policy {
                 rules
                     .rules
                     .get(i)
-                    .is_some_and(|r| self.inner.reference.eval(rules, &r.when, &fields))
+                    .is_some_and(|r| reference.eval(rules, &r.when, &fields))
             },
         };
         self.decide(req, fields.preflight, &mut every)

@@ -313,9 +313,9 @@ pub(crate) fn seen(p: &PredKind, f: &Fields<'_>) -> Option<String> {
                     .iter()
                     .map(|v| shown_value(term(t, f, &[(arg_name(t).unwrap_or(""), Some(v))])))
                     .collect();
-                return format!("{} = [{}]", term_name(t), each.join(", "));
+                return format!("{} = [{}]", t.to_string(), each.join(", "));
             }
-            format!("{} = {}", term_name(t), shown_value(term(t, f, &[])))
+            format!("{} = {}", t.to_string(), shown_value(term(t, f, &[])))
         })
         .collect();
     (!shown.is_empty()).then(|| shown.join(", "))
@@ -341,21 +341,5 @@ fn shown_value(v: Val<'_>) -> String {
                 Val::Set(s) => format!("{s:?}"),
             }
         }
-    }
-}
-
-/// A term as written in a rule (for terms that read a field).
-fn term_name(t: &Term) -> String {
-    match t {
-        Term::Field(f) => f.to_string(),
-        Term::Lower(t) => format!("lower({})", term_name(t)),
-        Term::UrlDecode(t) => format!("url_decode({})", term_name(t)),
-        Term::PathSegment(n) => format!("path_segment({n})"),
-        Term::Len(t) => format!("len({})", term_name(t)),
-        Term::Present(t) => format!("present({})", term_name(t)),
-        Term::Str(s) => format!("{s:?}"),
-        Term::Int(n) => n.to_string(),
-        Term::Bool(b) => b.to_string(),
-        Term::Ip(ip) => ip.to_string(),
     }
 }

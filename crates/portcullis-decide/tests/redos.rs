@@ -109,7 +109,7 @@ fn under_a_tight_regex_limit_they_fail_with_a_size_error() {
         assert_eq!(e.rule(), Some("redos"), "{pattern}: {e}");
         let msg = e.to_string();
         assert!(
-            msg.contains("size limit") || msg.contains("exceeds"),
+            msg.contains("size limit") || msg.contains("bytes left of `max_regex_bytes`"),
             "{pattern}: {msg}"
         );
     }

@@ -29,6 +29,23 @@ impl ScanError {
         self.pattern_id
     }
 
+    /// The [`ScanLimits`](crate::ScanLimits) field that was exceeded, if one was:
+    /// `"max_patterns"`, `"max_pattern_len"` or `"regex_size_limit"`.
+    pub fn exceeded(&self) -> Option<&'static str> {
+        match self.kind {
+            ScanErrorKind::TooManyPatterns { .. } => Some("max_patterns"),
+            ScanErrorKind::PatternTooLong { .. } => Some("max_pattern_len"),
+            ScanErrorKind::RegexTooBig { .. } => Some("regex_size_limit"),
+            _ => None,
+        }
+    }
+
+    /// What went wrong, without the pattern id (for callers that name the pattern their
+    /// own way).
+    pub fn reason(&self) -> impl fmt::Display + '_ {
+        &self.kind
+    }
+
     /// Whether a size limit of [`ScanLimits`](crate::ScanLimits) was
     /// exceeded (as opposed to an invalid regex).
     pub fn is_limit(&self) -> bool {
@@ -46,7 +63,13 @@ impl fmt::Display for ScanError {
         if let Some(id) = self.pattern_id {
             write!(f, "pattern {id}: ")?;
         }
-        match &self.kind {
+        self.kind.fmt(f)
+    }
+}
+
+impl fmt::Display for ScanErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
             ScanErrorKind::TooManyPatterns { max } => {
                 write!(f, "too many patterns (the limit is {max})")
             }

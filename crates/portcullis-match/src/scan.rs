@@ -240,13 +240,17 @@ impl ScannerBuilder {
         }
         always.sort_unstable();
         always.dedup();
+        let ungated = ungated.build(&limits)?;
+        let ungated_bytes = ungated
+            .as_ref()
+            .map_or(0, |r| r.regex.memory_usage() + r.any.memory_usage());
         Ok(Scanner {
             token: NEXT_TOKEN.fetch_add(1, Ordering::Relaxed),
             always: always.into_boxed_slice(),
             literals: literals.build(limits.literal_dfa_size_limit)?,
             equals: equals.build(),
-            ungated: ungated.build(&limits)?,
-            gated: gated.build_each(&limits)?,
+            ungated,
+            gated: gated.build_each(&limits, ungated_bytes)?,
             max_id,
         })
     }
@@ -310,6 +314,18 @@ impl Scanner {
             gated: vec![None; self.gated.len()],
             candidates: MatchSet::new(self.gated.len()),
         }
+    }
+
+    /// Bytes held by the compiled regexes (not their per-thread caches): what
+    /// [`ScanLimits::regex_size_limit`] bounds.
+    pub fn regex_memory(&self) -> usize {
+        let ungated = self
+            .ungated
+            .as_ref()
+            .map_or(0, |r| r.regex.memory_usage() + r.any.memory_usage());
+        self.gated
+            .iter()
+            .fold(ungated, |n, g| n.saturating_add(g.regex.memory_usage()))
     }
 
     /// A [`MatchSet`] with room for every id of this scanner.
@@ -822,10 +838,10 @@ impl RegexesBuilder {
             .hybrid_cache_capacity(limits.dfa_size_limit)
     }
 
-    /// Compiles each regex on its own (the gated ones). Their sizes add up
-    /// against [`ScanLimits::regex_size_limit`].
-    fn build_each(self, limits: &ScanLimits) -> Result<Box<[Gated]>, ScanError> {
-        let mut total = 0usize;
+    /// Compiles each regex on its own (the gated ones). Their sizes add up,
+    /// with `used` bytes before them, against [`ScanLimits::regex_size_limit`].
+    fn build_each(self, limits: &ScanLimits, used: usize) -> Result<Box<[Gated]>, ScanError> {
+        let mut total = used;
         let mut gated = Vec::with_capacity(self.hirs.len());
         for (hir, ids) in self.hirs.iter().zip(self.ids) {
             let id = ids.first().copied();
@@ -903,6 +919,16 @@ impl RegexesBuilder {
                 };
                 ScanError::new(kind, self.ids.first().and_then(|ids| ids.first().copied()))
             })?;
+        // Each NFA was within the limit; the two regexes together must be too.
+        if regex.memory_usage().saturating_add(any.memory_usage()) > limits.regex_size_limit {
+            let culprit = self.culprit(limits.regex_size_limit / 2).unwrap_or(0);
+            return Err(ScanError::new(
+                ScanErrorKind::RegexTooBig {
+                    limit: limits.regex_size_limit,
+                },
+                self.ids.get(culprit).and_then(|ids| ids.first().copied()),
+            ));
+        }
         Ok(Some(Regexes {
             regex,
             any,

@@ -23,7 +23,8 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
-    pub(crate) fn error(span: impl Into<Option<Span>>, message: impl Into<String>) -> Diagnostic {
+    /// An error at `span`; tools built on the rule set (the compiler) report with it too.
+    pub fn error(span: impl Into<Option<Span>>, message: impl Into<String>) -> Diagnostic {
         Diagnostic {
             severity: Severity::Error,
             message: message.into(),
@@ -32,14 +33,16 @@ impl Diagnostic {
         }
     }
 
-    pub(crate) fn warning(span: impl Into<Option<Span>>, message: impl Into<String>) -> Diagnostic {
+    /// A warning at `span`.
+    pub fn warning(span: impl Into<Option<Span>>, message: impl Into<String>) -> Diagnostic {
         Diagnostic {
             severity: Severity::Warning,
             ..Diagnostic::error(span, message)
         }
     }
 
-    pub(crate) fn hint(mut self, hint: impl Into<String>) -> Diagnostic {
+    /// Adds a suggestion for fixing it.
+    pub fn hint(mut self, hint: impl Into<String>) -> Diagnostic {
         self.hint = Some(hint.into());
         self
     }
@@ -153,7 +156,8 @@ pub struct Error {
 }
 
 impl Error {
-    pub(crate) fn new(diagnostics: Vec<Diagnostic>, sources: Sources) -> Error {
+    /// Errors and warnings about `sources`, in the order given.
+    pub fn new(diagnostics: Vec<Diagnostic>, sources: Sources) -> Error {
         Error {
             diagnostics,
             sources,

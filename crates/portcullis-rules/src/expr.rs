@@ -179,6 +179,24 @@ impl Term {
     }
 }
 
+/// A term as a rule writes it: `lower(header["x"])`, `"text"`, `42`.
+impl fmt::Display for Term {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Term::Field(x) => x.fmt(f),
+            Term::Lower(t) => write!(f, "lower({t})"),
+            Term::UrlDecode(t) => write!(f, "url_decode({t})"),
+            Term::PathSegment(n) => write!(f, "path_segment({n})"),
+            Term::Len(t) => write!(f, "len({t})"),
+            Term::Present(t) => write!(f, "present({t})"),
+            Term::Str(s) => write!(f, "{s:?}"),
+            Term::Int(n) => n.fmt(f),
+            Term::Bool(b) => b.fmt(f),
+            Term::Ip(ip) => ip.fmt(f),
+        }
+    }
+}
+
 /// Comparison operators.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CmpOp {

@@ -25,7 +25,10 @@ use crate::request::{AuthStatus, Request};
 /// Why a rule set could not be compiled (a regex over the size limits, say), located at
 /// the rule or list at fault like every other rule-file error.
 #[derive(Clone, Debug)]
-pub struct CompileError {
+pub struct CompileError(Box<Detail>);
+
+#[derive(Clone, Debug)]
+struct Detail {
     rule: Option<String>,
     list: Option<String>,
     message: String,
@@ -37,37 +40,37 @@ pub struct CompileError {
 
 impl CompileError {
     pub(crate) fn new(rule: Option<&str>, list: Option<&str>, message: String) -> CompileError {
-        CompileError {
+        CompileError(Box::new(Detail {
             rule: rule.map(str::to_string),
             list: list.map(str::to_string),
             message,
             hint: "raise the limit in [policy] if the rule is meant, or simplify it".to_string(),
             span: None,
             located: None,
-        }
+        }))
     }
 
     pub(crate) fn hint(mut self, hint: impl Into<String>) -> CompileError {
-        self.hint = hint.into();
+        self.0.hint = hint.into();
         self
     }
 
     /// Points the error at the text at fault (a predicate) rather than its rule.
     pub(crate) fn at(mut self, span: Option<Span>) -> CompileError {
-        self.span = span;
+        self.0.span = span;
         self
     }
 
     /// Locates the error in `rules`' files: at its predicate, rule or list.
     pub(crate) fn locate(mut self, rules: &RuleSet) -> CompileError {
-        let span = self.span.or_else(|| match (&self.rule, &self.list) {
+        let span = self.0.span.or_else(|| match (&self.0.rule, &self.0.list) {
             (Some(r), _) => rules.rules.iter().find(|x| &x.id == r).map(|x| x.span),
             (None, Some(l)) => rules.lists.iter().find(|x| &x.name == l).map(|x| x.span),
             (None, None) => None,
         });
         let message = self.to_string();
-        let d = portcullis_rules::Diagnostic::error(span, message).hint(self.hint.clone());
-        self.located = Some(portcullis_rules::Error::new(
+        let d = portcullis_rules::Diagnostic::error(span, message).hint(self.0.hint.clone());
+        self.0.located = Some(portcullis_rules::Error::new(
             vec![d],
             rules.sources().clone(),
         ));
@@ -76,27 +79,27 @@ impl CompileError {
 
     /// The rule at fault, when one is.
     pub fn rule(&self) -> Option<&str> {
-        self.rule.as_deref()
+        self.0.rule.as_deref()
     }
 
     /// The list at fault, when one is.
     pub fn list(&self) -> Option<&str> {
-        self.list.as_deref()
+        self.0.list.as_deref()
     }
 
     /// The error as a located diagnostic (`file:line:col`, the line, a caret and a hint),
     /// for reporting it the way rule-file errors are.
     pub fn located(&self) -> Option<&portcullis_rules::Error> {
-        self.located.as_ref()
+        self.0.located.as_ref()
     }
 }
 
 impl fmt::Display for CompileError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (&self.rule, &self.list) {
-            (Some(r), _) => write!(f, "rule `{r}`: {}", self.message),
-            (None, Some(l)) => write!(f, "list `{l}`: {}", self.message),
-            (None, None) => f.write_str(&self.message),
+        match (&self.0.rule, &self.0.list) {
+            (Some(r), _) => write!(f, "rule `{r}`: {}", self.0.message),
+            (None, Some(l)) => write!(f, "list `{l}`: {}", self.0.message),
+            (None, None) => f.write_str(&self.0.message),
         }
     }
 }

@@ -313,9 +313,9 @@ pub(crate) fn seen(p: &PredKind, f: &Fields<'_>) -> Option<String> {
                     .iter()
                     .map(|v| shown_value(term(t, f, &[(arg_name(t).unwrap_or(""), Some(v))])))
                     .collect();
-                return format!("{} = [{}]", t.to_string(), each.join(", "));
+                return format!("{} = [{}]", t, each.join(", "));
             }
-            format!("{} = {}", t.to_string(), shown_value(term(t, f, &[])))
+            format!("{} = {}", t, shown_value(term(t, f, &[])))
         })
         .collect();
     (!shown.is_empty()).then(|| shown.join(", "))

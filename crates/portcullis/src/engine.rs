@@ -9,6 +9,9 @@ use portcullis_decide::{CompileError, Decision, Policy, RateLimiter, Request};
 use portcullis_rules::{Diagnostic, RuleSet};
 
 /// Why rules could not be loaded. The engine keeps its current policy.
+///
+/// `Display` is one line (how many errors); [`LoadError::render`] is what an operator
+/// reads, every diagnostic with its place. `Debug` shows the diagnostics too.
 #[derive(Debug)]
 pub enum LoadError {
     /// The rule files have errors; the diagnostics say where.
@@ -17,10 +20,12 @@ pub enum LoadError {
     Compile(CompileError),
 }
 
+/// One line: how many errors, not where. [`LoadError::render`] shows them, each once; a
+/// `Display` that rendered them too put every diagnostic twice in the reload log.
 impl fmt::Display for LoadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            LoadError::Rules(e) => e.fmt(f),
+            LoadError::Rules(e) => write!(f, "{} error(s) in rule files", e.error_count()),
             LoadError::Compile(e) => write!(f, "cannot compile rules: {e}"),
         }
     }

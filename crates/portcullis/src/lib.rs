@@ -65,6 +65,8 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+#[cfg(test)]
+mod capture;
 mod engine;
 #[cfg(feature = "http")]
 mod http_request;

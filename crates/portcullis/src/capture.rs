@@ -44,6 +44,13 @@ impl Events {
     }
 }
 
+/// Runs `f` with a subscriber that records every event on this thread, and returns them.
+pub(crate) fn events<R>(f: impl FnOnce() -> R) -> (R, Vec<Captured>) {
+    let events = Events::default();
+    let out = tracing::subscriber::with_default(events.subscriber(), f);
+    (out, events.take())
+}
+
 struct Recorder(Events);
 
 impl<S: Subscriber> Layer<S> for Recorder {

@@ -82,6 +82,7 @@ pub use engine::{Engine, LoadError, Reloaded};
 pub use http_request::{to_http_response, ClientIp, HeaderMapSource, HttpRequest, PeerAddr};
 #[cfg(feature = "tower")]
 pub use layer::{CorsHeaders, Portcullis, PortcullisLayer, ResponseBody, ResponseFuture};
+pub use log::LogBudget;
 pub use portcullis_decide::{
     parse_client_ip, Ambiguity, AttrSource, Auth, AuthStatus, CompileError, Decision, FieldCost,
     HeaderSource, HeaderTotals, Malformed, Oversize, OwnedRequest, Policy, RateInfo, RateLimiter,
@@ -104,6 +105,7 @@ mod testoibits {
         assert_send_sync::<Decision>();
         assert_send_sync::<LoadError>();
         assert_send_sync::<Reloaded>();
+        assert_send_sync::<LogBudget>();
         assert_send_sync::<Policy>();
         assert_send_sync::<TrustedProxies>();
         assert_send_sync::<ProxyError>();

@@ -185,6 +185,20 @@ impl Engine {
         decision
     }
 
+    /// [`Engine::evaluate`] for the tower layer: the shadow hits of an allowed request are
+    /// returned unlogged, for the layer to log once the application answered.
+    #[cfg(feature = "tower")]
+    pub(crate) fn evaluate_deferring_shadow(
+        &self,
+        request: &Request<'_>,
+    ) -> (Decision, Option<Box<log::ShadowHits>>) {
+        let current = self.shared.current.load();
+        let decision = current.policy.evaluate(request);
+        let shadow =
+            log::decision_deferring_shadow(&decision, request, &current.log, &self.shared.log);
+        (decision, shadow)
+    }
+
     /// Sets the decision log's budget: at most so many events per rule per interval
     /// (default [`LogBudget::DEFAULT`], 100 per second), so that a flood of refusals
     /// cannot fill a disk. It applies at once, to every clone of the engine, and stays

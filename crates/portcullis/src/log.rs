@@ -2,6 +2,8 @@
 //! within a budget per rule (see `budget`).
 
 mod budget;
+#[cfg(feature = "tower")]
+mod deferred;
 
 use std::net::IpAddr;
 
@@ -11,6 +13,8 @@ use portcullis_rules::OnOversize;
 pub use budget::LogBudget;
 use budget::{Admit, DEFAULT, MALFORMED};
 pub(crate) use budget::{Clock, Limits, Table};
+#[cfg(feature = "tower")]
+pub(crate) use deferred::{decision_deferring_shadow, ShadowHits};
 
 /// Target of refusal events.
 pub(crate) const DECISION_TARGET: &str = "portcullis::decision";
@@ -69,7 +73,7 @@ impl<'a> Fields<'a> {
     }
 }
 
-/// Logs a decision: the refusal and the shadow hits.
+/// Logs a decision: the refusal, and the shadow hits with `app_status = unknown`.
 /// Allowed requests without shadow hits, the common case, cost one branch: nothing is
 /// formatted or counted.
 pub(crate) fn decision(decision: &Decision, request: &Request<'_>, budget: Budget<'_>) {
@@ -80,7 +84,7 @@ pub(crate) fn decision(decision: &Decision, request: &Request<'_>, budget: Budge
     if !decision.is_allowed() {
         refusal(decision, &fields, budget);
     }
-    shadow_hits(decision, &fields, budget);
+    shadow_hits(decision, &fields, AppStatus(None), budget);
 }
 
 /// The name a refusal is logged under: the deciding rule's id, else what refused before
@@ -123,7 +127,12 @@ fn refusal(decision: &Decision, fields: &Fields<'_>, budget: Budget<'_>) {
     );
 }
 
-fn shadow_hits(decision: &Decision, fields: &Fields<'_>, budget: Budget<'_>) {
+fn shadow_hits(
+    decision: &Decision,
+    fields: &Fields<'_>,
+    app_status: AppStatus,
+    budget: Budget<'_>,
+) {
     for (rule, action) in decision.shadow_hits() {
         if !budget.admit(true, &rule.id) {
             continue;
@@ -135,12 +144,27 @@ fn shadow_hits(decision: &Decision, fields: &Fields<'_>, budget: Budget<'_>) {
             action = action.name(),
             verdict = decision.verdict().name(),
             status = decision.status(),
+            app_status = %app_status,
             reason = rule.reason.as_deref().unwrap_or(""),
             client_ip = %fields.client_ip,
             method = ?fields.method,
             path = ?fields.path,
             "shadow hit"
         );
+    }
+}
+
+/// What the application answered: its status, or `unknown`. Always written with
+/// `Display`, so log pipelines see one type (a string) for the field.
+#[derive(Clone, Copy)]
+struct AppStatus(Option<u16>);
+
+impl std::fmt::Display for AppStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(status) => status.fmt(f),
+            None => f.write_str("unknown"),
+        }
     }
 }
 
@@ -353,6 +377,16 @@ on_oversize = "allow"
         let (_, seen) = events(|| engine.evaluate(&Request::new("GET", &long)));
         assert_eq!(seen.len(), 1);
         assert_eq!(seen[0].get("rule"), Some("(default)"));
+    }
+
+    #[test]
+    fn shadow_hits_from_evaluate_do_not_know_the_applications_status() {
+        let (engine, _clock) = engine(RULES);
+        let (_, seen) = events(|| engine.evaluate(&Request::new("GET", "/watched")));
+        assert_eq!(seen.len(), 1);
+        assert_eq!(seen[0].target, "portcullis::shadow");
+        assert_eq!(seen[0].get("app_status"), Some("unknown"));
+        assert_eq!(seen[0].get("status"), Some("200"));
     }
 
     /// The figure behind the budget: bytes a `fmt` subscriber writes for 35,000 refusals

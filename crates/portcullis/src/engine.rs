@@ -203,6 +203,15 @@ impl Engine {
     /// (default [`LogBudget::DEFAULT`], 100 per second), so that a flood of refusals
     /// cannot fill a disk. It applies at once, to every clone of the engine, and stays
     /// across reloads.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use portcullis::{Engine, LogBudget};
+    ///
+    /// let engine = Engine::from_str("").unwrap();
+    /// engine.set_log_budget(LogBudget::new(1_000, Duration::from_secs(60)));
+    /// assert_eq!(engine.log_budget().events(), 1_000);
+    /// ```
     pub fn set_log_budget(&self, budget: LogBudget) {
         self.shared.log.set(budget);
     }

@@ -8,7 +8,12 @@ use arc_swap::ArcSwap;
 use portcullis_decide::{CompileError, Decision, Policy, RateLimiter, Request};
 use portcullis_rules::{Diagnostic, RuleSet};
 
+use crate::log::{self, LogBudget};
+
 /// Why rules could not be loaded. The engine keeps its current policy.
+///
+/// `Display` is one line (how many errors); [`LoadError::render`] is what an operator
+/// reads, every diagnostic with its place. `Debug` shows the diagnostics too.
 #[derive(Debug)]
 pub enum LoadError {
     /// The rule files have errors; the diagnostics say where.
@@ -17,10 +22,12 @@ pub enum LoadError {
     Compile(CompileError),
 }
 
+/// One line: how many errors, not where. [`LoadError::render`] shows them, each once; a
+/// `Display` that rendered them too put every diagnostic twice in the reload log.
 impl fmt::Display for LoadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            LoadError::Rules(e) => e.fmt(f),
+            LoadError::Rules(e) => write!(f, "{} error(s) in rule files", e.error_count()),
             LoadError::Compile(e) => write!(f, "cannot compile rules: {e}"),
         }
     }
@@ -66,9 +73,23 @@ pub struct Reloaded {
 }
 
 struct Shared {
-    current: ArcSwap<Policy>,
+    current: ArcSwap<Current>,
     paths: Mutex<Vec<PathBuf>>,
     limiter: Arc<RateLimiter>,
+    log: Arc<log::Limits>,
+}
+
+/// The policy in force and its decision-log counters, swapped together.
+struct Current {
+    policy: Policy,
+    log: Arc<log::Table>,
+}
+
+impl Current {
+    fn new(policy: Policy) -> Current {
+        let log = Arc::new(log::Table::new(&policy));
+        Current { policy, log }
+    }
 }
 
 /// The rules in force: evaluate requests against them, reload them while serving.
@@ -77,6 +98,9 @@ struct Shared {
 /// all. Each evaluation sees one whole policy, old or new, never a mix; rate-limit state is
 /// kept across reloads for rules whose id and limit did not change (the limiter is sized by
 /// the first policy's `rate_limit_max_keys`).
+///
+/// The decision log has a budget per rule, [`LogBudget::DEFAULT`] unless
+/// [`Engine::set_log_budget`] says otherwise (see [`crate`] docs, "Decision log").
 #[derive(Clone)]
 pub struct Engine {
     shared: Arc<Shared>,
@@ -85,7 +109,7 @@ pub struct Engine {
 impl fmt::Debug for Engine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Engine")
-            .field("policy", &*self.shared.current.load())
+            .field("policy", &self.shared.current.load().policy)
             .finish_non_exhaustive()
     }
 }
@@ -126,23 +150,75 @@ impl Engine {
 
     /// Compiles a parsed rule set.
     pub fn from_rules(rules: RuleSet) -> Result<Engine, LoadError> {
+        Engine::from_rules_clocked(rules, None)
+    }
+
+    /// [`Engine::from_rules`] with the decision log's budget on another clock than the
+    /// system's monotonic one (tests step it).
+    pub(crate) fn from_rules_clocked(
+        rules: RuleSet,
+        clock: Option<Arc<dyn log::Clock>>,
+    ) -> Result<Engine, LoadError> {
         let limiter = Arc::new(RateLimiter::new(rules.settings.rate_limit_max_keys));
         let (policy, _) = compile(rules, &limiter)?;
         Ok(Engine {
             shared: Arc::new(Shared {
-                current: ArcSwap::from_pointee(policy),
+                current: ArcSwap::from_pointee(Current::new(policy)),
                 paths: Mutex::new(Vec::new()),
                 limiter,
+                log: Arc::new(log::Limits::new(LogBudget::DEFAULT, clock)),
             }),
         })
     }
 
     /// Decides about a request with the policy in force, and writes the decision log: one
-    /// `tracing` event per refusal and per shadow hit (see [`crate`] docs, "Decision log").
+    /// `tracing` event per refusal and per shadow hit, within the log budget (see
+    /// [`crate`] docs, "Decision log").
     pub fn evaluate(&self, request: &Request<'_>) -> Decision {
-        let decision = self.shared.current.load().evaluate(request);
-        crate::log::decision(&decision, request);
+        let current = self.shared.current.load();
+        let decision = current.policy.evaluate(request);
+        let budget = log::Budget {
+            table: &current.log,
+            limits: &self.shared.log,
+        };
+        log::decision(&decision, request, budget);
         decision
+    }
+
+    /// [`Engine::evaluate`] for the tower layer: the shadow hits of an allowed request are
+    /// returned unlogged, for the layer to log once the application answered.
+    #[cfg(feature = "tower")]
+    pub(crate) fn evaluate_deferring_shadow(
+        &self,
+        request: &Request<'_>,
+    ) -> (Decision, Option<Box<log::ShadowHits>>) {
+        let current = self.shared.current.load();
+        let decision = current.policy.evaluate(request);
+        let shadow =
+            log::decision_deferring_shadow(&decision, request, &current.log, &self.shared.log);
+        (decision, shadow)
+    }
+
+    /// Sets the decision log's budget: at most so many events per rule per interval
+    /// (default [`LogBudget::DEFAULT`], 100 per second), so that a flood of refusals
+    /// cannot fill a disk. It applies at once, to every clone of the engine, and stays
+    /// across reloads.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use portcullis::{Engine, LogBudget};
+    ///
+    /// let engine = Engine::from_str("").unwrap();
+    /// engine.set_log_budget(LogBudget::new(1_000, Duration::from_secs(60)));
+    /// assert_eq!(engine.log_budget().events(), 1_000);
+    /// ```
+    pub fn set_log_budget(&self, budget: LogBudget) {
+        self.shared.log.set(budget);
+    }
+
+    /// The decision log's budget.
+    pub fn log_budget(&self) -> LogBudget {
+        self.shared.log.get()
     }
 
     /// The files and directories the engine loads from on [`Engine::reload`] (empty for
@@ -157,7 +233,7 @@ impl Engine {
 
     /// The policy in force (a cheap handle; it stays valid across reloads).
     pub fn policy(&self) -> Policy {
-        Policy::clone(&self.shared.current.load())
+        Policy::clone(&self.shared.current.load().policy)
     }
 
     /// Reloads the files the engine was loaded from. On error the current policy stays,
@@ -194,10 +270,11 @@ impl Engine {
 
     /// Compiles a rule set off to the side and swaps it in. Requests being evaluated
     /// finish with the policy they started with; the old policy is freed when the last
-    /// decision holding it is dropped.
+    /// decision holding it is dropped. Counts of decision-log events the old policy's
+    /// budget suppressed are written as they are replaced.
     pub fn install(&self, rules: RuleSet) -> Result<Reloaded, LoadError> {
         let (policy, report) = compile(rules, &self.shared.limiter)?;
-        self.shared.current.store(Arc::new(policy));
+        self.shared.current.store(Arc::new(Current::new(policy)));
         Ok(report)
     }
 }

@@ -19,6 +19,7 @@ use tower_service::Service;
 
 use crate::engine::Engine;
 use crate::http_request::{to_http_response, ClientIp, HttpRequest, PeerAddr};
+use crate::log::ShadowHits;
 use crate::proxy::TrustedProxies;
 
 type IdentityFn = dyn Fn(&Parts) -> Auth + Send + Sync;
@@ -268,7 +269,8 @@ where
         let peer = (config.peer)(&parts);
         let view = HttpRequest::from_parts(&parts, peer, &config.proxies).auth(&auth);
         let request = view.request();
-        let decision = self.engine.evaluate(&request);
+        // Shadow hits wait for the application's answer, to be logged with its status.
+        let (decision, shadow) = self.engine.evaluate_deferring_shadow(&request);
         if decision.is_hidden() {
             match &config.not_found {
                 NotFound::Decision => {}
@@ -281,6 +283,7 @@ where
                         kind: Kind::Allowed {
                             future,
                             headers: Vec::new(),
+                            shadow,
                         },
                     };
                 }
@@ -317,7 +320,11 @@ where
         parts.extensions.insert(auth);
         let future = self.inner.call(http::Request::from_parts(parts, body));
         ResponseFuture {
-            kind: Kind::Allowed { future, headers },
+            kind: Kind::Allowed {
+                future,
+                headers,
+                shadow,
+            },
         }
     }
 }
@@ -339,6 +346,9 @@ pin_project! {
             future: F,
             // `RateLimit` headers to add; empty (no allocation) when no limit counted.
             headers: Vec<(&'static str, String)>,
+            // Shadow hits to log with the inner service's status; `None` (no
+            // allocation) without any.
+            shadow: Option<Box<ShadowHits>>,
         },
         Refused {
             response: Option<http::Response<Bytes>>,
@@ -354,8 +364,16 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().kind.project() {
-            KindProj::Allowed { future, headers } => {
-                let mut res = ready!(future.poll(cx))?;
+            KindProj::Allowed {
+                future,
+                headers,
+                shadow,
+            } => {
+                let out = ready!(future.poll(cx));
+                if let Some(shadow) = shadow.take() {
+                    shadow.write(out.as_ref().ok().map(|r| r.status().as_u16()));
+                }
+                let mut res = out?;
                 add_headers(res.headers_mut(), std::mem::take(headers));
                 Poll::Ready(Ok(res.map(ResponseBody::inner)))
             }
@@ -853,6 +871,101 @@ hide = true
             Poll::Ready(Ok(res)) => res,
             _ => unreachable!("ready service"),
         }
+    }
+
+    /// An inner service that answers 418, or never when `pending`.
+    #[derive(Clone)]
+    struct Teapot {
+        pending: bool,
+    }
+
+    impl Service<http::Request<()>> for Teapot {
+        type Response = http::Response<String>;
+        type Error = Infallible;
+        type Future = Pin<Box<dyn Future<Output = Result<http::Response<String>, Infallible>>>>;
+
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, _: http::Request<()>) -> Self::Future {
+            if self.pending {
+                return Box::pin(std::future::pending());
+            }
+            let mut res = http::Response::new(String::new());
+            *res.status_mut() = http::StatusCode::IM_A_TEAPOT;
+            Box::pin(std::future::ready(Ok(res)))
+        }
+    }
+
+    const SHADOW: &str = r#"
+[[rule]]
+id = "new-rule"
+when = 'path starts_with "/api"'
+action = "forbid"
+mode = "shadow"
+
+[[rule]]
+id = "admin"
+when = 'path starts_with "/api/admin"'
+action = "forbid"
+"#;
+
+    fn shadow_events(seen: &[crate::capture::Captured]) -> Vec<(String, String)> {
+        seen.iter()
+            .filter(|e| e.target == "portcullis::shadow")
+            .map(|e| {
+                let field = |n| e.get(n).unwrap_or("").to_string();
+                (field("rule"), field("app_status"))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn shadow_hits_through_the_layer_carry_the_applications_status_once() {
+        let layer = PortcullisLayer::new(Engine::from_str(SHADOW).unwrap());
+        let mut svc = layer.layer(Teapot { pending: false });
+        let (status, seen) = crate::capture::events(|| {
+            let mut cx = Context::from_waker(Waker::noop());
+            let fut = std::pin::pin!(svc.call(get("/api/teapot").body(()).unwrap()));
+            match fut.poll(&mut cx) {
+                Poll::Ready(Ok(res)) => res.status(),
+                _ => unreachable!("ready service"),
+            }
+        });
+        assert_eq!(status, 418);
+        let want = [("new-rule".to_string(), "418".to_string())];
+        assert_eq!(shadow_events(&seen), want, "{seen:#?}");
+        assert_eq!(seen.len(), 1);
+    }
+
+    #[test]
+    fn shadow_hits_the_application_never_answered_are_logged_as_unknown() {
+        // Refused: the application is not asked.
+        let layer = PortcullisLayer::new(Engine::from_str(SHADOW).unwrap());
+        let mut svc = layer.layer(Teapot { pending: false });
+        let (_, seen) = crate::capture::events(|| {
+            let mut cx = Context::from_waker(Waker::noop());
+            let fut = std::pin::pin!(svc.call(get("/api/admin").body(()).unwrap()));
+            assert!(fut.poll(&mut cx).is_ready());
+        });
+        let unknown = [("new-rule".to_string(), "unknown".to_string())];
+        assert_eq!(shadow_events(&seen), unknown, "{seen:#?}");
+        assert_eq!(seen.len(), 2, "the shadow hit and the refusal: {seen:#?}");
+
+        // Allowed, but the response future is dropped first (the client went away):
+        // nothing while the application works, the hit when it is given up on.
+        let mut svc = layer.layer(Teapot { pending: true });
+        let events = crate::capture::Events::default();
+        tracing::subscriber::with_default(events.subscriber(), || {
+            let mut cx = Context::from_waker(Waker::noop());
+            let mut fut = Box::pin(svc.call(get("/api/x").body(()).unwrap()));
+            assert!(fut.as_mut().poll(&mut cx).is_pending());
+            assert!(events.take().is_empty());
+            drop(fut);
+        });
+        let seen = events.take();
+        assert_eq!(shadow_events(&seen), unknown, "{seen:#?}");
     }
 
     #[test]

@@ -47,11 +47,32 @@
 //! [`Engine::evaluate`] emits one `tracing` event at info level per refusal (target
 //! `portcullis::decision`) and one per shadow hit, i.e. per `log` rule or shadow-mode rule
 //! that matched (target `portcullis::shadow`), with the fields `request_id`, `rule`,
-//! `verdict`, `status`, `reason`, `client_ip`, `method` and `path` (without the query);
-//! shadow hits add `action`, what the rule would have done. The request id is the one in
-//! the refusal's body and `X-Request-Id` header, so an operator can go from a complaint to
-//! the rule that fired. An allowed request without shadow hits logs nothing and formats
-//! nothing. The file watcher logs reloads under `portcullis::reload`.
+//! `verdict`, `status`, `reason`, `client_ip`, `method` and `path` (without the query).
+//! The request id is the one in the refusal's body and `X-Request-Id` header, so an
+//! operator can go from a complaint to the rule that fired. An allowed request without
+//! shadow hits logs nothing and formats nothing.
+//!
+//! - `rule` is the deciding rule's id; for a refusal before any rule ran, the limit it
+//!   exceeded (`(limit max_uri_bytes)`, `(limit max_header_count)`,
+//!   `(limit max_header_bytes)`: 414, 431) or `(malformed)` (400); `(default)` only for
+//!   the policy's default.
+//! - Shadow hits add `action`, what the rule would have done, and `app_status`, what the
+//!   application answered: its status when the [`PortcullisLayer`] logged the hit after
+//!   the inner service answered, `unknown` when [`Engine::evaluate`] did (it cannot know)
+//!   or the application never answered (a refusal, a failed inner service, a client
+//!   that went away). It is written as text, so it has one type in JSON logs.
+//! - **Budget.** Each rule may write [`LogBudget::DEFAULT`] events (100 per second; set
+//!   with [`Engine::set_log_budget`], 0 for unlimited), so that a flood of refusals cannot
+//!   fill a disk (35,000 refusals of one rule in a second wrote 8 MB; now 23 KB). Each
+//!   rule, each pre-rule name above and the default has its own budget: one flooded rule
+//!   does not silence another. Events past it are counted, not written; the rule's first
+//!   event in a later interval is preceded by one `warn` event under the same target,
+//!   `rule` and `suppressed` (the count) with the message `decision events suppressed`
+//!   (`shadow events suppressed` for shadow hits). Counts pending when a reload replaces
+//!   the policy, or the engine is dropped, are written then.
+//!
+//! The file watcher logs reloads under `portcullis::reload`: a reload that fails is one
+//! `error` event, `error` the error count and `diagnostics` the located diagnostics.
 //!
 //! # Features
 //!
@@ -65,6 +86,8 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+#[cfg(test)]
+mod capture;
 mod engine;
 #[cfg(feature = "http")]
 mod http_request;
@@ -80,6 +103,7 @@ pub use engine::{Engine, LoadError, Reloaded};
 pub use http_request::{to_http_response, ClientIp, HeaderMapSource, HttpRequest, PeerAddr};
 #[cfg(feature = "tower")]
 pub use layer::{CorsHeaders, Portcullis, PortcullisLayer, ResponseBody, ResponseFuture};
+pub use log::LogBudget;
 pub use portcullis_decide::{
     parse_client_ip, Ambiguity, AttrSource, Auth, AuthStatus, CompileError, Decision, FieldCost,
     HeaderSource, HeaderTotals, Malformed, Oversize, OwnedRequest, Policy, RateInfo, RateLimiter,
@@ -102,6 +126,7 @@ mod testoibits {
         assert_send_sync::<Decision>();
         assert_send_sync::<LoadError>();
         assert_send_sync::<Reloaded>();
+        assert_send_sync::<LogBudget>();
         assert_send_sync::<Policy>();
         assert_send_sync::<TrustedProxies>();
         assert_send_sync::<ProxyError>();

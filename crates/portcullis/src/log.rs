@@ -1,8 +1,20 @@
-//! The decision log: one structured `tracing` event per refusal and per shadow hit.
+//! The decision log: one structured `tracing` event per refusal and per shadow hit,
+//! within a budget per rule (see `budget`).
+
+mod budget;
+#[cfg(feature = "tower")]
+mod deferred;
 
 use std::net::IpAddr;
 
 use portcullis_decide::{Decision, Request};
+use portcullis_rules::OnOversize;
+
+pub use budget::LogBudget;
+use budget::{Admit, DEFAULT, MALFORMED};
+pub(crate) use budget::{Clock, Limits, Table};
+#[cfg(feature = "tower")]
+pub(crate) use deferred::{decision_deferring_shadow, ShadowHits};
 
 /// Target of refusal events.
 pub(crate) const DECISION_TARGET: &str = "portcullis::decision";
@@ -12,48 +24,147 @@ pub(crate) const SHADOW_TARGET: &str = "portcullis::shadow";
 /// Longest path written to the log; longer ones are cut at a character boundary.
 const MAX_LOGGED_PATH: usize = 512;
 
-/// Logs a decision. Allowed requests without shadow hits, the common case, cost one
-/// branch: nothing is formatted.
-pub(crate) fn decision(decision: &Decision, request: &Request<'_>) {
-    let mut shadow = decision.shadow_hits().peekable();
-    if decision.is_allowed() && shadow.peek().is_none() {
+/// The budget an event is counted against: the policy's counters, the engine's settings.
+#[derive(Clone, Copy)]
+pub(crate) struct Budget<'a> {
+    pub(crate) table: &'a Table,
+    pub(crate) limits: &'a Limits,
+}
+
+impl Budget<'_> {
+    /// Whether to write an event for `name`; writes the summary of suppressed events
+    /// first when its interval just started.
+    fn admit(self, shadow: bool, name: &str) -> bool {
+        match self.table.admit(name, self.limits) {
+            Admit::Suppress => false,
+            Admit::Write { suppressed } => {
+                if suppressed > 0 {
+                    summary(shadow, name, suppressed);
+                }
+                true
+            }
+        }
+    }
+}
+
+/// The one event for events a budget kept out, under the target they would have had.
+fn summary(shadow: bool, rule: &str, suppressed: u64) {
+    if shadow {
+        tracing::warn!(target: SHADOW_TARGET, rule, suppressed, "shadow events suppressed");
+    } else {
+        tracing::warn!(target: DECISION_TARGET, rule, suppressed, "decision events suppressed");
+    }
+}
+
+/// The request as the log shows it.
+struct Fields<'a> {
+    client_ip: ClientIp,
+    method: &'a str,
+    path: &'a str,
+}
+
+impl<'a> Fields<'a> {
+    fn of(request: &Request<'a>) -> Fields<'a> {
+        Fields {
+            client_ip: ClientIp(request.client_ip),
+            method: request.method,
+            path: logged_path(request.uri),
+        }
+    }
+}
+
+/// Logs a decision: the refusal, and the shadow hits with `app_status = unknown`.
+/// Allowed requests without shadow hits, the common case, cost one branch: nothing is
+/// formatted or counted.
+pub(crate) fn decision(decision: &Decision, request: &Request<'_>, budget: Budget<'_>) {
+    if decision.is_allowed() && decision.shadow_hits().next().is_none() {
         return;
     }
-    let path = logged_path(request.uri);
-    let client_ip = ClientIp(request.client_ip);
-    let request_id = decision.request_id().as_str();
-    let verdict = decision.verdict().name();
-    let status = decision.status();
+    let fields = Fields::of(request);
     if !decision.is_allowed() {
-        tracing::info!(
-            target: DECISION_TARGET,
-            request_id,
-            rule = decision.rule_id().unwrap_or("(default)"),
-            verdict,
-            status,
-            reason = decision.reason().unwrap_or(""),
-            client_ip = %client_ip,
-            // Method and path come from the client: `?` quotes and escapes them so they
-            // cannot forge log lines.
-            method = ?request.method,
-            path = ?path,
-            "request refused"
-        );
+        refusal(decision, &fields, budget);
     }
-    for (rule, action) in shadow {
+    shadow_hits(decision, &fields, AppStatus(None), budget);
+}
+
+/// The name a refusal is logged under: the deciding rule's id, else what refused before
+/// the rules ran (`(limit max_uri_bytes)`, `(malformed)`), else `(default)`.
+fn refused_by(decision: &Decision) -> &str {
+    if let Some(id) = decision.rule_id() {
+        return id;
+    }
+    if decision.malformed().is_some() {
+        return MALFORMED;
+    }
+    match decision.oversize() {
+        // Under `on_oversize = "allow"` an oversize request goes on to the rules, and
+        // a refusal without a rule is the default's.
+        Some(o) if decision.policy().rules().settings.on_oversize == OnOversize::Forbid => {
+            budget::limit_name(o)
+        }
+        _ => DEFAULT,
+    }
+}
+
+fn refusal(decision: &Decision, fields: &Fields<'_>, budget: Budget<'_>) {
+    let rule = refused_by(decision);
+    if !budget.admit(false, rule) {
+        return;
+    }
+    tracing::info!(
+        target: DECISION_TARGET,
+        request_id = decision.request_id().as_str(),
+        rule,
+        verdict = decision.verdict().name(),
+        status = decision.status(),
+        reason = decision.reason().unwrap_or(""),
+        client_ip = %fields.client_ip,
+        // Method and path come from the client: `?` quotes and escapes them so they
+        // cannot forge log lines.
+        method = ?fields.method,
+        path = ?fields.path,
+        "request refused"
+    );
+}
+
+fn shadow_hits(
+    decision: &Decision,
+    fields: &Fields<'_>,
+    app_status: AppStatus,
+    budget: Budget<'_>,
+) {
+    for (rule, action) in decision.shadow_hits() {
+        if !budget.admit(true, &rule.id) {
+            continue;
+        }
         tracing::info!(
             target: SHADOW_TARGET,
-            request_id,
+            request_id = decision.request_id().as_str(),
             rule = rule.id.as_str(),
             action = action.name(),
-            verdict,
-            status,
+            verdict = decision.verdict().name(),
+            status = decision.status(),
+            app_status = %app_status,
             reason = rule.reason.as_deref().unwrap_or(""),
-            client_ip = %client_ip,
-            method = ?request.method,
-            path = ?path,
+            client_ip = %fields.client_ip,
+            method = ?fields.method,
+            path = ?fields.path,
             "shadow hit"
         );
+    }
+}
+
+/// What the application answered: its status, or `unknown`. Always written with
+/// `Display`, so log pipelines see one type (a string) for the field.
+#[derive(Clone, Copy)]
+struct AppStatus(Option<u16>);
+
+impl std::fmt::Display for AppStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(status) => status.fmt(f),
+            None => f.write_str("unknown"),
+        }
     }
 }
 
@@ -83,7 +194,237 @@ impl std::fmt::Display for ClientIp {
 
 #[cfg(test)]
 mod tests {
-    use super::logged_path;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use portcullis_rules::RuleSet;
+
+    use super::{logged_path, Clock, LogBudget};
+    use crate::capture::{events, Captured};
+    use crate::{Engine, Request};
+
+    /// A clock the test steps.
+    #[derive(Default)]
+    struct Manual(AtomicU64);
+
+    impl Clock for Manual {
+        fn now_ms(&self) -> u64 {
+            self.0.load(Ordering::Relaxed)
+        }
+    }
+
+    impl Manual {
+        fn advance(&self, ms: u64) {
+            self.0.fetch_add(ms, Ordering::Relaxed);
+        }
+    }
+
+    const RULES: &str = r#"
+[policy]
+max_uri_bytes = 64
+
+[[rule]]
+id = "flooded"
+when = 'path starts_with "/flood"'
+action = "forbid"
+
+[[rule]]
+id = "other"
+when = 'path starts_with "/other"'
+action = "forbid"
+
+[[rule]]
+id = "watching"
+when = 'path starts_with "/watched"'
+action = "log"
+"#;
+
+    fn engine(rules: &str) -> (Engine, Arc<Manual>) {
+        let clock = Arc::new(Manual::default());
+        let rules = RuleSet::parse("<test>", rules).unwrap();
+        let engine = Engine::from_rules_clocked(rules, Some(clock.clone())).unwrap();
+        (engine, clock)
+    }
+
+    fn refuse(engine: &Engine, path: &str, n: usize) {
+        for _ in 0..n {
+            engine.evaluate(&Request::new("GET", path));
+        }
+    }
+
+    fn by<'a>(events: &'a [Captured], message: &str, rule: &str) -> Vec<&'a Captured> {
+        events
+            .iter()
+            .filter(|e| e.message() == message && e.get("rule") == Some(rule))
+            .collect()
+    }
+
+    #[test]
+    fn a_flood_of_one_rule_writes_its_budget_and_one_summary() {
+        let (engine, clock) = engine(RULES);
+        let (_, first) = events(|| refuse(&engine, "/flood", 10_000));
+        assert_eq!(first.len(), 100, "the default budget, no summary yet");
+        assert!(first.iter().all(|e| e.get("rule") == Some("flooded")));
+
+        // The next interval: one summary with the count, then logging resumes.
+        clock.advance(1_000);
+        let (_, next) = events(|| refuse(&engine, "/flood", 150));
+        let summary = by(&next, "decision events suppressed", "flooded");
+        assert_eq!(summary.len(), 1, "{next:#?}");
+        assert_eq!(summary[0].get("suppressed"), Some("9900"));
+        assert_eq!(summary[0].target, "portcullis::decision");
+        assert_eq!(summary[0].level, tracing::Level::WARN);
+        assert_eq!(next[0].message(), "decision events suppressed");
+        assert_eq!(by(&next, "request refused", "flooded").len(), 100);
+        assert_eq!(next.len(), 101);
+    }
+
+    #[test]
+    fn one_flooded_rule_cannot_silence_another() {
+        let (engine, _clock) = engine(RULES);
+        let (_, seen) = events(|| {
+            refuse(&engine, "/flood", 10_000);
+            refuse(&engine, "/other", 30);
+            engine.evaluate(&Request::new("GET", "/watched"));
+            // Pre-rule refusals have budgets of their own too.
+            refuse(&engine, &format!("/flood/{}", "x".repeat(100)), 3);
+        });
+        assert_eq!(by(&seen, "request refused", "flooded").len(), 100);
+        assert_eq!(by(&seen, "request refused", "other").len(), 30);
+        assert_eq!(by(&seen, "shadow hit", "watching").len(), 1);
+        let limit = by(&seen, "request refused", "(limit max_uri_bytes)");
+        assert_eq!(limit.len(), 3);
+    }
+
+    #[test]
+    fn the_budget_is_the_engines_setting() {
+        let (engine, clock) = engine(RULES);
+        engine.set_log_budget(LogBudget::new(5, Duration::from_secs(10)));
+        assert_eq!(engine.log_budget().events(), 5);
+        let (_, seen) = events(|| {
+            refuse(&engine, "/flood", 20);
+            clock.advance(9_999);
+            refuse(&engine, "/flood", 20);
+        });
+        assert_eq!(seen.len(), 5, "one interval of 10 s: {seen:#?}");
+
+        engine.set_log_budget(LogBudget::unlimited());
+        let (_, seen) = events(|| refuse(&engine, "/flood", 500));
+        // What the budget held back is reported, then every event is written.
+        assert_eq!(seen[0].get("suppressed"), Some("35"));
+        assert_eq!(seen.len(), 501);
+    }
+
+    #[test]
+    fn counts_pending_at_a_reload_are_written_not_lost() {
+        let (engine, _clock) = engine(RULES);
+        let (_, seen) = events(|| {
+            refuse(&engine, "/flood", 250);
+            engine.reload_str(RULES).unwrap();
+        });
+        let summary = by(&seen, "decision events suppressed", "flooded");
+        assert_eq!(summary.len(), 1);
+        assert_eq!(summary[0].get("suppressed"), Some("150"));
+    }
+
+    #[test]
+    fn refusals_before_any_rule_name_the_limit_not_the_default() {
+        let (engine, _clock) = engine(
+            r#"
+[policy]
+default = "forbid"
+max_uri_bytes = 64
+max_header_count = 2
+"#,
+        );
+        let long = format!("/{}", "x".repeat(100));
+        let headers = [("a", "1"), ("b", "2"), ("c", "3")];
+        let dup_host = [("host", "a.example"), ("host", "b.example")];
+        let (_, seen) = events(|| {
+            engine.evaluate(&Request::new("GET", &long));
+            engine.evaluate(&Request::new("GET", "/").headers(&headers));
+            engine.evaluate(&Request::new("GET", "/").headers(&dup_host));
+            engine.evaluate(&Request::new("GET", "/a/../b"));
+            engine.evaluate(&Request::new("GET", "/"));
+        });
+        let rules: Vec<_> = seen.iter().map(|e| e.get("rule").unwrap_or("")).collect();
+        assert_eq!(
+            rules,
+            [
+                "(limit max_uri_bytes)",
+                "(limit max_header_count)",
+                "(malformed)",
+                "(malformed)",
+                "(default)"
+            ]
+        );
+        let status: Vec<_> = seen.iter().map(|e| e.get("status").unwrap_or("")).collect();
+        assert_eq!(status, ["414", "431", "400", "400", "403"]);
+    }
+
+    #[test]
+    fn an_oversize_request_the_rules_decided_is_the_defaults_refusal() {
+        let (engine, _clock) = engine(
+            r#"
+[policy]
+default = "forbid"
+max_uri_bytes = 64
+on_oversize = "allow"
+"#,
+        );
+        let long = format!("/{}", "x".repeat(100));
+        let (_, seen) = events(|| engine.evaluate(&Request::new("GET", &long)));
+        assert_eq!(seen.len(), 1);
+        assert_eq!(seen[0].get("rule"), Some("(default)"));
+    }
+
+    #[test]
+    fn shadow_hits_from_evaluate_do_not_know_the_applications_status() {
+        let (engine, _clock) = engine(RULES);
+        let (_, seen) = events(|| engine.evaluate(&Request::new("GET", "/watched")));
+        assert_eq!(seen.len(), 1);
+        assert_eq!(seen[0].target, "portcullis::shadow");
+        assert_eq!(seen[0].get("app_status"), Some("unknown"));
+        assert_eq!(seen[0].get("status"), Some("200"));
+    }
+
+    /// The figure behind the budget: bytes a `fmt` subscriber writes for 35,000 refusals
+    /// of one rule in one second (8,085,000 without a budget).
+    #[test]
+    fn a_flood_of_35k_refusals_writes_kilobytes_not_megabytes() {
+        use std::io::Write;
+
+        #[derive(Clone, Default)]
+        struct Count(Arc<AtomicU64>);
+        impl Write for Count {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.fetch_add(b.len() as u64, Ordering::Relaxed);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+
+        let (engine, _clock) = engine(RULES);
+        let count = Count::default();
+        let writer = count.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            let headers = [("user-agent", "sqlmap/1.7")];
+            for i in 0..35_000 {
+                let uri = format!("/flood?id={i}");
+                let ip = "203.0.113.9".parse().unwrap();
+                engine.evaluate(&Request::new("GET", &uri).headers(&headers).client_ip(ip));
+            }
+        });
+        let bytes = count.0.load(Ordering::Relaxed);
+        assert!(bytes < 30_000, "{bytes} bytes");
+    }
 
     #[test]
     fn logged_path_drops_query_and_bounds_length() {

@@ -141,9 +141,16 @@ impl Engine {
         }
 
         let engine = self.clone();
+        // Reloads log to the subscriber in force where the watch began: the global one
+        // as a rule, a scoped one in tests and in hosts that scope theirs.
+        let dispatch = tracing::dispatcher::get_default(tracing::Dispatch::clone);
         let thread = std::thread::Builder::new()
             .name("portcullis-watch".to_string())
-            .spawn(move || watch_loop(&engine, &scope, &rx, debounce))
+            .spawn(move || {
+                tracing::dispatcher::with_default(&dispatch, || {
+                    watch_loop(&engine, &scope, &rx, debounce);
+                });
+            })
             .map_err(|e| WatchError {
                 message: e.to_string(),
             })?;
@@ -197,6 +204,13 @@ fn watch_loop(
                 warnings = r.warnings.len(),
                 "rules reloaded after a file change"
             ),
+            // `error` is one line; the diagnostics, when there are any, are in
+            // `diagnostics` and nowhere else.
+            Err(e) if e.diagnostics().is_empty() => tracing::error!(
+                target: RELOAD_TARGET,
+                error = %e,
+                "rules changed but do not load; keeping the current rules"
+            ),
             Err(e) => tracing::error!(
                 target: RELOAD_TARGET,
                 error = %e,
@@ -204,5 +218,55 @@ fn watch_loop(
                 "rules changed but do not load; keeping the current rules"
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use crate::capture::Events;
+    use crate::Engine;
+
+    #[test]
+    fn a_failed_reload_logs_its_diagnostic_once() {
+        let dir = std::env::temp_dir().join(format!("portcullis-watch-log-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("rules.toml");
+        std::fs::write(
+            &file,
+            "[[rule]]\nid = 'x'\nwhen = 'path == \"/x\"'\naction = 'forbid'\n",
+        )
+        .unwrap();
+        let engine = Engine::from_path(&file).unwrap();
+        let events = Events::default();
+        let watcher = tracing::subscriber::with_default(events.subscriber(), || {
+            engine.watch_with(Duration::from_millis(50)).unwrap()
+        });
+        std::fs::write(&file, "[[rule]]\nid = 'x'\nwhen = 'path =='\n").unwrap();
+        let start = Instant::now();
+        let mut seen = Vec::new();
+        while start.elapsed() < Duration::from_secs(10) {
+            seen.extend(events.take());
+            if seen.iter().any(|e| e.level == tracing::Level::ERROR) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        // Time for a second event, if there were one.
+        std::thread::sleep(Duration::from_millis(500));
+        drop(watcher);
+        seen.extend(events.take());
+        let errors: Vec<_> = seen
+            .iter()
+            .filter(|e| e.level == tracing::Level::ERROR)
+            .collect();
+        assert_eq!(errors.len(), 1, "{seen:#?}");
+        assert_eq!(errors[0].target, "portcullis::reload");
+        assert!(errors[0].message().contains("keeping the current rules"));
+        let text: String = errors[0].fields.iter().map(|(_, v)| v.as_str()).collect();
+        assert_eq!(text.matches("rules.toml:3:").count(), 1, "{text}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

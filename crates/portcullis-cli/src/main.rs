@@ -203,7 +203,7 @@ fn load(paths: &[PathBuf]) -> Option<(portcullis::Engine, Vec<String>)> {
     match portcullis::Engine::from_rules(rules) {
         Ok(engine) => Some((engine, warnings)),
         Err(e) => {
-            reportln!("error: {e}");
+            report!("{}", e.render());
             None
         }
     }

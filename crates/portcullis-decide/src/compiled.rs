@@ -544,9 +544,14 @@ impl Program {
                 }
                 Err(e) => {
                     let what = b.slots.get(slot).map(|t| t.to_string()).unwrap_or_default();
+                    let shared = if regex_bytes > 0 {
+                        format!(", {regex_bytes} of which the fields before {what} use")
+                    } else {
+                        String::new()
+                    };
                     let hint = match e.exceeded() {
                         Some("regex_size_limit") => format!(
-                            "the regexes of all rules share `max_regex_bytes` ({} bytes, {regex_bytes} used by the fields before {what}); simplify the regex (bounded repeats such as {{1000}} multiply its size) or raise the limit in [policy]",
+                            "the regexes of all rules share `max_regex_bytes` ({} bytes{shared}); simplify the regex (bounded repeats such as {{1000}} multiply its size) or raise the limit in [policy]",
                             limits.regex_size_limit
                         ),
                         Some("max_pattern_len") => "shorten the pattern, or raise `max_pattern_len` in [policy]".to_string(),

@@ -18,7 +18,8 @@ use crate::log::{self, LogBudget};
 pub enum LoadError {
     /// The rule files have errors; the diagnostics say where.
     Rules(portcullis_rules::Error),
-    /// The rules are valid but cannot be compiled (a size limit, say).
+    /// The rules are valid but cannot be compiled (a size limit, say); the error is
+    /// located at the rule like rule-file errors.
     Compile(CompileError),
 }
 
@@ -36,30 +37,32 @@ impl fmt::Display for LoadError {
 impl std::error::Error for LoadError {}
 
 impl LoadError {
-    /// The located diagnostics of rule-file errors (empty for a compile error).
+    /// The located diagnostics.
     pub fn diagnostics(&self) -> &[Diagnostic] {
+        self.located().map_or(&[], |e| e.diagnostics())
+    }
+
+    fn located(&self) -> Option<&portcullis_rules::Error> {
         match self {
-            LoadError::Rules(e) => e.diagnostics(),
-            LoadError::Compile(_) => &[],
+            LoadError::Rules(e) => Some(e),
+            LoadError::Compile(e) => e.located(),
         }
     }
 
     /// The error as an operator reads it: every diagnostic with `file:line:col`, the line
     /// and a caret.
     pub fn render(&self) -> String {
-        match self {
-            LoadError::Rules(e) => {
-                let mut out = String::new();
-                for d in e.diagnostics() {
-                    out.push_str(&d.render(e.sources()));
-                    if !out.ends_with('\n') {
-                        out.push('\n');
-                    }
-                }
-                out
+        let Some(e) = self.located() else {
+            return format!("error: {self}\n");
+        };
+        let mut out = String::new();
+        for d in e.diagnostics() {
+            out.push_str(&d.render(e.sources()));
+            if !out.ends_with('\n') {
+                out.push('\n');
             }
-            LoadError::Compile(e) => format!("error: cannot compile rules: {e}\n"),
         }
+        out
     }
 }
 

@@ -288,3 +288,25 @@ fn engine_is_shared_across_threads() {
         Verdict::Forbid
     );
 }
+
+#[test]
+fn a_rule_over_a_compile_limit_is_reported_at_its_place() {
+    let dir = TempDir::new("compile-limit");
+    let file = dir.write(
+        "big.toml",
+        "[policy]\nmax_regex_bytes = 100000\n\n[[rule]]\nid = \"big\"\nwhen = 'path matches \"(a{100}){100}\"'\naction = \"forbid\"\n",
+    );
+    let err = Engine::from_path(&file).err().expect("over the limit");
+    let rendered = err.render();
+    assert!(
+        rendered.contains(&format!("--> {}:6:9", file.display())),
+        "{rendered}"
+    );
+    assert!(rendered.contains("^^^"), "{rendered}");
+    assert!(rendered.contains("= hint: "), "{rendered}");
+    assert_eq!(err.diagnostics().len(), 1);
+    // The same through a reload: the engine keeps its rules and says where.
+    let engine = Engine::from_str("").expect("empty rules");
+    let err = engine.reload_from(&[&file]).expect_err("over the limit");
+    assert!(err.render().contains(":6:9"), "{}", err.render());
+}

@@ -1,0 +1,513 @@
+//! Compilation: predicates classified (scanned, IP, direct), given ids grouped by slot,
+//! their patterns put into one scanner per slot within the policy's limits.
+
+use std::collections::HashMap;
+
+use portcullis_match::{IpTableBuilder, PatternKind, ScanLimits, ScannerBuilder};
+use portcullis_rules::{
+    CmpOp, Expr, Field, ListItems, ListKind, ListOp, PredKind, RuleSet, Span, StrOp, Term, Type,
+};
+
+use crate::policy::CompileError;
+
+use super::anchors::{anchors, Anchors};
+use super::{Code, Formula, Program};
+
+fn key<T: std::fmt::Debug>(t: &T) -> String {
+    format!("{t:?}")
+}
+
+/// A string term, computed per request into a slot (literals too, so that a predicate on
+/// a literal is scanned like any other).
+fn is_slot_term(t: &Term) -> bool {
+    t.ty() == Type::Str
+}
+
+struct Builder<'r> {
+    rules: &'r RuleSet,
+    slots: Vec<Term>,
+    slot_index: HashMap<String, u32>,
+    /// Predicates before id assignment: (dedup key, class).
+    preds: Vec<Class>,
+    pred_index: HashMap<String, usize>,
+    /// For each temporary predicate: the first rule using it, for error messages.
+    pred_rule: Vec<usize>,
+    /// Where each predicate was first written, for errors.
+    pred_span: Vec<Span>,
+    /// The span of the predicate being compiled.
+    span: Span,
+}
+
+/// A predicate before ids are assigned.
+enum Class {
+    Scan {
+        slot: u32,
+        patterns: Vec<(PatternKind, String, bool)>,
+    },
+    Ip {
+        list: u32,
+    },
+    Direct(PredKind, [Option<u32>; 2]),
+}
+
+/// The string term a direct predicate reads on one side: the term itself, or the one
+/// inside `len(..)` / `present(..)`.
+fn string_operand(t: &Term) -> Option<&Term> {
+    let computed = |t: &Term| is_slot_term(t) && !matches!(t, Term::Str(_));
+    match t {
+        Term::Len(inner) | Term::Present(inner) if computed(inner) => Some(inner),
+        t if computed(t) => Some(t),
+        _ => None,
+    }
+}
+
+impl Builder<'_> {
+    fn slot(&mut self, t: &Term) -> u32 {
+        let k = key(t);
+        if let Some(&s) = self.slot_index.get(&k) {
+            return s;
+        }
+        if let Term::PathSegment(_) = t {
+            // Segments are cut from the normalised path's slot.
+            self.slot(&Term::Field(Field::Path));
+        }
+        let s = self.slots.len() as u32;
+        self.slots.push(t.clone());
+        self.slot_index.insert(k, s);
+        s
+    }
+
+    fn direct(&mut self, p: &PredKind) -> Class {
+        let (a, b) = match p {
+            PredKind::Test(t) => (Some(t), None),
+            PredKind::Compare { lhs, rhs, .. } => (Some(lhs), Some(rhs)),
+            PredKind::Has { set, item } => (Some(set), Some(item)),
+            PredKind::List { lhs, .. } | PredKind::Str { lhs, .. } => (Some(lhs), None),
+        };
+        let mut slot = |t: Option<&Term>| t.and_then(string_operand).map(|t| self.slot(t));
+        let slots = [slot(a), slot(b)];
+        Class::Direct(p.clone(), slots)
+    }
+
+    fn add_pred(
+        &mut self,
+        k: String,
+        rule: usize,
+        class: impl FnOnce(&mut Self) -> Class,
+    ) -> usize {
+        if let Some(&i) = self.pred_index.get(&k) {
+            return i;
+        }
+        let c = class(self);
+        self.preds.push(c);
+        self.pred_rule.push(rule);
+        self.pred_span.push(self.span);
+        self.pred_index.insert(k, self.preds.len() - 1);
+        self.preds.len() - 1
+    }
+
+    /// Compiles a condition to a formula over temporary predicate indexes.
+    fn formula(&mut self, e: &Expr, rule: usize) -> Formula {
+        match e {
+            Expr::Const(b) => Formula::Const(*b),
+            Expr::Not(e) => Formula::Not(Box::new(self.formula(e, rule))),
+            Expr::And(es) => Formula::And(es.iter().map(|e| self.formula(e, rule)).collect()),
+            Expr::Or(es) => Formula::Or(es.iter().map(|e| self.formula(e, rule)).collect()),
+            Expr::Pred(p) => {
+                self.span = p.span;
+                self.pred(&p.kind, rule)
+            }
+        }
+    }
+
+    fn pred(&mut self, p: &PredKind, rule: usize) -> Formula {
+        let k = key(p);
+        let rules = self.rules;
+        match p {
+            PredKind::Str { lhs, op, pattern } if is_slot_term(lhs) => {
+                let kind = match op {
+                    StrOp::Contains => PatternKind::Contains,
+                    StrOp::StartsWith => PatternKind::StartsWith,
+                    StrOp::EndsWith => PatternKind::EndsWith,
+                    StrOp::Matches => PatternKind::Regex,
+                };
+                let Some((term, pat, ci)) = scan_target(lhs, kind, pattern, false) else {
+                    return Formula::Const(false);
+                };
+                let i = self.add_pred(k, rule, |b| Class::Scan {
+                    slot: b.slot(term),
+                    patterns: vec![(kind, pat, ci)],
+                });
+                Formula::Pred(i as u32)
+            }
+            PredKind::Compare {
+                lhs,
+                op: op @ (CmpOp::Eq | CmpOp::Ne),
+                rhs,
+            } if lhs.ty() == Type::Str => {
+                let (term, lit) = match (lhs, rhs) {
+                    (t, Term::Str(s)) | (Term::Str(s), t) if is_slot_term(t) => (t, s),
+                    _ => return Formula::Pred(self.add_pred(k, rule, |b| b.direct(p)) as u32),
+                };
+                // `!=` is the negation of `==`: an absent field is unequal to everything.
+                let f = match scan_target(term, PatternKind::Equals, lit, false) {
+                    None => Formula::Const(false),
+                    Some((term, lit, ci)) => {
+                        let eq_key = format!("eq {} {lit:?} {ci}", key(term));
+                        let i = self.add_pred(eq_key, rule, |b| Class::Scan {
+                            slot: b.slot(term),
+                            patterns: vec![(PatternKind::Equals, lit, ci)],
+                        });
+                        Formula::Pred(i as u32)
+                    }
+                };
+                if *op == CmpOp::Ne {
+                    Formula::Not(Box::new(f))
+                } else {
+                    f
+                }
+            }
+            PredKind::List { lhs, op, list } if *op != ListOp::HasAny => {
+                let Some(l) = rules.list(*list) else {
+                    return Formula::Const(false);
+                };
+                if l.kind == ListKind::Ip {
+                    let i = self.add_pred(k, rule, |_| Class::Ip { list: list.0 });
+                    return Formula::Pred(i as u32);
+                }
+                if !is_slot_term(lhs) {
+                    return Formula::Pred(self.add_pred(k, rule, |b| b.direct(p)) as u32);
+                }
+                let kind = match op {
+                    ListOp::In => PatternKind::Equals,
+                    ListOp::ContainsAny => PatternKind::Contains,
+                    ListOp::StartsWithAny => PatternKind::StartsWith,
+                    ListOp::EndsWithAny => PatternKind::EndsWith,
+                    _ => PatternKind::Regex,
+                };
+                let items = match &l.items {
+                    ListItems::Str(items) => items.as_slice(),
+                    ListItems::Ip(_) => &[],
+                };
+                if items.is_empty() {
+                    return Formula::Const(false);
+                }
+                let targets: Vec<(&Term, String, bool)> = items
+                    .iter()
+                    .filter_map(|s| scan_target(lhs, kind, s, l.case_insensitive))
+                    .collect();
+                let Some(&(term, ..)) = targets.first() else {
+                    return Formula::Const(false);
+                };
+                let i = self.add_pred(k, rule, |b| Class::Scan {
+                    slot: b.slot(term),
+                    patterns: targets
+                        .into_iter()
+                        .map(|(_, p, ci)| (kind, p, ci))
+                        .collect(),
+                });
+                Formula::Pred(i as u32)
+            }
+            _ => Formula::Pred(self.add_pred(k, rule, |b| b.direct(p)) as u32),
+        }
+    }
+}
+
+/// Where a literal predicate is scanned: `lower(x) op "lit"` becomes an ASCII
+/// case-insensitive `x op "lit"` (one scan of `x` then serves both), and never matches when
+/// the literal has ASCII capitals (`None`). Regexes keep their lowered slot.
+fn scan_target<'t>(
+    lhs: &'t Term,
+    kind: PatternKind,
+    pat: &str,
+    ci: bool,
+) -> Option<(&'t Term, String, bool)> {
+    match lhs {
+        Term::Lower(inner) if kind != PatternKind::Regex => {
+            if !ci && pat.bytes().any(|b| b.is_ascii_uppercase()) {
+                return None;
+            }
+            Some((inner, pat.to_string(), true))
+        }
+        _ => Some((lhs, pat.to_string(), ci)),
+    }
+}
+
+/// Renumbers a formula's predicates.
+fn renumber(f: Formula, map: &[u32]) -> Formula {
+    match f {
+        Formula::Pred(i) => Formula::Pred(map.get(i as usize).copied().unwrap_or(u32::MAX)),
+        Formula::Not(f) => Formula::Not(Box::new(renumber(*f, map))),
+        Formula::And(fs) => Formula::And(
+            fs.into_vec()
+                .into_iter()
+                .map(|f| renumber(f, map))
+                .collect(),
+        ),
+        Formula::Or(fs) => Formula::Or(
+            fs.into_vec()
+                .into_iter()
+                .map(|f| renumber(f, map))
+                .collect(),
+        ),
+        c @ Formula::Const(_) => c,
+    }
+}
+
+impl Program {
+    pub(crate) fn compile(rules: &RuleSet) -> Result<Program, CompileError> {
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let mut b = Builder {
+            rules,
+            slots: Vec::new(),
+            slot_index: HashMap::new(),
+            preds: Vec::new(),
+            pred_index: HashMap::new(),
+            pred_rule: Vec::new(),
+            pred_span: Vec::new(),
+            span: Span::default(),
+        };
+        let formulas: Vec<Formula> = rules
+            .rules
+            .iter()
+            .enumerate()
+            .map(|(i, r)| b.formula(&r.when, i))
+            .collect();
+
+        // Assign ids: scanned predicates grouped by slot, then IP, then direct.
+        // Scanned predicates grouped by slot, those of `arg` slots together (one source).
+        let is_arg =
+            |slot: u32| matches!(b.slots.get(slot as usize), Some(Term::Field(Field::Arg(_))));
+        let order_key = |c: &Class| match c {
+            Class::Scan { slot, .. } => (0u8, is_arg(*slot), *slot),
+            Class::Ip { .. } => (1, false, 0),
+            Class::Direct(..) => (2, false, 0),
+        };
+        let mut order: Vec<usize> = (0..b.preds.len()).collect();
+        order.sort_by_key(|&i| order_key(&b.preds[i]));
+        let mut map = vec![0u32; b.preds.len()];
+        for (new, &old) in order.iter().enumerate() {
+            map[old] = new as u32;
+        }
+        let nslots = b.slots.len();
+        let limits = crate::policy::scan_limits(&rules.settings);
+        let mut builders: Vec<ScannerBuilder> = (0..nslots)
+            .map(|_| {
+                let mut b = ScannerBuilder::new();
+                b.limits(limits);
+                b
+            })
+            .collect();
+        let mut slot_preds = vec![(u32::MAX, 0u32); nslots];
+        let mut ip_preds = (u32::MAX, 0u32);
+        let mut ip_builder = IpTableBuilder::new();
+        let mut ip_list_preds: Vec<Vec<u32>> = vec![Vec::new(); rules.lists.len()];
+        let mut codes = Vec::with_capacity(b.preds.len());
+        let mut sets = HashMap::new();
+        let mut ip_lists_added = std::collections::HashSet::new();
+        let mut pred_rule = vec![0usize; b.preds.len()];
+        let mut pred_span = vec![Span::default(); b.preds.len()];
+        let preds = std::mem::take(&mut b.preds);
+        let mut by_new: Vec<Option<Class>> = (0..preds.len()).map(|_| None).collect();
+        for (old, c) in preds.into_iter().enumerate() {
+            by_new[map[old] as usize] = Some(c);
+            pred_rule[map[old] as usize] = b.pred_rule[old];
+            pred_span[map[old] as usize] = b.pred_span[old];
+        }
+        for (id, class) in by_new.into_iter().enumerate() {
+            let id = id as u32;
+            let Some(class) = class else { continue };
+            let widen = |r: &mut (u32, u32)| {
+                r.0 = r.0.min(id);
+                r.1 = r.1.max(id + 1);
+            };
+            codes.push(match class {
+                Class::Scan { slot, patterns } => {
+                    if let Some(sb) = builders.get_mut(slot as usize) {
+                        for (kind, pat, ci) in &patterns {
+                            sb.add(id, *kind, pat, *ci);
+                        }
+                    }
+                    if let Some(r) = slot_preds.get_mut(slot as usize) {
+                        widen(r);
+                    }
+                    Code::Scan(slot)
+                }
+                Class::Ip { list } => {
+                    if ip_lists_added.insert(list) {
+                        if let Some(ListItems::Ip(nets)) =
+                            rules.list(portcullis_rules::ListId(list)).map(|l| &l.items)
+                        {
+                            for n in nets {
+                                ip_builder.insert(*n, list);
+                            }
+                        }
+                    }
+                    if let Some(v) = ip_list_preds.get_mut(list as usize) {
+                        v.push(id);
+                    }
+                    widen(&mut ip_preds);
+                    Code::Ip
+                }
+                Class::Direct(p, slots) => {
+                    if let PredKind::List {
+                        op: ListOp::HasAny,
+                        list,
+                        ..
+                    } = &p
+                    {
+                        if let Some(l) = rules.list(*list) {
+                            if let ListItems::Str(items) = &l.items {
+                                let set = items
+                                    .iter()
+                                    .map(|s| {
+                                        if l.case_insensitive {
+                                            s.to_ascii_lowercase()
+                                        } else {
+                                            s.clone()
+                                        }
+                                    })
+                                    .collect();
+                                sets.insert(id, (l.case_insensitive, set));
+                            }
+                        }
+                    }
+                    Code::Direct(p, slots)
+                }
+            });
+        }
+        // The limits bound the whole policy, not each field: 40 fields of one large regex
+        // each must not add up to 40 times `max_regex_bytes`.
+        let rule_of = |pattern: Option<u32>| {
+            pattern
+                .and_then(|p| pred_rule.get(p as usize))
+                .and_then(|&r| rules.rules.get(r))
+                .map(|r| r.id.as_str())
+        };
+        let mut patterns = 0usize;
+        for (sb, range) in builders.iter().zip(&slot_preds) {
+            patterns += sb.len();
+            if patterns > limits.max_patterns {
+                return Err(CompileError::new(
+                    rule_of(range.1.checked_sub(1)),
+                    None,
+                    format!(
+                        "the rules have more than {} patterns (`max_patterns` in [policy])",
+                        limits.max_patterns
+                    ),
+                )
+                .hint("merge patterns into lists, or raise `max_patterns` in [policy]")
+                .at(range
+                    .1
+                    .checked_sub(1)
+                    .and_then(|p| pred_span.get(p as usize))
+                    .copied()));
+            }
+        }
+        let mut regex_bytes = 0usize;
+        let mut scanners = Vec::with_capacity(nslots);
+        for (slot, sb) in builders.iter_mut().enumerate() {
+            if sb.is_empty() {
+                scanners.push(None);
+                continue;
+            }
+            sb.limits(ScanLimits {
+                regex_size_limit: limits.regex_size_limit.saturating_sub(regex_bytes),
+                ..limits
+            });
+            match sb.build() {
+                Ok(s) => {
+                    regex_bytes = regex_bytes.saturating_add(s.regex_memory());
+                    scanners.push(Some(s));
+                }
+                Err(e) => {
+                    let what = b.slots.get(slot).map(|t| t.to_string()).unwrap_or_default();
+                    let shared = if regex_bytes > 0 {
+                        format!(", {regex_bytes} of which the fields before {what} use")
+                    } else {
+                        String::new()
+                    };
+                    let hint = match e.exceeded() {
+                        Some("regex_size_limit") => format!(
+                            "the regexes of all rules share `max_regex_bytes` ({} bytes{shared}); simplify the regex (bounded repeats such as {{1000}} multiply its size) or raise the limit in [policy]",
+                            limits.regex_size_limit
+                        ),
+                        Some("max_pattern_len") => "shorten the pattern, or raise `max_pattern_len` in [policy]".to_string(),
+                        _ => "see docs/rules.md for what regexes may contain".to_string(),
+                    };
+                    let reason = match e.exceeded() {
+                        Some("regex_size_limit") => format!(
+                            "regexes on {what} compile to more than the {} bytes left of `max_regex_bytes`",
+                            limits.regex_size_limit.saturating_sub(regex_bytes)
+                        ),
+                        _ => format!("patterns on {what}: {}", e.reason()),
+                    };
+                    let span = e
+                        .pattern_id()
+                        .and_then(|p| pred_span.get(p as usize))
+                        .copied();
+                    return Err(CompileError::new(rule_of(e.pattern_id()), None, reason)
+                        .hint(hint)
+                        .at(span));
+                }
+            }
+        }
+        let ip_table = (!ip_lists_added.is_empty()).then(|| ip_builder.build());
+        let formulas: Vec<Formula> = formulas.into_iter().map(|f| renumber(f, &map)).collect();
+
+        // Anchors.
+        let arg_slot: Vec<bool> = b
+            .slots
+            .iter()
+            .map(|t| matches!(t, Term::Field(Field::Arg(_))))
+            .collect();
+        let arg_preds = slot_preds
+            .iter()
+            .zip(&arg_slot)
+            .filter(|(_, &a)| a)
+            .fold((u32::MAX, 0), |(lo, hi), (&(l, h), _)| {
+                (lo.min(l), hi.max(h))
+            });
+        let Anchors {
+            anchored,
+            unanchored,
+            pending,
+        } = anchors(&formulas, &codes, &arg_slot);
+        let mut arg_slots: Vec<(String, Vec<u32>)> = Vec::new();
+        for (i, t) in b.slots.iter().enumerate() {
+            if let Term::Field(Field::Arg(name)) = t {
+                match arg_slots.iter_mut().find(|(n, _)| n == name) {
+                    Some((_, v)) => v.push(i as u32),
+                    None => arg_slots.push((name.clone(), vec![i as u32])),
+                }
+            }
+        }
+        arg_slots.sort();
+        let path_slot = b
+            .slots
+            .iter()
+            .position(|t| *t == Term::Field(Field::Path))
+            .map(|p| p as u32);
+        Ok(Program {
+            slots: b.slots,
+            scanners,
+            regex_bytes,
+            codes,
+            formulas,
+            ip_table,
+            ip_list_preds,
+            slot_preds,
+            ip_preds,
+            arg_preds,
+            anchored,
+            unanchored,
+            pending,
+            sets,
+            arg_slots,
+            path_slot,
+            path_style: crate::policy::path_style(&rules.settings),
+            rule_count: rules.rules.len(),
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        })
+    }
+}

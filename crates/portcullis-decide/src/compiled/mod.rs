@@ -1,0 +1,189 @@
+//! The compiled program: every predicate of every rule becomes a bit, computed by one scan
+//! per field (or one IP table lookup), and rules become formulas over those bits.
+//!
+//! Compilation:
+//! - each distinct string-valued term a predicate reads (`path`, `lower(header["x"])`,
+//!   `path_segment(1)`…) is a *slot*: computed at most once per request into a reused buffer;
+//! - every literal, list and regex predicate on a slot goes into that slot's `Scanner`, with
+//!   the predicate's id as pattern id; predicate ids of one slot are contiguous;
+//! - every `ip in <list>` predicate is answered by one `IpTable` holding all IP lists;
+//! - the rest (`has`, `len`, `present`, field-to-field comparisons…) are evaluated directly;
+//! - each rule gets an *anchor* when its condition implies one of a set of scanned
+//!   predicates on one slot. Rules are then found through the bits that are set instead of
+//!   being visited one by one, so 10,000 rules cost about what their matches cost.
+//!
+//! A field is scanned only when the next rule that could match needs it.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use portcullis_match::normalize::PathStyle;
+use portcullis_match::{IpTable, MatchSet, ScanScratch, Scanner};
+use portcullis_rules::{PredKind, Term};
+
+mod anchors;
+mod build;
+mod profile;
+mod run;
+mod terms;
+
+pub use profile::FieldCost;
+pub(crate) use run::Run;
+
+/// Where a predicate's value comes from.
+#[derive(Debug)]
+enum Code {
+    /// A bit set by the slot's scanner.
+    Scan(u32),
+    /// A bit set from the IP table lookup.
+    Ip,
+    /// Evaluated directly; the slots of its left and right string terms (or of the term
+    /// inside `len`/`present`).
+    Direct(PredKind, [Option<u32>; 2]),
+}
+
+#[derive(Debug)]
+enum Formula {
+    Const(bool),
+    Pred(u32),
+    Not(Box<Formula>),
+    And(Box<[Formula]>),
+    Or(Box<[Formula]>),
+}
+
+/// The source of an anchor's bits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+enum Source {
+    Ip,
+    /// Every plain `arg["name"]` slot: filled by one pass over the query string.
+    Args,
+    Slot(u32),
+}
+
+pub(crate) struct Program {
+    /// String terms computed per request, with their scanners.
+    slots: Vec<Term>,
+    scanners: Vec<Option<Scanner>>,
+    /// Bytes the scanners' regexes hold, within `max_regex_bytes`.
+    pub(crate) regex_bytes: usize,
+    codes: Vec<Code>,
+    formulas: Vec<Formula>,
+    ip_table: Option<IpTable>,
+    /// For each IP list id: the predicates true when the address is in it.
+    ip_list_preds: Vec<Vec<u32>>,
+    /// Predicate ids of each slot (contiguous) and of the IP predicates.
+    slot_preds: Vec<(u32, u32)>,
+    ip_preds: (u32, u32),
+    /// Predicate ids of all `arg` slots (contiguous).
+    arg_preds: (u32, u32),
+    /// For each predicate: the rules it anchors (ascending; empty for most).
+    anchored: Vec<Box<[u32]>>,
+    /// Rules without an anchor: always candidates.
+    unanchored: Vec<u64>,
+    /// Sources in order of the first rule they anchor: scanned when the walk reaches it.
+    pending: Vec<(u32, Source)>,
+    /// String sets for `has_any`, and whether they are case-insensitive (then lowercased).
+    sets: HashMap<u32, (bool, std::collections::HashSet<String>)>,
+    /// Slots holding a plain `arg["name"]`, sorted by name: filled together in one pass
+    /// over the query string.
+    arg_slots: Vec<(String, Vec<u32>)>,
+    /// The slot of `path`, when any rule reads it or a segment of it.
+    path_slot: Option<u32>,
+    /// How `path` is normalised.
+    path_style: PathStyle,
+    rule_count: usize,
+    id: u64,
+}
+
+impl std::fmt::Debug for Program {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Program")
+            .field("slots", &self.slots.len())
+            .field("predicates", &self.codes.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Reusable per-thread state for evaluating one program.
+pub struct Scratch {
+    program: u64,
+    bits: MatchSet,
+    /// Per slot, the scratch of its scanner (`None`: the slot has no scanner).
+    scan: Vec<Option<ScanScratch>>,
+    /// Per slot: 0 not computed, 1 absent, 2 present (and scanned when it has a scanner).
+    state: Vec<u8>,
+    /// Per slot: its values, one after the other (one value, except for a term on an
+    /// argument repeated in the query), and where each one is in it.
+    values: Vec<String>,
+    ranges: Vec<Vec<(u32, u32)>>,
+    tmp: String,
+    tmp2: String,
+    /// One argument value, decoded, while terms over it are computed.
+    arg: String,
+    /// One value of an argument-based term, before it joins its slot.
+    one: String,
+    /// Holds one side of a comparison; never written by slot computation.
+    held: String,
+    ip_done: bool,
+    args_done: bool,
+    candidates: Vec<u64>,
+    next_pending: usize,
+}
+
+impl std::fmt::Debug for Scratch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scratch").finish_non_exhaustive()
+    }
+}
+
+impl Program {
+    /// Looks an address up only to bring the table's lines into the cache.
+    pub(crate) fn touch_ip(&self, ip: IpAddr) {
+        if let Some(t) = &self.ip_table {
+            std::hint::black_box(t.lookup(ip));
+        }
+    }
+
+    /// Fresh scratch space for this program.
+    pub(crate) fn scratch(&self) -> Scratch {
+        Scratch {
+            program: self.id,
+            bits: MatchSet::new(self.codes.len()),
+            scan: self
+                .scanners
+                .iter()
+                .map(|s| s.as_ref().map(Scanner::scratch))
+                .collect(),
+            state: vec![0; self.slots.len()],
+            values: vec![String::new(); self.slots.len()],
+            ranges: vec![Vec::new(); self.slots.len()],
+            tmp: String::new(),
+            tmp2: String::new(),
+            arg: String::new(),
+            one: String::new(),
+            held: String::new(),
+            ip_done: false,
+            args_done: false,
+            candidates: vec![0; self.unanchored.len()],
+            next_pending: 0,
+        }
+    }
+
+    /// Whether `s` was made for this program.
+    pub(crate) fn owns(&self, s: &Scratch) -> bool {
+        s.program == self.id
+    }
+
+    /// Prepares scratch for a new request.
+    pub(crate) fn reset(&self, s: &mut Scratch) {
+        if s.program != self.id {
+            *s = self.scratch();
+        }
+        s.bits.clear();
+        s.state.fill(0);
+        s.ip_done = false;
+        s.args_done = false;
+        s.candidates.copy_from_slice(&self.unanchored);
+        s.next_pending = 0;
+    }
+}

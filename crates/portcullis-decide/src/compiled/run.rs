@@ -1,0 +1,531 @@
+//! One request's evaluation: fields computed and scanned on demand, candidate rules walked
+//! through their anchors, the rest evaluated directly.
+
+use portcullis_match::normalize;
+use portcullis_rules::{CmpOp, Expr, Field, ListOp, PredKind, Term, Type};
+
+use crate::request::Request;
+
+use super::terms::{base_arg, compute, ip_of, set_single, Target};
+use super::{Code, Formula, Program, Scratch, Source};
+
+/// One request's evaluation over a program.
+pub(crate) struct Run<'a, 'r> {
+    program: &'a Program,
+    scratch: &'a mut Scratch,
+    req: &'a Request<'r>,
+    preflight: bool,
+    /// The request target split once.
+    target: Target<'r>,
+}
+
+impl<'a, 'r> Run<'a, 'r> {
+    pub(crate) fn new(
+        program: &'a Program,
+        scratch: &'a mut Scratch,
+        req: &'a Request<'r>,
+        preflight: bool,
+    ) -> Self {
+        let (path, query) = normalize::split_target(req.uri);
+        let target = Target {
+            path,
+            query,
+            style: program.path_style,
+        };
+        Run {
+            program,
+            scratch,
+            req,
+            preflight,
+            target,
+        }
+    }
+}
+
+impl crate::policy::Candidates for Run<'_, '_> {
+    fn next_candidate(&mut self, from: usize) -> Option<usize> {
+        loop {
+            let next = next_bit(&self.scratch.candidates, from, self.program.rule_count);
+            // Scan every source whose first anchored rule comes before that candidate: its
+            // matches may add earlier candidates.
+            match self.program.pending.get(self.scratch.next_pending) {
+                Some(&(first, src)) if next.is_none_or(|n| first as usize <= n) => {
+                    self.scratch.next_pending += 1;
+                    self.add_anchored(src);
+                }
+                _ => return next,
+            }
+        }
+    }
+
+    fn matches(&mut self, i: usize) -> bool {
+        match self.program.formulas.get(i) {
+            Some(f) => self.formula(f),
+            None => false,
+        }
+    }
+
+    fn malformed(
+        &self,
+        req: &Request<'_>,
+        forbid_ambiguous_path: bool,
+    ) -> Option<crate::decision::Malformed> {
+        req.malformed(self.target.path, forbid_ambiguous_path)
+    }
+}
+
+fn next_bit(words: &[u64], from: usize, limit: usize) -> Option<usize> {
+    let mut w = from / 64;
+    let mut word = words.get(w)? & (u64::MAX.checked_shl((from % 64) as u32).unwrap_or(0));
+    loop {
+        if word != 0 {
+            let i = w * 64 + word.trailing_zeros() as usize;
+            return (i < limit).then_some(i);
+        }
+        w += 1;
+        word = *words.get(w)?;
+    }
+}
+
+impl Run<'_, '_> {
+    fn add_anchored(&mut self, src: Source) {
+        let (lo, hi) = match src {
+            Source::Ip => {
+                self.ensure_ip();
+                self.program.ip_preds
+            }
+            Source::Args => {
+                self.ensure_args();
+                self.program.arg_preds
+            }
+            Source::Slot(s) => {
+                self.ensure_slot(s);
+                self.program
+                    .slot_preds
+                    .get(s as usize)
+                    .copied()
+                    .unwrap_or((0, 0))
+            }
+        };
+        let Scratch {
+            bits, candidates, ..
+        } = &mut *self.scratch;
+        for p in bits.iter_range(lo, hi) {
+            if let Some(rules) = self.program.anchored.get(p as usize) {
+                for &r in rules {
+                    if let Some(w) = candidates.get_mut(r as usize / 64) {
+                        *w |= 1 << (r % 64);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Fills every `arg["name"]` slot in one pass over the query string, and scans each.
+    /// A repeated argument gives its slot one value per occurrence, each scanned, so a
+    /// predicate holds when any value satisfies it.
+    fn ensure_args(&mut self) {
+        if self.scratch.args_done {
+            return;
+        }
+        self.scratch.args_done = true;
+        let Scratch {
+            values,
+            ranges,
+            tmp,
+            state,
+            scan,
+            bits,
+            ..
+        } = &mut *self.scratch;
+        for (_, slots) in &self.program.arg_slots {
+            for &s in slots {
+                if let (Some(v), Some(r)) = (values.get_mut(s as usize), ranges.get_mut(s as usize))
+                {
+                    v.clear();
+                    r.clear();
+                }
+            }
+        }
+        for pair in self.target.query.split('&') {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let name = if k.bytes().any(|b| b == b'%' || b == b'+') {
+                tmp.clear();
+                normalize::percent_decode_into(k, true, tmp);
+                tmp.as_str()
+            } else {
+                k
+            };
+            let args = &self.program.arg_slots;
+            let Ok(at) = args.binary_search_by(|(n, _)| n.as_str().cmp(name)) else {
+                continue;
+            };
+            let Some((_, slots)) = args.get(at) else {
+                continue;
+            };
+            for &s in slots {
+                let i = s as usize;
+                let (Some(buf), Some(r), Some(st)) =
+                    (values.get_mut(i), ranges.get_mut(i), state.get_mut(i))
+                else {
+                    continue;
+                };
+                let start = buf.len();
+                normalize::percent_decode_into(v, true, buf);
+                r.push((start as u32, buf.len() as u32));
+                *st = 2;
+                if let (Some(Some(scanner)), Some(Some(sc)), Some(value)) = (
+                    self.program.scanners.get(i),
+                    scan.get_mut(i),
+                    buf.get(start..),
+                ) {
+                    scanner.scan(value, sc, bits);
+                }
+            }
+        }
+        for (_, slots) in &self.program.arg_slots {
+            for &s in slots {
+                if let Some(st @ 0) = state.get_mut(s as usize) {
+                    *st = 1;
+                }
+            }
+        }
+    }
+
+    /// Computes a term over an argument (`lower(arg["q"])`) once per value of the
+    /// argument, scanning each.
+    fn fill_arg_term(&mut self, i: usize, name: &str) -> Option<()> {
+        let term = self.program.slots.get(i)?;
+        let Scratch {
+            values,
+            ranges,
+            tmp,
+            tmp2,
+            arg,
+            one,
+            state,
+            scan,
+            bits,
+            ..
+        } = &mut *self.scratch;
+        let (buf, r) = (values.get_mut(i)?, ranges.get_mut(i)?);
+        buf.clear();
+        r.clear();
+        let mut pairs = normalize::QueryArgs::new(self.target.query);
+        while pairs.next_value(name, tmp, arg) {
+            one.clear();
+            compute(term, self.req, self.target, Some(arg), one, tmp, tmp2);
+            let start = buf.len();
+            buf.push_str(one);
+            r.push((start as u32, buf.len() as u32));
+            if let (Some(Some(scanner)), Some(Some(sc))) =
+                (self.program.scanners.get(i), scan.get_mut(i))
+            {
+                scanner.scan(one, sc, bits);
+            }
+        }
+        *state.get_mut(i)? = if r.is_empty() { 1 } else { 2 };
+        Some(())
+    }
+
+    fn ensure_ip(&mut self) {
+        if self.scratch.ip_done {
+            return;
+        }
+        self.scratch.ip_done = true;
+        let (Some(table), Some(ip)) = (&self.program.ip_table, self.req.client_ip) else {
+            return;
+        };
+        for list in table.lookup(ip).iter() {
+            if let Some(preds) = self.program.ip_list_preds.get(list as usize) {
+                for &p in preds {
+                    self.scratch.bits.insert(p);
+                }
+            }
+        }
+    }
+
+    /// Computes a slot's value (and scans it) once per request; returns its value.
+    pub(super) fn ensure_slot(&mut self, s: u32) -> Option<&str> {
+        let i = s as usize;
+        if self.scratch.state.get(i).copied()? == 0 {
+            let slot_term = self.program.slots.get(i)?;
+            match slot_term {
+                Term::Field(Field::Arg(_)) => self.ensure_args(),
+                t if base_arg(t).is_some() => {
+                    let name = base_arg(t).unwrap_or_default();
+                    self.fill_arg_term(i, name);
+                }
+                Term::PathSegment(n) => {
+                    let n = *n;
+                    let path_slot = self.program.path_slot?;
+                    self.ensure_slot(path_slot);
+                    let Scratch {
+                        values,
+                        ranges,
+                        state,
+                        scan,
+                        bits,
+                        ..
+                    } = &mut *self.scratch;
+                    let mut buf = std::mem::take(values.get_mut(i)?);
+                    buf.clear();
+                    let segment = values
+                        .get(path_slot as usize)
+                        .and_then(|p| normalize::path_segment(p, n));
+                    let present = segment.is_some();
+                    buf.push_str(segment.unwrap_or(""));
+                    state[i] = if present { 2 } else { 1 };
+                    set_single(ranges, i, buf.len());
+                    if present {
+                        if let (Some(Some(scanner)), Some(Some(sc))) =
+                            (self.program.scanners.get(i), scan.get_mut(i))
+                        {
+                            scanner.scan(&buf, sc, bits);
+                        }
+                    }
+                    *values.get_mut(i)? = buf;
+                }
+                _ => {}
+            }
+        }
+        if self.scratch.state.get(i).copied()? == 0 {
+            let term = self.program.slots.get(i)?;
+            let Scratch {
+                values,
+                ranges,
+                tmp,
+                tmp2,
+                state,
+                scan,
+                bits,
+                ..
+            } = &mut *self.scratch;
+            let buf = values.get_mut(i)?;
+            buf.clear();
+            let present = compute(term, self.req, self.target, None, buf, tmp, tmp2);
+            state[i] = if present { 2 } else { 1 };
+            set_single(ranges, i, buf.len());
+            if present {
+                if let (Some(Some(scanner)), Some(Some(sc))) =
+                    (self.program.scanners.get(i), scan.get_mut(i))
+                {
+                    scanner.scan(buf, sc, bits);
+                }
+            }
+        }
+        self.value_at(s, 0)
+    }
+
+    /// The `k`-th value of a computed slot (`None` past the last, or when absent).
+    fn value_at(&self, s: u32, k: usize) -> Option<&str> {
+        let i = s as usize;
+        if self.scratch.state.get(i) != Some(&2) {
+            return None;
+        }
+        let &(a, b) = self.scratch.ranges.get(i)?.get(k)?;
+        self.scratch.values.get(i)?.get(a as usize..b as usize)
+    }
+
+    /// How many values a slot has (computing it first): 0 when absent.
+    fn value_count(&mut self, s: u32) -> usize {
+        match self.ensure_slot(s) {
+            Some(_) => self.scratch.ranges.get(s as usize).map_or(0, Vec::len),
+            None => 0,
+        }
+    }
+
+    /// The value of each predicate of rule `i`'s condition `when`, in the order
+    /// `Expr::visit_preds` visits them, as this program computes them: its formula mirrors
+    /// the condition node for node, a predicate being a bit, its negation (`!=`) or a
+    /// constant.
+    pub(crate) fn pred_values(&mut self, i: usize, when: &Expr, out: &mut Vec<bool>) {
+        if let Some(f) = self.program.formulas.get(i) {
+            self.mirror(when, f, out);
+        }
+    }
+
+    fn mirror(&mut self, e: &Expr, f: &Formula, out: &mut Vec<bool>) {
+        match (e, f) {
+            (Expr::Pred(_), f) => out.push(self.formula(f)),
+            (Expr::Not(e), Formula::Not(f)) => self.mirror(e, f, out),
+            (Expr::And(es), Formula::And(fs)) | (Expr::Or(es), Formula::Or(fs)) => {
+                for (e, f) in es.iter().zip(fs.iter()) {
+                    self.mirror(e, f, out);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn formula(&mut self, f: &Formula) -> bool {
+        match f {
+            Formula::Const(b) => *b,
+            Formula::Pred(p) => self.pred(*p),
+            Formula::Not(f) => !self.formula(f),
+            Formula::And(fs) => fs.iter().all(|f| self.formula(f)),
+            Formula::Or(fs) => fs.iter().any(|f| self.formula(f)),
+        }
+    }
+
+    fn pred(&mut self, p: u32) -> bool {
+        let program = self.program;
+        match program.codes.get(p as usize) {
+            Some(Code::Scan(slot)) => {
+                self.ensure_slot(*slot);
+                self.scratch.bits.contains(p)
+            }
+            Some(Code::Ip) => {
+                self.ensure_ip();
+                self.scratch.bits.contains(p)
+            }
+            Some(Code::Direct(kind, slots)) => self.direct(p, kind, *slots),
+            None => false,
+        }
+    }
+
+    /// A string operand: a literal, or the `k`-th value of its (computed) slot.
+    fn string_of<'s>(&'s self, t: &'s Term, slot: Option<u32>, k: usize) -> Option<&'s str> {
+        match t {
+            Term::Str(s) => Some(s),
+            _ => self.value_at(slot?, k),
+        }
+    }
+
+    /// Whether two string operands are present and equal.
+    fn string_eq(&mut self, a: &Term, b: &Term, slots: [Option<u32>; 2], k: [usize; 2]) -> bool {
+        let mut held = std::mem::take(&mut self.scratch.held);
+        held.clear();
+        let eq = match self.string_of(a, slots[0], k[0]) {
+            Some(x) => {
+                held.push_str(x);
+                self.string_of(b, slots[1], k[1]).is_some_and(|y| y == held)
+            }
+            None => false,
+        };
+        self.scratch.held = held;
+        eq
+    }
+
+    fn set_of(&self, t: &Term) -> &[String] {
+        let auth = self.req.auth;
+        if !auth.is_authenticated() {
+            return &[];
+        }
+        match t {
+            Term::Field(Field::AuthRoles) => &auth.roles,
+            Term::Field(Field::AuthScopes) => &auth.scopes,
+            _ => &[],
+        }
+    }
+
+    fn int_of(&self, t: &Term, slot: Option<u32>, k: usize) -> Option<i64> {
+        match t {
+            Term::Int(n) => Some(*n),
+            Term::Len(inner) if inner.ty() == Type::StrSet => Some(self.set_of(inner).len() as i64),
+            Term::Len(inner) => Some(self.string_of(inner, slot, k).map_or(0, |s| s.len() as i64)),
+            _ => None,
+        }
+    }
+
+    fn bool_of(&self, t: &Term, slot: Option<u32>, k: usize) -> bool {
+        match t {
+            Term::Bool(b) => *b,
+            Term::Field(Field::AuthAuthenticated) => self.req.auth.is_authenticated(),
+            Term::Field(Field::CorsPreflight) => self.preflight,
+            Term::Present(inner) => match inner.ty() {
+                Type::Ip => self.req.client_ip.is_some(),
+                Type::StrSet => !self.set_of(inner).is_empty(),
+                Type::Str => self.string_of(inner, slot, k).is_some(),
+                Type::Int | Type::Bool => true,
+            },
+            _ => false,
+        }
+    }
+
+    /// A predicate evaluated directly. It holds when it holds for any value of its
+    /// operands (several for a term on a repeated argument); `a != b` is `not a == b`.
+    fn direct(&mut self, id: u32, p: &PredKind, slots: [Option<u32>; 2]) -> bool {
+        let counts = slots.map(|s| s.map_or(1, |s| self.value_count(s).max(1)));
+        let any =
+            (0..counts[0]).any(|a| (0..counts[1]).any(|b| self.direct_one(id, p, slots, [a, b])));
+        match p {
+            PredKind::Compare { op: CmpOp::Ne, .. } => !any,
+            _ => any,
+        }
+    }
+
+    /// [`Run::direct`] on one value of each operand (`!=` read as `==`).
+    fn direct_one(
+        &mut self,
+        id: u32,
+        p: &PredKind,
+        slots: [Option<u32>; 2],
+        k: [usize; 2],
+    ) -> bool {
+        match p {
+            PredKind::Test(t) => self.bool_of(t, slots[0], k[0]),
+            PredKind::Compare { lhs, op, rhs } => {
+                let op = if *op == CmpOp::Ne { CmpOp::Eq } else { *op };
+                let eq = match lhs.ty() {
+                    Type::Str => self.string_eq(lhs, rhs, slots, k),
+                    Type::Int => {
+                        let a = self.int_of(lhs, slots[0], k[0]);
+                        let b = self.int_of(rhs, slots[1], k[1]);
+                        let (Some(a), Some(b)) = (a, b) else {
+                            return false;
+                        };
+                        return op.holds(a, b);
+                    }
+                    Type::Bool => {
+                        self.bool_of(lhs, slots[0], k[0]) == self.bool_of(rhs, slots[1], k[1])
+                    }
+                    Type::Ip => match (ip_of(lhs, self.req), ip_of(rhs, self.req)) {
+                        (Some(a), Some(b)) => a == b,
+                        _ => false,
+                    },
+                    Type::StrSet => false,
+                };
+                op == CmpOp::Eq && eq
+            }
+            PredKind::Has { set, item } => {
+                let mut held = std::mem::take(&mut self.scratch.held);
+                held.clear();
+                let present = match self.string_of(item, slots[1], k[1]) {
+                    Some(x) => {
+                        held.push_str(x);
+                        true
+                    }
+                    None => false,
+                };
+                let found = present && self.set_of(set).contains(&held);
+                self.scratch.held = held;
+                found
+            }
+            PredKind::List {
+                lhs,
+                op: ListOp::HasAny,
+                ..
+            } => {
+                let Some((ci, set)) = self.program.sets.get(&id) else {
+                    return false;
+                };
+                let mut held = std::mem::take(&mut self.scratch.held);
+                let found = self.set_of(lhs).iter().any(|m| {
+                    if *ci {
+                        held.clear();
+                        held.push_str(m);
+                        held.make_ascii_lowercase();
+                        set.contains(held.as_str())
+                    } else {
+                        set.contains(m.as_str())
+                    }
+                });
+                self.scratch.held = held;
+                found
+            }
+            // Every other list and string predicate on a computed term is scanned.
+            PredKind::List { .. } | PredKind::Str { .. } => false,
+        }
+    }
+}

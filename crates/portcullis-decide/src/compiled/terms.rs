@@ -1,0 +1,137 @@
+//! A string term's value for a request: fields, decoded arguments, functions of them.
+
+use std::net::IpAddr;
+
+use portcullis_match::normalize;
+use portcullis_match::normalize::PathStyle;
+use portcullis_rules::{Field, Term};
+
+use crate::request::Request;
+
+/// A request target as sent, and how the server behind reads its path.
+#[derive(Clone, Copy)]
+pub(super) struct Target<'r> {
+    pub(super) path: &'r str,
+    pub(super) query: &'r str,
+    pub(super) style: PathStyle,
+}
+
+pub(super) fn ip_of(t: &Term, req: &Request<'_>) -> Option<IpAddr> {
+    match t {
+        Term::Ip(ip) => Some(portcullis_rules::canonical_ip(*ip)),
+        Term::Field(Field::Ip) => req.client_ip.map(portcullis_rules::canonical_ip),
+        _ => None,
+    }
+}
+
+/// The argument a term is computed from (`q` for `lower(arg["q"])`), if any.
+pub(super) fn base_arg(t: &Term) -> Option<&str> {
+    match t {
+        Term::Field(Field::Arg(name)) => Some(name),
+        Term::Lower(inner) | Term::UrlDecode(inner) => base_arg(inner),
+        _ => None,
+    }
+}
+
+/// Records that slot `i` holds one value, its whole buffer.
+pub(super) fn set_single(ranges: &mut [Vec<(u32, u32)>], i: usize, len: usize) {
+    if let Some(r) = ranges.get_mut(i) {
+        r.clear();
+        r.push((0, len as u32));
+    }
+}
+
+/// Writes a string term's value into `out`; returns whether it is present. `arg` is the
+/// value of the argument the term reads, for a term over an argument. `tmp` and `tmp2`
+/// are scratch buffers.
+pub(super) fn compute(
+    t: &Term,
+    req: &Request<'_>,
+    target: Target<'_>,
+    arg: Option<&str>,
+    out: &mut String,
+    tmp: &mut String,
+    tmp2: &mut String,
+) -> bool {
+    let auth = req.auth;
+    let authed = auth.is_authenticated();
+    let copy = |s: Option<&str>, out: &mut String| match s {
+        Some(s) => {
+            out.push_str(s);
+            true
+        }
+        None => false,
+    };
+    match t {
+        Term::Str(s) => copy(Some(s), out),
+        Term::Field(f) => match f {
+            Field::Method => copy(Some(req.method), out),
+            Field::Host => {
+                // RFC 9112 §3.2.2: an absolute-form target's authority wins over Host.
+                tmp.clear();
+                let found = match normalize::authority(req.uri) {
+                    Some(a) => {
+                        tmp.push_str(a);
+                        true
+                    }
+                    None => req.header_into("host", tmp),
+                };
+                if found {
+                    normalize::normalize_host(tmp, out);
+                }
+                found
+            }
+            Field::Path => {
+                normalize::normalize_path_as(target.style, target.path, out, tmp);
+                true
+            }
+            Field::RawPath => copy(Some(target.path), out),
+            Field::Query => copy(Some(target.query), out),
+            Field::Arg(_) => copy(arg, out),
+            Field::Header(name) => req.header_into(name, out),
+            Field::UserAgent => req.header_into("user-agent", out),
+            Field::Cookie(name) => {
+                let mut found = false;
+                req.headers.for_each("cookie", &mut |v| {
+                    if found {
+                        return;
+                    }
+                    tmp.clear();
+                    normalize::push_bytes_lossy(v, tmp);
+                    if let Some(c) = normalize::cookie(tmp, name) {
+                        out.push_str(c);
+                        found = true;
+                    }
+                });
+                found
+            }
+            Field::AuthSubject if authed => copy(auth.subject.as_deref(), out),
+            Field::AuthTenant if authed => copy(auth.tenant.as_deref(), out),
+            Field::GeoCountry => copy(req.geo_country, out),
+            Field::Attr(name) => copy(req.attrs.get(name), out),
+            _ => false,
+        },
+        Term::Lower(inner) => {
+            let present = compute(inner, req, target, arg, out, tmp, tmp2);
+            out.make_ascii_lowercase();
+            present
+        }
+        Term::UrlDecode(inner) => {
+            tmp2.clear();
+            let mut inner_buf = std::mem::take(tmp2);
+            let present = compute(inner, req, target, arg, &mut inner_buf, tmp, out);
+            out.clear();
+            if present {
+                normalize::percent_decode_into(&inner_buf, false, out);
+            }
+            *tmp2 = inner_buf;
+            present
+        }
+        Term::PathSegment(n) => {
+            tmp2.clear();
+            normalize::normalize_path_as(target.style, target.path, tmp2, tmp);
+            copy(normalize::path_segment(tmp2, *n), out)
+        }
+        _ => false,
+    }
+}

@@ -5,7 +5,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use portcullis::{Decision, OwnedRequest, Request, RuleTrace};
+use portcullis::inspect::RuleTrace;
+use portcullis::{Decision, OwnedRequest, Request};
 use serde_json::{json, Map, Value};
 
 use crate::{lines, load, Outcome};

@@ -437,6 +437,13 @@ pub struct OwnedRequest {
 #[derive(Debug)]
 pub struct RequestError(String);
 
+impl RequestError {
+    /// What is wrong with the request, in one line.
+    pub fn message(&self) -> &str {
+        &self.0
+    }
+}
+
 impl std::fmt::Display for RequestError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)

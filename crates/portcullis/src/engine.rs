@@ -14,23 +14,41 @@ use crate::log::{self, LogBudget};
 ///
 /// `Display` is one line (how many errors); [`LoadError::render`] is what an operator
 /// reads, every diagnostic with its place. `Debug` shows the diagnostics too.
-#[derive(Debug)]
-pub enum LoadError {
-    /// The rule files have errors; the diagnostics say where.
+pub struct LoadError(Kind);
+
+enum Kind {
+    /// The rule files have errors.
     Rules(portcullis_rules::Error),
-    /// The rules are valid but cannot be compiled (a size limit, say); the error is
-    /// located at the rule like rule-file errors.
+    /// The rules are valid but cannot be compiled (a size limit, say).
     Compile(CompileError),
+}
+
+impl From<portcullis_rules::Error> for LoadError {
+    fn from(e: portcullis_rules::Error) -> LoadError {
+        LoadError(Kind::Rules(e))
+    }
+}
+
+impl From<CompileError> for LoadError {
+    fn from(e: CompileError) -> LoadError {
+        LoadError(Kind::Compile(e))
+    }
 }
 
 /// One line: how many errors, not where. [`LoadError::render`] shows them, each once; a
 /// `Display` that rendered them too put every diagnostic twice in the reload log.
 impl fmt::Display for LoadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            LoadError::Rules(e) => write!(f, "{} error(s) in rule files", e.error_count()),
-            LoadError::Compile(e) => write!(f, "cannot compile rules: {e}"),
+        match &self.0 {
+            Kind::Rules(e) => write!(f, "{} error(s) in rule files", e.error_count()),
+            Kind::Compile(e) => write!(f, "cannot compile rules: {e}"),
         }
+    }
+}
+
+impl fmt::Debug for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.render())
     }
 }
 
@@ -42,10 +60,23 @@ impl LoadError {
         self.located().map_or(&[], |e| e.diagnostics())
     }
 
+    /// Whether the rule files were valid and compiling them failed (a size limit).
+    pub fn is_compile_error(&self) -> bool {
+        matches!(self.0, Kind::Compile(_))
+    }
+
+    /// The rule at fault of a compile error.
+    pub fn rule(&self) -> Option<&str> {
+        match &self.0 {
+            Kind::Compile(e) => e.rule(),
+            Kind::Rules(_) => None,
+        }
+    }
+
     fn located(&self) -> Option<&portcullis_rules::Error> {
-        match self {
-            LoadError::Rules(e) => Some(e),
-            LoadError::Compile(e) => e.located(),
+        match &self.0 {
+            Kind::Rules(e) => Some(e),
+            Kind::Compile(e) => e.located(),
         }
     }
 
@@ -122,7 +153,7 @@ fn compile(rules: RuleSet, limiter: &Arc<RateLimiter>) -> Result<(Policy, Reload
         warnings: rules.warnings().to_vec(),
         rules: rules.rules.len(),
     };
-    let policy = Policy::compile_with(rules, Arc::clone(limiter)).map_err(LoadError::Compile)?;
+    let policy = Policy::compile_with(rules, Arc::clone(limiter))?;
     Ok((policy, report))
 }
 
@@ -134,7 +165,7 @@ impl Engine {
 
     /// Loads several rule files or directories into one policy.
     pub fn from_paths<P: AsRef<Path>>(paths: &[P]) -> Result<Engine, LoadError> {
-        let rules = RuleSet::load(paths).map_err(LoadError::Rules)?;
+        let rules = RuleSet::load(paths)?;
         let engine = Engine::from_rules(rules)?;
         *engine
             .shared
@@ -148,7 +179,7 @@ impl Engine {
     /// Parses TOML rules from a string.
     #[allow(clippy::should_implement_trait)] // returns our error, not FromStr's
     pub fn from_str(rules: &str) -> Result<Engine, LoadError> {
-        Engine::from_rules(RuleSet::parse("<string>", rules).map_err(LoadError::Rules)?)
+        Engine::from_rules(RuleSet::parse("<string>", rules)?)
     }
 
     /// Compiles a parsed rule set.
@@ -248,13 +279,13 @@ impl Engine {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
-        let rules = RuleSet::load(&paths).map_err(LoadError::Rules)?;
+        let rules = RuleSet::load(&paths)?;
         self.install(rules)
     }
 
     /// Loads other files and makes them the engine's source for later reloads.
     pub fn reload_from<P: AsRef<Path>>(&self, paths: &[P]) -> Result<Reloaded, LoadError> {
-        let rules = RuleSet::load(paths).map_err(LoadError::Rules)?;
+        let rules = RuleSet::load(paths)?;
         let report = self.install(rules)?;
         *self
             .shared
@@ -268,7 +299,7 @@ impl Engine {
     /// Parses TOML rules from a string and swaps them in (the file paths used by
     /// [`Engine::reload`] stay as they were).
     pub fn reload_str(&self, rules: &str) -> Result<Reloaded, LoadError> {
-        self.install(RuleSet::parse("<string>", rules).map_err(LoadError::Rules)?)
+        self.install(RuleSet::parse("<string>", rules)?)
     }
 
     /// Compiles a rule set off to the side and swaps it in. Requests being evaluated

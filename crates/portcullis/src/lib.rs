@@ -105,11 +105,20 @@ pub use http_request::{to_http_response, ClientIp, HeaderMapSource, HttpRequest,
 pub use layer::{CorsHeaders, Portcullis, PortcullisLayer, ResponseBody, ResponseFuture};
 pub use log::LogBudget;
 pub use portcullis_decide::{
-    parse_client_ip, Ambiguity, AttrSource, Auth, AuthStatus, CompileError, Decision, FieldCost,
-    HeaderSource, HeaderTotals, Malformed, Oversize, OwnedRequest, Policy, RateInfo, RateLimiter,
-    Request, RequestError, RequestId, Response, RuleTrace, Scratch, Verdict,
+    parse_client_ip, Ambiguity, AttrSource, Auth, AuthStatus, CompileError, Decision, HeaderSource,
+    Malformed, Oversize, OwnedRequest, Policy, RateCheck, RateInfo, RateLimiter, Request,
+    RequestError, RequestId, Response, Verdict,
 };
-pub use portcullis_rules::{Diagnostic, RuleSet, Severity};
+pub use portcullis_rules::{
+    Action, Diagnostic, Error as RulesError, LoadOptions, Mode, Rule, RuleSet, Severity,
+};
+
+/// Looking inside evaluation: traces of what each rule saw, what each field costs, and the
+/// pieces for tuning the hot path and custom header sources. The crate root holds the
+/// embedding API; this holds the tools around it.
+pub mod inspect {
+    pub use portcullis_decide::{FieldCost, HeaderTotals, RuleTrace, Scratch};
+}
 pub use proxy::{ForwardedHeader, ProxyError, TrustedProxies};
 #[cfg(feature = "watch")]
 pub use watch::{WatchError, Watcher, DEFAULT_DEBOUNCE};

@@ -103,7 +103,7 @@ enum Command {
         log: PathBuf,
         /// Log format: combined (nginx/Apache), json (JSON lines), or auto (per line).
         #[arg(long, value_enum, default_value = "auto")]
-        format: replay::LogFormat,
+        format: replay::Format,
         /// Another rule set to compare with: newly blocked, newly allowed, changed.
         #[arg(long, num_args = 1..)]
         compare: Vec<PathBuf>,

@@ -4,9 +4,7 @@
 //!
 //! Requests are evaluated in log order with the log's timestamps as request times, so rate
 //! limits replay deterministically. Lines that cannot be read are counted and listed by
-//! line number; none is dropped silently.
-
-mod parse;
+//! line number; none is dropped silently. Log lines are read by `portcullis::access_log`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, IsTerminal, Read, Write};
@@ -14,13 +12,32 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use portcullis::access_log::{parse_line, truncate, LogFormat};
 use portcullis::{Decision, OwnedRequest, Policy, Verdict};
 use serde_json::{json, Value};
 
-pub use parse::LogFormat;
-use parse::{parse_line, truncate};
-
 use crate::{load, Outcome};
+
+/// How to read log lines (`--format`).
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Per line: JSON when it starts with `{`, else combined.
+    Auto,
+    /// nginx/Apache combined (or common) log format.
+    Combined,
+    /// One JSON object a line.
+    Json,
+}
+
+impl From<Format> for LogFormat {
+    fn from(f: Format) -> LogFormat {
+        match f {
+            Format::Auto => LogFormat::Auto,
+            Format::Combined => LogFormat::Combined,
+            Format::Json => LogFormat::Json,
+        }
+    }
+}
 
 /// Report formats.
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -32,7 +49,7 @@ pub enum Output {
 pub struct Options<'a> {
     pub rules: &'a [PathBuf],
     pub log: &'a Path,
-    pub format: LogFormat,
+    pub format: Format,
     pub compare: &'a [PathBuf],
     pub output: Output,
     /// Examples kept per rule.
@@ -319,7 +336,7 @@ pub fn run(o: &Options<'_>) -> anyhow::Result<Outcome> {
         if line.trim().is_empty() {
             continue;
         }
-        let mut req = match parse_line(line, o.format) {
+        let mut req = match parse_line(line, o.format.into()) {
             Ok(r) => {
                 *formats.entry(r.format.name()).or_default() += 1;
                 r.request

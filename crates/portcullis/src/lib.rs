@@ -86,6 +86,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod access_log;
 #[cfg(test)]
 mod capture;
 mod engine;

@@ -1,13 +1,14 @@
 //! Access-log lines to requests: the nginx/Apache combined (and common) log format, and
-//! JSON lines (our request schema, or the usual keys of JSON access logs).
+//! JSON lines (our request schema, or the usual keys of JSON access logs). `portcullis
+//! replay` evaluates a day of traffic with it; embedders can replay their own logs in tests.
 
 use std::time::Duration;
 
-use portcullis::{Auth, OwnedRequest};
+use portcullis_decide::{Auth, OwnedRequest};
 use serde_json::{Map, Value};
 
 /// How to read each log line.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LogFormat {
     /// Per line: JSON when it starts with `{`, else combined.
     Auto,
@@ -19,6 +20,7 @@ pub enum LogFormat {
 }
 
 impl LogFormat {
+    /// Its name: `auto`, `combined` or `json`.
     pub fn name(self) -> &'static str {
         match self {
             LogFormat::Auto => "auto",
@@ -31,6 +33,7 @@ impl LogFormat {
 /// One request read from a log line, with what was logged about the response.
 #[derive(Debug)]
 pub struct LogRequest {
+    /// The request.
     pub request: OwnedRequest,
     /// Which parser read it (`combined` or `json`).
     pub format: LogFormat,
@@ -164,7 +167,7 @@ pub fn parse_combined(line: &str) -> Result<OwnedRequest, String> {
     }
     let mut c = Cursor { s: line, pos: 0 };
     let host = c.token("client address")?;
-    let client_ip = portcullis::parse_client_ip(host)
+    let client_ip = portcullis_decide::parse_client_ip(host)
         .ok_or_else(|| format!("the client {host:?} is not an IP address"))?;
     let _ident = c.token("ident")?;
     let user = c.token("user")?;
@@ -234,6 +237,7 @@ fn parse_request_line(s: &str) -> Result<(String, String), String> {
     Ok((method.to_string(), target.to_string()))
 }
 
+/// `s` cut to `max` characters, with `…` where it was cut: how log text is quoted.
 pub fn truncate(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         s.to_string()

@@ -32,6 +32,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod ceilings;
 mod diag;
 mod expr;
 mod lints;
@@ -41,6 +42,7 @@ mod ruleset;
 mod source;
 mod tree;
 
+pub use ceilings::Ceilings;
 pub use diag::{Diagnostic, Error, Severity};
 pub use expr::{CmpOp, Expr, Field, ListId, ListOp, Pred, PredKind, StrOp, Term, Type};
 pub use lists::{canonical_ip, parse_net, List, ListItems, ListKind};

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::ceilings::Ceilings;
 use crate::diag::{Diagnostic, Error, Severity};
 use crate::expr::{is_header_name, Expr, ListId};
 use crate::lists::{list_file_entries, parse_net, List, ListItems, ListKind};
@@ -279,6 +280,8 @@ pub struct LoadOptions {
     /// file that names them (default none: a list file is under its rule file's directory,
     /// with no `..` out of it, no absolute path and no symbolic link leading elsewhere).
     pub list_roots: Vec<std::path::PathBuf>,
+    /// The most the files' `[policy]` may set each resource limit to.
+    pub ceilings: Ceilings,
 }
 
 impl std::default::Default for LoadOptions {
@@ -286,6 +289,7 @@ impl std::default::Default for LoadOptions {
         LoadOptions {
             max_file_bytes: 64 << 20,
             list_roots: Vec::new(),
+            ceilings: Ceilings::default(),
         }
     }
 }
@@ -374,8 +378,12 @@ impl RuleSet {
     /// Parses TOML rules from a string. `name` is used in diagnostics; list `file`s are
     /// resolved relative to its directory.
     pub fn parse(name: &str, text: &str) -> Result<RuleSet, Error> {
-        let opts = LoadOptions::default();
-        let mut loader = Loader::new(&opts);
+        RuleSet::parse_with(name, text, &LoadOptions::default())
+    }
+
+    /// [`RuleSet::parse`] with explicit limits and ceilings.
+    pub fn parse_with(name: &str, text: &str, opts: &LoadOptions) -> Result<RuleSet, Error> {
+        let mut loader = Loader::new(opts);
         loader.add_text(Path::new(name), text.to_string(), Format::Toml);
         loader.finish()
     }
@@ -415,6 +423,8 @@ struct Loader<'o> {
     sources: Sources,
     diags: Vec<Diagnostic>,
     settings: Option<(Settings, Span)>,
+    /// The `[policy]` keys written, with their values' spans (for ceilings).
+    policy_values: Vec<(String, Span)>,
     lists: Vec<List>,
     list_names: HashMap<String, ListId>,
     list_used: Vec<bool>,
@@ -442,6 +452,7 @@ impl<'o> Loader<'o> {
             sources: Sources::default(),
             diags: Vec::new(),
             settings: None,
+            policy_values: Vec::new(),
             lists: Vec::new(),
             list_names: HashMap::new(),
             list_used: Vec::new(),
@@ -706,6 +717,7 @@ impl<'o> Loader<'o> {
             return;
         };
         for (key, kspan2, v) in entries {
+            self.policy_values.push((key.clone(), v.span));
             match key.as_str() {
                 "default" => {
                     if let Some(d) = self.choice(
@@ -1412,7 +1424,10 @@ impl<'o> Loader<'o> {
     }
 
     fn finish(mut self) -> Result<RuleSet, Error> {
-        let settings = self.settings.take().map(|s| s.0).unwrap_or_default();
+        let mut settings = self.settings.take().map(|s| s.0).unwrap_or_default();
+        self.opts
+            .ceilings
+            .apply(&mut settings, &self.policy_values, &mut self.diags);
         let mut rules = Vec::with_capacity(self.pending.len());
         let pending = std::mem::take(&mut self.pending);
         for p in pending {

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use arc_swap::ArcSwap;
 use portcullis_decide::{CompileError, Decision, Policy, RateLimiter, Request};
-use portcullis_rules::{Diagnostic, RuleSet};
+use portcullis_rules::{Ceilings, Diagnostic, LoadOptions, RuleSet};
 
 use crate::log::{self, LogBudget};
 
@@ -109,6 +109,8 @@ pub struct Reloaded {
 struct Shared {
     current: ArcSwap<Current>,
     paths: Mutex<Vec<PathBuf>>,
+    /// How rule files are read, on load and on every reload: limits, list roots, ceilings.
+    options: LoadOptions,
     limiter: Arc<RateLimiter>,
     log: Arc<log::Limits>,
 }
@@ -157,16 +159,64 @@ fn compile(rules: RuleSet, limiter: &Arc<RateLimiter>) -> Result<(Policy, Reload
     Ok((policy, report))
 }
 
-impl Engine {
-    /// Loads rule files or directories.
-    pub fn from_path(path: impl AsRef<Path>) -> Result<Engine, LoadError> {
-        Engine::from_paths(&[path.as_ref()])
+/// Builds an [`Engine`] that reads rule files under limits the embedder chooses: for rule
+/// files it does not fully trust, [`Ceilings`] bound what their `[policy]` may ask for
+/// (patterns, regex memory, list sizes, nesting, rate-limit keys), with the file size and
+/// the directories list files may come from. Reloads read under the same options.
+///
+/// ```
+/// use portcullis::{Ceilings, Engine};
+///
+/// let ceilings = Ceilings { max_regex_bytes: Some(8 << 20), ..Ceilings::default() };
+/// let engine = Engine::builder().ceilings(ceilings).parse("").unwrap();
+/// assert_eq!(engine.policy().rules().settings.max_regex_bytes, 8 << 20);
+/// let err = Engine::builder()
+///     .ceilings(ceilings)
+///     .parse("[policy]\nmax_regex_bytes = 1073741824\n")
+///     .unwrap_err();
+/// assert!(err.render().contains("above the ceiling"));
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct EngineBuilder {
+    options: LoadOptions,
+    budget: Option<LogBudget>,
+}
+
+impl EngineBuilder {
+    /// Every option of reading rule files at once.
+    pub fn load_options(mut self, options: LoadOptions) -> EngineBuilder {
+        self.options = options;
+        self
     }
 
-    /// Loads several rule files or directories into one policy.
-    pub fn from_paths<P: AsRef<Path>>(paths: &[P]) -> Result<Engine, LoadError> {
-        let rules = RuleSet::load(paths)?;
-        let engine = Engine::from_rules(rules)?;
+    /// The most the files' `[policy]` may set each resource limit to.
+    pub fn ceilings(mut self, ceilings: Ceilings) -> EngineBuilder {
+        self.options.ceilings = ceilings;
+        self
+    }
+
+    /// The largest rule or list file read (default 64 MiB).
+    pub fn max_file_bytes(mut self, bytes: u64) -> EngineBuilder {
+        self.options.max_file_bytes = bytes;
+        self
+    }
+
+    /// Lets list files be read from under `dir` too.
+    pub fn allow_list_root(mut self, dir: impl Into<PathBuf>) -> EngineBuilder {
+        self.options = self.options.allow_list_root(dir);
+        self
+    }
+
+    /// The decision log's budget (default [`LogBudget::DEFAULT`]).
+    pub fn log_budget(mut self, budget: LogBudget) -> EngineBuilder {
+        self.budget = Some(budget);
+        self
+    }
+
+    /// Loads rule files or directories into one policy; [`Engine::reload`] reads them again.
+    pub fn load<P: AsRef<Path>>(self, paths: &[P]) -> Result<Engine, LoadError> {
+        let rules = RuleSet::load_with(paths, &self.options)?;
+        let engine = self.build(rules, None)?;
         *engine
             .shared
             .paths
@@ -177,19 +227,14 @@ impl Engine {
     }
 
     /// Parses TOML rules from a string.
-    #[allow(clippy::should_implement_trait)] // returns our error, not FromStr's
-    pub fn from_str(rules: &str) -> Result<Engine, LoadError> {
-        Engine::from_rules(RuleSet::parse("<string>", rules)?)
+    pub fn parse(self, rules: &str) -> Result<Engine, LoadError> {
+        let rules = RuleSet::parse_with("<string>", rules, &self.options)?;
+        self.build(rules, None)
     }
 
-    /// Compiles a parsed rule set.
-    pub fn from_rules(rules: RuleSet) -> Result<Engine, LoadError> {
-        Engine::from_rules_clocked(rules, None)
-    }
-
-    /// [`Engine::from_rules`] with the decision log's budget on another clock than the
-    /// system's monotonic one (tests step it).
-    pub(crate) fn from_rules_clocked(
+    /// The engine, with the decision log's budget on `clock` when given (tests step it).
+    pub(crate) fn build(
+        self,
         rules: RuleSet,
         clock: Option<Arc<dyn log::Clock>>,
     ) -> Result<Engine, LoadError> {
@@ -199,10 +244,52 @@ impl Engine {
             shared: Arc::new(Shared {
                 current: ArcSwap::from_pointee(Current::new(policy)),
                 paths: Mutex::new(Vec::new()),
+                options: self.options,
                 limiter,
-                log: Arc::new(log::Limits::new(LogBudget::DEFAULT, clock)),
+                log: Arc::new(log::Limits::new(
+                    self.budget.unwrap_or(LogBudget::DEFAULT),
+                    clock,
+                )),
             }),
         })
+    }
+}
+
+impl Engine {
+    /// A builder, for limits and ceilings on the rule files the engine reads.
+    pub fn builder() -> EngineBuilder {
+        EngineBuilder::default()
+    }
+
+    /// Loads rule files or directories.
+    pub fn from_path(path: impl AsRef<Path>) -> Result<Engine, LoadError> {
+        Engine::from_paths(&[path.as_ref()])
+    }
+
+    /// Loads several rule files or directories into one policy.
+    pub fn from_paths<P: AsRef<Path>>(paths: &[P]) -> Result<Engine, LoadError> {
+        Engine::builder().load(paths)
+    }
+
+    /// Parses TOML rules from a string.
+    #[allow(clippy::should_implement_trait)] // returns our error, not FromStr's
+    pub fn from_str(rules: &str) -> Result<Engine, LoadError> {
+        Engine::builder().parse(rules)
+    }
+
+    /// Compiles a parsed rule set (read under whatever options its caller chose).
+    pub fn from_rules(rules: RuleSet) -> Result<Engine, LoadError> {
+        Engine::builder().build(rules, None)
+    }
+
+    /// [`Engine::from_rules`] with the decision log's budget on another clock than the
+    /// system's monotonic one (tests step it).
+    #[cfg(test)]
+    pub(crate) fn from_rules_clocked(
+        rules: RuleSet,
+        clock: Option<Arc<dyn log::Clock>>,
+    ) -> Result<Engine, LoadError> {
+        Engine::builder().build(rules, clock)
     }
 
     /// Decides about a request with the policy in force, and writes the decision log: one
@@ -279,13 +366,13 @@ impl Engine {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
-        let rules = RuleSet::load(&paths)?;
+        let rules = RuleSet::load_with(&paths, &self.shared.options)?;
         self.install(rules)
     }
 
     /// Loads other files and makes them the engine's source for later reloads.
     pub fn reload_from<P: AsRef<Path>>(&self, paths: &[P]) -> Result<Reloaded, LoadError> {
-        let rules = RuleSet::load(paths)?;
+        let rules = RuleSet::load_with(paths, &self.shared.options)?;
         let report = self.install(rules)?;
         *self
             .shared
@@ -299,10 +386,15 @@ impl Engine {
     /// Parses TOML rules from a string and swaps them in (the file paths used by
     /// [`Engine::reload`] stay as they were).
     pub fn reload_str(&self, rules: &str) -> Result<Reloaded, LoadError> {
-        self.install(RuleSet::parse("<string>", rules)?)
+        self.install(RuleSet::parse_with(
+            "<string>",
+            rules,
+            &self.shared.options,
+        )?)
     }
 
-    /// Compiles a rule set off to the side and swaps it in. Requests being evaluated
+    /// Compiles a rule set off to the side and swaps it in (it was read under its
+    /// caller's options, not the engine's). Requests being evaluated
     /// finish with the policy they started with; the old policy is freed when the last
     /// decision holding it is dropped. Counts of decision-log events the old policy's
     /// budget suppressed are written as they are replaced.

@@ -99,7 +99,7 @@ mod proxy;
 #[cfg(feature = "watch")]
 mod watch;
 
-pub use engine::{Engine, LoadError, Reloaded};
+pub use engine::{Engine, EngineBuilder, LoadError, Reloaded};
 #[cfg(feature = "http")]
 pub use http_request::{to_http_response, ClientIp, HeaderMapSource, HttpRequest, PeerAddr};
 #[cfg(feature = "tower")]
@@ -111,7 +111,7 @@ pub use portcullis_decide::{
     RequestError, RequestId, Response, Verdict,
 };
 pub use portcullis_rules::{
-    Action, Diagnostic, Error as RulesError, LoadOptions, Mode, Rule, RuleSet, Severity,
+    Action, Ceilings, Diagnostic, Error as RulesError, LoadOptions, Mode, Rule, RuleSet, Severity,
 };
 
 /// Looking inside evaluation: traces of what each rule saw, what each field costs, and the

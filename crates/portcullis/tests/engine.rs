@@ -312,3 +312,49 @@ fn a_rule_over_a_compile_limit_is_reported_at_its_place() {
     let err = engine.reload_from(&[&file]).expect_err("over the limit");
     assert!(err.render().contains(":6:9"), "{}", err.render());
 }
+
+#[test]
+fn ceilings_bound_what_a_rule_file_may_ask_for_on_load_and_reload() {
+    use portcullis::Ceilings;
+    let ceilings = Ceilings {
+        max_patterns: Some(10),
+        max_list_items: Some(5),
+        ..Ceilings::default()
+    };
+    let dir = TempDir::new("ceilings");
+    // Defaults above a ceiling are lowered to it.
+    let file = dir.write(
+        "ok.toml",
+        "[[rule]]\nid = \"a\"\nwhen = 'path contains \"x\"'\naction = \"forbid\"\n",
+    );
+    let engine = Engine::builder()
+        .ceilings(ceilings)
+        .load(&[&file])
+        .expect("loads");
+    assert_eq!(engine.policy().rules().settings.max_patterns, 10);
+    // A [policy] may lower a limit ...
+    dir.write("ok.toml", "[policy]\nmax_patterns = 3\n[[rule]]\nid = \"a\"\nwhen = 'path contains \"x\"'\naction = \"forbid\"\n");
+    engine.reload().expect("lowering is fine");
+    assert_eq!(engine.policy().rules().settings.max_patterns, 3);
+    // ... but never raise it past the ceiling, on reload too: a located error.
+    dir.write("ok.toml", "[policy]\nmax_patterns = 1000000\n[[rule]]\nid = \"a\"\nwhen = 'path contains \"x\"'\naction = \"forbid\"\n");
+    let err = engine.reload().expect_err("above the ceiling");
+    assert!(
+        err.render()
+            .contains(&format!("--> {}:2:16", file.display())),
+        "{}",
+        err.render()
+    );
+    assert!(
+        err.render().contains("above the ceiling of 10"),
+        "{}",
+        err.render()
+    );
+    assert_eq!(engine.policy().rules().settings.max_patterns, 3);
+    // The lowered defaults hold: a list over the list-item ceiling is refused.
+    let err = Engine::builder()
+        .ceilings(ceilings)
+        .parse("[lists]\nl = { kind = \"string\", items = [\"1\",\"2\",\"3\",\"4\",\"5\",\"6\"] }\n[[rule]]\nid = \"a\"\nwhen = 'path in $l'\naction = \"forbid\"\n")
+        .expect_err("over the lowered default");
+    assert!(err.render().contains("max_list_items"), "{}", err.render());
+}

@@ -12,6 +12,8 @@
 
 #![forbid(unsafe_code)]
 
+pub mod broken;
+
 use std::time::Duration;
 
 use portcullis_decide::{Auth, AuthStatus, Decision, OwnedRequest, Policy};

@@ -47,8 +47,54 @@ impl Events {
 /// Runs `f` with a subscriber that records every event on this thread, and returns them.
 pub(crate) fn events<R>(f: impl FnOnce() -> R) -> (R, Vec<Captured>) {
     let events = Events::default();
-    let out = tracing::subscriber::with_default(events.subscriber(), f);
+    let out = recording(&events, f);
     (out, events.take())
+}
+
+/// Runs `f` with `events` recording this thread's events.
+///
+/// `tracing` caches per call site whether any subscriber wants it. A call site first hit
+/// by another test thread, with no subscriber there, while this one installs its own, can
+/// be cached as unwanted (an event lost one run in ten). A global subscriber that wants
+/// everything (and keeps nothing) means no call site is ever cached as unwanted.
+pub(crate) fn recording<R>(events: &Events, f: impl FnOnce() -> R) -> R {
+    with_subscriber(events.subscriber(), f)
+}
+
+/// Runs `f` with `subscriber` on this thread; see [`recording`].
+pub(crate) fn with_subscriber<R>(
+    subscriber: impl Subscriber + Send + Sync + 'static,
+    f: impl FnOnce() -> R,
+) -> R {
+    static WANT_ALL: std::sync::Once = std::sync::Once::new();
+    WANT_ALL.call_once(|| {
+        // Fails only when another global subscriber is set, which then decides.
+        let _ = tracing::subscriber::set_global_default(Discard);
+    });
+    tracing::subscriber::with_default(subscriber, || {
+        tracing::callsite::rebuild_interest_cache();
+        f()
+    })
+}
+
+/// Wants every event and keeps none.
+struct Discard;
+
+impl Subscriber for Discard {
+    fn register_callsite(&self, _: &tracing::Metadata<'_>) -> tracing::subscriber::Interest {
+        tracing::subscriber::Interest::always()
+    }
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, _: &Event<'_>) {}
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
 }
 
 struct Recorder(Events);

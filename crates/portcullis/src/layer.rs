@@ -957,7 +957,7 @@ action = "forbid"
         // nothing while the application works, the hit when it is given up on.
         let mut svc = layer.layer(Teapot { pending: true });
         let events = crate::capture::Events::default();
-        tracing::subscriber::with_default(events.subscriber(), || {
+        crate::capture::recording(&events, || {
             let mut cx = Context::from_waker(Waker::noop());
             let mut fut = Box::pin(svc.call(get("/api/x").body(()).unwrap()));
             assert!(fut.as_mut().poll(&mut cx).is_pending());

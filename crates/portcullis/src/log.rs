@@ -414,7 +414,7 @@ on_oversize = "allow"
             .with_ansi(false)
             .with_writer(move || writer.clone())
             .finish();
-        tracing::subscriber::with_default(subscriber, || {
+        crate::capture::with_subscriber(subscriber, || {
             let headers = [("user-agent", "sqlmap/1.7")];
             for i in 0..35_000 {
                 let uri = format!("/flood?id={i}");

@@ -241,7 +241,7 @@ mod tests {
         .unwrap();
         let engine = Engine::from_path(&file).unwrap();
         let events = Events::default();
-        let watcher = tracing::subscriber::with_default(events.subscriber(), || {
+        let watcher = crate::capture::recording(&events, || {
             engine.watch_with(Duration::from_millis(50)).unwrap()
         });
         std::fs::write(&file, "[[rule]]\nid = 'x'\nwhen = 'path =='\n").unwrap();

@@ -1,0 +1,89 @@
+//! The rule set: `[policy]`, `[lists]` and `[[rule]]`, read from one or more files.
+//!
+//! `load` reads files and holds the loader every decoder fills; `policy`, `lists` and
+//! `rule` decode one top-level table each; `model` is what they produce.
+
+mod lists;
+mod load;
+mod model;
+mod policy;
+mod rule;
+
+use std::path::Path;
+
+use crate::diag::{Diagnostic, Error};
+use crate::expr::ListId;
+use crate::lists::List;
+use crate::source::Sources;
+
+pub use load::LoadOptions;
+use load::{Format, Loader};
+pub use model::{
+    Action, Default, Mode, OnAmbiguousPath, OnOversize, RateKey, RateLimit, Reveal, Rule, Settings,
+};
+
+/// A checked, typed set of rules, lists and settings, in evaluation order.
+#[derive(Clone, Debug)]
+pub struct RuleSet {
+    /// The `[policy]` settings.
+    pub settings: Settings,
+    /// Declared lists, then anonymous ones; [`ListId`] indexes here.
+    pub lists: Vec<List>,
+    /// Rules in evaluation order (priority, then file order).
+    pub rules: Vec<Rule>,
+    sources: Sources,
+    warnings: Vec<Diagnostic>,
+}
+
+impl RuleSet {
+    /// Loads rule files and directories (every `*.toml` and `*.json` in a directory, sorted by
+    /// name).
+    pub fn load<P: AsRef<Path>>(paths: &[P]) -> Result<RuleSet, Error> {
+        RuleSet::load_with(paths, &LoadOptions::default())
+    }
+
+    /// [`RuleSet::load`] with explicit limits.
+    pub fn load_with<P: AsRef<Path>>(paths: &[P], opts: &LoadOptions) -> Result<RuleSet, Error> {
+        let mut loader = Loader::new(opts);
+        for p in paths {
+            loader.add_path(p.as_ref());
+        }
+        loader.finish()
+    }
+
+    /// Parses TOML rules from a string. `name` is used in diagnostics; list `file`s are
+    /// resolved relative to its directory.
+    pub fn parse(name: &str, text: &str) -> Result<RuleSet, Error> {
+        RuleSet::parse_with(name, text, &LoadOptions::default())
+    }
+
+    /// [`RuleSet::parse`] with explicit limits and ceilings.
+    pub fn parse_with(name: &str, text: &str, opts: &LoadOptions) -> Result<RuleSet, Error> {
+        let mut loader = Loader::new(opts);
+        loader.add_text(Path::new(name), text.to_string(), Format::Toml);
+        loader.finish()
+    }
+
+    /// Parses JSON rules (same schema as TOML) from a string.
+    pub fn parse_json(name: &str, text: &str) -> Result<RuleSet, Error> {
+        let opts = LoadOptions::default();
+        let mut loader = Loader::new(&opts);
+        loader.add_text(Path::new(name), text.to_string(), Format::Json);
+        loader.finish()
+    }
+
+    /// Warnings found while loading.
+    pub fn warnings(&self) -> &[Diagnostic] {
+        &self.warnings
+    }
+
+    /// The files the rule set came from.
+    pub fn sources(&self) -> &Sources {
+        &self.sources
+    }
+
+    /// A list by id.
+    pub fn list(&self, id: ListId) -> Option<&List> {
+        self.lists.get(id.0 as usize)
+    }
+}

@@ -94,13 +94,17 @@ fn toml_node(file: u32, v: toml::Spanned<toml::de::DeValue<'_>>) -> Node {
     Node { span, value }
 }
 
-/// Deepest nesting of arrays and objects a JSON rule file may use.
-const JSON_MAX_DEPTH: usize = 64;
-
-/// Parses JSON into a tree. JSON has no recovery: the first syntax error is reported.
-pub(crate) fn parse_json(file: u32, text: &str, errors: &mut Vec<Diagnostic>) -> Option<Node> {
+/// Parses JSON into a tree, arrays and objects nested at most `max_depth` deep. JSON has
+/// no recovery: the first syntax error is reported.
+pub(crate) fn parse_json(
+    file: u32,
+    text: &str,
+    max_depth: usize,
+    errors: &mut Vec<Diagnostic>,
+) -> Option<Node> {
     let mut p = Json {
         file,
+        max_depth,
         text: text.as_bytes(),
         src: text,
         pos: 0,
@@ -124,6 +128,7 @@ pub(crate) fn parse_json(file: u32, text: &str, errors: &mut Vec<Diagnostic>) ->
 
 struct Json<'a> {
     file: u32,
+    max_depth: usize,
     text: &'a [u8],
     src: &'a str,
     pos: usize,
@@ -155,7 +160,7 @@ impl Json<'_> {
     }
 
     fn value(&mut self, depth: usize) -> Result<Node, Diagnostic> {
-        if depth > JSON_MAX_DEPTH {
+        if depth > self.max_depth {
             return Err(self.err("nested too deeply"));
         }
         self.ws();

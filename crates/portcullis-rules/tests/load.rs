@@ -66,3 +66,59 @@ fn missing_paths_and_empty_directories_are_errors() {
         "{err}"
     );
 }
+
+#[test]
+fn load_options_bound_json_nesting_regex_nesting_and_the_lint_look_back() {
+    use portcullis_rules::LoadOptions;
+    let dir = std::env::temp_dir().join(format!("portcullis-load-options-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let json = dir.join("deep.json");
+    // 10 nested arrays inside a rule's `id`: fine by default, refused at depth 4.
+    let deep = format!(
+        "{{\"rule\": [{{\"id\": {}1{}}}]}}",
+        "[".repeat(10),
+        "]".repeat(10)
+    );
+    std::fs::write(&json, deep).expect("write");
+    let shallow = LoadOptions {
+        max_json_depth: 4,
+        ..LoadOptions::default()
+    };
+    let err = RuleSet::load_with(&[&json], &shallow)
+        .expect_err("too deep")
+        .to_string();
+    assert!(err.contains("nested too deeply"), "{err}");
+    let err = RuleSet::load(&[&json])
+        .expect_err("not a string id")
+        .to_string();
+    assert!(!err.contains("nested too deeply"), "{err}");
+
+    let regex = "[[rule]]\nid = \"r\"\nwhen = 'path matches \"((((a))))\"'\naction = \"forbid\"\n";
+    assert!(RuleSet::parse("r.toml", regex).is_ok());
+    let strict = LoadOptions {
+        max_regex_nesting: 2,
+        ..LoadOptions::default()
+    };
+    let err = RuleSet::parse_with("r.toml", regex, &strict)
+        .expect_err("nested")
+        .to_string();
+    assert!(err.contains("nest"), "{err}");
+
+    // The second rule is shadowed by the first: found by default, not with no look-back.
+    let shadowed =
+        "[[rule]]\nid = \"a\"\nwhen = 'path starts_with \"/x\"'\naction = \"forbid\"\n\n\
+                    [[rule]]\nid = \"b\"\nwhen = 'path starts_with \"/x/y\"'\naction = \"allow\"\n";
+    let lints = |opts: &LoadOptions| {
+        RuleSet::parse_with("s.toml", shadowed, opts)
+            .expect("loads")
+            .warnings()
+            .len()
+    };
+    assert_eq!(lints(&LoadOptions::default()), 1);
+    let blind = LoadOptions {
+        lint_lookback: 0,
+        ..LoadOptions::default()
+    };
+    assert_eq!(lints(&blind), 0);
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -199,7 +199,7 @@ impl Loader<'_> {
             }
             ListKind::Regex => {
                 for (s, span) in &raw {
-                    if let Err(e) = check_regex(s) {
+                    if let Err(e) = check_regex(s, self.opts.max_regex_nesting) {
                         bad.push(&mut self.diags, Diagnostic::error(*span, format!("invalid regex: {e}")).hint("regexes use the syntax of the regex crate (no look-around or back-references)"));
                     } else if s.is_empty() {
                         self.diags.push(

@@ -26,6 +26,16 @@ pub struct LoadOptions {
     pub list_roots: Vec<std::path::PathBuf>,
     /// The most the files' `[policy]` may set each resource limit to.
     pub ceilings: Ceilings,
+    /// Deepest nesting of arrays and objects in a JSON rule file (default 64). TOML files
+    /// are bounded by their parser's own limit.
+    pub max_json_depth: usize,
+    /// Deepest nesting of groups and repetitions in a rule's regex (default 64; the
+    /// matcher's regex compiler accepts at most 250).
+    pub max_regex_nesting: u32,
+    /// How many of the nearest earlier rules reading the same fields the "can never
+    /// decide" lint compares each rule with (default 256), which keeps linting linear in
+    /// the number of rules.
+    pub lint_lookback: usize,
 }
 
 impl std::default::Default for LoadOptions {
@@ -34,6 +44,9 @@ impl std::default::Default for LoadOptions {
             max_file_bytes: 64 << 20,
             list_roots: Vec::new(),
             ceilings: Ceilings::default(),
+            max_json_depth: 64,
+            max_regex_nesting: 64,
+            lint_lookback: 256,
         }
     }
 }
@@ -270,7 +283,7 @@ impl<'o> Loader<'o> {
             .unwrap_or_default();
         let root = match format {
             Format::Toml => parse_toml(file, &text, &mut self.diags),
-            Format::Json => parse_json(file, &text, &mut self.diags),
+            Format::Json => parse_json(file, &text, self.opts.max_json_depth, &mut self.diags),
         };
         let Some(root) = root else { return };
         let Value::Table(entries) = root.value else {
@@ -409,6 +422,7 @@ impl<'o> Loader<'o> {
                     lists: &mut self.lists,
                     used: &mut self.list_used,
                     max_depth: settings.max_expression_depth,
+                    regex_nesting: self.opts.max_regex_nesting,
                 };
                 match parse_condition(&text, map, &mut scope, &mut self.diags) {
                     Some(e) => rule.when = e,
@@ -472,6 +486,7 @@ impl<'o> Loader<'o> {
             &self.lists,
             &settings,
             &self.sources,
+            self.opts.lint_lookback,
         ));
         warnings.sort_by_key(|d| d.span().map(|s| (s.file, s.start)));
         Ok(RuleSet {

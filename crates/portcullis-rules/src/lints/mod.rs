@@ -7,8 +7,9 @@
 //! and the boolean connectives, and nothing else.
 //!
 //! - a rule that can never decide because an earlier terminal rule matches every request
-//!   it matches (checked against the 256 nearest earlier rules reading the same fields, so
-//!   the lint stays linear in the number of rules);
+//!   it matches (checked against the nearest earlier rules reading the same fields, 256 by
+//!   default, [`LoadOptions::lint_lookback`](crate::LoadOptions::lint_lookback), so the lint
+//!   stays linear in the number of rules);
 //! - an unconditional allow or forbid, which switches off every rule after it;
 //! - an allow rule that only reads what any client can send (headers, cookies, query
 //!   arguments), which lets anyone skip the rules after it;
@@ -23,13 +24,16 @@
 //!
 //! Unused lists are reported by the loader itself.
 
+mod implies;
+
 use regex_syntax::hir::{Hir, HirKind, Look};
 
 use crate::diag::Diagnostic;
 use crate::expr::{CmpOp, Expr, Field, ListOp, Pred, PredKind, StrOp, Term};
-use crate::lists::{List, ListItems, ListKind};
+use crate::lists::List;
 use crate::ruleset::{Action, Mode, Rule, Settings};
 use crate::source::{Sources, Span};
+use implies::{implies, to_nnf};
 
 /// Runs every lint over rules in evaluation order.
 pub(crate) fn lint(
@@ -37,10 +41,11 @@ pub(crate) fn lint(
     lists: &[List],
     settings: &Settings,
     sources: &Sources,
+    lookback: usize,
 ) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     let nnf: Vec<Expr> = rules.iter().map(|r| to_nnf(&r.when, false)).collect();
-    unreachable_rules(rules, &nnf, lists, sources, &mut out);
+    unreachable_rules(rules, &nnf, lists, sources, lookback, &mut out);
     client_controlled_allow(rules, &nnf, &mut out);
     if !settings.preflight_exempt {
         preflight_forbids(rules, &mut out);
@@ -59,14 +64,12 @@ fn is_terminal(r: &Rule) -> bool {
     r.mode == Mode::Enforce && matches!(r.action, Action::Allow | Action::Forbid)
 }
 
-/// How many earlier rules (reading compatible fields) each rule is compared with.
-const SHADOW_LOOKBACK: usize = 256;
-
 fn unreachable_rules(
     rules: &[Rule],
     nnf: &[Expr],
     lists: &[List],
     sources: &Sources,
+    lookback: usize,
     out: &mut Vec<Diagnostic>,
 ) {
     for (i, e) in rules.iter().enumerate() {
@@ -115,7 +118,7 @@ fn unreachable_rules(
         if matches!(nnf[j], Expr::Const(false)) {
             continue; // switched off on purpose
         }
-        // The nearest earlier rules first, and at most SHADOW_LOOKBACK of them that read
+        // The nearest earlier rules first, and at most `lookback` of them that read
         // compatible fields: the lint stays linear on rule sets of tens of thousands.
         let before = candidates.partition_point(|&i| i < j);
         let shadowing = candidates[..before]
@@ -123,7 +126,7 @@ fn unreachable_rules(
             .rev()
             .copied()
             .filter(|&i| masks[i] & !masks[j] == 0 && (identity[j] || !identity[i]))
-            .take(SHADOW_LOOKBACK)
+            .take(lookback)
             // An identity rule is skipped for preflights; a rule that is not then still
             // decides them.
             .filter(|&i| implies(&nnf[j], &nnf[i], lists))
@@ -304,11 +307,7 @@ fn preflight_forbids(rules: &[Rule], out: &mut Vec<Diagnostic>) {
 /// The literal a regex stands for, with whether it is anchored at the start and the end;
 /// `None` when the regex is more than a literal.
 fn regex_literal(pattern: &str) -> Option<(String, bool, bool)> {
-    let hir = regex_syntax::ParserBuilder::new()
-        .nest_limit(64)
-        .build()
-        .parse(pattern)
-        .ok()?;
+    let hir = regex_syntax::Parser::new().parse(pattern).ok()?;
     let parts: Vec<&Hir> = match hir.kind() {
         HirKind::Concat(xs) => xs.iter().collect(),
         _ => vec![&hir],
@@ -341,19 +340,10 @@ fn literal_regexes(r: &Rule, out: &mut Vec<Diagnostic>) {
             return;
         };
         let (op, text) = match (start, end) {
-            (false, false) => (
-                "contains",
-                format!("{lhs_text} contains {lit:?}", lhs_text = term_text(p, lhs)),
-            ),
-            (true, false) => (
-                "starts_with",
-                format!("{} starts_with {lit:?}", term_text(p, lhs)),
-            ),
-            (false, true) => (
-                "ends_with",
-                format!("{} ends_with {lit:?}", term_text(p, lhs)),
-            ),
-            (true, true) => ("==", format!("{} == {lit:?}", term_text(p, lhs))),
+            (false, false) => ("contains", format!("{lhs} contains {lit:?}")),
+            (true, false) => ("starts_with", format!("{lhs} starts_with {lit:?}")),
+            (false, true) => ("ends_with", format!("{lhs} ends_with {lit:?}")),
+            (true, true) => ("==", format!("{lhs} == {lit:?}")),
         };
         out.push(
             Diagnostic::warning(
@@ -369,14 +359,10 @@ fn literal_regexes(r: &Rule, out: &mut Vec<Diagnostic>) {
 
 /// Whether every string has a match of `pattern`: it can match empty and asserts nothing.
 fn matches_everything(pattern: &str) -> bool {
-    regex_syntax::ParserBuilder::new()
-        .nest_limit(64)
-        .build()
-        .parse(pattern)
-        .is_ok_and(|hir| {
-            let props = hir.properties();
-            props.minimum_len() == Some(0) && props.look_set().is_empty()
-        })
+    regex_syntax::Parser::new().parse(pattern).is_ok_and(|hir| {
+        let props = hir.properties();
+        props.minimum_len() == Some(0) && props.look_set().is_empty()
+    })
 }
 
 fn vacuous_patterns(r: &Rule, out: &mut Vec<Diagnostic>) {
@@ -462,17 +448,6 @@ fn prefix_misses_itself(r: &Rule, out: &mut Vec<Diagnostic>) {
 }
 
 /// The source text of a predicate's left side (the text before the operator).
-fn term_text(p: &Pred, lhs: &Term) -> String {
-    p.text
-        .split_once(" matches")
-        .map(|(l, _)| l.trim().to_string())
-        .filter(|l| !l.is_empty())
-        .unwrap_or_else(|| match lhs.field() {
-            Some(f) => f.to_string(),
-            None => "…".to_string(),
-        })
-}
-
 fn pointless_hide(r: &Rule, sources: &Sources, out: &mut Vec<Diagnostic>) {
     if !r.hide || r.is_identity() {
         return;
@@ -525,194 +500,6 @@ fn hide_span(r: &Rule, sources: &Sources) -> Span {
         offset += line.len();
     }
     r.span
-}
-
-/// Negation normal form: `not` only directly above predicates; constant predicates folded.
-fn to_nnf(e: &Expr, neg: bool) -> Expr {
-    match e {
-        Expr::Const(b) => Expr::Const(*b != neg),
-        Expr::Not(x) => to_nnf(x, !neg),
-        Expr::And(xs) | Expr::Or(xs) => {
-            let is_and = matches!(e, Expr::And(_)) != neg;
-            let mut parts = Vec::with_capacity(xs.len());
-            for x in xs {
-                match to_nnf(x, neg) {
-                    Expr::Const(b) if b == is_and => {} // neutral element
-                    Expr::Const(b) => return Expr::Const(b),
-                    p => parts.push(p),
-                }
-            }
-            match parts.len() {
-                0 => Expr::Const(is_and),
-                1 => parts.pop().unwrap_or(Expr::Const(is_and)),
-                _ if is_and => Expr::And(parts),
-                _ => Expr::Or(parts),
-            }
-        }
-        Expr::Pred(p) => match constant(p) {
-            Some(b) => Expr::Const(b != neg),
-            None if neg => Expr::Not(Box::new(Expr::Pred(p.clone()))),
-            None => Expr::Pred(p.clone()),
-        },
-    }
-}
-
-/// The value of a predicate between two literals (`true`, `1 == 1`).
-fn constant(p: &Pred) -> Option<bool> {
-    let PredKind::Compare { lhs, op, rhs } = &p.kind else {
-        return None;
-    };
-    let eq = match (lhs, rhs) {
-        (Term::Bool(a), Term::Bool(b)) => a == b,
-        (Term::Str(a), Term::Str(b)) => a == b,
-        (Term::Int(a), Term::Int(b)) => return Some(op.holds(a, b)),
-        _ => return None,
-    };
-    match op {
-        CmpOp::Eq => Some(eq),
-        CmpOp::Ne => Some(!eq),
-        _ => None,
-    }
-}
-
-/// Whether `r` implies `e` (both in NNF): every request matching `r` matches `e`. Sound,
-/// not complete: `false` means "could not show it".
-fn implies(r: &Expr, e: &Expr, lists: &[List]) -> bool {
-    match (r, e) {
-        (_, Expr::Const(true)) | (Expr::Const(false), _) => true,
-        (Expr::Or(rs), _) => rs.iter().all(|x| implies(x, e, lists)),
-        (_, Expr::And(es)) => es.iter().all(|x| implies(r, x, lists)),
-        (_, Expr::Or(es)) => {
-            es.iter().any(|x| implies(r, x, lists))
-                || matches!(r, Expr::And(rs) if rs.iter().any(|x| implies(x, e, lists)))
-        }
-        (Expr::And(rs), _) => rs.iter().any(|x| implies(x, e, lists)),
-        (Expr::Pred(a), Expr::Pred(b)) => pred_implies(a, b, lists),
-        (Expr::Not(a), Expr::Not(b)) => match (a.as_ref(), b.as_ref()) {
-            // not a => not b  iff  b => a
-            (Expr::Pred(a), Expr::Pred(b)) => pred_implies(b, a, lists),
-            _ => false,
-        },
-        _ => false,
-    }
-}
-
-/// What a string predicate says about its field's value, as a literal constraint.
-enum StrFact<'a> {
-    Eq(&'a str),
-    Prefix(&'a str),
-    Suffix(&'a str),
-    Contains(&'a str),
-}
-
-fn str_fact(p: &PredKind) -> Option<(&Term, StrFact<'_>)> {
-    match p {
-        PredKind::Str { lhs, op, pattern } => Some((
-            lhs,
-            match op {
-                StrOp::Contains => StrFact::Contains(pattern),
-                StrOp::StartsWith => StrFact::Prefix(pattern),
-                StrOp::EndsWith => StrFact::Suffix(pattern),
-                StrOp::Matches => return None,
-            },
-        )),
-        PredKind::Compare {
-            lhs,
-            op: CmpOp::Eq,
-            rhs: Term::Str(s),
-        } if lhs.field().is_some() => Some((lhs, StrFact::Eq(s))),
-        PredKind::Compare {
-            lhs: Term::Str(s),
-            op: CmpOp::Eq,
-            rhs,
-        } if rhs.field().is_some() => Some((rhs, StrFact::Eq(s))),
-        _ => None,
-    }
-}
-
-/// Whether every value satisfying `r` satisfies `e`, for literal string facts.
-fn fact_implies(r: &StrFact<'_>, e: &StrFact<'_>, fold: bool) -> bool {
-    let norm = |s: &str| {
-        if fold {
-            s.to_ascii_lowercase()
-        } else {
-            s.to_string()
-        }
-    };
-    match (r, e) {
-        (StrFact::Eq(v), StrFact::Eq(w)) => norm(v) == norm(w),
-        (StrFact::Eq(v), StrFact::Prefix(w)) | (StrFact::Prefix(v), StrFact::Prefix(w)) => {
-            norm(v).starts_with(&norm(w))
-        }
-        (StrFact::Eq(v), StrFact::Suffix(w)) | (StrFact::Suffix(v), StrFact::Suffix(w)) => {
-            norm(v).ends_with(&norm(w))
-        }
-        (
-            StrFact::Eq(v) | StrFact::Prefix(v) | StrFact::Suffix(v) | StrFact::Contains(v),
-            StrFact::Contains(w),
-        ) => norm(v).contains(&norm(w)),
-        _ => false,
-    }
-}
-
-fn pred_implies(r: &Pred, e: &Pred, lists: &[List]) -> bool {
-    if r.kind == e.kind {
-        return true;
-    }
-    // A literal fact against another literal fact on the same term.
-    if let (Some((rt, rf)), Some((et, ef))) = (str_fact(&r.kind), str_fact(&e.kind)) {
-        return rt == et && fact_implies(&rf, &ef, false);
-    }
-    match (&r.kind, &e.kind) {
-        // A literal fact against a list of patterns: implied when one entry implies it.
-        (rk, PredKind::List { lhs: et, op, list }) => {
-            let Some(list) = lists.get(list.0 as usize) else {
-                return false;
-            };
-            if let PredKind::List {
-                lhs: rt,
-                op: rop,
-                list: rlist,
-            } = rk
-            {
-                // ip in $narrow => ip in $broad when every network of one is inside the other.
-                let Some(rlist) = lists.get(rlist.0 as usize) else {
-                    return false;
-                };
-                return rt == et
-                    && *rop == ListOp::In
-                    && *op == ListOp::In
-                    && match (&rlist.items, &list.items) {
-                        (ListItems::Ip(narrow), ListItems::Ip(broad)) => {
-                            !narrow.is_empty()
-                                && narrow.iter().all(|n| broad.iter().any(|b| b.contains(n)))
-                        }
-                        _ => false,
-                    };
-            }
-            let Some((rt, rf)) = str_fact(rk) else {
-                return false;
-            };
-            let ListItems::Str(items) = &list.items else {
-                return false;
-            };
-            if rt != et {
-                return false;
-            }
-            let fold = list.case_insensitive;
-            items.iter().any(|item| {
-                let ef = match (op, list.kind) {
-                    (ListOp::In, ListKind::String) => StrFact::Eq(item),
-                    (ListOp::ContainsAny, ListKind::Pattern) => StrFact::Contains(item),
-                    (ListOp::StartsWithAny, ListKind::Pattern) => StrFact::Prefix(item),
-                    (ListOp::EndsWithAny, ListKind::Pattern) => StrFact::Suffix(item),
-                    _ => return false,
-                };
-                fact_implies(&rf, &ef, fold)
-            })
-        }
-        _ => false,
-    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,47 @@
+//! "Did you mean" hints: the closest known name by edit distance.
+
+pub(super) const FIELDS: &[&str] = &[
+    "ip",
+    "method",
+    "host",
+    "path",
+    "raw_path",
+    "query",
+    "arg",
+    "header",
+    "user_agent",
+    "cookie",
+    "auth.authenticated",
+    "auth.subject",
+    "auth.roles",
+    "auth.scopes",
+    "auth.tenant",
+    "geo.country",
+    "attr",
+    "cors.preflight",
+];
+pub(super) const FUNCS: &[&str] = &["lower", "url_decode", "path_segment", "len", "present"];
+
+/// The closest known name, for "did you mean" hints.
+pub(crate) fn suggest<'a>(word: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    known
+        .into_iter()
+        .map(|k| (edit_distance(word, k), k))
+        .filter(|(d, k)| *d <= 2.max(k.len() / 3))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev.last().copied().unwrap_or(0)
+}

@@ -1,0 +1,175 @@
+//! Literal patterns: one aho-corasick automaton for every `Contains`, `StartsWith` and
+//! `EndsWith` literal (and every regex gate), searched with overlapping semantics.
+
+use std::collections::HashMap;
+
+use aho_corasick::{AhoCorasick, AhoCorasickKind};
+
+use crate::error::{ScanError, ScanErrorKind};
+use crate::MatchSet;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Anchor {
+    None,
+    Start,
+    End,
+    /// Not a pattern: a gate literal of the gated regex numbered `id`.
+    Gate,
+}
+
+#[derive(Clone, Debug)]
+pub(super) struct LiteralTarget {
+    pub(super) id: u32,
+    pub(super) anchor: Anchor,
+    /// The exact bytes to confirm, for a case-sensitive literal in an ASCII
+    /// case-insensitive automaton. `None`: any case variant matches.
+    pub(super) exact: Option<Box<[u8]>>,
+}
+
+#[derive(Default)]
+pub(super) struct LiteralsBuilder {
+    /// Automaton pattern -> its targets; keys are ASCII-lowercased when the
+    /// automaton is case-insensitive, which is only known at the end, so
+    /// collect raw first.
+    pub(super) raw: Vec<(u32, Anchor, Vec<u8>, bool)>,
+}
+
+impl LiteralsBuilder {
+    /// Adds a literal. `text` is bytes because gate literals may end inside
+    /// a UTF-8 sequence; pattern literals are whole strings.
+    pub(super) fn add(&mut self, id: u32, anchor: Anchor, text: Vec<u8>, ci: bool) {
+        self.raw.push((id, anchor, text, ci));
+    }
+
+    pub(super) fn build(self, dfa_limit: usize) -> Result<Option<Literals>, ScanError> {
+        if self.raw.is_empty() {
+            return Ok(None);
+        }
+        let any_ci = self.raw.iter().any(|(_, _, _, ci)| *ci);
+        let mut keys: Vec<Vec<u8>> = Vec::new();
+        let mut key_index: HashMap<Vec<u8>, usize> = HashMap::new();
+        let mut targets: Vec<Vec<LiteralTarget>> = Vec::new();
+        for (id, anchor, text, ci) in self.raw {
+            let key = if any_ci {
+                text.to_ascii_lowercase()
+            } else {
+                text.clone()
+            };
+            // A case-sensitive literal needs confirming only if the
+            // automaton folds case and the literal has letters to fold. A
+            // gate may over-approximate, so it never needs confirming.
+            let exact = (any_ci
+                && !ci
+                && anchor != Anchor::Gate
+                && text.iter().any(|b| b.is_ascii_alphabetic()))
+            .then(|| text.into_boxed_slice());
+            let index = *key_index.entry(key.clone()).or_insert_with(|| {
+                keys.push(key);
+                targets.push(Vec::new());
+                keys.len() - 1
+            });
+            let target = LiteralTarget { id, anchor, exact };
+            if let Some(list) = targets.get_mut(index) {
+                let duplicate = list.iter().any(|t| {
+                    t.id == target.id && t.anchor == target.anchor && t.exact == target.exact
+                });
+                if !duplicate {
+                    list.push(target);
+                }
+            }
+        }
+        let build = |kind| {
+            AhoCorasick::builder()
+                .ascii_case_insensitive(any_ci)
+                .match_kind(aho_corasick::MatchKind::Standard)
+                .kind(kind)
+                .build(&keys)
+        };
+        // A DFA scans about 1.5x faster than the NFA aho-corasick picks
+        // past ~100 patterns, at ~250 bytes per pattern byte; take it while
+        // it fits the limit (estimated first, so a huge set is never built
+        // as a DFA just to be thrown away).
+        let key_bytes: usize = keys.iter().map(Vec::len).sum();
+        let dfa = (key_bytes.saturating_mul(256) <= dfa_limit)
+            .then(|| build(Some(AhoCorasickKind::DFA)).ok())
+            .flatten()
+            .filter(|ac| ac.memory_usage() <= dfa_limit);
+        let automaton = match dfa {
+            Some(ac) => ac,
+            None => build(None).map_err(|e| {
+                ScanError::new(
+                    ScanErrorKind::Automaton {
+                        message: e.to_string(),
+                    },
+                    None,
+                )
+            })?,
+        };
+        let mut flat = Vec::new();
+        let mut spans = Vec::with_capacity(targets.len());
+        for list in targets {
+            spans.push((flat.len() as u32, list.len() as u32));
+            flat.extend(list);
+        }
+        Ok(Some(Literals {
+            automaton,
+            targets: flat.into_boxed_slice(),
+            spans: spans.into_boxed_slice(),
+        }))
+    }
+}
+
+#[derive(Clone, Debug)]
+pub(super) struct Literals {
+    pub(super) automaton: AhoCorasick,
+    pub(super) targets: Box<[LiteralTarget]>,
+    /// Automaton pattern id -> `(start, len)` in `targets`.
+    pub(super) spans: Box<[(u32, u32)]>,
+}
+
+impl Literals {
+    /// Sets the literal patterns found and adds the gated regexes whose gate
+    /// was seen to `candidates`; returns whether there are any.
+    #[inline]
+    pub(super) fn scan(
+        &self,
+        haystack: &str,
+        out: &mut MatchSet,
+        candidates: &mut MatchSet,
+    ) -> bool {
+        let mut gate_open = false;
+        let bytes = haystack.as_bytes();
+        for m in self.automaton.find_overlapping_iter(haystack) {
+            let Some(&(start, len)) = self.spans.get(m.pattern().as_usize()) else {
+                continue;
+            };
+            let start = start as usize;
+            let targets = self.targets.get(start..start + len as usize).unwrap_or(&[]);
+            for t in targets {
+                let anchored = match t.anchor {
+                    Anchor::None => true,
+                    Anchor::Start => m.start() == 0,
+                    Anchor::End => m.end() == bytes.len(),
+                    Anchor::Gate => {
+                        gate_open = true;
+                        candidates.insert(t.id);
+                        continue;
+                    }
+                };
+                if !anchored {
+                    continue;
+                }
+                if let Some(exact) = &t.exact {
+                    if bytes.get(m.start()..m.end()) != Some(&exact[..]) {
+                        continue;
+                    }
+                }
+                out.insert(t.id);
+            }
+        }
+        gate_open
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Equals: a hash table keyed by the hash of the ASCII-lowercased bytes.

@@ -1,0 +1,335 @@
+//! Regex patterns: lowering literal regexes, extracting gates, and the shared meta
+//! regex beside the gated ones compiled on their own.
+
+use std::collections::HashMap;
+
+use regex_automata::meta;
+use regex_automata::nfa::thompson::{self, WhichCaptures};
+use regex_automata::{Input, MatchKind, PatternSet};
+use regex_syntax::hir::literal::{ExtractKind, Extractor};
+use regex_syntax::hir::{Hir, HirKind, Look};
+
+use super::{PatternKind, RegexScratch, ScanLimits};
+use crate::error::{ScanError, ScanErrorKind};
+use crate::MatchSet;
+
+/// Parses `pattern` as regex-automata's `meta::Regex` would.
+pub(super) fn parse_regex(pattern: &str, case_insensitive: bool) -> Result<Hir, String> {
+    regex_syntax::ParserBuilder::new()
+        .case_insensitive(case_insensitive)
+        .build()
+        .parse(pattern)
+        .map_err(|e| {
+            // regex-syntax errors span several lines (pattern, caret,
+            // message); the last line is the message.
+            let full = e.to_string();
+            full.lines()
+                .last()
+                .unwrap_or("")
+                .trim_start_matches("error: ")
+                .to_owned()
+        })
+}
+
+/// The literal kind and text equivalent to `hir`, if it is a literal,
+/// optionally anchored at `\A` and/or `\z`.
+pub(super) fn lower_to_literal(hir: &Hir) -> Option<(PatternKind, String)> {
+    pub(super) fn unwrap_captures(hir: &Hir) -> &Hir {
+        match hir.kind() {
+            HirKind::Capture(c) => unwrap_captures(&c.sub),
+            _ => hir,
+        }
+    }
+    let hir = unwrap_captures(hir);
+    let parts: &[Hir] = match hir.kind() {
+        HirKind::Concat(parts) => parts,
+        _ => std::slice::from_ref(hir),
+    };
+    let mut parts: Vec<&Hir> = parts.iter().map(unwrap_captures).collect();
+    let is_look = |h: &Hir, look: Look| matches!(h.kind(), HirKind::Look(l) if *l == look);
+    let start = parts.first().is_some_and(|h| is_look(h, Look::Start));
+    if start {
+        parts.remove(0);
+    }
+    let end = parts.last().is_some_and(|h| is_look(h, Look::End));
+    if end {
+        parts.pop();
+    }
+    let mut text = Vec::new();
+    for part in parts {
+        match part.kind() {
+            HirKind::Literal(lit) => text.extend_from_slice(&lit.0),
+            HirKind::Empty => {}
+            _ => return None,
+        }
+    }
+    let text = String::from_utf8(text).ok()?;
+    let kind = match (start, end) {
+        (false, false) => PatternKind::Contains,
+        (true, false) => PatternKind::StartsWith,
+        (false, true) => PatternKind::EndsWith,
+        (true, true) => PatternKind::Equals,
+    };
+    Some((kind, text))
+}
+
+/// Most literals a regex's gate may have, and the shortest: a gate that
+/// big or that short would open on most haystacks (and slow the literal
+/// pass with matches) for little gain.
+const MAX_GATE_LITERALS: usize = 64;
+const MIN_GATE_LEN: usize = 3;
+
+/// Literals one of which starts every match of `hir`, if there are few
+/// and long enough ones. Sound by construction of regex-syntax's prefix
+/// extraction: a haystack containing none of them cannot match.
+///
+/// For a case-insensitive regex the literals are ASCII-lowercased and
+/// deduplicated (its gate goes into an ASCII case-insensitive automaton),
+/// so `(?i)googlebot` is a handful of gates, not 512 case variants.
+pub(super) fn gate_literals(hir: &Hir, case_insensitive: bool) -> Option<Vec<Vec<u8>>> {
+    let seq = Extractor::new()
+        .kind(ExtractKind::Prefix)
+        .limit_total(1024)
+        .extract(hir);
+    let mut literals: Vec<Vec<u8>> = seq
+        .literals()?
+        .iter()
+        .map(|l| {
+            if case_insensitive {
+                l.as_bytes().to_ascii_lowercase()
+            } else {
+                l.as_bytes().to_vec()
+            }
+        })
+        .collect();
+    literals.sort_unstable();
+    literals.dedup();
+    let usable = !literals.is_empty()
+        && literals.len() <= MAX_GATE_LITERALS
+        && literals.iter().all(|l| l.len() >= MIN_GATE_LEN);
+    usable.then_some(literals)
+}
+
+#[derive(Default)]
+pub(super) struct RegexesBuilder {
+    pub(super) hirs: Vec<Hir>,
+    /// Regex index -> ids sharing it.
+    pub(super) ids: Vec<Vec<u32>>,
+    pub(super) seen: HashMap<(String, bool), usize>,
+}
+
+impl RegexesBuilder {
+    /// Adds a regex; returns its index (shared by duplicates).
+    pub(super) fn add(&mut self, id: u32, text: &str, ci: bool, hir: Hir) -> u32 {
+        let index = *self.seen.entry((text.to_owned(), ci)).or_insert_with(|| {
+            self.hirs.push(hir);
+            self.ids.push(Vec::new());
+            self.ids.len() - 1
+        });
+        if let Some(ids) = self.ids.get_mut(index) {
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+        u32::try_from(index).unwrap_or(u32::MAX)
+    }
+
+    pub(super) fn config(limits: &ScanLimits, kind: MatchKind) -> meta::Config {
+        meta::Config::new()
+            .match_kind(kind)
+            .which_captures(WhichCaptures::None)
+            .nfa_size_limit(Some(limits.regex_size_limit))
+            .dfa_size_limit(Some(limits.regex_size_limit))
+            .hybrid_cache_capacity(limits.dfa_size_limit)
+    }
+
+    /// Compiles each regex on its own (the gated ones). Their sizes add up,
+    /// with `used` bytes before them, against [`ScanLimits::regex_size_limit`].
+    pub(super) fn build_each(
+        self,
+        limits: &ScanLimits,
+        used: usize,
+    ) -> Result<Box<[Gated]>, ScanError> {
+        let mut total = used;
+        let mut gated = Vec::with_capacity(self.hirs.len());
+        for (hir, ids) in self.hirs.iter().zip(self.ids) {
+            let id = ids.first().copied();
+            // Implicit captures: without them meta's half searches (all a
+            // yes/no answer needs) may come back empty.
+            let config = Self::config(limits, MatchKind::LeftmostFirst)
+                .which_captures(WhichCaptures::Implicit);
+            let regex = meta::Builder::new()
+                .configure(config)
+                .build_from_hir(hir)
+                .map_err(|e| {
+                    let kind = match e.size_limit() {
+                        Some(limit) => ScanErrorKind::RegexTooBig { limit },
+                        None => ScanErrorKind::InvalidRegex {
+                            message: e.to_string(),
+                        },
+                    };
+                    ScanError::new(kind, id)
+                })?;
+            total = total.saturating_add(regex.memory_usage());
+            if total > limits.regex_size_limit {
+                return Err(ScanError::new(
+                    ScanErrorKind::RegexTooBig {
+                        limit: limits.regex_size_limit,
+                    },
+                    id,
+                ));
+            }
+            gated.push(Gated {
+                regex,
+                ids: ids.into_boxed_slice(),
+            });
+        }
+        Ok(gated.into_boxed_slice())
+    }
+
+    pub(super) fn build(self, limits: &ScanLimits) -> Result<Option<Regexes>, ScanError> {
+        if self.hirs.is_empty() {
+            return Ok(None);
+        }
+        let regex = match meta::Builder::new()
+            .configure(Self::config(limits, MatchKind::All))
+            .build_many_from_hir(&self.hirs)
+        {
+            Ok(regex) => regex,
+            Err(e) => {
+                let culprit = self.culprit(limits.regex_size_limit);
+                let pattern_id = culprit
+                    .and_then(|i| self.ids.get(i))
+                    .and_then(|ids| ids.first().copied());
+                let kind = match e.size_limit() {
+                    Some(limit) => ScanErrorKind::RegexTooBig { limit },
+                    None => ScanErrorKind::InvalidRegex {
+                        message: e.to_string(),
+                    },
+                };
+                return Err(ScanError::new(kind, pattern_id));
+            }
+        };
+        // The same set for "does any match?": a leftmost-first regex answers with an
+        // earliest forward search, which an all-matches regex cannot run.
+        // Implicit captures: without them meta's half searches may come back empty.
+        let any = meta::Builder::new()
+            .configure(
+                Self::config(limits, MatchKind::LeftmostFirst)
+                    .which_captures(WhichCaptures::Implicit),
+            )
+            .build_many_from_hir(&self.hirs)
+            .map_err(|e| {
+                let kind = match e.size_limit() {
+                    Some(limit) => ScanErrorKind::RegexTooBig { limit },
+                    None => ScanErrorKind::InvalidRegex {
+                        message: e.to_string(),
+                    },
+                };
+                ScanError::new(kind, self.ids.first().and_then(|ids| ids.first().copied()))
+            })?;
+        // Each NFA was within the limit; the two regexes together must be too.
+        if regex.memory_usage().saturating_add(any.memory_usage()) > limits.regex_size_limit {
+            let culprit = self.culprit(limits.regex_size_limit / 2).unwrap_or(0);
+            return Err(ScanError::new(
+                ScanErrorKind::RegexTooBig {
+                    limit: limits.regex_size_limit,
+                },
+                self.ids.get(culprit).and_then(|ids| ids.first().copied()),
+            ));
+        }
+        Ok(Some(Regexes {
+            regex,
+            any,
+            ids: self.ids.into_iter().map(Vec::into_boxed_slice).collect(),
+        }))
+    }
+
+    /// The first regex whose NFAs, together with the ones before it, exceed
+    /// `limit`: a binary search over prefixes of the list, only run on the
+    /// error path. The meta regex compiles a forward and a reverse NFA;
+    /// either may be the one over the limit.
+    pub(super) fn culprit(&self, limit: usize) -> Option<usize> {
+        let fits = |n: usize| {
+            let hirs = self.hirs.get(..n).unwrap_or(&[]);
+            [false, true].iter().all(|&reverse| {
+                thompson::Compiler::new()
+                    .configure(
+                        thompson::Config::new()
+                            .which_captures(WhichCaptures::None)
+                            .nfa_size_limit(Some(limit))
+                            .reverse(reverse)
+                            .shrink(false),
+                    )
+                    .build_many_from_hir(hirs)
+                    .is_ok()
+            })
+        };
+        if fits(self.hirs.len()) {
+            return None;
+        }
+        // Invariant: fits(lo) and !fits(hi).
+        let (mut lo, mut hi) = (0, self.hirs.len());
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            if fits(mid) {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        Some(hi - 1)
+    }
+}
+
+/// A gated regex, compiled on its own.
+#[derive(Clone, Debug)]
+pub(super) struct Gated {
+    pub(super) regex: meta::Regex,
+    /// Pattern ids it sets.
+    pub(super) ids: Box<[u32]>,
+}
+
+#[derive(Clone, Debug)]
+pub(super) struct Regexes {
+    pub(super) regex: meta::Regex,
+    /// The same regexes, leftmost-first: a cheap "does any match?" before `regex`.
+    pub(super) any: meta::Regex,
+    /// Regex pattern id -> pattern ids it sets.
+    pub(super) ids: Box<[Box<[u32]>]>,
+}
+
+impl Regexes {
+    pub(super) fn scratch(&self) -> RegexScratch {
+        RegexScratch {
+            cache: self.regex.create_cache(),
+            any_cache: self.any.create_cache(),
+            patset: PatternSet::new(self.ids.len()),
+        }
+    }
+
+    #[inline]
+    pub(super) fn scan(&self, haystack: &str, scratch: &mut RegexScratch, out: &mut MatchSet) {
+        // Most fields match no regex: an earliest-match search stops at the first match and
+        // spares the costlier overlapping search that finds which ones matched.
+        let input = Input::new(haystack).earliest(true);
+        if self
+            .any
+            .search_half_with(&mut scratch.any_cache, &input)
+            .is_none()
+        {
+            return;
+        }
+        scratch.patset.clear();
+        self.regex.which_overlapping_matches_with(
+            &mut scratch.cache,
+            &Input::new(haystack),
+            &mut scratch.patset,
+        );
+        for pid in scratch.patset.iter() {
+            for &id in self.ids.get(pid.as_usize()).map_or(&[][..], |ids| &ids[..]) {
+                out.insert(id);
+            }
+        }
+    }
+}

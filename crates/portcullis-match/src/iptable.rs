@@ -168,8 +168,9 @@ impl FromIterator<(IpNet, u32)> for IpTableBuilder {
     }
 }
 
-/// `net` with host bits cleared, IPv4-mapped IPv6 prefixes made IPv4.
-pub(crate) fn canonical_net(net: IpNet) -> IpNet {
+/// `net` with host bits cleared, IPv4-mapped IPv6 prefixes (`::ffff:0:0/96` and longer)
+/// made IPv4, so they match IPv4 clients: the form every IP list and table holds.
+pub fn canonical_net(net: IpNet) -> IpNet {
     match net.trunc() {
         IpNet::V6(n) if n.prefix_len() >= 96 => match n.network().to_ipv4_mapped() {
             Some(v4) => match Ipv4Net::new(v4, n.prefix_len() - 96) {
@@ -182,8 +183,9 @@ pub(crate) fn canonical_net(net: IpNet) -> IpNet {
     }
 }
 
-/// `ip` with an IPv4-mapped IPv6 address made IPv4.
-pub(crate) fn canonical_ip(ip: IpAddr) -> IpAddr {
+/// `ip` with an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`) made the IPv4 address it
+/// stands for.
+pub fn canonical_ip(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
             Some(v4) => IpAddr::V4(v4),

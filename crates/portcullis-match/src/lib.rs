@@ -74,7 +74,7 @@ pub mod normalize;
 mod scan;
 
 pub use crate::error::ScanError;
-pub use crate::iptable::{IpTable, IpTableBuilder, ListSet};
+pub use crate::iptable::{canonical_ip, canonical_net, IpTable, IpTableBuilder, ListSet};
 pub use crate::matchset::MatchSet;
 pub use crate::naive::{NaiveIpTable, NaiveScanner};
 pub use crate::scan::{PatternKind, ScanLimits, ScanScratch, Scanner, ScannerBuilder};

@@ -4,12 +4,11 @@
 //! reading: property tests (`*_matches_naive`) and fuzz targets compare the
 //! fast paths with them, and benches use them as the baseline.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
-use ipnet::IpNet;
+use ipnet::{IpNet, Ipv4Net};
 use regex_automata::meta;
 
-use crate::iptable::{canonical_ip, canonical_net};
 use crate::{MatchSet, PatternKind};
 
 /// The reference for [`IpTable`](crate::IpTable): a list of prefixes,
@@ -31,13 +30,13 @@ impl NaiveIpTable {
     ///
     /// [`IpTableBuilder::insert`]: crate::IpTableBuilder::insert
     pub fn insert(&mut self, net: IpNet, list: u32) {
-        self.entries.push((canonical_net(net), list));
+        self.entries.push((v4_form_net(net), list));
     }
 
     /// Every list containing `ip`, ascending, without duplicates.
     /// IPv4-mapped IPv6 addresses are looked up as IPv4.
     pub fn lookup(&self, ip: IpAddr) -> Vec<u32> {
-        let ip = canonical_ip(ip);
+        let ip = v4_form(ip);
         let mut lists: Vec<u32> = self
             .entries
             .iter()
@@ -47,6 +46,28 @@ impl NaiveIpTable {
         lists.sort_unstable();
         lists.dedup();
         lists
+    }
+}
+
+/// The IPv4 address an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`: ten zero bytes, two
+/// `0xff` bytes, then the IPv4 address) stands for; any other address as it is.
+fn v4_form(ip: IpAddr) -> IpAddr {
+    if let IpAddr::V6(v6) = ip {
+        let o = v6.octets();
+        if o[..10].iter().all(|&b| b == 0) && o[10] == 0xff && o[11] == 0xff {
+            return IpAddr::V4(Ipv4Addr::new(o[12], o[13], o[14], o[15]));
+        }
+    }
+    ip
+}
+
+/// A prefix inside `::ffff:0:0/96` as the IPv4 prefix it stands for; any other as it is.
+fn v4_form_net(net: IpNet) -> IpNet {
+    match (net, v4_form(net.network())) {
+        (IpNet::V6(v6), IpAddr::V4(v4)) if v6.prefix_len() >= 96 => {
+            Ipv4Net::new(v4, v6.prefix_len() - 96).map_or(net, IpNet::V4)
+        }
+        _ => net,
     }
 }
 
@@ -111,12 +132,10 @@ impl NaiveScanner {
         Ok(())
     }
 
-    /// Whether pattern `p` matches `haystack`.
-    fn matches(p: &NaivePattern, haystack: &str) -> bool {
-        let lowered;
+    /// Whether pattern `p` matches `haystack` (`lowered` is `haystack` ASCII-lowercased).
+    fn matches(p: &NaivePattern, haystack: &str, lowered: &str) -> bool {
         let hay = if p.case_insensitive && p.kind != PatternKind::Regex {
-            lowered = haystack.to_ascii_lowercase();
-            lowered.as_str()
+            lowered
         } else {
             haystack
         };
@@ -132,8 +151,9 @@ impl NaiveScanner {
 
     /// Sets bit `id` in `out` for every pattern `haystack` satisfies.
     pub fn scan(&self, haystack: &str, out: &mut MatchSet) {
+        let lowered = haystack.to_ascii_lowercase();
         for p in &self.patterns {
-            if Self::matches(p, haystack) {
+            if Self::matches(p, haystack, &lowered) {
                 out.insert(p.id);
             }
         }

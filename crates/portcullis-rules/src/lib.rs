@@ -45,7 +45,8 @@ mod tree;
 pub use ceilings::Ceilings;
 pub use diag::{Diagnostic, Error, Severity};
 pub use expr::{CmpOp, Expr, Field, ListId, ListOp, Pred, PredKind, StrOp, Term, Type};
-pub use lists::{canonical_ip, parse_net, List, ListItems, ListKind};
+pub use lists::{parse_net, List, ListItems, ListKind};
+pub use portcullis_match::canonical_ip;
 pub use ruleset::{
     Action, Default, LoadOptions, Mode, OnAmbiguousPath, OnOversize, RateKey, RateLimit, Reveal,
     Rule, RuleSet, Settings,

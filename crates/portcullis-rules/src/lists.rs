@@ -1,6 +1,6 @@
 //! Named lists (`[lists]`): IP ranges, exact strings, substrings and regexes.
 
-use ipnet::{IpNet, Ipv4Net};
+use ipnet::IpNet;
 use std::net::IpAddr;
 
 use crate::source::Span;
@@ -71,14 +71,6 @@ impl List {
     }
 }
 
-/// An IPv4-mapped IPv6 address (`::ffff:a.b.c.d`) as the IPv4 address it stands for.
-pub fn canonical_ip(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
-    }
-}
-
 /// Parses an address or CIDR into a normalised network: host bits cleared, IPv4-mapped IPv6
 /// (`::ffff:0:0/96` and longer) stored as IPv4 so it matches IPv4 clients.
 pub fn parse_net(s: &str) -> Result<IpNet, String> {
@@ -103,20 +95,7 @@ pub fn parse_net(s: &str) -> Result<IpNet, String> {
             .map_err(|_| format!("`{s}` is not a valid IP address or CIDR"))?;
         IpNet::from(ip)
     };
-    Ok(canonical_net(net.trunc()))
-}
-
-fn canonical_net(net: IpNet) -> IpNet {
-    if let IpNet::V6(v6) = net {
-        if v6.prefix_len() >= 96 {
-            if let Some(v4) = v6.addr().to_ipv4_mapped() {
-                if let Ok(n) = Ipv4Net::new(v4, v6.prefix_len() - 96) {
-                    return IpNet::V4(n);
-                }
-            }
-        }
-    }
-    net
+    Ok(portcullis_match::canonical_net(net))
 }
 
 /// Splits a list file into entries: one a line, `#` comment lines and blank lines skipped,

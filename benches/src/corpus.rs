@@ -15,6 +15,7 @@ pub struct Rng(u64);
 
 impl Rng {
     /// A generator; `seed` 0 is replaced by a fixed non-zero value.
+    #[must_use]
     pub fn new(seed: u64) -> Self {
         Rng(if seed == 0 {
             0x9e37_79b9_7f4a_7c15
@@ -60,6 +61,7 @@ pub const FULL_TABLE_FILE: &str = "ris-full-table-2026-05-11.txt.gz";
 
 /// Where the full table is: `$PORTCULLIS_FULL_TABLE`, else
 /// `shared/data/` beside the repository.
+#[must_use]
 pub fn full_table_path() -> PathBuf {
     match std::env::var_os("PORTCULLIS_FULL_TABLE") {
         Some(p) => PathBuf::from(p),
@@ -70,6 +72,10 @@ pub fn full_table_path() -> PathBuf {
 }
 
 /// Reads a gzip file of one CIDR a line (`#` lines are comments).
+///
+/// # Errors
+///
+/// The I/O error when the file cannot be read or is not gzip.
 pub fn load_prefixes(path: &std::path::Path) -> io::Result<Vec<IpNet>> {
     let file = std::fs::File::open(path)?;
     let mut nets = Vec::new();
@@ -99,6 +105,7 @@ pub enum TableSource {
 /// The full Internet routing table (1,042,325 IPv4 + 246,175 IPv6
 /// prefixes), or, when the file is absent, a synthetic table of the same
 /// size and prefix-length distribution (with a note on stderr).
+#[must_use]
 pub fn routing_table() -> (Vec<IpNet>, TableSource) {
     let path = full_table_path();
     match load_prefixes(&path) {
@@ -486,6 +493,7 @@ pub fn agent_patterns(n: usize, regex_percent: u64, rng: &mut Rng) -> Vec<Patter
 }
 
 /// `text` with regex metacharacters escaped.
+#[must_use]
 pub fn regex_escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {

@@ -2,6 +2,8 @@
 //!
 //! Exit codes: 0 ok; 1 errors found in rules or requests; 2 the tool itself failed.
 
+#![forbid(unsafe_code)]
+
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;

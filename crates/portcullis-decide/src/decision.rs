@@ -24,6 +24,7 @@ pub enum Verdict {
 
 impl Verdict {
     /// `allow`, `forbid` or `rate_limit`.
+    #[must_use]
     pub fn name(self) -> &'static str {
         match self {
             Verdict::Allow => "allow",
@@ -69,6 +70,7 @@ pub struct RequestId {
 impl RequestId {
     /// Accepts 1 to 64 characters of `A-Z a-z 0-9 - _ . :` (so it is safe in headers, logs
     /// and JSON); anything else is refused.
+    #[must_use]
     pub fn parse(s: &str) -> Option<RequestId> {
         let ok = (1..=64).contains(&s.len())
             && s.bytes()
@@ -110,6 +112,7 @@ impl RequestId {
     }
 
     /// The id as text.
+    #[must_use]
     pub fn as_str(&self) -> &str {
         std::str::from_utf8(&self.buf[..self.len as usize]).unwrap_or("")
     }
@@ -156,6 +159,7 @@ pub enum Oversize {
 impl Oversize {
     /// The `[policy]` setting exceeded: `max_uri_bytes`, `max_header_count` or
     /// `max_header_bytes`.
+    #[must_use]
     pub fn setting(&self) -> &'static str {
         match self {
             Oversize::Uri { .. } => "max_uri_bytes",
@@ -165,6 +169,7 @@ impl Oversize {
     }
 
     /// A short description, used as the reason of a refusal for size.
+    #[must_use]
     pub fn description(&self) -> &'static str {
         match self {
             Oversize::Uri { .. } => "request URI too long",
@@ -174,6 +179,7 @@ impl Oversize {
     }
 
     /// The size found and the limit.
+    #[must_use]
     pub fn size_and_limit(&self) -> (usize, usize) {
         match *self {
             Oversize::Uri { len: n, max }
@@ -211,6 +217,7 @@ pub enum Malformed {
 
 impl Malformed {
     /// A short description, used as the reason of the refusal.
+    #[must_use]
     pub fn description(&self) -> &'static str {
         match self {
             Malformed::DuplicateHost => "more than one Host header",
@@ -262,21 +269,25 @@ pub struct Decision {
 
 impl Decision {
     /// Allow, Forbid or RateLimit.
+    #[must_use]
     pub fn verdict(&self) -> Verdict {
         self.verdict
     }
 
     /// The rule that decided; `None` when the policy's default did.
+    #[must_use]
     pub fn rule(&self) -> Option<&Rule> {
         self.rule.and_then(|i| self.policy.rule_at(i))
     }
 
     /// The deciding rule's id.
+    #[must_use]
     pub fn rule_id(&self) -> Option<&str> {
         self.rule().map(|r| r.id.as_str())
     }
 
     /// The deciding rule's reason; for a refusal for size, which limit was exceeded.
+    #[must_use]
     pub fn reason(&self) -> Option<&str> {
         match (self.cause, self.oversize, self.malformed) {
             (Cause::Oversize, Some(o), _) => Some(o.description()),
@@ -286,6 +297,7 @@ impl Decision {
     }
 
     /// Why the request was refused as malformed (status 400, no rule id), if it was.
+    #[must_use]
     pub fn malformed(&self) -> Option<Malformed> {
         self.malformed
     }
@@ -293,11 +305,13 @@ impl Decision {
     /// The request limit the request exceeded, if any. With `on_oversize = "forbid"` the
     /// request was refused for it (status 414 or 431 by default, no rule id); with
     /// `"allow"` the rules decided as usual and this only reports it.
+    #[must_use]
     pub fn oversize(&self) -> Option<Oversize> {
         self.oversize
     }
 
     /// The HTTP status: 200 when allowed, else 401, 403, 404, 429 or an override.
+    #[must_use]
     pub fn status(&self) -> u16 {
         self.status
     }
@@ -311,21 +325,25 @@ impl Decision {
     }
 
     /// The tightest rate limit that counted this request, if any.
+    #[must_use]
     pub fn rate_limit(&self) -> Option<&RateInfo> {
         self.rate.as_ref()
     }
 
     /// The rule whose limit a [`RateInfo`] describes.
+    #[must_use]
     pub fn rate_limit_rule(&self) -> Option<&Rule> {
         self.rate.and_then(|r| self.policy.rule_at(r.rule))
     }
 
     /// The policy that decided.
+    #[must_use]
     pub fn policy(&self) -> &Policy {
         &self.policy
     }
 
     /// The request id, also in every answer's body and in the decision log.
+    #[must_use]
     pub fn request_id(&self) -> &RequestId {
         &self.request_id
     }
@@ -333,6 +351,7 @@ impl Decision {
     /// The path the server must route on for this decision to hold: the normalised path
     /// the rules judged, re-encoded, when it differs from `raw_path` (the path as sent);
     /// `None` when `raw_path` already is it. See `HttpRequest::routed_uri` in the facade.
+    #[must_use]
     pub fn routed_path(&self, raw_path: &str) -> Option<String> {
         let style = crate::policy::path_style(&self.policy.rules().settings);
         portcullis_match::normalize::routed_path(style, raw_path)
@@ -340,17 +359,20 @@ impl Decision {
 
     /// Whether this is a hidden refusal (`hide = true`): a 404 that must look like any
     /// other not-found answer of the application.
+    #[must_use]
     pub fn is_hidden(&self) -> bool {
         self.cause == Cause::Hidden
     }
 
     /// Whether the request may pass.
+    #[must_use]
     pub fn is_allowed(&self) -> bool {
         self.verdict == Verdict::Allow
     }
 
     /// Headers to add to the application's response when the request is allowed: the
     /// `RateLimit` fields when a limit counted it.
+    #[must_use]
     pub fn allow_headers(&self) -> Vec<(&'static str, String)> {
         let mut h = Vec::new();
         if let (Some(r), Some(rule)) = (&self.rate, self.rate_limit_rule()) {
@@ -361,6 +383,7 @@ impl Decision {
 
     /// The refusal to send instead of calling the application; `None` when allowed.
     /// `request` is the one decided about (read for `reveal = "detail"`).
+    #[must_use]
     pub fn response(&self, request: &Request<'_>) -> Option<Response> {
         if self.verdict == Verdict::Allow {
             return None;
@@ -453,6 +476,7 @@ pub struct Response {
 
 impl Response {
     /// The first value of a header.
+    #[must_use]
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()

@@ -78,17 +78,20 @@ impl CompileError {
     }
 
     /// The rule at fault, when one is.
+    #[must_use]
     pub fn rule(&self) -> Option<&str> {
         self.0.rule.as_deref()
     }
 
     /// The list at fault, when one is.
+    #[must_use]
     pub fn list(&self) -> Option<&str> {
         self.0.list.as_deref()
     }
 
     /// The error as a located diagnostic (`file:line:col`, the line, a caret and a hint),
     /// for reporting it the way rule-file errors are.
+    #[must_use]
     pub fn located(&self) -> Option<&portcullis_rules::Error> {
         self.0.located.as_ref()
     }
@@ -243,6 +246,11 @@ pub struct RuleTrace<'p> {
 
 impl Policy {
     /// Compiles a rule set with its own rate limiter (sized by the rule set's settings).
+    ///
+    /// # Errors
+    ///
+    /// A rule set over one of its compile limits (patterns, regex size or memory), located
+    /// on the rule that crossed it.
     pub fn compile(rules: RuleSet) -> Result<Policy, CompileError> {
         let limiter = Arc::new(RateLimiter::new(rules.settings.rate_limit_max_keys));
         Policy::compile_with(rules, limiter)
@@ -250,6 +258,10 @@ impl Policy {
 
     /// Compiles a rule set that shares `limiter` (and so its state) with other policies,
     /// such as the one it replaces on reload.
+    ///
+    /// # Errors
+    ///
+    /// As [`Policy::compile`].
     pub fn compile_with(rules: RuleSet, limiter: Arc<RateLimiter>) -> Result<Policy, CompileError> {
         let program = Program::compile(&rules).map_err(|e| e.locate(&rules))?;
         let identity: Vec<bool> = rules.rules.iter().map(Rule::is_identity).collect();
@@ -278,22 +290,26 @@ impl Policy {
     /// Bytes held by the compiled regexes of all rules and lists, which `max_regex_bytes`
     /// bounds (their per-thread search caches are bounded apart, by
     /// `max_regex_cache_bytes`).
+    #[must_use]
     pub fn regex_bytes(&self) -> usize {
         self.inner.program.regex_bytes
     }
 
     /// The rule set this policy was compiled from.
+    #[must_use]
     pub fn rules(&self) -> &RuleSet {
         &self.inner.rules
     }
 
     /// The rate limiter.
+    #[must_use]
     pub fn limiter(&self) -> &Arc<RateLimiter> {
         &self.inner.limiter
     }
 
     /// Decides about a request with the compiled program, using this thread's scratch
     /// space: nothing is allocated in the steady state.
+    #[must_use]
     pub fn evaluate(&self, req: &Request<'_>) -> Decision {
         // Two per thread, so a thread alternating between two policies (the old and the new
         // around a reload, or two engines) does not rebuild its scratch on every request.
@@ -342,6 +358,7 @@ impl Policy {
 
     /// What each field costs to compute and scan over `reqs`, most expensive first: for
     /// `portcullis bench`, to show an operator where a rule set spends its time.
+    #[must_use]
     pub fn field_costs(&self, reqs: &[Request<'_>]) -> Vec<FieldCost> {
         self.inner.program.field_costs(reqs)
     }
@@ -357,6 +374,7 @@ impl Policy {
     }
 
     /// Scratch space for [`Policy::evaluate_with`].
+    #[must_use]
     pub fn scratch(&self) -> Scratch {
         self.inner.program.scratch()
     }
@@ -369,6 +387,7 @@ impl Policy {
     /// When the reference cannot compile a pattern the compiled evaluator accepted: each
     /// reference regex is bounded by `max_regex_bytes` on its own, and the compiled program
     /// fits them all in that budget together, so this is a bug in one of the two.
+    #[must_use]
     pub fn evaluate_reference(&self, req: &Request<'_>) -> Decision {
         let reference = match self
             .inner
@@ -395,6 +414,7 @@ impl Policy {
     /// The rules the compiled evaluator evaluated for the request, in order, up to the one
     /// that decided (rules it skipped are known not to match), each with its predicates'
     /// values: the decision is the one [`Policy::evaluate`] makes.
+    #[must_use]
     pub fn explain<'p>(&'p self, req: &Request<'_>) -> (Decision, Vec<RuleTrace<'p>>) {
         let settings = &self.inner.rules.settings;
         let fields = Fields::new(req, settings.windows_paths);

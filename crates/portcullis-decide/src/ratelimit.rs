@@ -41,6 +41,7 @@ pub struct RateLimiter {
 
 impl RateLimiter {
     /// A limiter remembering at most about `max_keys` keys.
+    #[must_use]
     pub fn new(max_keys: usize) -> RateLimiter {
         RateLimiter {
             hasher: RandomState::new(),
@@ -51,11 +52,13 @@ impl RateLimiter {
 
     /// A hasher for building a key: feed it the rule's identity and the key parts, then
     /// pass `finish()` to [`RateLimiter::check`].
+    #[must_use]
     pub fn key_hasher(&self) -> impl Hasher {
         self.hasher.build_hasher()
     }
 
     /// Number of keys held.
+    #[must_use]
     pub fn len(&self) -> usize {
         self.shards
             .iter()
@@ -64,6 +67,7 @@ impl RateLimiter {
     }
 
     /// Whether no key is held.
+    #[must_use]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

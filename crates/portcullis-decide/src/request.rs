@@ -151,6 +151,7 @@ impl Auth {
     }
 
     /// A caller whose credentials were rejected.
+    #[must_use]
     pub fn invalid() -> Auth {
         Auth {
             status: Some(AuthStatus::Invalid),
@@ -159,24 +160,28 @@ impl Auth {
     }
 
     /// Adds roles.
+    #[must_use]
     pub fn with_roles<S: Into<String>>(mut self, roles: impl IntoIterator<Item = S>) -> Auth {
         self.roles.extend(roles.into_iter().map(Into::into));
         self
     }
 
     /// Adds scopes.
+    #[must_use]
     pub fn with_scopes<S: Into<String>>(mut self, scopes: impl IntoIterator<Item = S>) -> Auth {
         self.scopes.extend(scopes.into_iter().map(Into::into));
         self
     }
 
     /// Sets the tenant.
+    #[must_use]
     pub fn with_tenant(mut self, tenant: impl Into<String>) -> Auth {
         self.tenant = Some(tenant.into());
         self
     }
 
     /// The effective status: explicit, else authenticated when there is a subject.
+    #[must_use]
     pub fn effective_status(&self) -> AuthStatus {
         self.status.unwrap_or(if self.subject.is_some() {
             AuthStatus::Authenticated
@@ -187,6 +192,7 @@ impl Auth {
 
     /// Whether the caller is authenticated. Identity fields of a caller that is not are
     /// treated as absent.
+    #[must_use]
     pub fn is_authenticated(&self) -> bool {
         self.effective_status() == AuthStatus::Authenticated
     }
@@ -204,6 +210,7 @@ static NO_HEADERS: [(&str, &str); 0] = [];
 
 impl<'a> Request<'a> {
     /// Sets the host attributes.
+    #[must_use]
     pub fn attrs(mut self, attrs: &'a dyn AttrSource) -> Self {
         self.attrs = attrs;
         self
@@ -240,6 +247,7 @@ pub struct Request<'a> {
 
 impl<'a> Request<'a> {
     /// A request with no headers, an anonymous caller and no attributes.
+    #[must_use]
     pub fn new(method: &'a str, uri: &'a str) -> Request<'a> {
         Request {
             client_ip: None,
@@ -256,30 +264,35 @@ impl<'a> Request<'a> {
     }
 
     /// Sets the client address.
+    #[must_use]
     pub fn client_ip(mut self, ip: IpAddr) -> Self {
         self.client_ip = Some(ip);
         self
     }
 
     /// Sets the headers.
+    #[must_use]
     pub fn headers(mut self, headers: &'a dyn HeaderSource) -> Self {
         self.headers = headers;
         self
     }
 
     /// Sets the target's authority (see [`Request::authority`]).
+    #[must_use]
     pub fn authority(mut self, authority: &'a str) -> Self {
         self.authority = Some(authority);
         self
     }
 
     /// Sets the caller's identity.
+    #[must_use]
     pub fn auth(mut self, auth: &'a Auth) -> Self {
         self.auth = auth;
         self
     }
 
     /// Sets the arrival time.
+    #[must_use]
     pub fn time(mut self, since_epoch: Duration) -> Self {
         self.time = Some(since_epoch);
         self
@@ -304,6 +317,7 @@ impl<'a> Request<'a> {
     /// present, and no credentials (`Authorization`, `Cookie`, or an authenticated
     /// caller): a browser never sends them on a preflight, so a request that carries them
     /// is not one, whatever else it looks like.
+    #[must_use]
     pub fn is_preflight(&self) -> bool {
         if self.method != "OPTIONS" || self.auth.is_authenticated() {
             return false;
@@ -439,6 +453,7 @@ pub struct RequestError(String);
 
 impl RequestError {
     /// What is wrong with the request, in one line.
+    #[must_use]
     pub fn message(&self) -> &str {
         &self.0
     }
@@ -454,6 +469,11 @@ impl std::error::Error for RequestError {}
 
 impl OwnedRequest {
     /// Reads one request from JSON.
+    ///
+    /// # Errors
+    ///
+    /// Text that is not JSON, or not the request schema (docs/requests.md): unknown keys, a
+    /// missing `method` or `path`, an invalid address.
     pub fn from_json(text: &str) -> Result<OwnedRequest, RequestError> {
         let j: JsonRequest = serde_json::from_str(text).map_err(|e| RequestError(e.to_string()))?;
         let client_ip = match j.ip.as_deref() {
@@ -506,6 +526,7 @@ impl OwnedRequest {
     }
 
     /// The borrowed view.
+    #[must_use]
     pub fn view(&self) -> Request<'_> {
         Request {
             client_ip: self.client_ip,

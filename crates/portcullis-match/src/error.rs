@@ -25,12 +25,14 @@ impl ScanError {
     }
 
     /// The id of the offending pattern, if one pattern is to blame.
+    #[must_use]
     pub fn pattern_id(&self) -> Option<u32> {
         self.pattern_id
     }
 
     /// The [`ScanLimits`](crate::ScanLimits) field that was exceeded, if one was:
     /// `"max_patterns"`, `"max_pattern_len"` or `"regex_size_limit"`.
+    #[must_use]
     pub fn exceeded(&self) -> Option<&'static str> {
         match self.kind {
             ScanErrorKind::TooManyPatterns { .. } => Some("max_patterns"),
@@ -42,12 +44,14 @@ impl ScanError {
 
     /// What went wrong, without the pattern id (for callers that name the pattern their
     /// own way).
+    #[must_use]
     pub fn reason(&self) -> impl fmt::Display + '_ {
         &self.kind
     }
 
     /// Whether a size limit of [`ScanLimits`](crate::ScanLimits) was
     /// exceeded (as opposed to an invalid regex).
+    #[must_use]
     pub fn is_limit(&self) -> bool {
         matches!(
             self.kind,

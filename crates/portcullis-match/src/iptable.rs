@@ -85,6 +85,7 @@ struct Entry<K> {
 
 impl IpTableBuilder {
     /// An empty builder.
+    #[must_use]
     pub fn new() -> Self {
         Self::default()
     }
@@ -114,16 +115,19 @@ impl IpTableBuilder {
     }
 
     /// Number of `(prefix, list)` pairs inserted so far, duplicates included.
+    #[must_use]
     pub fn len(&self) -> usize {
         self.v4.len() + self.v6.len()
     }
 
     /// Whether nothing was inserted.
+    #[must_use]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// Compiles the table.
+    #[must_use]
     pub fn build(mut self) -> IpTable {
         self.v4.sort_unstable();
         self.v4.dedup();
@@ -170,6 +174,7 @@ impl FromIterator<(IpNet, u32)> for IpTableBuilder {
 
 /// `net` with host bits cleared, IPv4-mapped IPv6 prefixes (`::ffff:0:0/96` and longer)
 /// made IPv4, so they match IPv4 clients: the form every IP list and table holds.
+#[must_use]
 pub fn canonical_net(net: IpNet) -> IpNet {
     match net.trunc() {
         IpNet::V6(n) if n.prefix_len() >= 96 => match n.network().to_ipv4_mapped() {
@@ -185,6 +190,7 @@ pub fn canonical_net(net: IpNet) -> IpNet {
 
 /// `ip` with an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`) made the IPv4 address it
 /// stands for.
+#[must_use]
 pub fn canonical_ip(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
@@ -222,6 +228,7 @@ pub struct IpTable {
 
 impl IpTable {
     /// A builder; same as [`IpTableBuilder::new`].
+    #[must_use]
     pub fn builder() -> IpTableBuilder {
         IpTableBuilder::new()
     }
@@ -231,6 +238,7 @@ impl IpTable {
     /// An IPv4-mapped IPv6 address (`::ffff:a.b.c.d`) is looked up as the
     /// IPv4 address `a.b.c.d`.
     #[inline]
+    #[must_use]
     pub fn lookup(&self, ip: IpAddr) -> ListSet<'_> {
         match ip {
             IpAddr::V4(v4) => self.lookup_v4(v4),
@@ -240,6 +248,7 @@ impl IpTable {
 
     /// Every list containing the IPv4 address `ip`.
     #[inline]
+    #[must_use]
     pub fn lookup_v4(&self, ip: Ipv4Addr) -> ListSet<'_> {
         self.sets.get(self.v4.lookup(u32::from(ip)))
     }
@@ -247,6 +256,7 @@ impl IpTable {
     /// Every list containing the IPv6 address `ip` (IPv4-mapped addresses
     /// are looked up as IPv4).
     #[inline]
+    #[must_use]
     pub fn lookup_v6(&self, ip: Ipv6Addr) -> ListSet<'_> {
         match ip.to_ipv4_mapped() {
             Some(v4) => self.lookup_v4(v4),
@@ -256,17 +266,20 @@ impl IpTable {
 
     /// Number of distinct prefixes in the table (a prefix in several lists
     /// counts once).
+    #[must_use]
     pub fn prefix_count(&self) -> usize {
         self.prefix_count
     }
 
     /// Number of distinct list sets the leaves point to, the empty set
     /// included.
+    #[must_use]
     pub fn list_set_count(&self) -> usize {
         self.sets.spans.len()
     }
 
     /// Heap bytes held by the table.
+    #[must_use]
     pub fn memory_bytes(&self) -> usize {
         self.v4.memory_bytes() + self.v6.memory_bytes() + self.sets.memory_bytes()
     }
@@ -294,6 +307,7 @@ pub struct ListSet<'a> {
 impl<'a> ListSet<'a> {
     /// Whether `list` is in the set.
     #[inline]
+    #[must_use]
     pub fn contains(&self, list: u32) -> bool {
         // Sets are almost always tiny; a linear scan beats a binary search.
         if self.lists.len() <= 16 {
@@ -305,24 +319,28 @@ impl<'a> ListSet<'a> {
 
     /// The list ids, ascending.
     #[inline]
+    #[must_use]
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = u32> + ExactSizeIterator + 'a {
         self.lists.iter().copied()
     }
 
     /// Whether no list contains the address.
     #[inline]
+    #[must_use]
     pub fn is_empty(&self) -> bool {
         self.lists.is_empty()
     }
 
     /// Number of lists in the set.
     #[inline]
+    #[must_use]
     pub fn len(&self) -> usize {
         self.lists.len()
     }
 
     /// The list ids, ascending.
     #[inline]
+    #[must_use]
     pub fn as_slice(&self) -> &'a [u32] {
         self.lists
     }

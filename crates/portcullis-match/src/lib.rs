@@ -64,6 +64,12 @@ None yet: everything is always built.
 */
 
 #![forbid(unsafe_code)]
+// The public API says what must not be dropped and what each error means.
+#![warn(
+    clippy::must_use_candidate,
+    clippy::return_self_not_must_use,
+    clippy::missing_errors_doc
+)]
 #![warn(missing_docs, missing_debug_implementations)]
 
 mod error;

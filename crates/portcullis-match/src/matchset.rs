@@ -15,6 +15,7 @@ pub struct MatchSet {
 
 impl MatchSet {
     /// An empty set with room for ids `0..capacity_ids` without allocating.
+    #[must_use]
     pub fn new(capacity_ids: usize) -> Self {
         MatchSet {
             words: vec![0; capacity_ids.div_ceil(64)],
@@ -55,6 +56,7 @@ impl MatchSet {
 
     /// Whether `id` is in the set.
     #[inline]
+    #[must_use]
     pub fn contains(&self, id: u32) -> bool {
         let (word, bit) = split(id);
         self.words.get(word).is_some_and(|w| w & bit != 0)
@@ -67,16 +69,19 @@ impl MatchSet {
     }
 
     /// Whether the set is empty.
+    #[must_use]
     pub fn is_empty(&self) -> bool {
         self.words.iter().all(|&w| w == 0)
     }
 
     /// Number of ids in the set.
+    #[must_use]
     pub fn len(&self) -> usize {
         self.words.iter().map(|w| w.count_ones() as usize).sum()
     }
 
     /// Ids the set holds without allocating.
+    #[must_use]
     pub fn capacity(&self) -> usize {
         self.words.len() * 64
     }

@@ -20,6 +20,7 @@ pub struct NaiveIpTable {
 
 impl NaiveIpTable {
     /// An empty table.
+    #[must_use]
     pub fn new() -> Self {
         Self::default()
     }
@@ -35,6 +36,7 @@ impl NaiveIpTable {
 
     /// Every list containing `ip`, ascending, without duplicates.
     /// IPv4-mapped IPv6 addresses are looked up as IPv4.
+    #[must_use]
     pub fn lookup(&self, ip: IpAddr) -> Vec<u32> {
         let ip = v4_form(ip);
         let mut lists: Vec<u32> = self
@@ -90,6 +92,7 @@ struct NaivePattern {
 
 impl NaiveScanner {
     /// An empty scanner.
+    #[must_use]
     pub fn new() -> Self {
         Self::default()
     }
@@ -98,6 +101,10 @@ impl NaiveScanner {
     /// Fails on an invalid regex.
     ///
     /// [`ScannerBuilder::add`]: crate::ScannerBuilder::add
+    ///
+    /// # Errors
+    ///
+    /// The regex's syntax error, when `kind` is a regex that does not parse.
     pub fn add(
         &mut self,
         id: u32,

@@ -135,6 +135,7 @@ pub fn push_bytes_lossy(bytes: &[u8], out: &mut String) {
 
 /// Splits a request target into its path and query (without `?`), as sent. An absolute
 /// form (`http://host/p?q`) yields its path; a fragment is dropped.
+#[must_use]
 pub fn split_target(target: &str) -> (&str, &str) {
     let target = match target.find(['#', '?']) {
         // No fragment: one search for `?` is all an origin-form target needs.
@@ -182,6 +183,7 @@ fn after_scheme(target: &str) -> Option<&str> {
 /// The authority (host and port, user info removed) of an absolute-form target
 /// (`http://user@host:port/p`), as [`split_target`] reads it; `None` for an origin-form
 /// target or an empty authority.
+#[must_use]
 pub fn authority(target: &str) -> Option<&str> {
     if target.starts_with('/') {
         return None;
@@ -304,6 +306,7 @@ pub enum Ambiguity {
 
 impl Ambiguity {
     /// A short description: `dot segment`, `encoded separator`, ….
+    #[must_use]
     pub fn description(self) -> &'static str {
         match self {
             Ambiguity::DotSegment => "dot segment in the path",
@@ -318,6 +321,7 @@ impl Ambiguity {
 /// The first [`Ambiguity`] of a raw path (as sent, before decoding), or `None` when every
 /// router reads it as [`normalize_path`] does, up to percent-encoding and repeated slashes.
 /// One pass over the bytes, without allocating.
+#[must_use]
 pub fn ambiguity(raw: &str) -> Option<Ambiguity> {
     let bytes = raw.as_bytes();
     // Most paths have no escape, `\\` or `;`, and no dot ending a segment: nothing to find.
@@ -385,6 +389,7 @@ pub fn encode_path(path: &str, out: &mut String) {
 /// The path a router must see to route on what the rules judged: the normalised path,
 /// re-encoded ([`encode_path`]), when it differs from the raw one; `None` when the raw
 /// path already is it (the common case, decided without allocating).
+#[must_use]
 pub fn routed_path(style: PathStyle, raw: &str) -> Option<String> {
     if raw.starts_with('/')
         && !raw.bytes().any(|b| b == b'%')
@@ -405,6 +410,7 @@ pub fn routed_path(style: PathStyle, raw: &str) -> Option<String> {
 }
 
 /// The `n`-th (0-based) segment of a normalised path: `path_segment("/a/b", 1) == Some("b")`.
+#[must_use]
 pub fn path_segment(path: &str, n: u32) -> Option<&str> {
     path.split('/').filter(|s| !s.is_empty()).nth(n as usize)
 }
@@ -420,6 +426,7 @@ pub struct QueryArgs<'q> {
 
 impl<'q> QueryArgs<'q> {
     /// A cursor at the start of `query` (without `?`).
+    #[must_use]
     pub fn new(query: &'q str) -> QueryArgs<'q> {
         QueryArgs {
             pairs: query.split('&'),
@@ -449,6 +456,7 @@ impl<'q> QueryArgs<'q> {
 }
 
 /// Finds cookie `name` in a `Cookie` header value and returns its value (quotes removed).
+#[must_use]
 pub fn cookie<'a>(header: &'a str, name: &str) -> Option<&'a str> {
     header.split(';').find_map(|pair| {
         let (k, v) = pair.split_once('=')?;
@@ -471,6 +479,7 @@ pub fn normalize_host(raw: &str, out: &mut String) {
 
 /// The host of a `Host` value or authority, as [`normalize_host`] reads it but keeping
 /// its case: without surrounding whitespace, port or trailing dot.
+#[must_use]
 pub fn host_part(raw: &str) -> &str {
     let raw = raw.trim();
     let host = if raw.starts_with('[') {

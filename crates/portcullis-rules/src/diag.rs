@@ -42,33 +42,39 @@ impl Diagnostic {
     }
 
     /// Adds a suggestion for fixing it.
+    #[must_use]
     pub fn hint(mut self, hint: impl Into<String>) -> Diagnostic {
         self.hint = Some(hint.into());
         self
     }
 
     /// Error or warning.
+    #[must_use]
     pub fn severity(&self) -> Severity {
         self.severity
     }
 
     /// The message, lowercase and without a location.
+    #[must_use]
     pub fn message(&self) -> &str {
         &self.message
     }
 
     /// Where it applies, when it applies to a place in a file.
+    #[must_use]
     pub fn span(&self) -> Option<Span> {
         self.span
     }
 
     /// A suggestion for fixing it.
+    #[must_use]
     pub fn hint_text(&self) -> Option<&str> {
         self.hint.as_deref()
     }
 
     /// Renders the diagnostic the way compilers do: the message, `file:line:col`, the source
     /// line, a caret under the offending text, and the hint.
+    #[must_use]
     pub fn render(&self, sources: &Sources) -> String {
         let label = match self.severity {
             Severity::Error => "error",
@@ -157,6 +163,7 @@ pub struct Error {
 
 impl Error {
     /// Errors and warnings about `sources`, in the order given.
+    #[must_use]
     pub fn new(diagnostics: Vec<Diagnostic>, sources: Sources) -> Error {
         Error {
             diagnostics,
@@ -165,16 +172,19 @@ impl Error {
     }
 
     /// Errors and warnings, in file order.
+    #[must_use]
     pub fn diagnostics(&self) -> &[Diagnostic] {
         &self.diagnostics
     }
 
     /// The files the diagnostics point into.
+    #[must_use]
     pub fn sources(&self) -> &Sources {
         &self.sources
     }
 
     /// Number of errors (not warnings).
+    #[must_use]
     pub fn error_count(&self) -> usize {
         self.diagnostics
             .iter()

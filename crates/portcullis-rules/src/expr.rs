@@ -84,6 +84,7 @@ pub(crate) fn is_header_name(name: &str) -> bool {
 
 impl Field {
     /// The field's type.
+    #[must_use]
     pub fn ty(&self) -> Type {
         match self {
             Field::Ip => Type::Ip,
@@ -94,6 +95,7 @@ impl Field {
     }
 
     /// Whether the field describes the caller's identity (`auth.*`).
+    #[must_use]
     pub fn is_identity(&self) -> bool {
         matches!(
             self,
@@ -158,6 +160,7 @@ pub enum Term {
 
 impl Term {
     /// The term's type.
+    #[must_use]
     pub fn ty(&self) -> Type {
         match self {
             Term::Field(f) => f.ty(),
@@ -169,6 +172,7 @@ impl Term {
     }
 
     /// The field this term reads, if any.
+    #[must_use]
     pub fn field(&self) -> Option<&Field> {
         match self {
             Term::Field(f) => Some(f),
@@ -316,6 +320,7 @@ pub struct Pred {
 
 impl Pred {
     /// Whether the predicate reads the caller's identity.
+    #[must_use]
     pub fn is_identity(&self) -> bool {
         let term_identity = |t: &Term| t.field().is_some_and(Field::is_identity);
         match &self.kind {
@@ -354,6 +359,7 @@ impl Expr {
     }
 
     /// Whether any predicate reads the caller's identity.
+    #[must_use]
     pub fn is_identity(&self) -> bool {
         let mut any = false;
         self.visit_preds(&mut |p| any |= p.is_identity());

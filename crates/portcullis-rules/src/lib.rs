@@ -30,6 +30,12 @@
 //! The rule language is documented in `docs/rules.md`.
 
 #![forbid(unsafe_code)]
+// The public API says what must not be dropped and what each error means.
+#![warn(
+    clippy::must_use_candidate,
+    clippy::return_self_not_must_use,
+    clippy::missing_errors_doc
+)]
 #![warn(missing_docs)]
 
 mod ceilings;

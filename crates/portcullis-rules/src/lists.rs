@@ -20,6 +20,7 @@ pub enum ListKind {
 
 impl ListKind {
     /// The name used in rule files.
+    #[must_use]
     pub fn name(self) -> &'static str {
         match self {
             ListKind::Ip => "ip",
@@ -58,6 +59,7 @@ pub struct List {
 
 impl List {
     /// Number of entries.
+    #[must_use]
     pub fn len(&self) -> usize {
         match &self.items {
             ListItems::Ip(v) => v.len(),
@@ -66,6 +68,7 @@ impl List {
     }
 
     /// Whether the list has no entries.
+    #[must_use]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -73,6 +76,11 @@ impl List {
 
 /// Parses an address or CIDR into a normalised network: host bits cleared, IPv4-mapped IPv6
 /// (`::ffff:0:0/96` and longer) stored as IPv4 so it matches IPv4 clients.
+///
+/// # Errors
+///
+/// A message saying what is wrong: an address that does not parse, or a prefix length
+/// out of range for its family.
 pub fn parse_net(s: &str) -> Result<IpNet, String> {
     let net = if let Some((addr, len)) = s.split_once('/') {
         let ip: IpAddr = addr

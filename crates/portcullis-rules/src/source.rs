@@ -24,6 +24,7 @@ impl Span {
     }
 
     /// The byte range, for slicing the file's text.
+    #[must_use]
     pub fn range(&self) -> Range<usize> {
         self.start as usize..self.end as usize
     }
@@ -51,6 +52,7 @@ impl SourceFile {
     }
 
     /// 1-based line and column (in characters) of a byte offset.
+    #[must_use]
     pub fn line_col(&self, offset: usize) -> (usize, usize) {
         let offset = offset.min(self.text.len());
         let line = self.line_starts.partition_point(|&s| s <= offset).max(1) - 1;
@@ -63,6 +65,7 @@ impl SourceFile {
     }
 
     /// The text of a 1-based line, without its line terminator.
+    #[must_use]
     pub fn line_text(&self, line: usize) -> &str {
         let start = self
             .line_starts
@@ -94,11 +97,13 @@ impl Sources {
     }
 
     /// The file a span points into.
+    #[must_use]
     pub fn get(&self, file: u32) -> Option<&SourceFile> {
         self.files.get(file as usize)
     }
 
     /// The text a span covers (empty when the span is out of range).
+    #[must_use]
     pub fn slice(&self, span: Span) -> &str {
         self.get(span.file)
             .and_then(|f| f.text.get(span.range()))
@@ -106,6 +111,7 @@ impl Sources {
     }
 
     /// `path:line:col` of a span's start.
+    #[must_use]
     pub fn location(&self, span: Span) -> String {
         match self.get(span.file) {
             Some(f) => {

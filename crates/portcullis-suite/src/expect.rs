@@ -100,6 +100,10 @@ impl fmt::Display for Mismatch {
 
 impl Expect {
     /// Refuses expectations that could never hold: unknown verdicts, rule ids no rule has.
+    ///
+    /// # Errors
+    ///
+    /// What cannot hold: an unknown verdict or status, a rule id the rule set does not have.
     pub fn validate(&self, rules: &RuleSet) -> Result<(), String> {
         if let Some(v) = &self.verdict {
             if !matches!(v.as_str(), "allow" | "forbid" | "rate_limit") {

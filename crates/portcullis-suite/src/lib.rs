@@ -22,6 +22,13 @@
 //!
 //! The format is documented in docs/operators.md; [`Expect`] lists every expectation.
 
+#![forbid(unsafe_code)]
+#![warn(
+    clippy::must_use_candidate,
+    clippy::return_self_not_must_use,
+    clippy::missing_errors_doc
+)]
+
 mod expect;
 mod run;
 mod schema;

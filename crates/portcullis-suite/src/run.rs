@@ -38,6 +38,7 @@ impl Evaluator {
     ];
 
     /// Its name in reports.
+    #[must_use]
     pub fn name(self) -> &'static str {
         match self {
             Evaluator::Compiled => "compiled",
@@ -51,6 +52,11 @@ impl Evaluator {
 
     /// Compiles `rules` as this evaluator needs them: a fresh policy, so rate-limit
     /// sequences start from nothing.
+    ///
+    /// # Errors
+    ///
+    /// The compile error, rendered, when the rule set does not compile under this
+    /// configuration.
     pub fn compile(self, rules: &RuleSet) -> Result<Policy, String> {
         let mut rules = rules.clone();
         if self == Evaluator::LiteralNfa {
@@ -80,6 +86,10 @@ pub struct Failure {
 /// Runs `test` against `policy` with `evaluator`: `Ok(None)` when every decision is as
 /// expected, `Ok(Some(failure))` at the first that is not, `Err` when the test cannot run
 /// (a bad request, an expectation that names no rule, a bad duration).
+///
+/// # Errors
+///
+/// When the test cannot run at all, as above.
 pub fn run(policy: &Policy, test: &Test, evaluator: Evaluator) -> Result<Option<Failure>, String> {
     let steps = test.steps()?;
     let count = steps.len();

@@ -67,6 +67,10 @@ pub struct Step {
 
 impl Test {
     /// The steps: `step`, or the one `request` with its `expect`.
+    ///
+    /// # Errors
+    ///
+    /// A test with both `request` and `step`, or with neither.
     pub fn steps(&self) -> Result<Vec<Step>, String> {
         match (&self.request, self.step.is_empty()) {
             (Some(_), false) => {
@@ -89,6 +93,11 @@ impl Test {
 }
 
 /// Reads a test file.
+///
+/// # Errors
+///
+/// The TOML error, located, when the text is not TOML or not the schema (unknown keys
+/// are refused).
 pub fn parse_file(text: &str) -> Result<TestFile, String> {
     toml::from_str(text).map_err(|e| e.to_string())
 }

@@ -144,6 +144,7 @@ pub fn file(g: &mut Gen<'_>) -> String {
 }
 
 /// A rule file around a condition, with the lists it may name (`$l`, `$ips`).
+#[must_use]
 pub fn rules_around(when: &str) -> String {
     // A literal TOML string cannot hold `'` or a newline: use a basic string with escapes.
     let escaped: String = when

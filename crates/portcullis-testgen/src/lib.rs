@@ -146,6 +146,7 @@ pub struct Gen<'a> {
 
 impl<'a> Gen<'a> {
     /// Choices from `bytes`.
+    #[must_use]
     pub fn new(bytes: &'a [u8]) -> Gen<'a> {
         Gen { bytes }
     }
@@ -179,6 +180,7 @@ impl<'a> Gen<'a> {
     }
 
     /// Whether the bytes are used up.
+    #[must_use]
     pub fn is_empty(&self) -> bool {
         self.bytes.is_empty()
     }
@@ -316,6 +318,7 @@ pub fn request(g: &mut Gen<'_>, t: u64) -> OwnedRequest {
 /// Everything a decision says, for comparing two evaluators: verdict, status, deciding
 /// rule, shadow hits, rate-limit state, why it was refused before any rule, the answer
 /// allowed requests get (`RateLimit` headers) and the refusal (status, headers, body).
+#[must_use]
 pub fn summary(d: &Decision, req: &OwnedRequest) -> String {
     let shadow: Vec<(String, &str)> = d
         .shadow_hits()
@@ -339,6 +342,10 @@ pub fn summary(d: &Decision, req: &OwnedRequest) -> String {
 /// request, in order (so rate-limit sequences are compared too). `Err` says where not.
 /// Rule sets over a compile limit are skipped (`Ok`); rule files that do not parse are
 /// a generator bug (`Err`).
+///
+/// # Errors
+///
+/// Where the evaluators disagree, or the generator's bug, as above.
 pub fn check(bytes: &[u8]) -> Result<(), String> {
     let mut g = Gen::new(bytes);
     let text = rules_text(&mut g);

@@ -21,6 +21,7 @@ pub enum LogFormat {
 
 impl LogFormat {
     /// Its name: `auto`, `combined` or `json`.
+    #[must_use]
     pub fn name(self) -> &'static str {
         match self {
             LogFormat::Auto => "auto",
@@ -40,6 +41,10 @@ pub struct LogRequest {
 }
 
 /// Reads one log line.
+///
+/// # Errors
+///
+/// Why the line is not a request in `format`.
 pub fn parse_line(line: &str, format: LogFormat) -> Result<LogRequest, String> {
     let trimmed = line.trim_start();
     let json = match format {
@@ -160,6 +165,10 @@ impl<'a> Cursor<'a> {
 
 /// `host ident user [10/Oct/2000:13:55:36 -0700] "GET /x HTTP/1.1" 200 2326 "referer" "agent"`.
 /// Fields after the user agent (nginx `$http_x_forwarded_for`, timings) are ignored.
+///
+/// # Errors
+///
+/// Why the line is not in the combined format (a missing field, a bad request line).
 pub fn parse_combined(line: &str) -> Result<OwnedRequest, String> {
     let line = line.trim_end_matches(['\r', '\n']);
     if line.trim().is_empty() {
@@ -238,6 +247,7 @@ fn parse_request_line(s: &str) -> Result<(String, String), String> {
 }
 
 /// `s` cut to `max` characters, with `…` where it was cut: how log text is quoted.
+#[must_use]
 pub fn truncate(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         s.to_string()
@@ -282,6 +292,7 @@ fn to_duration(
 }
 
 /// `10/Oct/2000:13:55:36 -0700` (the `%t` of Apache and `$time_local` of nginx).
+#[must_use]
 pub fn parse_clf_time(s: &str) -> Option<Duration> {
     let (datetime, zone) = s.trim().split_once(' ').unwrap_or((s.trim(), "+0000"));
     let mut it = datetime.splitn(4, [':', '/']);
@@ -335,6 +346,7 @@ fn zone_offset(z: &str) -> Option<i64> {
 }
 
 /// `2026-01-12T06:00:00Z`, `2026-01-12T06:00:00.123+01:00`, `2026-01-12 06:00:00`.
+#[must_use]
 pub fn parse_rfc3339(s: &str) -> Option<Duration> {
     let s = s.trim();
     let (date, rest) = (s.get(..10)?, s.get(11..)?);
@@ -396,6 +408,10 @@ fn json_time(v: &Value) -> Option<Duration> {
 
 /// A JSON log line: first as our request schema (docs/requests.md), else by the usual keys
 /// of JSON access logs (nginx `escape=json` formats, Caddy's `request` object, …).
+///
+/// # Errors
+///
+/// A line that is not JSON, or JSON with no method or path under any known key.
 pub fn parse_json(line: &str) -> Result<OwnedRequest, String> {
     if let Ok(r) = OwnedRequest::from_json(line) {
         return Ok(r);

@@ -56,16 +56,19 @@ impl std::error::Error for LoadError {}
 
 impl LoadError {
     /// The located diagnostics.
+    #[must_use]
     pub fn diagnostics(&self) -> &[Diagnostic] {
         self.located().map_or(&[], |e| e.diagnostics())
     }
 
     /// Whether the rule files were valid and compiling them failed (a size limit).
+    #[must_use]
     pub fn is_compile_error(&self) -> bool {
         matches!(self.0, Kind::Compile(_))
     }
 
     /// The rule at fault of a compile error.
+    #[must_use]
     pub fn rule(&self) -> Option<&str> {
         match &self.0 {
             Kind::Compile(e) => e.rule(),
@@ -82,6 +85,7 @@ impl LoadError {
 
     /// The error as an operator reads it: every diagnostic with `file:line:col`, the line
     /// and a caret.
+    #[must_use]
     pub fn render(&self) -> String {
         let Some(e) = self.located() else {
             return format!("error: {self}\n");
@@ -184,36 +188,46 @@ pub struct EngineBuilder {
 
 impl EngineBuilder {
     /// Every option of reading rule files at once.
+    #[must_use]
     pub fn load_options(mut self, options: LoadOptions) -> EngineBuilder {
         self.options = options;
         self
     }
 
     /// The most the files' `[policy]` may set each resource limit to.
+    #[must_use]
     pub fn ceilings(mut self, ceilings: Ceilings) -> EngineBuilder {
         self.options.ceilings = ceilings;
         self
     }
 
     /// The largest rule or list file read (default 64 MiB).
+    #[must_use]
     pub fn max_file_bytes(mut self, bytes: u64) -> EngineBuilder {
         self.options.max_file_bytes = bytes;
         self
     }
 
     /// Lets list files be read from under `dir` too.
+    #[must_use]
     pub fn allow_list_root(mut self, dir: impl Into<PathBuf>) -> EngineBuilder {
         self.options = self.options.allow_list_root(dir);
         self
     }
 
     /// The decision log's budget (default [`LogBudget::DEFAULT`]).
+    #[must_use]
     pub fn log_budget(mut self, budget: LogBudget) -> EngineBuilder {
         self.budget = Some(budget);
         self
     }
 
     /// Loads rule files or directories into one policy; [`Engine::reload`] reads them again.
+    ///
+    /// # Errors
+    ///
+    /// The rule files' diagnostics ([`LoadError::diagnostics`]) when they do not load, or
+    /// the compile error when the policy does not compile.
     pub fn load<P: AsRef<Path>>(self, paths: &[P]) -> Result<Engine, LoadError> {
         let rules = RuleSet::load_with(paths, &self.options)?;
         let engine = self.build(rules, None)?;
@@ -227,6 +241,10 @@ impl EngineBuilder {
     }
 
     /// Parses TOML rules from a string.
+    ///
+    /// # Errors
+    ///
+    /// As [`EngineBuilder::load`].
     pub fn parse(self, rules: &str) -> Result<Engine, LoadError> {
         let rules = RuleSet::parse_with("<string>", rules, &self.options)?;
         self.build(rules, None)
@@ -257,27 +275,44 @@ impl EngineBuilder {
 
 impl Engine {
     /// A builder, for limits and ceilings on the rule files the engine reads.
+    #[must_use]
     pub fn builder() -> EngineBuilder {
         EngineBuilder::default()
     }
 
     /// Loads rule files or directories.
+    ///
+    /// # Errors
+    ///
+    /// As [`EngineBuilder::load`].
     pub fn from_path(path: impl AsRef<Path>) -> Result<Engine, LoadError> {
         Engine::from_paths(&[path.as_ref()])
     }
 
     /// Loads several rule files or directories into one policy.
+    ///
+    /// # Errors
+    ///
+    /// As [`EngineBuilder::load`].
     pub fn from_paths<P: AsRef<Path>>(paths: &[P]) -> Result<Engine, LoadError> {
         Engine::builder().load(paths)
     }
 
     /// Parses TOML rules from a string.
+    ///
+    /// # Errors
+    ///
+    /// As [`EngineBuilder::load`].
     #[allow(clippy::should_implement_trait)] // returns our error, not FromStr's
     pub fn from_str(rules: &str) -> Result<Engine, LoadError> {
         Engine::builder().parse(rules)
     }
 
     /// Compiles a parsed rule set (read under whatever options its caller chose).
+    ///
+    /// # Errors
+    ///
+    /// The compile error when the policy does not compile.
     pub fn from_rules(rules: RuleSet) -> Result<Engine, LoadError> {
         Engine::builder().build(rules, None)
     }
@@ -295,6 +330,7 @@ impl Engine {
     /// Decides about a request with the policy in force, and writes the decision log: one
     /// `tracing` event per refusal and per shadow hit, within the log budget (see
     /// [`crate`] docs, "Decision log").
+    #[must_use]
     pub fn evaluate(&self, request: &Request<'_>) -> Decision {
         let current = self.shared.current.load();
         let decision = current.policy.evaluate(request);
@@ -338,6 +374,7 @@ impl Engine {
     }
 
     /// The decision log's budget.
+    #[must_use]
     pub fn log_budget(&self) -> LogBudget {
         self.shared.log.get()
     }
@@ -353,12 +390,17 @@ impl Engine {
     }
 
     /// The policy in force (a cheap handle; it stays valid across reloads).
+    #[must_use]
     pub fn policy(&self) -> Policy {
         Policy::clone(&self.shared.current.load().policy)
     }
 
     /// Reloads the files the engine was loaded from. On error the current policy stays,
     /// and the error carries the diagnostics.
+    ///
+    /// # Errors
+    ///
+    /// As [`EngineBuilder::load`]; the engine keeps its current policy.
     pub fn reload(&self) -> Result<Reloaded, LoadError> {
         let paths = self
             .shared
@@ -371,6 +413,10 @@ impl Engine {
     }
 
     /// Loads other files and makes them the engine's source for later reloads.
+    ///
+    /// # Errors
+    ///
+    /// As [`EngineBuilder::load`]; the engine keeps its current policy and paths.
     pub fn reload_from<P: AsRef<Path>>(&self, paths: &[P]) -> Result<Reloaded, LoadError> {
         let rules = RuleSet::load_with(paths, &self.shared.options)?;
         let report = self.install(rules)?;
@@ -385,6 +431,10 @@ impl Engine {
 
     /// Parses TOML rules from a string and swaps them in (the file paths used by
     /// [`Engine::reload`] stay as they were).
+    ///
+    /// # Errors
+    ///
+    /// As [`EngineBuilder::load`]; the engine keeps its current policy.
     pub fn reload_str(&self, rules: &str) -> Result<Reloaded, LoadError> {
         self.install(RuleSet::parse_with(
             "<string>",
@@ -398,6 +448,10 @@ impl Engine {
     /// finish with the policy they started with; the old policy is freed when the last
     /// decision holding it is dropped. Counts of decision-log events the old policy's
     /// budget suppressed are written as they are replaced.
+    ///
+    /// # Errors
+    ///
+    /// The compile error; the engine keeps its current policy.
     pub fn install(&self, rules: RuleSet) -> Result<Reloaded, LoadError> {
         let (policy, report) = compile(rules, &self.shared.limiter)?;
         self.shared.current.store(Arc::new(Current::new(policy)));

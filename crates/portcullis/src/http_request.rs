@@ -34,6 +34,7 @@ pub struct HeaderMapSource<'a> {
 
 impl<'a> HeaderMapSource<'a> {
     /// Reads `map`.
+    #[must_use]
     pub fn new(map: &'a HeaderMap) -> HeaderMapSource<'a> {
         HeaderMapSource {
             map,
@@ -146,12 +147,14 @@ impl<'a> HttpRequest<'a> {
     }
 
     /// Sets the caller's identity (anonymous otherwise).
+    #[must_use]
     pub fn auth(mut self, auth: &'a Auth) -> HttpRequest<'a> {
         self.auth = Some(auth);
         self
     }
 
     /// The client address decided with.
+    #[must_use]
     pub fn client_ip(&self) -> Option<IpAddr> {
         self.client_ip
     }
@@ -181,6 +184,7 @@ impl HttpRequest<'_> {
     /// without tower should route on it too. Under the default
     /// `on_ambiguous_path = "forbid"` only harmless differences remain (`/%61dmin`, `//x`);
     /// under `"rewrite"`, `/admin/../public` is `/public` here as it was to the rules.
+    #[must_use]
     pub fn routed_uri(&self, decision: &Decision) -> Option<Uri> {
         routed_uri(self.uri, decision)
     }
@@ -205,6 +209,7 @@ pub(crate) fn routed_uri(uri: &Uri, decision: &Decision) -> Option<Uri> {
 
 /// A refusal as an `http::Response`. A header the `http` crate rejects (a control
 /// character in a configured `www_authenticate`, say) is left out rather than panicking.
+#[must_use]
 pub fn to_http_response(refusal: Response) -> http::Response<String> {
     let mut res = http::Response::new(refusal.body);
     *res.status_mut() = StatusCode::from_u16(refusal.status).unwrap_or(StatusCode::FORBIDDEN);

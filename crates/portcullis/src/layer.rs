@@ -23,12 +23,22 @@ use crate::log::ShadowHits;
 use crate::proxy::TrustedProxies;
 
 type IdentityFn = dyn Fn(&Parts) -> Auth + Send + Sync;
+
+/// The caller of a request with neither an identity hook nor an `Auth` extension.
+static ANONYMOUS: Auth = Auth {
+    status: None,
+    subject: None,
+    roles: Vec::new(),
+    scopes: Vec::new(),
+    tenant: None,
+};
 type PeerFn = dyn Fn(&Parts) -> Option<SocketAddr> + Send + Sync;
 type NotFoundFn = dyn Fn(&Parts) -> http::Response<Bytes> + Send + Sync;
 
 #[derive(Clone)]
 struct Config {
-    identity: Arc<IdentityFn>,
+    /// `None`: the [`Auth`] an earlier layer put in the request extensions, borrowed.
+    identity: Option<Arc<IdentityFn>>,
     peer: Arc<PeerFn>,
     proxies: TrustedProxies,
     cors: Option<CorsHeaders>,
@@ -49,7 +59,8 @@ enum NotFound {
 /// A tower [`Layer`] that puts an [`Engine`] in front of a service.
 ///
 /// For every request, [`Portcullis`] works out the caller's identity (through the host's
-/// hook: authentication is the host's job) and address, asks the engine, and then:
+/// hook, or the [`Auth`] extension the host's authentication layer set: authentication is
+/// the host's job) and address, asks the engine, and then:
 ///
 /// - **Forbid / RateLimit**: answers with the decision's HTTP response (401 with
 ///   `WWW-Authenticate`, 403 with `Cache-Control: no-store`, 404, 429 with `Retry-After`
@@ -122,13 +133,15 @@ fn peer_from_extensions(parts: &Parts) -> Option<SocketAddr> {
 }
 
 impl PortcullisLayer {
-    /// A layer over `engine`: every caller anonymous, the peer address read from a
-    /// [`PeerAddr`] or `SocketAddr` request extension, no trusted proxy, no CORS headers.
+    /// A layer over `engine`: the caller's identity is the [`Auth`] request extension an
+    /// earlier authentication layer set (borrowed, not cloned; anonymous when there is
+    /// none), the peer address read from a [`PeerAddr`] or `SocketAddr` request extension,
+    /// no trusted proxy, no CORS headers.
     pub fn new(engine: Engine) -> PortcullisLayer {
         PortcullisLayer {
             engine,
             config: Arc::new(Config {
-                identity: Arc::new(|_: &Parts| Auth::default()),
+                identity: None,
                 peer: Arc::new(peer_from_extensions),
                 proxies: TrustedProxies::none(),
                 cors: None,
@@ -145,13 +158,16 @@ impl PortcullisLayer {
     /// The identity hook: the caller's [`Auth`], from credentials the host verified
     /// (a bearer token, a session cookie, a client certificate). Return
     /// [`Auth::invalid`] for credentials that were presented and rejected, so refusals
-    /// become 401 with `error="invalid_token"`.
+    /// become 401 with `error="invalid_token"`. Without a hook the layer borrows the
+    /// [`Auth`] request extension, which costs no copy of the caller's roles and scopes.
+    #[must_use]
     pub fn identity(self, f: impl Fn(&Parts) -> Auth + Send + Sync + 'static) -> PortcullisLayer {
-        self.with(|c| c.identity = Arc::new(f))
+        self.with(|c| c.identity = Some(Arc::new(f)))
     }
 
     /// The peer-address hook, for servers that keep it somewhere else (axum:
     /// `parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0)`).
+    #[must_use]
     pub fn peer_addr(
         self,
         f: impl Fn(&Parts) -> Option<SocketAddr> + Send + Sync + 'static,
@@ -160,11 +176,13 @@ impl PortcullisLayer {
     }
 
     /// The reverse proxies whose forwarding headers are believed.
+    #[must_use]
     pub fn trusted_proxies(self, proxies: TrustedProxies) -> PortcullisLayer {
         self.with(|c| c.proxies = proxies)
     }
 
     /// CORS headers for refusals of cross-origin requests.
+    #[must_use]
     pub fn cors(self, cors: CorsHeaders) -> PortcullisLayer {
         self.with(|c| c.cors = Some(cors))
     }
@@ -180,6 +198,7 @@ impl PortcullisLayer {
     ///
     /// When `target` is not a valid origin-form target (`/path`): a programming error,
     /// found at start-up.
+    #[must_use]
     pub fn not_found_via(self, target: &'static str) -> PortcullisLayer {
         let uri = http::Uri::from_static(target);
         assert!(
@@ -191,6 +210,7 @@ impl PortcullisLayer {
 
     /// Answers hidden refusals (`hide = true`) with `f`'s response: the application's
     /// not-found answer, made the same way it makes it.
+    #[must_use]
     pub fn not_found(
         self,
         f: impl Fn(&Parts) -> http::Response<Bytes> + Send + Sync + 'static,
@@ -199,6 +219,7 @@ impl PortcullisLayer {
     }
 
     /// The engine.
+    #[must_use]
     pub fn engine(&self) -> &Engine {
         &self.engine
     }
@@ -265,9 +286,13 @@ where
     fn call(&mut self, req: http::Request<ReqBody>) -> Self::Future {
         let (mut parts, body) = req.into_parts();
         let config = &*self.config;
-        let auth = (config.identity)(&parts);
+        let computed = config.identity.as_ref().map(|f| f(&parts));
+        let auth = match &computed {
+            Some(auth) => auth,
+            None => parts.extensions.get::<Auth>().unwrap_or(&ANONYMOUS),
+        };
         let peer = (config.peer)(&parts);
-        let view = HttpRequest::from_parts(&parts, peer, &config.proxies).auth(&auth);
+        let view = HttpRequest::from_parts(&parts, peer, &config.proxies).auth(auth);
         let request = view.request();
         // Shadow hits wait for the application's answer, to be logged with its status.
         let (decision, shadow) = self.engine.evaluate_deferring_shadow(&request);
@@ -317,7 +342,16 @@ where
             parts.extensions.insert(ClientIp(ip));
         }
         parts.extensions.insert(decision);
-        parts.extensions.insert(auth);
+        // The inner service finds the caller's Auth where it finds the rest.
+        match computed {
+            Some(auth) => {
+                parts.extensions.insert(auth);
+            }
+            None if parts.extensions.get::<Auth>().is_none() => {
+                parts.extensions.insert(Auth::default());
+            }
+            None => {}
+        }
         let future = self.inner.call(http::Request::from_parts(parts, body));
         ResponseFuture {
             kind: Kind::Allowed {
@@ -508,6 +542,7 @@ const DEFAULT_EXPOSE: &str =
 impl CorsHeaders {
     /// Any origin (`Access-Control-Allow-Origin: *`, or the request's origin when
     /// credentials are allowed, since browsers refuse `*` with credentials).
+    #[must_use]
     pub fn any_origin() -> CorsHeaders {
         CorsHeaders {
             origins: Origins::Any,
@@ -531,12 +566,14 @@ impl CorsHeaders {
     }
 
     /// Sends `Access-Control-Allow-Credentials: true`.
+    #[must_use]
     pub fn allow_credentials(mut self, yes: bool) -> CorsHeaders {
         self.credentials = yes;
         self
     }
 
     /// The headers scripts may read (replacing the default list).
+    #[must_use]
     pub fn expose_headers<S: AsRef<str>>(
         mut self,
         names: impl IntoIterator<Item = S>,
@@ -632,7 +669,13 @@ rate_limit = { key = ["ip"], limit = 2, period = "1m" }
                 .get::<ClientIp>()
                 .map(|c| c.0.to_string())
                 .unwrap_or_default();
-            std::future::ready(Ok(http::Response::new(format!("{d} {ip}"))))
+            let who = req
+                .extensions()
+                .get::<Auth>()
+                .and_then(|a| a.subject.as_deref())
+                .map(|s| format!(" as {s}"))
+                .unwrap_or_default();
+            std::future::ready(Ok(http::Response::new(format!("{d} {ip}{who}"))))
         }
     }
 
@@ -694,6 +737,17 @@ rate_limit = { key = ["ip"], limit = 2, period = "1m" }
     }
 
     #[test]
+    fn without_a_hook_the_auth_extension_an_earlier_layer_set_is_the_identity() {
+        let mut svc = PortcullisLayer::new(Engine::from_str(RULES).unwrap()).layer(Echo);
+        let res = call(&mut svc, get("/admin/x").body(()).unwrap());
+        assert_eq!(res.status(), 401);
+        let admin = Auth::authenticated("alice").with_roles(["admin"]);
+        let res = call(&mut svc, get("/admin/x").extension(admin).body(()).unwrap());
+        assert_eq!(res.status(), 200);
+        assert_eq!(body_text(res.into_body()).unwrap(), "allow 192.0.2.1 as alice");
+    }
+
+    #[test]
     fn allowed_requests_carry_the_decision_and_rate_limit_headers() {
         let mut svc = layer().layer(Echo);
         let res = call(
@@ -705,7 +759,7 @@ rate_limit = { key = ["ip"], limit = 2, period = "1m" }
         );
         assert_eq!(res.status(), 200);
         assert!(res.headers().get("ratelimit").is_none());
-        assert_eq!(body_text(res.into_body()).unwrap(), "allow 192.0.2.1");
+        assert_eq!(body_text(res.into_body()).unwrap(), "allow 192.0.2.1 as alice");
 
         let post = || {
             http::Request::post("/login")

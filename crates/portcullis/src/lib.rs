@@ -84,6 +84,12 @@
 //! `portcullis-decide` (policies and decisions). Their main types are re-exported here.
 
 #![forbid(unsafe_code)]
+// The public API says what must not be dropped and what each error means.
+#![warn(
+    clippy::must_use_candidate,
+    clippy::return_self_not_must_use,
+    clippy::missing_errors_doc
+)]
 #![warn(missing_docs)]
 
 pub mod access_log;

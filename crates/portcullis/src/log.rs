@@ -249,7 +249,7 @@ action = "log"
 
     fn refuse(engine: &Engine, path: &str, n: usize) {
         for _ in 0..n {
-            engine.evaluate(&Request::new("GET", path));
+            let _ = engine.evaluate(&Request::new("GET", path));
         }
     }
 
@@ -286,7 +286,7 @@ action = "log"
         let (_, seen) = events(|| {
             refuse(&engine, "/flood", 10_000);
             refuse(&engine, "/other", 30);
-            engine.evaluate(&Request::new("GET", "/watched"));
+            let _ = engine.evaluate(&Request::new("GET", "/watched"));
             // Pre-rule refusals have budgets of their own too.
             refuse(&engine, &format!("/flood/{}", "x".repeat(100)), 3);
         });
@@ -342,11 +342,11 @@ max_header_count = 2
         let headers = [("a", "1"), ("b", "2"), ("c", "3")];
         let dup_host = [("host", "a.example"), ("host", "b.example")];
         let (_, seen) = events(|| {
-            engine.evaluate(&Request::new("GET", &long));
-            engine.evaluate(&Request::new("GET", "/").headers(&headers));
-            engine.evaluate(&Request::new("GET", "/").headers(&dup_host));
-            engine.evaluate(&Request::new("GET", "/a/../b"));
-            engine.evaluate(&Request::new("GET", "/"));
+            let _ = engine.evaluate(&Request::new("GET", &long));
+            let _ = engine.evaluate(&Request::new("GET", "/").headers(&headers));
+            let _ = engine.evaluate(&Request::new("GET", "/").headers(&dup_host));
+            let _ = engine.evaluate(&Request::new("GET", "/a/../b"));
+            let _ = engine.evaluate(&Request::new("GET", "/"));
         });
         let rules: Vec<_> = seen.iter().map(|e| e.get("rule").unwrap_or("")).collect();
         assert_eq!(
@@ -419,7 +419,7 @@ on_oversize = "allow"
             for i in 0..35_000 {
                 let uri = format!("/flood?id={i}");
                 let ip = "203.0.113.9".parse().unwrap();
-                engine.evaluate(&Request::new("GET", &uri).headers(&headers).client_ip(ip));
+                let _ = engine.evaluate(&Request::new("GET", &uri).headers(&headers).client_ip(ip));
             }
         });
         let bytes = count.0.load(Ordering::Relaxed);

@@ -57,6 +57,7 @@ pub struct ProxyError {
 
 impl ProxyError {
     /// The entry at fault.
+    #[must_use]
     pub fn entry(&self) -> &str {
         &self.entry
     }
@@ -72,6 +73,7 @@ impl std::error::Error for ProxyError {}
 
 impl TrustedProxies {
     /// No trusted proxy: the client is always the peer.
+    #[must_use]
     pub fn none() -> TrustedProxies {
         TrustedProxies::default()
     }
@@ -85,6 +87,10 @@ impl TrustedProxies {
     }
 
     /// Trusts these addresses or CIDRs (`"10.0.0.0/8"`, `"::1"`).
+    ///
+    /// # Errors
+    ///
+    /// The first item that is not an address or CIDR, with why.
     pub fn parse<S: AsRef<str>>(
         items: impl IntoIterator<Item = S>,
     ) -> Result<TrustedProxies, ProxyError> {
@@ -101,17 +107,20 @@ impl TrustedProxies {
     }
 
     /// Reads this header instead of `X-Forwarded-For`.
+    #[must_use]
     pub fn header(mut self, header: ForwardedHeader) -> TrustedProxies {
         self.header = header;
         self
     }
 
     /// The trusted networks.
+    #[must_use]
     pub fn networks(&self) -> &[IpNet] {
         &self.nets
     }
 
     /// Whether `ip` is a trusted proxy.
+    #[must_use]
     pub fn is_trusted(&self, ip: IpAddr) -> bool {
         let ip = canonical_ip(ip);
         self.nets.iter().any(|n| n.contains(&ip))

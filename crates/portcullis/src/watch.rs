@@ -88,11 +88,19 @@ impl Engine {
     /// error (target `portcullis::reload`); a successful one logs at info.
     ///
     /// Watching stops when the returned [`Watcher`] is dropped.
+    ///
+    /// # Errors
+    ///
+    /// When the engine was not loaded from files, or the file system watcher cannot start.
     pub fn watch(&self) -> Result<Watcher, WatchError> {
         self.watch_with(DEFAULT_DEBOUNCE)
     }
 
     /// [`Engine::watch`] with another debounce delay.
+    ///
+    /// # Errors
+    ///
+    /// As [`Engine::watch`].
     pub fn watch_with(&self, debounce: Duration) -> Result<Watcher, WatchError> {
         let paths = self.paths();
         if paths.is_empty() {

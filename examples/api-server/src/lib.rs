@@ -88,6 +88,7 @@ impl Default for Options {
 }
 
 /// The rule directory shipped with the example.
+#[must_use]
 pub fn rules_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("rules")
 }
@@ -158,6 +159,10 @@ fn routes() -> Router {
 
 /// Serves `app` on `listener` until the task is dropped, with each connection's peer
 /// address available to the layer.
+///
+/// # Errors
+///
+/// The I/O error that stops the server.
 pub async fn serve(listener: tokio::net::TcpListener, app: Router) -> std::io::Result<()> {
     axum::serve(
         listener,

@@ -130,6 +130,7 @@ struct Pattern {
 
 impl ScannerBuilder {
     /// A builder with default [`ScanLimits`].
+    #[must_use]
     pub fn new() -> Self {
         Self::default()
     }
@@ -162,11 +163,13 @@ impl ScannerBuilder {
     }
 
     /// Number of patterns added.
+    #[must_use]
     pub fn len(&self) -> usize {
         self.patterns.len()
     }
 
     /// Whether no pattern was added.
+    #[must_use]
     pub fn is_empty(&self) -> bool {
         self.patterns.is_empty()
     }
@@ -177,6 +180,10 @@ impl ScannerBuilder {
     /// [`ScanLimits::max_pattern_len`], more than
     /// [`ScanLimits::max_patterns`] patterns, or regexes that together
     /// exceed [`ScanLimits::regex_size_limit`].
+    ///
+    /// # Errors
+    ///
+    /// A [`ScanError`] naming the pattern and the limit, as above.
     pub fn build(&self) -> Result<Scanner, ScanError> {
         let limits = self.limits;
         if let Some(p) = self.patterns.get(limits.max_patterns) {
@@ -305,6 +312,7 @@ struct RegexScratch {
 
 impl Scanner {
     /// A builder; same as [`ScannerBuilder::new`].
+    #[must_use]
     pub fn builder() -> ScannerBuilder {
         ScannerBuilder::new()
     }
@@ -321,6 +329,7 @@ impl Scanner {
 
     /// Bytes held by the compiled regexes (not their per-thread caches): what
     /// [`ScanLimits::regex_size_limit`] bounds.
+    #[must_use]
     pub fn regex_memory(&self) -> usize {
         let ungated = self
             .ungated
@@ -332,16 +341,19 @@ impl Scanner {
     }
 
     /// A [`MatchSet`] with room for every id of this scanner.
+    #[must_use]
     pub fn match_set(&self) -> MatchSet {
         MatchSet::new(self.max_id.map_or(0, |id| id as usize + 1))
     }
 
     /// The largest pattern id, or `None` without patterns.
+    #[must_use]
     pub fn max_id(&self) -> Option<u32> {
         self.max_id
     }
 
     /// Heap bytes of the literal automaton, as aho-corasick reports them.
+    #[must_use]
     pub fn literal_memory_bytes(&self) -> usize {
         self.literals
             .as_ref()
@@ -349,6 +361,7 @@ impl Scanner {
     }
 
     /// Heap bytes of the regexes, as regex-automata reports them.
+    #[must_use]
     pub fn regex_memory_bytes(&self) -> usize {
         let gated: usize = self.gated.iter().map(|g| g.regex.memory_usage()).sum();
         gated + self.ungated.as_ref().map_or(0, |r| r.regex.memory_usage())

@@ -53,6 +53,7 @@ impl std::default::Default for LoadOptions {
 
 impl LoadOptions {
     /// Lets list `file`s be read from under `dir` too (shared block lists, say).
+    #[must_use]
     pub fn allow_list_root(mut self, dir: impl Into<std::path::PathBuf>) -> LoadOptions {
         self.list_roots.push(dir.into());
         self

@@ -38,11 +38,20 @@ pub struct RuleSet {
 impl RuleSet {
     /// Loads rule files and directories (every `*.toml` and `*.json` in a directory, sorted by
     /// name).
+    ///
+    /// # Errors
+    ///
+    /// Every problem found in the files, each located (`file:line:col`) with a hint: I/O,
+    /// syntax, unknown keys, type errors, limits.
     pub fn load<P: AsRef<Path>>(paths: &[P]) -> Result<RuleSet, Error> {
         RuleSet::load_with(paths, &LoadOptions::default())
     }
 
     /// [`RuleSet::load`] with explicit limits.
+    ///
+    /// # Errors
+    ///
+    /// As [`RuleSet::load`], and a file or `[policy]` value over a limit of `opts`.
     pub fn load_with<P: AsRef<Path>>(paths: &[P], opts: &LoadOptions) -> Result<RuleSet, Error> {
         let mut loader = Loader::new(opts);
         for p in paths {
@@ -53,11 +62,19 @@ impl RuleSet {
 
     /// Parses TOML rules from a string. `name` is used in diagnostics; list `file`s are
     /// resolved relative to its directory.
+    ///
+    /// # Errors
+    ///
+    /// Every problem found in the text, located in `name`.
     pub fn parse(name: &str, text: &str) -> Result<RuleSet, Error> {
         RuleSet::parse_with(name, text, &LoadOptions::default())
     }
 
     /// [`RuleSet::parse`] with explicit limits and ceilings.
+    ///
+    /// # Errors
+    ///
+    /// As [`RuleSet::parse`], and a `[policy]` value over a ceiling of `opts`.
     pub fn parse_with(name: &str, text: &str, opts: &LoadOptions) -> Result<RuleSet, Error> {
         let mut loader = Loader::new(opts);
         loader.add_text(Path::new(name), text.to_string(), Format::Toml);
@@ -65,6 +82,11 @@ impl RuleSet {
     }
 
     /// Parses JSON rules (same schema as TOML) from a string.
+    ///
+    /// # Errors
+    ///
+    /// Every problem found in the text, located in `name` (JSON stops at its first syntax
+    /// error).
     pub fn parse_json(name: &str, text: &str) -> Result<RuleSet, Error> {
         let opts = LoadOptions::default();
         let mut loader = Loader::new(&opts);
@@ -73,16 +95,19 @@ impl RuleSet {
     }
 
     /// Warnings found while loading.
+    #[must_use]
     pub fn warnings(&self) -> &[Diagnostic] {
         &self.warnings
     }
 
     /// The files the rule set came from.
+    #[must_use]
     pub fn sources(&self) -> &Sources {
         &self.sources
     }
 
     /// A list by id.
+    #[must_use]
     pub fn list(&self, id: ListId) -> Option<&List> {
         self.lists.get(id.0 as usize)
     }

@@ -148,6 +148,7 @@ pub enum Action {
 
 impl Action {
     /// The name used in rule files.
+    #[must_use]
     pub fn name(self) -> &'static str {
         match self {
             Action::Allow => "allow",
@@ -227,6 +228,7 @@ pub struct Rule {
 
 impl Rule {
     /// Whether the condition reads the caller's identity (`auth.*`).
+    #[must_use]
     pub fn is_identity(&self) -> bool {
         self.when.is_identity()
     }

@@ -42,6 +42,7 @@ impl LogBudget {
     /// At most `events` events per rule per `interval`. `events` = 0 means unlimited;
     /// more than 16,777,215 (2^24 − 1) counts as that many. The interval is counted in
     /// whole milliseconds, at least one.
+    #[must_use]
     pub fn new(events: u32, interval: Duration) -> LogBudget {
         let ms = u64::try_from(interval.as_millis()).unwrap_or(u64::MAX);
         LogBudget {
@@ -51,16 +52,19 @@ impl LogBudget {
     }
 
     /// No budget: every event is written.
+    #[must_use]
     pub fn unlimited() -> LogBudget {
         LogBudget::new(0, Duration::from_secs(1))
     }
 
     /// Events per rule per interval; 0 when unlimited.
+    #[must_use]
     pub fn events(&self) -> u32 {
         self.events
     }
 
     /// The interval.
+    #[must_use]
     pub fn interval(&self) -> Duration {
         self.interval
     }

@@ -46,6 +46,11 @@
     clippy::return_self_not_must_use,
     clippy::missing_errors_doc
 )]
+// Nothing input can reach may panic (tests aside).
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 #![warn(missing_docs)]
 
 mod compiled;

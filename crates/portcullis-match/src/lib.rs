@@ -70,6 +70,11 @@ None yet: everything is always built.
     clippy::return_self_not_must_use,
     clippy::missing_errors_doc
 )]
+// Nothing input can reach may panic (tests aside).
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 #![warn(missing_docs, missing_debug_implementations)]
 
 mod error;

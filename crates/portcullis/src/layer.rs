@@ -744,7 +744,10 @@ rate_limit = { key = ["ip"], limit = 2, period = "1m" }
         let admin = Auth::authenticated("alice").with_roles(["admin"]);
         let res = call(&mut svc, get("/admin/x").extension(admin).body(()).unwrap());
         assert_eq!(res.status(), 200);
-        assert_eq!(body_text(res.into_body()).unwrap(), "allow 192.0.2.1 as alice");
+        assert_eq!(
+            body_text(res.into_body()).unwrap(),
+            "allow 192.0.2.1 as alice"
+        );
     }
 
     #[test]
@@ -759,7 +762,10 @@ rate_limit = { key = ["ip"], limit = 2, period = "1m" }
         );
         assert_eq!(res.status(), 200);
         assert!(res.headers().get("ratelimit").is_none());
-        assert_eq!(body_text(res.into_body()).unwrap(), "allow 192.0.2.1 as alice");
+        assert_eq!(
+            body_text(res.into_body()).unwrap(),
+            "allow 192.0.2.1 as alice"
+        );
 
         let post = || {
             http::Request::post("/login")

@@ -196,6 +196,12 @@ impl Auth {
     pub fn is_authenticated(&self) -> bool {
         self.effective_status() == AuthStatus::Authenticated
     }
+
+    /// The anonymous caller, borrowed: what a request without credentials carries.
+    #[must_use]
+    pub fn anonymous() -> &'static Auth {
+        &ANONYMOUS
+    }
 }
 
 static ANONYMOUS: Auth = Auth {

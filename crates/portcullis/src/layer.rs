@@ -23,15 +23,6 @@ use crate::log::ShadowHits;
 use crate::proxy::TrustedProxies;
 
 type IdentityFn = dyn Fn(&Parts) -> Auth + Send + Sync;
-
-/// The caller of a request with neither an identity hook nor an `Auth` extension.
-static ANONYMOUS: Auth = Auth {
-    status: None,
-    subject: None,
-    roles: Vec::new(),
-    scopes: Vec::new(),
-    tenant: None,
-};
 type PeerFn = dyn Fn(&Parts) -> Option<SocketAddr> + Send + Sync;
 type NotFoundFn = dyn Fn(&Parts) -> http::Response<Bytes> + Send + Sync;
 
@@ -287,10 +278,12 @@ where
         let (mut parts, body) = req.into_parts();
         let config = &*self.config;
         let computed = config.identity.as_ref().map(|f| f(&parts));
-        let auth = match &computed {
-            Some(auth) => auth,
-            None => parts.extensions.get::<Auth>().unwrap_or(&ANONYMOUS),
+        let extension = match computed {
+            Some(_) => None,
+            None => parts.extensions.get::<Auth>(),
         };
+        let has_extension = extension.is_some();
+        let auth = computed.as_ref().or(extension).unwrap_or(Auth::anonymous());
         let peer = (config.peer)(&parts);
         let view = HttpRequest::from_parts(&parts, peer, &config.proxies).auth(auth);
         let request = view.request();
@@ -343,14 +336,8 @@ where
         }
         parts.extensions.insert(decision);
         // The inner service finds the caller's Auth where it finds the rest.
-        match computed {
-            Some(auth) => {
-                parts.extensions.insert(auth);
-            }
-            None if parts.extensions.get::<Auth>().is_none() => {
-                parts.extensions.insert(Auth::default());
-            }
-            None => {}
+        if !has_extension {
+            parts.extensions.insert(computed.unwrap_or_default());
         }
         let future = self.inner.call(http::Request::from_parts(parts, body));
         ResponseFuture {

@@ -14,14 +14,14 @@ use aho_corasick::AhoCorasick;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use portcullis_benches::corpus::{self, regex_escape, Pattern, Rng};
 use portcullis_benches::note;
-use portcullis_match::{NaiveScanner, PatternKind, Scanner, ScannerBuilder};
+use portcullis_match::{NaiveScanner, PatternId, PatternKind, Scanner, ScannerBuilder};
 
 /// User agents per measured iteration.
 const AGENTS: usize = 200;
 const REGEX_PERCENT: u64 = 10;
 
 /// Every pattern as a regex in one `RegexSet`.
-fn regex_set(patterns: &[Pattern]) -> (regex::RegexSet, Vec<u32>) {
+fn regex_set(patterns: &[Pattern]) -> (regex::RegexSet, Vec<PatternId>) {
     let texts: Vec<String> = patterns
         .iter()
         .map(|p| {
@@ -54,7 +54,7 @@ fn regex_set(patterns: &[Pattern]) -> (regex::RegexSet, Vec<u32>) {
 }
 
 /// The literals (any kind) in one ASCII case-insensitive automaton.
-fn literal_automaton(patterns: &[Pattern]) -> (AhoCorasick, Vec<u32>) {
+fn literal_automaton(patterns: &[Pattern]) -> (AhoCorasick, Vec<PatternId>) {
     let literals: Vec<&Pattern> = patterns
         .iter()
         .filter(|p| p.kind != PatternKind::Regex)

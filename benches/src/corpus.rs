@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
-use portcullis_match::PatternKind;
+use portcullis_match::{PatternId, PatternKind};
 
 /// xorshift64*: tiny, fast, reproducible. Not for anything but benches.
 #[derive(Clone, Debug)]
@@ -434,7 +434,7 @@ pub fn user_agents(n: usize, rng: &mut Rng) -> Vec<String> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Pattern {
     /// Pattern id (bit in the match set).
-    pub id: u32,
+    pub id: PatternId,
     /// How it matches.
     pub kind: PatternKind,
     /// The literal or regex.
@@ -455,7 +455,7 @@ pub fn agent_patterns(n: usize, regex_percent: u64, rng: &mut Rng) -> Vec<Patter
     (0..n)
         .map(|i| {
             let name = &names[i % names.len()];
-            let id = i as u32;
+            let id = PatternId::new(i as u32);
             if rng.chance(regex_percent) {
                 let other = rng.pick(&names);
                 let text = match rng.below(5) {

@@ -3,7 +3,7 @@
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use portcullis_match::{MatchSet, NaiveScanner, PatternKind, ScannerBuilder};
+use portcullis_match::{MatchSet, NaiveScanner, PatternId, PatternKind, ScannerBuilder};
 
 #[derive(Arbitrary, Debug)]
 struct Input {
@@ -25,7 +25,7 @@ fuzz_target!(|input: Input| {
             3 => PatternKind::Equals,
             _ => PatternKind::Regex,
         };
-        let id = u32::from(*id % 64);
+        let id = PatternId::new(u32::from(*id % 64));
         if naive.add(id, kind, text, *ci).is_err() {
             // An invalid regex: the fast builder must refuse it too, not panic.
             let mut only = ScannerBuilder::new();

@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 use smallvec::SmallVec;
 
 use crate::fields::Fields;
-use crate::policy::Policy;
+use crate::policy::{Policy, RuleIndex};
 use crate::request::{AuthStatus, Request};
 
 /// The outcome for a request.
@@ -38,7 +38,7 @@ impl Verdict {
 /// what it would have done.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct ShadowHit {
-    pub rule: u32,
+    pub rule: RuleIndex,
     /// For a shadow rate limit, `RateLimit` only when the limit was exceeded.
     pub action: Action,
 }
@@ -46,7 +46,7 @@ pub(crate) struct ShadowHit {
 /// The state of the tightest rate limit that counted the request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RateInfo {
-    pub(crate) rule: u32,
+    pub(crate) rule: RuleIndex,
     /// Requests per period.
     pub limit: u32,
     /// Period in seconds (rounded up).
@@ -257,7 +257,7 @@ pub(crate) enum Cause {
 pub struct Decision {
     pub(crate) policy: Policy,
     pub(crate) verdict: Verdict,
-    pub(crate) rule: Option<u32>,
+    pub(crate) rule: Option<RuleIndex>,
     pub(crate) status: u16,
     pub(crate) cause: Cause,
     pub(crate) rate: Option<RateInfo>,

@@ -283,8 +283,8 @@ impl Policy {
     }
 
     /// The rule at an evaluation-order index.
-    pub(crate) fn rule_at(&self, i: u32) -> Option<&Rule> {
-        self.inner.rules.rules.get(i as usize)
+    pub(crate) fn rule_at(&self, i: RuleIndex) -> Option<&Rule> {
+        self.inner.rules.rules.get(i.0 as usize)
     }
 
     /// Bytes held by the compiled regexes of all rules and lists, which `max_regex_bytes`
@@ -488,7 +488,7 @@ impl Policy {
             AuthStatus::Invalid => Some(true),
         };
         let exempt = preflight && settings.preflight_exempt;
-        let mut decided: Option<(Verdict, u32, Cause, u16)> = None;
+        let mut decided: Option<(Verdict, RuleIndex, Cause, u16)> = None;
         let mut cursor = 0;
         while let Some(i) = rules.next_candidate(cursor) {
             cursor = i + 1;
@@ -503,7 +503,7 @@ impl Policy {
                 continue;
             }
             let enforce = rule.mode == Mode::Enforce;
-            let idx = i as u32;
+            let idx = RuleIndex::new(i);
             match rule.action {
                 Action::Log => shadow.push(ShadowHit {
                     rule: idx,
@@ -588,7 +588,7 @@ impl Policy {
     }
 
     /// Counts the request against a rate-limit rule.
-    fn count(&self, idx: u32, rule: &Rule, req: &Request<'_>) -> Option<RateInfo> {
+    fn count(&self, idx: RuleIndex, rule: &Rule, req: &Request<'_>) -> Option<RateInfo> {
         let rl = rule.rate_limit.as_ref()?;
         let mut h = self.inner.limiter.key_hasher();
         feed(&mut h, rule.id.as_str());
@@ -653,6 +653,20 @@ impl Policy {
             reset_secs: secs(c.reset_ns),
             retry_after_secs: secs(c.retry_after_ns),
         })
+    }
+}
+
+/// A rule's position in evaluation order: what a decision keeps instead of the rule
+/// (read back through [`Policy::rule_at`]), so a decision stays small and `Copy` parts
+/// stay `Copy`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct RuleIndex(u32);
+
+impl RuleIndex {
+    /// The index of the `i`th rule. Rule sets are far below `u32::MAX` rules (the
+    /// loader's ceilings); a larger `i` names no rule.
+    pub(crate) fn new(i: usize) -> Self {
+        RuleIndex(u32::try_from(i).unwrap_or(u32::MAX))
     }
 }
 

@@ -2,12 +2,14 @@
 
 use std::fmt;
 
+use crate::PatternId;
+
 /// Why a [`Scanner`](crate::Scanner) could not be built, and which pattern
 /// caused it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ScanError {
     kind: ScanErrorKind,
-    pattern_id: Option<u32>,
+    pattern_id: Option<PatternId>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -20,13 +22,13 @@ pub(crate) enum ScanErrorKind {
 }
 
 impl ScanError {
-    pub(crate) fn new(kind: ScanErrorKind, pattern_id: Option<u32>) -> Self {
+    pub(crate) fn new(kind: ScanErrorKind, pattern_id: Option<PatternId>) -> Self {
         ScanError { kind, pattern_id }
     }
 
     /// The id of the offending pattern, if one pattern is to blame.
     #[must_use]
-    pub fn pattern_id(&self) -> Option<u32> {
+    pub fn pattern_id(&self) -> Option<PatternId> {
         self.pattern_id
     }
 

@@ -26,7 +26,7 @@ calls to it.
 # Example
 
 ```
-use portcullis_match::{IpTableBuilder, PatternKind, ScannerBuilder};
+use portcullis_match::{IpTableBuilder, PatternId, PatternKind, ScannerBuilder};
 
 // Two IP lists: 0 = office, 1 = blocklist.
 let mut ips = IpTableBuilder::new();
@@ -39,14 +39,14 @@ assert!(ips.lookup("::ffff:198.51.100.7".parse()?).contains(1));
 
 // The user-agent patterns of every rule, in one scanner.
 let agents = ScannerBuilder::new()
-    .add(0, PatternKind::Contains, "sqlmap", true)
-    .add(1, PatternKind::StartsWith, "curl/", false)
-    .add(2, PatternKind::Regex, r"(?:nikto|nessus)/\d", true)
+    .add(PatternId::new(0), PatternKind::Contains, "sqlmap", true)
+    .add(PatternId::new(1), PatternKind::StartsWith, "curl/", false)
+    .add(PatternId::new(2), PatternKind::Regex, r"(?:nikto|nessus)/\d", true)
     .build()?;
 let mut scratch = agents.scratch(); // one per thread, reused
 let mut hits = agents.match_set();  // reused: clear() between requests
 agents.scan("curl/8.5.0 Nessus/10", &mut scratch, &mut hits);
-assert_eq!(hits.iter().collect::<Vec<_>>(), [1, 2]);
+assert_eq!(hits.iter().map(PatternId::as_u32).collect::<Vec<_>>(), [1, 2]);
 # Ok::<(), Box<dyn std::error::Error>>(())
 ```
 
@@ -86,7 +86,7 @@ mod scan;
 
 pub use crate::error::ScanError;
 pub use crate::iptable::{canonical_ip, canonical_net, IpTable, IpTableBuilder, ListSet};
-pub use crate::matchset::MatchSet;
+pub use crate::matchset::{MatchSet, PatternId};
 pub use crate::naive::{NaiveIpTable, NaiveScanner};
 pub use crate::scan::{PatternKind, ScanLimits, ScanScratch, Scanner, ScannerBuilder};
 
@@ -108,6 +108,7 @@ mod testoibits {
         assert_all::<MatchSet>();
         assert_all::<NaiveIpTable>();
         assert_all::<NaiveScanner>();
+        assert_all::<PatternId>();
         assert_all::<PatternKind>();
         assert_all::<ScanError>();
         assert_all::<ScanLimits>();

@@ -1,6 +1,50 @@
-//! A growable bitset of pattern ids.
+//! Pattern ids and the growable bitset of them a scan fills.
 
-/// A set of small `u32` ids (pattern ids set by a [`Scanner`]), as a bitset.
+use std::fmt;
+
+/// The id of a pattern given to a [`ScannerBuilder`]: the bit a match sets in a
+/// [`MatchSet`]. The caller numbers its patterns (several may share an id, the bit is
+/// set if any matches); a set's memory grows with the largest id, so number densely
+/// from 0.
+///
+/// [`ScannerBuilder`]: crate::ScannerBuilder
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(transparent)]
+pub struct PatternId(u32);
+
+impl PatternId {
+    /// The id numbered `id`.
+    #[must_use]
+    pub const fn new(id: u32) -> Self {
+        PatternId(id)
+    }
+
+    /// The number.
+    #[must_use]
+    pub const fn as_u32(self) -> u32 {
+        self.0
+    }
+
+    /// The number, as an index.
+    #[must_use]
+    pub const fn as_usize(self) -> usize {
+        self.0 as usize
+    }
+}
+
+impl From<u32> for PatternId {
+    fn from(id: u32) -> Self {
+        PatternId(id)
+    }
+}
+
+impl fmt::Display for PatternId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A set of [`PatternId`]s (set by a [`Scanner`]), as a bitset.
 ///
 /// Size it once with [`MatchSet::new`] (or [`Scanner::match_set`]) and reuse
 /// it: [`clear`](MatchSet::clear) keeps the memory, and
@@ -25,7 +69,7 @@ impl MatchSet {
     /// Adds `id`; returns whether it was absent. Grows the set if `id` is
     /// beyond its capacity.
     #[inline]
-    pub fn insert(&mut self, id: u32) -> bool {
+    pub fn insert(&mut self, id: PatternId) -> bool {
         let (word, bit) = split(id);
         if word >= self.words.len() {
             self.words.resize(word + 1, 0);
@@ -42,7 +86,7 @@ impl MatchSet {
 
     /// Removes `id`; returns whether it was present.
     #[inline]
-    pub fn remove(&mut self, id: u32) -> bool {
+    pub fn remove(&mut self, id: PatternId) -> bool {
         let (word, bit) = split(id);
         match self.words.get_mut(word) {
             Some(w) => {
@@ -57,7 +101,7 @@ impl MatchSet {
     /// Whether `id` is in the set.
     #[inline]
     #[must_use]
-    pub fn contains(&self, id: u32) -> bool {
+    pub fn contains(&self, id: PatternId) -> bool {
         let (word, bit) = split(id);
         self.words.get(word).is_some_and(|w| w & bit != 0)
     }
@@ -97,19 +141,19 @@ impl MatchSet {
     }
 
     /// The ids, ascending.
-    pub fn iter(&self) -> impl Iterator<Item = u32> + '_ {
+    pub fn iter(&self) -> impl Iterator<Item = PatternId> + '_ {
         self.words.iter().enumerate().flat_map(|(i, &word)| {
             let base = (i as u32).wrapping_mul(64);
-            Bits(word).map(move |b| base + b)
+            Bits(word).map(move |b| PatternId(base + b))
         })
     }
 }
 
 impl MatchSet {
     /// The ids in `lo..hi`, ascending, visiting only the words of that range.
-    pub fn iter_range(&self, lo: u32, hi: u32) -> impl Iterator<Item = u32> + '_ {
-        let first = (lo / 64) as usize;
-        let last = (hi.div_ceil(64) as usize).min(self.words.len());
+    pub fn iter_range(&self, lo: PatternId, hi: PatternId) -> impl Iterator<Item = PatternId> + '_ {
+        let first = (lo.0 / 64) as usize;
+        let last = (hi.0.div_ceil(64) as usize).min(self.words.len());
         self.words
             .get(first..last.max(first))
             .unwrap_or_default()
@@ -117,22 +161,22 @@ impl MatchSet {
             .enumerate()
             .flat_map(move |(i, &word)| {
                 let base = ((first + i) as u32).wrapping_mul(64);
-                Bits(word).map(move |b| base + b)
+                Bits(word).map(move |b| PatternId(base + b))
             })
             .filter(move |&id| id >= lo && id < hi)
     }
 }
 
-impl Extend<u32> for MatchSet {
-    fn extend<I: IntoIterator<Item = u32>>(&mut self, iter: I) {
+impl Extend<PatternId> for MatchSet {
+    fn extend<I: IntoIterator<Item = PatternId>>(&mut self, iter: I) {
         for id in iter {
             self.insert(id);
         }
     }
 }
 
-impl FromIterator<u32> for MatchSet {
-    fn from_iter<I: IntoIterator<Item = u32>>(iter: I) -> Self {
+impl FromIterator<PatternId> for MatchSet {
+    fn from_iter<I: IntoIterator<Item = PatternId>>(iter: I) -> Self {
         let mut set = MatchSet::default();
         set.extend(iter);
         set
@@ -140,8 +184,8 @@ impl FromIterator<u32> for MatchSet {
 }
 
 #[inline]
-fn split(id: u32) -> (usize, u64) {
-    ((id / 64) as usize, 1 << (id % 64))
+fn split(id: PatternId) -> (usize, u64) {
+    ((id.0 / 64) as usize, 1 << (id.0 % 64))
 }
 
 /// The set bits of a word, ascending.
@@ -163,21 +207,26 @@ impl Iterator for Bits {
 
 #[cfg(test)]
 mod tests {
-    use super::MatchSet;
+    use super::{MatchSet, PatternId};
+
+    fn ids(set: &MatchSet) -> Vec<u32> {
+        set.iter().map(PatternId::as_u32).collect()
+    }
 
     #[test]
     fn insert_contains_iter_clear() {
+        let p = PatternId::new;
         let mut set = MatchSet::new(10);
         assert_eq!(set.capacity(), 64);
-        assert!(set.insert(3));
-        assert!(!set.insert(3));
-        assert!(set.insert(200));
-        assert!(set.insert(63));
-        assert!(set.insert(64));
-        assert_eq!(set.iter().collect::<Vec<_>>(), [3, 63, 64, 200]);
-        assert!(set.contains(200) && !set.contains(201) && !set.contains(u32::MAX));
+        assert!(set.insert(p(3)));
+        assert!(!set.insert(p(3)));
+        assert!(set.insert(p(200)));
+        assert!(set.insert(p(63)));
+        assert!(set.insert(p(64)));
+        assert_eq!(ids(&set), [3, 63, 64, 200]);
+        assert!(set.contains(p(200)) && !set.contains(p(201)) && !set.contains(p(u32::MAX)));
         assert_eq!(set.len(), 4);
-        assert!(set.remove(63) && !set.remove(63) && !set.remove(9999));
+        assert!(set.remove(p(63)) && !set.remove(p(63)) && !set.remove(p(9999)));
         set.clear();
         assert!(set.is_empty());
         assert_eq!(set.capacity(), 256);
@@ -186,7 +235,7 @@ mod tests {
     #[test]
     fn grows_for_large_ids() {
         let mut set = MatchSet::default();
-        set.insert(100_000);
-        assert_eq!(set.iter().collect::<Vec<_>>(), [100_000]);
+        set.insert(PatternId::new(100_000));
+        assert_eq!(ids(&set), [100_000]);
     }
 }

@@ -9,7 +9,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use ipnet::{IpNet, Ipv4Net};
 use regex_automata::meta;
 
-use crate::{MatchSet, PatternKind};
+use crate::{MatchSet, PatternId, PatternKind};
 
 /// The reference for [`IpTable`](crate::IpTable): a list of prefixes,
 /// scanned in full on every lookup.
@@ -82,7 +82,7 @@ pub struct NaiveScanner {
 
 #[derive(Clone, Debug)]
 struct NaivePattern {
-    id: u32,
+    id: PatternId,
     kind: PatternKind,
     /// ASCII-lowercased when case-insensitive (literal kinds).
     text: String,
@@ -107,7 +107,7 @@ impl NaiveScanner {
     /// The regex's syntax error, when `kind` is a regex that does not parse.
     pub fn add(
         &mut self,
-        id: u32,
+        id: PatternId,
         kind: PatternKind,
         pattern: &str,
         case_insensitive: bool,

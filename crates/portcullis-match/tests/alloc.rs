@@ -4,7 +4,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use portcullis_match::{IpTableBuilder, PatternKind, ScannerBuilder};
+use portcullis_match::{IpTableBuilder, PatternId, PatternKind, ScannerBuilder};
 
 struct Counting;
 
@@ -72,14 +72,34 @@ fn scans_and_lookups_do_not_allocate_once_warm() {
 
     // --- scanner with every kind, case-sensitive and not
     let scanner = ScannerBuilder::new()
-        .add(0, PatternKind::Contains, "bot", true)
-        .add(1, PatternKind::StartsWith, "Mozilla/", false)
-        .add(2, PatternKind::EndsWith, "Safari/537.36", false)
-        .add(3, PatternKind::Equals, "curl", true)
-        .add(4, PatternKind::Regex, r"(?:sqlmap|nikto)/\d+", true)
-        .add(5, PatternKind::Regex, r"Chrome/1[0-9]{2}\.", false)
-        .add(6, PatternKind::Regex, r"\bwget\b", false)
-        .add(7, PatternKind::Contains, "", false)
+        .add(PatternId::new(0), PatternKind::Contains, "bot", true)
+        .add(
+            PatternId::new(1),
+            PatternKind::StartsWith,
+            "Mozilla/",
+            false,
+        )
+        .add(
+            PatternId::new(2),
+            PatternKind::EndsWith,
+            "Safari/537.36",
+            false,
+        )
+        .add(PatternId::new(3), PatternKind::Equals, "curl", true)
+        .add(
+            PatternId::new(4),
+            PatternKind::Regex,
+            r"(?:sqlmap|nikto)/\d+",
+            true,
+        )
+        .add(
+            PatternId::new(5),
+            PatternKind::Regex,
+            r"Chrome/1[0-9]{2}\.",
+            false,
+        )
+        .add(PatternId::new(6), PatternKind::Regex, r"\bwget\b", false)
+        .add(PatternId::new(7), PatternKind::Contains, "", false)
         .build()
         .unwrap();
     let haystacks = [

@@ -4,7 +4,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use portcullis_match::{
-    IpTableBuilder, MatchSet, NaiveIpTable, NaiveScanner, PatternKind, ScannerBuilder,
+    IpTableBuilder, MatchSet, NaiveIpTable, NaiveScanner, PatternId, PatternKind, ScannerBuilder,
 };
 use proptest::prelude::*;
 
@@ -210,8 +210,8 @@ fn check_scanner(
     let mut builder = ScannerBuilder::new();
     let mut naive = NaiveScanner::new();
     for (id, kind, text, ci) in patterns {
-        builder.add(*id, *kind, text, *ci);
-        naive.add(*id, *kind, text, *ci).unwrap();
+        builder.add(PatternId::new(*id), *kind, text, *ci);
+        naive.add(PatternId::new(*id), *kind, text, *ci).unwrap();
     }
     let scanner = builder.build().unwrap();
     let mut scratch = scanner.scratch();

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use portcullis_match::{IpTableBuilder, PatternKind, ScanLimits, ScannerBuilder};
+use portcullis_match::{IpTableBuilder, PatternId, PatternKind, ScanLimits, ScannerBuilder};
 use portcullis_rules::{
     CmpOp, Expr, Field, ListItems, ListKind, ListOp, PredKind, RuleSet, Span, StrOp, Term, Type,
 };
@@ -325,7 +325,7 @@ impl Program {
                 Class::Scan { slot, patterns } => {
                     if let Some(sb) = builders.get_mut(slot as usize) {
                         for (kind, pat, ci) in &patterns {
-                            sb.add(id, *kind, pat, *ci);
+                            sb.add(PatternId::new(id), *kind, pat, *ci);
                         }
                     }
                     if let Some(r) = slot_preds.get_mut(slot as usize) {
@@ -444,11 +444,15 @@ impl Program {
                     };
                     let span = e
                         .pattern_id()
-                        .and_then(|p| pred_span.get(p as usize))
+                        .and_then(|p| pred_span.get(p.as_usize()))
                         .copied();
-                    return Err(CompileError::new(rule_of(e.pattern_id()), None, reason)
-                        .hint(hint)
-                        .at(span));
+                    return Err(CompileError::new(
+                        rule_of(e.pattern_id().map(PatternId::as_u32)),
+                        None,
+                        reason,
+                    )
+                    .hint(hint)
+                    .at(span));
                 }
             }
         }

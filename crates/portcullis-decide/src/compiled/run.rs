@@ -1,7 +1,7 @@
 //! One request's evaluation: fields computed and scanned on demand, candidate rules walked
 //! through their anchors, the rest evaluated directly.
 
-use portcullis_match::normalize;
+use portcullis_match::{normalize, PatternId};
 use portcullis_rules::{CmpOp, Expr, Field, ListOp, PredKind, Term, Type};
 
 use crate::request::Request;
@@ -110,8 +110,8 @@ impl Run<'_, '_> {
         let Scratch {
             bits, candidates, ..
         } = &mut *self.scratch;
-        for p in bits.iter_range(lo, hi) {
-            if let Some(rules) = self.program.anchored.get(p as usize) {
+        for p in bits.iter_range(PatternId::new(lo), PatternId::new(hi)) {
+            if let Some(rules) = self.program.anchored.get(p.as_usize()) {
                 for &r in rules {
                     if let Some(w) = candidates.get_mut(r as usize / 64) {
                         *w |= 1 << (r % 64);
@@ -239,7 +239,7 @@ impl Run<'_, '_> {
         for list in table.lookup(ip).iter() {
             if let Some(preds) = self.program.ip_list_preds.get(list as usize) {
                 for &p in preds {
-                    self.scratch.bits.insert(p);
+                    self.scratch.bits.insert(PatternId::new(p));
                 }
             }
         }
@@ -373,11 +373,11 @@ impl Run<'_, '_> {
         match program.codes.get(p as usize) {
             Some(Code::Scan(slot)) => {
                 self.ensure_slot(*slot);
-                self.scratch.bits.contains(p)
+                self.scratch.bits.contains(PatternId::new(p))
             }
             Some(Code::Ip) => {
                 self.ensure_ip();
-                self.scratch.bits.contains(p)
+                self.scratch.bits.contains(PatternId::new(p))
             }
             Some(Code::Direct(kind, slots)) => self.direct(p, kind, *slots),
             None => false,

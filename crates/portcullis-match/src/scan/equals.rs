@@ -4,15 +4,15 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
-use crate::MatchSet;
+use crate::{MatchSet, PatternId};
 
 #[derive(Default)]
 pub(super) struct EqualsBuilder {
-    pub(super) entries: Vec<(u32, String, bool)>,
+    pub(super) entries: Vec<(PatternId, String, bool)>,
 }
 
 impl EqualsBuilder {
-    pub(super) fn add(&mut self, id: u32, text: &str, ci: bool) {
+    pub(super) fn add(&mut self, id: PatternId, text: &str, ci: bool) {
         self.entries.push((id, text.to_owned(), ci));
     }
 
@@ -55,7 +55,7 @@ impl EqualsBuilder {
 
 #[derive(Clone, Debug)]
 pub(super) struct EqualsTarget {
-    pub(super) id: u32,
+    pub(super) id: PatternId,
     pub(super) text: Box<[u8]>,
     pub(super) case_insensitive: bool,
 }

@@ -6,14 +6,15 @@ use std::collections::HashMap;
 use aho_corasick::{AhoCorasick, AhoCorasickKind};
 
 use crate::error::{ScanError, ScanErrorKind};
-use crate::MatchSet;
+use crate::{MatchSet, PatternId};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Anchor {
     None,
     Start,
     End,
-    /// Not a pattern: a gate literal of the gated regex numbered `id`.
+    /// Not a pattern: a gate literal of the gated regex numbered `id` (which
+    /// `candidates` collects, a [`MatchSet`] used as a plain bitset).
     Gate,
 }
 
@@ -152,7 +153,7 @@ impl Literals {
                     Anchor::End => m.end() == bytes.len(),
                     Anchor::Gate => {
                         gate_open = true;
-                        candidates.insert(t.id);
+                        candidates.insert(PatternId::new(t.id));
                         continue;
                     }
                 };
@@ -164,7 +165,7 @@ impl Literals {
                         continue;
                     }
                 }
-                out.insert(t.id);
+                out.insert(PatternId::new(t.id));
             }
         }
         gate_open

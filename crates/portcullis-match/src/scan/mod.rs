@@ -37,7 +37,7 @@ use regex_automata::meta;
 use regex_automata::{Input, PatternSet};
 
 use crate::error::{ScanError, ScanErrorKind};
-use crate::MatchSet;
+use crate::{MatchSet, PatternId};
 
 use equals::{Equals, EqualsBuilder};
 use literals::{Anchor, Literals, LiteralsBuilder};
@@ -101,17 +101,17 @@ impl Default for ScanLimits {
 /// Collects the patterns of one field, then builds a [`Scanner`].
 ///
 /// ```
-/// use portcullis_match::{MatchSet, PatternKind, ScannerBuilder};
+/// use portcullis_match::{MatchSet, PatternId, PatternKind, ScannerBuilder};
 ///
 /// let scanner = ScannerBuilder::new()
-///     .add(0, PatternKind::Contains, "sqlmap", true)
-///     .add(1, PatternKind::StartsWith, "curl/", false)
-///     .add(2, PatternKind::Regex, r"nikto|nessus", true)
+///     .add(PatternId::new(0), PatternKind::Contains, "sqlmap", true)
+///     .add(PatternId::new(1), PatternKind::StartsWith, "curl/", false)
+///     .add(PatternId::new(2), PatternKind::Regex, r"nikto|nessus", true)
 ///     .build()?;
 /// let mut scratch = scanner.scratch();
 /// let mut hits = scanner.match_set();
 /// scanner.scan("SQLMap/1.7 (Nikto)", &mut scratch, &mut hits);
-/// assert_eq!(hits.iter().collect::<Vec<_>>(), [0, 2]);
+/// assert_eq!(hits.iter().map(PatternId::as_u32).collect::<Vec<_>>(), [0, 2]);
 /// # Ok::<(), portcullis_match::ScanError>(())
 /// ```
 #[derive(Clone, Debug, Default)]
@@ -122,7 +122,7 @@ pub struct ScannerBuilder {
 
 #[derive(Clone, Debug)]
 struct Pattern {
-    id: u32,
+    id: PatternId,
     kind: PatternKind,
     text: String,
     case_insensitive: bool,
@@ -148,7 +148,7 @@ impl ScannerBuilder {
     /// Several patterns may share an id: the bit is set if any matches.
     pub fn add(
         &mut self,
-        id: u32,
+        id: PatternId,
         kind: PatternKind,
         pattern: &str,
         case_insensitive: bool,
@@ -243,9 +243,11 @@ impl ScannerBuilder {
             match kind {
                 PatternKind::Equals => equals.add(p.id, text, ci),
                 _ if text.is_empty() => always.push(p.id),
-                PatternKind::StartsWith => literals.add(p.id, Anchor::Start, text.into(), ci),
-                PatternKind::EndsWith => literals.add(p.id, Anchor::End, text.into(), ci),
-                _ => literals.add(p.id, Anchor::None, text.into(), ci),
+                PatternKind::StartsWith => {
+                    literals.add(p.id.as_u32(), Anchor::Start, text.into(), ci)
+                }
+                PatternKind::EndsWith => literals.add(p.id.as_u32(), Anchor::End, text.into(), ci),
+                _ => literals.add(p.id.as_u32(), Anchor::None, text.into(), ci),
             }
         }
         always.sort_unstable();
@@ -277,7 +279,7 @@ static NEXT_TOKEN: AtomicU64 = AtomicU64::new(1);
 #[derive(Clone, Debug)]
 pub struct Scanner {
     token: u64,
-    always: Box<[u32]>,
+    always: Box<[PatternId]>,
     literals: Option<Literals>,
     equals: Option<Equals>,
     /// Regexes run on every scan.
@@ -285,7 +287,7 @@ pub struct Scanner {
     /// Regexes run, each on its own, only when the literal pass saw one of
     /// their gates.
     gated: Box<[Gated]>,
-    max_id: Option<u32>,
+    max_id: Option<PatternId>,
 }
 
 /// Per-thread scratch space for [`Scanner::scan`]: the regex caches.
@@ -343,12 +345,12 @@ impl Scanner {
     /// A [`MatchSet`] with room for every id of this scanner.
     #[must_use]
     pub fn match_set(&self) -> MatchSet {
-        MatchSet::new(self.max_id.map_or(0, |id| id as usize + 1))
+        MatchSet::new(self.max_id.map_or(0, |id| id.as_usize() + 1))
     }
 
     /// The largest pattern id, or `None` without patterns.
     #[must_use]
-    pub fn max_id(&self) -> Option<u32> {
+    pub fn max_id(&self) -> Option<PatternId> {
         self.max_id
     }
 
@@ -392,8 +394,8 @@ impl Scanner {
         if gate_open {
             for index in scratch.candidates.iter() {
                 let (Some(gated), Some(cache)) = (
-                    self.gated.get(index as usize),
-                    scratch.gated.get_mut(index as usize),
+                    self.gated.get(index.as_usize()),
+                    scratch.gated.get_mut(index.as_usize()),
                 ) else {
                     continue;
                 };
@@ -423,7 +425,7 @@ mod tests {
         let mut scratch = scanner.scratch();
         let mut out = scanner.match_set();
         scanner.scan(haystack, &mut scratch, &mut out);
-        out.iter().collect()
+        out.iter().map(PatternId::as_u32).collect()
     }
 
     #[test]
@@ -502,8 +504,8 @@ mod tests {
     #[test]
     fn gated_regexes_run_only_behind_their_gate() {
         let scanner = ScannerBuilder::new()
-            .add(0, PatternKind::Regex, r"sqlmap/\d+", true)
-            .add(1, PatternKind::Regex, r"[0-9]+x", false)
+            .add(PatternId::new(0), PatternKind::Regex, r"sqlmap/\d+", true)
+            .add(PatternId::new(1), PatternKind::Regex, r"[0-9]+x", false)
             .build()
             .unwrap();
         assert!(scanner.gated.len() == 1 && scanner.ungated.is_some());
@@ -515,13 +517,13 @@ mod tests {
     #[test]
     fn kinds_anchor_where_they_should() {
         let scanner = ScannerBuilder::new()
-            .add(0, PatternKind::Contains, "ab", false)
-            .add(1, PatternKind::StartsWith, "ab", false)
-            .add(2, PatternKind::EndsWith, "ab", false)
-            .add(3, PatternKind::Equals, "ab", false)
-            .add(4, PatternKind::Equals, "AB", true)
-            .add(5, PatternKind::Contains, "AB", false)
-            .add(6, PatternKind::Regex, "a.b", false)
+            .add(PatternId::new(0), PatternKind::Contains, "ab", false)
+            .add(PatternId::new(1), PatternKind::StartsWith, "ab", false)
+            .add(PatternId::new(2), PatternKind::EndsWith, "ab", false)
+            .add(PatternId::new(3), PatternKind::Equals, "ab", false)
+            .add(PatternId::new(4), PatternKind::Equals, "AB", true)
+            .add(PatternId::new(5), PatternKind::Contains, "AB", false)
+            .add(PatternId::new(6), PatternKind::Regex, "a.b", false)
             .build()
             .unwrap();
         assert_eq!(scan(&scanner, "ab"), [0, 1, 2, 3, 4]);
@@ -535,10 +537,10 @@ mod tests {
     #[test]
     fn empty_literals_follow_str_semantics() {
         let scanner = ScannerBuilder::new()
-            .add(0, PatternKind::Contains, "", false)
-            .add(1, PatternKind::StartsWith, "", true)
-            .add(2, PatternKind::EndsWith, "", false)
-            .add(3, PatternKind::Equals, "", false)
+            .add(PatternId::new(0), PatternKind::Contains, "", false)
+            .add(PatternId::new(1), PatternKind::StartsWith, "", true)
+            .add(PatternId::new(2), PatternKind::EndsWith, "", false)
+            .add(PatternId::new(3), PatternKind::Equals, "", false)
             .build()
             .unwrap();
         assert_eq!(scan(&scanner, ""), [0, 1, 2, 3]);
@@ -548,10 +550,10 @@ mod tests {
     #[test]
     fn errors_name_the_pattern() {
         let err = ScannerBuilder::new()
-            .add(7, PatternKind::Regex, "a(", false)
+            .add(PatternId::new(7), PatternKind::Regex, "a(", false)
             .build()
             .unwrap_err();
-        assert_eq!(err.pattern_id(), Some(7));
+        assert_eq!(err.pattern_id(), Some(PatternId::new(7)));
         assert!(
             err.to_string().starts_with("pattern 7: invalid regex"),
             "{err}"
@@ -563,11 +565,11 @@ mod tests {
         };
         let err = ScannerBuilder::new()
             .limits(limits)
-            .add(1, PatternKind::Contains, "a", false)
-            .add(2, PatternKind::Contains, "b", false)
+            .add(PatternId::new(1), PatternKind::Contains, "a", false)
+            .add(PatternId::new(2), PatternKind::Contains, "b", false)
             .build()
             .unwrap_err();
-        assert_eq!(err.pattern_id(), Some(2));
+        assert_eq!(err.pattern_id(), Some(PatternId::new(2)));
         assert!(err.is_limit());
         assert_eq!(
             err.to_string(),
@@ -580,10 +582,10 @@ mod tests {
         };
         let err = ScannerBuilder::new()
             .limits(limits)
-            .add(4, PatternKind::Equals, "abcd", false)
+            .add(PatternId::new(4), PatternKind::Equals, "abcd", false)
             .build()
             .unwrap_err();
-        assert_eq!(err.pattern_id(), Some(4));
+        assert_eq!(err.pattern_id(), Some(PatternId::new(4)));
         assert_eq!(
             err.to_string(),
             "pattern 4: pattern is 4 bytes long (the limit is 3)"
@@ -595,12 +597,12 @@ mod tests {
         };
         let err = ScannerBuilder::new()
             .limits(limits)
-            .add(1, PatternKind::Regex, "a[0-9]", false)
-            .add(2, PatternKind::Regex, r"\w{50}", false)
-            .add(3, PatternKind::Regex, "b[0-9]", false)
+            .add(PatternId::new(1), PatternKind::Regex, "a[0-9]", false)
+            .add(PatternId::new(2), PatternKind::Regex, r"\w{50}", false)
+            .add(PatternId::new(3), PatternKind::Regex, "b[0-9]", false)
             .build()
             .unwrap_err();
-        assert_eq!(err.pattern_id(), Some(2));
+        assert_eq!(err.pattern_id(), Some(PatternId::new(2)));
         assert!(err.is_limit());
         assert!(err.to_string().contains("size limit"), "{err}");
     }
@@ -608,17 +610,17 @@ mod tests {
     #[test]
     fn scratch_of_another_scanner_is_rebuilt() {
         let a = ScannerBuilder::new()
-            .add(0, PatternKind::Regex, "a+b", false)
+            .add(PatternId::new(0), PatternKind::Regex, "a+b", false)
             .build()
             .unwrap();
         let b = ScannerBuilder::new()
-            .add(0, PatternKind::Regex, "x", false)
-            .add(1, PatternKind::Regex, "y+z", false)
+            .add(PatternId::new(0), PatternKind::Regex, "x", false)
+            .add(PatternId::new(1), PatternKind::Regex, "y+z", false)
             .build()
             .unwrap();
         let mut scratch = a.scratch();
         let mut out = MatchSet::new(2);
         b.scan("yyz", &mut scratch, &mut out);
-        assert_eq!(out.iter().collect::<Vec<_>>(), [1]);
+        assert_eq!(out.iter().map(PatternId::as_u32).collect::<Vec<_>>(), [1]);
     }
 }

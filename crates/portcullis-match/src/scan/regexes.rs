@@ -11,7 +11,7 @@ use regex_syntax::hir::{Hir, HirKind, Look};
 
 use super::{PatternKind, RegexScratch, ScanLimits};
 use crate::error::{ScanError, ScanErrorKind};
-use crate::MatchSet;
+use crate::{MatchSet, PatternId};
 
 /// Parses `pattern` as regex-automata's `meta::Regex` would.
 pub(super) fn parse_regex(pattern: &str, case_insensitive: bool) -> Result<Hir, String> {
@@ -114,13 +114,13 @@ pub(super) fn gate_literals(hir: &Hir, case_insensitive: bool) -> Option<Vec<Vec
 pub(super) struct RegexesBuilder {
     pub(super) hirs: Vec<Hir>,
     /// Regex index -> ids sharing it.
-    pub(super) ids: Vec<Vec<u32>>,
+    pub(super) ids: Vec<Vec<PatternId>>,
     pub(super) seen: HashMap<(String, bool), usize>,
 }
 
 impl RegexesBuilder {
     /// Adds a regex; returns its index (shared by duplicates).
-    pub(super) fn add(&mut self, id: u32, text: &str, ci: bool, hir: Hir) -> u32 {
+    pub(super) fn add(&mut self, id: PatternId, text: &str, ci: bool, hir: Hir) -> u32 {
         let index = *self.seen.entry((text.to_owned(), ci)).or_insert_with(|| {
             self.hirs.push(hir);
             self.ids.push(Vec::new());
@@ -287,7 +287,7 @@ impl RegexesBuilder {
 pub(super) struct Gated {
     pub(super) regex: meta::Regex,
     /// Pattern ids it sets.
-    pub(super) ids: Box<[u32]>,
+    pub(super) ids: Box<[PatternId]>,
 }
 
 #[derive(Clone, Debug)]
@@ -296,7 +296,7 @@ pub(super) struct Regexes {
     /// The same regexes, leftmost-first: a cheap "does any match?" before `regex`.
     pub(super) any: meta::Regex,
     /// Regex pattern id -> pattern ids it sets.
-    pub(super) ids: Box<[Box<[u32]>]>,
+    pub(super) ids: Box<[Box<[PatternId]>]>,
 }
 
 impl Regexes {

@@ -1,6 +1,10 @@
 //! Decisions and the HTTP answers they carry.
 
+use std::cell::Cell;
 use std::fmt;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
 
 use portcullis_match::normalize::Ambiguity;
 use portcullis_rules::{Action, CmpOp, Field, PredKind, Reveal, Rule, Term};
@@ -85,21 +89,24 @@ impl RequestId {
         })
     }
 
-    /// A fresh id: 16 hex digits, unique within the process (a bijective mix of a counter)
-    /// and unpredictable across processes (the counter starts from a random seed).
+    /// A fresh id: 16 hex digits, unique within the process (a bijective mix of a serial
+    /// number) and unpredictable across processes (the serials start from a random seed).
+    #[must_use]
     pub fn generate() -> RequestId {
-        use std::hash::{BuildHasher, Hasher};
-        use std::sync::atomic::{AtomicU64, Ordering};
-        use std::sync::OnceLock;
+        RequestId::from_serial(next_serial())
+    }
+
+    /// The id generated for serial number `serial`: a bijection, so distinct serials
+    /// give distinct ids.
+    fn from_serial(serial: u64) -> RequestId {
         static SEED: OnceLock<u64> = OnceLock::new();
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
         let seed = *SEED.get_or_init(|| {
             let mut h = std::collections::hash_map::RandomState::new().build_hasher();
             h.write_u64(0x9E37_79B9_7F4A_7C15);
             h.finish()
         });
-        // splitmix64's finaliser: a bijection, so distinct counters give distinct ids.
-        let mut v = COUNTER.fetch_add(1, Ordering::Relaxed).wrapping_add(seed);
+        // splitmix64's finaliser.
+        let mut v = serial.wrapping_add(seed);
         v = (v ^ (v >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         v = (v ^ (v >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         v ^= v >> 31;
@@ -115,6 +122,42 @@ impl RequestId {
     #[must_use]
     pub fn as_str(&self) -> &str {
         std::str::from_utf8(&self.buf[..self.len as usize]).unwrap_or("")
+    }
+}
+
+/// A serial number unique within the process. Each thread takes a block of them from the
+/// shared counter and hands them out alone, so deciding touches no shared cache line.
+pub(crate) fn next_serial() -> u64 {
+    const BLOCK: u64 = 1 << 16;
+    static NEXT_BLOCK: AtomicU64 = AtomicU64::new(0);
+    thread_local! {
+        static RANGE: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
+    }
+    RANGE.with(|range| {
+        let (mut next, mut end) = range.get();
+        if next == end {
+            next = NEXT_BLOCK.fetch_add(BLOCK, Ordering::Relaxed);
+            end = next.wrapping_add(BLOCK);
+        }
+        range.set((next.wrapping_add(1), end));
+        next
+    })
+}
+
+/// A decision's request id as it was found: given (by the host or a header), or a serial
+/// number, made into text only when someone asks for it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum IdSource {
+    Given(RequestId),
+    Serial(u64),
+}
+
+impl IdSource {
+    fn id(self) -> RequestId {
+        match self {
+            IdSource::Given(id) => id,
+            IdSource::Serial(n) => RequestId::from_serial(n),
+        }
     }
 }
 
@@ -262,7 +305,7 @@ pub struct Decision {
     pub(crate) cause: Cause,
     pub(crate) rate: Option<RateInfo>,
     pub(crate) shadow: SmallVec<[ShadowHit; 4]>,
-    pub(crate) request_id: RequestId,
+    pub(crate) request_id: IdSource,
     pub(crate) oversize: Option<Oversize>,
     pub(crate) malformed: Option<Malformed>,
 }
@@ -342,10 +385,12 @@ impl Decision {
         &self.policy
     }
 
-    /// The request id, also in every answer's body and in the decision log.
+    /// The request id, also in every answer's body and in the decision log: the host's, the
+    /// request header's, or one generated for this decision (made into text on each call,
+    /// the same every time).
     #[must_use]
-    pub fn request_id(&self) -> &RequestId {
-        &self.request_id
+    pub fn request_id(&self) -> RequestId {
+        self.request_id.id()
     }
 
     /// The path the server must route on for this decision to hold: the normalised path
@@ -391,7 +436,7 @@ impl Decision {
         let mut headers: Vec<(&'static str, String)> = vec![
             ("content-type", "application/problem+json".to_string()),
             ("cache-control", "no-store".to_string()),
-            ("x-request-id", self.request_id.to_string()),
+            ("x-request-id", self.request_id().to_string()),
         ];
         let mut body = Map::new();
         body.insert("type".into(), json!("about:blank"));
@@ -454,7 +499,7 @@ impl Decision {
                 }
             }
         }
-        body.insert("request_id".into(), json!(self.request_id.as_str()));
+        body.insert("request_id".into(), json!(self.request_id().as_str()));
         Some(Response {
             status: self.status,
             headers,

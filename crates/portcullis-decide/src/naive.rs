@@ -7,6 +7,7 @@
 use portcullis_match::normalize::Ambiguity;
 
 use crate::decision::Malformed;
+use crate::policy::MalformedChecks;
 use crate::request::Request;
 
 /// One byte of a decoded text, and whether it was written as a `%XX` escape.
@@ -232,7 +233,19 @@ fn segment_ambiguity(segment: Option<&Vec<u8>>) -> Option<Ambiguity> {
 
 /// How the request is malformed (see `Malformed`), if it is: two `Host` fields, a `Host`
 /// naming another host than the target's authority, or (when refused) an ambiguous path.
-pub(crate) fn malformed(req: &Request<'_>, forbid_ambiguous_path: bool) -> Option<Malformed> {
+pub(crate) fn malformed(req: &Request<'_>, checks: MalformedChecks) -> Option<Malformed> {
+    if checks.host {
+        if let Some(m) = host_malformed(req) {
+            return Some(m);
+        }
+    }
+    if checks.ambiguous_path {
+        return ambiguity(path_and_query(req.uri).0).map(Malformed::AmbiguousPath);
+    }
+    None
+}
+
+fn host_malformed(req: &Request<'_>) -> Option<Malformed> {
     let hosts = header_values(req, "host");
     if hosts.len() > 1 {
         return Some(Malformed::DuplicateHost);
@@ -242,9 +255,6 @@ pub(crate) fn malformed(req: &Request<'_>, forbid_ambiguous_path: bool) -> Optio
         if host(a) != host(h) {
             return Some(Malformed::HostMismatch);
         }
-    }
-    if forbid_ambiguous_path {
-        return ambiguity(path_and_query(req.uri).0).map(Malformed::AmbiguousPath);
     }
     None
 }

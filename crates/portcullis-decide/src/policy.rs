@@ -9,13 +9,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use portcullis_match::normalize::PathStyle;
 use portcullis_match::ScanLimits;
 use portcullis_rules::{
-    Action, Default, Mode, OnAmbiguousPath, OnOversize, RateKey, Rule, RuleSet, Settings, Span,
+    Action, Default, Field, Mode, OnAmbiguousPath, OnOversize, RateKey, Rule, RuleSet, Settings,
+    Span,
 };
 use smallvec::SmallVec;
 
 use crate::compiled::{FieldCost, Program, Run, Scratch};
 use crate::decision::{
-    Cause, Decision, Malformed, Oversize, RateInfo, RequestId, ShadowHit, Verdict,
+    Cause, Decision, IdSource, Malformed, Oversize, RateInfo, RequestId, ShadowHit, Verdict,
 };
 use crate::fields::Fields;
 use crate::ratelimit::{feed, RateLimiter};
@@ -128,6 +129,42 @@ struct Inner {
     /// Whether an enforced allow rule reads identity: then a default refusal of an
     /// unauthenticated caller is a 401 (logging in could change the outcome).
     identity_allow: bool,
+    checks: MalformedChecks,
+}
+
+/// Which malformed-request checks a policy runs. Each guards a field against the server
+/// reading it differently from the rules, so it runs only when some rule reads that
+/// field: a policy that judges nothing of the path cannot be bypassed through the path.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct MalformedChecks {
+    /// A duplicate `Host`, or one that disagrees with the target: when a rule (or a rate
+    /// limit's key) reads `host` or `header["host"]`.
+    pub host: bool,
+    /// An ambiguous path: under `on_ambiguous_path = "forbid"`, when a rule reads `path`,
+    /// `raw_path` or `path_segment(n)`.
+    pub ambiguous_path: bool,
+}
+
+impl MalformedChecks {
+    fn of(rules: &RuleSet) -> MalformedChecks {
+        let mut checks = MalformedChecks::default();
+        for rule in &rules.rules {
+            rule.when.visit_preds(&mut |p| {
+                p.visit_fields(&mut |f| match f {
+                    Field::Host => checks.host = true,
+                    Field::Header(name) => checks.host |= name == "host",
+                    Field::Path | Field::RawPath => checks.ambiguous_path = true,
+                    _ => {}
+                });
+            });
+            let keys = rule.rate_limit.iter().flat_map(|rl| &rl.key);
+            checks.host |= keys
+                .into_iter()
+                .any(|k| matches!(k, RateKey::Header(n) if n == "host"));
+        }
+        checks.ambiguous_path &= rules.settings.on_ambiguous_path == OnAmbiguousPath::Forbid;
+        checks
+    }
 }
 
 impl fmt::Debug for Policy {
@@ -147,7 +184,7 @@ pub(crate) trait Candidates {
     /// Whether rule `i`'s condition holds.
     fn matches(&mut self, i: usize) -> bool;
     /// How the request is malformed, if it is (each evaluator finds out its own way).
-    fn malformed(&self, req: &Request<'_>, forbid_ambiguous_path: bool) -> Option<Malformed>;
+    fn malformed(&mut self, req: &Request<'_>, checks: MalformedChecks) -> Option<Malformed>;
 }
 
 /// Every rule is a candidate; `matches` decides.
@@ -163,8 +200,8 @@ impl<F: FnMut(usize) -> bool> Candidates for EveryRule<F> {
     fn matches(&mut self, i: usize) -> bool {
         (self.matches)(i)
     }
-    fn malformed(&self, req: &Request<'_>, forbid_ambiguous_path: bool) -> Option<Malformed> {
-        crate::naive::malformed(req, forbid_ambiguous_path)
+    fn malformed(&mut self, req: &Request<'_>, checks: MalformedChecks) -> Option<Malformed> {
+        crate::naive::malformed(req, checks)
     }
 }
 
@@ -199,8 +236,8 @@ impl Candidates for Tracer<'_, '_, '_, '_> {
         Some(next)
     }
 
-    fn malformed(&self, req: &Request<'_>, forbid_ambiguous_path: bool) -> Option<Malformed> {
-        self.run.malformed(req, forbid_ambiguous_path)
+    fn malformed(&mut self, req: &Request<'_>, checks: MalformedChecks) -> Option<Malformed> {
+        self.run.malformed(req, checks)
     }
 
     fn matches(&mut self, i: usize) -> bool {
@@ -264,6 +301,7 @@ impl Policy {
     /// As [`Policy::compile`].
     pub fn compile_with(rules: RuleSet, limiter: Arc<RateLimiter>) -> Result<Policy, CompileError> {
         let program = Program::compile(&rules).map_err(|e| e.locate(&rules))?;
+        let checks = MalformedChecks::of(&rules);
         let identity: Vec<bool> = rules.rules.iter().map(Rule::is_identity).collect();
         let identity_allow = rules
             .rules
@@ -278,6 +316,7 @@ impl Policy {
                 limiter,
                 identity,
                 identity_allow,
+                checks,
             }),
         })
     }
@@ -465,8 +504,7 @@ impl Policy {
                 malformed: None,
             };
         }
-        let forbid_ambiguous = settings.on_ambiguous_path == OnAmbiguousPath::Forbid;
-        if let Some(m) = rules.malformed(req, forbid_ambiguous) {
+        if let Some(m) = rules.malformed(req, self.inner.checks) {
             return Decision {
                 policy: self.clone(),
                 verdict: Verdict::Forbid,
@@ -712,9 +750,9 @@ fn oversize(req: &Request<'_>, s: &Settings) -> Option<Oversize> {
     })
 }
 
-fn request_id(req: &Request<'_>, header: Option<&str>) -> RequestId {
+fn request_id(req: &Request<'_>, header: Option<&str>) -> IdSource {
     if let Some(id) = req.id.and_then(RequestId::parse) {
-        return id;
+        return IdSource::Given(id);
     }
     if let Some(name) = header {
         let mut found = None;
@@ -724,8 +762,8 @@ fn request_id(req: &Request<'_>, header: Option<&str>) -> RequestId {
             }
         });
         if let Some(id) = found {
-            return id;
+            return IdSource::Given(id);
         }
     }
-    RequestId::generate()
+    IdSource::Serial(crate::decision::next_serial())
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::decision::Malformed;
+use crate::policy::MalformedChecks;
 
 /// Access to a request's headers without copying them.
 ///
@@ -341,12 +342,25 @@ impl<'a> Request<'a> {
 
     /// How the request is malformed in a way that would let the rules and the server
     /// disagree about it, if it is (the fast form; the reference has its own).
-    /// `raw_path` is the target's path, as `normalize::split_target` cuts it.
-    pub(crate) fn malformed(
+    /// `raw_path` gives the target's path, as `normalize::split_target` cuts it.
+    pub(crate) fn malformed<'p>(
         &self,
-        raw_path: &str,
-        forbid_ambiguous_path: bool,
+        raw_path: impl FnOnce() -> &'p str,
+        checks: MalformedChecks,
     ) -> Option<Malformed> {
+        if checks.host {
+            if let Some(m) = self.host_malformed() {
+                return Some(m);
+            }
+        }
+        if checks.ambiguous_path {
+            return portcullis_match::normalize::ambiguity(raw_path())
+                .map(Malformed::AmbiguousPath);
+        }
+        None
+    }
+
+    fn host_malformed(&self) -> Option<Malformed> {
         use portcullis_match::normalize;
         let authority = self.authority.or_else(|| normalize::authority(self.uri));
         let (mut hosts, mut mismatch) = (0, false);
@@ -360,13 +374,7 @@ impl<'a> Request<'a> {
         if hosts > 1 {
             return Some(Malformed::DuplicateHost);
         }
-        if mismatch {
-            return Some(Malformed::HostMismatch);
-        }
-        if forbid_ambiguous_path {
-            return normalize::ambiguity(raw_path).map(Malformed::AmbiguousPath);
-        }
-        None
+        mismatch.then_some(Malformed::HostMismatch)
     }
 }
 

@@ -302,3 +302,43 @@ fn ambiguous_paths_are_refused_by_default() {
         assert_eq!(d.rule_id(), Some("public"), "{uri}");
     }
 }
+
+#[test]
+fn the_checks_guard_only_what_some_rule_reads() {
+    // Nothing here reads the path or the host: no reading of either can change the
+    // decision, so neither is checked (and the floor costs nothing for them).
+    let compile = |text: &str| Policy::compile(RuleSet::parse("c.toml", text).unwrap()).unwrap();
+    let blind = compile(
+        "[[rule]]\nid = \"ua\"\nwhen = 'user_agent contains \"bot\"'\naction = \"forbid\"\n",
+    );
+    let two_hosts = [("host", "a.example"), ("host", "b.example")];
+    let ambiguous = Request::new("GET", "/admin/../public");
+    let duplicate = Request::new("GET", "/").headers(&two_hosts);
+    for req in [&ambiguous, &duplicate] {
+        for d in [blind.evaluate(req), blind.evaluate_reference(req)] {
+            assert_eq!((d.status(), d.malformed()), (200, None), "{req:?}");
+        }
+    }
+    // A rule on any path field, or on the host (as a field, a header or a rate-limit
+    // key), turns its check on, in both evaluators.
+    for (when, req) in [
+        ("raw_path == \"/x\"", &ambiguous),
+        ("path_segment(0) == \"x\"", &ambiguous),
+        ("host == \"x\"", &duplicate),
+        ("header[\"host\"] == \"x\"", &duplicate),
+    ] {
+        let p = compile(&format!(
+            "[[rule]]\nid = \"r\"\nwhen = '{when}'\naction = \"forbid\"\n"
+        ));
+        for d in [p.evaluate(req), p.evaluate_reference(req)] {
+            assert_eq!(d.status(), 400, "{when}");
+        }
+    }
+    let keyed = compile(
+        "[[rule]]\nid = \"r\"\nwhen = 'method == \"GET\"'\naction = \"rate_limit\"\nrate_limit = { key = ['header[\"Host\"]'], limit = 9, period = \"1m\" }\n",
+    );
+    assert_eq!(keyed.evaluate(&duplicate).status(), 400);
+    // Under `rewrite`, an ambiguous path is judged normalised: nothing to check.
+    let rewrite = compile("[policy]\non_ambiguous_path = \"rewrite\"\n[[rule]]\nid = \"r\"\nwhen = 'path == \"/x\"'\naction = \"forbid\"\n");
+    assert_eq!(rewrite.evaluate(&ambiguous).status(), 200);
+}

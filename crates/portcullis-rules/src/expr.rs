@@ -322,12 +322,21 @@ impl Pred {
     /// Whether the predicate reads the caller's identity.
     #[must_use]
     pub fn is_identity(&self) -> bool {
-        let term_identity = |t: &Term| t.field().is_some_and(Field::is_identity);
-        match &self.kind {
-            PredKind::Test(t) => term_identity(t),
-            PredKind::Compare { lhs, rhs, .. } => term_identity(lhs) || term_identity(rhs),
-            PredKind::Str { lhs, .. } | PredKind::List { lhs, .. } => term_identity(lhs),
-            PredKind::Has { set, item } => term_identity(set) || term_identity(item),
+        let mut any = false;
+        self.visit_fields(&mut |f| any |= f.is_identity());
+        any
+    }
+
+    /// Calls `f` on the field each of the predicate's terms reads, left to right.
+    pub fn visit_fields<'a>(&'a self, f: &mut dyn FnMut(&'a Field)) {
+        let terms: [Option<&Term>; 2] = match &self.kind {
+            PredKind::Test(t) => [Some(t), None],
+            PredKind::Compare { lhs, rhs, .. } => [Some(lhs), Some(rhs)],
+            PredKind::Str { lhs, .. } | PredKind::List { lhs, .. } => [Some(lhs), None],
+            PredKind::Has { set, item } => [Some(set), Some(item)],
+        };
+        for field in terms.into_iter().flatten().filter_map(Term::field) {
+            f(field);
         }
     }
 }

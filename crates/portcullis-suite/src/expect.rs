@@ -279,7 +279,8 @@ fn response(e: &Expect, d: &Decision, req: &Request<'_>, out: &mut Vec<Mismatch>
             body.to_string(),
         );
     }
-    let rid = d.request_id().as_str();
+    let rid = d.request_id();
+    let rid = rid.as_str();
     if body.get("request_id") != Some(&Value::from(rid)) || resp.header("x-request-id") != Some(rid)
     {
         push(

@@ -336,6 +336,10 @@ action = "log"
 default = "forbid"
 max_uri_bytes = 64
 max_header_count = 2
+[[rule]]
+id = "reads-host-and-path"
+when = 'host == "never.example" and path == "/never"'
+action = "forbid"
 "#,
         );
         let long = format!("/{}", "x".repeat(100));

@@ -608,4 +608,7 @@ async fn host_fields_that_disagree_are_refused() {
     }
     let (status, _) = raw(s.addr, &format!("GET {public} HTTP/1.1\r\nHost: {host}")).await;
     assert_eq!(status, 200);
+    // What the checks protect: the rule on the internal host.
+    let (status, _) = raw(s.addr, "GET /public HTTP/1.1\r\nHost: admin.internal").await;
+    assert_eq!(status, 404);
 }

@@ -4,6 +4,7 @@
 use portcullis_match::{normalize, PatternId};
 use portcullis_rules::{CmpOp, Expr, Field, ListOp, PredKind, Term, Type};
 
+use crate::policy::MalformedChecks;
 use crate::request::Request;
 
 use super::terms::{base_arg, compute, ip_of, set_single, Target};
@@ -15,8 +16,8 @@ pub(crate) struct Run<'a, 'r> {
     scratch: &'a mut Scratch,
     req: &'a Request<'r>,
     preflight: bool,
-    /// The request target split once.
-    target: Target<'r>,
+    /// The request target, split on first use.
+    target: Option<Target<'r>>,
 }
 
 impl<'a, 'r> Run<'a, 'r> {
@@ -26,19 +27,24 @@ impl<'a, 'r> Run<'a, 'r> {
         req: &'a Request<'r>,
         preflight: bool,
     ) -> Self {
-        let (path, query) = normalize::split_target(req.uri);
-        let target = Target {
-            path,
-            query,
-            style: program.path_style,
-        };
         Run {
             program,
             scratch,
             req,
             preflight,
-            target,
+            target: None,
         }
+    }
+
+    fn target(&mut self) -> Target<'r> {
+        *self.target.get_or_insert_with(|| {
+            let (path, query) = normalize::split_target(self.req.uri);
+            Target {
+                path,
+                query,
+                style: self.program.path_style,
+            }
+        })
     }
 }
 
@@ -66,11 +72,11 @@ impl crate::policy::Candidates for Run<'_, '_> {
     }
 
     fn malformed(
-        &self,
+        &mut self,
         req: &Request<'_>,
-        forbid_ambiguous_path: bool,
+        checks: MalformedChecks,
     ) -> Option<crate::decision::Malformed> {
-        req.malformed(self.target.path, forbid_ambiguous_path)
+        req.malformed(|| self.target().path, checks)
     }
 }
 
@@ -129,6 +135,7 @@ impl Run<'_, '_> {
             return;
         }
         self.scratch.args_done = true;
+        let target = self.target();
         let Scratch {
             values,
             ranges,
@@ -147,7 +154,7 @@ impl Run<'_, '_> {
                 }
             }
         }
-        for pair in self.target.query.split('&') {
+        for pair in target.query.split('&') {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
             let name = if k.bytes().any(|b| b == b'%' || b == b'+') {
                 tmp.clear();
@@ -195,6 +202,7 @@ impl Run<'_, '_> {
     /// Computes a term over an argument (`lower(arg["q"])`) once per value of the
     /// argument, scanning each.
     fn fill_arg_term(&mut self, i: usize, name: &str) -> Option<()> {
+        let target = self.target();
         let term = self.program.slots.get(i)?;
         let Scratch {
             values,
@@ -211,10 +219,10 @@ impl Run<'_, '_> {
         let (buf, r) = (values.get_mut(i)?, ranges.get_mut(i)?);
         buf.clear();
         r.clear();
-        let mut pairs = normalize::QueryArgs::new(self.target.query);
+        let mut pairs = normalize::QueryArgs::new(target.query);
         while pairs.next_value(name, tmp, arg) {
             one.clear();
-            compute(term, self.req, self.target, Some(arg), one, tmp, tmp2);
+            compute(term, self.req, target, Some(arg), one, tmp, tmp2);
             let start = buf.len();
             buf.push_str(one);
             r.push((start as u32, buf.len() as u32));
@@ -290,6 +298,7 @@ impl Run<'_, '_> {
             }
         }
         if self.scratch.state.get(i).copied()? == 0 {
+            let target = self.target();
             let term = self.program.slots.get(i)?;
             let Scratch {
                 values,
@@ -303,7 +312,7 @@ impl Run<'_, '_> {
             } = &mut *self.scratch;
             let buf = values.get_mut(i)?;
             buf.clear();
-            let present = compute(term, self.req, self.target, None, buf, tmp, tmp2);
+            let present = compute(term, self.req, target, None, buf, tmp, tmp2);
             state[i] = if present { 2 } else { 1 };
             set_single(ranges, i, buf.len());
             if present {

@@ -1,6 +1,6 @@
 //! `Policy`: a compiled rule set, and the decision procedure shared by every evaluator.
 
-use std::cell::RefCell;
+use std::cell::Cell;
 use std::fmt;
 use std::hash::Hasher;
 use std::sync::{Arc, OnceLock};
@@ -187,6 +187,28 @@ pub(crate) trait Candidates {
     fn malformed(&mut self, req: &Request<'_>, checks: MalformedChecks) -> Option<Malformed>;
 }
 
+thread_local! {
+    /// Two per thread, so a thread alternating between two policies (the old and the new
+    /// around a reload, or two engines) does not rebuild its scratch on every request.
+    /// Boxed, so lending one out and taking it back moves a pointer.
+    static SCRATCH: [Cell<Option<Box<Scratch>>>; 2] = const { [Cell::new(None), Cell::new(None)] };
+}
+
+/// Scratch lent out of [`SCRATCH`] for one evaluation, given back (as the most recently
+/// used) when dropped: after the decision is written where the caller wants it.
+struct Lent(Option<Box<Scratch>>);
+
+impl Drop for Lent {
+    fn drop(&mut self) {
+        let scratch = self.0.take();
+        let _ = SCRATCH.try_with(|[first, second]| {
+            if let Some(other) = first.replace(scratch) {
+                second.set(Some(other));
+            }
+        });
+    }
+}
+
 /// Every rule is a candidate; `matches` decides.
 struct EveryRule<F> {
     count: usize,
@@ -350,37 +372,27 @@ impl Policy {
     /// space: nothing is allocated in the steady state.
     #[must_use]
     pub fn evaluate(&self, req: &Request<'_>) -> Decision {
-        // Two per thread, so a thread alternating between two policies (the old and the new
-        // around a reload, or two engines) does not rebuild its scratch on every request.
-        thread_local! {
-            static SCRATCH: RefCell<[Option<Scratch>; 2]> = const { RefCell::new([None, None]) };
-        }
         let program = &self.inner.program;
-        SCRATCH.with(|cell| match cell.try_borrow_mut() {
-            Ok(mut slots) => {
-                let i = match slots
-                    .iter()
-                    .position(|s| s.as_ref().is_some_and(|s| program.owns(s)))
-                {
-                    Some(i) => i,
-                    None => {
-                        // Keep the most recently used one in slot 0.
-                        slots.swap(0, 1);
-                        slots[0] = Some(program.scratch());
-                        0
-                    }
-                };
-                if i == 1 {
-                    slots.swap(0, 1);
+        let mine = SCRATCH.try_with(|slots| {
+            slots.iter().find_map(|slot| {
+                let s = slot.take()?;
+                if program.owns(&s) {
+                    return Some(s);
                 }
-                match &mut slots[0] {
-                    Some(scratch) => self.evaluate_with(req, scratch),
-                    None => self.evaluate_with(req, &mut self.scratch()),
-                }
-            }
-            // Re-entered (evaluate called from inside an evaluation): use fresh scratch.
-            Err(_) => self.evaluate_with(req, &mut self.scratch()),
-        })
+                slot.set(Some(s));
+                None
+            })
+        });
+        // None when re-entered (evaluate called from inside an evaluation) or new.
+        let mut lent = Lent(Some(
+            mine.ok()
+                .flatten()
+                .unwrap_or_else(|| Box::new(program.scratch())),
+        ));
+        match &mut lent.0 {
+            Some(scratch) => self.evaluate_with(req, scratch),
+            None => self.evaluate_with(req, &mut self.scratch()),
+        }
     }
 
     /// Decides about several requests, appending the decisions to `out` in order. The IP
@@ -483,7 +495,7 @@ impl Policy {
         rules: &mut dyn Candidates,
     ) -> Decision {
         let settings = &self.inner.rules.settings;
-        let oversize = oversize(req, settings);
+        let (oversize, request_id) = oversize_and_id(req, settings);
         if let (Some(o), OnOversize::Forbid) = (oversize, settings.on_oversize) {
             let status = match o {
                 Oversize::Uri { .. } => settings.uri_too_long_status,
@@ -499,7 +511,7 @@ impl Policy {
                 cause: Cause::Oversize,
                 rate: None,
                 shadow: SmallVec::new(),
-                request_id: request_id(req, settings.request_id_header.as_deref()),
+                request_id,
                 oversize,
                 malformed: None,
             };
@@ -513,7 +525,7 @@ impl Policy {
                 cause: Cause::Malformed,
                 rate: None,
                 shadow: SmallVec::new(),
-                request_id: request_id(req, settings.request_id_header.as_deref()),
+                request_id,
                 oversize,
                 malformed: Some(m),
             };
@@ -619,7 +631,7 @@ impl Policy {
             cause,
             rate,
             shadow,
-            request_id: request_id(req, settings.request_id_header.as_deref()),
+            request_id,
             oversize,
             malformed: None,
         }
@@ -730,40 +742,38 @@ pub(crate) fn scan_limits(s: &Settings) -> ScanLimits {
 
 /// The first request limit the request exceeds: the target's length, then the header
 /// count, then their size.
-fn oversize(req: &Request<'_>, s: &Settings) -> Option<Oversize> {
-    if req.uri.len() > s.max_uri_bytes {
-        return Some(Oversize::Uri {
-            len: req.uri.len(),
-            max: s.max_uri_bytes,
-        });
-    }
-    let t = req.headers.totals();
-    if t.count > s.max_header_count {
-        return Some(Oversize::HeaderCount {
-            count: t.count,
-            max: s.max_header_count,
-        });
-    }
-    (t.bytes > s.max_header_bytes).then_some(Oversize::HeaderBytes {
-        bytes: t.bytes,
-        max: s.max_header_bytes,
-    })
-}
-
-fn request_id(req: &Request<'_>, header: Option<&str>) -> IdSource {
-    if let Some(id) = req.id.and_then(RequestId::parse) {
-        return IdSource::Given(id);
-    }
-    if let Some(name) = header {
-        let mut found = None;
-        req.headers.for_each(name, &mut |v| {
+/// The request limit the request exceeds, if any, and its id: one walk over the headers
+/// gives their totals and the request-id header.
+fn oversize_and_id(req: &Request<'_>, s: &Settings) -> (Option<Oversize>, IdSource) {
+    let given = req.id.and_then(RequestId::parse);
+    let mut found = None;
+    let t = match (&given, s.request_id_header.as_deref()) {
+        (None, Some(name)) => req.headers.totals_with(name, &mut |v| {
             if found.is_none() {
                 found = std::str::from_utf8(v).ok().and_then(RequestId::parse);
             }
-        });
-        if let Some(id) = found {
-            return IdSource::Given(id);
-        }
-    }
-    IdSource::Serial(crate::decision::next_serial())
+        }),
+        _ => req.headers.totals(),
+    };
+    let id = match given.or(found) {
+        Some(id) => IdSource::Given(id),
+        None => IdSource::Serial(crate::decision::next_serial()),
+    };
+    let oversize = if req.uri.len() > s.max_uri_bytes {
+        Some(Oversize::Uri {
+            len: req.uri.len(),
+            max: s.max_uri_bytes,
+        })
+    } else if t.count > s.max_header_count {
+        Some(Oversize::HeaderCount {
+            count: t.count,
+            max: s.max_header_count,
+        })
+    } else {
+        (t.bytes > s.max_header_bytes).then_some(Oversize::HeaderBytes {
+            bytes: t.bytes,
+            max: s.max_header_bytes,
+        })
+    };
+    (oversize, id)
 }

@@ -21,6 +21,14 @@ pub trait HeaderSource {
     /// how many bytes their names and values take together: what the policy's
     /// `max_header_count` and `max_header_bytes` limits are checked against.
     fn totals(&self) -> HeaderTotals;
+
+    /// [`totals`](HeaderSource::totals), calling `f` with every value of the header `name`
+    /// (given lowercase) on the way. A source that walks its fields for both (a list of
+    /// pairs) does it in one pass; the default asks for each apart.
+    fn totals_with(&self, name: &str, f: &mut dyn FnMut(&[u8])) -> HeaderTotals {
+        self.for_each(name, f);
+        self.totals()
+    }
 }
 
 /// The size of a request's headers, from [`HeaderSource::totals`].
@@ -63,12 +71,31 @@ fn pairs_totals<N: AsRef<str>, V: AsRef<[u8]>>(pairs: &[(N, V)]) -> HeaderTotals
     t
 }
 
+fn pairs_totals_with<N: AsRef<str>, V: AsRef<[u8]>>(
+    pairs: &[(N, V)],
+    name: &str,
+    f: &mut dyn FnMut(&[u8]),
+) -> HeaderTotals {
+    let mut t = HeaderTotals::default();
+    for (n, v) in pairs {
+        let (n, v) = (n.as_ref(), v.as_ref());
+        t.add(n.as_bytes(), v);
+        if n.eq_ignore_ascii_case(name) {
+            f(v);
+        }
+    }
+    t
+}
+
 impl<N: AsRef<str>, V: AsRef<[u8]>> HeaderSource for Vec<(N, V)> {
     fn for_each(&self, name: &str, f: &mut dyn FnMut(&[u8])) {
         pairs_for_each(self, name, f);
     }
     fn totals(&self) -> HeaderTotals {
         pairs_totals(self)
+    }
+    fn totals_with(&self, name: &str, f: &mut dyn FnMut(&[u8])) -> HeaderTotals {
+        pairs_totals_with(self, name, f)
     }
 }
 
@@ -78,6 +105,9 @@ impl<N: AsRef<str>, V: AsRef<[u8]>, const K: usize> HeaderSource for [(N, V); K]
     }
     fn totals(&self) -> HeaderTotals {
         pairs_totals(self)
+    }
+    fn totals_with(&self, name: &str, f: &mut dyn FnMut(&[u8])) -> HeaderTotals {
+        pairs_totals_with(self, name, f)
     }
 }
 

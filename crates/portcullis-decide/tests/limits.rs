@@ -297,6 +297,10 @@ fn too_many_or_too_large_headers_are_431() {
     let p = policy(SMALL);
     let four = [("a", "1"), ("b", "2"), ("a", "3"), ("c", "4")];
     assert_eq!(four.totals().count, 4);
+    // The one-pass form agrees with the two it replaces (the default, for other sources).
+    let mut seen = Vec::new();
+    assert_eq!(four.totals_with("a", &mut |v| seen.push(v.to_vec())), four.totals());
+    assert_eq!(seen, [b"1".to_vec(), b"3".to_vec()]);
     let (v, status, rule, o) = decide(&p, &Request::new("GET", "/").headers(&four));
     assert_eq!((v, status, rule), (Verdict::Forbid, 431, None));
     assert_eq!(o, Some(Oversize::HeaderCount { count: 4, max: 3 }));

@@ -109,7 +109,10 @@ impl MatchSet {
     /// Empties the set, keeping its capacity.
     #[inline]
     pub fn clear(&mut self) {
-        self.words.fill(0);
+        // An empty slice would still cost a call to memset.
+        if !self.words.is_empty() {
+            self.words.fill(0);
+        }
     }
 
     /// Whether the set is empty.

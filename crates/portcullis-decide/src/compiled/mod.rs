@@ -180,7 +180,10 @@ impl Program {
             *s = self.scratch();
         }
         s.bits.clear();
-        s.state.fill(0);
+        // An empty slice would still cost a call to memset.
+        if !s.state.is_empty() {
+            s.state.fill(0);
+        }
         s.ip_done = false;
         s.args_done = false;
         s.candidates.copy_from_slice(&self.unanchored);

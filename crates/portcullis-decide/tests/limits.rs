@@ -299,7 +299,10 @@ fn too_many_or_too_large_headers_are_431() {
     assert_eq!(four.totals().count, 4);
     // The one-pass form agrees with the two it replaces (the default, for other sources).
     let mut seen = Vec::new();
-    assert_eq!(four.totals_with("a", &mut |v| seen.push(v.to_vec())), four.totals());
+    assert_eq!(
+        four.totals_with("a", &mut |v| seen.push(v.to_vec())),
+        four.totals()
+    );
     assert_eq!(seen, [b"1".to_vec(), b"3".to_vec()]);
     let (v, status, rule, o) = decide(&p, &Request::new("GET", "/").headers(&four));
     assert_eq!((v, status, rule), (Verdict::Forbid, 431, None));

@@ -1,5 +1,6 @@
 //! `evaluate`: ns per decision, compiled program against the reference evaluator, on the
-//! starter pack and on a large generated policy, over a realistic request mix.
+//! starter pack, a large generated policy, the small rule set an operator writes first and
+//! a policy without rules (the floor), over realistic request mixes.
 
 use std::path::Path;
 
@@ -59,6 +60,17 @@ fn evaluate(c: &mut Criterion) {
     ));
     let large = Policy::compile(rules).expect("compiles");
     run(c, "large", &large, &requests);
+
+    let (text, blocklist) = policies::small_policy(&mut rng);
+    let small_requests = policies::small_requests(REQUESTS, &blocklist, &mut rng);
+    let small = RuleSet::parse("small.toml", &text).expect("small policy parses");
+    assert!(small.warnings().is_empty(), "{:?}", small.warnings());
+    let small = Policy::compile(small).expect("compiles");
+    run(c, "small", &small, &small_requests);
+
+    let empty =
+        Policy::compile(RuleSet::parse("empty.toml", "").expect("parses")).expect("compiles");
+    run(c, "empty", &empty, &small_requests);
 }
 
 criterion_group!(benches, evaluate);

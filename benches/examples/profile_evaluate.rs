@@ -5,21 +5,30 @@ use portcullis_decide::{OwnedRequest, Policy, Request};
 use portcullis_rules::RuleSet;
 
 fn main() {
-    // `large` (default), `starter` (the bundled pack) or `empty` (no rules: the floor).
+    // `large` (default), `small` (the operator's first rule set), `starter` (the bundled
+    // pack) or `empty` (no rules: the floor).
     let which = std::env::args().nth(1).unwrap_or_default();
     let rounds: usize = std::env::args()
         .nth(2)
         .and_then(|s| s.parse().ok())
         .unwrap_or(20);
     let mut rng = Rng::new(0x5eed);
-    let (text, blocklist) = policies::large_policy(&mut rng);
-    let requests = policies::requests(1000, &blocklist, &mut rng);
+    let (text, requests) = if which == "small" {
+        let (text, blocklist) = policies::small_policy(&mut rng);
+        let requests = policies::small_requests(1000, &blocklist, &mut rng);
+        (text, requests)
+    } else {
+        let (text, blocklist) = policies::large_policy(&mut rng);
+        let requests = policies::requests(1000, &blocklist, &mut rng);
+        (text, requests)
+    };
     let rules = match which.as_str() {
         "starter" => {
             RuleSet::load(&[std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules")])
                 .expect("loads")
         }
         "empty" => RuleSet::parse("empty.toml", "").expect("parses"),
+        "small" => RuleSet::parse("small.toml", &text).expect("parses"),
         _ => RuleSet::parse("large.toml", &text).expect("parses"),
     };
     let policy = Policy::compile(rules).expect("compiles");

@@ -2,6 +2,7 @@
 //! `portcullis bench` comparisons.
 
 use std::fmt::Write as _;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use ipnet::IpNet;
@@ -279,6 +280,203 @@ pub fn requests(n: usize, blocklist: &[IpNet], rng: &mut Rng) -> Vec<OwnedReques
                     ),
                 ],
                 auth,
+                geo_country: None,
+                attrs: Vec::new(),
+                time: Some(Duration::from_secs(1_767_225_600 + i as u64)),
+            }
+        })
+        .collect()
+}
+
+/// Scanner and attack-tool names as they appear in user agents: the small policy's list.
+pub const SCANNERS: &[&str] = &[
+    "sqlmap",
+    "nikto",
+    "nmap",
+    "masscan",
+    "zgrab",
+    "nuclei",
+    "wpscan",
+    "dirbuster",
+    "gobuster",
+    "dirb",
+    "feroxbuster",
+    "ffuf",
+    "wfuzz",
+    "acunetix",
+    "netsparker",
+    "appscan",
+    "burpcollaborator",
+    "nessus",
+    "openvas",
+    "qualys",
+    "w3af",
+    "skipfish",
+    "arachni",
+    "vega",
+    "zaproxy",
+    "owasp-zap",
+    "havij",
+    "pangolin",
+    "jaeles",
+    "xsstrike",
+    "commix",
+    "joomscan",
+    "droopescan",
+    "cmsmap",
+    "whatweb",
+    "wappalyzer",
+    "httpx",
+    "subfinder",
+    "amass",
+    "shodan",
+    "censys",
+    "zmap",
+    "internet-measurement",
+    "leakix",
+    "expanse",
+    "paloaltonetworks",
+    "netcraft",
+    "webinspect",
+    "hydra",
+    "medusa",
+    "brutus",
+    "fimap",
+    "grabber",
+    "paros",
+    "ratproxy",
+    "sqlninja",
+    "bsqlbypass",
+    "mysqloit",
+    "morfeus",
+    "zmeu",
+    "blackwidow",
+    "webshag",
+    "uniscan",
+    "golismero",
+    "wafw00f",
+    "dotdotpwn",
+    "crimscanner",
+    "absinthe",
+    "jbrofuzz",
+    "webreaper",
+    "nstealth",
+    "pmafind",
+    "muieblackcat",
+    "dataprovider",
+    "l9explore",
+    "l9tcpid",
+    "xfa1",
+    "fuzz-faster",
+    "masscan-ng",
+    "python-httpx",
+    "scrapy",
+    "headlesschrome",
+    "phantomjs",
+    "libwww-perl",
+    "go-http-client",
+    "python-requests",
+    "nmap-nse",
+    "pycurl",
+];
+
+/// The small rule set an operator writes first, as issue 11 and the ModSecurity comparison
+/// describe it: an 11,000-prefix IPv4/IPv6 block list, the [`SCANNERS`] as
+/// case-insensitive substrings of the user agent, and three rules on the decoded,
+/// normalised, lower-cased path (a prefix, a regex, an exact match). Returns the TOML and
+/// the block list.
+pub fn small_policy(rng: &mut Rng) -> (String, Vec<IpNet>) {
+    let (table, _) = corpus::routing_table();
+    let blocklist = corpus::sample_prefixes(&table, 11_000, rng);
+    let mut t = String::from(
+        "[policy]\ndefault = \"allow\"\n\n[lists]\nblocklist = { kind = \"ip\", items = [",
+    );
+    let nets: Vec<String> = blocklist.iter().map(|n| quote(&n.to_string())).collect();
+    t.push_str(&nets.join(", "));
+    t.push_str("] }\nscanners = { kind = \"pattern\", case = \"insensitive\", items = [");
+    let names: Vec<String> = SCANNERS.iter().map(|s| quote(s)).collect();
+    t.push_str(&names.join(", "));
+    t.push_str("] }\n");
+    t.push_str(
+        r#"
+[[rule]]
+id = "blocklist"
+when = 'ip in $blocklist'
+action = "forbid"
+
+[[rule]]
+id = "scanners"
+when = 'user_agent contains_any $scanners'
+action = "forbid"
+
+[[rule]]
+id = "admin"
+when = 'lower(path) starts_with "/wp-admin"'
+action = "forbid"
+hide = true
+
+[[rule]]
+id = "dotfiles"
+when = 'lower(path) matches "\\.(?:git|env)(?:[/.]|$)"'
+action = "forbid"
+hide = true
+
+[[rule]]
+id = "xmlrpc"
+when = 'lower(path) == "/xmlrpc.php"'
+action = "forbid"
+"#,
+    );
+    (t, blocklist)
+}
+
+/// The small policy's traffic: 88% IPv4 clients outside the block list, 5% inside it, 6%
+/// IPv6 (1% without an address); browser user agents with 5% scanners; application paths
+/// with 10% probes and encoded evasions of them.
+pub fn small_requests(n: usize, blocklist: &[IpNet], rng: &mut Rng) -> Vec<OwnedRequest> {
+    let browsers = corpus::user_agents(n, rng);
+    let inside = corpus::addrs_in(blocklist, n, rng);
+    (0..n)
+        .map(|i| {
+            let client_ip = match rng.below(100) {
+                0..=87 => Some(IpAddr::V4(Ipv4Addr::from(rng.next_u64() as u32))),
+                88..=92 => inside.get(i).copied(),
+                93..=98 => Some(IpAddr::V6(Ipv6Addr::from(
+                    (0x2000u128 << 112) | (rng.next_u128() >> 3),
+                ))),
+                _ => None,
+            };
+            let agent = if rng.chance(5) {
+                format!("{}/{}.{}", rng.pick(SCANNERS), rng.below(10), rng.below(10))
+            } else {
+                browsers[i].clone()
+            };
+            let area = AREAS[rng.below(AREAS.len())];
+            let uri = match rng.below(100) {
+                0 => "/.git/config".to_string(),
+                1 => "/%2Egit/HEAD".to_string(),
+                2 => "/static/.ENV".to_string(),
+                3 => "/WP-Admin/install.php".to_string(),
+                4 => "/%77p-admin/".to_string(),
+                5 => "/xmlrpc.php".to_string(),
+                6 => "/XMLRPC.PHP?rsd".to_string(),
+                7 => format!("/{area}/%2e%2e/wp-admin/"),
+                8 => format!("/{area}/app.{}.js", rng.below(100)),
+                9 => format!("/search?q=%3Cscript%3E&page={}", rng.below(10)),
+                _ => format!("/{area}/items/{}?ref=home", rng.below(100_000)),
+            };
+            OwnedRequest {
+                id: None,
+                client_ip,
+                method: if rng.chance(10) { "POST" } else { "GET" }.to_string(),
+                uri,
+                headers: vec![
+                    ("host".into(), "shop.example".into()),
+                    ("user-agent".into(), agent),
+                    ("accept".into(), "text/html,application/xhtml+xml".into()),
+                    ("accept-language".into(), "en-US,en;q=0.9".into()),
+                ],
+                auth: Auth::default(),
                 geo_country: None,
                 attrs: Vec::new(),
                 time: Some(Duration::from_secs(1_767_225_600 + i as u64)),

@@ -157,10 +157,8 @@ impl MalformedChecks {
                     _ => {}
                 });
             });
-            let keys = rule.rate_limit.iter().flat_map(|rl| &rl.key);
-            checks.host |= keys
-                .into_iter()
-                .any(|k| matches!(k, RateKey::Header(n) if n == "host"));
+            let mut keys = rule.rate_limit.iter().flat_map(|rl| &rl.key);
+            checks.host |= keys.any(|k| matches!(k, RateKey::Header(n) if n == "host"));
         }
         checks.ambiguous_path &= rules.settings.on_ambiguous_path == OnAmbiguousPath::Forbid;
         checks
@@ -384,15 +382,9 @@ impl Policy {
             })
         });
         // None when re-entered (evaluate called from inside an evaluation) or new.
-        let mut lent = Lent(Some(
-            mine.ok()
-                .flatten()
-                .unwrap_or_else(|| Box::new(program.scratch())),
-        ));
-        match &mut lent.0 {
-            Some(scratch) => self.evaluate_with(req, scratch),
-            None => self.evaluate_with(req, &mut self.scratch()),
-        }
+        let mut lent = Lent(mine.ok().flatten());
+        let scratch = lent.0.get_or_insert_with(|| Box::new(program.scratch()));
+        self.evaluate_with(req, scratch)
     }
 
     /// Decides about several requests, appending the decisions to `out` in order. The IP

@@ -64,11 +64,7 @@ fn pairs_for_each<N: AsRef<str>, V: AsRef<[u8]>>(
 }
 
 fn pairs_totals<N: AsRef<str>, V: AsRef<[u8]>>(pairs: &[(N, V)]) -> HeaderTotals {
-    let mut t = HeaderTotals::default();
-    for (n, v) in pairs {
-        t.add(n.as_ref().as_bytes(), v.as_ref());
-    }
-    t
+    pairs_totals_with(pairs, "", &mut |_| {})
 }
 
 fn pairs_totals_with<N: AsRef<str>, V: AsRef<[u8]>>(

@@ -151,6 +151,3 @@ pub(super) fn ascii_lower_word(word: u64) -> u64 {
     let upper = ge_a & !gt_z & !word & HIGH;
     word | (upper >> 2)
 }
-
-// ---------------------------------------------------------------------------
-// Regexes: one meta regex over all of them.

@@ -413,9 +413,6 @@ impl Scanner {
     }
 }
 
-// ---------------------------------------------------------------------------
-// Literals: one aho-corasick automaton.
-
 #[cfg(test)]
 mod tests {
     use super::equals::{ascii_lower_word, caseless_hash};

@@ -1,6 +1,7 @@
 //! `evaluate`: ns per decision, compiled program against the reference evaluator, on the
 //! starter pack, a large generated policy, the small rule set an operator writes first and
-//! a policy without rules (the floor), over realistic request mixes.
+//! a policy without rules (the floor), over realistic request mixes; and how decisions per
+//! second scale from one thread to two on the small rule set.
 
 use std::path::Path;
 
@@ -42,6 +43,37 @@ fn run(c: &mut Criterion, name: &str, policy: &Policy, requests: &[OwnedRequest]
     g.finish();
 }
 
+/// Each of `threads` threads evaluates the whole mix per iteration: criterion's elements per
+/// second is the total rate, so the 2-thread figure over the 1-thread one is the scaling.
+fn threads(c: &mut Criterion, policy: &Policy, requests: &[OwnedRequest]) {
+    let mut g = c.benchmark_group("evaluate_threads");
+    for threads in [1, 2] {
+        g.throughput(Throughput::Elements((requests.len() * threads) as u64));
+        g.bench_function(BenchmarkId::new("small", threads), |b| {
+            b.iter_custom(|iters| {
+                let start = std::time::Instant::now();
+                std::thread::scope(|s| {
+                    for _ in 0..threads {
+                        s.spawn(|| {
+                            // A `Request` is not `Sync`: each thread takes its own views
+                            // (microseconds, next to the iterations' milliseconds).
+                            let views: Vec<Request<'_>> =
+                                requests.iter().map(OwnedRequest::view).collect();
+                            for _ in 0..iters {
+                                for r in &views {
+                                    std::hint::black_box(policy.evaluate(r));
+                                }
+                            }
+                        });
+                    }
+                });
+                start.elapsed()
+            })
+        });
+    }
+    g.finish();
+}
+
 fn evaluate(c: &mut Criterion) {
     let mut rng = Rng::new(0x5eed);
     let (text, blocklist) = policies::large_policy(&mut rng);
@@ -67,6 +99,7 @@ fn evaluate(c: &mut Criterion) {
     assert!(small.warnings().is_empty(), "{:?}", small.warnings());
     let small = Policy::compile(small).expect("compiles");
     run(c, "small", &small, &small_requests);
+    threads(c, &small, &small_requests);
 
     let empty =
         Policy::compile(RuleSet::parse("empty.toml", "").expect("parses")).expect("compiles");

@@ -275,15 +275,21 @@ pub fn normalize_path_as(style: PathStyle, raw: &str, out: &mut String, scratch:
 /// has nothing to decode or fold (no escape, `\`, `;`, `//`, nor a `.` ending a segment;
 /// for Windows no space, `:` or capital either). One pass over the bytes.
 fn is_normal(style: PathStyle, raw: &str) -> bool {
-    let windows = style == PathStyle::Windows;
-    let Some((&b'/', rest)) = raw.as_bytes().split_first() else {
-        return false;
-    };
+    match raw.as_bytes().split_first() {
+        Some((&b'/', rest)) => plain(rest, style == PathStyle::Windows, false),
+        _ => false,
+    }
+}
+
+/// Whether path bytes, read as following a `/`, hold no escape, `\`, `;` or `.` ending a
+/// segment, nor (unless `double_slash_ok`) a `//`, nor (for `windows`) a space, `:` or a
+/// capital.
+fn plain(bytes: &[u8], windows: bool, double_slash_ok: bool) -> bool {
     let mut prev = b'/';
-    for &b in rest {
+    for &b in bytes {
         let folded = match b {
             b'%' | b'\\' | b';' => true,
-            b'/' => prev == b'/' || prev == b'.',
+            b'/' => prev == b'.' || (prev == b'/' && !double_slash_ok),
             b' ' | b':' | b'A'..=b'Z' => windows,
             _ => false,
         };
@@ -356,12 +362,7 @@ impl Ambiguity {
 pub fn ambiguity(raw: &str) -> Option<Ambiguity> {
     let bytes = raw.as_bytes();
     // Most paths have no escape, `\\` or `;`, and no dot ending a segment: nothing to find.
-    let plain = bytes.iter().enumerate().all(|(i, &b)| match b {
-        b'%' | b'\\' | b';' => false,
-        b'.' => !matches!(bytes.get(i + 1), None | Some(b'/')),
-        _ => true,
-    });
-    if plain {
+    if plain(bytes, false, true) {
         return None;
     }
     // The current segment, decoded: its length, whether it is dots only, its last byte.

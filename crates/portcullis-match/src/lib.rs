@@ -79,6 +79,7 @@ None yet: everything is always built.
 
 mod error;
 mod iptable;
+mod lowered;
 mod matchset;
 mod naive;
 pub mod normalize;
@@ -86,6 +87,7 @@ mod scan;
 
 pub use crate::error::ScanError;
 pub use crate::iptable::{canonical_ip, canonical_net, IpTable, IpTableBuilder, ListSet};
+pub use crate::lowered::regex_on_lowered;
 pub use crate::matchset::{MatchSet, PatternId};
 pub use crate::naive::{NaiveIpTable, NaiveScanner};
 pub use crate::scan::{PatternKind, ScanLimits, ScanScratch, Scanner, ScannerBuilder};

@@ -68,6 +68,8 @@ pub const LITERALS: &[&str] = &[
 /// Regexes (as written in a rule).
 pub const REGEXES: &[&str] = &[
     "a+b", "^/a", "b$", "[ab]c", "(?i)AB", "^$", "a.*b", "\\\\d", "é", "^/a/?$",
+    // Capitals and negated classes: `lower(x) matches` these is rewritten onto `x`.
+    "[A-Z]", "^[^a]+$", "B",
 ];
 
 /// Predicates of other kinds.

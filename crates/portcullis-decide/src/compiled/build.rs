@@ -3,7 +3,9 @@
 
 use std::collections::HashMap;
 
-use portcullis_match::{IpTableBuilder, PatternId, PatternKind, ScanLimits, ScannerBuilder};
+use portcullis_match::{
+    regex_on_lowered, IpTableBuilder, PatternId, PatternKind, ScanLimits, ScannerBuilder,
+};
 use portcullis_rules::{
     CmpOp, Expr, Field, ListItems, ListKind, ListOp, PredKind, RuleSet, Span, StrOp, Term, Type,
 };
@@ -213,9 +215,11 @@ impl Builder<'_> {
     }
 }
 
-/// Where a literal predicate is scanned: `lower(x) op "lit"` becomes an ASCII
-/// case-insensitive `x op "lit"` (one scan of `x` then serves both), and never matches when
-/// the literal has ASCII capitals (`None`). Regexes keep their lowered slot.
+/// Where a predicate is scanned: `lower(x) op "lit"` becomes an ASCII case-insensitive
+/// `x op "lit"` (one scan of `x` then serves both), and never matches when the literal has
+/// ASCII capitals (`None`); `lower(x) matches R` becomes `x matches R'`
+/// ([`regex_on_lowered`]), or `x matches R` when `R` ignores case already. No lowered copy
+/// of `x` is built either way.
 fn scan_target<'t>(
     lhs: &'t Term,
     kind: PatternKind,
@@ -223,7 +227,15 @@ fn scan_target<'t>(
     ci: bool,
 ) -> Option<(&'t Term, String, bool)> {
     match lhs {
-        Term::Lower(inner) if kind != PatternKind::Regex => {
+        // A regex that ignores case cannot tell a text from its lowered form.
+        Term::Lower(inner) if kind == PatternKind::Regex && ci => {
+            Some((inner, pat.to_string(), true))
+        }
+        Term::Lower(inner) if kind == PatternKind::Regex => match regex_on_lowered(pat) {
+            Some(rewritten) => Some((inner, rewritten, false)),
+            None => Some((lhs, pat.to_string(), ci)),
+        },
+        Term::Lower(inner) => {
             if !ci && pat.bytes().any(|b| b.is_ascii_uppercase()) {
                 return None;
             }

@@ -254,6 +254,21 @@ proptest! {
         check_scanner(&patterns, &haystacks)?;
     }
 
+    /// One `contains_any` list (one id, all `Contains`, one case rule): the first-match
+    /// DFA's case.
+    #[test]
+    fn contains_any_list_matches_naive(
+        literals in prop::collection::vec(literal(), 1..12),
+        ci in any::<bool>(),
+        haystacks in prop::collection::vec(haystack(), 1..20),
+    ) {
+        let patterns: Vec<_> = literals
+            .into_iter()
+            .map(|l| (3, PatternKind::Contains, l, ci))
+            .collect();
+        check_scanner(&patterns, &haystacks)?;
+    }
+
     /// Haystacks that are the patterns themselves (and their case
     /// variants), so equality and anchoring get hit often.
     #[test]

@@ -5,6 +5,8 @@
 use std::collections::HashMap;
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind};
+use regex_automata::dfa::{dense, Automaton};
+use regex_automata::util::syntax;
 
 use crate::error::{ScanError, ScanErrorKind};
 use crate::{MatchSet, PatternId};
@@ -43,7 +45,12 @@ impl LiteralsBuilder {
         self.raw.push((id, anchor, text, ci));
     }
 
-    pub(super) fn build(self, dfa_limit: usize) -> Result<Option<Literals>, ScanError> {
+    /// `dfa_limit` bounds the automaton as a DFA, `single_limit` the DFA of a single list.
+    pub(super) fn build(
+        self,
+        dfa_limit: usize,
+        single_limit: usize,
+    ) -> Result<Option<Literals>, ScanError> {
         if self.raw.is_empty() {
             return Ok(None);
         }
@@ -117,8 +124,14 @@ impl LiteralsBuilder {
             flat.iter()
                 .all(|t| t.id == id && t.anchor == Anchor::None && t.exact.is_none())
         });
+        // Determinising takes time too: try only lists likely to fit (~600 bytes of DFA per
+        // key byte for user-agent phrases).
+        let single_dfa = single
+            .filter(|_| key_bytes.saturating_mul(512) <= single_limit)
+            .and_then(|_| first_match_dfa(&keys, any_ci, single_limit));
         Ok(Some(Literals {
             automaton,
+            single_dfa,
             targets: flat.into_boxed_slice(),
             spans: spans.into_boxed_slice(),
             max_len: keys.iter().map(Vec::len).max().unwrap_or(0),
@@ -127,9 +140,34 @@ impl LiteralsBuilder {
     }
 }
 
+/// A DFA that finds whether any of `keys` occurs: for one `contains_any` list it answers
+/// with about half the instructions of aho-corasick's DFA (a tighter loop, and it stops at
+/// the first match). `None` when a key is not text or the DFA would outgrow `limit`.
+fn first_match_dfa(keys: &[Vec<u8>], ci: bool, limit: usize) -> Option<dense::DFA<Vec<u32>>> {
+    let mut alternation = String::from(if ci { "(?i-u:" } else { "(?-u:" });
+    for (i, key) in keys.iter().enumerate() {
+        if i > 0 {
+            alternation.push('|');
+        }
+        alternation.push_str(&regex_syntax::escape(std::str::from_utf8(key).ok()?));
+    }
+    alternation.push(')');
+    dense::Builder::new()
+        .syntax(syntax::Config::new().unicode(false).utf8(false))
+        .configure(
+            dense::Config::new()
+                .dfa_size_limit(Some(limit))
+                .determinize_size_limit(Some(limit)),
+        )
+        .build(&alternation)
+        .ok()
+}
+
 #[derive(Clone, Debug)]
 pub(super) struct Literals {
     pub(super) automaton: AhoCorasick,
+    /// For a `single` list: the [`first_match_dfa`] of its literals.
+    pub(super) single_dfa: Option<dense::DFA<Vec<u32>>>,
     pub(super) targets: Box<[LiteralTarget]>,
     /// Automaton pattern id -> `(start, len)` in `targets`.
     pub(super) spans: Box<[(u32, u32)]>,
@@ -150,6 +188,17 @@ impl Literals {
         out: &mut MatchSet,
         candidates: &mut MatchSet,
     ) -> bool {
+        if let (Some(dfa), Some(id)) = (&self.single_dfa, self.single) {
+            let input = regex_automata::Input::new(haystack).earliest(true);
+            // The DFA has no quit bytes and no size to give up on, so it cannot fail; if
+            // it did, the automaton below answers.
+            if let Ok(found) = dfa.try_search_fwd(&input) {
+                if found.is_some() {
+                    out.insert(PatternId::new(id));
+                }
+                return false;
+            }
+        }
         // Most haystacks contain no literal, and a plain search (one table lookup per
         // byte) says so several times faster than an overlapping one. It stops at the
         // occurrence that ends first, so every other ends no earlier and starts at most

@@ -76,8 +76,9 @@ pub struct ScanLimits {
     /// Most heap bytes of lazy DFA cache, per compiled regex and
     /// [`ScanScratch`] (the shared regex and each gated regex that ran have
     /// their own); past it the cache is reset, and if that happens too often
-    /// the search falls back to a slower (still linear-time) engine.
-    /// Default: 2 MiB.
+    /// the search falls back to a slower (still linear-time) engine. Also the
+    /// most a field's single `contains_any` list may take as a first-match DFA
+    /// (larger lists use the literal automaton). Default: 2 MiB.
     pub dfa_size_limit: usize,
     /// Most heap bytes the literal automaton may take as a DFA, its fastest
     /// form; a larger literal set gets aho-corasick's compact NFA instead
@@ -259,7 +260,7 @@ impl ScannerBuilder {
         Ok(Scanner {
             token: NEXT_TOKEN.fetch_add(1, Ordering::Relaxed),
             always: always.into_boxed_slice(),
-            literals: literals.build(limits.literal_dfa_size_limit)?,
+            literals: literals.build(limits.literal_dfa_size_limit, limits.dfa_size_limit)?,
             equals: equals.build(),
             ungated,
             gated: gated.build_each(&limits, ungated_bytes)?,
@@ -423,6 +424,31 @@ mod tests {
         let mut out = scanner.match_set();
         scanner.scan(haystack, &mut scratch, &mut out);
         out.iter().map(PatternId::as_u32).collect()
+    }
+
+    #[test]
+    fn a_contains_any_list_gets_the_first_match_dfa() {
+        let build = |lits: &[&str], ci: bool| {
+            let mut b = ScannerBuilder::new();
+            for l in lits {
+                b.add(PatternId::new(7), PatternKind::Contains, l, ci);
+            }
+            b.build().unwrap()
+        };
+        let dfa = |s: &Scanner| s.literals.as_ref().is_some_and(|l| l.single_dfa.is_some());
+        let caseless = build(&["nikto", "sqlmap", "a.b"], true);
+        assert!(dfa(&caseless));
+        assert_eq!(scan(&caseless, "Mozilla SQLMap/1"), [7]);
+        assert_eq!(scan(&caseless, "aXb"), Vec::<u32>::new());
+        let exact = build(&["Nikto", "é"], false);
+        assert!(dfa(&exact));
+        assert_eq!(scan(&exact, "nikto"), Vec::<u32>::new());
+        assert_eq!(scan(&exact, "café"), [7]);
+        // Two ids: the automaton's overlapping search, not the DFA.
+        let mut b = ScannerBuilder::new();
+        b.add(PatternId::new(1), PatternKind::Contains, "a", false);
+        b.add(PatternId::new(2), PatternKind::Contains, "b", false);
+        assert!(!dfa(&b.build().unwrap()));
     }
 
     #[test]

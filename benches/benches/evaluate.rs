@@ -43,18 +43,27 @@ fn run(c: &mut Criterion, name: &str, policy: &Policy, requests: &[OwnedRequest]
     g.finish();
 }
 
-/// Each of `threads` threads evaluates the whole mix per iteration: criterion's elements per
-/// second is the total rate, so the 2-thread figure over the 1-thread one is the scaling.
-fn threads(c: &mut Criterion, policy: &Policy, requests: &[OwnedRequest]) {
+/// Each thread evaluates the whole mix per iteration: criterion's elements per second is the
+/// total rate, so the 2-thread figure over the 1-thread one is the scaling. `small/N` shares
+/// one policy among N threads; `small_own/2` gives each thread a policy compiled on its
+/// own, which shares nothing: the gap between the two is what sharing costs.
+fn threads(c: &mut Criterion, shared: &Policy, own: &[Policy], requests: &[OwnedRequest]) {
     let mut g = c.benchmark_group("evaluate_threads");
-    for threads in [1, 2] {
-        g.throughput(Throughput::Elements((requests.len() * threads) as u64));
-        g.bench_function(BenchmarkId::new("small", threads), |b| {
+    let runs: [(&str, Vec<&Policy>); 3] = [
+        ("small/1", vec![shared]),
+        ("small/2", vec![shared, shared]),
+        ("small_own/2", own.iter().collect()),
+    ];
+    for (name, policies) in runs {
+        g.throughput(Throughput::Elements(
+            (requests.len() * policies.len()) as u64,
+        ));
+        g.bench_function(name, |b| {
             b.iter_custom(|iters| {
                 let start = std::time::Instant::now();
                 std::thread::scope(|s| {
-                    for _ in 0..threads {
-                        s.spawn(|| {
+                    for &policy in &policies {
+                        s.spawn(move || {
                             // A `Request` is not `Sync`: each thread takes its own views
                             // (microseconds, next to the iterations' milliseconds).
                             let views: Vec<Request<'_>> =
@@ -99,7 +108,13 @@ fn evaluate(c: &mut Criterion) {
     assert!(small.warnings().is_empty(), "{:?}", small.warnings());
     let small = Policy::compile(small).expect("compiles");
     run(c, "small", &small, &small_requests);
-    threads(c, &small, &small_requests);
+    let own: Vec<Policy> = (0..2)
+        .map(|_| {
+            let rules = RuleSet::parse("small.toml", &text).expect("small policy parses");
+            Policy::compile(rules).expect("compiles")
+        })
+        .collect();
+    threads(c, &small, &own, &small_requests);
 
     let empty =
         Policy::compile(RuleSet::parse("empty.toml", "").expect("parses")).expect("compiles");

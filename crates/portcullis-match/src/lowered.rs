@@ -5,21 +5,42 @@
 //! ASCII lowercase letter also accepts its capital, and every ASCII capital (which a
 //! lowered text never holds) accepts nothing.
 
+use crate::scan::lower_to_literal;
+use crate::PatternKind;
 use regex_syntax::hir::{
     Capture, Class, ClassBytes, ClassBytesRange, ClassUnicode, ClassUnicodeRange, Hir, HirKind,
     Repetition,
 };
 
-/// A regex that matches a text exactly where `pattern` (case-sensitive, parsed as the
-/// scanner parses it) matches the text's ASCII-lowercased form; `None` when `pattern` does
-/// not parse (the scanner then reports it).
+/// A pattern `(kind, text, case_insensitive)`, as [`ScannerBuilder::add`] takes it, that
+/// matches a text exactly where the regex `pattern` (case-sensitive, parsed as the scanner
+/// parses it) matches the text's ASCII-lowercased form. A literal regex (`admin`,
+/// `^/api/`) becomes the ASCII case-insensitive literal, which the literal automaton
+/// serves; any other the rewritten regex. `None` when `pattern` does not parse (the
+/// scanner then reports it) or when the rewritten regex would be much longer than it (a
+/// Unicode class such as `\w` prints as hundreds of ranges, and must not push a rule past
+/// the pattern limits): the caller then matches the lowered text as written.
+///
+/// [`ScannerBuilder::add`]: crate::ScannerBuilder::add
 #[must_use]
-pub fn regex_on_lowered(pattern: &str) -> Option<String> {
+pub fn regex_on_lowered(pattern: &str) -> Option<(PatternKind, String, bool)> {
     let hir = regex_syntax::ParserBuilder::new()
         .build()
         .parse(pattern)
         .ok()?;
-    Some(fold(&hir).to_string())
+    match lower_to_literal(&hir) {
+        Some((kind, text)) if !text.bytes().any(|b| b.is_ascii_uppercase()) => {
+            Some((kind, text, true))
+        }
+        _ => {
+            let rewritten = fold(&hir).to_string();
+            (rewritten.len() <= pattern.len().saturating_mul(4).saturating_add(64)).then_some((
+                PatternKind::Regex,
+                rewritten,
+                false,
+            ))
+        }
+    }
 }
 
 fn fold(hir: &Hir) -> Hir {
@@ -98,14 +119,20 @@ mod tests {
     use super::*;
 
     fn same(pattern: &str, texts: &[&str]) {
-        let lowered = regex_on_lowered(pattern).expect("parses");
+        let (kind, text, ci) = regex_on_lowered(pattern).expect("rewritten");
         let on_lower = regex_automata::meta::Regex::new(pattern).expect("compiles");
-        let on_raw = regex_automata::meta::Regex::new(&lowered).expect("rewritten compiles");
+        let mut rewritten = crate::ScannerBuilder::new();
+        rewritten.add(crate::PatternId::new(0), kind, &text, ci);
+        let rewritten = rewritten.build().expect("rewritten compiles");
+        let mut scratch = rewritten.scratch();
+        let mut out = rewritten.match_set();
         for t in texts {
+            out.clear();
+            rewritten.scan(t, &mut scratch, &mut out);
             assert_eq!(
                 on_lower.is_match(&t.to_ascii_lowercase()),
-                on_raw.is_match(t),
-                "{pattern} -> {lowered} on {t:?}"
+                !out.is_empty(),
+                "{pattern} -> {kind:?} {text} {ci} on {t:?}"
             );
         }
     }
@@ -136,7 +163,6 @@ mod tests {
             "[a-z]+$",
             "^[^a-z]*$",
             "[^A-Z]",
-            r"\w+",
             r"\bk",
             "(?i)admin",
             "(?-u:[a-c])",
@@ -147,5 +173,15 @@ mod tests {
             same(p, &texts);
         }
         assert_eq!(regex_on_lowered("("), None);
+        // `\w` would print as some 700 ranges: left to match the lowered text.
+        assert_eq!(regex_on_lowered(r"\w+"), None);
+        assert_eq!(
+            regex_on_lowered("^/wp-admin"),
+            Some((PatternKind::StartsWith, "/wp-admin".into(), true))
+        );
+        assert_eq!(
+            regex_on_lowered("Admin").map(|p| p.0),
+            Some(PatternKind::Regex)
+        );
     }
 }

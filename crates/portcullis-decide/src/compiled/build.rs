@@ -133,7 +133,7 @@ impl Builder<'_> {
                     StrOp::EndsWith => PatternKind::EndsWith,
                     StrOp::Matches => PatternKind::Regex,
                 };
-                let Some((term, pat, ci)) = scan_target(lhs, kind, pattern, false) else {
+                let Some((term, kind, pat, ci)) = scan_target(lhs, kind, pattern, false) else {
                     return Formula::Const(false);
                 };
                 let i = self.add_pred(k, rule, |b| Class::Scan {
@@ -154,7 +154,7 @@ impl Builder<'_> {
                 // `!=` is the negation of `==`: an absent field is unequal to everything.
                 let f = match scan_target(term, PatternKind::Equals, lit, false) {
                     None => Formula::Const(false),
-                    Some((term, lit, ci)) => {
+                    Some((term, _, lit, ci)) => {
                         let eq_key = format!("eq {} {lit:?} {ci}", key(term));
                         let i = self.add_pred(eq_key, rule, |b| Class::Scan {
                             slot: b.slot(term),
@@ -194,7 +194,7 @@ impl Builder<'_> {
                 if items.is_empty() {
                     return Formula::Const(false);
                 }
-                let targets: Vec<(&Term, String, bool)> = items
+                let targets: Vec<(&Term, PatternKind, String, bool)> = items
                     .iter()
                     .filter_map(|s| scan_target(lhs, kind, s, l.case_insensitive))
                     .collect();
@@ -205,7 +205,7 @@ impl Builder<'_> {
                     slot: b.slot(term),
                     patterns: targets
                         .into_iter()
-                        .map(|(_, p, ci)| (kind, p, ci))
+                        .map(|(_, kind, p, ci)| (kind, p, ci))
                         .collect(),
                 });
                 Formula::Pred(i as u32)
@@ -225,23 +225,23 @@ fn scan_target<'t>(
     kind: PatternKind,
     pat: &str,
     ci: bool,
-) -> Option<(&'t Term, String, bool)> {
+) -> Option<(&'t Term, PatternKind, String, bool)> {
     match lhs {
         // A regex that ignores case cannot tell a text from its lowered form.
         Term::Lower(inner) if kind == PatternKind::Regex && ci => {
-            Some((inner, pat.to_string(), true))
+            Some((inner, kind, pat.to_string(), true))
         }
         Term::Lower(inner) if kind == PatternKind::Regex => match regex_on_lowered(pat) {
-            Some(rewritten) => Some((inner, rewritten, false)),
-            None => Some((lhs, pat.to_string(), ci)),
+            Some((kind, rewritten, ci)) => Some((inner, kind, rewritten, ci)),
+            None => Some((lhs, kind, pat.to_string(), ci)),
         },
         Term::Lower(inner) => {
             if !ci && pat.bytes().any(|b| b.is_ascii_uppercase()) {
                 return None;
             }
-            Some((inner, pat.to_string(), true))
+            Some((inner, kind, pat.to_string(), true))
         }
-        _ => Some((lhs, pat.to_string(), ci)),
+        _ => Some((lhs, kind, pat.to_string(), ci)),
     }
 }
 

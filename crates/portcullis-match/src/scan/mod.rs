@@ -41,7 +41,8 @@ use crate::{MatchSet, PatternId};
 
 use equals::{Equals, EqualsBuilder};
 use literals::{Anchor, Literals, LiteralsBuilder};
-use regexes::{gate_literals, lower_to_literal, parse_regex, Gated, Regexes, RegexesBuilder};
+pub(crate) use regexes::lower_to_literal;
+use regexes::{gate_literals, parse_regex, Gated, Regexes, RegexesBuilder};
 
 /// How a pattern is matched against a field.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -33,7 +33,7 @@ pub(super) fn parse_regex(pattern: &str, case_insensitive: bool) -> Result<Hir, 
 
 /// The literal kind and text equivalent to `hir`, if it is a literal,
 /// optionally anchored at `\A` and/or `\z`.
-pub(super) fn lower_to_literal(hir: &Hir) -> Option<(PatternKind, String)> {
+pub(crate) fn lower_to_literal(hir: &Hir) -> Option<(PatternKind, String)> {
     pub(super) fn unwrap_captures(hir: &Hir) -> &Hir {
         match hir.kind() {
             HirKind::Capture(c) => unwrap_captures(&c.sub),

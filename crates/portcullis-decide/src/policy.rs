@@ -508,7 +508,11 @@ impl Policy {
                 malformed: None,
             };
         }
-        if let Some(m) = rules.malformed(req, self.inner.checks) {
+        let checks = self.inner.checks;
+        let malformed = (checks != MalformedChecks::default())
+            .then(|| rules.malformed(req, checks))
+            .flatten();
+        if let Some(m) = malformed {
             return Decision {
                 policy: self.clone(),
                 verdict: Verdict::Forbid,
@@ -532,7 +536,9 @@ impl Policy {
         let exempt = preflight && settings.preflight_exempt;
         let mut decided: Option<(Verdict, RuleIndex, Cause, u16)> = None;
         let mut cursor = 0;
-        while let Some(i) = rules.next_candidate(cursor) {
+        // A policy without rules (a default only) has no candidates to look for.
+        let any_rules = !self.inner.rules.rules.is_empty();
+        while let Some(i) = any_rules.then(|| rules.next_candidate(cursor)).flatten() {
             cursor = i + 1;
             let Some(rule) = self.inner.rules.rules.get(i) else {
                 break;

@@ -5,7 +5,7 @@
 //! ASCII lowercase letter also accepts its capital, and every ASCII capital (which a
 //! lowered text never holds) accepts nothing.
 
-use crate::scan::lower_to_literal;
+use crate::scan::{lower_to_literal, parse_regex};
 use crate::PatternKind;
 use regex_syntax::hir::{
     Capture, Class, ClassBytes, ClassBytesRange, ClassUnicode, ClassUnicodeRange, Hir, HirKind,
@@ -24,10 +24,7 @@ use regex_syntax::hir::{
 /// [`ScannerBuilder::add`]: crate::ScannerBuilder::add
 #[must_use]
 pub fn regex_on_lowered(pattern: &str) -> Option<(PatternKind, String, bool)> {
-    let hir = regex_syntax::ParserBuilder::new()
-        .build()
-        .parse(pattern)
-        .ok()?;
+    let hir = parse_regex(pattern, false).ok()?;
     match lower_to_literal(&hir) {
         Some((kind, text)) if !text.bytes().any(|b| b.is_ascii_uppercase()) => {
             Some((kind, text, true))

@@ -41,8 +41,8 @@ use crate::{MatchSet, PatternId};
 
 use equals::{Equals, EqualsBuilder};
 use literals::{Anchor, Literals, LiteralsBuilder};
-pub(crate) use regexes::lower_to_literal;
-use regexes::{gate_literals, parse_regex, Gated, Regexes, RegexesBuilder};
+use regexes::{gate_literals, Gated, Regexes, RegexesBuilder};
+pub(crate) use regexes::{lower_to_literal, parse_regex};
 
 /// How a pattern is matched against a field.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -14,7 +14,7 @@ use crate::error::{ScanError, ScanErrorKind};
 use crate::{MatchSet, PatternId};
 
 /// Parses `pattern` as regex-automata's `meta::Regex` would.
-pub(super) fn parse_regex(pattern: &str, case_insensitive: bool) -> Result<Hir, String> {
+pub(crate) fn parse_regex(pattern: &str, case_insensitive: bool) -> Result<Hir, String> {
     regex_syntax::ParserBuilder::new()
         .case_insensitive(case_insensitive)
         .build()

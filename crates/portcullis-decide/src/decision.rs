@@ -6,7 +6,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
-use portcullis_match::normalize::Ambiguity;
+use portcullis_match::normalize::{Ambiguity, PathStyle};
 use portcullis_rules::{Action, CmpOp, Field, PredKind, Reveal, Rule, Term};
 use serde_json::{json, Map, Value};
 use smallvec::SmallVec;
@@ -294,11 +294,15 @@ pub(crate) enum Cause {
     Malformed,
 }
 
-/// The engine's answer for one request. It holds a handle to the policy that made it
-/// (a reference count, not a copy), so it outlives reloads and can travel with the request.
+/// The engine's answer for one request. When it refers to the policy that made it (a
+/// deciding rule, a shadow hit or rate limit, a refusal's settings) it holds a handle to
+/// that policy (a reference count, not a copy), so it outlives reloads and can travel with
+/// the request. An allow by default refers to nothing and holds none: the common decision
+/// writes no counter shared between cores.
 #[derive(Clone, Debug)]
 pub struct Decision {
-    pub(crate) policy: Policy,
+    pub(crate) policy: Option<Policy>,
+    pub(crate) path_style: PathStyle,
     pub(crate) verdict: Verdict,
     pub(crate) rule: Option<RuleIndex>,
     pub(crate) status: u16,
@@ -320,7 +324,7 @@ impl Decision {
     /// The rule that decided; `None` when the policy's default did.
     #[must_use]
     pub fn rule(&self) -> Option<&Rule> {
-        self.rule.and_then(|i| self.policy.rule_at(i))
+        self.rule.and_then(|i| self.policy.as_ref()?.rule_at(i))
     }
 
     /// The deciding rule's id.
@@ -364,7 +368,7 @@ impl Decision {
     pub fn shadow_hits(&self) -> impl Iterator<Item = (&Rule, Action)> + '_ {
         self.shadow
             .iter()
-            .filter_map(|h| Some((self.policy.rule_at(h.rule)?, h.action)))
+            .filter_map(|h| Some((self.policy.as_ref()?.rule_at(h.rule)?, h.action)))
     }
 
     /// The tightest rate limit that counted this request, if any.
@@ -376,13 +380,15 @@ impl Decision {
     /// The rule whose limit a [`RateInfo`] describes.
     #[must_use]
     pub fn rate_limit_rule(&self) -> Option<&Rule> {
-        self.rate.and_then(|r| self.policy.rule_at(r.rule))
+        self.rate
+            .and_then(|r| self.policy.as_ref()?.rule_at(r.rule))
     }
 
-    /// The policy that decided.
+    /// The policy that decided, when the decision refers to it: always for a refusal, a
+    /// deciding rule, a shadow hit or a rate limit; `None` for an allow by default.
     #[must_use]
-    pub fn policy(&self) -> &Policy {
-        &self.policy
+    pub fn policy(&self) -> Option<&Policy> {
+        self.policy.as_ref()
     }
 
     /// The request id, also in every answer's body and in the decision log: the host's, the
@@ -398,8 +404,7 @@ impl Decision {
     /// `None` when `raw_path` already is it. See `HttpRequest::routed_uri` in the facade.
     #[must_use]
     pub fn routed_path(&self, raw_path: &str) -> Option<String> {
-        let style = crate::policy::path_style(&self.policy.rules().settings);
-        portcullis_match::normalize::routed_path(style, raw_path)
+        portcullis_match::normalize::routed_path(self.path_style, raw_path)
     }
 
     /// Whether this is a hidden refusal (`hide = true`): a 404 that must look like any
@@ -430,9 +435,11 @@ impl Decision {
     /// `request` is the one decided about (read for `reveal = "detail"`).
     #[must_use]
     pub fn response(&self, request: &Request<'_>) -> Option<Response> {
-        if self.verdict == Verdict::Allow {
-            return None;
-        }
+        // A refusal always holds its policy (`Policy::decision`).
+        let policy = self
+            .policy
+            .as_ref()
+            .filter(|_| self.verdict != Verdict::Allow)?;
         let mut headers: Vec<(&'static str, String)> = vec![
             ("content-type", "application/problem+json".to_string()),
             ("cache-control", "no-store".to_string()),
@@ -442,7 +449,7 @@ impl Decision {
         body.insert("type".into(), json!("about:blank"));
         body.insert("title".into(), json!(title(self.status)));
         body.insert("status".into(), json!(self.status));
-        let settings = &self.policy.rules().settings;
+        let settings = &policy.rules().settings;
         let reveal = settings.reveal;
         // RFC 9110 §15.5.2: every 401 carries a challenge, also one set by a `status`
         // override on a rule that does not read identity.

@@ -496,7 +496,8 @@ impl Policy {
                 }
             };
             return Decision {
-                policy: self.clone(),
+                policy: Some(self.clone()),
+                path_style: path_style(settings),
                 verdict: Verdict::Forbid,
                 rule: None,
                 status,
@@ -514,7 +515,8 @@ impl Policy {
             .flatten();
         if let Some(m) = malformed {
             return Decision {
-                policy: self.clone(),
+                policy: Some(self.clone()),
+                path_style: path_style(settings),
                 verdict: Verdict::Forbid,
                 rule: None,
                 status: 400,
@@ -621,8 +623,12 @@ impl Policy {
                 },
             },
         };
+        // Only a decision that refers to the policy holds it (see `Decision`).
+        let refers =
+            verdict != Verdict::Allow || rule.is_some() || rate.is_some() || !shadow.is_empty();
         Decision {
-            policy: self.clone(),
+            policy: refers.then(|| self.clone()),
+            path_style: path_style(settings),
             verdict,
             rule,
             status,

@@ -167,3 +167,24 @@ fn evaluate_allocates_nothing_in_the_steady_state() {
         assert_eq!(n, 0, "{n} allocations evaluating {req:?}");
     }
 }
+
+/// The other per-decision cost that does not show as an allocation: a handle to the policy
+/// is a counter every core writes. An allow by default refers to no rule and holds none.
+#[test]
+fn only_a_decision_that_refers_to_the_policy_holds_it() {
+    let policy =
+        Policy::compile(RuleSet::parse("alloc.toml", RULES).expect("rules")).expect("compile");
+    let ua = [("user-agent", "curl/8.5"), ("cookie", "s=y")];
+    let ip = "198.51.100.7".parse().expect("ip");
+    let plain = policy.evaluate(&Request::new("GET", "/a").client_ip(ip).headers(&ua));
+    assert_eq!(plain.verdict(), Verdict::Allow);
+    assert!(plain.policy().is_none());
+    assert_eq!(plain.routed_path("/a/../%62"), Some("/b".to_string()));
+    let shadowed = policy.evaluate(&Request::new("GET", "/a?q=union").client_ip(ip).headers(&ua));
+    assert_eq!(shadowed.verdict(), Verdict::Allow);
+    assert_eq!(shadowed.shadow_hits().count(), 1);
+    assert!(shadowed.policy().is_some());
+    let refused = policy.evaluate(&Request::new("GET", "/.env").client_ip(ip).headers(&ua));
+    assert_eq!(refused.rule_id(), Some("secrets"));
+    assert!(refused.response(&Request::new("GET", "/.env")).is_some());
+}

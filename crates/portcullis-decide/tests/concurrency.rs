@@ -41,12 +41,11 @@ fn evaluations_during_reloads_see_one_whole_policy() {
                         }
                         other => panic!("decided by {other:?}"),
                     }
-                    assert!(d
-                        .policy()
+                    assert!(d.policy().is_some_and(|p| p
                         .rules()
                         .rules
                         .iter()
-                        .any(|r| Some(r.id.as_str()) == d.rule_id()));
+                        .any(|r| Some(r.id.as_str()) == d.rule_id())));
                     let allowed = engine.evaluate(&Request::new("GET", "/other"));
                     assert_eq!(allowed.verdict(), Verdict::Allow);
                 }

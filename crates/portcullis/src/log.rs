@@ -99,7 +99,11 @@ fn refused_by(decision: &Decision) -> &str {
     match decision.oversize() {
         // Under `on_oversize = "allow"` an oversize request goes on to the rules, and
         // a refusal without a rule is the default's.
-        Some(o) if decision.policy().rules().settings.on_oversize == OnOversize::Forbid => {
+        Some(o)
+            if decision
+                .policy()
+                .is_some_and(|p| p.rules().settings.on_oversize == OnOversize::Forbid) =>
+        {
             budget::limit_name(o)
         }
         _ => DEFAULT,

@@ -250,12 +250,11 @@ fn concurrent_evaluations_see_whole_policies_during_reloads() {
                     let decided = gen_of(d.rule_id().unwrap());
                     let shadow: Vec<usize> = d.shadow_hits().map(|(r, _)| gen_of(&r.id)).collect();
                     assert_eq!(shadow, vec![decided], "a decision mixed two policies");
-                    assert!(d
-                        .policy()
+                    assert!(d.policy().is_some_and(|p| p
                         .rules()
                         .rules
                         .iter()
-                        .all(|r| gen_of(&r.id) == decided));
+                        .all(|r| gen_of(&r.id) == decided)));
                     // Reloads are seen in order: never an older policy after a newer one.
                     assert!(decided >= last, "went back from {last} to {decided}");
                     last = decided;

@@ -312,9 +312,20 @@ pub struct Decision {
     pub(crate) request_id: IdSource,
     pub(crate) oversize: Option<Oversize>,
     pub(crate) malformed: Option<Malformed>,
+    /// Whether a rate-limit store was to count the request and could not (see
+    /// [`Decision::rate_store_unavailable`]).
+    pub(crate) rate_store_unavailable: bool,
 }
 
 impl Decision {
+    /// Whether a rate-limit store shared with other servers was to count this request and
+    /// did not answer in time (or its circuit breaker was open): its limits were then
+    /// applied under the store's failure mode (a local share, open or closed).
+    #[must_use]
+    pub fn rate_store_unavailable(&self) -> bool {
+        self.rate_store_unavailable
+    }
+
     /// Allow, Forbid or RateLimit.
     #[must_use]
     pub fn verdict(&self) -> Verdict {

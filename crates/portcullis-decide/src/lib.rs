@@ -55,6 +55,7 @@
 
 mod compiled;
 mod decision;
+mod deferred;
 mod fields;
 mod naive;
 mod policy;
@@ -63,6 +64,7 @@ mod reference;
 mod request;
 
 pub use compiled::{FieldCost, Scratch};
+pub use deferred::{Evaluation, LimitCheck, Pending};
 pub use decision::{Decision, Malformed, Oversize, RateInfo, RequestId, Response, Verdict};
 pub use policy::{CompileError, Policy, RuleTrace};
 pub use portcullis_match::normalize::Ambiguity;

@@ -3,13 +3,16 @@
 use std::cell::Cell;
 use std::fmt;
 use std::hash::Hasher;
+
+use siphasher::sip128::{Hasher128, SipHasher13};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use portcullis_match::normalize::PathStyle;
 use portcullis_match::ScanLimits;
 use portcullis_rules::{
-    Action, Default, Field, Mode, OnAmbiguousPath, OnOversize, RateKey, Rule, RuleSet, Settings,
+    Action, Default, Field, Mode, OnAmbiguousPath, OnOversize, RateKey, RateLimit, Rule, RuleSet,
+    Settings,
     Span,
 };
 use smallvec::SmallVec;
@@ -19,7 +22,8 @@ use crate::decision::{
     Cause, Decision, IdSource, Malformed, Oversize, RateInfo, RequestId, ShadowHit, Verdict,
 };
 use crate::fields::Fields;
-use crate::ratelimit::{feed, RateLimiter};
+use crate::deferred::{Evaluation, LimitCheck, Pending};
+use crate::ratelimit::{RateCheck, RateLimiter};
 use crate::reference::Reference;
 use crate::request::{AuthStatus, Request};
 
@@ -370,6 +374,36 @@ impl Policy {
     /// space: nothing is allocated in the steady state.
     #[must_use]
     pub fn evaluate(&self, req: &Request<'_>) -> Decision {
+        self.with_scratch(|scratch| self.evaluate_with(req, scratch))
+    }
+
+    /// [`Policy::evaluate`] for rate limits counted by a store outside the process (one a
+    /// fleet of servers shares): the rate limits the request reaches are not counted here
+    /// but returned as checks, keyed with `seed`, for the store to answer (see
+    /// [`Pending::resolve`]). A request that reaches none is decided at once.
+    #[must_use]
+    pub fn evaluate_deferred(&self, req: &Request<'_>, seed: (u64, u64)) -> Evaluation {
+        self.with_scratch(|scratch| {
+            let program = &self.inner.program;
+            program.reset(scratch);
+            let preflight = req.is_preflight();
+            let mut run = Run::new(program, scratch, req, preflight);
+            let mut checks = SmallVec::new();
+            let tentative = self.decide(req, preflight, &mut run, Some((seed, &mut checks)));
+            if checks.is_empty() {
+                Evaluation::Done(tentative)
+            } else {
+                Evaluation::Pending(Pending {
+                    policy: self.clone(),
+                    tentative,
+                    checks,
+                })
+            }
+        })
+    }
+
+    /// Runs `f` with this thread's scratch space for this policy.
+    fn with_scratch<R>(&self, f: impl FnOnce(&mut Scratch) -> R) -> R {
         let program = &self.inner.program;
         let mine = SCRATCH.try_with(|slots| {
             slots.iter().find_map(|slot| {
@@ -384,7 +418,7 @@ impl Policy {
         // None when re-entered (evaluate called from inside an evaluation) or new.
         let mut lent = Lent(mine.ok().flatten());
         let scratch = lent.0.get_or_insert_with(|| Box::new(program.scratch()));
-        self.evaluate_with(req, scratch)
+        f(scratch)
     }
 
     /// Decides about several requests, appending the decisions to `out` in order. The IP
@@ -413,7 +447,7 @@ impl Policy {
         program.reset(scratch);
         let preflight = req.is_preflight();
         let mut run = Run::new(program, scratch, req, preflight);
-        self.decide(req, preflight, &mut run)
+        self.decide(req, preflight, &mut run, None)
     }
 
     /// Scratch space for [`Policy::evaluate_with`].
@@ -452,7 +486,7 @@ impl Policy {
                     .is_some_and(|r| reference.eval(rules, &r.when, &fields))
             },
         };
-        self.decide(req, fields.preflight, &mut every)
+        self.decide(req, fields.preflight, &mut every, None)
     }
 
     /// The rules the compiled evaluator evaluated for the request, in order, up to the one
@@ -473,7 +507,7 @@ impl Policy {
             exempt: preflight && settings.preflight_exempt,
             trace: Vec::new(),
         };
-        let decision = self.decide(req, preflight, &mut tracer);
+        let decision = self.decide(req, preflight, &mut tracer, None);
         (decision, tracer.trace)
     }
 
@@ -485,6 +519,7 @@ impl Policy {
         req: &Request<'_>,
         preflight: bool,
         rules: &mut dyn Candidates,
+        mut defer: Option<((u64, u64), &mut SmallVec<[LimitCheck; 2]>)>,
     ) -> Decision {
         let settings = &self.inner.rules.settings;
         let (oversize, request_id) = oversize_and_id(req, settings);
@@ -507,6 +542,7 @@ impl Policy {
                 request_id,
                 oversize,
                 malformed: None,
+                rate_store_unavailable: false,
             };
         }
         let checks = self.inner.checks;
@@ -526,6 +562,7 @@ impl Policy {
                 request_id,
                 oversize,
                 malformed: Some(m),
+                rate_store_unavailable: false,
             };
         }
         let mut shadow: SmallVec<[ShadowHit; 4]> = SmallVec::new();
@@ -583,6 +620,11 @@ impl Policy {
                     break;
                 }
                 Action::RateLimit => {
+                    // Counted by a store later: the walk goes on as if the limit held.
+                    if let Some((seed, checks)) = defer.as_mut() {
+                        checks.extend(Policy::limit_check(idx, rule, req, *seed));
+                        continue;
+                    }
                     let Some(info) = self.count(idx, rule, req) else {
                         continue;
                     };
@@ -638,82 +680,139 @@ impl Policy {
             request_id,
             oversize,
             malformed: None,
+            rate_store_unavailable: false,
         }
     }
 
-    /// Counts the request against a rate-limit rule.
+    /// Counts the request against a rate-limit rule in the policy's own limiter.
     fn count(&self, idx: RuleIndex, rule: &Rule, req: &Request<'_>) -> Option<RateInfo> {
         let rl = rule.rate_limit.as_ref()?;
-        let mut h = self.inner.limiter.key_hasher();
-        feed(&mut h, rule.id.as_str());
-        feed(&mut h, &(rl.limit, rl.period, rl.burst));
-        for k in &rl.key {
-            match k {
-                RateKey::Ip {
-                    v4_prefix,
-                    v6_prefix,
-                } => match req.client_ip.map(portcullis_rules::canonical_ip) {
-                    Some(std::net::IpAddr::V4(v4)) => {
-                        let bits = u32::from(v4)
-                            & u32::MAX
-                                .checked_shl(32 - u32::from(*v4_prefix))
-                                .unwrap_or(0);
-                        feed(&mut h, &(4u8, bits));
-                    }
-                    Some(std::net::IpAddr::V6(v6)) => {
-                        let bits = u128::from(v6)
-                            & u128::MAX
-                                .checked_shl(128 - u32::from(*v6_prefix))
-                                .unwrap_or(0);
-                        feed(&mut h, &(6u8, bits));
-                    }
-                    None => feed(&mut h, &0u8),
-                },
-                RateKey::Header(name) => {
-                    let mut n = 0u32;
-                    req.headers.for_each(name, &mut |v| {
-                        feed(&mut h, v);
-                        n += 1;
-                    });
-                    feed(&mut h, &n);
-                }
-                RateKey::AuthSubject => {
-                    let subject = req
-                        .auth
-                        .is_authenticated()
-                        .then_some(req.auth.subject.as_deref())
-                        .flatten();
-                    feed(&mut h, &subject);
-                }
-                RateKey::Attr(name) => feed(&mut h, &req.attrs.get(name)),
-            }
-        }
+        let limiter = &self.inner.limiter;
+        let key = limit_key(rule, rl, req, limiter.seed());
         let now = req
             .time
             .or_else(|| SystemTime::now().duration_since(UNIX_EPOCH).ok())
             .unwrap_or(Duration::ZERO);
         let now_ns = u64::try_from(now.as_nanos()).unwrap_or(u64::MAX);
         let period_ns = u64::try_from(rl.period.as_nanos()).unwrap_or(u64::MAX);
-        let c = self
-            .inner
-            .limiter
-            .check(h.finish(), now_ns, rl.limit, period_ns, rl.burst);
-        let secs = |ns: u64| ns.div_ceil(1_000_000_000);
-        Some(RateInfo {
+        // The low half of a keyed 128-bit hash is a keyed 64-bit hash.
+        #[allow(clippy::cast_possible_truncation)]
+        let c = limiter.check(key as u64, now_ns, rl.limit, period_ns, rl.burst);
+        Some(rate_info(idx, rl.limit, period_ns, &c))
+    }
+
+    /// The check a store outside the process is to count for a rate-limit rule.
+    fn limit_check(
+        idx: RuleIndex,
+        rule: &Rule,
+        req: &Request<'_>,
+        seed: (u64, u64),
+    ) -> Option<LimitCheck> {
+        let rl = rule.rate_limit.as_ref()?;
+        Some(LimitCheck {
             rule: idx,
+            key: limit_key(rule, rl, req, seed),
             limit: rl.limit,
-            window_secs: secs(period_ns),
-            remaining: c.remaining,
-            reset_secs: secs(c.reset_ns),
-            retry_after_secs: secs(c.retry_after_ns),
+            period_ns: u64::try_from(rl.period.as_nanos()).unwrap_or(u64::MAX),
+            burst: rl.burst,
+            now_ns: req
+                .time
+                .map(|t| u64::try_from(t.as_nanos()).unwrap_or(u64::MAX)),
+            enforce: rule.mode == Mode::Enforce,
         })
+    }
+}
+
+/// A rate-limit rule's key for a request: the rule's id and limit and the request's key
+/// parts, each written with its length or a tag so that no two keys share an input, hashed
+/// with `seed` (SipHash-1-3, 128 bits: stable across builds and platforms, so every server
+/// of a fleet that shares a seed computes the same key).
+fn limit_key(rule: &Rule, rl: &RateLimit, req: &Request<'_>, seed: (u64, u64)) -> u128 {
+    fn bytes(h: &mut SipHasher13, b: &[u8]) {
+        h.write(&(b.len() as u64).to_le_bytes());
+        h.write(b);
+    }
+    let mut h = SipHasher13::new_with_keys(seed.0, seed.1);
+    bytes(&mut h, rule.id.as_bytes());
+    h.write(&rl.limit.to_le_bytes());
+    h.write(&rl.period.as_nanos().to_le_bytes());
+    h.write(&rl.burst.to_le_bytes());
+    for k in &rl.key {
+        match k {
+            RateKey::Ip {
+                v4_prefix,
+                v6_prefix,
+            } => match req.client_ip.map(portcullis_rules::canonical_ip) {
+                Some(std::net::IpAddr::V4(v4)) => {
+                    let bits = u32::from(v4)
+                        & u32::MAX
+                            .checked_shl(32 - u32::from(*v4_prefix))
+                            .unwrap_or(0);
+                    h.write(&[4]);
+                    h.write(&bits.to_le_bytes());
+                }
+                Some(std::net::IpAddr::V6(v6)) => {
+                    let bits = u128::from(v6)
+                        & u128::MAX
+                            .checked_shl(128 - u32::from(*v6_prefix))
+                            .unwrap_or(0);
+                    h.write(&[6]);
+                    h.write(&bits.to_le_bytes());
+                }
+                None => h.write(&[0]),
+            },
+            RateKey::Header(name) => {
+                let mut n = 0u64;
+                h.write(&[1]);
+                req.headers.for_each(name, &mut |v| {
+                    bytes(&mut h, v);
+                    n += 1;
+                });
+                h.write(&n.to_le_bytes());
+            }
+            RateKey::AuthSubject => {
+                let subject = req
+                    .auth
+                    .is_authenticated()
+                    .then_some(req.auth.subject.as_deref())
+                    .flatten();
+                match subject {
+                    Some(s) => {
+                        h.write(&[2]);
+                        bytes(&mut h, s.as_bytes());
+                    }
+                    None => h.write(&[3]),
+                }
+            }
+            RateKey::Attr(name) => match req.attrs.get(name) {
+                Some(v) => {
+                    h.write(&[5]);
+                    bytes(&mut h, v.as_bytes());
+                }
+                None => h.write(&[7]),
+            },
+        }
+    }
+    h.finish128().as_u128()
+}
+
+/// A rate-limit answer as a decision reports it (seconds, rounded up).
+pub(crate) fn rate_info(idx: RuleIndex, limit: u32, period_ns: u64, c: &RateCheck) -> RateInfo {
+    let secs = |ns: u64| ns.div_ceil(1_000_000_000);
+    RateInfo {
+        rule: idx,
+        limit,
+        window_secs: secs(period_ns),
+        remaining: c.remaining,
+        reset_secs: secs(c.reset_ns),
+        retry_after_secs: secs(c.retry_after_ns),
     }
 }
 
 /// A rule's position in evaluation order: what a decision keeps instead of the rule
 /// (read back through [`Policy::rule_at`]), so a decision stays small and `Copy` parts
 /// stay `Copy`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct RuleIndex(u32);
 
 impl RuleIndex {

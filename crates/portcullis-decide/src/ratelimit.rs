@@ -6,14 +6,14 @@
 //! In any window of one period at most `burst + limit - 1` requests pass.
 //!
 //! The limiter lives outside the compiled policy, so state survives a reload. Keys are
-//! hashed (with a per-limiter random key) together with the rule id and its limit, so a rule
-//! whose limit changes starts afresh. Memory is bounded: past the cap, keys whose TAT has
+//! hashed (with a per-limiter random seed) together with the rule id and its limit, so a
+//! rule whose limit changes starts afresh. Memory is bounded: past the cap, keys whose TAT has
 //! passed (fully idle, indistinguishable from new) are dropped first, then the idlest
 //! eighth of the shard.
 
 use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::sync::{Mutex, PoisonError};
 
 const SHARDS: usize = 16;
@@ -34,7 +34,7 @@ pub struct RateCheck {
 /// Shared rate-limit state for every rule of a policy (and its reloads).
 #[derive(Debug)]
 pub struct RateLimiter {
-    hasher: RandomState,
+    seed: (u64, u64),
     shards: Box<[Mutex<HashMap<u64, u64>>]>,
     max_per_shard: usize,
 }
@@ -43,18 +43,18 @@ impl RateLimiter {
     /// A limiter remembering at most about `max_keys` keys.
     #[must_use]
     pub fn new(max_keys: usize) -> RateLimiter {
+        let random = RandomState::new();
         RateLimiter {
-            hasher: RandomState::new(),
+            seed: (random.hash_one(1u8), random.hash_one(2u8)),
             shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
             max_per_shard: max_keys.div_ceil(SHARDS).max(1),
         }
     }
 
-    /// A hasher for building a key: feed it the rule's identity and the key parts, then
-    /// pass `finish()` to [`RateLimiter::check`].
+    /// The random seed keys are hashed with: a client cannot aim two keys at one slot.
     #[must_use]
-    pub fn key_hasher(&self) -> impl Hasher {
-        self.hasher.build_hasher()
+    pub fn seed(&self) -> (u64, u64) {
+        self.seed
     }
 
     /// Number of keys held.
@@ -127,11 +127,6 @@ fn evict(map: &mut HashMap<u64, u64>, now_ns: u64) {
         removed += usize::from(!keep);
         keep
     });
-}
-
-/// Hashes a value into a key hasher (a helper so callers need not import `Hash`).
-pub(crate) fn feed<T: Hash + ?Sized>(h: &mut impl Hasher, v: &T) {
-    v.hash(h);
 }
 
 #[cfg(test)]

@@ -53,7 +53,7 @@ pub enum Evaluation {
     /// No rate limit was reached: the decision is final.
     Done(Decision),
     /// Rate limits to count first.
-    Pending(Pending),
+    Pending(Box<Pending>),
 }
 
 impl Pending {
@@ -68,12 +68,12 @@ impl Pending {
     /// exceeded enforced one. `unavailable` marks the decision as made without the store
     /// (see [`Decision::rate_store_unavailable`]).
     #[must_use]
-    pub fn resolve(self, answers: &[Option<RateCheck>], unavailable: bool) -> Decision {
+    pub fn resolve(self: Box<Self>, answers: &[Option<RateCheck>], unavailable: bool) -> Decision {
         let Pending {
             policy,
             mut tentative,
             checks,
-        } = self;
+        } = *self;
         let settings = &policy.rules().settings;
         tentative.rate_store_unavailable = unavailable;
         for (check, answer) in checks.iter().zip(answers) {

@@ -393,11 +393,11 @@ impl Policy {
             if checks.is_empty() {
                 Evaluation::Done(tentative)
             } else {
-                Evaluation::Pending(Pending {
+                Evaluation::Pending(Box::new(Pending {
                     policy: self.clone(),
                     tentative,
                     checks,
-                })
+                }))
             }
         })
     }
@@ -519,7 +519,7 @@ impl Policy {
         req: &Request<'_>,
         preflight: bool,
         rules: &mut dyn Candidates,
-        mut defer: Option<((u64, u64), &mut SmallVec<[LimitCheck; 2]>)>,
+        mut defer: Option<Defer<'_>>,
     ) -> Decision {
         let settings = &self.inner.rules.settings;
         let (oversize, request_id) = oversize_and_id(req, settings);
@@ -808,6 +808,10 @@ pub(crate) fn rate_info(idx: RuleIndex, limit: u32, period_ns: u64, c: &RateChec
         retry_after_secs: secs(c.retry_after_ns),
     }
 }
+
+/// Where [`Policy::decide`] puts the rate limits a store is to count, and the seed their
+/// keys are hashed with.
+type Defer<'a> = ((u64, u64), &'a mut SmallVec<[LimitCheck; 2]>);
 
 /// A rule's position in evaluation order: what a decision keeps instead of the rule
 /// (read back through [`Policy::rule_at`]), so a decision stays small and `Copy` parts

@@ -1,14 +1,17 @@
 //! `Engine`: the compiled policy in use, swapped atomically on reload.
 
 use std::fmt;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use arc_swap::ArcSwap;
-use portcullis_decide::{CompileError, Decision, Policy, RateLimiter, Request};
+use portcullis_decide::{CompileError, Decision, Evaluation, Pending, Policy, RateLimiter, Request};
 use portcullis_rules::{Ceilings, Diagnostic, LoadOptions, RuleSet};
 
 use crate::log::{self, LogBudget};
+use crate::store::{self, RateStore};
 
 /// Why rules could not be loaded. The engine keeps its current policy.
 ///
@@ -101,6 +104,26 @@ impl LoadError {
     }
 }
 
+/// A decision the tower layer waits for: the store's answer, then the log.
+#[cfg(feature = "tower")]
+pub(crate) struct Waiting {
+    pub(crate) wait: store::Wait,
+    current: Arc<Current>,
+    limits: Arc<log::Limits>,
+}
+
+#[cfg(feature = "tower")]
+impl Waiting {
+    /// Logs the decision the store's answer gave, as `evaluate_deferring_shadow` does.
+    pub(crate) fn log(
+        &self,
+        decision: &Decision,
+        request: &Request<'_>,
+    ) -> Option<Box<log::ShadowHits>> {
+        log::decision_deferring_shadow(decision, request, &self.current.log, &self.limits)
+    }
+}
+
 /// What a successful (re)load reports.
 #[derive(Clone, Debug)]
 pub struct Reloaded {
@@ -116,6 +139,9 @@ struct Shared {
     /// How rule files are read, on load and on every reload: limits, list roots, ceilings.
     options: LoadOptions,
     limiter: Arc<RateLimiter>,
+    /// Where rate limits are counted when not in `limiter`. A store's state survives a
+    /// panic unharmed (atomics, and locks that shrug off poisoning), as the engine's does.
+    store: Option<AssertUnwindSafe<Arc<dyn RateStore>>>,
     log: Arc<log::Limits>,
 }
 
@@ -184,6 +210,7 @@ fn compile(rules: RuleSet, limiter: &Arc<RateLimiter>) -> Result<(Policy, Reload
 pub struct EngineBuilder {
     options: LoadOptions,
     budget: Option<LogBudget>,
+    store: Option<Arc<dyn RateStore>>,
 }
 
 impl EngineBuilder {
@@ -219,6 +246,16 @@ impl EngineBuilder {
     #[must_use]
     pub fn log_budget(mut self, budget: LogBudget) -> EngineBuilder {
         self.budget = Some(budget);
+        self
+    }
+
+    /// Counts rate limits in `store` instead of in process: a store shared by every server
+    /// (a [`RedisStore`](crate::store::RedisStore)) makes a limit hold for the fleet.
+    /// Requests that reach a rate limit then wait for the store (see
+    /// [`Engine::evaluate_async`]); the others are decided as before.
+    #[must_use]
+    pub fn rate_limit_store(mut self, store: impl RateStore + 'static) -> EngineBuilder {
+        self.store = Some(Arc::new(store));
         self
     }
 
@@ -264,6 +301,7 @@ impl EngineBuilder {
                 paths: Mutex::new(Vec::new()),
                 options: self.options,
                 limiter,
+                store: self.store.map(AssertUnwindSafe),
                 log: Arc::new(log::Limits::new(
                     self.budget.unwrap_or(LogBudget::DEFAULT),
                     clock,
@@ -330,10 +368,17 @@ impl Engine {
     /// Decides about a request with the policy in force, and writes the decision log: one
     /// `tracing` event per refusal and per shadow hit, within the log budget (see
     /// [`crate`] docs, "Decision log").
+    ///
+    /// With a [rate-limit store](EngineBuilder::rate_limit_store), a request that reaches
+    /// a rate limit blocks the calling thread until the store answers (within its
+    /// timeout): from async code, use [`Engine::evaluate_async`].
     #[must_use]
     pub fn evaluate(&self, request: &Request<'_>) -> Decision {
         let current = self.shared.current.load();
-        let decision = current.policy.evaluate(request);
+        let decision = match self.evaluate_in(&current, request) {
+            Ok(d) => d,
+            Err((store, pending)) => store::resolve_blocking(store, pending),
+        };
         let budget = log::Budget {
             table: &current.log,
             limits: &self.shared.log,
@@ -342,18 +387,82 @@ impl Engine {
         decision
     }
 
+    /// [`Engine::evaluate`] without blocking: a request that reaches no rate limit kept in
+    /// a store is decided at once, the others when the store answered. The future borrows
+    /// nothing and runs on any executor.
+    pub fn evaluate_async(
+        &self,
+        request: &Request<'_>,
+    ) -> impl Future<Output = Decision> + Send + 'static {
+        let current = self.shared.current.load_full();
+        let limits = Arc::clone(&self.shared.log);
+        let waiting = match self.evaluate_in(&current, request) {
+            Ok(d) => {
+                let budget = log::Budget {
+                    table: &current.log,
+                    limits: &limits,
+                };
+                log::decision(&d, request, budget);
+                Ok(d)
+            }
+            Err((store, pending)) => Err((store::Wait::new(store, pending), log::Owned::of(request))),
+        };
+        async move {
+            match waiting {
+                Ok(d) => d,
+                Err((wait, fields)) => {
+                    let d = wait.await;
+                    let budget = log::Budget {
+                        table: &current.log,
+                        limits: &limits,
+                    };
+                    log::decision_of(&d, &fields.borrow(), budget);
+                    d
+                }
+            }
+        }
+    }
+
+    /// The decision, or what a store must count first.
+    fn evaluate_in<'s>(
+        &'s self,
+        current: &Current,
+        request: &Request<'_>,
+    ) -> Result<Decision, (&'s dyn RateStore, Box<Pending>)> {
+        let Some(store) = self.shared.store.as_ref().map(|s| &*s.0) else {
+            return Ok(current.policy.evaluate(request));
+        };
+        match current.policy.evaluate_deferred(request, store.seed()) {
+            Evaluation::Done(d) => Ok(d),
+            Evaluation::Pending(p) => Err((store, p)),
+        }
+    }
+
     /// [`Engine::evaluate`] for the tower layer: the shadow hits of an allowed request are
-    /// returned unlogged, for the layer to log once the application answered.
+    /// returned unlogged, for the layer to log once the application answered; a request
+    /// that waits for a rate-limit store is returned waiting.
     #[cfg(feature = "tower")]
     pub(crate) fn evaluate_deferring_shadow(
         &self,
         request: &Request<'_>,
-    ) -> (Decision, Option<Box<log::ShadowHits>>) {
+    ) -> Result<(Decision, Option<Box<log::ShadowHits>>), Waiting> {
         let current = self.shared.current.load();
-        let decision = current.policy.evaluate(request);
-        let shadow =
-            log::decision_deferring_shadow(&decision, request, &current.log, &self.shared.log);
-        (decision, shadow)
+        match self.evaluate_in(&current, request) {
+            Ok(decision) => {
+                let shadow = log::decision_deferring_shadow(
+                    &decision,
+                    request,
+                    &current.log,
+                    &self.shared.log,
+                );
+                Ok((decision, shadow))
+            }
+            Err((store, pending)) => Err(Waiting {
+                wait: store::Wait::new(store, pending),
+                current: arc_swap::Guard::into_inner(current),
+                limits: Arc::clone(&self.shared.log),
+            }),
+        }
     }
 
     /// Sets the decision log's budget: at most so many events per rule per interval

@@ -13,11 +13,11 @@ use http::request::Parts;
 use http::HeaderMap;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
-use portcullis_decide::Auth;
+use portcullis_decide::{Auth, Decision};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::engine::Engine;
+use crate::engine::{Engine, Waiting};
 use crate::http_request::{to_http_response, ClientIp, HttpRequest, PeerAddr};
 use crate::log::ShadowHits;
 use crate::proxy::TrustedProxies;
@@ -264,20 +264,91 @@ impl<S> Portcullis<S> {
 
 impl<S, ReqBody, ResBody> Service<http::Request<ReqBody>> for Portcullis<S>
 where
-    S: Service<http::Request<ReqBody>, Response = http::Response<ResBody>>,
+    S: Service<http::Request<ReqBody>, Response = http::Response<ResBody>> + Clone,
 {
     type Response = http::Response<ResponseBody<ResBody>>;
     type Error = S::Error;
-    type Future = ResponseFuture<S::Future>;
+    type Future = ResponseFuture<S::Future, S, ReqBody>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, req: http::Request<ReqBody>) -> Self::Future {
-        let (mut parts, body) = req.into_parts();
-        let config = &*self.config;
-        let computed = config.identity.as_ref().map(|f| f(&parts));
+        let (parts, body) = req.into_parts();
+        let computed = self.config.identity.as_ref().map(|f| f(&parts));
+        let step = Step {
+            config: &self.config,
+            engine: &self.engine,
+            parts,
+            body,
+            computed,
+        };
+        match step.respond(&mut self.inner, None) {
+            Ok(kind) => ResponseFuture { kind },
+            Err(waits) => {
+                let (waiting, parts, body, computed) = *waits;
+                // The store answers later: the readied service goes with the request, a
+                // clone stays for the next call (which polls it ready first).
+                let clone = self.inner.clone();
+                let inner = std::mem::replace(&mut self.inner, clone);
+                ResponseFuture {
+                    kind: Kind::Waiting {
+                        waiting: Box::new(waiting),
+                        rest: Some(Box::new(Rest {
+                            inner,
+                            engine: self.engine.clone(),
+                            config: Arc::clone(&self.config),
+                            parts,
+                            body,
+                            computed,
+                        })),
+                    },
+                }
+            }
+        }
+    }
+}
+
+/// What a request waiting for a rate-limit store needs to go on.
+struct Rest<S, B> {
+    inner: S,
+    engine: Engine,
+    config: Arc<Config>,
+    parts: Parts,
+    body: B,
+    computed: Option<Auth>,
+}
+
+/// A request on its way through the layer.
+struct Step<'a, B> {
+    config: &'a Config,
+    engine: &'a Engine,
+    parts: Parts,
+    body: B,
+    computed: Option<Auth>,
+}
+
+type Waits<B> = Box<(Waiting, Parts, B, Option<Auth>)>;
+
+impl<B> Step<'_, B> {
+    /// Decides (or takes the decision a store's answer gave) and answers: a refusal, or
+    /// the inner service's future. A request that must wait for a store is handed back.
+    fn respond<S, F, ResBody>(
+        self,
+        inner: &mut S,
+        decided: Option<(Decision, &Waiting)>,
+    ) -> Result<Kind<F, S, B>, Waits<B>>
+    where
+        S: Service<http::Request<B>, Response = http::Response<ResBody>, Future = F>,
+    {
+        let Step {
+            config,
+            engine,
+            mut parts,
+            body,
+            computed,
+        } = self;
         let extension = match computed {
             Some(_) => None,
             None => parts.extensions.get::<Auth>(),
@@ -288,7 +359,16 @@ where
         let view = HttpRequest::from_parts(&parts, peer, &config.proxies).auth(auth);
         let request = view.request();
         // Shadow hits wait for the application's answer, to be logged with its status.
-        let (decision, shadow) = self.engine.evaluate_deferring_shadow(&request);
+        let (decision, shadow) = match decided {
+            Some((decision, waiting)) => {
+                let shadow = waiting.log(&decision, &request);
+                (decision, shadow)
+            }
+            None => match engine.evaluate_deferring_shadow(&request) {
+                Ok(d) => d,
+                Err(waiting) => return Err(Box::new((waiting, parts, body, computed))),
+            },
+        };
         if decision.is_hidden() {
             match &config.not_found {
                 NotFound::Decision => {}
@@ -296,21 +376,17 @@ where
                     // Nothing of this request's routing survives: the application sees a
                     // request for a page it does not have.
                     parts.uri = target.clone();
-                    let future = self.inner.call(http::Request::from_parts(parts, body));
-                    return ResponseFuture {
-                        kind: Kind::Allowed {
-                            future,
-                            headers: Vec::new(),
-                            shadow,
-                        },
-                    };
+                    let future = inner.call(http::Request::from_parts(parts, body));
+                    return Ok(Kind::Allowed {
+                        future,
+                        headers: Vec::new(),
+                        shadow,
+                    });
                 }
                 NotFound::Answer(f) => {
-                    return ResponseFuture {
-                        kind: Kind::Refused {
-                            response: Some(f(&parts)),
-                        },
-                    };
+                    return Ok(Kind::Refused {
+                        response: Some(f(&parts)),
+                    });
                 }
             }
         }
@@ -319,11 +395,9 @@ where
             if let (Some(cors), Some(origin)) = (&config.cors, parts.headers.get(header::ORIGIN)) {
                 cors.apply(origin, res.headers_mut());
             }
-            return ResponseFuture {
-                kind: Kind::Refused {
-                    response: Some(res),
-                },
-            };
+            return Ok(Kind::Refused {
+                response: Some(res),
+            });
         }
         let client_ip = view.client_ip();
         let routed = view.routed_uri(&decision);
@@ -339,29 +413,32 @@ where
         if !has_extension {
             parts.extensions.insert(computed.unwrap_or_default());
         }
-        let future = self.inner.call(http::Request::from_parts(parts, body));
-        ResponseFuture {
-            kind: Kind::Allowed {
-                future,
-                headers,
-                shadow,
-            },
-        }
+        let future = inner.call(http::Request::from_parts(parts, body));
+        Ok(Kind::Allowed {
+            future,
+            headers,
+            shadow,
+        })
     }
 }
 
 pin_project! {
-    /// The response future of [`Portcullis`]: the inner service's, or a refusal ready at
-    /// once.
-    pub struct ResponseFuture<F> {
+    /// The response future of [`Portcullis`]: the inner service's, a refusal ready at
+    /// once, or a request waiting for a rate-limit store's answer first.
+    pub struct ResponseFuture<F, S, B> {
         #[pin]
-        kind: Kind<F>,
+        kind: Kind<F, S, B>,
     }
 }
 
 pin_project! {
     #[project = KindProj]
-    enum Kind<F> {
+    enum Kind<F, S, B> {
+        Waiting {
+            waiting: Box<Waiting>,
+            // Taken when the store answered.
+            rest: Option<Box<Rest<S, B>>>,
+        },
         Allowed {
             #[pin]
             future: F,
@@ -377,38 +454,74 @@ pin_project! {
     }
 }
 
-impl<F, B, E> Future for ResponseFuture<F>
+impl<F, S, B, ResBody, E> Future for ResponseFuture<F, S, B>
 where
-    F: Future<Output = Result<http::Response<B>, E>>,
+    F: Future<Output = Result<http::Response<ResBody>, E>>,
+    S: Service<http::Request<B>, Response = http::Response<ResBody>, Future = F, Error = E>,
 {
-    type Output = Result<http::Response<ResponseBody<B>>, E>;
+    type Output = Result<http::Response<ResponseBody<ResBody>>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project().kind.project() {
-            KindProj::Allowed {
-                future,
-                headers,
-                shadow,
-            } => {
-                let out = ready!(future.poll(cx));
-                if let Some(shadow) = shadow.take() {
-                    shadow.write(out.as_ref().ok().map(|r| r.status().as_u16()));
+        let mut kind = self.project().kind;
+        loop {
+            match kind.as_mut().project() {
+                KindProj::Waiting { waiting, rest } => {
+                    let decision = ready!(Pin::new(&mut waiting.wait).poll(cx));
+                    let Some(rest) = rest.take() else {
+                        return Poll::Ready(Ok(again::<Bytes>().map(ResponseBody::full)));
+                    };
+                    let Rest {
+                        mut inner,
+                        engine,
+                        config,
+                        parts,
+                        body,
+                        computed,
+                    } = *rest;
+                    let step = Step {
+                        config: &config,
+                        engine: &engine,
+                        parts,
+                        body,
+                        computed,
+                    };
+                    let next = match step.respond(&mut inner, Some((decision, waiting))) {
+                        Ok(k) => k,
+                        // A decided request never waits again.
+                        Err(_) => Kind::Refused {
+                            response: Some(again()),
+                        },
+                    };
+                    kind.set(next);
                 }
-                let mut res = out?;
-                add_headers(res.headers_mut(), std::mem::take(headers));
-                Poll::Ready(Ok(res.map(ResponseBody::inner)))
-            }
-            KindProj::Refused { response } => {
-                let res = response.take().unwrap_or_else(|| {
+                KindProj::Allowed {
+                    future,
+                    headers,
+                    shadow,
+                } => {
+                    let out = ready!(future.poll(cx));
+                    if let Some(shadow) = shadow.take() {
+                        shadow.write(out.as_ref().ok().map(|r| r.status().as_u16()));
+                    }
+                    let mut res = out?;
+                    add_headers(res.headers_mut(), std::mem::take(headers));
+                    return Poll::Ready(Ok(res.map(ResponseBody::inner)));
+                }
+                KindProj::Refused { response } => {
                     // Polled again after completion: answer rather than panic.
-                    let mut r = http::Response::new(Bytes::new());
-                    *r.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
-                    r
-                });
-                Poll::Ready(Ok(res.map(ResponseBody::full)))
+                    let res = response.take().unwrap_or_else(again);
+                    return Poll::Ready(Ok(res.map(ResponseBody::full)));
+                }
             }
         }
     }
+}
+
+/// The answer of a future polled after it completed (executors never do this).
+fn again<B: Default>() -> http::Response<B> {
+    let mut r = http::Response::new(B::default());
+    *r.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+    r
 }
 
 /// Adds the decision's headers unless the application set them itself.

@@ -107,6 +107,7 @@ mod http_request;
 mod layer;
 mod log;
 mod proxy;
+pub mod store;
 #[cfg(feature = "watch")]
 mod watch;
 
@@ -164,7 +165,7 @@ mod testoibits {
             assert_send_sync_only::<PortcullisLayer>();
             assert_send_sync_only::<Portcullis<()>>();
             assert_send_sync::<CorsHeaders>();
-            assert_send_sync_only::<ResponseFuture<std::future::Ready<()>>>();
+            assert_send_sync_only::<ResponseFuture<std::future::Ready<()>, (), ()>>();
             assert_send_sync::<ResponseBody<String>>();
         }
         #[cfg(feature = "watch")]

@@ -57,7 +57,7 @@ fn summary(shadow: bool, rule: &str, suppressed: u64) {
 }
 
 /// The request as the log shows it.
-struct Fields<'a> {
+pub(crate) struct Fields<'a> {
     client_ip: ClientIp,
     method: &'a str,
     path: &'a str,
@@ -80,11 +80,41 @@ pub(crate) fn decision(decision: &Decision, request: &Request<'_>, budget: Budge
     if decision.is_allowed() && decision.shadow_hits().next().is_none() {
         return;
     }
-    let fields = Fields::of(request);
+    decision_of(decision, &Fields::of(request), budget);
+}
+
+/// [`decision`] with the request's logged fields at hand.
+pub(crate) fn decision_of(decision: &Decision, fields: &Fields<'_>, budget: Budget<'_>) {
     if !decision.is_allowed() {
-        refusal(decision, &fields, budget);
+        refusal(decision, fields, budget);
     }
-    shadow_hits(decision, &fields, AppStatus(None), budget);
+    shadow_hits(decision, fields, AppStatus(None), budget);
+}
+
+/// The logged fields of a request, kept while a decision waits for a rate-limit store.
+pub(crate) struct Owned {
+    client_ip: Option<IpAddr>,
+    method: String,
+    path: String,
+}
+
+impl Owned {
+    pub(crate) fn of(request: &Request<'_>) -> Owned {
+        let f = Fields::of(request);
+        Owned {
+            client_ip: f.client_ip.0,
+            method: f.method.to_string(),
+            path: f.path.to_string(),
+        }
+    }
+
+    pub(crate) fn borrow(&self) -> Fields<'_> {
+        Fields {
+            client_ip: ClientIp(self.client_ip),
+            method: &self.method,
+            path: &self.path,
+        }
+    }
 }
 
 /// The name a refusal is logged under: the deciding rule's id, else what refused before
@@ -122,6 +152,7 @@ fn refusal(decision: &Decision, fields: &Fields<'_>, budget: Budget<'_>) {
         verdict = decision.verdict().name(),
         status = decision.status(),
         reason = decision.reason().unwrap_or(""),
+        rate_store_unavailable = decision.rate_store_unavailable(),
         client_ip = %fields.client_ip,
         // Method and path come from the client: `?` quotes and escapes them so they
         // cannot forge log lines.

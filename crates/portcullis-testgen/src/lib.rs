@@ -13,6 +13,7 @@
 #![forbid(unsafe_code)]
 
 pub mod broken;
+pub mod redis_server;
 
 use std::time::Duration;
 

@@ -105,7 +105,8 @@ pub struct RedisStore {
 }
 
 struct Inner {
-    runtime: tokio::runtime::Runtime,
+    /// Always `Some` but in `drop`.
+    runtime: Option<tokio::runtime::Runtime>,
     conn: ConnectionManager,
     script: redis::Script,
     options: RedisOptions,
@@ -137,7 +138,10 @@ impl RedisStore {
         let store = RedisStore::connect_lazy(url, options)?;
         let inner = &store.inner;
         let mut conn = inner.conn.clone();
-        let ping = inner.runtime.block_on(async {
+        let Some(runtime) = &inner.runtime else {
+            return Err(StoreError("redis store runtime: gone".to_string()));
+        };
+        let ping = runtime.block_on(async {
             tokio::time::timeout(inner.options.connect_timeout, async {
                 redis::cmd("PING").query_async::<String>(&mut conn).await
             })
@@ -193,7 +197,7 @@ impl RedisStore {
         let seed = (k0, h.finish());
         Ok(RedisStore {
             inner: Arc::new(Inner {
-                runtime,
+                runtime: Some(runtime),
                 conn,
                 script: redis::Script::new(SCRIPT),
                 fallback: RateLimiter::new(options.fallback_keys),
@@ -274,7 +278,21 @@ impl RateStore for RedisStore {
                 }
             }
         };
-        drop(inner.runtime.spawn(call));
+        // Without a runtime (never, but in drop) the call and its `done` are dropped, which
+        // answers the request as unavailable.
+        if let Some(rt) = &inner.runtime {
+            drop(rt.spawn(call));
+        }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Dropping a runtime waits for its threads, which an async context forbids: the
+        // last engine holding the store may well be dropped inside a task.
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
     }
 }
 

@@ -64,8 +64,8 @@ mod reference;
 mod request;
 
 pub use compiled::{FieldCost, Scratch};
-pub use deferred::{Evaluation, LimitCheck, Pending};
 pub use decision::{Decision, Malformed, Oversize, RateInfo, RequestId, Response, Verdict};
+pub use deferred::{Evaluation, LimitCheck, Pending};
 pub use policy::{CompileError, Policy, RuleTrace};
 pub use portcullis_match::normalize::Ambiguity;
 pub use ratelimit::{RateCheck, RateLimiter};

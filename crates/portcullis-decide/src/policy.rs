@@ -12,8 +12,7 @@ use portcullis_match::normalize::PathStyle;
 use portcullis_match::ScanLimits;
 use portcullis_rules::{
     Action, Default, Field, Mode, OnAmbiguousPath, OnOversize, RateKey, RateLimit, Rule, RuleSet,
-    Settings,
-    Span,
+    Settings, Span,
 };
 use smallvec::SmallVec;
 
@@ -21,8 +20,8 @@ use crate::compiled::{FieldCost, Program, Run, Scratch};
 use crate::decision::{
     Cause, Decision, IdSource, Malformed, Oversize, RateInfo, RequestId, ShadowHit, Verdict,
 };
-use crate::fields::Fields;
 use crate::deferred::{Evaluation, LimitCheck, Pending};
+use crate::fields::Fields;
 use crate::ratelimit::{RateCheck, RateLimiter};
 use crate::reference::Reference;
 use crate::request::{AuthStatus, Request};

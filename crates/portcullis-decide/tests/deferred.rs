@@ -5,9 +5,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
-use portcullis_decide::{
-    Evaluation, LimitCheck, Policy, RateCheck, RateLimiter, Request, Verdict,
-};
+use portcullis_decide::{Evaluation, LimitCheck, Policy, RateCheck, RateLimiter, Request, Verdict};
 use portcullis_rules::RuleSet;
 use proptest::prelude::*;
 
@@ -117,9 +115,8 @@ proptest! {
 fn keys_depend_on_the_seed_and_the_client_not_on_the_process() {
     let a = Policy::compile(RuleSet::parse("t.toml", RULES).unwrap()).unwrap();
     let b = Policy::compile(RuleSet::parse("t.toml", RULES).unwrap()).unwrap();
-    let req = |ip: u8| {
-        Request::new("POST", "/login").client_ip(IpAddr::V4(Ipv4Addr::new(192, 0, 2, ip)))
-    };
+    let req =
+        |ip: u8| Request::new("POST", "/login").client_ip(IpAddr::V4(Ipv4Addr::new(192, 0, 2, ip)));
     let keys = |p: &Policy, ip: u8, seed: (u64, u64)| -> Vec<u128> {
         match p.evaluate_deferred(&req(ip), seed) {
             Evaluation::Pending(p) => p.checks().iter().map(|c| c.key).collect(),

@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use arc_swap::ArcSwap;
-use portcullis_decide::{CompileError, Decision, Evaluation, Pending, Policy, RateLimiter, Request};
+use portcullis_decide::{
+    CompileError, Decision, Evaluation, Pending, Policy, RateLimiter, Request,
+};
 use portcullis_rules::{Ceilings, Diagnostic, LoadOptions, RuleSet};
 
 use crate::log::{self, LogBudget};
@@ -405,7 +407,9 @@ impl Engine {
                 log::decision(&d, request, budget);
                 Ok(d)
             }
-            Err((store, pending)) => Err((store::Wait::new(store, pending), log::Owned::of(request))),
+            Err((store, pending)) => {
+                Err((store::Wait::new(store, pending), log::Owned::of(request)))
+            }
         };
         async move {
             match waiting {

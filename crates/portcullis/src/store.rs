@@ -136,7 +136,11 @@ impl Future for Wait {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Decision> {
         let answers = {
-            let mut g = self.slot.inner.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut g = self
+                .slot
+                .inner
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
             match g.0.take() {
                 Some(a) => a,
                 None => {

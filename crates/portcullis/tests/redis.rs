@@ -101,15 +101,23 @@ fn one_sequence_both_stores_identical_answers() {
         let want = local.evaluate(&req);
         let got = shared.evaluate(&req);
         assert!(!got.rate_store_unavailable(), "request {i}");
-        assert_eq!(seen(&want, &req), seen(&got, &req), "request {i} at {now_ms} ms");
+        assert_eq!(
+            seen(&want, &req),
+            seen(&got, &req),
+            "request {i} at {now_ms} ms"
+        );
         refused += usize::from(!want.is_allowed());
     }
-    assert!(refused > 20, "the sequence reaches the limits: {refused} refused");
+    assert!(
+        refused > 20,
+        "the sequence reaches the limits: {refused} refused"
+    );
 }
 
 #[test]
 fn a_fleet_of_engines_never_lets_more_than_limit_plus_burst_through() {
-    let Some(server) = RedisServer::start("a_fleet_of_engines_never_lets_more_than_limit_plus_burst_through")
+    let Some(server) =
+        RedisServer::start("a_fleet_of_engines_never_lets_more_than_limit_plus_burst_through")
     else {
         return;
     };
@@ -130,7 +138,10 @@ fn a_fleet_of_engines_never_lets_more_than_limit_plus_burst_through() {
     let engines: Vec<Engine> = (0..4)
         .map(|_| {
             let store = RedisStore::connect(&server.url(), options()).unwrap();
-            Engine::builder().rate_limit_store(store).parse(rules).unwrap()
+            Engine::builder()
+                .rate_limit_store(store)
+                .parse(rules)
+                .unwrap()
         })
         .collect();
     let allowed = Arc::new(AtomicUsize::new(0));
@@ -169,7 +180,10 @@ fn a_fleet_of_engines_never_lets_more_than_limit_plus_burst_through() {
     let allowed = allowed.load(Ordering::Relaxed);
     // GCRA: at most burst + elapsed / T (T = 12 s) in any window.
     let most = 5 + usize::try_from(elapsed.as_secs() / 12).unwrap();
-    assert!(allowed <= most, "{allowed} allowed in {elapsed:?}, at most {most}");
+    assert!(
+        allowed <= most,
+        "{allowed} allowed in {elapsed:?}, at most {most}"
+    );
     assert_eq!(allowed, 5, "the burst is used in full");
     assert_eq!(quiet_refused.load(Ordering::Relaxed), 0);
 }
@@ -198,7 +212,10 @@ fn redis_killed_then_restarted_answers_within_the_timeout_then_shares_again() {
         let t = Instant::now();
         let d = engine.evaluate(&req(100 + (i % 2)));
         slowest = slowest.max(t.elapsed());
-        assert!(d.rate_store_unavailable(), "request {i} while Redis is down");
+        assert!(
+            d.rate_store_unavailable(),
+            "request {i} while Redis is down"
+        );
         answered.push(d.is_allowed());
     }
     // Every request answered within the timeout (and a margin for a loaded machine); the
@@ -220,9 +237,14 @@ fn redis_killed_then_restarted_answers_within_the_timeout_then_shares_again() {
     }
     assert!(!store.circuit_open());
     // Limits are enforced in Redis again: the burst of 4 for the /24, then refusals.
-    let verdicts: Vec<Verdict> = (0..6).map(|_| engine.evaluate(&req(51)).verdict()).collect();
+    let verdicts: Vec<Verdict> = (0..6)
+        .map(|_| engine.evaluate(&req(51)).verdict())
+        .collect();
     assert_eq!(
-        verdicts.iter().filter(|v| **v == Verdict::RateLimit).count(),
+        verdicts
+            .iter()
+            .filter(|v| **v == Verdict::RateLimit)
+            .count(),
         3,
         "{verdicts:?}"
     );
@@ -250,7 +272,10 @@ fn failing_open_or_closed_while_redis_is_down() {
             if want == Verdict::RateLimit {
                 let r = d.response(&req).unwrap();
                 assert_eq!(r.status, 429);
-                assert!(r.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("retry-after")));
+                assert!(r
+                    .headers
+                    .iter()
+                    .any(|(n, _)| n.eq_ignore_ascii_case("retry-after")));
             }
         }
     }
@@ -286,7 +311,10 @@ fn client_text_never_becomes_a_key_and_keys_are_bounded() {
         assert!(!engine.evaluate(&req).rate_store_unavailable());
     }
     let keys = server.command(&["KEYS", "*"]).unwrap();
-    let names: Vec<&str> = keys.lines().filter(|l| !l.starts_with(['*', '$'])).collect();
+    let names: Vec<&str> = keys
+        .lines()
+        .filter(|l| !l.starts_with(['*', '$']))
+        .collect();
     assert!(names.len() >= 4, "{keys}");
     for k in names {
         // `portcullis:{` + 32 hex digits + `}`.

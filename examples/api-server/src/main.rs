@@ -3,7 +3,12 @@
 //! ```sh
 //! cargo run -p portcullis-example-api -- [--listen 127.0.0.1:3000] [--rules DIR]
 //!     [--trust-proxy CIDR]... [--cors-origin ORIGIN]...
+//!     [--redis redis://HOST:PORT [--instances N]]
 //! ```
+//!
+//! With `--redis`, rate limits are counted in that Redis and so shared with every other
+//! instance using it; while Redis is unavailable each instance applies its share of each
+//! limit (divided by `--instances`, default 1).
 //!
 //! Logs (the decision log included) go to stderr; `RUST_LOG` filters them.
 
@@ -11,6 +16,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use portcullis::store::{FailureMode, RedisOptions, RedisStore};
 use portcullis::{Engine, TrustedProxies};
 use portcullis_example_api::{app_with, rules_dir, serve, Options};
 
@@ -19,6 +25,8 @@ struct Args {
     rules: PathBuf,
     proxies: Vec<String>,
     origins: Vec<String>,
+    redis: Option<String>,
+    instances: u32,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -27,6 +35,8 @@ fn parse_args() -> Result<Args, String> {
         rules: rules_dir(),
         proxies: Vec::new(),
         origins: Vec::new(),
+        redis: None,
+        instances: 1,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -36,8 +46,14 @@ fn parse_args() -> Result<Args, String> {
             "--rules" => args.rules = PathBuf::from(value()?),
             "--trust-proxy" => args.proxies.push(value()?),
             "--cors-origin" => args.origins.push(value()?),
+            "--redis" => args.redis = Some(value()?),
+            "--instances" => {
+                args.instances = value()?
+                    .parse()
+                    .map_err(|e| format!("--instances: {e}"))?;
+            }
             "-h" | "--help" => {
-                return Err("usage: api-server [--listen ADDR] [--rules DIR] [--trust-proxy CIDR]... [--cors-origin ORIGIN]...".to_string())
+                return Err("usage: api-server [--listen ADDR] [--rules DIR] [--trust-proxy CIDR]... [--cors-origin ORIGIN]... [--redis redis://HOST:PORT [--instances N]]".to_string())
             }
             other => return Err(format!("unknown argument `{other}` (try --help)")),
         }
@@ -61,7 +77,23 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let engine = match Engine::from_path(&args.rules) {
+    let mut builder = Engine::builder();
+    if let Some(url) = &args.redis {
+        let options = RedisOptions {
+            failure_mode: FailureMode::Local {
+                instances: args.instances,
+            },
+            ..RedisOptions::default()
+        };
+        match RedisStore::connect(url, options) {
+            Ok(store) => builder = builder.rate_limit_store(store),
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let engine = match builder.load(&[&args.rules]) {
         Ok(e) => e,
         Err(e) => {
             eprint!("{}", e.render());
@@ -95,9 +127,13 @@ async fn main() -> ExitCode {
         }
     };
     tracing::info!(
-        "listening on http://{} with rules from {}",
+        "listening on http://{} with rules from {}{}",
         args.listen,
-        args.rules.display()
+        args.rules.display(),
+        args.redis
+            .as_deref()
+            .map(|u| format!(", rate limits shared through {u}"))
+            .unwrap_or_default()
     );
     match serve(listener, app_with(engine, options)).await {
         Ok(()) => ExitCode::SUCCESS,

@@ -137,22 +137,26 @@ impl RedisStore {
     pub fn connect(url: &str, options: RedisOptions) -> Result<RedisStore, StoreError> {
         let store = RedisStore::connect_lazy(url, options)?;
         let inner = &store.inner;
-        let mut conn = inner.conn.clone();
         let Some(runtime) = &inner.runtime else {
             return Err(StoreError("redis store runtime: gone".to_string()));
         };
-        let ping = runtime.block_on(async {
-            tokio::time::timeout(inner.options.connect_timeout, async {
+        let mut conn = inner.conn.clone();
+        // On the store's runtime, waited for on a plain channel: this works from async
+        // code too (where `block_on` would panic), blocking the caller at most this long.
+        let wait = inner.options.connect_timeout;
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        drop(runtime.spawn(async move {
+            let ping = tokio::time::timeout(wait, async {
                 redis::cmd("PING").query_async::<String>(&mut conn).await
             })
-            .await
-        });
-        match ping {
-            Ok(Ok(_)) => Ok(store),
-            Ok(Err(e)) => Err(StoreError(format!("redis at {url}: {e}"))),
-            Err(_) => Err(StoreError(format!(
-                "redis at {url}: no answer within {:?}",
-                inner.options.connect_timeout
+            .await;
+            let _ = tx.send(ping);
+        }));
+        match rx.recv_timeout(wait + Duration::from_millis(100)) {
+            Ok(Ok(Ok(_))) => Ok(store),
+            Ok(Ok(Err(e))) => Err(StoreError(format!("redis at {url}: {e}"))),
+            Ok(Err(_)) | Err(_) => Err(StoreError(format!(
+                "redis at {url}: no answer within {wait:?}"
             ))),
         }
     }
@@ -172,8 +176,8 @@ impl RedisStore {
         if options.timeout.is_zero() {
             return Err(StoreError("redis timeout: must be above zero".to_string()));
         }
-        let client = redis::Client::open(url)
-            .map_err(|e| StoreError(format!("redis URL `{url}`: {e}")))?;
+        let client =
+            redis::Client::open(url).map_err(|e| StoreError(format!("redis URL `{url}`: {e}")))?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("portcullis-redis")
@@ -315,13 +319,10 @@ impl Inner {
                     // The low half of a keyed 128-bit hash is a keyed 64-bit hash.
                     #[allow(clippy::cast_possible_truncation)]
                     let key = c.key as u64;
-                    Some(self.fallback.check(
-                        key,
-                        now,
-                        share(c.limit),
-                        c.period_ns,
-                        share(c.burst),
-                    ))
+                    Some(
+                        self.fallback
+                            .check(key, now, share(c.limit), c.period_ns, share(c.burst)),
+                    )
                 }
             };
             let stop = c.enforce && a.is_some_and(|a| !a.allowed);
@@ -389,11 +390,7 @@ fn parse(rows: &[Vec<i64>], checks: &[LimitCheck]) -> Result<Answers, String> {
         }
     }
     if out.len() != rows.len() || (out.len() < checks.len() && !refused) {
-        return Err(format!(
-            "{} answers to {} checks",
-            rows.len(),
-            checks.len()
-        ));
+        return Err(format!("{} answers to {} checks", rows.len(), checks.len()));
     }
     Ok(Answers {
         checks: out,
@@ -433,7 +430,12 @@ impl Breaker {
         now >= next
             && self
                 .next_probe_ms
-                .compare_exchange(next, now.saturating_add(cooldown), Ordering::AcqRel, Ordering::Relaxed)
+                .compare_exchange(
+                    next,
+                    now.saturating_add(cooldown),
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                )
                 .is_ok()
     }
 
@@ -444,7 +446,10 @@ impl Breaker {
     }
 
     fn failure(&self, o: &RedisOptions, url: &str, why: &str) {
-        let n = self.failures.fetch_add(1, Ordering::AcqRel).saturating_add(1);
+        let n = self
+            .failures
+            .fetch_add(1, Ordering::AcqRel)
+            .saturating_add(1);
         if n == o.breaker_failures {
             let cooldown = u64::try_from(o.breaker_cooldown.as_millis()).unwrap_or(u64::MAX);
             self.next_probe_ms

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use portcullis::store::{RedisOptions, RedisStore};
 use portcullis::{Engine, Request};
-use portcullis_testgen::redis_server::RedisServer;
+use portcullis_testgen::redis_server::{RedisCluster, RedisServer};
 
 const RULES: &str = r#"
 [[rule]]
@@ -42,23 +42,34 @@ fn main() {
         return;
     };
     let local = Engine::from_str(RULES).expect("rules");
-    let options = RedisOptions {
+    let options = || RedisOptions {
         timeout: Duration::from_millis(100),
         ..RedisOptions::default()
     };
-    let store = RedisStore::connect(&server.url(), options).expect("redis");
+    let store = RedisStore::connect(&server.url(), options()).expect("redis");
     let shared = Engine::builder()
+        .rate_limit_store(store)
+        .parse(RULES)
+        .expect("rules");
+    let cluster = RedisCluster::start("rate_store_latency").expect("redis-server is there");
+    let store = RedisStore::connect_cluster(&cluster.urls(), options()).expect("redis cluster");
+    let clustered = Engine::builder()
         .rate_limit_store(store)
         .parse(RULES)
         .expect("rules");
     println!("{n} decisions per row, one client address each of 65,536, sequential");
     println!(
-        "{:<34} {:>9} {:>9} {:>9} {:>12}",
+        "{:<38} {:>9} {:>9} {:>9} {:>12}",
         "", "p50", "p99", "mean", "round trips"
     );
     for (path, limits) in [("/", 1), ("/api/login", 3)] {
-        for (name, engine) in [("in process", &local), ("redis (loopback)", &shared)] {
-            let before = script_calls(&server);
+        for (name, engine) in [
+            ("in process", &local),
+            ("redis (loopback)", &shared),
+            ("redis cluster, 3 masters", &clustered),
+        ] {
+            let nodes = std::iter::once(&server).chain(cluster.nodes());
+            let before: u64 = nodes.clone().map(script_calls).sum();
             let mut times = Vec::with_capacity(n);
             for i in 0..n {
                 let b = u16::try_from(i % 65_536).unwrap_or(0).to_be_bytes();
@@ -69,11 +80,11 @@ fn main() {
                 times.push(t.elapsed());
                 assert!(d.is_allowed() && !d.rate_store_unavailable());
             }
-            let trips = script_calls(&server) - before;
+            let trips = nodes.map(script_calls).sum::<u64>() - before;
             times.sort_unstable();
             let mean = times.iter().sum::<Duration>() / u32::try_from(n).unwrap_or(1);
             println!(
-                "{:<34} {:>9.1?} {:>9.1?} {:>9.1?} {:>12.2}",
+                "{:<38} {:>9.1?} {:>9.1?} {:>9.1?} {:>12.2}",
                 format!("{name}, {limits} limit(s)"),
                 times[n / 2],
                 times[n * 99 / 100],

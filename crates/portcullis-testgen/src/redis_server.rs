@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 pub struct RedisServer {
     child: Option<Child>,
     port: u16,
+    /// Extra arguments (a cluster node's).
+    args: Vec<String>,
 }
 
 impl RedisServer {
@@ -25,6 +27,10 @@ impl RedisServer {
     /// not come up.
     #[must_use]
     pub fn start(test: &str) -> Option<RedisServer> {
+        RedisServer::start_with(test, Vec::new())
+    }
+
+    fn start_with(test: &str, args: Vec<String>) -> Option<RedisServer> {
         let found = Command::new("redis-server")
             .arg("--version")
             .stdout(Stdio::null())
@@ -44,7 +50,19 @@ impl RedisServer {
             return None;
         }
         let port = free_port();
-        let mut server = RedisServer { child: None, port };
+        let bus = free_port().to_string();
+        let args = args
+            .into_iter()
+            .map(|a| {
+                a.replace("{port}", &port.to_string())
+                    .replace("{bus}", &bus)
+            })
+            .collect();
+        let mut server = RedisServer {
+            child: None,
+            port,
+            args,
+        };
         server.restart();
         Some(server)
     }
@@ -86,6 +104,7 @@ impl RedisServer {
                 "--protected-mode",
                 "yes",
             ])
+            .args(&self.args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -137,4 +156,87 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("a free port")
+}
+
+/// A Redis Cluster of three masters on free ports, each slot range on one of them.
+#[derive(Debug)]
+pub struct RedisCluster {
+    nodes: Vec<RedisServer>,
+    dir: std::path::PathBuf,
+}
+
+impl RedisCluster {
+    /// Starts the cluster, or says why not and returns `None` (as [`RedisServer::start`]).
+    ///
+    /// # Panics
+    ///
+    /// As [`RedisServer::start`], and when the cluster does not form within 20 seconds.
+    #[must_use]
+    pub fn start(test: &str) -> Option<RedisCluster> {
+        let dir = std::env::temp_dir().join(format!(
+            "portcullis-redis-cluster-{}-{}",
+            std::process::id(),
+            free_port()
+        ));
+        std::fs::create_dir_all(&dir).expect("a temporary directory");
+        let conf = dir.join("nodes-{port}.conf");
+        let args = vec![
+            "--cluster-enabled".to_string(),
+            "yes".to_string(),
+            "--cluster-config-file".to_string(),
+            conf.display().to_string(),
+            // Not port + 10000, which may be taken or past 65535.
+            "--cluster-port".to_string(),
+            "{bus}".to_string(),
+        ];
+        let mut nodes = Vec::new();
+        for _ in 0..3 {
+            nodes.push(RedisServer::start_with(test, args.clone())?);
+        }
+        let addrs: Vec<String> = nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port))
+            .collect();
+        let created = Command::new("redis-cli")
+            .arg("--cluster")
+            .arg("create")
+            .args(&addrs)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(created, "redis-cli --cluster create {addrs:?} failed");
+        let cluster = RedisCluster { nodes, dir };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !cluster.nodes.iter().all(|n| {
+            n.command(&["CLUSTER", "INFO"])
+                .is_some_and(|i| i.contains("cluster_state:ok"))
+        }) {
+            assert!(Instant::now() < deadline, "the cluster did not form");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Some(cluster)
+    }
+
+    /// The nodes' URLs.
+    #[must_use]
+    pub fn urls(&self) -> Vec<String> {
+        self.nodes.iter().map(RedisServer::url).collect()
+    }
+
+    /// The nodes.
+    #[must_use]
+    pub fn nodes(&self) -> &[RedisServer] {
+        &self.nodes
+    }
+}
+
+impl Drop for RedisCluster {
+    fn drop(&mut self) {
+        for n in &mut self.nodes {
+            n.kill();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use portcullis::store::{FailureMode, RedisOptions, RedisStore};
 use portcullis::{Decision, Engine, Request, Verdict};
-use portcullis_testgen::redis_server::{free_port, RedisServer};
+use portcullis_testgen::redis_server::{free_port, RedisCluster, RedisServer};
 
 const RULES: &str = r#"
 [policy]
@@ -85,8 +85,36 @@ fn one_sequence_both_stores_identical_answers() {
     let Some(server) = RedisServer::start("one_sequence_both_stores_identical_answers") else {
         return;
     };
-    let local = Engine::from_str(RULES).unwrap();
     let shared = engine_with(RedisStore::connect(&server.url(), options()).unwrap());
+    same_answers_as_in_process(&shared);
+}
+
+#[test]
+fn a_cluster_gives_the_same_answers() {
+    let Some(cluster) = RedisCluster::start("a_cluster_gives_the_same_answers") else {
+        return;
+    };
+    let store = RedisStore::connect_cluster(&cluster.urls(), options()).unwrap();
+    same_answers_as_in_process(&engine_with(store));
+    // The keys are spread over the nodes.
+    let per_node: Vec<usize> = cluster
+        .nodes()
+        .iter()
+        .map(|n| {
+            let info = n.command(&["DBSIZE"]).unwrap();
+            info.trim_start_matches(':').trim().parse().unwrap()
+        })
+        .collect();
+    assert!(
+        per_node.iter().filter(|n| **n > 0).count() >= 2,
+        "{per_node:?}"
+    );
+}
+
+/// Drives one sequence of requests (limits reached, shadow limits exceeded, three limits on
+/// one request) through `shared` and through an in-process engine: identical answers.
+fn same_answers_as_in_process(shared: &Engine) {
+    let local = Engine::from_str(RULES).unwrap();
     let paths = ["/login", "/", "/login", "/other", "/login"];
     // Times in whole milliseconds (the store counts in microseconds).
     let mut now_ms = 1_700_000_000_000u64;

@@ -6,7 +6,8 @@
 //! until its theoretical arrival time has passed (at most one period plus the burst), so
 //! Redis holds only active keys. Keys are `PREFIX:{HASH}`: the hash of the rule and the
 //! client's key parts (client text never becomes a key), in braces so Redis Cluster slots
-//! by it.
+//! by it ([`RedisStore::connect_cluster`]: there a request's limits may live on several
+//! nodes, and each is one script call, in order).
 //!
 //! The connection lives on a small runtime of the store's own (one worker thread), so the
 //! store serves synchronous and asynchronous embedders alike and any executor; it
@@ -107,7 +108,7 @@ pub struct RedisStore {
 struct Inner {
     /// Always `Some` but in `drop`.
     runtime: Option<tokio::runtime::Runtime>,
-    conn: ConnectionManager,
+    conn: Conn,
     script: redis::Script,
     options: RedisOptions,
     seed: (u64, u64),
@@ -127,38 +128,15 @@ impl fmt::Debug for RedisStore {
 }
 
 impl RedisStore {
-    /// Connects to `url` (`redis://HOST:PORT[/DB]`, `rediss://` for TLS is not built in)
-    /// and checks that the server answers.
+    /// Connects to `url` (`redis://[USER:PASSWORD@]HOST:PORT[/DB]`; `rediss://`, TLS, is
+    /// not built in) and checks that the server answers.
     ///
     /// # Errors
     ///
     /// A URL that does not parse, or a server that does not answer a `PING` within
     /// `connect_timeout`.
     pub fn connect(url: &str, options: RedisOptions) -> Result<RedisStore, StoreError> {
-        let store = RedisStore::connect_lazy(url, options)?;
-        let inner = &store.inner;
-        let Some(runtime) = &inner.runtime else {
-            return Err(StoreError("redis store runtime: gone".to_string()));
-        };
-        let mut conn = inner.conn.clone();
-        // On the store's runtime, waited for on a plain channel: this works from async
-        // code too (where `block_on` would panic), blocking the caller at most this long.
-        let wait = inner.options.connect_timeout;
-        let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        drop(runtime.spawn(async move {
-            let ping = tokio::time::timeout(wait, async {
-                redis::cmd("PING").query_async::<String>(&mut conn).await
-            })
-            .await;
-            let _ = tx.send(ping);
-        }));
-        match rx.recv_timeout(wait + Duration::from_millis(100)) {
-            Ok(Ok(Ok(_))) => Ok(store),
-            Ok(Ok(Err(e))) => Err(StoreError(format!("redis at {url}: {e}"))),
-            Ok(Err(_)) | Err(_) => Err(StoreError(format!(
-                "redis at {url}: no answer within {wait:?}"
-            ))),
-        }
+        RedisStore::connect_lazy(url, options)?.ping()
     }
 
     /// As [`RedisStore::connect`], without waiting for the server: a server down at start
@@ -168,6 +146,62 @@ impl RedisStore {
     ///
     /// A URL that does not parse, or options out of range.
     pub fn connect_lazy(url: &str, options: RedisOptions) -> Result<RedisStore, StoreError> {
+        let client =
+            redis::Client::open(url).map_err(|e| StoreError(format!("redis URL `{url}`: {e}")))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(options.connect_timeout))
+            .set_response_timeout(Some(options.timeout.max(Duration::from_millis(50))))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(500));
+        RedisStore::build(url.to_string(), options, |rt| {
+            let _guard = rt.enter();
+            ConnectionManager::new_lazy_with_config(client, config)
+                .map(Conn::Single)
+                .map_err(|e| StoreError(format!("redis at {url}: {e}")))
+        })
+    }
+
+    /// Connects to a Redis Cluster through any of its `nodes` (URLs as for
+    /// [`RedisStore::connect`]) and checks that it answers. Keys are spread over the slots
+    /// by their hash; a request whose limits live on several nodes is one call per limit,
+    /// in rule order (a request reaching one limit, the common case, is one round trip).
+    ///
+    /// # Errors
+    ///
+    /// URLs that do not parse, or a cluster that does not answer within
+    /// `connect_timeout`.
+    pub fn connect_cluster<S: AsRef<str>>(
+        nodes: &[S],
+        options: RedisOptions,
+    ) -> Result<RedisStore, StoreError> {
+        let urls: Vec<&str> = nodes.iter().map(AsRef::as_ref).collect();
+        let name = urls.join(",");
+        if urls.is_empty() {
+            return Err(StoreError("redis cluster: no node given".to_string()));
+        }
+        let client = redis::cluster::ClusterClient::builder(urls)
+            .connection_timeout(options.connect_timeout)
+            .response_timeout(options.timeout.max(Duration::from_millis(50)))
+            .retries(1)
+            .build()
+            .map_err(|e| StoreError(format!("redis cluster `{name}`: {e}")))?;
+        let config = redis::cluster::ClusterConfig::new()
+            .set_connection_timeout(options.connect_timeout)
+            .set_response_timeout(options.timeout.max(Duration::from_millis(50)));
+        RedisStore::build(name, options, |rt| {
+            let _guard = rt.enter();
+            Ok(Conn::Cluster(
+                client.get_pending_async_connection_with_config(config),
+            ))
+        })?
+        .ping()
+    }
+
+    fn build(
+        url: String,
+        options: RedisOptions,
+        conn: impl FnOnce(&tokio::runtime::Runtime) -> Result<Conn, StoreError>,
+    ) -> Result<RedisStore, StoreError> {
         if options.prefix.is_empty() || options.prefix.len() > 64 {
             return Err(StoreError(
                 "redis key prefix: 1 to 64 bytes expected".to_string(),
@@ -176,24 +210,13 @@ impl RedisStore {
         if options.timeout.is_zero() {
             return Err(StoreError("redis timeout: must be above zero".to_string()));
         }
-        let client =
-            redis::Client::open(url).map_err(|e| StoreError(format!("redis URL `{url}`: {e}")))?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("portcullis-redis")
             .enable_all()
             .build()
             .map_err(|e| StoreError(format!("redis store runtime: {e}")))?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(options.connect_timeout))
-            .set_response_timeout(Some(options.timeout.max(Duration::from_millis(50))))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(500));
-        let conn = {
-            let _guard = runtime.enter();
-            ConnectionManager::new_lazy_with_config(client, config)
-                .map_err(|e| StoreError(format!("redis at {url}: {e}")))?
-        };
+        let conn = conn(&runtime)?;
         let mut h = SipHasher13::new_with_keys(0x706f_7274_6375_6c6c, 0x6973_2d72_6c2d_6b65);
         h.write(options.prefix.as_bytes());
         let k0 = h.finish();
@@ -207,10 +230,35 @@ impl RedisStore {
                 fallback: RateLimiter::new(options.fallback_keys),
                 breaker: Breaker::new(),
                 seed,
-                url: url.to_string(),
+                url,
                 options,
             }),
         })
+    }
+
+    /// The store, once its server answered a `PING` within `connect_timeout`.
+    fn ping(self) -> Result<RedisStore, StoreError> {
+        let inner = &self.inner;
+        let Some(runtime) = &inner.runtime else {
+            return Err(StoreError("redis store runtime: gone".to_string()));
+        };
+        let mut conn = inner.conn.clone();
+        // On the store's runtime, waited for on a plain channel: this works from async
+        // code too (where `block_on` would panic), blocking the caller at most this long.
+        let wait = inner.options.connect_timeout;
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        drop(runtime.spawn(async move {
+            let ping = tokio::time::timeout(wait, conn.ping()).await;
+            let _ = tx.send(ping);
+        }));
+        let url = &inner.url;
+        match rx.recv_timeout(wait + Duration::from_millis(100)) {
+            Ok(Ok(Ok(()))) => Ok(self),
+            Ok(Ok(Err(e))) => Err(StoreError(format!("redis at {url}: {e}"))),
+            Ok(Err(_)) | Err(_) => Err(StoreError(format!(
+                "redis at {url}: no answer within {wait:?}"
+            ))),
+        }
     }
 
     /// Whether the circuit is open: the store answers from its failure mode without asking
@@ -251,19 +299,9 @@ impl RateStore for RedisStore {
         let me = Arc::clone(inner);
         let call = async move {
             let started = Instant::now();
-            let mut invocation = me.script.prepare_invoke();
-            invocation.arg(now_us);
-            for (k, c) in keys.iter().zip(&checks) {
-                let (t, tau) = intervals(c.limit, c.period_ns, c.burst);
-                invocation
-                    .key(k)
-                    .arg((t / 1000).max(1))
-                    .arg((tau / 1000).max(1))
-                    .arg(u8::from(c.enforce));
-            }
             let answer = tokio::time::timeout(
                 me.options.timeout,
-                invocation.invoke_async::<Vec<Vec<i64>>>(&mut conn),
+                conn.run(&me.script, now_us, &keys, &checks),
             )
             .await;
             let parsed = match answer {
@@ -336,6 +374,72 @@ impl Inner {
             unavailable: true,
         }
     }
+}
+
+/// A connection to one server, or to a cluster; both reconnect by themselves.
+#[derive(Clone)]
+enum Conn {
+    Single(ConnectionManager),
+    Cluster(redis::cluster_async::ClusterConnection),
+}
+
+impl Conn {
+    async fn ping(&mut self) -> redis::RedisResult<()> {
+        let cmd = redis::cmd("PING");
+        match self {
+            Conn::Single(c) => cmd.query_async::<String>(c).await.map(drop),
+            Conn::Cluster(c) => cmd.query_async::<String>(c).await.map(drop),
+        }
+    }
+
+    /// The script's rows for `checks`: one call on one server; on a cluster, whose nodes
+    /// each hold some keys, one call per check, in order, stopping after the first
+    /// exceeded enforced limit as the script does.
+    async fn run(
+        &mut self,
+        script: &redis::Script,
+        now_us: u64,
+        keys: &[String],
+        checks: &[LimitCheck],
+    ) -> redis::RedisResult<Vec<Vec<i64>>> {
+        match self {
+            Conn::Single(c) => invoke(script, now_us, keys, checks, c).await,
+            Conn::Cluster(c) => {
+                let mut rows = Vec::with_capacity(checks.len());
+                for (k, check) in keys.iter().zip(checks) {
+                    let one = std::slice::from_ref(check);
+                    let got = invoke(script, now_us, std::slice::from_ref(k), one, c).await?;
+                    let refused = got.first().and_then(|r| r.first()) == Some(&0);
+                    rows.extend(got);
+                    if check.enforce && refused {
+                        break;
+                    }
+                }
+                Ok(rows)
+            }
+        }
+    }
+}
+
+/// One script call for `checks`.
+async fn invoke(
+    script: &redis::Script,
+    now_us: u64,
+    keys: &[String],
+    checks: &[LimitCheck],
+    conn: &mut impl redis::aio::ConnectionLike,
+) -> redis::RedisResult<Vec<Vec<i64>>> {
+    let mut invocation = script.prepare_invoke();
+    invocation.arg(now_us);
+    for (k, c) in keys.iter().zip(checks) {
+        let (t, tau) = intervals(c.limit, c.period_ns, c.burst);
+        invocation
+            .key(k)
+            .arg((t / 1000).max(1))
+            .arg((tau / 1000).max(1))
+            .arg(u8::from(c.enforce));
+    }
+    invocation.invoke_async(conn).await
 }
 
 /// GCRA's emission interval and burst tolerance in nanoseconds, as the in-process limiter

@@ -66,6 +66,13 @@ mod request;
 pub use compiled::{FieldCost, Scratch};
 pub use decision::{Decision, Malformed, Oversize, RateInfo, RequestId, Response, Verdict};
 pub use deferred::{Evaluation, LimitCheck, Pending};
+
+/// The reference evaluator's model of a decoding function, for the differential fuzz target.
+#[doc(hidden)]
+#[must_use]
+pub fn reference_transform(func: portcullis_rules::Transform, text: &str) -> String {
+    naive::transform(func, text)
+}
 pub use policy::{CompileError, Policy, RuleTrace};
 pub use portcullis_match::normalize::Ambiguity;
 pub use ratelimit::{RateCheck, RateLimiter};

@@ -248,7 +248,7 @@ fn pred_terms(p: &PredKind) -> Vec<&Term> {
 fn arg_name(t: &Term) -> Option<&str> {
     match t {
         Term::Field(portcullis_rules::Field::Arg(name)) => Some(name),
-        Term::Lower(t) | Term::UrlDecode(t) | Term::Len(t) | Term::Present(t) => arg_name(t),
+        Term::Func(_, t) | Term::Len(t) | Term::Present(t) => arg_name(t),
         _ => None,
     }
 }
@@ -268,12 +268,8 @@ fn term<'a>(t: &'a Term, f: &'a Fields<'a>, c: &Choice<'a>) -> Val<'a> {
             portcullis_rules::Type::StrSet => Val::Set(f.set(field)),
             _ => Val::Str(f.string(field)),
         },
-        Term::Lower(t) => match term(t) {
-            Val::Str(s) => Val::Str(s.map(|s| Cow::Owned(s.to_ascii_lowercase()))),
-            other => other,
-        },
-        Term::UrlDecode(t) => match term(t) {
-            Val::Str(s) => Val::Str(s.map(|s| Cow::Owned(naive::percent_decode(&s, false)))),
+        Term::Func(func, t) => match term(t) {
+            Val::Str(s) => Val::Str(s.map(|s| Cow::Owned(naive::transform(*func, &s)))),
             other => other,
         },
         Term::PathSegment(n) => Val::Str(naive::path_segment(&f.path, *n).map(Cow::Borrowed)),

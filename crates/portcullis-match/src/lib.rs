@@ -84,6 +84,7 @@ mod matchset;
 mod naive;
 pub mod normalize;
 mod scan;
+pub mod transform;
 
 pub use crate::error::ScanError;
 pub use crate::iptable::{canonical_ip, canonical_net, IpTable, IpTableBuilder, ListSet};

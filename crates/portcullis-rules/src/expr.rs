@@ -3,6 +3,8 @@
 use std::fmt;
 use std::net::IpAddr;
 
+pub use portcullis_match::transform::Transform;
+
 use crate::source::Span;
 
 /// The type of a value in a condition.
@@ -138,10 +140,8 @@ impl fmt::Display for Field {
 pub enum Term {
     /// A request field.
     Field(Field),
-    /// `lower(s)`: ASCII lowercase.
-    Lower(Box<Term>),
-    /// `url_decode(s)`: one round of percent-decoding (`+` stays `+`).
-    UrlDecode(Box<Term>),
+    /// A function of a string: `lower(s)`, `url_decode_uni(s)`, … (see [`Transform`]).
+    Func(Transform, Box<Term>),
     /// `path_segment(n)`: the n-th (0-based) segment of the normalised path.
     PathSegment(u32),
     /// `len(x)`: bytes of a string (0 when absent) or members of a set.
@@ -164,7 +164,7 @@ impl Term {
     pub fn ty(&self) -> Type {
         match self {
             Term::Field(f) => f.ty(),
-            Term::Lower(_) | Term::UrlDecode(_) | Term::PathSegment(_) | Term::Str(_) => Type::Str,
+            Term::Func(..) | Term::PathSegment(_) | Term::Str(_) => Type::Str,
             Term::Len(_) | Term::Int(_) => Type::Int,
             Term::Present(_) | Term::Bool(_) => Type::Bool,
             Term::Ip(_) => Type::Ip,
@@ -176,7 +176,7 @@ impl Term {
     pub fn field(&self) -> Option<&Field> {
         match self {
             Term::Field(f) => Some(f),
-            Term::Lower(t) | Term::UrlDecode(t) | Term::Len(t) | Term::Present(t) => t.field(),
+            Term::Func(_, t) | Term::Len(t) | Term::Present(t) => t.field(),
             Term::PathSegment(_) => Some(&Field::Path),
             _ => None,
         }
@@ -188,8 +188,7 @@ impl fmt::Display for Term {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Term::Field(x) => x.fmt(f),
-            Term::Lower(t) => write!(f, "lower({t})"),
-            Term::UrlDecode(t) => write!(f, "url_decode({t})"),
+            Term::Func(func, t) => write!(f, "{func}({t})"),
             Term::PathSegment(n) => write!(f, "path_segment({n})"),
             Term::Len(t) => write!(f, "len({t})"),
             Term::Present(t) => write!(f, "present({t})"),

@@ -42,6 +42,14 @@ pub const TERMS: &[&str] = &[
     "path_segment(0)",
     "path_segment(1)",
     "lower(path)",
+    "url_decode_uni(query)",
+    "lower(url_decode_uni(arg[\"a\"]))",
+    "html_entity_decode(header[\"x-a\"])",
+    "js_decode(url_decode(arg[\"a\"]))",
+    "cmd_line(arg[\"a\"])",
+    "normalize_path(raw_path)",
+    "compress_whitespace(replace_comments(query))",
+    "base64_decode(cookie[\"c\"])",
     "\"ab\"",
 ];
 

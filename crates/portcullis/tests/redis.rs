@@ -42,9 +42,10 @@ action = "rate_limit"
 rate_limit = { key = ['header["x-token"]'], limit = 1000, period = "1s" }
 "#;
 
+/// Options for tests about answers, not timing: a timeout a loaded machine cannot reach.
 fn options() -> RedisOptions {
     RedisOptions {
-        timeout: Duration::from_millis(200),
+        timeout: Duration::from_secs(2),
         ..RedisOptions::default()
     }
 }
@@ -231,7 +232,11 @@ fn redis_killed_then_restarted_answers_within_the_timeout_then_shares_again() {
     let store = RedisStore::connect(&server.url(), opts).unwrap();
     let engine = engine_with(store.clone());
     let req = |last: u8| Request::new("GET", "/").client_ip(ip(last));
-    assert!(!engine.evaluate(&req(1)).rate_store_unavailable());
+    // The first call loads the script (three round trips): let it succeed once.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while engine.evaluate(&req(1)).rate_store_unavailable() {
+        assert!(Instant::now() < deadline, "the store never answered");
+    }
 
     server.kill();
     let mut slowest = Duration::ZERO;
@@ -330,7 +335,18 @@ fn client_text_never_becomes_a_key_and_keys_are_bounded() {
     let Some(server) = RedisServer::start("client_text_never_becomes_a_key") else {
         return;
     };
-    let engine = engine_with(RedisStore::connect(&server.url(), options()).unwrap());
+    let rules = r#"
+        [[rule]]
+        id = "by-token"
+        when = 'present(header["x-token"])'
+        action = "rate_limit"
+        rate_limit = { key = ['header["x-token"]'], limit = 10, period = "10s" }
+    "#;
+    let store = RedisStore::connect(&server.url(), options()).unwrap();
+    let engine = Engine::builder()
+        .rate_limit_store(store)
+        .parse(rules)
+        .unwrap();
     let long = "x".repeat(6000);
     let odd = "{}\r\n*1\r\n$4\r\nPING\r\n\u{0}\u{7f}é".to_string();
     for token in [long, odd, "a".to_string()] {
@@ -343,15 +359,15 @@ fn client_text_never_becomes_a_key_and_keys_are_bounded() {
         .lines()
         .filter(|l| !l.starts_with(['*', '$']))
         .collect();
-    assert!(names.len() >= 4, "{keys}");
+    assert_eq!(names.len(), 3, "{keys}");
     for k in names {
         // `portcullis:{` + 32 hex digits + `}`.
         assert!(k.starts_with("portcullis:{") && k.len() == 45, "{k}");
         let ttl = server.command(&["PTTL", k]).unwrap();
         let ms: i64 = ttl.trim_start_matches(':').trim().parse().unwrap();
-        // Every key expires (-1: none set) within its limit's period (-2: gone already;
-        // the token limit's keys live 2 ms).
-        assert!(ms != -1 && ms <= 5_001, "{k}: {ttl}");
+        // Every key expires, once its client is back to a full burst: one emission
+        // interval (1 s) after its one request.
+        assert!(ms > 0 && ms <= 1_001, "{k}: {ttl}");
     }
 }
 

@@ -7,7 +7,8 @@ use portcullis_match::{
     regex_on_lowered, IpTableBuilder, PatternId, PatternKind, ScanLimits, ScannerBuilder,
 };
 use portcullis_rules::{
-    CmpOp, Expr, Field, ListItems, ListKind, ListOp, PredKind, RuleSet, Span, StrOp, Term, Type,
+    CmpOp, Expr, Field, ListItems, ListKind, ListOp, PredKind, RuleSet, Span, StrOp, Term,
+    Transform, Type,
 };
 
 use crate::policy::CompileError;
@@ -228,14 +229,16 @@ fn scan_target<'t>(
 ) -> Option<(&'t Term, PatternKind, String, bool)> {
     match lhs {
         // A regex that ignores case cannot tell a text from its lowered form.
-        Term::Lower(inner) if kind == PatternKind::Regex && ci => {
+        Term::Func(Transform::Lower, inner) if kind == PatternKind::Regex && ci => {
             Some((inner, kind, pat.to_string(), true))
         }
-        Term::Lower(inner) if kind == PatternKind::Regex => match regex_on_lowered(pat) {
-            Some((kind, rewritten, ci)) => Some((inner, kind, rewritten, ci)),
-            None => Some((lhs, kind, pat.to_string(), ci)),
-        },
-        Term::Lower(inner) => {
+        Term::Func(Transform::Lower, inner) if kind == PatternKind::Regex => {
+            match regex_on_lowered(pat) {
+                Some((kind, rewritten, ci)) => Some((inner, kind, rewritten, ci)),
+                None => Some((lhs, kind, pat.to_string(), ci)),
+            }
+        }
+        Term::Func(Transform::Lower, inner) => {
             if !ci && pat.bytes().any(|b| b.is_ascii_uppercase()) {
                 return None;
             }

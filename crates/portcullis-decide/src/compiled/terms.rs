@@ -4,7 +4,7 @@ use std::net::IpAddr;
 
 use portcullis_match::normalize;
 use portcullis_match::normalize::PathStyle;
-use portcullis_rules::{Field, Term};
+use portcullis_rules::{Field, Term, Transform};
 
 use crate::request::Request;
 
@@ -28,7 +28,7 @@ pub(super) fn ip_of(t: &Term, req: &Request<'_>) -> Option<IpAddr> {
 pub(super) fn base_arg(t: &Term) -> Option<&str> {
     match t {
         Term::Field(Field::Arg(name)) => Some(name),
-        Term::Lower(inner) | Term::UrlDecode(inner) => base_arg(inner),
+        Term::Func(_, inner) => base_arg(inner),
         _ => None,
     }
 }
@@ -111,18 +111,21 @@ pub(super) fn compute(
             Field::Attr(name) => copy(req.attrs.get(name), out),
             _ => false,
         },
-        Term::Lower(inner) => {
+        Term::Func(Transform::Lower, inner) => {
             let present = compute(inner, req, target, arg, out, tmp, tmp2);
             out.make_ascii_lowercase();
             present
         }
-        Term::UrlDecode(inner) => {
+        Term::Func(func, inner) => {
             tmp2.clear();
             let mut inner_buf = std::mem::take(tmp2);
             let present = compute(inner, req, target, arg, &mut inner_buf, tmp, out);
             out.clear();
             if present {
-                normalize::percent_decode_into(&inner_buf, false, out);
+                let mut bytes = std::mem::take(tmp).into_bytes();
+                func.apply(&inner_buf, out, &mut bytes);
+                bytes.clear();
+                *tmp = String::from_utf8(bytes).unwrap_or_default();
             }
             *tmp2 = inner_buf;
             present

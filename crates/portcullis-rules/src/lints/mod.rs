@@ -29,7 +29,7 @@ mod implies;
 use regex_syntax::hir::{Hir, HirKind, Look};
 
 use crate::diag::Diagnostic;
-use crate::expr::{CmpOp, Expr, Field, ListOp, Pred, PredKind, StrOp, Term};
+use crate::expr::{CmpOp, Expr, Field, ListOp, Pred, PredKind, StrOp, Term, Transform};
 use crate::lists::List;
 use crate::ruleset::{Action, Mode, Rule, Settings};
 use crate::source::{Sources, Span};
@@ -406,7 +406,7 @@ fn prefix_misses_itself(r: &Rule, out: &mut Vec<Diagnostic>) {
     };
     let path_term = |t: &Term| match t {
         Term::Field(Field::Path) => true,
-        Term::Lower(t) => matches!(**t, Term::Field(Field::Path)),
+        Term::Func(Transform::Lower, t) => matches!(**t, Term::Field(Field::Path)),
         _ => false,
     };
     let mut prefixes = Vec::new();

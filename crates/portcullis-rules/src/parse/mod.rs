@@ -420,12 +420,11 @@ impl Parser<'_, '_> {
                 .map_or(astart, |t| t.1.end);
             let ar = astart..aend;
             match name {
-                "lower" | "url_decode" => {
+                _ if Transform::from_name(name).is_some() => {
                     self.want_type(&arg, Type::Str, ar, &format!("`{name}` takes a string"));
-                    if name == "lower" {
-                        Term::Lower(Box::new(arg))
-                    } else {
-                        Term::UrlDecode(Box::new(arg))
+                    match Transform::from_name(name) {
+                        Some(func) => Term::Func(func, Box::new(arg)),
+                        None => arg,
                     }
                 }
                 "len" => {

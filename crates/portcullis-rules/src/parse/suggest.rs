@@ -20,7 +20,29 @@ pub(super) const FIELDS: &[&str] = &[
     "attr",
     "cors.preflight",
 ];
-pub(super) const FUNCS: &[&str] = &["lower", "url_decode", "path_segment", "len", "present"];
+pub(super) const FUNCS: &[&str] = &[
+    "lower",
+    "upper",
+    "url_decode",
+    "url_decode_uni",
+    "html_entity_decode",
+    "js_decode",
+    "css_decode",
+    "base64_decode",
+    "hex_decode",
+    "remove_nulls",
+    "remove_whitespace",
+    "compress_whitespace",
+    "replace_comments",
+    "normalize_path",
+    "normalize_path_win",
+    "cmd_line",
+    "utf8_to_unicode",
+    "trim",
+    "path_segment",
+    "len",
+    "present",
+];
 
 /// The closest known name, for "did you mean" hints.
 pub(crate) fn suggest<'a>(word: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {

@@ -4,7 +4,11 @@
 //! functions say, so a bug in the fast path shows up as a difference instead of being
 //! repeated here.
 
+mod transform;
+
 use portcullis_match::normalize::Ambiguity;
+
+pub(crate) use transform::transform;
 
 use crate::decision::Malformed;
 use crate::policy::MalformedChecks;

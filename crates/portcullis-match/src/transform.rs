@@ -1,0 +1,560 @@
+//! Decoding and normalising functions (`url_decode_uni(x)`, `cmd_line(x)`, …): what a rule
+//! applies to a value before matching it, so that an attack encoded once or twice is seen
+//! as what the server behind will read.
+//!
+//! Each function follows ModSecurity's transformation of the same name where it defines one
+//! (OWASP CRS relies on them); where ModSecurity yields bytes that are not UTF-8 (a
+//! decoded `%ff`), the result has U+FFFD in their place. Each is a single pass into a
+//! reused buffer; `portcullis-decide`'s naive reference implements them again, plainly, and
+//! the two are property-tested against each other.
+
+use std::fmt;
+
+/// A function of one string.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Transform {
+    /// ASCII lowercase.
+    Lower,
+    /// ASCII uppercase.
+    Upper,
+    /// One round of percent-decoding; `+` stays `+`; a `%` not followed by two hex digits
+    /// stays as it is.
+    UrlDecode,
+    /// ModSecurity's `urlDecodeUni`: `%HH`, `+` as a space, and IIS's `%uHHHH`, of which
+    /// only the low byte is kept, but for full-width ASCII (`%uFF01`–`%uFF5E`), which
+    /// becomes its ASCII character.
+    UrlDecodeUni,
+    /// HTML character references: `&#DDD;`, `&#xHH;` (the `;` optional, the low byte
+    /// kept) and `&quot;` `&amp;` `&lt;` `&gt;` `&nbsp;` (a name ends at the first character
+    /// that is not a letter or digit).
+    HtmlEntityDecode,
+    /// JavaScript escapes: `\n` and the other single-letter ones, `\xHH`, `\uHHHH` (as in
+    /// `url_decode_uni`), octal `\OOO`, and `\c` for any other `c`.
+    JsDecode,
+    /// CSS escapes: `\` and one to six hex digits (the last byte kept; a full-width form
+    /// becomes ASCII; one whitespace after it dropped), `\` and a newline dropped, `\c`.
+    CssDecode,
+    /// Base64 (standard alphabet), up to the first character outside it; padding optional.
+    Base64Decode,
+    /// Pairs of hex digits, up to the first pair that is not one.
+    HexDecode,
+    /// Every NUL removed.
+    RemoveNulls,
+    /// Every whitespace character removed (ASCII whitespace and U+00A0).
+    RemoveWhitespace,
+    /// Every run of whitespace (as `remove_whitespace` sees it) made one space.
+    CompressWhitespace,
+    /// Every C comment (`/* … */`, or `/*` to the end) made one space; a lone `*/` stays.
+    ReplaceComments,
+    /// Dot segments and repeated slashes resolved (`/a/./b/../c//d` → `/a/c/d`), without
+    /// decoding; a relative path keeps the `..` it cannot resolve.
+    NormalizePath,
+    /// `normalize_path` after turning every `\` into `/`.
+    NormalizePathWin,
+    /// ModSecurity's `cmdLine`: `\ " ' ^` removed, `, ;` and whitespace runs made one
+    /// space, a space before `/` or `(` removed, ASCII lowercased.
+    CmdLine,
+    /// Every non-ASCII character written `%uHHHH` (lowercase hex, more digits past
+    /// U+FFFF).
+    Utf8ToUnicode,
+    /// Whitespace removed at both ends (as `remove_whitespace` sees it).
+    Trim,
+}
+
+impl Transform {
+    /// Every function, in the order of their names.
+    pub const ALL: [Transform; 18] = [
+        Transform::Base64Decode,
+        Transform::CmdLine,
+        Transform::CompressWhitespace,
+        Transform::CssDecode,
+        Transform::HexDecode,
+        Transform::HtmlEntityDecode,
+        Transform::JsDecode,
+        Transform::Lower,
+        Transform::NormalizePath,
+        Transform::NormalizePathWin,
+        Transform::RemoveNulls,
+        Transform::RemoveWhitespace,
+        Transform::ReplaceComments,
+        Transform::Trim,
+        Transform::Upper,
+        Transform::UrlDecode,
+        Transform::UrlDecodeUni,
+        Transform::Utf8ToUnicode,
+    ];
+
+    /// The function's name in rules.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Transform::Lower => "lower",
+            Transform::Upper => "upper",
+            Transform::UrlDecode => "url_decode",
+            Transform::UrlDecodeUni => "url_decode_uni",
+            Transform::HtmlEntityDecode => "html_entity_decode",
+            Transform::JsDecode => "js_decode",
+            Transform::CssDecode => "css_decode",
+            Transform::Base64Decode => "base64_decode",
+            Transform::HexDecode => "hex_decode",
+            Transform::RemoveNulls => "remove_nulls",
+            Transform::RemoveWhitespace => "remove_whitespace",
+            Transform::CompressWhitespace => "compress_whitespace",
+            Transform::ReplaceComments => "replace_comments",
+            Transform::NormalizePath => "normalize_path",
+            Transform::NormalizePathWin => "normalize_path_win",
+            Transform::CmdLine => "cmd_line",
+            Transform::Utf8ToUnicode => "utf8_to_unicode",
+            Transform::Trim => "trim",
+        }
+    }
+
+    /// The function a rule names.
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Transform> {
+        Transform::ALL.into_iter().find(|t| t.name() == name)
+    }
+
+    /// Appends the function's value of `input` to `out`; `bytes` is scratch space.
+    pub fn apply(self, input: &str, out: &mut String, bytes: &mut Vec<u8>) {
+        let s = input.as_bytes();
+        match self {
+            Transform::Lower => {
+                let at = out.len();
+                out.push_str(input);
+                out[at..].make_ascii_lowercase();
+                return;
+            }
+            Transform::Upper => {
+                let at = out.len();
+                out.push_str(input);
+                out[at..].make_ascii_uppercase();
+                return;
+            }
+            Transform::UrlDecode => {
+                crate::normalize::percent_decode_into(input, false, out);
+                return;
+            }
+            Transform::Utf8ToUnicode => {
+                for c in input.chars() {
+                    if c.is_ascii() {
+                        out.push(c);
+                    } else {
+                        use fmt::Write;
+                        let _ = write!(out, "%u{:04x}", u32::from(c));
+                    }
+                }
+                return;
+            }
+            Transform::Trim => {
+                out.push_str(input.trim_matches(is_space_char));
+                return;
+            }
+            _ => {}
+        }
+        bytes.clear();
+        match self {
+            Transform::UrlDecodeUni => url_decode_uni(s, bytes),
+            Transform::HtmlEntityDecode => html_entity_decode(s, bytes),
+            Transform::JsDecode => js_decode(s, bytes),
+            Transform::CssDecode => css_decode(s, bytes),
+            Transform::Base64Decode => base64_decode(s, bytes),
+            Transform::HexDecode => hex_decode(s, bytes),
+            Transform::RemoveNulls => bytes.extend(s.iter().filter(|&&b| b != 0)),
+            Transform::RemoveWhitespace => whitespace(input, None, bytes),
+            Transform::CompressWhitespace => whitespace(input, Some(b' '), bytes),
+            Transform::ReplaceComments => replace_comments(s, bytes),
+            Transform::NormalizePath => normalize_path(s, false, bytes),
+            Transform::NormalizePathWin => normalize_path(s, true, bytes),
+            Transform::CmdLine => cmd_line(s, bytes),
+            _ => {}
+        }
+        out.push_str(&String::from_utf8_lossy(bytes));
+    }
+}
+
+impl fmt::Display for Transform {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+fn hex(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Two hex digits at `s[i..]`.
+fn hex2(s: &[u8], i: usize) -> Option<u8> {
+    Some((hex(*s.get(i)?)? << 4) | hex(*s.get(i + 1)?)?)
+}
+
+/// `%uHHHH` (or `\uHHHH`) at `s[i..]`, `i` at the `u`: the byte ModSecurity keeps.
+fn unicode_escape(s: &[u8], i: usize) -> Option<u8> {
+    let digits = s.get(i + 1..i + 5)?;
+    if !digits.iter().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let low = hex2(digits, 2)?;
+    let full_width = digits[0].eq_ignore_ascii_case(&b'f') && digits[1].eq_ignore_ascii_case(&b'f');
+    Some(if full_width && low > 0 && low < 0x5f {
+        low + 0x20
+    } else {
+        low
+    })
+}
+
+fn url_decode_uni(s: &[u8], out: &mut Vec<u8>) {
+    let mut i = 0;
+    while let Some(&b) = s.get(i) {
+        match b {
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b'%' if matches!(s.get(i + 1), Some(b'u' | b'U')) => match unicode_escape(s, i + 1) {
+                Some(c) => {
+                    out.push(c);
+                    i += 6;
+                }
+                None => {
+                    out.push(b);
+                    i += 1;
+                }
+            },
+            b'%' => match hex2(s, i + 1) {
+                Some(c) => {
+                    out.push(c);
+                    i += 3;
+                }
+                None => {
+                    out.push(b);
+                    i += 1;
+                }
+            },
+            _ => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+}
+
+fn html_entity_decode(s: &[u8], out: &mut Vec<u8>) {
+    const NAMED: [(&[u8], u8); 5] = [
+        (b"quot", b'"'),
+        (b"amp", b'&'),
+        (b"lt", b'<'),
+        (b"gt", b'>'),
+        (b"nbsp", 0xa0),
+    ];
+    let mut i = 0;
+    while let Some(&b) = s.get(i) {
+        i += 1;
+        if b != b'&' {
+            out.push(b);
+            continue;
+        }
+        let rest = s.get(i..).unwrap_or_default();
+        let (value, used) = if rest.first() == Some(&b'#') {
+            let hexa = matches!(rest.get(1), Some(b'x' | b'X'));
+            let start = if hexa { 2 } else { 1 };
+            let digits = rest
+                .get(start..)
+                .unwrap_or_default()
+                .iter()
+                .take_while(|b| {
+                    if hexa {
+                        b.is_ascii_hexdigit()
+                    } else {
+                        b.is_ascii_digit()
+                    }
+                })
+                .count();
+            if digits == 0 {
+                (None, 0)
+            } else {
+                let mut v: u32 = 0;
+                for &d in &rest[start..start + digits] {
+                    let d = u32::from(hex(d).unwrap_or(0));
+                    v = v.wrapping_mul(if hexa { 16 } else { 10 }).wrapping_add(d);
+                }
+                ((v as u8).into(), start + digits)
+            }
+        } else {
+            let name_len = rest
+                .iter()
+                .take_while(|b| b.is_ascii_alphanumeric())
+                .count();
+            let name = &rest[..name_len];
+            match NAMED.iter().find(|(n, _)| name.eq_ignore_ascii_case(n)) {
+                Some(&(_, v)) => (Some(v), name_len),
+                None => (None, 0),
+            }
+        };
+        match value {
+            Some(v) => {
+                out.push(v);
+                i += used;
+                if s.get(i) == Some(&b';') {
+                    i += 1;
+                }
+            }
+            None => out.push(b'&'),
+        }
+    }
+}
+
+fn js_decode(s: &[u8], out: &mut Vec<u8>) {
+    let mut i = 0;
+    while let Some(&b) = s.get(i) {
+        if b != b'\\' {
+            out.push(b);
+            i += 1;
+            continue;
+        }
+        let Some(&c) = s.get(i + 1) else {
+            out.push(b);
+            i += 1;
+            continue;
+        };
+        if c == b'u' {
+            if let Some(v) = unicode_escape(s, i + 1) {
+                out.push(v);
+                i += 6;
+                continue;
+            }
+        }
+        if c == b'x' {
+            if let Some(v) = hex2(s, i + 2) {
+                out.push(v);
+                i += 4;
+                continue;
+            }
+        }
+        if (b'0'..=b'7').contains(&c) {
+            let n = s[i + 1..]
+                .iter()
+                .take(3)
+                .take_while(|d| (b'0'..=b'7').contains(*d))
+                .count();
+            let mut v: u32 = 0;
+            let mut used = 0;
+            for &d in &s[i + 1..i + 1 + n] {
+                let next = v * 8 + u32::from(d - b'0');
+                if next > 0xff {
+                    break;
+                }
+                v = next;
+                used += 1;
+            }
+            out.push(v as u8);
+            i += 1 + used;
+            continue;
+        }
+        out.push(match c {
+            b'a' => 0x07,
+            b'b' => 0x08,
+            b'f' => 0x0c,
+            b'n' => b'\n',
+            b'r' => b'\r',
+            b't' => b'\t',
+            b'v' => 0x0b,
+            other => other,
+        });
+        i += 2;
+    }
+}
+
+fn css_decode(s: &[u8], out: &mut Vec<u8>) {
+    let mut i = 0;
+    while let Some(&b) = s.get(i) {
+        if b != b'\\' {
+            out.push(b);
+            i += 1;
+            continue;
+        }
+        i += 1;
+        let Some(&c) = s.get(i) else {
+            break;
+        };
+        let n = s[i..]
+            .iter()
+            .take(6)
+            .take_while(|d| d.is_ascii_hexdigit())
+            .count();
+        if n > 0 {
+            let digits = &s[i..i + n];
+            let last = if n == 1 {
+                hex(digits[0]).unwrap_or(0)
+            } else {
+                hex2(digits, n - 2).unwrap_or(0)
+            };
+            // A full-width form: four digits `ffHH`, or five or six with leading zeros.
+            let leading_zeros = digits.iter().take_while(|d| **d == b'0').count();
+            let full_width = (n == 4 || (n >= 5 && leading_zeros >= n - 4))
+                && digits[n - 4].eq_ignore_ascii_case(&b'f')
+                && digits[n - 3].eq_ignore_ascii_case(&b'f');
+            out.push(if full_width && last > 0 && last < 0x5f {
+                last + 0x20
+            } else {
+                last
+            });
+            i += n;
+            if s.get(i).is_some_and(|w| is_space(*w)) {
+                i += 1;
+            }
+        } else if c == b'\n' {
+            i += 1;
+        } else {
+            out.push(c);
+            i += 1;
+        }
+    }
+}
+
+fn base64_decode(s: &[u8], out: &mut Vec<u8>) {
+    let value = |b: u8| match b {
+        b'A'..=b'Z' => Some(b - b'A'),
+        b'a'..=b'z' => Some(b - b'a' + 26),
+        b'0'..=b'9' => Some(b - b'0' + 52),
+        b'+' => Some(62),
+        b'/' => Some(63),
+        _ => None,
+    };
+    let mut acc: u32 = 0;
+    let mut bits = 0;
+    for &b in s {
+        let Some(v) = value(b) else { break };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+}
+
+fn hex_decode(s: &[u8], out: &mut Vec<u8>) {
+    for pair in s.chunks_exact(2) {
+        match hex2(pair, 0) {
+            Some(v) => out.push(v),
+            None => break,
+        }
+    }
+}
+
+/// ASCII whitespace as C's `isspace` sees it.
+fn is_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
+}
+
+fn is_space_char(c: char) -> bool {
+    c.is_ascii() && is_space(c as u8) || c == '\u{a0}'
+}
+
+/// Whitespace removed (`with` = None) or each run of it made `with`.
+fn whitespace(input: &str, with: Option<u8>, out: &mut Vec<u8>) {
+    let mut in_run = false;
+    for c in input.chars() {
+        if is_space_char(c) {
+            if let (Some(w), false) = (with, in_run) {
+                out.push(w);
+            }
+            in_run = true;
+        } else {
+            let mut buf = [0u8; 4];
+            out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+            in_run = false;
+        }
+    }
+}
+
+fn replace_comments(s: &[u8], out: &mut Vec<u8>) {
+    let mut i = 0;
+    while i < s.len() {
+        if s[i..].starts_with(b"/*") {
+            out.push(b' ');
+            match s[i + 2..].windows(2).position(|w| w == b"*/") {
+                Some(end) => i += 2 + end + 2,
+                None => return,
+            }
+        } else {
+            out.push(s[i]);
+            i += 1;
+        }
+    }
+}
+
+fn normalize_path(s: &[u8], windows: bool, out: &mut Vec<u8>) {
+    let absolute = s
+        .first()
+        .is_some_and(|&b| b == b'/' || (windows && b == b'\\'));
+    let mut segments: Vec<&[u8]> = Vec::new();
+    // Splitting on both separators equals turning `\` into `/` first.
+    let parts = s.split(|&b| b == b'/' || (windows && b == b'\\'));
+    let mut last_was_dir = false;
+    for part in parts {
+        last_was_dir = true;
+        match part {
+            b"" | b"." => {}
+            b".." => match segments.last() {
+                Some(&p) if p != b".." => {
+                    segments.pop();
+                }
+                _ if absolute => {}
+                _ => segments.push(part),
+            },
+            _ => {
+                segments.push(part);
+                last_was_dir = false;
+            }
+        }
+    }
+    if absolute {
+        out.push(b'/');
+    }
+    for (n, seg) in segments.iter().enumerate() {
+        if n > 0 {
+            out.push(b'/');
+        }
+        out.extend_from_slice(seg);
+    }
+    let ends_with_slash = s
+        .last()
+        .is_some_and(|&b| b == b'/' || (windows && b == b'\\'));
+    if !segments.is_empty() && (ends_with_slash || last_was_dir) {
+        out.push(b'/');
+    }
+}
+
+fn cmd_line(s: &[u8], out: &mut Vec<u8>) {
+    let mut space = false;
+    for &b in s {
+        match b {
+            b'"' | b'\'' | b'\\' | b'^' => {}
+            b' ' | b',' | b';' | b'\t' | b'\r' | b'\n' => {
+                if !space {
+                    out.push(b' ');
+                    space = true;
+                }
+            }
+            b'/' | b'(' => {
+                if space {
+                    out.pop();
+                }
+                space = false;
+                out.push(b);
+            }
+            _ => {
+                out.push(b.to_ascii_lowercase());
+                space = false;
+            }
+        }
+    }
+}

@@ -67,6 +67,28 @@ pub use compiled::{FieldCost, Scratch};
 pub use decision::{Decision, Malformed, Oversize, RateInfo, RequestId, Response, Verdict};
 pub use deferred::{Evaluation, LimitCheck, Pending};
 
+/// The reference evaluator's reading of a body, as (kind, name, value) arguments, its error
+/// and whether it was truncated: for the differential fuzz target.
+#[doc(hidden)]
+#[must_use]
+pub fn reference_body(
+    kind: portcullis_match::body::BodyKind,
+    boundary: Option<&str>,
+    body: &[u8],
+    limits: &portcullis_match::body::BodyLimits,
+) -> ReferenceBody {
+    let b = naive::read_body(kind, boundary, body, limits);
+    (b.args, b.error, b.truncated)
+}
+
+/// What [`reference_body`] gives.
+#[doc(hidden)]
+pub type ReferenceBody = (
+    Vec<(portcullis_match::body::ArgKind, String, String)>,
+    Option<portcullis_match::body::BodyError>,
+    bool,
+);
+
 /// The reference evaluator's model of a decoding function, for the differential fuzz target.
 #[doc(hidden)]
 #[must_use]

@@ -77,6 +77,7 @@ None yet: everything is always built.
 )]
 #![warn(missing_docs, missing_debug_implementations)]
 
+pub mod body;
 mod error;
 mod iptable;
 mod lowered;

@@ -4,10 +4,12 @@
 //! functions say, so a bug in the fast path shows up as a difference instead of being
 //! repeated here.
 
+mod body;
 mod transform;
 
 use portcullis_match::normalize::Ambiguity;
 
+pub(crate) use body::read_body;
 pub(crate) use transform::transform;
 
 use crate::decision::Malformed;

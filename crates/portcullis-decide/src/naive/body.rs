@@ -1,0 +1,733 @@
+//! Bodies as the reference reads docs/requests.md: form, JSON and multipart, plainly and
+//! allocating freely, sharing nothing with `portcullis_match::body`.
+
+use portcullis_match::body::{ArgKind, BodyError, BodyKind, BodyLimits};
+
+/// A body's arguments (kind, name, value), why it could not be read, and whether a limit
+/// cut it short.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Body {
+    pub(crate) args: Vec<(ArgKind, String, String)>,
+    pub(crate) error: Option<BodyError>,
+    pub(crate) truncated: bool,
+}
+
+pub(crate) fn read_body(
+    kind: BodyKind,
+    boundary: Option<&str>,
+    body: &[u8],
+    limits: &BodyLimits,
+) -> Body {
+    let mut truncated = body.len() > limits.max_bytes;
+    let body = &body[..body.len().min(limits.max_bytes)];
+    let result = match kind {
+        BodyKind::Form => Ok(form(body)),
+        BodyKind::Json => json(body, limits.max_depth.min(512)),
+        BodyKind::Multipart => match boundary {
+            Some(b) if boundary_ok(b) => multipart(body, b, limits.max_parts, &mut truncated),
+            _ => Err(BodyError::NoBoundary),
+        },
+    };
+    match result {
+        Ok(mut args) => {
+            if args.len() > limits.max_args {
+                args.truncate(limits.max_args);
+                truncated = true;
+            }
+            Body {
+                args,
+                error: None,
+                truncated,
+            }
+        }
+        Err(e) => Body {
+            args: Vec::new(),
+            error: Some(e),
+            truncated,
+        },
+    }
+}
+
+fn form(body: &[u8]) -> Vec<(ArgKind, String, String)> {
+    let text = String::from_utf8_lossy(body);
+    let mut args = Vec::new();
+    for pair in text.split('&').filter(|p| !p.is_empty()) {
+        let mut halves = pair.splitn(2, '=');
+        let name = halves.next().unwrap_or("");
+        let value = halves.next().unwrap_or("");
+        args.push((
+            ArgKind::Field,
+            super::percent_decode(name, true),
+            super::percent_decode(value, true),
+        ));
+    }
+    args
+}
+
+#[derive(Debug, PartialEq)]
+enum Tok {
+    Open(char),
+    Close(char),
+    Colon,
+    Comma,
+    Str(String),
+    Scalar(String),
+    /// What no JSON token is; reading stops there.
+    Bad,
+}
+
+/// JSON as tokens first, then a tree walk over them.
+fn json(body: &[u8], max_depth: usize) -> Result<Vec<(ArgKind, String, String)>, BodyError> {
+    let bad = BodyError::MalformedJson;
+    let text = std::str::from_utf8(body).map_err(|_| bad)?;
+    let chars: Vec<char> = text.chars().collect();
+    let mut toks = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        match c {
+            ' ' | '\t' | '\n' | '\r' => i += 1,
+            '{' | '[' => {
+                toks.push(Tok::Open(c));
+                i += 1;
+            }
+            '}' | ']' => {
+                toks.push(Tok::Close(c));
+                i += 1;
+            }
+            ':' => {
+                toks.push(Tok::Colon);
+                i += 1;
+            }
+            ',' => {
+                toks.push(Tok::Comma);
+                i += 1;
+            }
+            '"' => match json_string(&chars, i + 1) {
+                Some((s, next)) => {
+                    toks.push(Tok::Str(s));
+                    i = next;
+                }
+                None => {
+                    toks.push(Tok::Bad);
+                    break;
+                }
+            },
+            _ => {
+                let start = i;
+                while i < chars.len() && !" \t\n\r{}[]:,\"".contains(chars[i]) {
+                    i += 1;
+                }
+                let word: String = chars[start..i].iter().collect();
+                if !scalar_ok(&word) {
+                    toks.push(Tok::Bad);
+                    break;
+                }
+                toks.push(Tok::Scalar(word));
+            }
+        }
+    }
+    let mut args = Vec::new();
+    let mut at = 0;
+    walk(&toks, &mut at, "", 0, max_depth, &mut args)?;
+    if at != toks.len() {
+        return Err(bad);
+    }
+    Ok(args)
+}
+
+fn scalar_ok(w: &str) -> bool {
+    if w == "true" || w == "false" || w == "null" {
+        return true;
+    }
+    // -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+    let b = w.strip_prefix('-').unwrap_or(w);
+    let (mantissa, exponent) = match b.find(['e', 'E']) {
+        Some(i) => (&b[..i], Some(&b[i + 1..])),
+        None => (b, None),
+    };
+    let (int, frac) = match mantissa.split_once('.') {
+        Some((a, f)) => (a, Some(f)),
+        None => (mantissa, None),
+    };
+    let digits = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_digit());
+    let int_ok = int == "0" || (digits(int) && !int.starts_with('0'));
+    let frac_ok = frac.is_none_or(digits);
+    let exp_ok = exponent.is_none_or(|e| digits(e.strip_prefix(['+', '-']).unwrap_or(e)));
+    int_ok && frac_ok && exp_ok
+}
+
+/// A string's text from just after its opening quote; the index after its closing one.
+fn json_string(chars: &[char], mut i: usize) -> Option<(String, usize)> {
+    let mut s = String::new();
+    loop {
+        let c = *chars.get(i)?;
+        i += 1;
+        match c {
+            '"' => return Some((s, i)),
+            '\\' => {
+                let e = *chars.get(i)?;
+                i += 1;
+                match e {
+                    '"' | '\\' | '/' => s.push(e),
+                    'b' => s.push('\u{8}'),
+                    'f' => s.push('\u{c}'),
+                    'n' => s.push('\n'),
+                    'r' => s.push('\r'),
+                    't' => s.push('\t'),
+                    'u' => {
+                        let code = |at: usize| -> Option<u32> {
+                            let h: String = chars.get(at..at + 4)?.iter().collect();
+                            if h.len() != 4 || !h.chars().all(|c| c.is_ascii_hexdigit()) {
+                                return None;
+                            }
+                            u32::from_str_radix(&h, 16).ok()
+                        };
+                        let hi = code(i)?;
+                        i += 4;
+                        let is_high = (0xd800..=0xdbff).contains(&hi);
+                        let next_is_low = chars.get(i) == Some(&'\\')
+                            && chars.get(i + 1) == Some(&'u')
+                            && code(i + 2).is_some_and(|lo| (0xdc00..=0xdfff).contains(&lo));
+                        if is_high && next_is_low {
+                            let lo = code(i + 2)?;
+                            i += 6;
+                            s.push(char::from_u32(
+                                0x10000 + (hi - 0xd800) * 0x400 + (lo - 0xdc00),
+                            )?);
+                        } else {
+                            s.push(char::from_u32(hi).unwrap_or('\u{fffd}'));
+                        }
+                    }
+                    _ => return None,
+                }
+            }
+            c if (c as u32) < 0x20 => return None,
+            c => s.push(c),
+        }
+    }
+}
+
+fn join(path: &str, name: &str) -> String {
+    if path.is_empty() {
+        name.to_string()
+    } else {
+        format!("{path}.{name}")
+    }
+}
+
+fn walk(
+    toks: &[Tok],
+    at: &mut usize,
+    path: &str,
+    depth: usize,
+    max_depth: usize,
+    args: &mut Vec<(ArgKind, String, String)>,
+) -> Result<(), BodyError> {
+    let bad = BodyError::MalformedJson;
+    let tok = toks.get(*at).ok_or(bad)?;
+    *at += 1;
+    match tok {
+        Tok::Str(s) | Tok::Scalar(s) => {
+            args.push((ArgKind::Field, path.to_string(), s.clone()));
+            Ok(())
+        }
+        Tok::Open(_) if depth >= max_depth => Err(BodyError::JsonTooDeep),
+        Tok::Open('{') => {
+            if toks.get(*at) == Some(&Tok::Close('}')) {
+                *at += 1;
+                return Ok(());
+            }
+            loop {
+                let Some(Tok::Str(key)) = toks.get(*at) else {
+                    return Err(bad);
+                };
+                let key = key.clone();
+                *at += 1;
+                if toks.get(*at) != Some(&Tok::Colon) {
+                    return Err(bad);
+                }
+                *at += 1;
+                walk(toks, at, &join(path, &key), depth + 1, max_depth, args)?;
+                match toks.get(*at) {
+                    Some(Tok::Comma) => *at += 1,
+                    Some(Tok::Close('}')) => {
+                        *at += 1;
+                        return Ok(());
+                    }
+                    _ => return Err(bad),
+                }
+            }
+        }
+        Tok::Open(_) => {
+            if toks.get(*at) == Some(&Tok::Close(']')) {
+                *at += 1;
+                return Ok(());
+            }
+            let mut n = 0;
+            loop {
+                walk(
+                    toks,
+                    at,
+                    &join(path, &n.to_string()),
+                    depth + 1,
+                    max_depth,
+                    args,
+                )?;
+                n += 1;
+                match toks.get(*at) {
+                    Some(Tok::Comma) => *at += 1,
+                    Some(Tok::Close(']')) => {
+                        *at += 1;
+                        return Ok(());
+                    }
+                    _ => return Err(bad),
+                }
+            }
+        }
+        _ => Err(bad),
+    }
+}
+
+fn boundary_ok(b: &str) -> bool {
+    let allowed = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789'()+_,-./:=? ";
+    !b.is_empty() && b.len() <= 70 && !b.ends_with(' ') && b.chars().all(|c| allowed.contains(c))
+}
+
+fn position(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
+    (from..=hay.len().saturating_sub(needle.len())).find(|&i| hay[i..].starts_with(needle))
+}
+
+fn multipart(
+    body: &[u8],
+    boundary: &str,
+    max_parts: usize,
+    truncated: &mut bool,
+) -> Result<Vec<(ArgKind, String, String)>, BodyError> {
+    let bad = BodyError::MalformedMultipart;
+    let delimiter = format!("\r\n--{boundary}").into_bytes();
+    // Every delimiter, the first one possibly without its CRLF at the very start.
+    // (start, end) of each delimiter, the first possibly without its CRLF at the start;
+    // after one, `--` closes the body, and past `max_parts` parts the rest is not read.
+    let mut cuts: Vec<(usize, usize)> = Vec::new();
+    let mut next = if body.starts_with(&delimiter[2..]) {
+        Some((0, delimiter.len() - 2))
+    } else {
+        position(body, &delimiter, 0).map(|i| (i, i + delimiter.len()))
+    };
+    let (mut closed, mut cut_short) = (false, false);
+    while let Some(cut) = next {
+        cuts.push(cut);
+        if body[cut.1..].starts_with(b"--") {
+            closed = true;
+            break;
+        }
+        if cuts.len() == max_parts + 1 {
+            cut_short = true;
+            break;
+        }
+        next = position(body, &delimiter, cut.1).map(|i| (i, i + delimiter.len()));
+    }
+    if !closed && !cut_short {
+        return Err(bad);
+    }
+    let mut args = Vec::new();
+    for pair in cuts.windows(2) {
+        let part = &body[pair[0].1..pair[1].0];
+        let part = part.strip_prefix(b"\r\n").ok_or(bad)?;
+        args.extend(part_args(part)?);
+    }
+    // Cut short only if what was read was well formed.
+    *truncated |= cut_short;
+    Ok(args)
+}
+
+fn part_args(part: &[u8]) -> Result<Vec<(ArgKind, String, String)>, BodyError> {
+    let bad = BodyError::MalformedMultipart;
+    let (head, content): (&[u8], &[u8]) = if part.starts_with(b"\r\n") {
+        (b"", &part[2..])
+    } else {
+        let i = position(part, b"\r\n\r\n", 0).ok_or(bad)?;
+        (&part[..i], &part[i + 4..])
+    };
+    let head = String::from_utf8(head.to_vec()).map_err(|_| bad)?;
+    let mut headers = Vec::new();
+    for line in head.split("\r\n").filter(|_| !head.is_empty()) {
+        let colon = line.find(':').ok_or(bad)?;
+        let name = line[..colon].trim();
+        if name.is_empty() {
+            return Err(bad);
+        }
+        headers.push((
+            name.to_ascii_lowercase(),
+            line[colon + 1..].trim().to_string(),
+        ));
+    }
+    let mut field = None;
+    let mut file = None;
+    let mut seen = false;
+    for (name, value) in &headers {
+        if name != "content-disposition" {
+            continue;
+        }
+        seen = true;
+        let params = params(value).ok_or(bad)?;
+        if !params
+            .first()
+            .is_some_and(|(k, v)| k.eq_ignore_ascii_case("form-data") && v.is_none())
+        {
+            return Err(bad);
+        }
+        for (k, v) in &params[1..] {
+            let v = v.clone().ok_or(bad)?;
+            match k.to_ascii_lowercase().as_str() {
+                "name" => field = Some(v),
+                "filename" => file = Some(v),
+                _ => {}
+            }
+        }
+    }
+    let field = match (seen, field) {
+        (true, Some(f)) => f,
+        _ => return Err(bad),
+    };
+    let mut args: Vec<(ArgKind, String, String)> = headers
+        .into_iter()
+        .map(|(n, v)| (ArgKind::PartHeader, n, v))
+        .collect();
+    args.push(match file {
+        Some(f) => (ArgKind::File, field, f),
+        None => (
+            ArgKind::Field,
+            field,
+            String::from_utf8_lossy(content).into_owned(),
+        ),
+    });
+    Ok(args)
+}
+
+/// `form-data; name="a"; filename=b` as `[("form-data", None), ("name", Some("a")), …]`.
+fn params(v: &str) -> Option<Vec<(String, Option<String>)>> {
+    let chars: Vec<char> = v.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    loop {
+        // One parameter: text up to `;` outside quotes.
+        let mut raw = String::new();
+        let mut quoted = false;
+        while i < chars.len() && (quoted || chars[i] != ';') {
+            if chars[i] == '\\' && quoted && i + 1 < chars.len() {
+                raw.push(chars[i]);
+                raw.push(chars[i + 1]);
+                i += 2;
+                continue;
+            }
+            if chars[i] == '"' {
+                quoted = !quoted;
+            }
+            raw.push(chars[i]);
+            i += 1;
+        }
+        let item = match raw.split_once('=') {
+            None if out.is_empty() => (raw.trim().to_string(), None),
+            None => return None,
+            Some((k, val)) => (k.trim().to_string(), Some(unquote(val.trim())?)),
+        };
+        out.push(item);
+        if i >= chars.len() {
+            return Some(out);
+        }
+        i += 1;
+    }
+}
+
+fn unquote(v: &str) -> Option<String> {
+    if !v.starts_with('"') {
+        return Some(v.to_string());
+    }
+    let body: Vec<char> = v.chars().skip(1).collect();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < body.len() {
+        match body[i] {
+            '\\' => {
+                out.push(*body.get(i + 1)?);
+                i += 2;
+            }
+            '"' => return (i + 1 == body.len()).then_some(out),
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use portcullis_match::body::BodyArgs;
+    use proptest::prelude::*;
+
+    fn fast(kind: BodyKind, boundary: Option<&str>, body: &[u8], limits: &BodyLimits) -> Body {
+        let mut b = BodyArgs::new();
+        b.parse(kind, boundary, body, limits);
+        Body {
+            args: b
+                .iter()
+                .map(|(k, n, v)| (k, n.to_string(), v.to_string()))
+                .collect(),
+            error: b.error,
+            truncated: b.truncated,
+        }
+    }
+
+    fn limits(small: bool) -> BodyLimits {
+        if small {
+            BodyLimits {
+                max_bytes: 60,
+                max_depth: 3,
+                max_args: 4,
+                max_parts: 2,
+            }
+        } else {
+            BodyLimits::default()
+        }
+    }
+
+    fn atoms(list: &'static [&'static str]) -> impl Strategy<Value = String> {
+        prop::collection::vec(prop::sample::select(list), 0..12).prop_map(|v| v.concat())
+    }
+
+    /// JSON-ish text: mostly JSON, with the characters that break it.
+    fn json_text() -> impl Strategy<Value = String> {
+        let leaf = prop_oneof![
+            atoms(&[
+                "a",
+                "é",
+                "\\\"",
+                "\\\\",
+                "\\n",
+                "\\u0041",
+                "\\ud83d\\ude00",
+                "\\ud800",
+                " ",
+                "\\x"
+            ])
+            .prop_map(|s| format!("\"{s}\"")),
+            prop::sample::select(vec![
+                "0", "-1.5e3", "true", "false", "null", "01", "1.", "tru", "2E+5"
+            ])
+            .prop_map(str::to_string),
+        ];
+        let tree = leaf.prop_recursive(6, 40, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4)
+                    .prop_map(|v| format!("[{}]", v.join(", "))),
+                prop::collection::vec((atoms(&["k", "a", ".", "", "é"]), inner), 0..4).prop_map(
+                    |v| {
+                        let items: Vec<String> = v
+                            .into_iter()
+                            .map(|(k, x)| format!("\"{k}\" :{x}"))
+                            .collect();
+                        format!("{{{}}}", items.join(","))
+                    }
+                ),
+            ]
+        });
+        (
+            tree,
+            any::<u8>(),
+            0usize..100,
+            prop::sample::select(vec!["", "}", "]", ",", "x", "\u{1}", " "]),
+        )
+            .prop_map(|(t, cut, at, junk)| {
+                let mut t = t;
+                match cut % 4 {
+                    0 => t.truncate(t.char_indices().nth(at).map_or(t.len(), |(i, _)| i)),
+                    1 => t.insert_str(t.char_indices().nth(at).map_or(t.len(), |(i, _)| i), junk),
+                    _ => {}
+                }
+                t
+            })
+    }
+
+    fn multipart_body() -> impl Strategy<Value = (String, String)> {
+        let part = (
+            atoms(&["a", "b", ";", "\\\"", "é", " "]),
+            prop::option::of(atoms(&["f", ".txt", ";", " ", "\\\\"])),
+            atoms(&["x", "\r\n", "--", "é", "=", "a"]),
+            prop::sample::select(vec![
+                "",
+                "Content-Type: text/plain\r\n",
+                "X-A:b\r\n",
+                "bad header\r\n",
+            ]),
+            any::<bool>(),
+        )
+            .prop_map(|(name, file, content, extra, quote)| {
+                let q = |s: &str| {
+                    if quote {
+                        format!("\"{s}\"")
+                    } else {
+                        s.to_string()
+                    }
+                };
+                let file = file
+                    .map(|f| format!("; filename={}", q(&f)))
+                    .unwrap_or_default();
+                format!(
+                    "Content-Disposition: form-data; name={}{file}\r\n{extra}\r\n{content}",
+                    q(&name)
+                )
+            });
+        (
+            prop::sample::select(vec!["b", "XyZ-1", "a b", "--"]),
+            prop::collection::vec(part, 0..4),
+            any::<u8>(),
+        )
+            .prop_map(|(boundary, parts, mode)| {
+                let mut body = String::new();
+                if mode % 5 == 0 {
+                    body.push_str("preamble\r\n");
+                }
+                for p in &parts {
+                    body.push_str(&format!("--{boundary}\r\n{p}\r\n"));
+                }
+                if mode % 3 != 0 {
+                    body.push_str(&format!("--{boundary}--\r\n"));
+                }
+                (boundary.to_string(), body)
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1500))]
+        #[test]
+        fn json_agrees_with_the_naive_reader(text in json_text(), small in any::<bool>()) {
+            let l = limits(small);
+            prop_assert_eq!(
+                fast(BodyKind::Json, None, text.as_bytes(), &l),
+                read_body(BodyKind::Json, None, text.as_bytes(), &l),
+                "{}", text
+            );
+        }
+
+        #[test]
+        fn multipart_agrees_with_the_naive_reader((boundary, body) in multipart_body(), small in any::<bool>()) {
+            let l = limits(small);
+            prop_assert_eq!(
+                fast(BodyKind::Multipart, Some(&boundary), body.as_bytes(), &l),
+                read_body(BodyKind::Multipart, Some(&boundary), body.as_bytes(), &l),
+                "{:?}", body
+            );
+        }
+
+        #[test]
+        fn forms_agree_with_the_naive_reader(
+            text in atoms(&["a", "=", "&", "%41", "%", "+", "é", "%zz", "&&"]),
+            small in any::<bool>()
+        ) {
+            let l = limits(small);
+            prop_assert_eq!(
+                fast(BodyKind::Form, None, text.as_bytes(), &l),
+                read_body(BodyKind::Form, None, text.as_bytes(), &l)
+            );
+        }
+
+        #[test]
+        fn any_bytes_are_read_or_refused_alike(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
+            let l = limits(false);
+            for kind in [BodyKind::Form, BodyKind::Json, BodyKind::Multipart] {
+                prop_assert_eq!(
+                    fast(kind, Some("b"), &bytes, &l),
+                    read_body(kind, Some("b"), &bytes, &l)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn examples() {
+        let l = BodyLimits::default();
+        let json =
+            br#"{"user": {"name": "O'Brien", "tags": ["a", 1, true, null]}, "q": "1' OR '1'='1"}"#;
+        let got = fast(BodyKind::Json, None, json, &l);
+        let pairs: Vec<(&str, &str)> = got
+            .args
+            .iter()
+            .map(|(_, n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            pairs,
+            [
+                ("user.name", "O'Brien"),
+                ("user.tags.0", "a"),
+                ("user.tags.1", "1"),
+                ("user.tags.2", "true"),
+                ("user.tags.3", "null"),
+                ("q", "1' OR '1'='1"),
+            ]
+        );
+        assert_eq!(
+            fast(BodyKind::Json, None, b"{\"a\": ", &l).error,
+            Some(BodyError::MalformedJson)
+        );
+        let deep = "[".repeat(100_000);
+        assert_eq!(
+            fast(BodyKind::Json, None, deep.as_bytes(), &l).error,
+            Some(BodyError::JsonTooDeep)
+        );
+        let mp = b"--xx\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a;b.php\"\r\nContent-Type: image/png\r\n\r\n\x89PNG\r\n--xx\r\nContent-Disposition: form-data; name=comment\r\n\r\n<script>\r\n--xx--\r\n";
+        let got = fast(BodyKind::Multipart, Some("xx"), mp, &l);
+        assert_eq!(got.error, None);
+        let all: Vec<(ArgKind, &str, &str)> = got
+            .args
+            .iter()
+            .map(|(k, n, v)| (*k, n.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            all,
+            [
+                (
+                    ArgKind::PartHeader,
+                    "content-disposition",
+                    "form-data; name=\"f\"; filename=\"a;b.php\""
+                ),
+                (ArgKind::PartHeader, "content-type", "image/png"),
+                (ArgKind::File, "f", "a;b.php"),
+                (
+                    ArgKind::PartHeader,
+                    "content-disposition",
+                    "form-data; name=comment"
+                ),
+                (ArgKind::Field, "comment", "<script>"),
+            ]
+        );
+        assert_eq!(
+            fast(BodyKind::Multipart, None, mp, &l).error,
+            Some(BodyError::NoBoundary)
+        );
+        assert_eq!(
+            fast(BodyKind::Multipart, Some("yy"), mp, &l).error,
+            Some(BodyError::MalformedMultipart)
+        );
+        let form = fast(BodyKind::Form, None, b"a=1+2&b=%3Cscript%3E&&c", &l);
+        let pairs: Vec<(&str, &str)> = form
+            .args
+            .iter()
+            .map(|(_, n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(pairs, [("a", "1 2"), ("b", "<script>"), ("c", "")]);
+        assert_eq!(
+            BodyKind::of("multipart/form-data; boundary=\"a b\""),
+            Some((BodyKind::Multipart, Some("a b")))
+        );
+        assert_eq!(
+            BodyKind::of("application/vnd.api+json"),
+            Some((BodyKind::Json, None))
+        );
+        assert_eq!(BodyKind::of("text/plain"), None);
+    }
+}

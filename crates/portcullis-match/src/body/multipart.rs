@@ -1,0 +1,175 @@
+//! `multipart/form-data` (RFC 7578 over RFC 2046): parts between `--BOUNDARY` lines, each
+//! with CRLF-separated headers, a blank line and its content, up to `CRLF--BOUNDARY`;
+//! `--BOUNDARY--` ends the body. Each part needs `Content-Disposition: form-data` with a
+//! `name`; a part with a `filename` is a file (its name is the value, its content is not
+//! an argument), any other a field. Every part header is an argument too.
+
+use super::{ArgKind, BodyArgs, BodyError, BodyLimits};
+
+const BAD: BodyError = BodyError::MalformedMultipart;
+
+/// RFC 2046 §5.1.1: 1 to 70 characters of a restricted set, not ending in a space.
+pub(super) fn valid_boundary(b: &str) -> bool {
+    (1..=70).contains(&b.len())
+        && !b.ends_with(' ')
+        && b.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b"'()+_,-./:=? ".contains(&c))
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+pub(super) fn parse(
+    body: &[u8],
+    boundary: &str,
+    limits: &BodyLimits,
+    out: &mut BodyArgs,
+) -> Result<(), BodyError> {
+    let mut delimiter = Vec::with_capacity(boundary.len() + 4);
+    delimiter.extend_from_slice(b"\r\n--");
+    delimiter.extend_from_slice(boundary.as_bytes());
+    // The first delimiter may open the body (without its CRLF) or follow a preamble.
+    let first = if body.starts_with(&delimiter[2..]) {
+        delimiter.len() - 2
+    } else {
+        find(body, &delimiter).ok_or(BAD)? + delimiter.len()
+    };
+    let mut rest = body.get(first..).ok_or(BAD)?;
+    let mut parts = 0;
+    loop {
+        // After a delimiter: `--` ends the body, CRLF starts a part.
+        if rest.starts_with(b"--") {
+            return Ok(());
+        }
+        if parts == limits.max_parts {
+            out.truncated = true;
+            return Ok(());
+        }
+        rest = rest.strip_prefix(b"\r\n").ok_or(BAD)?;
+        let end = find(rest, &delimiter).ok_or(BAD)?;
+        let (part, after) = rest.split_at(end);
+        parts += 1;
+        read_part(part, limits, out)?;
+        rest = after.get(delimiter.len()..).ok_or(BAD)?;
+    }
+}
+
+fn read_part(part: &[u8], limits: &BodyLimits, out: &mut BodyArgs) -> Result<(), BodyError> {
+    let split = find(part, b"\r\n\r\n");
+    let (head, content) = match split {
+        Some(i) => (&part[..i], &part[i + 4..]),
+        // No header at all: the part starts with its blank line.
+        None if part.starts_with(b"\r\n") => (&part[..0], &part[2..]),
+        None => return Err(BAD),
+    };
+    let head = std::str::from_utf8(head).map_err(|_| BAD)?;
+    let mut name = None;
+    let mut filename = None;
+    let mut disposition = false;
+    let lines = if head.is_empty() {
+        Vec::new()
+    } else {
+        head.split("\r\n").collect()
+    };
+    for line in &lines {
+        let (n, v) = line.split_once(':').ok_or(BAD)?;
+        let (n, v) = (n.trim(), v.trim());
+        if n.is_empty() {
+            return Err(BAD);
+        }
+        if n.eq_ignore_ascii_case("content-disposition") {
+            disposition = true;
+            let mut params = split_params(v).into_iter();
+            if !params
+                .next()
+                .is_some_and(|t| t.trim().eq_ignore_ascii_case("form-data"))
+            {
+                return Err(BAD);
+            }
+            for p in params {
+                let (k, val) = p.split_once('=').ok_or(BAD)?;
+                let val = unquote(val.trim())?;
+                match k.trim().to_ascii_lowercase().as_str() {
+                    "name" => name = Some(val),
+                    "filename" => filename = Some(val),
+                    _ => {}
+                }
+            }
+        }
+    }
+    let name = match (disposition, name) {
+        (true, Some(n)) => n,
+        _ => return Err(BAD),
+    };
+    for line in &lines {
+        if let Some((n, v)) = line.split_once(':') {
+            if out.room(limits) {
+                out.push(
+                    ArgKind::PartHeader,
+                    |t| {
+                        let at = t.len();
+                        t.push_str(n.trim());
+                        t[at..].make_ascii_lowercase();
+                    },
+                    |t| t.push_str(v.trim()),
+                );
+            }
+        }
+    }
+    if !out.room(limits) {
+        return Ok(());
+    }
+    match filename {
+        Some(f) => out.push(ArgKind::File, |t| t.push_str(&name), |t| t.push_str(&f)),
+        None => out.push(
+            ArgKind::Field,
+            |t| t.push_str(&name),
+            |t| t.push_str(&String::from_utf8_lossy(content)),
+        ),
+    }
+    Ok(())
+}
+
+/// `v` split on the `;` outside quoted strings.
+fn split_params(v: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let (mut start, mut quoted, mut escaped) = (0, false, false);
+    for (i, c) in v.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            ';' if !quoted => {
+                out.push(&v[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(&v[start..]);
+    out
+}
+
+/// A parameter value: a token, or a quoted string with `\` escapes.
+fn unquote(v: &str) -> Result<String, BodyError> {
+    let Some(inner) = v.strip_prefix('"') else {
+        return Ok(v.to_string());
+    };
+    let mut out = String::new();
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => {
+                return if chars.as_str().is_empty() {
+                    Ok(out)
+                } else {
+                    Err(BAD)
+                }
+            }
+            '\\' => out.push(chars.next().ok_or(BAD)?),
+            c => out.push(c),
+        }
+    }
+    Err(BAD)
+}

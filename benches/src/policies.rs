@@ -283,6 +283,7 @@ pub fn requests(n: usize, blocklist: &[IpNet], rng: &mut Rng) -> Vec<OwnedReques
                 geo_country: None,
                 attrs: Vec::new(),
                 time: Some(Duration::from_secs(1_767_225_600 + i as u64)),
+                body: None,
             }
         })
         .collect()
@@ -480,6 +481,7 @@ pub fn small_requests(n: usize, blocklist: &[IpNet], rng: &mut Rng) -> Vec<Owned
                 geo_country: None,
                 attrs: Vec::new(),
                 time: Some(Duration::from_secs(1_767_225_600 + i as u64)),
+                body: None,
             }
         })
         .collect()

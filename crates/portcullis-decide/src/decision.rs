@@ -197,17 +197,26 @@ pub enum Oversize {
         /// The limit.
         max: usize,
     },
+    /// The body is longer than `max_body_bytes` (refused under `on_body_limit =
+    /// "forbid"`, by a policy with a rule that reads the body).
+    Body {
+        /// Its length in bytes.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
 }
 
 impl Oversize {
-    /// The `[policy]` setting exceeded: `max_uri_bytes`, `max_header_count` or
-    /// `max_header_bytes`.
+    /// The `[policy]` setting exceeded: `max_uri_bytes`, `max_header_count`,
+    /// `max_header_bytes` or `max_body_bytes`.
     #[must_use]
     pub fn setting(&self) -> &'static str {
         match self {
             Oversize::Uri { .. } => "max_uri_bytes",
             Oversize::HeaderCount { .. } => "max_header_count",
             Oversize::HeaderBytes { .. } => "max_header_bytes",
+            Oversize::Body { .. } => "max_body_bytes",
         }
     }
 
@@ -218,6 +227,7 @@ impl Oversize {
             Oversize::Uri { .. } => "request URI too long",
             Oversize::HeaderCount { .. } => "too many request headers",
             Oversize::HeaderBytes { .. } => "request headers too large",
+            Oversize::Body { .. } => "request body too large",
         }
     }
 
@@ -227,7 +237,8 @@ impl Oversize {
         match *self {
             Oversize::Uri { len: n, max }
             | Oversize::HeaderCount { count: n, max }
-            | Oversize::HeaderBytes { bytes: n, max } => (n, max),
+            | Oversize::HeaderBytes { bytes: n, max }
+            | Oversize::Body { len: n, max } => (n, max),
         }
     }
 }
@@ -499,7 +510,7 @@ impl Decision {
             if reveal >= Reveal::Detail {
                 if let Some(rule) = self.rule() {
                     body.insert("rule".into(), json!(rule.id));
-                    requirements(rule, request, settings.windows_paths, &mut body);
+                    requirements(rule, request, settings, &mut body);
                 }
                 if let (Cause::Oversize, Some(o)) = (self.cause, self.oversize) {
                     let (size, max) = o.size_and_limit();
@@ -581,8 +592,13 @@ fn title(status: u16) -> &'static str {
 
 /// For `reveal = "detail"`: what the rule required of the caller's identity and what the
 /// caller had, e.g. `required_role: admin`, `your_roles: [viewer]`.
-fn requirements(rule: &Rule, request: &Request<'_>, windows: bool, body: &mut Map<String, Value>) {
-    let fields = Fields::new(request, windows);
+fn requirements(
+    rule: &Rule,
+    request: &Request<'_>,
+    settings: &portcullis_rules::Settings,
+    body: &mut Map<String, Value>,
+) {
+    let fields = Fields::new(request, settings);
     let auth = request.auth;
     let authed = auth.is_authenticated();
     rule.when.visit_preds(&mut |p| match &p.kind {

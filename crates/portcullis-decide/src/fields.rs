@@ -5,7 +5,8 @@
 use std::borrow::Cow;
 use std::net::IpAddr;
 
-use portcullis_rules::Field;
+use portcullis_match::body::ArgKind;
+use portcullis_rules::{Field, Settings};
 
 use crate::naive;
 use crate::request::Request;
@@ -17,18 +18,20 @@ pub(crate) struct Fields<'r> {
     pub raw_path: &'r str,
     pub query: &'r str,
     pub preflight: bool,
+    pub body: naive::BodyView,
 }
 
 impl<'r> Fields<'r> {
-    /// `windows`: the policy's `windows_paths`.
-    pub fn new(req: &'r Request<'r>, windows: bool) -> Fields<'r> {
+    /// Under the policy's settings (`windows_paths`, the body limits).
+    pub fn new(req: &'r Request<'r>, settings: &Settings) -> Fields<'r> {
         let (raw_path, query) = naive::path_and_query(req.uri);
         Fields {
             req,
-            path: naive::path(raw_path, windows),
+            path: naive::path(raw_path, settings.windows_paths),
             raw_path,
             query,
             preflight: naive::is_preflight(req),
+            body: naive::body_view(req, settings),
         }
     }
 
@@ -38,9 +41,50 @@ impl<'r> Fields<'r> {
         naive::header(self.req, name)
     }
 
-    /// Every value of query argument `name`.
+    /// Every value of argument `name`: the query's, then the body's.
     pub fn args(&self, name: &str) -> Vec<String> {
-        naive::arg_values(self.query, name)
+        let mut values = naive::arg_values(self.query, name);
+        values.extend(
+            self.body
+                .args
+                .iter()
+                .filter(|(k, n, _)| *k == ArgKind::Field && n == name)
+                .map(|(_, _, v)| v.clone()),
+        );
+        values
+    }
+
+    /// The values of a field with one value per member (`arg["a"]`, `args`, `files`…).
+    pub fn values(&self, f: &Field) -> Vec<String> {
+        let pairs = || {
+            self.query
+                .split('&')
+                .filter(|p| !p.is_empty())
+                .map(|p| match p.find('=') {
+                    Some(i) => (&p[..i], &p[i + 1..]),
+                    None => (p, ""),
+                })
+        };
+        let body = |kind: ArgKind, name: bool| {
+            self.body
+                .args
+                .iter()
+                .filter(move |(k, _, _)| *k == kind)
+                .map(move |(_, n, v)| if name { n.clone() } else { v.clone() })
+        };
+        match f {
+            Field::Arg(name) => self.args(name),
+            Field::Args => pairs()
+                .map(|(_, v)| naive::percent_decode(v, true))
+                .chain(body(ArgKind::Field, false))
+                .collect(),
+            Field::ArgNames => pairs()
+                .map(|(k, _)| naive::percent_decode(k, true))
+                .chain(body(ArgKind::Field, true))
+                .collect(),
+            Field::Files => body(ArgKind::File, false).collect(),
+            _ => Vec::new(),
+        }
     }
 
     pub fn ip(&self) -> Option<IpAddr> {
@@ -51,6 +95,8 @@ impl<'r> Fields<'r> {
         match f {
             Field::AuthAuthenticated => self.req.auth.is_authenticated(),
             Field::CorsPreflight => self.preflight,
+            Field::BodyInspected => self.body.inspected,
+            Field::BodyTruncated => self.body.truncated,
             _ => false,
         }
     }
@@ -97,6 +143,8 @@ impl<'r> Fields<'r> {
             Field::AuthTenant if authed => auth.tenant.as_deref().map(Cow::Borrowed),
             Field::GeoCountry => self.req.geo_country.map(Cow::Borrowed),
             Field::Attr(name) => self.req.attrs.get(name).map(Cow::Borrowed),
+            Field::Body => self.body.text.as_deref().map(Cow::Borrowed),
+            Field::BodyError => self.body.error.map(|e| Cow::Borrowed(e.name())),
             _ => None,
         }
     }

@@ -11,8 +11,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use portcullis_match::normalize::PathStyle;
 use portcullis_match::ScanLimits;
 use portcullis_rules::{
-    Action, Default, Field, Mode, OnAmbiguousPath, OnOversize, RateKey, RateLimit, Rule, RuleSet,
-    Settings, Span,
+    Action, Default, Field, Mode, OnAmbiguousPath, OnBodyLimit, OnOversize, RateKey, RateLimit,
+    Rule, RuleSet, Settings, Span,
 };
 use smallvec::SmallVec;
 
@@ -474,7 +474,7 @@ impl Policy {
             Ok(r) => r,
             Err(e) => panic!("the reference evaluator rejects what the compiler accepted: {e}"),
         };
-        let fields = Fields::new(req, self.inner.rules.settings.windows_paths);
+        let fields = Fields::new(req, &self.inner.rules.settings);
         let rules = &self.inner.rules;
         let mut every = EveryRule {
             count: rules.rules.len(),
@@ -494,7 +494,7 @@ impl Policy {
     #[must_use]
     pub fn explain<'p>(&'p self, req: &Request<'_>) -> (Decision, Vec<RuleTrace<'p>>) {
         let settings = &self.inner.rules.settings;
-        let fields = Fields::new(req, settings.windows_paths);
+        let fields = Fields::new(req, settings);
         let program = &self.inner.program;
         let mut scratch = program.scratch();
         program.reset(&mut scratch);
@@ -528,6 +528,7 @@ impl Policy {
                 Oversize::HeaderCount { .. } | Oversize::HeaderBytes { .. } => {
                     settings.headers_too_large_status
                 }
+                Oversize::Body { .. } => 413,
             };
             return Decision {
                 policy: Some(self.clone()),
@@ -540,6 +541,34 @@ impl Policy {
                 shadow: SmallVec::new(),
                 request_id,
                 oversize,
+                malformed: None,
+                rate_store_unavailable: false,
+            };
+        }
+        // A body too long to read whole, for a policy that reads bodies (RFC 9110 §15.5.14).
+        let body_over = req
+            .body
+            .map(<[u8]>::len)
+            .filter(|&len| len > settings.max_body_bytes);
+        if let (Some(len), true, OnBodyLimit::Forbid) = (
+            body_over,
+            self.inner.program.reads_body,
+            settings.on_body_limit,
+        ) {
+            return Decision {
+                policy: Some(self.clone()),
+                path_style: path_style(settings),
+                verdict: Verdict::Forbid,
+                rule: None,
+                status: 413,
+                cause: Cause::Oversize,
+                rate: None,
+                shadow: SmallVec::new(),
+                request_id,
+                oversize: Some(Oversize::Body {
+                    len,
+                    max: settings.max_body_bytes,
+                }),
                 malformed: None,
                 rate_store_unavailable: false,
             };
@@ -832,6 +861,16 @@ pub(crate) fn path_style(s: &Settings) -> PathStyle {
         PathStyle::Windows
     } else {
         PathStyle::Standard
+    }
+}
+
+/// The body limits a rule set's `[policy]` sets.
+pub(crate) fn body_limits(s: &Settings) -> portcullis_match::body::BodyLimits {
+    portcullis_match::body::BodyLimits {
+        max_bytes: s.max_body_bytes,
+        max_depth: s.max_json_depth,
+        max_args: s.max_body_args,
+        max_parts: s.max_multipart_parts,
     }
 }
 

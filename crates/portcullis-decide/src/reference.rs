@@ -107,23 +107,23 @@ impl Reference {
         }
     }
 
-    /// Evaluates one predicate. A predicate on a term over a query argument holds when it
-    /// holds for any of the argument's values (each tried in turn); `a != b` is
-    /// `not a == b`, so it holds when no value equals.
+    /// Evaluates one predicate. A predicate on a term over a field with several values (an
+    /// argument's occurrences, a collection's members) holds when it holds for any value
+    /// (each tried in turn); `a != b` is `not a == b`, so it holds when no value equals.
     pub fn pred(&self, rules: &RuleSet, p: &PredKind, f: &Fields<'_>) -> bool {
         let mut names = Vec::new();
         for t in pred_terms(p) {
-            if let Some(name) = arg_name(t) {
+            if let Some(name) = multi_field(t) {
                 if !names.contains(&name) {
                     names.push(name);
                 }
             }
         }
-        // Every combination of one value per argument read (an absent argument: `None`).
+        // Every combination of one value per field read (an absent one: `None`).
         let per_name: Vec<Vec<Option<String>>> = names
             .iter()
             .map(|n| {
-                let values: Vec<Option<String>> = f.args(n).into_iter().map(Some).collect();
+                let values: Vec<Option<String>> = f.values(n).into_iter().map(Some).collect();
                 if values.is_empty() {
                     vec![None]
                 } else {
@@ -131,7 +131,7 @@ impl Reference {
                 }
             })
             .collect();
-        let mut combos: Vec<Vec<(&str, Option<&str>)>> = vec![Vec::new()];
+        let mut combos: Vec<Vec<(&portcullis_rules::Field, Option<&str>)>> = vec![Vec::new()];
         for (name, values) in names.iter().zip(&per_name) {
             let mut next = Vec::new();
             for combo in &combos {
@@ -231,8 +231,8 @@ impl Reference {
     }
 }
 
-/// The value chosen for each query argument a predicate reads (`None`: absent).
-type Choice<'c> = [(&'c str, Option<&'c str>)];
+/// The value chosen for each field with several values a predicate reads (`None`: absent).
+type Choice<'c> = [(&'c portcullis_rules::Field, Option<&'c str>)];
 
 /// The terms a predicate reads.
 fn pred_terms(p: &PredKind) -> Vec<&Term> {
@@ -244,11 +244,11 @@ fn pred_terms(p: &PredKind) -> Vec<&Term> {
     }
 }
 
-/// The query argument a term is computed from, if any.
-fn arg_name(t: &Term) -> Option<&str> {
+/// The field with several values a term is computed from, if any.
+fn multi_field(t: &Term) -> Option<&portcullis_rules::Field> {
     match t {
-        Term::Field(portcullis_rules::Field::Arg(name)) => Some(name),
-        Term::Func(_, t) | Term::Len(t) | Term::Present(t) => arg_name(t),
+        Term::Field(f) if f.is_multi() => Some(f),
+        Term::Func(_, t) | Term::Len(t) | Term::Present(t) => multi_field(t),
         _ => None,
     }
 }
@@ -256,12 +256,10 @@ fn arg_name(t: &Term) -> Option<&str> {
 fn term<'a>(t: &'a Term, f: &'a Fields<'a>, c: &Choice<'a>) -> Val<'a> {
     let term = |t| term(t, f, c);
     match t {
-        Term::Field(portcullis_rules::Field::Arg(name)) => {
-            match c.iter().find(|(n, _)| *n == name.as_str()) {
-                Some((_, v)) => Val::Str(v.map(Cow::Borrowed)),
-                None => Val::Str(f.string(&portcullis_rules::Field::Arg(name.clone()))),
-            }
-        }
+        Term::Field(multi) if multi.is_multi() => match c.iter().find(|(n, _)| *n == multi) {
+            Some((_, v)) => Val::Str(v.map(Cow::Borrowed)),
+            None => Val::Str(f.values(multi).into_iter().next().map(Cow::Owned)),
+        },
         Term::Field(field) => match field.ty() {
             portcullis_rules::Type::Ip => Val::Ip(f.ip()),
             portcullis_rules::Type::Bool => Val::Bool(f.boolean(field)),
@@ -299,17 +297,16 @@ pub(crate) fn seen(p: &PredKind, f: &Fields<'_>) -> Option<String> {
         .into_iter()
         .filter(|t| t.field().is_some())
         .map(|t| {
-            // A term over a repeated argument shows each of its values.
-            let values = match arg_name(t) {
-                Some(name) => f.args(name),
-                None => Vec::new(),
-            };
-            if values.len() > 1 {
-                let each: Vec<String> = values
-                    .iter()
-                    .map(|v| shown_value(term(t, f, &[(arg_name(t).unwrap_or(""), Some(v))])))
-                    .collect();
-                return format!("{} = [{}]", t, each.join(", "));
+            // A term over a field with several values shows each of them.
+            if let Some(multi) = multi_field(t) {
+                let values = f.values(multi);
+                if values.len() > 1 {
+                    let each: Vec<String> = values
+                        .iter()
+                        .map(|v| shown_value(term(t, f, &[(multi, Some(v))])))
+                        .collect();
+                    return format!("{} = [{}]", t, each.join(", "));
+                }
             }
             format!("{} = {}", t, shown_value(term(t, f, &[])))
         })

@@ -276,6 +276,10 @@ pub struct Request<'a> {
     pub time: Option<Duration>,
     /// An id for the request; otherwise one is taken from the request-id header or made up.
     pub id: Option<&'a str>,
+    /// The body, when the host has it (read as its `Content-Type` header says; see
+    /// docs/requests.md). `None`: no body was given (rules see none: `body.inspected` is
+    /// false for a request that says it has one).
+    pub body: Option<&'a [u8]>,
 }
 
 impl<'a> Request<'a> {
@@ -293,7 +297,15 @@ impl<'a> Request<'a> {
             attrs: &NO_HEADERS,
             time: None,
             id: None,
+            body: None,
         }
+    }
+
+    /// Sets the body.
+    #[must_use]
+    pub fn body(mut self, body: &'a [u8]) -> Self {
+        self.body = Some(body);
+        self
     }
 
     /// Sets the client address.
@@ -458,6 +470,10 @@ struct JsonRequest {
     attrs: BTreeMap<String, String>,
     #[serde(default)]
     time: Option<f64>,
+    #[serde(default)]
+    body: Option<String>,
+    #[serde(default)]
+    body_base64: Option<String>,
 }
 
 fn default_method() -> String {
@@ -485,6 +501,8 @@ pub struct OwnedRequest {
     pub attrs: Vec<(String, String)>,
     /// Arrival time.
     pub time: Option<Duration>,
+    /// Body.
+    pub body: Option<Vec<u8>>,
 }
 
 /// Why a JSON request could not be read.
@@ -552,6 +570,18 @@ impl OwnedRequest {
                 j.method
             )));
         }
+        let body = match (j.body, j.body_base64) {
+            (Some(_), Some(_)) => {
+                return Err(RequestError(
+                    "give the body as `body` or as `body_base64`, not both".to_string(),
+                ))
+            }
+            (Some(text), None) => Some(text.into_bytes()),
+            (None, Some(b64)) => Some(base64(&b64).ok_or_else(|| {
+                RequestError("`body_base64` is not base64 (RFC 4648, with padding)".to_string())
+            })?),
+            (None, None) => None,
+        };
         Ok(OwnedRequest {
             id: j.id,
             client_ip,
@@ -562,6 +592,7 @@ impl OwnedRequest {
             geo_country: j.geo.and_then(|g| g.country),
             attrs: j.attrs.into_iter().collect(),
             time,
+            body,
         })
     }
 
@@ -579,8 +610,41 @@ impl OwnedRequest {
             attrs: &self.attrs,
             time: self.time,
             id: self.id.as_deref(),
+            body: self.body.as_deref(),
         }
     }
+}
+
+/// Strict base64 (RFC 4648 §4, padded, whitespace not allowed): `None` when it is not.
+fn base64(s: &str) -> Option<Vec<u8>> {
+    let b = s.as_bytes();
+    if b.len() % 4 != 0 {
+        return None;
+    }
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => Some(c - b'A'),
+        b'a'..=b'z' => Some(c - b'a' + 26),
+        b'0'..=b'9' => Some(c - b'0' + 52),
+        b'+' => Some(62),
+        b'/' => Some(63),
+        _ => None,
+    };
+    let mut out = Vec::with_capacity(b.len() / 4 * 3);
+    for (n, chunk) in b.chunks(4).enumerate() {
+        let last = n + 1 == b.len() / 4;
+        let pad = chunk.iter().rev().take_while(|&&c| c == b'=').count();
+        if pad > 2 || (pad > 0 && !last) {
+            return None;
+        }
+        let mut acc: u32 = 0;
+        for &c in &chunk[..4 - pad] {
+            acc = acc << 6 | u32::from(value(c)?);
+        }
+        acc <<= 6 * pad as u32;
+        let bytes = acc.to_be_bytes();
+        out.extend_from_slice(&bytes[1..4 - pad]);
+    }
+    Some(out)
 }
 
 /// Parses a client address as it appears in logs and headers: IPv4, IPv6, bracketed IPv6,

@@ -127,6 +127,7 @@ corpus!(
     shadow,
     priority,
     ratelimit,
+    bodies,
     requests,
 );
 

@@ -49,8 +49,23 @@ pub enum Field {
     RawPath,
     /// Query string as sent, without `?`.
     Query,
-    /// A query argument, percent-decoded.
+    /// An argument, from the query (percent-decoded) or the body; one value per
+    /// occurrence.
     Arg(String),
+    /// Every argument value, query and body: one value per argument.
+    Args,
+    /// Every argument name, query and body.
+    ArgNames,
+    /// The request body as text (invalid UTF-8 replaced), up to `max_body_bytes`.
+    Body,
+    /// Whether a body processor read the whole body without error.
+    BodyInspected,
+    /// Whether a limit cut the body's inspection short.
+    BodyTruncated,
+    /// Why the body could not be read (`malformed json`…); absent when it could.
+    BodyError,
+    /// The file names of a multipart body's files.
+    Files,
     /// A header (name lowercased); repeated headers are joined with `, `.
     Header(String),
     /// The `User-Agent` header.
@@ -90,10 +105,39 @@ impl Field {
     pub fn ty(&self) -> Type {
         match self {
             Field::Ip => Type::Ip,
-            Field::AuthAuthenticated | Field::CorsPreflight => Type::Bool,
+            Field::AuthAuthenticated
+            | Field::CorsPreflight
+            | Field::BodyInspected
+            | Field::BodyTruncated => Type::Bool,
             Field::AuthRoles | Field::AuthScopes => Type::StrSet,
             _ => Type::Str,
         }
+    }
+
+    /// Whether the field has one value per member (an argument's occurrences, a
+    /// collection's members): a predicate on it holds when it holds for any value.
+    #[must_use]
+    pub fn is_multi(&self) -> bool {
+        matches!(
+            self,
+            Field::Arg(_) | Field::Args | Field::ArgNames | Field::Files
+        )
+    }
+
+    /// Whether the field reads the request body.
+    #[must_use]
+    pub fn reads_body(&self) -> bool {
+        matches!(
+            self,
+            Field::Arg(_)
+                | Field::Args
+                | Field::ArgNames
+                | Field::Body
+                | Field::BodyInspected
+                | Field::BodyTruncated
+                | Field::BodyError
+                | Field::Files
+        )
     }
 
     /// Whether the field describes the caller's identity (`auth.*`).
@@ -120,6 +164,13 @@ impl fmt::Display for Field {
             Field::RawPath => f.write_str("raw_path"),
             Field::Query => f.write_str("query"),
             Field::Arg(n) => write!(f, "arg[{n:?}]"),
+            Field::Args => f.write_str("args"),
+            Field::ArgNames => f.write_str("arg_names"),
+            Field::Body => f.write_str("body"),
+            Field::BodyInspected => f.write_str("body.inspected"),
+            Field::BodyTruncated => f.write_str("body.truncated"),
+            Field::BodyError => f.write_str("body.error"),
+            Field::Files => f.write_str("files"),
             Field::Header(n) => write!(f, "header[{n:?}]"),
             Field::UserAgent => f.write_str("user_agent"),
             Field::Cookie(n) => write!(f, "cookie[{n:?}]"),

@@ -59,8 +59,8 @@ pub use expr::{CmpOp, Expr, Field, ListId, ListOp, Pred, PredKind, StrOp, Term, 
 pub use lists::{parse_net, List, ListItems, ListKind};
 pub use portcullis_match::canonical_ip;
 pub use ruleset::{
-    Action, Default, LoadOptions, Mode, OnAmbiguousPath, OnOversize, RateKey, RateLimit, Reveal,
-    Rule, RuleSet, Settings,
+    Action, Default, LoadOptions, Mode, OnAmbiguousPath, OnBodyLimit, OnOversize, RateKey,
+    RateLimit, Reveal, Rule, RuleSet, Settings,
 };
 pub use source::{SourceFile, Sources, Span};
 

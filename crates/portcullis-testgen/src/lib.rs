@@ -50,6 +50,13 @@ pub const TERMS: &[&str] = &[
     "normalize_path(raw_path)",
     "compress_whitespace(replace_comments(query))",
     "base64_decode(cookie[\"c\"])",
+    "args",
+    "arg_names",
+    "files",
+    "lower(args)",
+    "body",
+    "body.error",
+    "arg[\"b.0\"]",
     "\"ab\"",
 ];
 
@@ -95,6 +102,11 @@ pub const OTHER: &[&str] = &[
     "present(header[\"x-a\"])",
     "present(auth.subject)",
     "present(arg[\"a\"])",
+    "body.inspected",
+    "not body.truncated",
+    "present(body.error)",
+    "len(args) > 2",
+    "args == arg[\"a\"]",
     "len(path) > 3",
     "len(arg[\"a\"]) > 1",
     "len(arg[\"a\"]) != 1",
@@ -277,7 +289,7 @@ pub fn request(g: &mut Gen<'_>, t: u64) -> OwnedRequest {
         uri.push('?');
         uri.push_str(&query);
     }
-    let headers = (0..g.below(6))
+    let mut headers: Vec<(String, String)> = (0..g.below(6))
         .map(|_| {
             let name = g.pick(HEADERS).to_string();
             let value = match name.as_str() {
@@ -313,6 +325,45 @@ pub fn request(g: &mut Gen<'_>, t: u64) -> OwnedRequest {
         0 => Vec::new(),
         _ => vec![("k".to_string(), g.text(3))],
     };
+    // A body, now and then, of every kind the processors read, well formed or not.
+    let content_type = |headers: &mut Vec<(String, String)>, v: &str| {
+        headers.push(("content-type".to_string(), v.to_string()));
+    };
+    let body = match g.below(8) {
+        0 => {
+            content_type(&mut headers, "application/x-www-form-urlencoded");
+            Some(format!("a={}&b={}&{}", g.text(3), g.text(2), g.text(2)))
+        }
+        1 => {
+            content_type(
+                &mut headers,
+                g.pick(&["application/json", "application/x+json"]),
+            );
+            let leaf = g
+                .pick(&["1", "true", "null", "\"x\"", "[]", "{\"a\": 2}"])
+                .to_string();
+            Some(format!(
+                "{{\"a\": \"{}\", \"b\": [{leaf}, {{\"a\": \"{}\"}}]{}",
+                g.text(3),
+                g.text(2),
+                g.pick(&["}", "}", "", "}}"])
+            ))
+        }
+        2 => {
+            content_type(
+                &mut headers,
+                g.pick(&["multipart/form-data; boundary=zz", "multipart/form-data"]),
+            );
+            Some(format!(
+                "--zz\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n{}\r\n--zz\r\nContent-Disposition: form-data; name=\"f\"; filename=\"{}\"\r\n\r\nbytes\r\n--zz{}\r\n",
+                g.text(3),
+                g.text(2),
+                g.pick(&["--", "--", ""])
+            ))
+        }
+        3 => Some(g.text(4)),
+        _ => None,
+    };
     OwnedRequest {
         id: Some(format!("req-{t}")),
         client_ip: g.pick(IPS).and_then(portcullis_decide::parse_client_ip),
@@ -323,6 +374,7 @@ pub fn request(g: &mut Gen<'_>, t: u64) -> OwnedRequest {
         geo_country: g.pick(&[None, Some("a"), Some("DE")]).map(str::to_string),
         attrs,
         time: Some(Duration::from_secs(1_000_000 + t)),
+        body: body.map(String::into_bytes),
     }
 }
 

@@ -129,10 +129,12 @@ fn refused_by(decision: &Decision) -> &str {
     match decision.oversize() {
         // Under `on_oversize = "allow"` an oversize request goes on to the rules, and
         // a refusal without a rule is the default's.
+        // A body over its limit is refused under `on_body_limit`, whatever `on_oversize`.
         Some(o)
-            if decision
-                .policy()
-                .is_some_and(|p| p.rules().settings.on_oversize == OnOversize::Forbid) =>
+            if matches!(o, portcullis_decide::Oversize::Body { .. })
+                || decision
+                    .policy()
+                    .is_some_and(|p| p.rules().settings.on_oversize == OnOversize::Forbid) =>
         {
             budget::limit_name(o)
         }

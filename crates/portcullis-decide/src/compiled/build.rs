@@ -525,6 +525,16 @@ impl Program {
             arg_slots,
             path_slot,
             path_style: crate::policy::path_style(&rules.settings),
+            body: super::body::BodyPolicy {
+                limits: crate::policy::body_limits(&rules.settings),
+                on_limit: rules.settings.on_body_limit,
+            },
+            reads_body: rules.rules.iter().any(|r| {
+                let mut reads = false;
+                r.when
+                    .visit_preds(&mut |p| p.visit_fields(&mut |f| reads |= f.reads_body()));
+                reads
+            }),
             rule_count: rules.rules.len(),
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         })

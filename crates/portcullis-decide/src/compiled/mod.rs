@@ -22,6 +22,7 @@ use portcullis_match::{IpTable, MatchSet, ScanScratch, Scanner};
 use portcullis_rules::{PredKind, Term};
 
 mod anchors;
+mod body;
 mod build;
 mod profile;
 mod run;
@@ -91,6 +92,9 @@ pub(crate) struct Program {
     path_slot: Option<u32>,
     /// How `path` is normalised.
     path_style: PathStyle,
+    /// How bodies are read, and whether any rule reads one.
+    body: body::BodyPolicy,
+    pub(crate) reads_body: bool,
     rule_count: usize,
     id: u64,
 }
@@ -126,6 +130,9 @@ pub struct Scratch {
     held: String,
     ip_done: bool,
     args_done: bool,
+    body_done: bool,
+    body: portcullis_match::body::BodyArgs,
+    body_facts: body::BodyFacts,
     candidates: Vec<u64>,
     next_pending: usize,
 }
@@ -164,6 +171,9 @@ impl Program {
             held: String::new(),
             ip_done: false,
             args_done: false,
+            body_done: false,
+            body: portcullis_match::body::BodyArgs::new(),
+            body_facts: body::BodyFacts::default(),
             candidates: vec![0; self.unanchored.len()],
             next_pending: 0,
         }
@@ -186,6 +196,7 @@ impl Program {
         }
         s.ip_done = false;
         s.args_done = false;
+        s.body_done = false;
         s.candidates.copy_from_slice(&self.unanchored);
         s.next_pending = 0;
     }

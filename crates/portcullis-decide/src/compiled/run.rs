@@ -1,13 +1,15 @@
 //! One request's evaluation: fields computed and scanned on demand, candidate rules walked
 //! through their anchors, the rest evaluated directly.
 
+use portcullis_match::body::ArgKind;
 use portcullis_match::{normalize, PatternId};
 use portcullis_rules::{CmpOp, Expr, Field, ListOp, PredKind, Term, Type};
 
 use crate::policy::MalformedChecks;
 use crate::request::Request;
 
-use super::terms::{base_arg, compute, ip_of, set_single, Target};
+use super::body::{self, BodyFacts};
+use super::terms::{base_arg, collection, compute, ip_of, set_single, Target};
 use super::{Code, Formula, Program, Scratch, Source};
 
 /// One request's evaluation over a program.
@@ -43,8 +45,28 @@ impl<'a, 'r> Run<'a, 'r> {
                 path,
                 query,
                 style: self.program.path_style,
+                body: BodyFacts::default(),
+                max_body_bytes: self.program.body.limits.max_bytes,
             }
         })
+    }
+
+    /// The target with the body fields: the body is read first (once per request).
+    fn target_with_body(&mut self) -> Target<'r> {
+        self.ensure_body();
+        let mut t = self.target();
+        t.body = self.scratch.body_facts;
+        t
+    }
+
+    /// Reads the body into the scratch, on the first rule that reads a body field.
+    fn ensure_body(&mut self) {
+        if self.scratch.body_done || !self.program.reads_body {
+            return;
+        }
+        self.scratch.body_done = true;
+        let Scratch { body, tmp, .. } = &mut *self.scratch;
+        self.scratch.body_facts = body::read(self.req, &self.program.body, body, tmp);
     }
 }
 
@@ -136,6 +158,7 @@ impl Run<'_, '_> {
         }
         self.scratch.args_done = true;
         let target = self.target();
+        self.ensure_body();
         let Scratch {
             values,
             ranges,
@@ -143,6 +166,7 @@ impl Run<'_, '_> {
             state,
             scan,
             bits,
+            body,
             ..
         } = &mut *self.scratch;
         for (_, slots) in &self.program.arg_slots {
@@ -190,6 +214,36 @@ impl Run<'_, '_> {
                 }
             }
         }
+        // Then the body's arguments, read (once) when a rule reads a body field.
+        for (kind, name, value) in body.iter() {
+            if kind != ArgKind::Field {
+                continue;
+            }
+            let args = &self.program.arg_slots;
+            let Ok(at) = args.binary_search_by(|(n, _)| n.as_str().cmp(name)) else {
+                continue;
+            };
+            let Some((_, slots)) = args.get(at) else {
+                continue;
+            };
+            for &s in slots {
+                let i = s as usize;
+                let (Some(buf), Some(r), Some(st)) =
+                    (values.get_mut(i), ranges.get_mut(i), state.get_mut(i))
+                else {
+                    continue;
+                };
+                let start = buf.len();
+                buf.push_str(value);
+                r.push((start as u32, buf.len() as u32));
+                *st = 2;
+                if let (Some(Some(scanner)), Some(Some(sc))) =
+                    (self.program.scanners.get(i), scan.get_mut(i))
+                {
+                    scanner.scan(value, sc, bits);
+                }
+            }
+        }
         for (_, slots) in &self.program.arg_slots {
             for &s in slots {
                 if let Some(st @ 0) = state.get_mut(s as usize) {
@@ -202,7 +256,63 @@ impl Run<'_, '_> {
     /// Computes a term over an argument (`lower(arg["q"])`) once per value of the
     /// argument, scanning each.
     fn fill_arg_term(&mut self, i: usize, name: &str) -> Option<()> {
-        let target = self.target();
+        self.fill_values(i, |query, body, tmp, arg, each| {
+            let mut pairs = normalize::QueryArgs::new(query);
+            while pairs.next_value(name, tmp, arg) {
+                each(arg);
+            }
+            for (kind, n, v) in body.iter() {
+                if kind == ArgKind::Field && n == name {
+                    arg.clear();
+                    arg.push_str(v);
+                    each(arg);
+                }
+            }
+        })
+    }
+
+    /// Computes a term over a collection (`args`, `lower(arg_names)`…) once per member,
+    /// scanning each.
+    fn fill_members(&mut self, i: usize, of: &Field) -> Option<()> {
+        self.fill_values(i, |query, body, _, arg, each| {
+            if *of != Field::Files {
+                for pair in query.split('&').filter(|p| !p.is_empty()) {
+                    let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                    arg.clear();
+                    let text = if *of == Field::ArgNames { k } else { v };
+                    normalize::percent_decode_into(text, true, arg);
+                    each(arg);
+                }
+            }
+            let want = if *of == Field::Files {
+                ArgKind::File
+            } else {
+                ArgKind::Field
+            };
+            for (kind, n, v) in body.iter() {
+                if kind == want {
+                    arg.clear();
+                    arg.push_str(if *of == Field::ArgNames { n } else { v });
+                    each(arg);
+                }
+            }
+        })
+    }
+
+    /// Fills slot `i` with the term's value of each member `members` gives (through
+    /// `each`), scanning each.
+    fn fill_values(
+        &mut self,
+        i: usize,
+        members: impl FnOnce(
+            &str,
+            &portcullis_match::body::BodyArgs,
+            &mut String,
+            &mut String,
+            &mut dyn FnMut(&str),
+        ),
+    ) -> Option<()> {
+        let target = self.target_with_body();
         let term = self.program.slots.get(i)?;
         let Scratch {
             values,
@@ -214,24 +324,27 @@ impl Run<'_, '_> {
             state,
             scan,
             bits,
+            body,
+            held,
             ..
         } = &mut *self.scratch;
         let (buf, r) = (values.get_mut(i)?, ranges.get_mut(i)?);
         buf.clear();
         r.clear();
-        let mut pairs = normalize::QueryArgs::new(target.query);
-        while pairs.next_value(name, tmp, arg) {
+        let scanner = self.program.scanners.get(i).and_then(Option::as_ref);
+        let mut sc = scan.get_mut(i).and_then(Option::as_mut);
+        let req = self.req;
+        let mut each = |member: &str| {
             one.clear();
-            compute(term, self.req, target, Some(arg), one, tmp, tmp2);
+            compute(term, req, target, Some(member), one, tmp2, held);
             let start = buf.len();
             buf.push_str(one);
             r.push((start as u32, buf.len() as u32));
-            if let (Some(Some(scanner)), Some(Some(sc))) =
-                (self.program.scanners.get(i), scan.get_mut(i))
-            {
+            if let (Some(scanner), Some(sc)) = (scanner, sc.as_deref_mut()) {
                 scanner.scan(one, sc, bits);
             }
-        }
+        };
+        members(target.query, body, tmp, arg, &mut each);
         *state.get_mut(i)? = if r.is_empty() { 1 } else { 2 };
         Some(())
     }
@@ -263,6 +376,11 @@ impl Run<'_, '_> {
                 t if base_arg(t).is_some() => {
                     let name = base_arg(t).unwrap_or_default();
                     self.fill_arg_term(i, name);
+                }
+                t if collection(t).is_some() => {
+                    if let Some(of) = collection(t) {
+                        self.fill_members(i, of);
+                    }
                 }
                 Term::PathSegment(n) => {
                     let n = *n;
@@ -298,8 +416,12 @@ impl Run<'_, '_> {
             }
         }
         if self.scratch.state.get(i).copied()? == 0 {
-            let target = self.target();
             let term = self.program.slots.get(i)?;
+            let target = if term.field().is_some_and(Field::reads_body) {
+                self.target_with_body()
+            } else {
+                self.target()
+            };
             let Scratch {
                 values,
                 ranges,
@@ -442,6 +564,8 @@ impl Run<'_, '_> {
             Term::Bool(b) => *b,
             Term::Field(Field::AuthAuthenticated) => self.req.auth.is_authenticated(),
             Term::Field(Field::CorsPreflight) => self.preflight,
+            Term::Field(Field::BodyInspected) => self.scratch.body_facts.inspected,
+            Term::Field(Field::BodyTruncated) => self.scratch.body_facts.truncated,
             Term::Present(inner) => match inner.ty() {
                 Type::Ip => self.req.client_ip.is_some(),
                 Type::StrSet => !self.set_of(inner).is_empty(),
@@ -455,6 +579,7 @@ impl Run<'_, '_> {
     /// A predicate evaluated directly. It holds when it holds for any value of its
     /// operands (several for a term on a repeated argument); `a != b` is `not a == b`.
     fn direct(&mut self, id: u32, p: &PredKind, slots: [Option<u32>; 2]) -> bool {
+        self.ensure_body();
         let counts = slots.map(|s| s.map_or(1, |s| self.value_count(s).max(1)));
         let any =
             (0..counts[0]).any(|a| (0..counts[1]).any(|b| self.direct_one(id, p, slots, [a, b])));

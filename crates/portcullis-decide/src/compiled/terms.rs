@@ -6,6 +6,7 @@ use portcullis_match::normalize;
 use portcullis_match::normalize::PathStyle;
 use portcullis_rules::{Field, Term, Transform};
 
+use super::body::{self, BodyFacts};
 use crate::request::Request;
 
 /// A request target as sent, and how the server behind reads its path.
@@ -14,6 +15,9 @@ pub(super) struct Target<'r> {
     pub(super) path: &'r str,
     pub(super) query: &'r str,
     pub(super) style: PathStyle,
+    /// The body fields, once the body was read (see `Run::target_with_body`).
+    pub(super) body: BodyFacts,
+    pub(super) max_body_bytes: usize,
 }
 
 pub(super) fn ip_of(t: &Term, req: &Request<'_>) -> Option<IpAddr> {
@@ -29,6 +33,16 @@ pub(super) fn base_arg(t: &Term) -> Option<&str> {
     match t {
         Term::Field(Field::Arg(name)) => Some(name),
         Term::Func(_, inner) => base_arg(inner),
+        _ => None,
+    }
+}
+
+/// The collection a term is computed from (`args` for `lower(args)`), if any: its slot
+/// has one value per member.
+pub(super) fn collection(t: &Term) -> Option<&Field> {
+    match t {
+        Term::Field(f @ (Field::Args | Field::ArgNames | Field::Files)) => Some(f),
+        Term::Func(_, inner) => collection(inner),
         _ => None,
     }
 }
@@ -87,7 +101,12 @@ pub(super) fn compute(
             }
             Field::RawPath => copy(Some(target.path), out),
             Field::Query => copy(Some(target.query), out),
-            Field::Arg(_) => copy(arg, out),
+            Field::Arg(_) | Field::Args | Field::ArgNames | Field::Files => copy(arg, out),
+            Field::Body if target.body.shown => {
+                body::text(req, target.max_body_bytes, out);
+                true
+            }
+            Field::BodyError => copy(target.body.error.map(|e| e.name()), out),
             Field::Header(name) => req.header_into(name, out),
             Field::UserAgent => req.header_into("user-agent", out),
             Field::Cookie(name) => {

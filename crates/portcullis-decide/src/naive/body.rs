@@ -2,6 +2,105 @@
 //! allocating freely, sharing nothing with `portcullis_match::body`.
 
 use portcullis_match::body::{ArgKind, BodyError, BodyKind, BodyLimits};
+use portcullis_rules::{OnBodyLimit, Settings};
+
+use crate::request::Request;
+
+/// Everything the body fields say about a request.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct BodyView {
+    /// `body`.
+    pub(crate) text: Option<String>,
+    /// The body's arguments.
+    pub(crate) args: Vec<(ArgKind, String, String)>,
+    /// `body.error`.
+    pub(crate) error: Option<BodyError>,
+    /// `body.truncated`.
+    pub(crate) truncated: bool,
+    /// `body.inspected`.
+    pub(crate) inspected: bool,
+}
+
+/// The body fields of `req` under `s`, as docs/requests.md says.
+pub(crate) fn view(req: &Request<'_>, s: &Settings) -> BodyView {
+    let header_values = |name: &str| super::header_values(req, name);
+    let body = req.body.unwrap_or_default();
+    if body.is_empty() {
+        let length_says = header_values("content-length").iter().any(|v| v != "0");
+        let chunked = !header_values("transfer-encoding").is_empty();
+        return BodyView {
+            inspected: !(length_says || chunked),
+            ..BodyView::default()
+        };
+    }
+    let too_long = body.len() > s.max_body_bytes;
+    if too_long && s.on_body_limit == OnBodyLimit::Allow {
+        return BodyView {
+            truncated: true,
+            ..BodyView::default()
+        };
+    }
+    let shown = &body[..body.len().min(s.max_body_bytes)];
+    let text = Some(String::from_utf8_lossy(shown).into_owned());
+    let types = header_values("content-type");
+    let kind = match types.as_slice() {
+        [one] => content_kind(one),
+        _ => None,
+    };
+    let Some((kind, boundary)) = kind else {
+        return BodyView {
+            text,
+            truncated: too_long,
+            ..BodyView::default()
+        };
+    };
+    let limits = BodyLimits {
+        max_bytes: s.max_body_bytes,
+        max_depth: s.max_json_depth,
+        max_args: s.max_body_args,
+        max_parts: s.max_multipart_parts,
+    };
+    let read = read_body(kind, boundary.as_deref(), body, &limits);
+    BodyView {
+        text,
+        inspected: read.error.is_none() && !read.truncated,
+        args: read.args,
+        error: read.error,
+        truncated: read.truncated,
+    }
+}
+
+/// The processor a `Content-Type` names, and its boundary parameter.
+fn content_kind(ct: &str) -> Option<(BodyKind, Option<String>)> {
+    let parts: Vec<&str> = ct.split(';').collect();
+    let media = parts[0].trim().to_ascii_lowercase();
+    let kind = if media == "application/x-www-form-urlencoded" {
+        BodyKind::Form
+    } else if media == "application/json"
+        || (media.contains('/') && media.ends_with("+json") && media.len() > 5)
+    {
+        BodyKind::Json
+    } else if media == "multipart/form-data" {
+        BodyKind::Multipart
+    } else {
+        return None;
+    };
+    let mut boundary = None;
+    for p in &parts[1..] {
+        if let Some(eq) = p.find('=') {
+            if p[..eq].trim().eq_ignore_ascii_case("boundary") && boundary.is_none() {
+                let v = p[eq + 1..].trim();
+                let v = if v.len() >= 2 && v.starts_with('"') && v.ends_with('"') {
+                    &v[1..v.len() - 1]
+                } else {
+                    v
+                };
+                boundary = Some(v.to_string());
+            }
+        }
+    }
+    Some((kind, boundary))
+}
 
 /// A body's arguments (kind, name, value), why it could not be read, and whether a limit
 /// cut it short.

@@ -9,7 +9,7 @@ mod transform;
 
 use portcullis_match::normalize::Ambiguity;
 
-pub(crate) use body::read_body;
+pub(crate) use body::{read_body, view as body_view, BodyView};
 pub(crate) use transform::transform;
 
 use crate::decision::Malformed;

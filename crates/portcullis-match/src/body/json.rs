@@ -8,23 +8,34 @@ use super::{ArgKind, BodyArgs, BodyError, BodyLimits};
 /// The deepest nesting read whatever the limits say: the parser recurses once per level.
 const HARD_DEPTH: usize = 512;
 
-pub(super) fn parse(body: &[u8], limits: &BodyLimits, out: &mut BodyArgs) -> Result<(), BodyError> {
+/// `bufs`: the path and string buffers, reused.
+pub(super) fn parse(
+    body: &[u8],
+    limits: &BodyLimits,
+    out: &mut BodyArgs,
+    bufs: &mut (String, String),
+) -> Result<(), BodyError> {
     if std::str::from_utf8(body).is_err() {
         return Err(BodyError::MalformedJson);
     }
+    bufs.0.clear();
+    bufs.1.clear();
     let mut p = Parser {
         s: body,
         i: 0,
-        path: String::new(),
-        text: String::new(),
+        path: std::mem::take(&mut bufs.0),
+        text: std::mem::take(&mut bufs.1),
         max_depth: limits.max_depth.min(HARD_DEPTH),
         limits,
         out,
     };
     p.ws();
-    p.value(0)?;
+    let read = p.value(0);
     p.ws();
-    if p.i == body.len() {
+    let whole = p.i == body.len();
+    *bufs = (std::mem::take(&mut p.path), std::mem::take(&mut p.text));
+    read?;
+    if whole {
         Ok(())
     } else {
         Err(BodyError::MalformedJson)

@@ -140,6 +140,9 @@ pub struct BodyArgs {
     /// Whether a limit cut the inspection short: the bytes, or (for a body read without
     /// error) the arguments or parts.
     pub truncated: bool,
+    /// The JSON reader's path and string buffers, kept so a JSON body allocates nothing
+    /// once they have grown.
+    json: (String, String),
 }
 
 impl BodyArgs {
@@ -147,6 +150,14 @@ impl BodyArgs {
     #[must_use]
     pub fn new() -> BodyArgs {
         BodyArgs::default()
+    }
+
+    /// Empties the buffers: no arguments, no error, not truncated.
+    pub fn clear(&mut self) {
+        self.text.clear();
+        self.args.clear();
+        self.error = None;
+        self.truncated = false;
     }
 
     /// Reads `body` as `kind` (with multipart `boundary`) under `limits`, replacing what
@@ -158,9 +169,7 @@ impl BodyArgs {
         body: &[u8],
         limits: &BodyLimits,
     ) {
-        self.text.clear();
-        self.args.clear();
-        self.error = None;
+        self.clear();
         let cut = body.len() > limits.max_bytes;
         self.truncated = cut;
         let body = body.get(..limits.max_bytes).unwrap_or(body);
@@ -169,7 +178,12 @@ impl BodyArgs {
                 form::parse(body, limits, self);
                 Ok(())
             }
-            BodyKind::Json => json::parse(body, limits, self),
+            BodyKind::Json => {
+                let mut bufs = std::mem::take(&mut self.json);
+                let r = json::parse(body, limits, self, &mut bufs);
+                self.json = bufs;
+                r
+            }
             BodyKind::Multipart => match boundary {
                 Some(b) if multipart::valid_boundary(b) => multipart::parse(body, b, limits, self),
                 _ => Err(BodyError::NoBoundary),

@@ -477,6 +477,13 @@ impl Parser<'_, '_> {
             "auth.tenant" => Field::AuthTenant,
             "geo.country" => Field::GeoCountry,
             "cors.preflight" => Field::CorsPreflight,
+            "args" => Field::Args,
+            "arg_names" => Field::ArgNames,
+            "body" => Field::Body,
+            "body.inspected" => Field::BodyInspected,
+            "body.truncated" => Field::BodyTruncated,
+            "body.error" => Field::BodyError,
+            "files" => Field::Files,
             "arg" | "header" | "cookie" | "attr" => {
                 if *self.peek() != Tok::LBrack {
                     return Err(self.error_at(

@@ -19,6 +19,13 @@ pub(super) const FIELDS: &[&str] = &[
     "geo.country",
     "attr",
     "cors.preflight",
+    "args",
+    "arg_names",
+    "body",
+    "body.inspected",
+    "body.truncated",
+    "body.error",
+    "files",
 ];
 pub(super) const FUNCS: &[&str] = &[
     "lower",

@@ -19,7 +19,8 @@ use crate::source::Sources;
 pub use load::LoadOptions;
 use load::{Format, Loader};
 pub use model::{
-    Action, Default, Mode, OnAmbiguousPath, OnOversize, RateKey, RateLimit, Reveal, Rule, Settings,
+    Action, Default, Mode, OnAmbiguousPath, OnBodyLimit, OnOversize, RateKey, RateLimit, Reveal,
+    Rule, Settings,
 };
 
 /// A checked, typed set of rules, lists and settings, in evaluation order.

@@ -78,6 +78,30 @@ pub struct Settings {
     /// The server behind reads paths as Windows and IIS do (`%uXXXX`, trailing spaces,
     /// `::$DATA`, any case): `path` folds those too (default false).
     pub windows_paths: bool,
+    /// Most bytes of a request body inspected (default 131,072).
+    pub max_body_bytes: usize,
+    /// Deepest nesting of JSON objects and arrays read; deeper is a `body.error`
+    /// (default 32).
+    pub max_json_depth: usize,
+    /// Most arguments read from a body; past them `body.truncated` (default 1,000).
+    pub max_body_args: usize,
+    /// Most multipart parts read; past them `body.truncated` (default 100).
+    pub max_multipart_parts: usize,
+    /// What a request whose body is over `max_body_bytes` gets, when a rule reads the body
+    /// (default: refused with 413).
+    pub on_body_limit: OnBodyLimit,
+}
+
+/// What a request whose body is longer than `max_body_bytes` gets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnBodyLimit {
+    /// Refused with 413 before any rule runs (but only by a policy with a rule that reads
+    /// the body).
+    Forbid,
+    /// Rules read the first `max_body_bytes`, and `body.truncated` is true.
+    Inspect,
+    /// Rules read none of it: `body.inspected` is false and `body.truncated` true.
+    Allow,
 }
 
 /// What a request gets whose raw path routers read differently from the normalised
@@ -129,6 +153,11 @@ impl std::default::Default for Settings {
             headers_too_large_status: 431,
             on_ambiguous_path: OnAmbiguousPath::Forbid,
             windows_paths: false,
+            max_body_bytes: 128 << 10,
+            max_json_depth: 32,
+            max_body_args: 1_000,
+            max_multipart_parts: 100,
+            on_body_limit: OnBodyLimit::Forbid,
         }
     }
 }

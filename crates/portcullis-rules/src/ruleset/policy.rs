@@ -119,6 +119,19 @@ impl Loader<'_> {
                         s.on_oversize = o;
                     }
                 }
+                "on_body_limit" => {
+                    if let Some(o) = self.choice(
+                        v,
+                        "on_body_limit",
+                        &[
+                            ("forbid", OnBodyLimit::Forbid),
+                            ("inspect", OnBodyLimit::Inspect),
+                            ("allow", OnBodyLimit::Allow),
+                        ],
+                    ) {
+                        s.on_body_limit = o;
+                    }
+                }
                 "windows_paths" => {
                     if let Some(b) = self.boolean(&v, "windows_paths") {
                         s.windows_paths = b;
@@ -184,6 +197,11 @@ impl Loader<'_> {
                         "headers_too_large_status",
                         "on_ambiguous_path",
                         "windows_paths",
+                        "max_body_bytes",
+                        "max_json_depth",
+                        "max_body_args",
+                        "max_multipart_parts",
+                        "on_body_limit",
                     ],
                 ),
             }
@@ -204,6 +222,10 @@ fn limit_setting<'s>(s: &'s mut Settings, key: &str) -> Option<&'s mut usize> {
         "max_uri_bytes" => &mut s.max_uri_bytes,
         "max_header_count" => &mut s.max_header_count,
         "max_header_bytes" => &mut s.max_header_bytes,
+        "max_body_bytes" => &mut s.max_body_bytes,
+        "max_json_depth" => &mut s.max_json_depth,
+        "max_body_args" => &mut s.max_body_args,
+        "max_multipart_parts" => &mut s.max_multipart_parts,
         _ => return None,
     })
 }

@@ -186,6 +186,7 @@ pub(crate) fn limit_name(o: Oversize) -> &'static str {
         Oversize::Uri { .. } => "(limit max_uri_bytes)",
         Oversize::HeaderCount { .. } => "(limit max_header_count)",
         Oversize::HeaderBytes { .. } => "(limit max_header_bytes)",
+        Oversize::Body { .. } => "(limit max_body_bytes)",
     }
 }
 

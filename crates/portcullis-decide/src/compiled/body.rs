@@ -1,0 +1,98 @@
+//! A request's body as the compiled evaluator reads it: once per request, on the first
+//! rule that reads a body field, into the scratch's reused buffers.
+
+use portcullis_match::body::{BodyArgs, BodyError, BodyKind, BodyLimits};
+use portcullis_match::normalize;
+use portcullis_rules::OnBodyLimit;
+
+use crate::request::Request;
+
+/// What the body fields (`body.inspected`, `body.truncated`, `body.error`, `body`) say.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct BodyFacts {
+    pub(super) inspected: bool,
+    pub(super) truncated: bool,
+    pub(super) error: Option<BodyError>,
+    /// Whether `body` has a value (a body was given, and not skipped for its size).
+    pub(super) shown: bool,
+}
+
+/// How a policy reads bodies.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct BodyPolicy {
+    pub(super) limits: BodyLimits,
+    pub(super) on_limit: OnBodyLimit,
+}
+
+/// Reads `req`'s body into `args` (its arguments) and says what the body fields are;
+/// `tmp` is scratch space.
+pub(super) fn read(
+    req: &Request<'_>,
+    p: &BodyPolicy,
+    args: &mut BodyArgs,
+    tmp: &mut String,
+) -> BodyFacts {
+    args.clear();
+    let body = match req.body {
+        Some(b) if !b.is_empty() => b,
+        _ => {
+            // No body given: inspected unless the request says it has one.
+            return BodyFacts {
+                inspected: !announces_body(req, tmp),
+                ..BodyFacts::default()
+            };
+        }
+    };
+    let over = body.len() > p.limits.max_bytes;
+    if over && p.on_limit == OnBodyLimit::Allow {
+        return BodyFacts {
+            truncated: true,
+            ..BodyFacts::default()
+        };
+    }
+    let mut types = 0;
+    tmp.clear();
+    req.headers.for_each("content-type", &mut |v| {
+        types += 1;
+        normalize::push_bytes_lossy(v, tmp);
+    });
+    // Two content types: which one the application believes is anyone's guess.
+    match (types == 1).then(|| BodyKind::of(tmp)).flatten() {
+        Some((kind, boundary)) => {
+            args.parse(kind, boundary, body, &p.limits);
+            BodyFacts {
+                inspected: args.error.is_none() && !args.truncated,
+                truncated: args.truncated,
+                error: args.error,
+                shown: true,
+            }
+        }
+        None => BodyFacts {
+            inspected: false,
+            truncated: over,
+            error: None,
+            shown: true,
+        },
+    }
+}
+
+/// Whether the headers say a body follows: a `Content-Length` other than 0, or a
+/// `Transfer-Encoding`.
+fn announces_body(req: &Request<'_>, tmp: &mut String) -> bool {
+    let mut announced = false;
+    req.headers.for_each("content-length", &mut |v| {
+        tmp.clear();
+        normalize::push_bytes_lossy(v, tmp);
+        announced |= tmp != "0";
+    });
+    req.headers
+        .for_each("transfer-encoding", &mut |_| announced = true);
+    announced
+}
+
+/// The body as text, as `body` shows it: the first `max_bytes`, invalid UTF-8 replaced.
+pub(super) fn text(req: &Request<'_>, max_bytes: usize, out: &mut String) {
+    if let Some(b) = req.body {
+        out.push_str(&String::from_utf8_lossy(b.get(..max_bytes).unwrap_or(b)));
+    }
+}

@@ -546,15 +546,14 @@ impl Policy {
             };
         }
         // A body too long to read whole, for a policy that reads bodies (RFC 9110 §15.5.14).
-        let body_over = req
-            .body
-            .map(<[u8]>::len)
-            .filter(|&len| len > settings.max_body_bytes);
-        if let (Some(len), true, OnBodyLimit::Forbid) = (
-            body_over,
-            self.inner.program.reads_body,
-            settings.on_body_limit,
-        ) {
+        let body_over = || {
+            req.body
+                .map(<[u8]>::len)
+                .filter(|&len| len > settings.max_body_bytes)
+        };
+        let refuse_body =
+            self.inner.program.reads_body && settings.on_body_limit == OnBodyLimit::Forbid;
+        if let Some(len) = refuse_body.then(body_over).flatten() {
             return Decision {
                 policy: Some(self.clone()),
                 path_style: path_style(settings),

@@ -417,7 +417,7 @@ impl Run<'_, '_> {
         }
         if self.scratch.state.get(i).copied()? == 0 {
             let term = self.program.slots.get(i)?;
-            let target = if term.field().is_some_and(Field::reads_body) {
+            let target = if self.program.reads_body && term.field().is_some_and(Field::reads_body) {
                 self.target_with_body()
             } else {
                 self.target()
@@ -579,7 +579,9 @@ impl Run<'_, '_> {
     /// A predicate evaluated directly. It holds when it holds for any value of its
     /// operands (several for a term on a repeated argument); `a != b` is `not a == b`.
     fn direct(&mut self, id: u32, p: &PredKind, slots: [Option<u32>; 2]) -> bool {
-        self.ensure_body();
+        if self.program.reads_body {
+            self.ensure_body();
+        }
         let counts = slots.map(|s| s.map_or(1, |s| self.value_count(s).max(1)));
         let any =
             (0..counts[0]).any(|a| (0..counts[1]).any(|b| self.direct_one(id, p, slots, [a, b])));

@@ -90,7 +90,7 @@ fn evaluate(c: &mut Criterion) {
 
     let pack = Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules");
     let starter =
-        Policy::compile(RuleSet::load(&[pack]).expect("starter pack loads")).expect("compiles");
+        Policy::compile(RuleSet::load(&[&pack]).expect("starter pack loads")).expect("compiles");
     run(c, "starter", &starter, &requests);
 
     let rules = RuleSet::parse("large.toml", &text).expect("generated policy parses");
@@ -119,6 +119,34 @@ fn evaluate(c: &mut Criterion) {
     let empty =
         Policy::compile(RuleSet::parse("empty.toml", "").expect("parses")).expect("compiles");
     run(c, "empty", &empty, &small_requests);
+
+    // ~4 KB JSON bodies against fifty body rules beside the starter pack (copied to a
+    // scratch directory with the body rules as one more file).
+    let dir = std::env::temp_dir().join(format!("portcullis-bench-{}", std::process::id()));
+    copy_dir(&pack, &dir);
+    std::fs::write(dir.join("90-body.toml"), policies::body_rules()).expect("writes");
+    let body_rules = RuleSet::load(&[&dir]).expect("starter pack and body rules load");
+    note(format_args!("json_body: {} rules", body_rules.rules.len()));
+    let json = Policy::compile(body_rules).expect("compiles");
+    let _ = std::fs::remove_dir_all(&dir);
+    run(
+        c,
+        "json_body",
+        &json,
+        &policies::json_requests(200, &mut rng),
+    );
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("creates");
+    for entry in std::fs::read_dir(from).expect("reads").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            copy_dir(&path, &to.join(entry.file_name()));
+        } else {
+            std::fs::copy(&path, to.join(entry.file_name())).expect("copies");
+        }
+    }
 }
 
 criterion_group!(benches, evaluate);

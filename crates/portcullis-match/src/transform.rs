@@ -118,6 +118,11 @@ impl Transform {
     /// Appends the function's value of `input` to `out`; `bytes` is scratch space.
     pub fn apply(self, input: &str, out: &mut String, bytes: &mut Vec<u8>) {
         let s = input.as_bytes();
+        // Most values hold nothing a function changes: copy those as they are.
+        if self.leaves_alone(s) {
+            out.push_str(input);
+            return;
+        }
         match self {
             Transform::Lower => {
                 let at = out.len();
@@ -170,6 +175,39 @@ impl Transform {
             _ => {}
         }
         out.push_str(&String::from_utf8_lossy(bytes));
+    }
+}
+
+impl Transform {
+    /// Whether the function returns `s` unchanged: a quick look for what it acts on.
+    fn leaves_alone(self, s: &[u8]) -> bool {
+        let has = |b: u8| s.contains(&b);
+        let any_space = || s.iter().any(|&b| is_space(b) || b == 0xc2);
+        match self {
+            Transform::UrlDecodeUni => !has(b'%') && !has(b'+'),
+            Transform::HtmlEntityDecode => !has(b'&'),
+            Transform::JsDecode | Transform::CssDecode => !has(b'\\'),
+            Transform::RemoveNulls => !has(0),
+            Transform::RemoveWhitespace => !any_space(),
+            Transform::CompressWhitespace => {
+                // Single spaces stay; anything else that is whitespace changes.
+                !s.iter().any(|&b| is_space(b) && b != b' ' || b == 0xc2)
+                    && !s.windows(2).any(|w| w == b"  ")
+            }
+            Transform::ReplaceComments => !s.windows(2).any(|w| w == b"/*"),
+            Transform::Utf8ToUnicode => s.is_ascii(),
+            Transform::NormalizePath | Transform::NormalizePathWin => {
+                let windows = self == Transform::NormalizePathWin;
+                if windows && has(b'\\') {
+                    return false;
+                }
+                let n = s.split(|&b| b == b'/').count();
+                s.split(|&b| b == b'/').enumerate().all(|(i, seg)| {
+                    seg != b"." && seg != b".." && (!seg.is_empty() || i == 0 || i + 1 == n)
+                })
+            }
+            _ => false,
+        }
     }
 }
 

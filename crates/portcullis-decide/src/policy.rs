@@ -357,6 +357,13 @@ impl Policy {
         self.inner.program.regex_bytes
     }
 
+    /// Whether a rule reads the request body (`args`, `body`, …): a host should then hand
+    /// the body over (up to `max_body_bytes`), and needs to only then.
+    #[must_use]
+    pub fn reads_body(&self) -> bool {
+        self.inner.program.reads_body
+    }
+
     /// The rule set this policy was compiled from.
     #[must_use]
     pub fn rules(&self) -> &RuleSet {

@@ -502,6 +502,17 @@ impl Engine {
             .clone()
     }
 
+    /// How many bytes of a body to hand over with a request, when the policy in force
+    /// reads bodies: `max_body_bytes` and one more (so an over-long body shows as such);
+    /// `None` when no rule reads the body.
+    #[must_use]
+    pub fn body_bytes_wanted(&self) -> Option<usize> {
+        let current = self.shared.current.load();
+        let p = &current.policy;
+        p.reads_body()
+            .then(|| p.rules().settings.max_body_bytes.saturating_add(1))
+    }
+
     /// The policy in force (a cheap handle; it stays valid across reloads).
     #[must_use]
     pub fn policy(&self) -> Policy {

@@ -115,7 +115,9 @@ pub use engine::{Engine, EngineBuilder, LoadError, Reloaded};
 #[cfg(feature = "http")]
 pub use http_request::{to_http_response, ClientIp, HeaderMapSource, HttpRequest, PeerAddr};
 #[cfg(feature = "tower")]
-pub use layer::{CorsHeaders, Portcullis, PortcullisLayer, ResponseBody, ResponseFuture};
+pub use layer::{
+    CorsHeaders, Portcullis, PortcullisLayer, RequestBody, ResponseBody, ResponseFuture,
+};
 pub use log::LogBudget;
 pub use portcullis_decide::{
     parse_client_ip, Ambiguity, AttrSource, Auth, AuthStatus, CompileError, Decision, HeaderSource,

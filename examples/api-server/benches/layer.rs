@@ -23,7 +23,7 @@ use tower::{Layer, Service};
 #[derive(Clone)]
 struct Hello;
 
-impl Service<Request<()>> for Hello {
+impl<B> Service<Request<B>> for Hello {
     type Response = Response<String>;
     type Error = Infallible;
     type Future = std::future::Ready<Result<Response<String>, Infallible>>;
@@ -32,14 +32,14 @@ impl Service<Request<()>> for Hello {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, _: Request<()>) -> Self::Future {
+    fn call(&mut self, _: Request<B>) -> Self::Future {
         std::future::ready(Ok(Response::new(String::new())))
     }
 }
 
-fn run<S, B>(svc: &mut S, req: Request<()>) -> u16
+fn run<S, B>(svc: &mut S, req: Request<String>) -> u16
 where
-    S: Service<Request<()>, Response = Response<B>>,
+    S: Service<Request<String>, Response = Response<B>>,
 {
     let mut cx = Context::from_waker(Waker::noop());
     let fut = pin!(svc.call(req));
@@ -49,7 +49,7 @@ where
     }
 }
 
-fn request(method: &str, path: &str, token: Option<&str>) -> Request<()> {
+fn request(method: &str, path: &str, token: Option<&str>) -> Request<String> {
     let peer: SocketAddr = "192.0.2.10:50000".parse().unwrap();
     let mut b = Request::builder()
         .method(method)
@@ -64,7 +64,7 @@ fn request(method: &str, path: &str, token: Option<&str>) -> Request<()> {
     if let Some(t) = token {
         b = b.header("authorization", format!("Bearer {t}"));
     }
-    b.body(()).unwrap()
+    b.body(String::new()).unwrap()
 }
 
 fn bench(c: &mut Criterion) {

@@ -22,6 +22,9 @@ use crate::http_request::{to_http_response, ClientIp, HttpRequest, PeerAddr};
 use crate::log::ShadowHits;
 use crate::proxy::TrustedProxies;
 
+mod body;
+pub use body::RequestBody;
+
 type IdentityFn = dyn Fn(&Parts) -> Auth + Send + Sync;
 type PeerFn = dyn Fn(&Parts) -> Option<SocketAddr> + Send + Sync;
 type NotFoundFn = dyn Fn(&Parts) -> http::Response<Bytes> + Send + Sync;
@@ -264,7 +267,8 @@ impl<S> Portcullis<S> {
 
 impl<S, ReqBody, ResBody> Service<http::Request<ReqBody>> for Portcullis<S>
 where
-    S: Service<http::Request<ReqBody>, Response = http::Response<ResBody>> + Clone,
+    S: Service<http::Request<RequestBody<ReqBody>>, Response = http::Response<ResBody>> + Clone,
+    ReqBody: Body<Data = Bytes>,
 {
     type Response = http::Response<ResponseBody<ResBody>>;
     type Error = S::Error;
@@ -277,32 +281,41 @@ where
     fn call(&mut self, req: http::Request<ReqBody>) -> Self::Future {
         let (parts, body) = req.into_parts();
         let computed = self.config.identity.as_ref().map(|f| f(&parts));
+        // A policy that reads bodies gets them: read up to the limit before deciding.
+        if let Some(limit) = self
+            .engine
+            .body_bytes_wanted()
+            .filter(|_| !body.is_end_stream())
+        {
+            return ResponseFuture {
+                kind: Kind::Reading {
+                    reading: Box::new(Reading {
+                        body: Some(Box::pin(body)),
+                        buf: Vec::new(),
+                        leftover: None,
+                        trailers: None,
+                        limit,
+                        rest: Some(self.rest(parts, (), computed)),
+                    }),
+                },
+            };
+        }
         let step = Step {
             config: &self.config,
             engine: &self.engine,
             parts,
-            body,
+            body: RequestBody::stream(body),
+            bytes: None,
             computed,
         };
         match step.respond(&mut self.inner, None) {
             Ok(kind) => ResponseFuture { kind },
             Err(waits) => {
                 let (waiting, parts, body, computed) = *waits;
-                // The store answers later: the readied service goes with the request, a
-                // clone stays for the next call (which polls it ready first).
-                let clone = self.inner.clone();
-                let inner = std::mem::replace(&mut self.inner, clone);
                 ResponseFuture {
                     kind: Kind::Waiting {
                         waiting: Box::new(waiting),
-                        rest: Some(Box::new(Rest {
-                            inner,
-                            engine: self.engine.clone(),
-                            config: Arc::clone(&self.config),
-                            parts,
-                            body,
-                            computed,
-                        })),
+                        rest: Some(self.rest(parts, body, computed)),
                     },
                 }
             }
@@ -310,7 +323,23 @@ where
     }
 }
 
-/// What a request waiting for a rate-limit store needs to go on.
+impl<S: Clone> Portcullis<S> {
+    /// What a request that is not decided in `call` needs to go on: the readied service
+    /// goes with it, a clone stays for the next call (which polls it ready first).
+    fn rest<B>(&mut self, parts: Parts, body: B, computed: Option<Auth>) -> Box<Rest<S, B>> {
+        let clone = self.inner.clone();
+        Box::new(Rest {
+            inner: std::mem::replace(&mut self.inner, clone),
+            engine: self.engine.clone(),
+            config: Arc::clone(&self.config),
+            parts,
+            body,
+            computed,
+        })
+    }
+}
+
+/// What a request waiting for its body or a rate-limit store needs to go on.
 struct Rest<S, B> {
     inner: S,
     engine: Engine,
@@ -320,16 +349,30 @@ struct Rest<S, B> {
     computed: Option<Auth>,
 }
 
+/// A body being read before the decision.
+struct Reading<S, B> {
+    /// `None` once the stream ended.
+    body: Option<Pin<Box<B>>>,
+    buf: Vec<u8>,
+    /// Bytes of the last frame past the limit: not judged, passed on.
+    leftover: Option<Bytes>,
+    trailers: Option<HeaderMap>,
+    limit: usize,
+    rest: Option<Box<Rest<S, ()>>>,
+}
+
 /// A request on its way through the layer.
 struct Step<'a, B> {
     config: &'a Config,
     engine: &'a Engine,
     parts: Parts,
-    body: B,
+    body: RequestBody<B>,
+    /// The body as read, for the rules.
+    bytes: Option<Bytes>,
     computed: Option<Auth>,
 }
 
-type Waits<B> = Box<(Waiting, Parts, B, Option<Auth>)>;
+type Waits<B> = Box<(Waiting, Parts, RequestBody<B>, Option<Auth>)>;
 
 impl<B> Step<'_, B> {
     /// Decides (or takes the decision a store's answer gave) and answers: a refusal, or
@@ -340,13 +383,14 @@ impl<B> Step<'_, B> {
         decided: Option<(Decision, &Waiting)>,
     ) -> Result<Kind<F, S, B>, Waits<B>>
     where
-        S: Service<http::Request<B>, Response = http::Response<ResBody>, Future = F>,
+        S: Service<http::Request<RequestBody<B>>, Response = http::Response<ResBody>, Future = F>,
     {
         let Step {
             config,
             engine,
             mut parts,
             body,
+            bytes,
             computed,
         } = self;
         let extension = match computed {
@@ -357,7 +401,8 @@ impl<B> Step<'_, B> {
         let auth = computed.as_ref().or(extension).unwrap_or(Auth::anonymous());
         let peer = (config.peer)(&parts);
         let view = HttpRequest::from_parts(&parts, peer, &config.proxies).auth(auth);
-        let request = view.request();
+        let mut request = view.request();
+        request.body = bytes.as_deref();
         // Shadow hits wait for the application's answer, to be logged with its status.
         let (decision, shadow) = match decided {
             Some((decision, waiting)) => {
@@ -424,7 +469,8 @@ impl<B> Step<'_, B> {
 
 pin_project! {
     /// The response future of [`Portcullis`]: the inner service's, a refusal ready at
-    /// once, or a request waiting for a rate-limit store's answer first.
+    /// once, or a request whose body is being read, or that waits for a rate-limit
+    /// store's answer, first.
     pub struct ResponseFuture<F, S, B> {
         #[pin]
         kind: Kind<F, S, B>,
@@ -434,10 +480,13 @@ pin_project! {
 pin_project! {
     #[project = KindProj]
     enum Kind<F, S, B> {
+        Reading {
+            reading: Box<Reading<S, B>>,
+        },
         Waiting {
             waiting: Box<Waiting>,
             // Taken when the store answered.
-            rest: Option<Box<Rest<S, B>>>,
+            rest: Option<Box<Rest<S, RequestBody<B>>>>,
         },
         Allowed {
             #[pin]
@@ -457,7 +506,13 @@ pin_project! {
 impl<F, S, B, ResBody, E> Future for ResponseFuture<F, S, B>
 where
     F: Future<Output = Result<http::Response<ResBody>, E>>,
-    S: Service<http::Request<B>, Response = http::Response<ResBody>, Future = F, Error = E>,
+    S: Service<
+        http::Request<RequestBody<B>>,
+        Response = http::Response<ResBody>,
+        Future = F,
+        Error = E,
+    >,
+    B: Body<Data = Bytes>,
 {
     type Output = Result<http::Response<ResponseBody<ResBody>>, E>;
 
@@ -465,6 +520,84 @@ where
         let mut kind = self.project().kind;
         loop {
             match kind.as_mut().project() {
+                KindProj::Reading { reading } => {
+                    let r = &mut **reading;
+                    while r.buf.len() < r.limit {
+                        let Some(body) = r.body.as_mut() else { break };
+                        match ready!(body.as_mut().poll_frame(cx)) {
+                            Some(Ok(frame)) => match frame.into_data() {
+                                Ok(data) => {
+                                    let room = r.limit - r.buf.len();
+                                    let take = data.len().min(room);
+                                    r.buf.extend_from_slice(&data[..take]);
+                                    if take < data.len() {
+                                        r.leftover = Some(data.slice(take..));
+                                    }
+                                }
+                                Err(frame) => {
+                                    if let Ok(t) = frame.into_trailers() {
+                                        r.trailers = Some(t);
+                                    }
+                                }
+                            },
+                            // A body that cannot be read is not judged, nor passed on.
+                            Some(Err(_)) => {
+                                kind.set(Kind::Refused {
+                                    response: Some(unreadable_body()),
+                                });
+                                break;
+                            }
+                            None => r.body = None,
+                        }
+                    }
+                    let KindProj::Reading { reading } = kind.as_mut().project() else {
+                        continue;
+                    };
+                    let Some(rest) = reading.rest.take() else {
+                        return Poll::Ready(Ok(again::<Bytes>().map(ResponseBody::full)));
+                    };
+                    let bytes = Bytes::from(std::mem::take(&mut reading.buf));
+                    let forward = match reading.leftover.take() {
+                        Some(more) => [bytes.as_ref(), more.as_ref()].concat().into(),
+                        None => bytes.clone(),
+                    };
+                    let body =
+                        RequestBody::read(forward, reading.trailers.take(), reading.body.take());
+                    let Rest {
+                        mut inner,
+                        engine,
+                        config,
+                        parts,
+                        computed,
+                        ..
+                    } = *rest;
+                    let step = Step {
+                        config: &config,
+                        engine: &engine,
+                        parts,
+                        body,
+                        bytes: Some(bytes),
+                        computed,
+                    };
+                    let next = match step.respond(&mut inner, None) {
+                        Ok(k) => k,
+                        Err(waits) => {
+                            let (waiting, parts, body, computed) = *waits;
+                            Kind::Waiting {
+                                waiting: Box::new(waiting),
+                                rest: Some(Box::new(Rest {
+                                    inner,
+                                    engine,
+                                    config,
+                                    parts,
+                                    body,
+                                    computed,
+                                })),
+                            }
+                        }
+                    };
+                    kind.set(next);
+                }
                 KindProj::Waiting { waiting, rest } => {
                     let decision = ready!(Pin::new(&mut waiting.wait).poll(cx));
                     let Some(rest) = rest.take() else {
@@ -483,6 +616,7 @@ where
                         engine: &engine,
                         parts,
                         body,
+                        bytes: None,
                         computed,
                     };
                     let next = match step.respond(&mut inner, Some((decision, waiting))) {
@@ -515,6 +649,20 @@ where
             }
         }
     }
+}
+
+/// The answer to a request whose body stream failed while the layer read it.
+fn unreadable_body() -> http::Response<Bytes> {
+    tracing::info!(target: crate::log::DECISION_TARGET, "request refused: its body could not be read");
+    let mut r = http::Response::new(Bytes::from_static(
+        br#"{"type":"about:blank","title":"Bad Request","status":400,"detail":"the request body could not be read"}"#,
+    ));
+    *r.status_mut() = http::StatusCode::BAD_REQUEST;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    r
 }
 
 /// The answer of a future polled after it completed (executors never do this).
@@ -749,7 +897,7 @@ rate_limit = { key = ["ip"], limit = 2, period = "1m" }
     #[derive(Clone)]
     struct Echo;
 
-    impl Service<http::Request<()>> for Echo {
+    impl<B> Service<http::Request<B>> for Echo {
         type Response = http::Response<String>;
         type Error = Infallible;
         type Future = std::future::Ready<Result<http::Response<String>, Infallible>>;
@@ -758,7 +906,7 @@ rate_limit = { key = ["ip"], limit = 2, period = "1m" }
             Poll::Ready(Ok(()))
         }
 
-        fn call(&mut self, req: http::Request<()>) -> Self::Future {
+        fn call(&mut self, req: http::Request<B>) -> Self::Future {
             let d = req
                 .extensions()
                 .get::<Decision>()
@@ -781,7 +929,7 @@ rate_limit = { key = ["ip"], limit = 2, period = "1m" }
 
     fn call(
         svc: &mut Portcullis<Echo>,
-        req: http::Request<()>,
+        req: http::Request<String>,
     ) -> http::Response<ResponseBody<String>> {
         let mut cx = Context::from_waker(Waker::noop());
         let fut = std::pin::pin!(svc.call(req));
@@ -818,7 +966,7 @@ rate_limit = { key = ["ip"], limit = 2, period = "1m" }
     #[test]
     fn refusals_answer_without_calling_the_inner_service() {
         let mut svc = layer().layer(Echo);
-        let res = call(&mut svc, get("/admin/x").body(()).unwrap());
+        let res = call(&mut svc, get("/admin/x").body(String::new()).unwrap());
         assert_eq!(res.status(), 401);
         assert_eq!(res.headers()["www-authenticate"], r#"Bearer realm="api""#);
         assert_eq!(res.headers()["content-type"], "application/problem+json");
@@ -826,7 +974,7 @@ rate_limit = { key = ["ip"], limit = 2, period = "1m" }
             &mut svc,
             get("/admin/x")
                 .header("authorization", "Bearer nope")
-                .body(())
+                .body(String::new())
                 .unwrap(),
         );
         assert_eq!(res.status(), 401);
@@ -839,10 +987,16 @@ rate_limit = { key = ["ip"], limit = 2, period = "1m" }
     #[test]
     fn without_a_hook_the_auth_extension_an_earlier_layer_set_is_the_identity() {
         let mut svc = PortcullisLayer::new(Engine::from_str(RULES).unwrap()).layer(Echo);
-        let res = call(&mut svc, get("/admin/x").body(()).unwrap());
+        let res = call(&mut svc, get("/admin/x").body(String::new()).unwrap());
         assert_eq!(res.status(), 401);
         let admin = Auth::authenticated("alice").with_roles(["admin"]);
-        let res = call(&mut svc, get("/admin/x").extension(admin).body(()).unwrap());
+        let res = call(
+            &mut svc,
+            get("/admin/x")
+                .extension(admin)
+                .body(String::new())
+                .unwrap(),
+        );
         assert_eq!(res.status(), 200);
         assert_eq!(
             body_text(res.into_body()).unwrap(),
@@ -857,7 +1011,7 @@ rate_limit = { key = ["ip"], limit = 2, period = "1m" }
             &mut svc,
             get("/admin/x")
                 .header("authorization", "Bearer admin")
-                .body(())
+                .body(String::new())
                 .unwrap(),
         );
         assert_eq!(res.status(), 200);
@@ -870,7 +1024,7 @@ rate_limit = { key = ["ip"], limit = 2, period = "1m" }
         let post = || {
             http::Request::post("/login")
                 .extension(PeerAddr("192.0.2.1:5000".parse().unwrap()))
-                .body(())
+                .body(String::new())
                 .unwrap()
         };
         let res = call(&mut svc, post());
@@ -894,7 +1048,7 @@ rate_limit = { key = ["ip"], limit = 2, period = "1m" }
             &mut svc,
             get("/admin/x")
                 .header("origin", "https://app.example")
-                .body(())
+                .body(String::new())
                 .unwrap(),
         );
         assert_eq!(res.status(), 401);
@@ -912,11 +1066,11 @@ rate_limit = { key = ["ip"], limit = 2, period = "1m" }
             &mut svc,
             get("/admin/x")
                 .header("origin", "https://evil.example")
-                .body(())
+                .body(String::new())
                 .unwrap(),
         );
         assert!(res.headers().get("access-control-allow-origin").is_none());
-        let res = call(&mut svc, get("/admin/x").body(()).unwrap());
+        let res = call(&mut svc, get("/admin/x").body(String::new()).unwrap());
         assert!(res.headers().get("access-control-allow-origin").is_none());
 
         let mut svc = layer().cors(CorsHeaders::any_origin()).layer(Echo);
@@ -924,7 +1078,7 @@ rate_limit = { key = ["ip"], limit = 2, period = "1m" }
             &mut svc,
             get("/admin/x")
                 .header("origin", "https://any.example")
-                .body(())
+                .body(String::new())
                 .unwrap(),
         );
         assert_eq!(res.headers()["access-control-allow-origin"], "*");
@@ -935,7 +1089,7 @@ rate_limit = { key = ["ip"], limit = 2, period = "1m" }
     #[derive(Clone)]
     struct Router;
 
-    impl Service<http::Request<()>> for Router {
+    impl<B> Service<http::Request<B>> for Router {
         type Response = http::Response<String>;
         type Error = Infallible;
         type Future = std::future::Ready<Result<http::Response<String>, Infallible>>;
@@ -944,7 +1098,7 @@ rate_limit = { key = ["ip"], limit = 2, period = "1m" }
             Poll::Ready(Ok(()))
         }
 
-        fn call(&mut self, req: http::Request<()>) -> Self::Future {
+        fn call(&mut self, req: http::Request<B>) -> Self::Future {
             let mut res = http::Response::new(req.uri().to_string());
             if req.uri().path() == "/missing" {
                 *res.status_mut() = http::StatusCode::NOT_FOUND;
@@ -958,7 +1112,7 @@ rate_limit = { key = ["ip"], limit = 2, period = "1m" }
     fn routed(layer: PortcullisLayer, uri: &str) -> (u16, String) {
         let mut svc = layer.layer(Router);
         let mut cx = Context::from_waker(Waker::noop());
-        let req = get(uri).body(()).unwrap();
+        let req = get(uri).body(String::new()).unwrap();
         let fut = std::pin::pin!(svc.call(req));
         let Poll::Ready(Ok(res)) = fut.poll(&mut cx) else {
             unreachable!("ready service")
@@ -1027,7 +1181,7 @@ hide = true
         uri: &str,
     ) -> http::Response<ResponseBody<String>> {
         let mut cx = Context::from_waker(Waker::noop());
-        let fut = std::pin::pin!(svc.call(get(uri).body(()).unwrap()));
+        let fut = std::pin::pin!(svc.call(get(uri).body(String::new()).unwrap()));
         match fut.poll(&mut cx) {
             Poll::Ready(Ok(res)) => res,
             _ => unreachable!("ready service"),
@@ -1040,7 +1194,7 @@ hide = true
         pending: bool,
     }
 
-    impl Service<http::Request<()>> for Teapot {
+    impl<B> Service<http::Request<B>> for Teapot {
         type Response = http::Response<String>;
         type Error = Infallible;
         type Future = Pin<Box<dyn Future<Output = Result<http::Response<String>, Infallible>>>>;
@@ -1049,7 +1203,7 @@ hide = true
             Poll::Ready(Ok(()))
         }
 
-        fn call(&mut self, _: http::Request<()>) -> Self::Future {
+        fn call(&mut self, _: http::Request<B>) -> Self::Future {
             if self.pending {
                 return Box::pin(std::future::pending());
             }
@@ -1088,7 +1242,7 @@ action = "forbid"
         let mut svc = layer.layer(Teapot { pending: false });
         let (status, seen) = crate::capture::events(|| {
             let mut cx = Context::from_waker(Waker::noop());
-            let fut = std::pin::pin!(svc.call(get("/api/teapot").body(()).unwrap()));
+            let fut = std::pin::pin!(svc.call(get("/api/teapot").body(String::new()).unwrap()));
             match fut.poll(&mut cx) {
                 Poll::Ready(Ok(res)) => res.status(),
                 _ => unreachable!("ready service"),
@@ -1107,7 +1261,7 @@ action = "forbid"
         let mut svc = layer.layer(Teapot { pending: false });
         let (_, seen) = crate::capture::events(|| {
             let mut cx = Context::from_waker(Waker::noop());
-            let fut = std::pin::pin!(svc.call(get("/api/admin").body(()).unwrap()));
+            let fut = std::pin::pin!(svc.call(get("/api/admin").body(String::new()).unwrap()));
             assert!(fut.poll(&mut cx).is_ready());
         });
         let unknown = [("new-rule".to_string(), "unknown".to_string())];
@@ -1120,7 +1274,7 @@ action = "forbid"
         let events = crate::capture::Events::default();
         crate::capture::recording(&events, || {
             let mut cx = Context::from_waker(Waker::noop());
-            let mut fut = Box::pin(svc.call(get("/api/x").body(()).unwrap()));
+            let mut fut = Box::pin(svc.call(get("/api/x").body(String::new()).unwrap()));
             assert!(fut.as_mut().poll(&mut cx).is_pending());
             assert!(events.take().is_empty());
             drop(fut);
@@ -1132,7 +1286,7 @@ action = "forbid"
     #[test]
     fn refusal_body_is_problem_json() {
         let mut svc = layer().layer(Echo);
-        let res = call(&mut svc, get("/admin/x").body(()).unwrap());
+        let res = call(&mut svc, get("/admin/x").body(String::new()).unwrap());
         let len = res.body().size_hint().exact();
         let text = body_text(res.into_body()).unwrap();
         assert_eq!(len, Some(text.len() as u64));

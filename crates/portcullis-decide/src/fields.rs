@@ -83,6 +83,34 @@ impl<'r> Fields<'r> {
                 .chain(body(ArgKind::Field, true))
                 .collect(),
             Field::Files => body(ArgKind::File, false).collect(),
+            Field::Headers | Field::HeaderNames => {
+                let mut out = Vec::new();
+                self.req.headers.for_all(&mut |n, v| {
+                    out.push(if *f == Field::HeaderNames {
+                        n.to_ascii_lowercase()
+                    } else {
+                        naive::header_text(v)
+                    });
+                });
+                out
+            }
+            Field::Cookies | Field::CookieNames => naive::header_values(self.req, "cookie")
+                .iter()
+                .flat_map(|line| line.split(';'))
+                .filter_map(|pair| {
+                    let (k, v) = pair.split_once('=')?;
+                    Some(if *f == Field::CookieNames {
+                        k.trim().to_string()
+                    } else {
+                        let v = v.trim();
+                        if v.len() >= 2 && v.starts_with('"') && v.ends_with('"') {
+                            v[1..v.len() - 1].to_string()
+                        } else {
+                            v.to_string()
+                        }
+                    })
+                })
+                .collect(),
             _ => Vec::new(),
         }
     }

@@ -17,6 +17,11 @@ pub trait HeaderSource {
     /// Calls `f` with every value of the header `name` (given lowercase), in order.
     fn for_each(&self, name: &str, f: &mut dyn FnMut(&[u8]));
 
+    /// Calls `f` with every header field's name and value, in order (the `headers` and
+    /// `header_names` collections): the same fields [`for_each`](HeaderSource::for_each)
+    /// finds by name.
+    fn for_all(&self, f: &mut dyn FnMut(&str, &[u8]));
+
     /// How many header fields there are (a repeated header counts once per value) and
     /// how many bytes their names and values take together: what the policy's
     /// `max_header_count` and `max_header_bytes` limits are checked against.
@@ -87,6 +92,11 @@ impl<N: AsRef<str>, V: AsRef<[u8]>> HeaderSource for Vec<(N, V)> {
     fn for_each(&self, name: &str, f: &mut dyn FnMut(&[u8])) {
         pairs_for_each(self, name, f);
     }
+    fn for_all(&self, f: &mut dyn FnMut(&str, &[u8])) {
+        for (n, v) in self {
+            f(n.as_ref(), v.as_ref());
+        }
+    }
     fn totals(&self) -> HeaderTotals {
         pairs_totals(self)
     }
@@ -98,6 +108,11 @@ impl<N: AsRef<str>, V: AsRef<[u8]>> HeaderSource for Vec<(N, V)> {
 impl<N: AsRef<str>, V: AsRef<[u8]>, const K: usize> HeaderSource for [(N, V); K] {
     fn for_each(&self, name: &str, f: &mut dyn FnMut(&[u8])) {
         pairs_for_each(self, name, f);
+    }
+    fn for_all(&self, f: &mut dyn FnMut(&str, &[u8])) {
+        for (n, v) in self {
+            f(n.as_ref(), v.as_ref());
+        }
     }
     fn totals(&self) -> HeaderTotals {
         pairs_totals(self)

@@ -66,6 +66,14 @@ pub enum Field {
     BodyError,
     /// The file names of a multipart body's files.
     Files,
+    /// Every header value, one per header field.
+    Headers,
+    /// Every header name, lowercased.
+    HeaderNames,
+    /// Every cookie value, from every `Cookie` header.
+    Cookies,
+    /// Every cookie name.
+    CookieNames,
     /// A header (name lowercased); repeated headers are joined with `, `.
     Header(String),
     /// The `User-Agent` header.
@@ -120,7 +128,14 @@ impl Field {
     pub fn is_multi(&self) -> bool {
         matches!(
             self,
-            Field::Arg(_) | Field::Args | Field::ArgNames | Field::Files
+            Field::Arg(_)
+                | Field::Args
+                | Field::ArgNames
+                | Field::Files
+                | Field::Headers
+                | Field::HeaderNames
+                | Field::Cookies
+                | Field::CookieNames
         )
     }
 
@@ -171,6 +186,10 @@ impl fmt::Display for Field {
             Field::BodyTruncated => f.write_str("body.truncated"),
             Field::BodyError => f.write_str("body.error"),
             Field::Files => f.write_str("files"),
+            Field::Headers => f.write_str("headers"),
+            Field::HeaderNames => f.write_str("header_names"),
+            Field::Cookies => f.write_str("cookies"),
+            Field::CookieNames => f.write_str("cookie_names"),
             Field::Header(n) => write!(f, "header[{n:?}]"),
             Field::UserAgent => f.write_str("user_agent"),
             Field::Cookie(n) => write!(f, "cookie[{n:?}]"),

@@ -60,6 +60,17 @@ impl HeaderSource for HeaderMapSource<'_> {
         t
     }
 
+    fn for_all(&self, f: &mut dyn FnMut(&str, &[u8])) {
+        for (name, value) in self.map {
+            f(name.as_str(), value.as_bytes());
+        }
+        if !self.map.contains_key(http::header::HOST) {
+            if let Some(authority) = self.authority {
+                f("host", authority.as_str().as_bytes());
+            }
+        }
+    }
+
     fn for_each(&self, name: &str, f: &mut dyn FnMut(&[u8])) {
         let mut any = false;
         // `get_all` parses `name`; a name that is not a valid header name finds nothing.

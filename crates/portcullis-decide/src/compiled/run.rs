@@ -274,6 +274,49 @@ impl Run<'_, '_> {
     /// Computes a term over a collection (`args`, `lower(arg_names)`…) once per member,
     /// scanning each.
     fn fill_members(&mut self, i: usize, of: &Field) -> Option<()> {
+        let req = self.req;
+        match of {
+            Field::Headers | Field::HeaderNames => {
+                return self.fill_values(i, |_, _, _, arg, each| {
+                    req.headers.for_all(&mut |n, v| {
+                        arg.clear();
+                        if *of == Field::HeaderNames {
+                            arg.push_str(n);
+                            arg.make_ascii_lowercase();
+                        } else {
+                            normalize::push_bytes_lossy(v, arg);
+                        }
+                        each(arg);
+                    });
+                });
+            }
+            Field::Cookies | Field::CookieNames => {
+                return self.fill_values(i, |_, _, line, arg, each| {
+                    req.headers.for_each("cookie", &mut |v| {
+                        line.clear();
+                        normalize::push_bytes_lossy(v, line);
+                        for pair in line.split(';') {
+                            let Some((k, v)) = pair.split_once('=') else {
+                                continue;
+                            };
+                            arg.clear();
+                            if *of == Field::CookieNames {
+                                arg.push_str(k.trim());
+                            } else {
+                                let v = v.trim();
+                                arg.push_str(
+                                    v.strip_prefix('"')
+                                        .and_then(|v| v.strip_suffix('"'))
+                                        .unwrap_or(v),
+                                );
+                            }
+                            each(arg);
+                        }
+                    });
+                });
+            }
+            _ => {}
+        }
         self.fill_values(i, |query, body, _, arg, each| {
             if *of != Field::Files {
                 for pair in query.split('&').filter(|p| !p.is_empty()) {

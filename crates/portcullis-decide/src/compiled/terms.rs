@@ -41,7 +41,7 @@ pub(super) fn base_arg(t: &Term) -> Option<&str> {
 /// has one value per member.
 pub(super) fn collection(t: &Term) -> Option<&Field> {
     match t {
-        Term::Field(f @ (Field::Args | Field::ArgNames | Field::Files)) => Some(f),
+        Term::Field(f) if f.is_multi() && !matches!(f, Field::Arg(_)) => Some(f),
         Term::Func(_, inner) => collection(inner),
         _ => None,
     }
@@ -101,7 +101,7 @@ pub(super) fn compute(
             }
             Field::RawPath => copy(Some(target.path), out),
             Field::Query => copy(Some(target.query), out),
-            Field::Arg(_) | Field::Args | Field::ArgNames | Field::Files => copy(arg, out),
+            f if f.is_multi() => copy(arg, out),
             Field::Body if target.body.shown => {
                 body::text(req, target.max_body_bytes, out);
                 true

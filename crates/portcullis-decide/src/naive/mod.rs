@@ -300,7 +300,7 @@ pub(crate) fn host(raw: &str) -> String {
 }
 
 /// A header value as text: invalid UTF-8 replaced, surrounding spaces and tabs removed.
-fn header_text(value: &[u8]) -> String {
+pub(crate) fn header_text(value: &[u8]) -> String {
     let text = String::from_utf8_lossy(value);
     text.trim_matches([' ', '\t']).to_string()
 }

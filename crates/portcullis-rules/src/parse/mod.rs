@@ -484,6 +484,10 @@ impl Parser<'_, '_> {
             "body.truncated" => Field::BodyTruncated,
             "body.error" => Field::BodyError,
             "files" => Field::Files,
+            "headers" => Field::Headers,
+            "header_names" => Field::HeaderNames,
+            "cookies" => Field::Cookies,
+            "cookie_names" => Field::CookieNames,
             "arg" | "header" | "cookie" | "attr" => {
                 if *self.peek() != Tok::LBrack {
                     return Err(self.error_at(

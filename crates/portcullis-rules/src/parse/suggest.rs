@@ -26,6 +26,10 @@ pub(super) const FIELDS: &[&str] = &[
     "body.truncated",
     "body.error",
     "files",
+    "headers",
+    "header_names",
+    "cookies",
+    "cookie_names",
 ];
 pub(super) const FUNCS: &[&str] = &[
     "lower",

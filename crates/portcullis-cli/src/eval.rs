@@ -88,6 +88,10 @@ fn decision_json(
     o.insert("action".into(), json!(d.verdict().name()));
     o.insert("status".into(), json!(d.status()));
     o.insert("rule".into(), json!(d.rule_id()));
+    let matched: Vec<&str> = d.matched().map(|r| r.id.as_str()).collect();
+    if !matched.is_empty() {
+        o.insert("matched".into(), json!(matched));
+    }
     if let Some(reason) = d.reason() {
         o.insert("reason".into(), json!(reason));
     }

@@ -320,6 +320,8 @@ pub struct Decision {
     pub(crate) cause: Cause,
     pub(crate) rate: Option<RateInfo>,
     pub(crate) shadow: SmallVec<[ShadowHit; 4]>,
+    /// Every rule whose condition held, in evaluation order, the deciding one last.
+    pub(crate) matched: SmallVec<[RuleIndex; 4]>,
     pub(crate) request_id: IdSource,
     pub(crate) oversize: Option<Oversize>,
     pub(crate) malformed: Option<Malformed>,
@@ -335,6 +337,15 @@ impl Decision {
     #[must_use]
     pub fn rate_store_unavailable(&self) -> bool {
         self.rate_store_unavailable
+    }
+
+    /// Every rule whose condition held, in evaluation order: logging, shadow and rate-limit
+    /// rules as well as the one that decided (last). Rules after the deciding one were not
+    /// evaluated.
+    pub fn matched(&self) -> impl Iterator<Item = &Rule> + '_ {
+        self.matched
+            .iter()
+            .filter_map(|&i| self.policy.as_ref()?.rule_at(i))
     }
 
     /// Allow, Forbid or RateLimit.

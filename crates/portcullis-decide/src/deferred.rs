@@ -99,6 +99,7 @@ impl Pending {
                     .and_then(|r| r.status)
                     .unwrap_or(settings.rate_limit_status);
                 tentative.shadow.retain(|h| h.rule < check.rule);
+                tentative.matched.retain(|m| *m <= check.rule);
                 tentative.verdict = Verdict::RateLimit;
                 tentative.rule = Some(check.rule);
                 tentative.cause = Cause::RateLimited;

@@ -546,6 +546,7 @@ impl Policy {
                 cause: Cause::Oversize,
                 rate: None,
                 shadow: SmallVec::new(),
+                matched: SmallVec::new(),
                 request_id,
                 oversize,
                 malformed: None,
@@ -570,6 +571,7 @@ impl Policy {
                 cause: Cause::Oversize,
                 rate: None,
                 shadow: SmallVec::new(),
+                matched: SmallVec::new(),
                 request_id,
                 oversize: Some(Oversize::Body {
                     len,
@@ -593,6 +595,7 @@ impl Policy {
                 cause: Cause::Malformed,
                 rate: None,
                 shadow: SmallVec::new(),
+                matched: SmallVec::new(),
                 request_id,
                 oversize,
                 malformed: Some(m),
@@ -600,6 +603,7 @@ impl Policy {
             };
         }
         let mut shadow: SmallVec<[ShadowHit; 4]> = SmallVec::new();
+        let mut matched: SmallVec<[RuleIndex; 4]> = SmallVec::new();
         let mut rate: Option<RateInfo> = None;
         let unauthenticated = match req.auth.effective_status() {
             AuthStatus::Authenticated => None,
@@ -625,6 +629,7 @@ impl Policy {
             }
             let enforce = rule.mode == Mode::Enforce;
             let idx = RuleIndex::new(i);
+            matched.push(idx);
             match rule.action {
                 Action::Log => shadow.push(ShadowHit {
                     rule: idx,
@@ -711,6 +716,7 @@ impl Policy {
             cause,
             rate,
             shadow,
+            matched,
             request_id,
             oversize,
             malformed: None,

@@ -55,8 +55,9 @@ fn summary(d: &portcullis_decide::Decision) -> String {
         .shadow_hits()
         .map(|(r, a)| format!("{}:{a:?}", r.id))
         .collect();
+    let matched: Vec<&str> = d.matched().map(|r| r.id.as_str()).collect();
     format!(
-        "{:?} {:?} {} {:?} {:?} {:?}",
+        "{:?} {:?} {matched:?} {} {:?} {:?} {:?}",
         d.verdict(),
         d.rule_id(),
         d.status(),

@@ -384,7 +384,7 @@ pub fn request(g: &mut Gen<'_>, t: u64) -> OwnedRequest {
 }
 
 /// Everything a decision says, for comparing two evaluators: verdict, status, deciding
-/// rule, shadow hits, rate-limit state, why it was refused before any rule, the answer
+/// rule, the rules that matched, shadow hits, rate-limit state, why it was refused before any rule, the answer
 /// allowed requests get (`RateLimit` headers) and the refusal (status, headers, body).
 #[must_use]
 pub fn summary(d: &Decision, req: &OwnedRequest) -> String {
@@ -392,11 +392,13 @@ pub fn summary(d: &Decision, req: &OwnedRequest) -> String {
         .shadow_hits()
         .map(|(r, a)| (r.id.clone(), a.name()))
         .collect();
+    let matched: Vec<&str> = d.matched().map(|r| r.id.as_str()).collect();
     format!(
-        "verdict {:?} status {} rule {:?} shadow {:?} rate {:?} malformed {:?} oversize {:?} allow {:?} response {:?}",
+        "verdict {:?} status {} rule {:?} matched {:?} shadow {:?} rate {:?} malformed {:?} oversize {:?} allow {:?} response {:?}",
         d.verdict(),
         d.status(),
         d.rule_id(),
+        matched,
         shadow,
         d.rate_limit(),
         d.malformed(),

@@ -49,6 +49,8 @@ pub struct Pending {
 
 /// What [`Policy::evaluate_deferred`] gives: a decision, or one that waits for a store.
 #[derive(Clone, Debug)]
+// `Done` is every request's path: boxing the decision would allocate per request.
+#[allow(clippy::large_enum_variant)]
 pub enum Evaluation {
     /// No rate limit was reached: the decision is final.
     Done(Decision),

@@ -328,6 +328,20 @@ pub struct Decision {
     /// Whether a rate-limit store was to count the request and could not (see
     /// [`Decision::rate_store_unavailable`]).
     pub(crate) rate_store_unavailable: bool,
+    /// The body fields, when a rule read the body.
+    pub(crate) body: Option<BodyState>,
+}
+
+/// What the body fields said about a request (`body.inspected`, `body.truncated`,
+/// `body.error`), for the decision log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BodyState {
+    /// `body.inspected`.
+    pub inspected: bool,
+    /// `body.truncated`.
+    pub truncated: bool,
+    /// `body.error`.
+    pub error: Option<portcullis_match::body::BodyError>,
 }
 
 impl Decision {
@@ -346,6 +360,13 @@ impl Decision {
         self.matched
             .iter()
             .filter_map(|&i| self.policy.as_ref()?.rule_at(i))
+    }
+
+    /// What the body fields said, when a rule read the body (the compiled evaluator reads
+    /// it on the first rule that needs it; `None` when none did).
+    #[must_use]
+    pub fn body(&self) -> Option<BodyState> {
+        self.body
     }
 
     /// Allow, Forbid or RateLimit.

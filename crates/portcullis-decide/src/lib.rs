@@ -64,7 +64,9 @@ mod reference;
 mod request;
 
 pub use compiled::{FieldCost, Scratch};
-pub use decision::{Decision, Malformed, Oversize, RateInfo, RequestId, Response, Verdict};
+pub use decision::{
+    BodyState, Decision, Malformed, Oversize, RateInfo, RequestId, Response, Verdict,
+};
 pub use deferred::{Evaluation, LimitCheck, Pending};
 
 /// The reference evaluator's reading of a body, as (kind, name, value) arguments, its error

@@ -18,7 +18,8 @@ use smallvec::SmallVec;
 
 use crate::compiled::{FieldCost, Program, Run, Scratch};
 use crate::decision::{
-    Cause, Decision, IdSource, Malformed, Oversize, RateInfo, RequestId, ShadowHit, Verdict,
+    BodyState, Cause, Decision, IdSource, Malformed, Oversize, RateInfo, RequestId, ShadowHit,
+    Verdict,
 };
 use crate::deferred::{Evaluation, LimitCheck, Pending};
 use crate::fields::Fields;
@@ -186,6 +187,10 @@ pub(crate) trait Candidates {
     fn matches(&mut self, i: usize) -> bool;
     /// How the request is malformed, if it is (each evaluator finds out its own way).
     fn malformed(&mut self, req: &Request<'_>, checks: MalformedChecks) -> Option<Malformed>;
+    /// What the body fields said, when a rule read them.
+    fn body(&self) -> Option<BodyState> {
+        None
+    }
 }
 
 thread_local! {
@@ -261,6 +266,10 @@ impl Candidates for Tracer<'_, '_, '_, '_> {
 
     fn malformed(&mut self, req: &Request<'_>, checks: MalformedChecks) -> Option<Malformed> {
         self.run.malformed(req, checks)
+    }
+
+    fn body(&self) -> Option<BodyState> {
+        self.run.body()
     }
 
     fn matches(&mut self, i: usize) -> bool {
@@ -551,6 +560,7 @@ impl Policy {
                 oversize,
                 malformed: None,
                 rate_store_unavailable: false,
+                body: None,
             };
         }
         // A body too long to read whole, for a policy that reads bodies (RFC 9110 §15.5.14).
@@ -579,6 +589,7 @@ impl Policy {
                 }),
                 malformed: None,
                 rate_store_unavailable: false,
+                body: None,
             };
         }
         let checks = self.inner.checks;
@@ -600,6 +611,7 @@ impl Policy {
                 oversize,
                 malformed: Some(m),
                 rate_store_unavailable: false,
+                body: None,
             };
         }
         let mut shadow: SmallVec<[ShadowHit; 4]> = SmallVec::new();
@@ -721,6 +733,7 @@ impl Policy {
             oversize,
             malformed: None,
             rate_store_unavailable: false,
+            body: rules.body(),
         }
     }
 

@@ -517,6 +517,15 @@ pub fn parse_json(line: &str) -> Result<OwnedRequest, String> {
     if let Some(a) = get(&["attrs"]) {
         req.insert("attrs".into(), a.clone());
     }
+    // A logged body (nginx's `$request_body`, an application's own field), as text or
+    // base64.
+    if let Some(Value::String(b)) = get(&["body", "request_body"]) {
+        if !b.is_empty() && b != "-" {
+            req.insert("body".into(), Value::String(b.clone()));
+        }
+    } else if let Some(Value::String(b)) = get(&["body_base64", "request_body_base64"]) {
+        req.insert("body_base64".into(), Value::String(b.clone()));
+    }
     let mut request =
         OwnedRequest::from_json(&Value::Object(req).to_string()).map_err(|e| e.to_string())?;
     request.time = time;
@@ -526,6 +535,20 @@ pub fn parse_json(line: &str) -> Result<OwnedRequest, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_lines_carry_their_bodies() {
+        let line = r#"{"remote_addr": "192.0.2.1", "request": "POST /api HTTP/1.1", "http_content_type": "x", "headers": {"Content-Type": "application/json"}, "request_body": "{\"a\": 1}"}"#;
+        let r = parse_json(line).unwrap();
+        assert_eq!(r.body.as_deref(), Some(&b"{\"a\": 1}"[..]));
+        let line = r#"{"uri": "/up", "request_body_base64": "AAEC"}"#;
+        assert_eq!(
+            parse_json(line).unwrap().body.as_deref(),
+            Some(&[0u8, 1, 2][..])
+        );
+        let line = r#"{"uri": "/", "request_body": "-"}"#;
+        assert_eq!(parse_json(line).unwrap().body, None);
+    }
 
     const LINE: &str = r#"203.0.113.9 - - [12/Jan/2026:06:25:24 +0100] "GET /admin/users?page=2 HTTP/1.1" 403 153 "https://example.com/" "Mozilla/5.0 (X11; Linux x86_64)""#;
 

@@ -155,6 +155,10 @@ fn refusal(decision: &Decision, fields: &Fields<'_>, budget: Budget<'_>) {
         status = decision.status(),
         reason = decision.reason().unwrap_or(""),
         rate_store_unavailable = decision.rate_store_unavailable(),
+        // What the rules could read of the body, when one read it.
+        body_inspected = decision.body().map(|b| b.inspected),
+        body_truncated = decision.body().map(|b| b.truncated),
+        body_error = decision.body().and_then(|b| b.error).map(|e| e.name()),
         client_ip = %fields.client_ip,
         // Method and path come from the client: `?` quotes and escapes them so they
         // cannot forge log lines.
@@ -402,6 +406,51 @@ action = "forbid"
         );
         let status: Vec<_> = seen.iter().map(|e| e.get("status").unwrap_or("")).collect();
         assert_eq!(status, ["414", "431", "400", "400", "403"]);
+    }
+
+    #[test]
+    fn refusals_say_what_the_rules_could_read_of_the_body() {
+        let (engine, _clock) = engine(
+            r#"
+[policy]
+max_body_bytes = 32
+[[rule]]
+id = "unreadable"
+when = 'present(body.error) or not body.inspected'
+action = "forbid"
+[[rule]]
+id = "admin"
+when = 'path starts_with "/admin"'
+action = "forbid"
+"#,
+        );
+        let json = [("content-type", "application/json")];
+        let (_, seen) = events(|| {
+            let _ = engine.evaluate(&Request::new("POST", "/").headers(&json).body(b"{\"a\": "));
+            let _ = engine.evaluate(&Request::new("POST", "/").body(b"{}"));
+            let _ = engine.evaluate(&Request::new("POST", "/").body(&[b'x'; 40]));
+        });
+        let field = |e: &Captured, k: &str| e.get(k).unwrap_or("-").to_string();
+        let got: Vec<_> = seen
+            .iter()
+            .map(|e| {
+                (
+                    field(e, "rule"),
+                    field(e, "body_inspected"),
+                    field(e, "body_truncated"),
+                    field(e, "body_error"),
+                )
+            })
+            .collect();
+        let s = |v: &str| v.to_string();
+        assert_eq!(
+            got,
+            [
+                (s("unreadable"), s("false"), s("false"), s("malformed json")),
+                (s("unreadable"), s("false"), s("false"), s("-")),
+                (s("(limit max_body_bytes)"), s("-"), s("-"), s("-")),
+            ]
+        );
     }
 
     #[test]

@@ -100,6 +100,17 @@ impl crate::policy::Candidates for Run<'_, '_> {
     ) -> Option<crate::decision::Malformed> {
         req.malformed(|| self.target().path, checks)
     }
+
+    fn body(&self) -> Option<crate::decision::BodyState> {
+        let f = self.scratch.body_facts;
+        self.scratch
+            .body_done
+            .then_some(crate::decision::BodyState {
+                inspected: f.inspected,
+                truncated: f.truncated,
+                error: f.error,
+            })
+    }
 }
 
 fn next_bit(words: &[u64], from: usize, limit: usize) -> Option<usize> {

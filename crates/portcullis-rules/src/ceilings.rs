@@ -26,6 +26,14 @@ pub struct Ceilings {
     pub max_expression_depth: Option<usize>,
     /// Ceiling of `rate_limit_max_keys`.
     pub rate_limit_max_keys: Option<usize>,
+    /// Ceiling of `max_body_bytes`: what the tower layer may read of one request's body.
+    pub max_body_bytes: Option<usize>,
+    /// Ceiling of `max_body_args`.
+    pub max_body_args: Option<usize>,
+    /// Ceiling of `max_multipart_parts`.
+    pub max_multipart_parts: Option<usize>,
+    /// Ceiling of `max_json_depth`.
+    pub max_json_depth: Option<usize>,
 }
 
 impl Ceilings {
@@ -37,7 +45,7 @@ impl Ceilings {
         written: &[(String, Span)],
         diags: &mut Vec<Diagnostic>,
     ) {
-        let limits: [(&str, Option<usize>, &mut usize); 8] = [
+        let limits: [(&str, Option<usize>, &mut usize); 12] = [
             ("max_patterns", self.max_patterns, &mut s.max_patterns),
             (
                 "max_pattern_len",
@@ -70,6 +78,14 @@ impl Ceilings {
                 self.rate_limit_max_keys,
                 &mut s.rate_limit_max_keys,
             ),
+            ("max_body_bytes", self.max_body_bytes, &mut s.max_body_bytes),
+            ("max_body_args", self.max_body_args, &mut s.max_body_args),
+            (
+                "max_multipart_parts",
+                self.max_multipart_parts,
+                &mut s.max_multipart_parts,
+            ),
+            ("max_json_depth", self.max_json_depth, &mut s.max_json_depth),
         ];
         for (name, ceiling, value) in limits {
             let Some(ceiling) = ceiling else { continue };

@@ -357,3 +357,32 @@ fn ceilings_bound_what_a_rule_file_may_ask_for_on_load_and_reload() {
         .expect_err("over the lowered default");
     assert!(err.render().contains("max_list_items"), "{}", err.render());
 }
+
+#[test]
+fn a_ceiling_bounds_what_a_rule_file_may_make_the_layer_read_of_a_body() {
+    use portcullis::Ceilings;
+    let ceilings = Ceilings {
+        max_body_bytes: Some(1024),
+        ..Ceilings::default()
+    };
+    let body_rule = "[[rule]]\nid = \"b\"\nwhen = 'body contains \"x\"'\naction = \"forbid\"\n";
+    let engine = Engine::builder()
+        .ceilings(ceilings)
+        .parse(body_rule)
+        .expect("loads");
+    assert_eq!(engine.policy().rules().settings.max_body_bytes, 1024);
+    assert_eq!(engine.body_bytes_wanted(), Some(1025));
+    let err = Engine::builder()
+        .ceilings(ceilings)
+        .parse(&format!(
+            "[policy]\nmax_body_bytes = 1073741824\n{body_rule}"
+        ))
+        .expect_err("above the ceiling");
+    assert!(
+        err.render().contains("above the ceiling"),
+        "{}",
+        err.render()
+    );
+    // A policy without body rules wants no body at all.
+    assert_eq!(Engine::from_str("").unwrap().body_bytes_wanted(), None);
+}

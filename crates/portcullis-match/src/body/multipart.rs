@@ -16,8 +16,10 @@ pub(super) fn valid_boundary(b: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || b"'()+_,-./:=? ".contains(&c))
 }
 
+/// Where `needle` first occurs in `hay`: linear time, so a body full of near-boundaries
+/// costs what its length costs.
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
+    memchr::memmem::find(hay, needle)
 }
 
 pub(super) fn parse(

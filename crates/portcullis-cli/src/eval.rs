@@ -92,6 +92,21 @@ fn decision_json(
     if !matched.is_empty() {
         o.insert("matched".into(), json!(matched));
     }
+    let scores = d.scores();
+    if !scores.is_empty() {
+        let totals: serde_json::Map<String, Value> = scores
+            .iter()
+            .map(|(n, t)| {
+                let by: Vec<&str> = d.score_rules(n).map(|r| r.id.as_str()).collect();
+                ((*n).to_string(), json!({ "total": t, "rules": by }))
+            })
+            .collect();
+        o.insert("scores".into(), Value::Object(totals));
+    }
+    let labels = d.labels();
+    if !labels.is_empty() {
+        o.insert("labels".into(), json!(labels));
+    }
     if let Some(reason) = d.reason() {
         o.insert("reason".into(), json!(reason));
     }

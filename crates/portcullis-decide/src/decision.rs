@@ -369,6 +369,40 @@ impl Decision {
         self.body
     }
 
+    /// Each score the rules that matched added to, with its total, in name order.
+    #[must_use]
+    pub fn scores(&self) -> Vec<(&str, i64)> {
+        let mut totals: Vec<(&str, i64)> = Vec::new();
+        for r in self.matched() {
+            for (name, points) in &r.score {
+                match totals.iter_mut().find(|(n, _)| n == name) {
+                    Some((_, t)) => *t = t.saturating_add(*points),
+                    None => totals.push((name, *points)),
+                }
+            }
+        }
+        totals.sort_unstable();
+        totals
+    }
+
+    /// The rules that added to score `name`, in evaluation order.
+    pub fn score_rules<'d>(&'d self, name: &'d str) -> impl Iterator<Item = &'d Rule> + 'd {
+        self.matched()
+            .filter(move |r| r.score.iter().any(|(n, _)| n == name))
+    }
+
+    /// The labels the rules that matched attached, in the order first attached.
+    #[must_use]
+    pub fn labels(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for l in self.matched().flat_map(|r| r.labels.iter()) {
+            if !out.contains(&l.as_str()) {
+                out.push(l);
+            }
+        }
+        out
+    }
+
     /// Allow, Forbid or RateLimit.
     #[must_use]
     pub fn verdict(&self) -> Verdict {

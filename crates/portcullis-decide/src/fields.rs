@@ -19,6 +19,30 @@ pub(crate) struct Fields<'r> {
     pub query: &'r str,
     pub preflight: bool,
     pub body: naive::BodyView,
+    /// The scores and labels of the rules that matched so far.
+    pub tally: std::cell::RefCell<Tally>,
+}
+
+/// Scores and labels, by name.
+#[derive(Debug, Default)]
+pub(crate) struct Tally {
+    pub scores: std::collections::BTreeMap<String, i64>,
+    pub labels: Vec<String>,
+}
+
+impl Tally {
+    /// Adds what a rule that matched sets.
+    pub fn add(&mut self, rule: &portcullis_rules::Rule) {
+        for (name, points) in &rule.score {
+            let s = self.scores.entry(name.clone()).or_insert(0);
+            *s = s.saturating_add(*points);
+        }
+        for l in &rule.labels {
+            if !self.labels.contains(l) {
+                self.labels.push(l.clone());
+            }
+        }
+    }
 }
 
 impl<'r> Fields<'r> {
@@ -32,6 +56,7 @@ impl<'r> Fields<'r> {
             query,
             preflight: naive::is_preflight(req),
             body: naive::body_view(req, settings),
+            tally: std::cell::RefCell::new(Tally::default()),
         }
     }
 

@@ -187,6 +187,8 @@ pub(crate) trait Candidates {
     fn matches(&mut self, i: usize) -> bool;
     /// How the request is malformed, if it is (each evaluator finds out its own way).
     fn malformed(&mut self, req: &Request<'_>, checks: MalformedChecks) -> Option<Malformed>;
+    /// Rule `i` matched: its scores and labels count for the rules after it.
+    fn record(&mut self, i: usize);
     /// What the body fields said, when a rule read them.
     fn body(&self) -> Option<BodyState> {
         None
@@ -215,18 +217,22 @@ impl Drop for Lent {
     }
 }
 
-/// Every rule is a candidate; `matches` decides.
-struct EveryRule<F> {
+/// Every rule is a candidate; `matches` decides, `record` keeps the tally.
+struct EveryRule<F, G> {
     count: usize,
     matches: F,
+    record: G,
 }
 
-impl<F: FnMut(usize) -> bool> Candidates for EveryRule<F> {
+impl<F: FnMut(usize) -> bool, G: FnMut(usize)> Candidates for EveryRule<F, G> {
     fn next_candidate(&mut self, from: usize) -> Option<usize> {
         (from < self.count).then_some(from)
     }
     fn matches(&mut self, i: usize) -> bool {
         (self.matches)(i)
+    }
+    fn record(&mut self, i: usize) {
+        (self.record)(i);
     }
     fn malformed(&mut self, req: &Request<'_>, checks: MalformedChecks) -> Option<Malformed> {
         crate::naive::malformed(req, checks)
@@ -270,6 +276,10 @@ impl Candidates for Tracer<'_, '_, '_, '_> {
 
     fn body(&self) -> Option<BodyState> {
         self.run.body()
+    }
+
+    fn record(&mut self, i: usize) {
+        self.run.record(i);
     }
 
     fn matches(&mut self, i: usize) -> bool {
@@ -500,6 +510,11 @@ impl Policy {
                     .get(i)
                     .is_some_and(|r| reference.eval(rules, &r.when, &fields))
             },
+            record: |i: usize| {
+                if let Some(r) = rules.rules.get(i) {
+                    fields.tally.borrow_mut().add(r);
+                }
+            },
         };
         self.decide(req, fields.preflight, &mut every, None)
     }
@@ -642,6 +657,7 @@ impl Policy {
             let enforce = rule.mode == Mode::Enforce;
             let idx = RuleIndex::new(i);
             matched.push(idx);
+            rules.record(i);
             match rule.action {
                 Action::Log => shadow.push(ShadowHit {
                     rule: idx,

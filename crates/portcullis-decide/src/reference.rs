@@ -20,7 +20,7 @@ enum Val<'a> {
     Int(i64),
     Bool(bool),
     Ip(Option<IpAddr>),
-    Set(&'a [String]),
+    Set(Cow<'a, [String]>),
 }
 
 /// Regexes compiled one by one, keyed by (pattern, case-insensitive).
@@ -263,7 +263,16 @@ fn term<'a>(t: &'a Term, f: &'a Fields<'a>, c: &Choice<'a>) -> Val<'a> {
         Term::Field(field) => match field.ty() {
             portcullis_rules::Type::Ip => Val::Ip(f.ip()),
             portcullis_rules::Type::Bool => Val::Bool(f.boolean(field)),
-            portcullis_rules::Type::StrSet => Val::Set(f.set(field)),
+            portcullis_rules::Type::StrSet if *field == portcullis_rules::Field::Labels => {
+                Val::Set(Cow::Owned(f.tally.borrow().labels.clone()))
+            }
+            portcullis_rules::Type::StrSet => Val::Set(Cow::Borrowed(f.set(field))),
+            portcullis_rules::Type::Int => Val::Int(match field {
+                portcullis_rules::Field::Score(name) => {
+                    f.tally.borrow().scores.get(name).copied().unwrap_or(0)
+                }
+                _ => 0,
+            }),
             _ => Val::Str(f.string(field)),
         },
         Term::Func(func, t) => match term(t) {

@@ -74,6 +74,10 @@ pub enum Field {
     Cookies,
     /// Every cookie name.
     CookieNames,
+    /// A named score: the points the rules that matched so far added (0 when none).
+    Score(String),
+    /// The labels the rules that matched so far attached.
+    Labels,
     /// A header (name lowercased); repeated headers are joined with `, `.
     Header(String),
     /// The `User-Agent` header.
@@ -117,7 +121,8 @@ impl Field {
             | Field::CorsPreflight
             | Field::BodyInspected
             | Field::BodyTruncated => Type::Bool,
-            Field::AuthRoles | Field::AuthScopes => Type::StrSet,
+            Field::AuthRoles | Field::AuthScopes | Field::Labels => Type::StrSet,
+            Field::Score(_) => Type::Int,
             _ => Type::Str,
         }
     }
@@ -190,6 +195,8 @@ impl fmt::Display for Field {
             Field::HeaderNames => f.write_str("header_names"),
             Field::Cookies => f.write_str("cookies"),
             Field::CookieNames => f.write_str("cookie_names"),
+            Field::Score(n) => write!(f, "score[{n:?}]"),
+            Field::Labels => f.write_str("labels"),
             Field::Header(n) => write!(f, "header[{n:?}]"),
             Field::UserAgent => f.write_str("user_agent"),
             Field::Cookie(n) => write!(f, "cookie[{n:?}]"),

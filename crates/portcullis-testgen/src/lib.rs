@@ -107,6 +107,12 @@ pub const OTHER: &[&str] = &[
     "present(header[\"x-a\"])",
     "present(auth.subject)",
     "present(arg[\"a\"])",
+    "score[\"s\"] >= 2",
+    "score[\"t\"] == 0",
+    "labels has \"l\"",
+    "labels has_any {\"l\", \"m\"}",
+    "len(labels) > 1",
+    "present(labels)",
     "body.inspected",
     "not body.truncated",
     "present(body.error)",
@@ -258,6 +264,13 @@ pub fn rules_text(g: &mut Gen<'_>) -> String {
         }
         if g.below(5) == 0 {
             t.push_str("mode = \"shadow\"\n");
+        }
+        if g.below(3) == 0 {
+            let points = g.pick(&["1", "2", "-1"]);
+            t.push_str(&format!("score = {{ s = {points} }}\n"));
+        }
+        if g.below(4) == 0 {
+            t.push_str(g.pick(&["labels = [\"l\"]\n", "labels = [\"m\", \"n\"]\n"]));
         }
         if action == "rate_limit" {
             let key = g.pick(&[

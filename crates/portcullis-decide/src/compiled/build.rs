@@ -502,6 +502,7 @@ impl Program {
             }
         }
         arg_slots.sort();
+        let (score_names, label_names, effects) = tally_layout(rules);
         let path_slot = b
             .slots
             .iter()
@@ -535,8 +536,44 @@ impl Program {
                     .visit_preds(&mut |p| p.visit_fields(&mut |f| reads |= f.reads_body()));
                 reads
             }),
+            score_names,
+            label_names,
+            effects,
             rule_count: rules.rules.len(),
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         })
     }
+}
+
+/// The score and label names every rule sets, sorted, and each rule's effects on them.
+fn tally_layout(rules: &RuleSet) -> (Vec<String>, Vec<String>, Vec<super::Effects>) {
+    let mut scores: Vec<String> = rules
+        .rules
+        .iter()
+        .flat_map(|r| r.score.iter().map(|(n, _)| n.clone()))
+        .collect();
+    scores.sort();
+    scores.dedup();
+    let mut labels: Vec<String> = rules.rules.iter().flat_map(|r| r.labels.clone()).collect();
+    labels.sort();
+    labels.dedup();
+    let index = |names: &[String], n: &str| names.binary_search_by(|x| x.as_str().cmp(n)).ok();
+    let effects = rules
+        .rules
+        .iter()
+        .map(|r| {
+            let s: Box<[(u32, i64)]> = r
+                .score
+                .iter()
+                .filter_map(|(n, p)| Some((index(&scores, n)? as u32, *p)))
+                .collect();
+            let l: Box<[u32]> = r
+                .labels
+                .iter()
+                .filter_map(|n| Some(index(&labels, n)? as u32))
+                .collect();
+            (s, l)
+        })
+        .collect();
+    (scores, labels, effects)
 }

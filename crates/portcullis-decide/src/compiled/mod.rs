@@ -32,6 +32,9 @@ pub use profile::FieldCost;
 pub(crate) use run::Run;
 
 /// Where a predicate's value comes from.
+/// What a rule adds when it matches: points to scores, labels (by name index).
+type Effects = (Box<[(u32, i64)]>, Box<[u32]>);
+
 #[derive(Debug)]
 enum Code {
     /// A bit set by the slot's scanner.
@@ -95,6 +98,11 @@ pub(crate) struct Program {
     /// How bodies are read, and whether any rule reads one.
     body: body::BodyPolicy,
     pub(crate) reads_body: bool,
+    /// Score and label names, sorted (a request's tally is indexed by them), and what each
+    /// rule adds when it matches.
+    score_names: Vec<String>,
+    label_names: Vec<String>,
+    effects: Vec<Effects>,
     rule_count: usize,
     id: u64,
 }
@@ -133,6 +141,9 @@ pub struct Scratch {
     body_done: bool,
     body: portcullis_match::body::BodyArgs,
     body_facts: body::BodyFacts,
+    /// The request's scores and labels so far, by name index.
+    scores: Vec<i64>,
+    labels: Vec<bool>,
     candidates: Vec<u64>,
     next_pending: usize,
 }
@@ -174,6 +185,8 @@ impl Program {
             body_done: false,
             body: portcullis_match::body::BodyArgs::new(),
             body_facts: body::BodyFacts::default(),
+            scores: vec![0; self.score_names.len()],
+            labels: vec![false; self.label_names.len()],
             candidates: vec![0; self.unanchored.len()],
             next_pending: 0,
         }
@@ -197,6 +210,12 @@ impl Program {
         s.ip_done = false;
         s.args_done = false;
         s.body_done = false;
+        if !s.scores.is_empty() {
+            s.scores.fill(0);
+        }
+        if !s.labels.is_empty() {
+            s.labels.fill(false);
+        }
         s.candidates.copy_from_slice(&self.unanchored);
         s.next_pending = 0;
     }

@@ -101,6 +101,22 @@ impl crate::policy::Candidates for Run<'_, '_> {
         req.malformed(|| self.target().path, checks)
     }
 
+    fn record(&mut self, i: usize) {
+        let Some((scores, labels)) = self.program.effects.get(i) else {
+            return;
+        };
+        for &(s, points) in scores.iter() {
+            if let Some(v) = self.scratch.scores.get_mut(s as usize) {
+                *v = v.saturating_add(points);
+            }
+        }
+        for &l in labels.iter() {
+            if let Some(v) = self.scratch.labels.get_mut(l as usize) {
+                *v = true;
+            }
+        }
+    }
+
     fn body(&self) -> Option<crate::decision::BodyState> {
         let f = self.scratch.body_facts;
         self.scratch
@@ -604,9 +620,43 @@ impl Run<'_, '_> {
         }
     }
 
+    /// The request's score `name` so far (0 when no rule added to it).
+    fn score(&self, name: &str) -> i64 {
+        let names = &self.program.score_names;
+        names
+            .binary_search_by(|n| n.as_str().cmp(name))
+            .ok()
+            .and_then(|i| self.scratch.scores.get(i).copied())
+            .unwrap_or(0)
+    }
+
+    /// Whether a rule that matched so far attached label `name`.
+    fn has_label(&self, name: &str) -> bool {
+        let names = &self.program.label_names;
+        names
+            .binary_search_by(|n| n.as_str().cmp(name))
+            .ok()
+            .and_then(|i| self.scratch.labels.get(i).copied())
+            .unwrap_or(false)
+    }
+
+    /// The labels attached so far.
+    fn labels(&self) -> impl Iterator<Item = &str> + '_ {
+        self.program
+            .label_names
+            .iter()
+            .zip(&self.scratch.labels)
+            .filter(|(_, on)| **on)
+            .map(|(n, _)| n.as_str())
+    }
+
     fn int_of(&self, t: &Term, slot: Option<u32>, k: usize) -> Option<i64> {
         match t {
             Term::Int(n) => Some(*n),
+            Term::Field(Field::Score(name)) => Some(self.score(name)),
+            Term::Len(inner) if **inner == Term::Field(Field::Labels) => {
+                Some(self.labels().count() as i64)
+            }
             Term::Len(inner) if inner.ty() == Type::StrSet => Some(self.set_of(inner).len() as i64),
             Term::Len(inner) => Some(self.string_of(inner, slot, k).map_or(0, |s| s.len() as i64)),
             _ => None,
@@ -620,6 +670,9 @@ impl Run<'_, '_> {
             Term::Field(Field::CorsPreflight) => self.preflight,
             Term::Field(Field::BodyInspected) => self.scratch.body_facts.inspected,
             Term::Field(Field::BodyTruncated) => self.scratch.body_facts.truncated,
+            Term::Present(inner) if **inner == Term::Field(Field::Labels) => {
+                self.labels().next().is_some()
+            }
             Term::Present(inner) => match inner.ty() {
                 Type::Ip => self.req.client_ip.is_some(),
                 Type::StrSet => !self.set_of(inner).is_empty(),
@@ -678,6 +731,9 @@ impl Run<'_, '_> {
                 };
                 op == CmpOp::Eq && eq
             }
+            PredKind::Has { set, item } if *set == Term::Field(Field::Labels) => self
+                .string_of(item, slots[1], k[1])
+                .is_some_and(|l| self.has_label(l)),
             PredKind::Has { set, item } => {
                 let mut held = std::mem::take(&mut self.scratch.held);
                 held.clear();
@@ -691,6 +747,22 @@ impl Run<'_, '_> {
                 let found = present && self.set_of(set).contains(&held);
                 self.scratch.held = held;
                 found
+            }
+            PredKind::List {
+                lhs,
+                op: ListOp::HasAny,
+                ..
+            } if *lhs == Term::Field(Field::Labels) => {
+                let Some((ci, set)) = self.program.sets.get(&id) else {
+                    return false;
+                };
+                self.labels().any(|l| {
+                    if *ci {
+                        set.contains(l.to_ascii_lowercase().as_str())
+                    } else {
+                        set.contains(l)
+                    }
+                })
             }
             PredKind::List {
                 lhs,

@@ -460,6 +460,7 @@ impl Parser<'_, '_> {
             "arg" => Field::Arg(name),
             "header" => Field::Header(name.to_ascii_lowercase()),
             "cookie" => Field::Cookie(name),
+            "score" => Field::Score(name),
             _ => Field::Attr(name),
         };
         let f = match w {
@@ -488,7 +489,8 @@ impl Parser<'_, '_> {
             "header_names" => Field::HeaderNames,
             "cookies" => Field::Cookies,
             "cookie_names" => Field::CookieNames,
-            "arg" | "header" | "cookie" | "attr" => {
+            "labels" => Field::Labels,
+            "arg" | "header" | "cookie" | "attr" | "score" => {
                 if *self.peek() != Tok::LBrack {
                     return Err(self.error_at(
                         r,

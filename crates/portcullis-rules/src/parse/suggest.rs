@@ -30,6 +30,8 @@ pub(super) const FIELDS: &[&str] = &[
     "header_names",
     "cookies",
     "cookie_names",
+    "score",
+    "labels",
 ];
 pub(super) const FUNCS: &[&str] = &[
     "lower",

@@ -249,6 +249,12 @@ pub struct Rule {
     pub priority: i64,
     /// Free-form labels.
     pub tags: Vec<String>,
+    /// Points the rule adds to named scores when it matches (`score = { inbound = 5 }`),
+    /// read by later rules as `score["inbound"]`.
+    pub score: Vec<(String, i64)>,
+    /// Labels the rule attaches to the request when it matches, read by later rules as
+    /// `labels`.
+    pub labels: Vec<String>,
     /// The limit, for `action = "rate_limit"`.
     pub rate_limit: Option<RateLimit>,
     /// Where the rule's `id` is written.

@@ -30,6 +30,8 @@ impl Loader<'_> {
             mode: Mode::Enforce,
             priority: 0,
             tags: Vec::new(),
+            score: Vec::new(),
+            labels: Vec::new(),
             rate_limit: None,
             span: tspan,
         };
@@ -103,6 +105,38 @@ impl Loader<'_> {
                         .hint("e.g. tags = [\"owasp\"]"),
                     ),
                 },
+                "score" => match v.value {
+                    Value::Table(entries) => {
+                        for (name, _, n) in entries {
+                            if let Some(points) = self.int(&n, "a score's points") {
+                                rule.score.push((name, points));
+                            }
+                        }
+                    }
+                    ref o => self.diags.push(
+                        Diagnostic::error(
+                            v.span,
+                            format!("`score` must be a table of points, found {}", o.kind()),
+                        )
+                        .hint("e.g. score = { inbound = 5 }"),
+                    ),
+                },
+                "labels" => match v.value {
+                    Value::Array(arr) => {
+                        for t in arr {
+                            if let Some((s, _)) = self.string(t, "label") {
+                                rule.labels.push(s);
+                            }
+                        }
+                    }
+                    ref o => self.diags.push(
+                        Diagnostic::error(
+                            v.span,
+                            format!("`labels` must be an array of strings, found {}", o.kind()),
+                        )
+                        .hint("e.g. labels = [\"sqli\"]"),
+                    ),
+                },
                 "rate_limit" => rl_node = Some(v),
                 other => self.unknown_key(
                     other,
@@ -117,6 +151,8 @@ impl Loader<'_> {
                         "mode",
                         "priority",
                         "tags",
+                        "score",
+                        "labels",
                         "rate_limit",
                     ],
                 ),

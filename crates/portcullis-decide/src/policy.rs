@@ -749,7 +749,11 @@ impl Policy {
             oversize,
             malformed: None,
             rate_store_unavailable: false,
-            body: rules.body(),
+            body: if self.inner.program.reads_body {
+                rules.body()
+            } else {
+                None
+            },
         }
     }
 

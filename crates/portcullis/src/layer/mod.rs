@@ -77,8 +77,16 @@ enum NotFound {
 /// refusal: in axum, `Router::new().fallback_service(layer.layer(app))`, not
 /// `app.layer(layer)` (which wraps each route inside its method router).
 ///
-/// The check is synchronous; `poll_ready` is the inner service's; the allow path does
-/// not box the inner future.
+/// **Bodies.** When the policy in force has a rule that reads the body (`args`, `body`,
+/// …), the layer reads the body up to `max_body_bytes` before deciding and hands the
+/// inner service a [`RequestBody`] that replays those bytes, then the rest of the stream
+/// and its trailers; a body stream that fails meanwhile is answered 400. Otherwise the
+/// [`RequestBody`] wraps the stream untouched.
+///
+/// The check is synchronous but for a body to read or a rate-limit store to ask
+/// ([`Engine::evaluate_async`]); then the readied inner service goes with the request and
+/// a clone stays behind, which is why the inner service must be `Clone`. `poll_ready` is
+/// the inner service's; the allow path does not box the inner future.
 ///
 /// ```
 /// use portcullis::{Auth, Engine, PortcullisLayer, TrustedProxies};

@@ -12,7 +12,8 @@
 use smallvec::SmallVec;
 
 use crate::decision::{Cause, Decision, RateInfo, ShadowHit, Verdict};
-use crate::policy::{rate_info, RuleIndex};
+use crate::policy::RuleIndex;
+use crate::ratekey::rate_info;
 use crate::ratelimit::RateCheck;
 use crate::Policy;
 use portcullis_rules::Action;

@@ -119,22 +119,9 @@ impl<'r> Fields<'r> {
                 });
                 out
             }
-            Field::Cookies | Field::CookieNames => naive::header_values(self.req, "cookie")
-                .iter()
-                .flat_map(|line| line.split(';'))
-                .filter_map(|pair| {
-                    let (k, v) = pair.split_once('=')?;
-                    Some(if *f == Field::CookieNames {
-                        k.trim().to_string()
-                    } else {
-                        let v = v.trim();
-                        if v.len() >= 2 && v.starts_with('"') && v.ends_with('"') {
-                            v[1..v.len() - 1].to_string()
-                        } else {
-                            v.to_string()
-                        }
-                    })
-                })
+            Field::Cookies | Field::CookieNames => naive::cookies(self.req)
+                .into_iter()
+                .map(|(k, v)| if *f == Field::CookieNames { k } else { v })
                 .collect(),
             _ => Vec::new(),
         }

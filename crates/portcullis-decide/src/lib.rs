@@ -59,6 +59,7 @@ mod deferred;
 mod fields;
 mod naive;
 mod policy;
+mod ratekey;
 mod ratelimit;
 mod reference;
 mod request;
@@ -99,7 +100,7 @@ pub fn reference_transform(func: portcullis_rules::Transform, text: &str) -> Str
 }
 pub use policy::{CompileError, Policy, RuleTrace};
 pub use portcullis_match::normalize::Ambiguity;
-pub use ratelimit::{RateCheck, RateLimiter};
+pub use ratelimit::{intervals, RateCheck, RateLimiter};
 pub use request::{
     parse_client_ip, AttrSource, Auth, AuthStatus, HeaderSource, HeaderTotals, OwnedRequest,
     Request, RequestError,

@@ -2,17 +2,15 @@
 
 use std::cell::Cell;
 use std::fmt;
-use std::hash::Hasher;
 
-use siphasher::sip128::{Hasher128, SipHasher13};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use portcullis_match::normalize::PathStyle;
 use portcullis_match::ScanLimits;
 use portcullis_rules::{
-    Action, Default, Field, Mode, OnAmbiguousPath, OnBodyLimit, OnOversize, RateKey, RateLimit,
-    Rule, RuleSet, Settings, Span,
+    Action, Default, Field, Mode, OnAmbiguousPath, OnBodyLimit, OnOversize, RateKey, Rule, RuleSet,
+    Settings, Span,
 };
 use smallvec::SmallVec;
 
@@ -23,7 +21,8 @@ use crate::decision::{
 };
 use crate::deferred::{Evaluation, LimitCheck, Pending};
 use crate::fields::Fields;
-use crate::ratelimit::{RateCheck, RateLimiter};
+use crate::ratekey::{limit_key, rate_info};
+use crate::ratelimit::RateLimiter;
 use crate::reference::Reference;
 use crate::request::{AuthStatus, Request};
 
@@ -409,12 +408,8 @@ impl Policy {
     #[must_use]
     pub fn evaluate_deferred(&self, req: &Request<'_>, seed: (u64, u64)) -> Evaluation {
         self.with_scratch(|scratch| {
-            let program = &self.inner.program;
-            program.reset(scratch);
-            let preflight = req.is_preflight();
-            let mut run = Run::new(program, scratch, req, preflight);
             let mut checks = SmallVec::new();
-            let tentative = self.decide(req, preflight, &mut run, Some((seed, &mut checks)));
+            let tentative = self.run(req, scratch, Some((seed, &mut checks)));
             if checks.is_empty() {
                 Evaluation::Done(tentative)
             } else {
@@ -468,11 +463,16 @@ impl Policy {
     /// [`Policy::evaluate`] with explicit scratch space (from [`Policy::scratch`]; scratch
     /// made for another policy is rebuilt).
     pub fn evaluate_with(&self, req: &Request<'_>, scratch: &mut Scratch) -> Decision {
+        self.run(req, scratch, None)
+    }
+
+    /// The compiled program's decision, rate limits counted here or deferred.
+    fn run(&self, req: &Request<'_>, scratch: &mut Scratch, defer: Option<Defer<'_>>) -> Decision {
         let program = &self.inner.program;
         program.reset(scratch);
         let preflight = req.is_preflight();
         let mut run = Run::new(program, scratch, req, preflight);
-        self.decide(req, preflight, &mut run, None)
+        self.decide(req, preflight, &mut run, defer)
     }
 
     /// Scratch space for [`Policy::evaluate_with`].
@@ -793,92 +793,6 @@ impl Policy {
                 .map(|t| u64::try_from(t.as_nanos()).unwrap_or(u64::MAX)),
             enforce: rule.mode == Mode::Enforce,
         })
-    }
-}
-
-/// A rate-limit rule's key for a request: the rule's id and limit and the request's key
-/// parts, each written with its length or a tag so that no two keys share an input, hashed
-/// with `seed` (SipHash-1-3, 128 bits: stable across builds and platforms, so every server
-/// of a fleet that shares a seed computes the same key).
-fn limit_key(rule: &Rule, rl: &RateLimit, req: &Request<'_>, seed: (u64, u64)) -> u128 {
-    fn bytes(h: &mut SipHasher13, b: &[u8]) {
-        h.write(&(b.len() as u64).to_le_bytes());
-        h.write(b);
-    }
-    let mut h = SipHasher13::new_with_keys(seed.0, seed.1);
-    bytes(&mut h, rule.id.as_bytes());
-    h.write(&rl.limit.to_le_bytes());
-    h.write(&rl.period.as_nanos().to_le_bytes());
-    h.write(&rl.burst.to_le_bytes());
-    for k in &rl.key {
-        match k {
-            RateKey::Ip {
-                v4_prefix,
-                v6_prefix,
-            } => match req.client_ip.map(portcullis_rules::canonical_ip) {
-                Some(std::net::IpAddr::V4(v4)) => {
-                    let bits = u32::from(v4)
-                        & u32::MAX
-                            .checked_shl(32 - u32::from(*v4_prefix))
-                            .unwrap_or(0);
-                    h.write(&[4]);
-                    h.write(&bits.to_le_bytes());
-                }
-                Some(std::net::IpAddr::V6(v6)) => {
-                    let bits = u128::from(v6)
-                        & u128::MAX
-                            .checked_shl(128 - u32::from(*v6_prefix))
-                            .unwrap_or(0);
-                    h.write(&[6]);
-                    h.write(&bits.to_le_bytes());
-                }
-                None => h.write(&[0]),
-            },
-            RateKey::Header(name) => {
-                let mut n = 0u64;
-                h.write(&[1]);
-                req.headers.for_each(name, &mut |v| {
-                    bytes(&mut h, v);
-                    n += 1;
-                });
-                h.write(&n.to_le_bytes());
-            }
-            RateKey::AuthSubject => {
-                let subject = req
-                    .auth
-                    .is_authenticated()
-                    .then_some(req.auth.subject.as_deref())
-                    .flatten();
-                match subject {
-                    Some(s) => {
-                        h.write(&[2]);
-                        bytes(&mut h, s.as_bytes());
-                    }
-                    None => h.write(&[3]),
-                }
-            }
-            RateKey::Attr(name) => match req.attrs.get(name) {
-                Some(v) => {
-                    h.write(&[5]);
-                    bytes(&mut h, v.as_bytes());
-                }
-                None => h.write(&[7]),
-            },
-        }
-    }
-    h.finish128().as_u128()
-}
-
-/// A rate-limit answer as a decision reports it (seconds, rounded up).
-pub(crate) fn rate_info(idx: RuleIndex, limit: u32, period_ns: u64, c: &RateCheck) -> RateInfo {
-    let secs = |ns: u64| ns.div_ceil(1_000_000_000);
-    RateInfo {
-        rule: idx,
-        limit,
-        window_secs: secs(period_ns),
-        remaining: c.remaining,
-        reset_secs: secs(c.reset_ns),
-        retry_after_secs: secs(c.retry_after_ns),
     }
 }
 

@@ -82,8 +82,7 @@ impl RateLimiter {
         period_ns: u64,
         burst: u32,
     ) -> RateCheck {
-        let t = (period_ns / u64::from(limit.max(1))).max(1);
-        let tau = t.saturating_mul(u64::from(burst.max(1)));
+        let (t, tau) = intervals(limit, period_ns, burst);
         let shard = &self.shards[(key as usize) % SHARDS];
         let mut map = shard.lock().unwrap_or_else(PoisonError::into_inner);
         let tat = map.get(&key).copied().unwrap_or(now_ns).max(now_ns);
@@ -109,6 +108,14 @@ impl RateLimiter {
             retry_after_ns: 0,
         }
     }
+}
+
+/// GCRA's emission interval `T` and burst tolerance `burst * T`, in nanoseconds, for
+/// `limit` requests per `period_ns` (every store computes them alike).
+#[must_use]
+pub fn intervals(limit: u32, period_ns: u64, burst: u32) -> (u64, u64) {
+    let t = (period_ns / u64::from(limit.max(1))).max(1);
+    (t, t.saturating_mul(u64::from(burst.max(1))))
 }
 
 /// Makes room in a full shard: drop idle keys, then the idlest eighth.

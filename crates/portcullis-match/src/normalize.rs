@@ -482,14 +482,21 @@ impl<'q> QueryArgs<'q> {
 /// Finds cookie `name` in a `Cookie` header value and returns its value (quotes removed).
 #[must_use]
 pub fn cookie<'a>(header: &'a str, name: &str) -> Option<&'a str> {
-    header.split(';').find_map(|pair| {
+    cookies(header).find_map(|(k, v)| (k == name).then_some(v))
+}
+
+/// Every cookie of a `Cookie` header value, name and value, trimmed, the value's
+/// surrounding quotes removed; a pair without `=` is skipped.
+pub fn cookies(header: &str) -> impl Iterator<Item = (&str, &str)> {
+    header.split(';').filter_map(|pair| {
         let (k, v) = pair.split_once('=')?;
-        (k.trim() == name).then(|| {
-            let v = v.trim();
+        let v = v.trim();
+        Some((
+            k.trim(),
             v.strip_prefix('"')
                 .and_then(|v| v.strip_suffix('"'))
-                .unwrap_or(v)
-        })
+                .unwrap_or(v),
+        ))
     })
 }
 

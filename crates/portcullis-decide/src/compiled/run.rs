@@ -205,6 +205,37 @@ impl Run<'_, '_> {
                 }
             }
         }
+        let program = self.program;
+        // Appends one value of argument `name` (written by `write`) to each of its slots,
+        // and scans it there.
+        let mut add = |name: &str, write: &mut dyn FnMut(&mut String)| {
+            let Ok(at) = program
+                .arg_slots
+                .binary_search_by(|(n, _)| n.as_str().cmp(name))
+            else {
+                return;
+            };
+            let Some((_, slots)) = program.arg_slots.get(at) else {
+                return;
+            };
+            for &s in slots {
+                let i = s as usize;
+                let (Some(buf), Some(r), Some(st)) =
+                    (values.get_mut(i), ranges.get_mut(i), state.get_mut(i))
+                else {
+                    continue;
+                };
+                let start = buf.len();
+                write(buf);
+                r.push((start as u32, buf.len() as u32));
+                *st = 2;
+                if let (Some(Some(scanner)), Some(Some(sc)), Some(value)) =
+                    (program.scanners.get(i), scan.get_mut(i), buf.get(start..))
+                {
+                    scanner.scan(value, sc, bits);
+                }
+            }
+        };
         for pair in target.query.split('&') {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
             let name = if k.bytes().any(|b| b == b'%' || b == b'+') {
@@ -214,61 +245,14 @@ impl Run<'_, '_> {
             } else {
                 k
             };
-            let args = &self.program.arg_slots;
-            let Ok(at) = args.binary_search_by(|(n, _)| n.as_str().cmp(name)) else {
-                continue;
-            };
-            let Some((_, slots)) = args.get(at) else {
-                continue;
-            };
-            for &s in slots {
-                let i = s as usize;
-                let (Some(buf), Some(r), Some(st)) =
-                    (values.get_mut(i), ranges.get_mut(i), state.get_mut(i))
-                else {
-                    continue;
-                };
-                let start = buf.len();
-                normalize::percent_decode_into(v, true, buf);
-                r.push((start as u32, buf.len() as u32));
-                *st = 2;
-                if let (Some(Some(scanner)), Some(Some(sc)), Some(value)) = (
-                    self.program.scanners.get(i),
-                    scan.get_mut(i),
-                    buf.get(start..),
-                ) {
-                    scanner.scan(value, sc, bits);
-                }
-            }
+            add(name, &mut |buf| {
+                normalize::percent_decode_into(v, true, buf)
+            });
         }
         // Then the body's arguments, read (once) when a rule reads a body field.
         for (kind, name, value) in body.iter() {
-            if kind != ArgKind::Field {
-                continue;
-            }
-            let args = &self.program.arg_slots;
-            let Ok(at) = args.binary_search_by(|(n, _)| n.as_str().cmp(name)) else {
-                continue;
-            };
-            let Some((_, slots)) = args.get(at) else {
-                continue;
-            };
-            for &s in slots {
-                let i = s as usize;
-                let (Some(buf), Some(r), Some(st)) =
-                    (values.get_mut(i), ranges.get_mut(i), state.get_mut(i))
-                else {
-                    continue;
-                };
-                let start = buf.len();
-                buf.push_str(value);
-                r.push((start as u32, buf.len() as u32));
-                *st = 2;
-                if let (Some(Some(scanner)), Some(Some(sc))) =
-                    (self.program.scanners.get(i), scan.get_mut(i))
-                {
-                    scanner.scan(value, sc, bits);
-                }
+            if kind == ArgKind::Field {
+                add(name, &mut |buf| buf.push_str(value));
             }
         }
         for (_, slots) in &self.program.arg_slots {
@@ -322,21 +306,13 @@ impl Run<'_, '_> {
                     req.headers.for_each("cookie", &mut |v| {
                         line.clear();
                         normalize::push_bytes_lossy(v, line);
-                        for pair in line.split(';') {
-                            let Some((k, v)) = pair.split_once('=') else {
-                                continue;
-                            };
+                        for (name, value) in normalize::cookies(line) {
                             arg.clear();
-                            if *of == Field::CookieNames {
-                                arg.push_str(k.trim());
+                            arg.push_str(if *of == Field::CookieNames {
+                                name
                             } else {
-                                let v = v.trim();
-                                arg.push_str(
-                                    v.strip_prefix('"')
-                                        .and_then(|v| v.strip_suffix('"'))
-                                        .unwrap_or(v),
-                                );
-                            }
+                                value
+                            });
                             each(arg);
                         }
                     });

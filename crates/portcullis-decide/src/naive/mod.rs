@@ -321,23 +321,30 @@ pub(crate) fn header(req: &Request<'_>, name: &str) -> Option<String> {
 
 /// The first cookie `name` in the request's `Cookie` headers, quotes removed.
 pub(crate) fn cookie(req: &Request<'_>, name: &str) -> Option<String> {
+    cookies(req)
+        .into_iter()
+        .find_map(|(k, v)| (k == name).then_some(v))
+}
+
+/// Every cookie of the request's `Cookie` headers, in order: name and value, trimmed,
+/// the value's quotes removed.
+pub(crate) fn cookies(req: &Request<'_>) -> Vec<(String, String)> {
+    let mut out = Vec::new();
     for line in header_values(req, "cookie") {
         for pair in line.split(';') {
             let Some((k, v)) = pair.split_once('=') else {
                 continue;
             };
-            if k.trim() == name {
-                let v = v.trim();
-                let unquoted = if v.len() >= 2 && v.starts_with('"') && v.ends_with('"') {
-                    &v[1..v.len() - 1]
-                } else {
-                    v
-                };
-                return Some(unquoted.to_string());
-            }
+            let v = v.trim();
+            let unquoted = if v.len() >= 2 && v.starts_with('"') && v.ends_with('"') {
+                &v[1..v.len() - 1]
+            } else {
+                v
+            };
+            out.push((k.trim().to_string(), unquoted.to_string()));
         }
     }
-    None
+    out
 }
 
 /// Whether the request is a CORS preflight: exactly `OPTIONS`, with `Origin` and

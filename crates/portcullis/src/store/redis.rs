@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use portcullis_decide::{LimitCheck, RateCheck, RateLimiter};
+use portcullis_decide::{intervals, LimitCheck, RateCheck, RateLimiter};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use siphasher::sip::SipHasher13;
 use std::hash::Hasher;
@@ -440,13 +440,6 @@ async fn invoke(
             .arg(u8::from(c.enforce));
     }
     invocation.invoke_async(conn).await
-}
-
-/// GCRA's emission interval and burst tolerance in nanoseconds, as the in-process limiter
-/// computes them.
-fn intervals(limit: u32, period_ns: u64, burst: u32) -> (u64, u64) {
-    let t = (period_ns / u64::from(limit.max(1))).max(1);
-    (t, t.saturating_mul(u64::from(burst.max(1))))
 }
 
 fn key(prefix: &str, hash: u128) -> String {

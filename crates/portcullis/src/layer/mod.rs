@@ -1,29 +1,30 @@
 //! The tower layer: `PortcullisLayer` wraps a service in `Portcullis<S>`.
 
 use std::fmt;
-use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{ready, Context, Poll};
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::header::{self, HeaderName, HeaderValue};
+use http::header::{self, HeaderValue};
 use http::request::Parts;
 use http::HeaderMap;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
-use portcullis_decide::{Auth, Decision};
+use portcullis_decide::Auth;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::engine::{Engine, Waiting};
-use crate::http_request::{to_http_response, ClientIp, HttpRequest, PeerAddr};
-use crate::log::ShadowHits;
+use crate::engine::Engine;
+use crate::http_request::PeerAddr;
 use crate::proxy::TrustedProxies;
 
 mod body;
+mod future;
 pub use body::RequestBody;
+pub use future::ResponseFuture;
+use future::{Kind, Reading, Rest, Step};
 
 type IdentityFn = dyn Fn(&Parts) -> Auth + Send + Sync;
 type PeerFn = dyn Fn(&Parts) -> Option<SocketAddr> + Send + Sync;
@@ -347,351 +348,6 @@ impl<S: Clone> Portcullis<S> {
     }
 }
 
-/// What a request waiting for its body or a rate-limit store needs to go on.
-struct Rest<S, B> {
-    inner: S,
-    engine: Engine,
-    config: Arc<Config>,
-    parts: Parts,
-    body: B,
-    computed: Option<Auth>,
-}
-
-/// A body being read before the decision.
-struct Reading<S, B> {
-    /// `None` once the stream ended.
-    body: Option<Pin<Box<B>>>,
-    buf: Vec<u8>,
-    /// Bytes of the last frame past the limit: not judged, passed on.
-    leftover: Option<Bytes>,
-    trailers: Option<HeaderMap>,
-    limit: usize,
-    rest: Option<Box<Rest<S, ()>>>,
-}
-
-/// A request on its way through the layer.
-struct Step<'a, B> {
-    config: &'a Config,
-    engine: &'a Engine,
-    parts: Parts,
-    body: RequestBody<B>,
-    /// The body as read, for the rules.
-    bytes: Option<Bytes>,
-    computed: Option<Auth>,
-}
-
-type Waits<B> = Box<(Waiting, Parts, RequestBody<B>, Option<Auth>)>;
-
-impl<B> Step<'_, B> {
-    /// Decides (or takes the decision a store's answer gave) and answers: a refusal, or
-    /// the inner service's future. A request that must wait for a store is handed back.
-    fn respond<S, F, ResBody>(
-        self,
-        inner: &mut S,
-        decided: Option<(Decision, &Waiting)>,
-    ) -> Result<Kind<F, S, B>, Waits<B>>
-    where
-        S: Service<http::Request<RequestBody<B>>, Response = http::Response<ResBody>, Future = F>,
-    {
-        let Step {
-            config,
-            engine,
-            mut parts,
-            body,
-            bytes,
-            computed,
-        } = self;
-        let extension = match computed {
-            Some(_) => None,
-            None => parts.extensions.get::<Auth>(),
-        };
-        let has_extension = extension.is_some();
-        let auth = computed.as_ref().or(extension).unwrap_or(Auth::anonymous());
-        let peer = (config.peer)(&parts);
-        let view = HttpRequest::from_parts(&parts, peer, &config.proxies).auth(auth);
-        let mut request = view.request();
-        request.body = bytes.as_deref();
-        // Shadow hits wait for the application's answer, to be logged with its status.
-        let (decision, shadow) = match decided {
-            Some((decision, waiting)) => {
-                let shadow = waiting.log(&decision, &request);
-                (decision, shadow)
-            }
-            None => match engine.evaluate_deferring_shadow(&request) {
-                Ok(d) => d,
-                Err(waiting) => return Err(Box::new((waiting, parts, body, computed))),
-            },
-        };
-        if decision.is_hidden() {
-            match &config.not_found {
-                NotFound::Decision => {}
-                NotFound::Via(target) => {
-                    // Nothing of this request's routing survives: the application sees a
-                    // request for a page it does not have.
-                    parts.uri = target.clone();
-                    let future = inner.call(http::Request::from_parts(parts, body));
-                    return Ok(Kind::Allowed {
-                        future,
-                        headers: Vec::new(),
-                        shadow,
-                    });
-                }
-                NotFound::Answer(f) => {
-                    return Ok(Kind::Refused {
-                        response: Some(f(&parts)),
-                    });
-                }
-            }
-        }
-        if let Some(refusal) = decision.response(&request) {
-            let mut res = to_http_response(refusal).map(Bytes::from);
-            if let (Some(cors), Some(origin)) = (&config.cors, parts.headers.get(header::ORIGIN)) {
-                cors.apply(origin, res.headers_mut());
-            }
-            return Ok(Kind::Refused {
-                response: Some(res),
-            });
-        }
-        let client_ip = view.client_ip();
-        let routed = view.routed_uri(&decision);
-        let headers = decision.allow_headers();
-        if let Some(uri) = routed {
-            parts.uri = uri;
-        }
-        if let Some(ip) = client_ip {
-            parts.extensions.insert(ClientIp(ip));
-        }
-        parts.extensions.insert(decision);
-        // The inner service finds the caller's Auth where it finds the rest.
-        if !has_extension {
-            parts.extensions.insert(computed.unwrap_or_default());
-        }
-        let future = inner.call(http::Request::from_parts(parts, body));
-        Ok(Kind::Allowed {
-            future,
-            headers,
-            shadow,
-        })
-    }
-}
-
-pin_project! {
-    /// The response future of [`Portcullis`]: the inner service's, a refusal ready at
-    /// once, or a request whose body is being read, or that waits for a rate-limit
-    /// store's answer, first.
-    pub struct ResponseFuture<F, S, B> {
-        #[pin]
-        kind: Kind<F, S, B>,
-    }
-}
-
-pin_project! {
-    #[project = KindProj]
-    enum Kind<F, S, B> {
-        Reading {
-            reading: Box<Reading<S, B>>,
-        },
-        Waiting {
-            waiting: Box<Waiting>,
-            // Taken when the store answered.
-            rest: Option<Box<Rest<S, RequestBody<B>>>>,
-        },
-        Allowed {
-            #[pin]
-            future: F,
-            // `RateLimit` headers to add; empty (no allocation) when no limit counted.
-            headers: Vec<(&'static str, String)>,
-            // Shadow hits to log with the inner service's status; `None` (no
-            // allocation) without any.
-            shadow: Option<Box<ShadowHits>>,
-        },
-        Refused {
-            response: Option<http::Response<Bytes>>,
-        },
-    }
-}
-
-impl<F, S, B, ResBody, E> Future for ResponseFuture<F, S, B>
-where
-    F: Future<Output = Result<http::Response<ResBody>, E>>,
-    S: Service<
-        http::Request<RequestBody<B>>,
-        Response = http::Response<ResBody>,
-        Future = F,
-        Error = E,
-    >,
-    B: Body<Data = Bytes>,
-{
-    type Output = Result<http::Response<ResponseBody<ResBody>>, E>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut kind = self.project().kind;
-        loop {
-            match kind.as_mut().project() {
-                KindProj::Reading { reading } => {
-                    let r = &mut **reading;
-                    while r.buf.len() < r.limit {
-                        let Some(body) = r.body.as_mut() else { break };
-                        match ready!(body.as_mut().poll_frame(cx)) {
-                            Some(Ok(frame)) => match frame.into_data() {
-                                Ok(data) => {
-                                    let room = r.limit - r.buf.len();
-                                    let take = data.len().min(room);
-                                    r.buf.extend_from_slice(&data[..take]);
-                                    if take < data.len() {
-                                        r.leftover = Some(data.slice(take..));
-                                    }
-                                }
-                                Err(frame) => {
-                                    if let Ok(t) = frame.into_trailers() {
-                                        r.trailers = Some(t);
-                                    }
-                                }
-                            },
-                            // A body that cannot be read is not judged, nor passed on.
-                            Some(Err(_)) => {
-                                kind.set(Kind::Refused {
-                                    response: Some(unreadable_body()),
-                                });
-                                break;
-                            }
-                            None => r.body = None,
-                        }
-                    }
-                    let KindProj::Reading { reading } = kind.as_mut().project() else {
-                        continue;
-                    };
-                    let Some(rest) = reading.rest.take() else {
-                        return Poll::Ready(Ok(again::<Bytes>().map(ResponseBody::full)));
-                    };
-                    let bytes = Bytes::from(std::mem::take(&mut reading.buf));
-                    let forward = match reading.leftover.take() {
-                        Some(more) => [bytes.as_ref(), more.as_ref()].concat().into(),
-                        None => bytes.clone(),
-                    };
-                    let body =
-                        RequestBody::read(forward, reading.trailers.take(), reading.body.take());
-                    let Rest {
-                        mut inner,
-                        engine,
-                        config,
-                        parts,
-                        computed,
-                        ..
-                    } = *rest;
-                    let step = Step {
-                        config: &config,
-                        engine: &engine,
-                        parts,
-                        body,
-                        bytes: Some(bytes),
-                        computed,
-                    };
-                    let next = match step.respond(&mut inner, None) {
-                        Ok(k) => k,
-                        Err(waits) => {
-                            let (waiting, parts, body, computed) = *waits;
-                            Kind::Waiting {
-                                waiting: Box::new(waiting),
-                                rest: Some(Box::new(Rest {
-                                    inner,
-                                    engine,
-                                    config,
-                                    parts,
-                                    body,
-                                    computed,
-                                })),
-                            }
-                        }
-                    };
-                    kind.set(next);
-                }
-                KindProj::Waiting { waiting, rest } => {
-                    let decision = ready!(Pin::new(&mut waiting.wait).poll(cx));
-                    let Some(rest) = rest.take() else {
-                        return Poll::Ready(Ok(again::<Bytes>().map(ResponseBody::full)));
-                    };
-                    let Rest {
-                        mut inner,
-                        engine,
-                        config,
-                        parts,
-                        body,
-                        computed,
-                    } = *rest;
-                    let step = Step {
-                        config: &config,
-                        engine: &engine,
-                        parts,
-                        body,
-                        bytes: None,
-                        computed,
-                    };
-                    let next = match step.respond(&mut inner, Some((decision, waiting))) {
-                        Ok(k) => k,
-                        // A decided request never waits again.
-                        Err(_) => Kind::Refused {
-                            response: Some(again()),
-                        },
-                    };
-                    kind.set(next);
-                }
-                KindProj::Allowed {
-                    future,
-                    headers,
-                    shadow,
-                } => {
-                    let out = ready!(future.poll(cx));
-                    if let Some(shadow) = shadow.take() {
-                        shadow.write(out.as_ref().ok().map(|r| r.status().as_u16()));
-                    }
-                    let mut res = out?;
-                    add_headers(res.headers_mut(), std::mem::take(headers));
-                    return Poll::Ready(Ok(res.map(ResponseBody::inner)));
-                }
-                KindProj::Refused { response } => {
-                    // Polled again after completion: answer rather than panic.
-                    let res = response.take().unwrap_or_else(again);
-                    return Poll::Ready(Ok(res.map(ResponseBody::full)));
-                }
-            }
-        }
-    }
-}
-
-/// The answer to a request whose body stream failed while the layer read it.
-fn unreadable_body() -> http::Response<Bytes> {
-    tracing::info!(target: crate::log::DECISION_TARGET, "request refused: its body could not be read");
-    let mut r = http::Response::new(Bytes::from_static(
-        br#"{"type":"about:blank","title":"Bad Request","status":400,"detail":"the request body could not be read"}"#,
-    ));
-    *r.status_mut() = http::StatusCode::BAD_REQUEST;
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/problem+json"),
-    );
-    r
-}
-
-/// The answer of a future polled after it completed (executors never do this).
-fn again<B: Default>() -> http::Response<B> {
-    let mut r = http::Response::new(B::default());
-    *r.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
-    r
-}
-
-/// Adds the decision's headers unless the application set them itself.
-fn add_headers(map: &mut HeaderMap, headers: Vec<(&'static str, String)>) {
-    for (name, value) in headers {
-        if let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::try_from(value),
-        ) {
-            map.entry(name).or_insert(value);
-        }
-    }
-}
-
 pin_project! {
     /// The response body of [`Portcullis`]: the inner service's, or a refusal's
     /// problem+json.
@@ -880,9 +536,11 @@ impl CorsHeaders {
 #[cfg(test)]
 mod tests {
     use std::convert::Infallible;
+    use std::future::Future;
     use std::task::Waker;
 
     use super::*;
+    use crate::http_request::ClientIp;
     use crate::Decision;
 
     const RULES: &str = r#"

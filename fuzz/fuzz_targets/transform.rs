@@ -1,8 +1,9 @@
-//! Decoding functions, chained, against the reference's naive models.
+//! Decoding functions, chained, against the reference's naive models; then the injection
+//! detectors (libinjection's port) on the raw bytes and the decoded text, which must not panic.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use portcullis_rules::Transform;
+use portcullis_rules::{Detector, Transform};
 
 fuzz_target!(|data: &[u8]| {
     // The first bytes pick a chain of up to three functions; the rest is the text.
@@ -17,5 +18,9 @@ fuzz_target!(|data: &[u8]| {
         fast = out;
         naive = portcullis_decide::reference_transform(func, &naive);
         assert_eq!(fast, naive, "{func}");
+    }
+    for d in Detector::ALL {
+        let _ = d.detect(text);
+        let _ = d.detect(fast.as_bytes());
     }
 });

@@ -92,6 +92,15 @@ fn decision_json(
     if !matched.is_empty() {
         o.insert("matched".into(), json!(matched));
     }
+    // Which argument, header or cookie each matched rule found its match in.
+    let evidence: Vec<Value> = d
+        .evidence(req)
+        .into_iter()
+        .map(|(rule, e)| json!({ "rule": rule.id, "term": e.term, "name": e.name, "value": e.value }))
+        .collect();
+    if !evidence.is_empty() {
+        o.insert("evidence".into(), Value::Array(evidence));
+    }
     let scores = d.scores();
     if !scores.is_empty() {
         let totals: serde_json::Map<String, Value> = scores
@@ -186,6 +195,7 @@ fn explain_text(line: usize, req: &Request<'_>, d: &Decision, trace: &[RuleTrace
         d.verdict().name(),
         d.status()
     );
+    let evidence = d.evidence(req);
     for t in trace {
         if t.skipped_preflight {
             let _ = writeln!(
@@ -197,6 +207,13 @@ fn explain_text(line: usize, req: &Request<'_>, d: &Decision, trace: &[RuleTrace
         }
         let mark = if t.matched { "✓" } else { "✗" };
         let _ = writeln!(out, "  {mark}  {:<28} {}", t.rule.id, t.rule.action.name());
+        if let Some((_, e)) = evidence.iter().find(|(r, _)| r.id == t.rule.id) {
+            let _ = writeln!(
+                out,
+                "       matched in {} {:?}: {:?}",
+                e.term, e.name, e.value
+            );
+        }
         for (i, (p, hit)) in t.predicates.iter().enumerate() {
             let seen = t
                 .seen

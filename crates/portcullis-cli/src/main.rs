@@ -30,6 +30,7 @@ macro_rules! reportln {
 
 mod bench;
 mod eval;
+mod ftw;
 mod replay;
 mod test;
 
@@ -94,6 +95,27 @@ enum Command {
         #[arg(long, value_enum, default_value = "text")]
         format: test::Format,
     },
+    /// Run OWASP CRS's go-ftw regression tests (YAML) against the rules, without a server:
+    /// exit 0 when none fails, 1 when one does.
+    Ftw {
+        /// The directory of go-ftw test files (`*.yaml`, `*.yml`, recursively).
+        tests: PathBuf,
+        /// Rule files or directories.
+        #[arg(required = true)]
+        rules: Vec<PathBuf>,
+        /// A platform overrides file: the tests it lists are reported, not run.
+        #[arg(long)]
+        overrides: Option<PathBuf>,
+        /// Run only the tests whose id (`942100-1`) matches this regex.
+        #[arg(long)]
+        include: Option<String>,
+        /// Leave out the tests whose id matches this regex.
+        #[arg(long)]
+        exclude: Option<String>,
+        /// Report as text (like `cargo test`) or one JSON document.
+        #[arg(long, value_enum, default_value = "text")]
+        format: ftw::Format,
+    },
     /// Evaluate every request of an access log as if the rules were deployed, and report
     /// what they would do (or, with --compare, what another rule set would change).
     Replay {
@@ -149,6 +171,21 @@ fn main() -> ExitCode {
             filter,
             format,
         } => test::run(&rules, &tests, filter.as_deref(), format),
+        Command::Ftw {
+            tests,
+            rules,
+            overrides,
+            include,
+            exclude,
+            format,
+        } => ftw::run(&ftw::Options {
+            tests: &tests,
+            rules: &rules,
+            overrides: overrides.as_deref(),
+            include: include.as_deref(),
+            exclude: exclude.as_deref(),
+            format,
+        }),
         Command::Replay {
             rules,
             log,

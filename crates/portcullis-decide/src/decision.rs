@@ -11,6 +11,7 @@ use portcullis_rules::{Action, CmpOp, Field, PredKind, Reveal, Rule, Term};
 use serde_json::{json, Map, Value};
 use smallvec::SmallVec;
 
+use crate::evidence::Evidence;
 use crate::fields::Fields;
 use crate::policy::{Policy, RuleIndex};
 use crate::request::{AuthStatus, Request};
@@ -360,6 +361,31 @@ impl Decision {
         self.matched
             .iter()
             .filter_map(|&i| self.policy.as_ref()?.rule_at(i))
+    }
+
+    /// For each matched rule whose condition held on a member of a collection (`args`,
+    /// `arg["q"]`, `headers`, `cookies`…), which member: its name and its value as the
+    /// rule saw it (see [`Evidence`]), in the order of [`Decision::matched`]. It is
+    /// computed again from `req`, which must be the request this decision is about, so a
+    /// decision stays small and deciding allocates nothing: ask for it where a decision is
+    /// shown (the decision log, `portcullis eval`). Empty for a decision that holds no
+    /// policy (an allow by default with no shadow hit).
+    #[must_use]
+    pub fn evidence(&self, req: &Request<'_>) -> Vec<(&Rule, Evidence)> {
+        match &self.policy {
+            Some(p) => p.evidence(req, &self.matched),
+            None => Vec::new(),
+        }
+    }
+
+    /// [`Decision::evidence`] by the reference evaluator, for the differential tests.
+    #[doc(hidden)]
+    #[must_use]
+    pub fn evidence_reference(&self, req: &Request<'_>) -> Vec<(&Rule, Evidence)> {
+        match &self.policy {
+            Some(p) => p.evidence_reference(req, &self.matched),
+            None => Vec::new(),
+        }
     }
 
     /// What the body fields said, when a rule read the body (the compiled evaluator reads

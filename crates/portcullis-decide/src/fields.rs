@@ -81,6 +81,13 @@ impl<'r> Fields<'r> {
 
     /// The values of a field with one value per member (`arg["a"]`, `args`, `files`…).
     pub fn values(&self, f: &Field) -> Vec<String> {
+        self.members(f).into_iter().map(|(_, v)| v).collect()
+    }
+
+    /// The members of a field with one value per member, each with its name: an
+    /// argument's, a header's (as sent), a cookie's, a file's form field; for a collection
+    /// of names, the name itself.
+    pub fn members(&self, f: &Field) -> Vec<(String, String)> {
         let pairs = || {
             self.query
                 .split('&')
@@ -95,33 +102,49 @@ impl<'r> Fields<'r> {
                 .args
                 .iter()
                 .filter(move |(k, _, _)| *k == kind)
-                .map(move |(_, n, v)| if name { n.clone() } else { v.clone() })
+                .map(move |(_, n, v)| (n.clone(), if name { n.clone() } else { v.clone() }))
+        };
+        let query = |name: bool| {
+            pairs().map(move |(k, v)| {
+                let k = naive::percent_decode(k, true);
+                let v = if name {
+                    k.clone()
+                } else {
+                    naive::percent_decode(v, true)
+                };
+                (k, v)
+            })
         };
         match f {
-            Field::Arg(name) => self.args(name),
-            Field::Args => pairs()
-                .map(|(_, v)| naive::percent_decode(v, true))
-                .chain(body(ArgKind::Field, false))
+            Field::Arg(name) => self
+                .args(name)
+                .into_iter()
+                .map(|v| (name.clone(), v))
                 .collect(),
-            Field::ArgNames => pairs()
-                .map(|(k, _)| naive::percent_decode(k, true))
-                .chain(body(ArgKind::Field, true))
-                .collect(),
+            Field::Args => query(false).chain(body(ArgKind::Field, false)).collect(),
+            Field::ArgNames => query(true).chain(body(ArgKind::Field, true)).collect(),
             Field::Files => body(ArgKind::File, false).collect(),
             Field::Headers | Field::HeaderNames => {
                 let mut out = Vec::new();
                 self.req.headers.for_all(&mut |n, v| {
                     out.push(if *f == Field::HeaderNames {
-                        n.to_ascii_lowercase()
+                        (n.to_string(), n.to_ascii_lowercase())
                     } else {
-                        naive::header_text(v)
+                        (n.to_string(), naive::header_text(v))
                     });
                 });
                 out
             }
             Field::Cookies | Field::CookieNames => naive::cookies(self.req)
                 .into_iter()
-                .map(|(k, v)| if *f == Field::CookieNames { k } else { v })
+                .map(|(k, v)| {
+                    let v = if *f == Field::CookieNames {
+                        k.clone()
+                    } else {
+                        v
+                    };
+                    (k, v)
+                })
                 .collect(),
             _ => Vec::new(),
         }

@@ -56,6 +56,7 @@
 mod compiled;
 mod decision;
 mod deferred;
+mod evidence;
 mod fields;
 mod naive;
 mod policy;
@@ -69,6 +70,7 @@ pub use decision::{
     BodyState, Decision, Malformed, Oversize, RateInfo, RequestId, Response, Verdict,
 };
 pub use deferred::{Evaluation, LimitCheck, Pending};
+pub use evidence::Evidence;
 
 /// The reference evaluator's reading of a body, as (kind, name, value) arguments, its error
 /// and whether it was truncated: for the differential fuzz target.

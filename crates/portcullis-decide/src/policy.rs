@@ -20,6 +20,7 @@ use crate::decision::{
     Verdict,
 };
 use crate::deferred::{Evaluation, LimitCheck, Pending};
+use crate::evidence::Evidence;
 use crate::fields::Fields;
 use crate::ratekey::{limit_key, rate_info};
 use crate::ratelimit::RateLimiter;
@@ -517,6 +518,53 @@ impl Policy {
             },
         };
         self.decide(req, fields.preflight, &mut every, None)
+    }
+
+    /// For each rule of `matched` (indexes into this policy) whose condition held on a
+    /// member of a collection, which member (see [`Evidence`]), computed again by the
+    /// compiled program on `req`.
+    pub(crate) fn evidence(
+        &self,
+        req: &Request<'_>,
+        matched: &[RuleIndex],
+    ) -> Vec<(&Rule, Evidence)> {
+        let program = &self.inner.program;
+        let mut scratch = program.scratch();
+        program.reset(&mut scratch);
+        let mut run = Run::new(program, &mut scratch, req, req.is_preflight());
+        matched
+            .iter()
+            .filter_map(|&i| {
+                let rule = self.rule_at(i)?;
+                run.evidence(i.0 as usize, &rule.when).map(|e| (rule, e))
+            })
+            .collect()
+    }
+
+    /// [`Policy::evidence`] by the reference evaluator.
+    pub(crate) fn evidence_reference(
+        &self,
+        req: &Request<'_>,
+        matched: &[RuleIndex],
+    ) -> Vec<(&Rule, Evidence)> {
+        let Ok(reference) = self
+            .inner
+            .reference
+            .get_or_init(|| Reference::new(&self.inner.rules))
+        else {
+            return Vec::new();
+        };
+        let fields = Fields::new(req, &self.inner.rules.settings);
+        let rules = &self.inner.rules;
+        matched
+            .iter()
+            .filter_map(|&i| {
+                let rule = self.rule_at(i)?;
+                reference
+                    .evidence(rules, &rule.when, &fields)
+                    .map(|e| (rule, e))
+            })
+            .collect()
     }
 
     /// The rules the compiled evaluator evaluated for the request, in order, up to the one

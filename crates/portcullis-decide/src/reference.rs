@@ -10,6 +10,7 @@ use std::net::IpAddr;
 use portcullis_rules::{CmpOp, Expr, ListItems, ListOp, PredKind, RuleSet, StrOp, Term};
 use regex_automata::meta::Regex;
 
+use crate::evidence::Evidence;
 use crate::fields::Fields;
 use crate::naive;
 use crate::CompileError;
@@ -111,6 +112,22 @@ impl Reference {
     /// argument's occurrences, a collection's members) holds when it holds for any value
     /// (each tried in turn); `a != b` is `not a == b`, so it holds when no value equals.
     pub fn pred(&self, rules: &RuleSet, p: &PredKind, f: &Fields<'_>) -> bool {
+        let any = self.pred_any(rules, p, f, None);
+        match p {
+            PredKind::Compare { op: CmpOp::Ne, .. } => !any,
+            _ => any,
+        }
+    }
+
+    /// Whether the predicate (`!=` read as `==`) holds for some value of each field with
+    /// several values it reads, `fixed` holding one of them to one value.
+    fn pred_any(
+        &self,
+        rules: &RuleSet,
+        p: &PredKind,
+        f: &Fields<'_>,
+        fixed: Option<(&portcullis_rules::Field, &str)>,
+    ) -> bool {
         let mut names = Vec::new();
         for t in pred_terms(p) {
             if let Some(name) = multi_field(t) {
@@ -122,12 +139,15 @@ impl Reference {
         // Every combination of one value per field read (an absent one: `None`).
         let per_name: Vec<Vec<Option<String>>> = names
             .iter()
-            .map(|n| {
-                let values: Vec<Option<String>> = f.values(n).into_iter().map(Some).collect();
-                if values.is_empty() {
-                    vec![None]
-                } else {
-                    values
+            .map(|n| match fixed {
+                Some((field, v)) if field == *n => vec![Some(v.to_string())],
+                _ => {
+                    let values: Vec<Option<String>> = f.values(n).into_iter().map(Some).collect();
+                    if values.is_empty() {
+                        vec![None]
+                    } else {
+                        values
+                    }
                 }
             })
             .collect();
@@ -143,11 +163,42 @@ impl Reference {
             }
             combos = next;
         }
-        let any = combos.iter().any(|c| self.pred_one(rules, p, f, c));
-        match p {
-            PredKind::Compare { op: CmpOp::Ne, .. } => !any,
-            _ => any,
+        combos.iter().any(|c| self.pred_one(rules, p, f, c))
+    }
+
+    /// Which member of a collection a rule's condition held on (see [`Evidence`]): the
+    /// first predicate outside any `not` (and not a `!=`) that reads a field with several
+    /// values and holds for one of its members, and the first such member.
+    pub fn evidence(&self, rules: &RuleSet, e: &Expr, f: &Fields<'_>) -> Option<Evidence> {
+        match e {
+            Expr::Pred(p) => self.pred_evidence(rules, &p.kind, f),
+            Expr::And(es) | Expr::Or(es) => es.iter().find_map(|e| self.evidence(rules, e, f)),
+            Expr::Not(_) | Expr::Const(_) => None,
         }
+    }
+
+    fn pred_evidence(&self, rules: &RuleSet, p: &PredKind, f: &Fields<'_>) -> Option<Evidence> {
+        if matches!(p, PredKind::Compare { op: CmpOp::Ne, .. }) {
+            return None;
+        }
+        // The string the predicate reads: inside `len`, `present` and the detectors.
+        let t = pred_terms(p).into_iter().find_map(|t| match t {
+            Term::Len(inner) | Term::Present(inner) | Term::Detect(_, inner) => {
+                multi_field(inner).map(|_| &**inner)
+            }
+            t => multi_field(t).map(|_| t),
+        })?;
+        let field = multi_field(t)?;
+        f.members(field).into_iter().find_map(|(name, value)| {
+            if !self.pred_any(rules, p, f, Some((field, &value))) {
+                return None;
+            }
+            let seen = match term(t, f, &[(field, Some(&value))]) {
+                Val::Str(Some(s)) => s.into_owned(),
+                _ => String::new(),
+            };
+            Some(Evidence::new(t.to_string(), &name, &seen))
+        })
     }
 
     /// One predicate on one value of each argument it reads (`!=` read as `==`).
@@ -248,7 +299,7 @@ fn pred_terms(p: &PredKind) -> Vec<&Term> {
 fn multi_field(t: &Term) -> Option<&portcullis_rules::Field> {
     match t {
         Term::Field(f) if f.is_multi() => Some(f),
-        Term::Func(_, t) | Term::Len(t) | Term::Present(t) => multi_field(t),
+        Term::Func(_, t) | Term::Len(t) | Term::Present(t) | Term::Detect(_, t) => multi_field(t),
         _ => None,
     }
 }
@@ -290,6 +341,10 @@ fn term<'a>(t: &'a Term, f: &'a Fields<'a>, c: &Choice<'a>) -> Val<'a> {
             Val::Ip(ip) => ip.is_some(),
             Val::Set(s) => !s.is_empty(),
             Val::Int(_) | Val::Bool(_) => true,
+        }),
+        Term::Detect(d, t) => Val::Bool(match term(t) {
+            Val::Str(Some(s)) => naive::detect(*d, &s),
+            _ => false,
         }),
         Term::Str(s) => Val::Str(Some(Cow::Borrowed(s))),
         Term::Int(n) => Val::Int(*n),

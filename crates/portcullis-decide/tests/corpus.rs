@@ -128,6 +128,7 @@ corpus!(
     priority,
     ratelimit,
     bodies,
+    detect,
     scores,
     requests,
 );

@@ -78,6 +78,7 @@ None yet: everything is always built.
 #![warn(missing_docs, missing_debug_implementations)]
 
 pub mod body;
+mod detect;
 mod error;
 mod iptable;
 mod lowered;
@@ -87,6 +88,7 @@ pub mod normalize;
 mod scan;
 pub mod transform;
 
+pub use crate::detect::Detector;
 pub use crate::error::ScanError;
 pub use crate::iptable::{canonical_ip, canonical_net, IpTable, IpTableBuilder, ListSet};
 pub use crate::lowered::regex_on_lowered;

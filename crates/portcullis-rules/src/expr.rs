@@ -4,6 +4,7 @@ use std::fmt;
 use std::net::IpAddr;
 
 pub use portcullis_match::transform::Transform;
+pub use portcullis_match::Detector;
 
 use crate::source::Span;
 
@@ -225,6 +226,9 @@ pub enum Term {
     Len(Box<Term>),
     /// `present(x)`: whether a field that may be absent is there.
     Present(Box<Term>),
+    /// `detect_sqli(x)`, `detect_xss(x)`: whether libinjection's detector flags the string
+    /// (any value of it, for a field with several).
+    Detect(Detector, Box<Term>),
     /// A string literal.
     Str(String),
     /// An integer literal.
@@ -243,7 +247,7 @@ impl Term {
             Term::Field(f) => f.ty(),
             Term::Func(..) | Term::PathSegment(_) | Term::Str(_) => Type::Str,
             Term::Len(_) | Term::Int(_) => Type::Int,
-            Term::Present(_) | Term::Bool(_) => Type::Bool,
+            Term::Present(_) | Term::Detect(..) | Term::Bool(_) => Type::Bool,
             Term::Ip(_) => Type::Ip,
         }
     }
@@ -253,7 +257,7 @@ impl Term {
     pub fn field(&self) -> Option<&Field> {
         match self {
             Term::Field(f) => Some(f),
-            Term::Func(_, t) | Term::Len(t) | Term::Present(t) => t.field(),
+            Term::Func(_, t) | Term::Len(t) | Term::Present(t) | Term::Detect(_, t) => t.field(),
             Term::PathSegment(_) => Some(&Field::Path),
             _ => None,
         }
@@ -269,6 +273,7 @@ impl fmt::Display for Term {
             Term::PathSegment(n) => write!(f, "path_segment({n})"),
             Term::Len(t) => write!(f, "len({t})"),
             Term::Present(t) => write!(f, "present({t})"),
+            Term::Detect(d, t) => write!(f, "{d}({t})"),
             Term::Str(s) => write!(f, "{s:?}"),
             Term::Int(n) => n.fmt(f),
             Term::Bool(b) => b.fmt(f),

@@ -55,7 +55,9 @@ mod tree;
 
 pub use ceilings::Ceilings;
 pub use diag::{Diagnostic, Error, Severity};
-pub use expr::{CmpOp, Expr, Field, ListId, ListOp, Pred, PredKind, StrOp, Term, Transform, Type};
+pub use expr::{
+    CmpOp, Detector, Expr, Field, ListId, ListOp, Pred, PredKind, StrOp, Term, Transform, Type,
+};
 pub use lists::{parse_net, List, ListItems, ListKind};
 pub use portcullis_match::canonical_ip;
 pub use ruleset::{

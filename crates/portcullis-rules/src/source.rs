@@ -15,7 +15,10 @@ pub struct Span {
 }
 
 impl Span {
-    pub(crate) fn new(file: u32, range: Range<usize>) -> Span {
+    /// A span over `range` (byte offsets, saturated at `u32::MAX`) of file `file` of a
+    /// [`Sources`]; front ends other than this crate's (SecLang) locate their nodes with it.
+    #[must_use]
+    pub fn new(file: u32, range: Range<usize>) -> Span {
         Span {
             file,
             start: u32::try_from(range.start).unwrap_or(u32::MAX),
@@ -91,7 +94,8 @@ pub struct Sources {
 }
 
 impl Sources {
-    pub(crate) fn add(&mut self, path: &Path, text: String) -> u32 {
+    /// Adds a file and returns its index, the [`Span::file`] of spans into it.
+    pub fn add(&mut self, path: &Path, text: String) -> u32 {
         self.files.push(SourceFile::new(path.to_path_buf(), text));
         u32::try_from(self.files.len() - 1).unwrap_or(u32::MAX)
     }

@@ -30,9 +30,11 @@
 )]
 
 mod expect;
+mod ftw;
 mod run;
 mod schema;
 
 pub use expect::{Expect, Mismatch, RateExpect, RuleExpect};
+pub use ftw::*;
 pub use run::{run, Evaluator, Failure};
 pub use schema::{parse_file, Step, Test, TestFile, DEFAULT_TIME};

@@ -61,14 +61,54 @@ pub(crate) struct Fields<'a> {
     client_ip: ClientIp,
     method: &'a str,
     path: &'a str,
+    /// Where each matched rule found its match: the request itself, to compute it for the
+    /// events the budget admits, or what was computed before the request went away.
+    evidence: Evidence<'a>,
+}
+
+pub(crate) enum Evidence<'a> {
+    Request(&'a Request<'a>),
+    Computed(&'a [(String, String)]),
+    Unknown,
+}
+
+impl Evidence<'_> {
+    /// `matched_in` of `rule`'s event: `term "name"="value"`, Debug-quoted so the
+    /// attacker's text cannot forge log lines.
+    fn of(&self, decision: &Decision, rule: &str) -> Option<String> {
+        match self {
+            Evidence::Request(req) => evidence_text(decision, req)
+                .into_iter()
+                .find_map(|(r, text)| (r == rule).then_some(text)),
+            Evidence::Computed(all) => all
+                .iter()
+                .find_map(|(r, text)| (r == rule).then(|| text.clone())),
+            Evidence::Unknown => None,
+        }
+    }
+}
+
+/// Each matched rule's id and where it found its match (see [`Evidence::of`]).
+pub(crate) fn evidence_text(decision: &Decision, req: &Request<'_>) -> Vec<(String, String)> {
+    decision
+        .evidence(req)
+        .into_iter()
+        .map(|(rule, e)| {
+            (
+                rule.id.clone(),
+                format!("{} {:?}={:?}", e.term, e.name, e.value),
+            )
+        })
+        .collect()
 }
 
 impl<'a> Fields<'a> {
-    fn of(request: &Request<'a>) -> Fields<'a> {
+    fn of(request: &'a Request<'a>) -> Fields<'a> {
         Fields {
             client_ip: ClientIp(request.client_ip),
             method: request.method,
             path: logged_path(request.uri),
+            evidence: Evidence::Request(request),
         }
     }
 }
@@ -113,6 +153,7 @@ impl Owned {
             client_ip: ClientIp(self.client_ip),
             method: &self.method,
             path: &self.path,
+            evidence: Evidence::Unknown,
         }
     }
 }
@@ -159,6 +200,8 @@ fn refusal(decision: &Decision, fields: &Fields<'_>, budget: Budget<'_>) {
         body_inspected = decision.body().map(|b| b.inspected),
         body_truncated = decision.body().map(|b| b.truncated),
         body_error = decision.body().and_then(|b| b.error).map(|e| e.name()),
+        // Which argument, header or cookie the rule matched in, when it read a collection.
+        matched_in = fields.evidence.of(decision, rule),
         client_ip = %fields.client_ip,
         // Method and path come from the client: `?` quotes and escapes them so they
         // cannot forge log lines.
@@ -187,6 +230,7 @@ fn shadow_hits(
             status = decision.status(),
             app_status = %app_status,
             reason = rule.reason.as_deref().unwrap_or(""),
+            matched_in = fields.evidence.of(decision, &rule.id),
             client_ip = %fields.client_ip,
             method = ?fields.method,
             path = ?fields.path,
@@ -449,6 +493,51 @@ action = "forbid"
                 (s("unreadable"), s("false"), s("false"), s("malformed json")),
                 (s("unreadable"), s("false"), s("false"), s("-")),
                 (s("(limit max_body_bytes)"), s("-"), s("-"), s("-")),
+            ]
+        );
+    }
+
+    #[test]
+    fn events_say_which_member_a_rule_matched_in() {
+        let (engine, _clock) = engine(
+            r#"
+[[rule]]
+id = "watch-cookies"
+when = 'cookies contains "<"'
+action = "log"
+[[rule]]
+id = "sqli"
+when = 'detect_sqli(args)'
+action = "forbid"
+"#,
+        );
+        let form = [
+            ("content-type", "application/x-www-form-urlencoded"),
+            ("cookie", "a=1; pref=<b>"),
+        ];
+        let (_, seen) = events(|| {
+            let _ = engine.evaluate(
+                &Request::new("POST", "/login?next=%2F")
+                    .headers(&form)
+                    .body(b"user=bob&pass=x%27+or+%271%27%3D%271"),
+            );
+        });
+        let field = |e: &Captured, k: &str| e.get(k).unwrap_or("-").to_string();
+        let got: Vec<_> = seen
+            .iter()
+            .map(|e| (field(e, "rule"), field(e, "matched_in")))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "sqli".to_string(),
+                    r#"args "pass"="x' or '1'='1""#.to_string()
+                ),
+                (
+                    "watch-cookies".to_string(),
+                    r#"cookies "pref"="<b>""#.to_string()
+                ),
             ]
         );
     }

@@ -58,7 +58,9 @@ enum Class {
 fn string_operand(t: &Term) -> Option<&Term> {
     let computed = |t: &Term| is_slot_term(t) && !matches!(t, Term::Str(_));
     match t {
-        Term::Len(inner) | Term::Present(inner) if computed(inner) => Some(inner),
+        Term::Len(inner) | Term::Present(inner) | Term::Detect(_, inner) if computed(inner) => {
+            Some(inner)
+        }
         t if computed(t) => Some(t),
         _ => None,
     }

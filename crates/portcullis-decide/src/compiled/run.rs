@@ -3,14 +3,33 @@
 
 use portcullis_match::body::ArgKind;
 use portcullis_match::{normalize, PatternId};
-use portcullis_rules::{CmpOp, Expr, Field, ListOp, PredKind, Term, Type};
+use portcullis_rules::{CmpOp, Expr, Field, ListOp, PredKind, Term, Transform, Type};
 
+use crate::evidence::Evidence;
 use crate::policy::MalformedChecks;
 use crate::request::Request;
 
 use super::body::{self, BodyFacts};
 use super::terms::{base_arg, collection, compute, ip_of, set_single, Target};
 use super::{Code, Formula, Program, Scratch, Source};
+
+/// The term a predicate reads a field with several values through, as written: the first
+/// such operand, inside `len`, `present` and the detectors.
+fn written_operand(p: &PredKind) -> Option<&Term> {
+    let terms: [Option<&Term>; 2] = match p {
+        PredKind::Test(t) => [Some(t), None],
+        PredKind::Compare { lhs, rhs, .. } => [Some(lhs), Some(rhs)],
+        PredKind::Has { set, item } => [Some(set), Some(item)],
+        PredKind::List { lhs, .. } | PredKind::Str { lhs, .. } => [Some(lhs), None],
+    };
+    terms.into_iter().flatten().find_map(|t| {
+        let t = match t {
+            Term::Len(inner) | Term::Present(inner) | Term::Detect(_, inner) => inner,
+            t => t,
+        };
+        (base_arg(t).is_some() || collection(t).is_some()).then_some(t)
+    })
+}
 
 /// One request's evaluation over a program.
 pub(crate) struct Run<'a, 'r> {
@@ -535,6 +554,147 @@ impl Run<'_, '_> {
         }
     }
 
+    /// Which member of a collection rule `i`'s condition `when` held on (see
+    /// [`Evidence`]): the first predicate outside any `not` that reads a field with
+    /// several values and holds, and the first of its members it holds for. Computed on
+    /// request (the log, `portcullis eval`), so it may allocate.
+    pub(crate) fn evidence(&mut self, i: usize, when: &Expr) -> Option<Evidence> {
+        let f = self.program.formulas.get(i)?;
+        self.evidence_in(when, f)
+    }
+
+    fn evidence_in(&mut self, e: &Expr, f: &Formula) -> Option<Evidence> {
+        match (e, f) {
+            (Expr::Pred(pred), Formula::Pred(p)) => {
+                let written = written_operand(&pred.kind)?;
+                self.pred_evidence(*p, written)
+            }
+            (Expr::And(es), Formula::And(fs)) | (Expr::Or(es), Formula::Or(fs)) => {
+                for (e, f) in es.iter().zip(fs.iter()) {
+                    if let Some(found) = self.evidence_in(e, f) {
+                        return Some(found);
+                    }
+                }
+                None
+            }
+            _ => None,
+        }
+    }
+
+    fn is_multi_slot(&self, s: u32) -> bool {
+        self.program
+            .slots
+            .get(s as usize)
+            .is_some_and(|t| base_arg(t).is_some() || collection(t).is_some())
+    }
+
+    fn pred_evidence(&mut self, p: u32, written: &Term) -> Option<Evidence> {
+        let program = self.program;
+        match program.codes.get(p as usize)? {
+            Code::Scan(slot) => {
+                let slot = *slot;
+                if !self.is_multi_slot(slot) || !self.pred(p) {
+                    return None;
+                }
+                // Each member scanned alone, to find one that sets the predicate's bit.
+                let scanner = program.scanners.get(slot as usize)?.as_ref()?;
+                let (mut sc, mut hits) = (scanner.scratch(), scanner.match_set());
+                for k in 0..self.value_count(slot) {
+                    hits.clear();
+                    scanner.scan(self.value_at(slot, k)?, &mut sc, &mut hits);
+                    if hits.contains(PatternId::new(p)) {
+                        return self.evidence_at(slot, k, written);
+                    }
+                }
+                None
+            }
+            Code::Direct(kind, slots) => {
+                if matches!(kind, PredKind::Compare { op: CmpOp::Ne, .. }) {
+                    return None;
+                }
+                let (side, slot) = slots
+                    .iter()
+                    .enumerate()
+                    .find_map(|(j, s)| s.filter(|&s| self.is_multi_slot(s)).map(|s| (j, s)))?;
+                if self.program.reads_body {
+                    self.ensure_body();
+                }
+                let counts = slots.map(|s| s.map_or(1, |s| self.value_count(s).max(1)));
+                let other = 1 - side;
+                for k in 0..self.value_count(slot) {
+                    let holds = (0..counts[other]).any(|o| {
+                        let mut ks = [0; 2];
+                        ks[side] = k;
+                        ks[other] = o;
+                        self.direct_one(p, kind, *slots, ks)
+                    });
+                    if holds {
+                        return self.evidence_at(slot, k, written);
+                    }
+                }
+                None
+            }
+            Code::Ip => None,
+        }
+    }
+
+    /// The evidence of member `k` of a computed slot, for a predicate written on
+    /// `written`: the slot's own term, or `lower(x)` compiled onto `x` (the lowered
+    /// regex), whose value is the slot's lowercased.
+    fn evidence_at(&mut self, slot: u32, k: usize, written: &Term) -> Option<Evidence> {
+        let term = self.program.slots.get(slot as usize)?;
+        let name = match base_arg(term) {
+            Some(name) => name.to_string(),
+            None => self.member_names(collection(term)?).into_iter().nth(k)?,
+        };
+        let mut value = self.value_at(slot, k)?.to_string();
+        if matches!(written, Term::Func(Transform::Lower, inner) if **inner == *term) {
+            value.make_ascii_lowercase();
+        }
+        Some(Evidence::new(written.to_string(), &name, &value))
+    }
+
+    /// The names of a collection's members, in the order `fill_members` gives its values.
+    fn member_names(&mut self, of: &Field) -> Vec<String> {
+        let mut names = Vec::new();
+        let req = self.req;
+        match of {
+            Field::Headers | Field::HeaderNames => {
+                req.headers.for_all(&mut |n, _| names.push(n.to_string()));
+            }
+            Field::Cookies | Field::CookieNames => {
+                let mut line = String::new();
+                req.headers.for_each("cookie", &mut |v| {
+                    line.clear();
+                    normalize::push_bytes_lossy(v, &mut line);
+                    names.extend(normalize::cookies(&line).map(|(n, _)| n.to_string()));
+                });
+            }
+            _ => {
+                let target = self.target_with_body();
+                if *of != Field::Files {
+                    for pair in target.query.split('&').filter(|p| !p.is_empty()) {
+                        let (k, _) = pair.split_once('=').unwrap_or((pair, ""));
+                        let mut name = String::new();
+                        normalize::percent_decode_into(k, true, &mut name);
+                        names.push(name);
+                    }
+                }
+                let want = if *of == Field::Files {
+                    ArgKind::File
+                } else {
+                    ArgKind::Field
+                };
+                for (kind, n, _) in self.scratch.body.iter() {
+                    if kind == want {
+                        names.push(n.to_string());
+                    }
+                }
+            }
+        }
+        names
+    }
+
     fn formula(&mut self, f: &Formula) -> bool {
         match f {
             Formula::Const(b) => *b,
@@ -646,6 +806,9 @@ impl Run<'_, '_> {
             Term::Field(Field::CorsPreflight) => self.preflight,
             Term::Field(Field::BodyInspected) => self.scratch.body_facts.inspected,
             Term::Field(Field::BodyTruncated) => self.scratch.body_facts.truncated,
+            Term::Detect(d, inner) => self
+                .string_of(inner, slot, k)
+                .is_some_and(|s| d.detect(s.as_bytes())),
             Term::Present(inner) if **inner == Term::Field(Field::Labels) => {
                 self.labels().next().is_some()
             }

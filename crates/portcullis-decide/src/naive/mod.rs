@@ -53,6 +53,20 @@ fn decode_bytes(text: &str, plus: bool) -> Vec<Decoded> {
 }
 
 /// Percent-decoding as text: invalid UTF-8 in the result becomes U+FFFD.
+/// libinjection's verdict on a value, asked of the library directly: the detectors have no
+/// simpler twin (they are the specification), so the reference only checks what the
+/// compiled side adds around them.
+pub(crate) fn detect(d: portcullis_rules::Detector, value: &str) -> bool {
+    match d {
+        portcullis_rules::Detector::Sqli => {
+            libinjectionrs::detect_sqli(value.as_bytes()).is_injection()
+        }
+        portcullis_rules::Detector::Xss => {
+            libinjectionrs::detect_xss(value.as_bytes()).is_injection()
+        }
+    }
+}
+
 pub(crate) fn percent_decode(text: &str, plus: bool) -> String {
     let bytes: Vec<u8> = decode_bytes(text, plus)
         .into_iter()

@@ -427,6 +427,13 @@ impl Parser<'_, '_> {
                         None => arg,
                     }
                 }
+                _ if Detector::from_name(name).is_some() => {
+                    self.want_type(&arg, Type::Str, ar, &format!("`{name}` takes a string"));
+                    match Detector::from_name(name) {
+                        Some(d) => Term::Detect(d, Box::new(arg)),
+                        None => arg,
+                    }
+                }
                 "len" => {
                     if !matches!(arg.ty(), Type::Str | Type::StrSet) {
                         self.errors.push(self.error_at(

@@ -55,6 +55,8 @@ pub(super) const FUNCS: &[&str] = &[
     "path_segment",
     "len",
     "present",
+    "detect_sqli",
+    "detect_xss",
 ];
 
 /// The closest known name, for "did you mean" hints.

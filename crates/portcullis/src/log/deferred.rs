@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use portcullis_decide::{Decision, Request};
 
-use super::{logged_path, shadow_hits, AppStatus, Budget, ClientIp, Fields, Limits, Table};
+use super::{
+    logged_path, shadow_hits, AppStatus, Budget, ClientIp, Evidence, Fields, Limits, Table,
+};
 
 /// [`super::decision`] for the tower layer: the shadow hits of an allowed request are not
 /// logged but returned, to be logged with the application's status once it answered.
@@ -32,6 +34,7 @@ pub(crate) fn decision_deferring_shadow(
             client_ip: request.client_ip,
             method: request.method.to_owned(),
             path: logged_path(request.uri).to_owned(),
+            evidence: super::evidence_text(decision, request),
             table: Arc::clone(table),
             limits: Arc::clone(limits),
         }),
@@ -50,6 +53,7 @@ struct Pending {
     client_ip: Option<IpAddr>,
     method: String,
     path: String,
+    evidence: Vec<(String, String)>,
     // The counters of the policy that decided, even if another is in force by now.
     table: Arc<Table>,
     limits: Arc<Limits>,
@@ -70,6 +74,7 @@ impl ShadowHits {
             client_ip: ClientIp(p.client_ip),
             method: &p.method,
             path: &p.path,
+            evidence: Evidence::Computed(&p.evidence),
         };
         let budget = Budget {
             table: &p.table,

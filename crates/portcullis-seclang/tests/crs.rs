@@ -10,7 +10,28 @@ use portcullis_seclang::{
 };
 
 fn crs() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/crs")
+    std::env::var_os("PORTCULLIS_CRS_DIR").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/crs"),
+        PathBuf::from,
+    )
+}
+
+/// Whether CRS is there to test against. A checkout without `shared/` beside it skips
+/// these tests, loudly; CI (`CI` set), which always has it, fails instead.
+fn have_crs() -> bool {
+    if crs().join("rules").is_dir() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CRS not found at {} (set PORTCULLIS_CRS_DIR)",
+        crs().display()
+    );
+    eprintln!(
+        "*** SKIPPED: CRS not found at {} (set PORTCULLIS_CRS_DIR) ***",
+        crs().display()
+    );
+    false
 }
 
 /// The setup example first (as users include `crs-setup.conf` before the rules), then
@@ -21,6 +42,9 @@ fn crs_paths() -> Vec<PathBuf> {
 
 #[test]
 fn every_crs_file_parses_with_the_readme_totals() {
+    if !have_crs() {
+        return;
+    }
     let start = Instant::now();
     let config = SecLangConfig::load(&crs_paths(), &LoadOptions::default())
         .unwrap_or_else(|e| panic!("{e}"));
@@ -112,6 +136,9 @@ fn every_crs_file_parses_with_the_readme_totals() {
 
 #[test]
 fn crs_loads_in_one_call() {
+    if !have_crs() {
+        return;
+    }
     let rules = load(&crs_paths(), &LoadOptions::default()).unwrap_or_else(|e| panic!("{e}"));
     assert!(rules.rules().count() > 500);
 }

@@ -270,6 +270,7 @@ pub fn requests(n: usize, blocklist: &[IpNet], rng: &mut Rng) -> Vec<OwnedReques
                 client_ip,
                 method: if rng.chance(20) { "POST" } else { "GET" }.to_string(),
                 uri,
+                version: Some("HTTP/1.1".to_string()),
                 headers: vec![
                     ("host".into(), "shop.example".into()),
                     ("user-agent".into(), agents[i].clone()),
@@ -471,6 +472,7 @@ pub fn small_requests(n: usize, blocklist: &[IpNet], rng: &mut Rng) -> Vec<Owned
                 client_ip,
                 method: if rng.chance(10) { "POST" } else { "GET" }.to_string(),
                 uri,
+                version: Some("HTTP/1.1".to_string()),
                 headers: vec![
                     ("host".into(), "shop.example".into()),
                     ("user-agent".into(), agent),
@@ -624,6 +626,7 @@ pub fn json_requests(n: usize, rng: &mut Rng) -> Vec<OwnedRequest> {
                 client_ip: Some(IpAddr::V4(Ipv4Addr::new(203, 0, 113, (i % 250) as u8))),
                 method: "POST".to_string(),
                 uri: "/api/v1/orders".to_string(),
+                version: Some("HTTP/1.1".to_string()),
                 headers: vec![
                     ("host".into(), "shop.example".into()),
                     ("user-agent".into(), "okhttp/4.12.0".into()),

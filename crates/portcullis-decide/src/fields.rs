@@ -197,6 +197,12 @@ impl<'r> Fields<'r> {
             Field::Path => Some(Cow::Borrowed(&self.path)),
             Field::RawPath => Some(Cow::Borrowed(self.raw_path)),
             Field::Query => Some(Cow::Borrowed(self.query)),
+            Field::Protocol => self.req.version.map(Cow::Borrowed),
+            Field::RequestLine => {
+                let mut parts = vec![self.req.method, self.req.uri];
+                parts.extend(self.req.version);
+                Some(Cow::Owned(parts.join(" ")))
+            }
             // The first value; the reference evaluates predicates on every value itself.
             Field::Arg(name) => self.args(name).into_iter().next().map(Cow::Owned),
             Field::Header(name) => self.header(name).map(Cow::Owned),

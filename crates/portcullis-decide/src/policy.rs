@@ -145,7 +145,7 @@ pub(crate) struct MalformedChecks {
     /// limit's key) reads `host` or `header["host"]`.
     pub host: bool,
     /// An ambiguous path: under `on_ambiguous_path = "forbid"`, when a rule reads `path`,
-    /// `raw_path` or `path_segment(n)`.
+    /// `raw_path`, `request_line` or `path_segment(n)`.
     pub ambiguous_path: bool,
 }
 
@@ -157,7 +157,10 @@ impl MalformedChecks {
                 p.visit_fields(&mut |f| match f {
                     Field::Host => checks.host = true,
                     Field::Header(name) => checks.host |= name == "host",
-                    Field::Path | Field::RawPath => checks.ambiguous_path = true,
+                    // `request_line` holds the target as sent, path included.
+                    Field::Path | Field::RawPath | Field::RequestLine => {
+                        checks.ambiguous_path = true;
+                    }
                     _ => {}
                 });
             });

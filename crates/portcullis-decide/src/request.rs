@@ -274,6 +274,11 @@ pub struct Request<'a> {
     pub method: &'a str,
     /// Request target as sent: `/path?query` (absolute form accepted).
     pub uri: &'a str,
+    /// The HTTP version as sent, as a request line spells it (`HTTP/1.1`; `HTTP/2.0` and
+    /// `HTTP/3.0` for those, as ModSecurity spells them): the `protocol` field, and the
+    /// end of `request_line`. `None` when the host does not know it (rules on `protocol`
+    /// then see it absent).
+    pub version: Option<&'a str>,
     /// The target's authority when the host knows it apart from `uri`: HTTP/2's
     /// `:authority`, or the authority of an absolute-form target whose `uri` was given in
     /// origin form. Like an absolute-form `uri`'s own authority, it wins over `Host`.
@@ -305,6 +310,7 @@ impl<'a> Request<'a> {
             client_ip: None,
             method,
             uri,
+            version: None,
             authority: None,
             headers: &NO_HEADERS,
             auth: &ANONYMOUS,
@@ -320,6 +326,13 @@ impl<'a> Request<'a> {
     #[must_use]
     pub fn body(mut self, body: &'a [u8]) -> Self {
         self.body = Some(body);
+        self
+    }
+
+    /// Sets the HTTP version as sent (`"HTTP/1.1"`; see [`Request::version`]).
+    #[must_use]
+    pub fn version(mut self, version: &'a str) -> Self {
+        self.version = Some(version);
         self
     }
 
@@ -437,6 +450,7 @@ impl std::fmt::Debug for Request<'_> {
             .field("client_ip", &self.client_ip)
             .field("method", &self.method)
             .field("uri", &self.uri)
+            .field("version", &self.version)
             .field("auth", &self.auth)
             .finish_non_exhaustive()
     }
@@ -476,6 +490,8 @@ struct JsonRequest {
     #[serde(alias = "path")]
     uri: String,
     #[serde(default)]
+    version: Option<String>,
+    #[serde(default)]
     headers: Option<JsonHeaders>,
     #[serde(default)]
     auth: Option<Auth>,
@@ -506,6 +522,8 @@ pub struct OwnedRequest {
     pub method: String,
     /// Request target.
     pub uri: String,
+    /// HTTP version as sent (`HTTP/1.1`), when known.
+    pub version: Option<String>,
     /// Headers, in order.
     pub headers: Vec<(String, String)>,
     /// Identity.
@@ -546,7 +564,8 @@ impl OwnedRequest {
     /// # Errors
     ///
     /// Text that is not JSON, or not the request schema (docs/requests.md): unknown keys, a
-    /// missing `method` or `path`, an invalid address.
+    /// missing `method` or `path`, an invalid address, a `version` that is empty or holds
+    /// a space or a control character.
     pub fn from_json(text: &str) -> Result<OwnedRequest, RequestError> {
         let j: JsonRequest = serde_json::from_str(text).map_err(|e| RequestError(e.to_string()))?;
         let client_ip = match j.ip.as_deref() {
@@ -585,6 +604,14 @@ impl OwnedRequest {
                 j.method
             )));
         }
+        // A request line's version is one token: a space would shift `request_line`.
+        if let Some(v) = &j.version {
+            if v.is_empty() || !v.bytes().all(|b| b.is_ascii_graphic()) {
+                return Err(RequestError(format!(
+                    "`version` is not an HTTP version as a request line spells it (`HTTP/1.1`): {v:?}"
+                )));
+            }
+        }
         let body = match (j.body, j.body_base64) {
             (Some(_), Some(_)) => {
                 return Err(RequestError(
@@ -602,6 +629,7 @@ impl OwnedRequest {
             client_ip,
             method: j.method,
             uri: j.uri,
+            version: j.version,
             headers,
             auth: j.auth.unwrap_or_default(),
             geo_country: j.geo.and_then(|g| g.country),
@@ -618,6 +646,7 @@ impl OwnedRequest {
             client_ip: self.client_ip,
             method: &self.method,
             uri: &self.uri,
+            version: self.version.as_deref(),
             authority: None,
             headers: &self.headers,
             auth: &self.auth,

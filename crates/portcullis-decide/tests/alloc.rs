@@ -81,6 +81,11 @@ action = "rate_limit"
 rate_limit = { key = ["ip"], limit = 1000000, period = "1s" }
 
 [[rule]]
+id = "old-clients"
+when = 'request_line starts_with "GET /old/" and protocol != "HTTP/1.1"'
+action = "forbid"
+
+[[rule]]
 id = "shadow-args"
 when = 'arg["q"] contains "union" and cookie["s"] != "x"'
 action = "forbid"
@@ -130,6 +135,21 @@ fn evaluate_allocates_nothing_in_the_steady_state() {
                 .client_ip(ip)
                 .headers(&ua),
             Verdict::Allow,
+        ),
+        // `request_line` and `protocol`: the line is built in a reused buffer.
+        (
+            Request::new("GET", "/old/page?x=1")
+                .version("HTTP/1.1")
+                .client_ip(ip)
+                .headers(&ua),
+            Verdict::Allow,
+        ),
+        (
+            Request::new("GET", "/old/page?x=1")
+                .version("HTTP/1.0")
+                .client_ip(ip)
+                .headers(&ua),
+            Verdict::Forbid,
         ),
         (
             Request::new("GET", "/tenants/acme/invoices")

@@ -274,6 +274,22 @@ fn host_rules_see_through_case_port_and_trailing_dot() {
     }
 }
 
+/// HTTP/2's `:authority` (given apart from the target) is the host, over a `Host` header,
+/// in both evaluators (the compiled one once read only the target and `Host`).
+#[test]
+fn host_rules_read_the_authority_given_apart() {
+    let p = policy(r#"host == "api.example""#);
+    let other = [("host", "other.example")];
+    for req in [
+        Request::new("GET", "/x").authority("api.example"),
+        Request::new("GET", "/x")
+            .authority("API.example:443")
+            .headers(&other),
+    ] {
+        assert!(fires_with(&p, &req), "{req:?}");
+    }
+}
+
 #[test]
 fn ambiguous_paths_are_refused_by_default() {
     let text =

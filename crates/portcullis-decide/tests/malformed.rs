@@ -26,7 +26,8 @@ id = "fields"
 when = '''path contains "�" or raw_path contains "%" or query contains "\0" or arg["a"] == "x"
     or header["x-a"] matches "^\\w+$" or cookie["s"] starts_with "t" or host ends_with ".test"
     or lower(user_agent) contains_any $bots or url_decode(query) contains "<"
-    or path_segment(3) == "z" or len(header["x-a"]) > 1000'''
+    or path_segment(3) == "z" or len(header["x-a"]) > 1000
+    or request_line contains "\0" or protocol == "HTTP/9"'''
 action = "log"
 
 [[rule]]
@@ -140,6 +141,7 @@ fn invalid_utf8_and_percent_encoding_everywhere() {
             let req = Request::new("GET", target).headers(&headers);
             decide(&p, &req);
             decide(&p, &req.auth(&roles));
+            decide(&p, &req.version("HTTP/1.1"));
         }
     }
 }
@@ -279,6 +281,9 @@ fn malformed_json_requests_are_errors_not_panics() {
         r#"{"uri": "/", "method": ""}"#,
         r#"{"uri": "/", "method": "G T"}"#,
         r#"{"uri": "/", "time": -1}"#,
+        r#"{"uri": "/", "version": ""}"#,
+        r#"{"uri": "/", "version": "HTTP/1.1 x"}"#,
+        r#"{"uri": "/", "version": 1.1}"#,
         r#"{"uri": "/", "time": 1e300}"#,
         r#"{"uri": "/", "headers": 5}"#,
         r#"{"uri": "/", "headers": [["a"]]}"#,

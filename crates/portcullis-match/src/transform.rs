@@ -179,12 +179,47 @@ impl Transform {
 }
 
 impl Transform {
-    /// Whether the function returns `s` unchanged: a quick look for what it acts on.
-    fn leaves_alone(self, s: &[u8]) -> bool {
+    /// The function's index in [`Transform::ALL`]: its bit in a set of functions.
+    #[must_use]
+    pub fn index(self) -> usize {
+        Transform::ALL.iter().position(|&t| t == self).unwrap_or(0)
+    }
+
+    /// Which of the functions in `among` (bits by [`Transform::index`]) may change `s`:
+    /// one pass over its bytes for the bytes each function acts on, then
+    /// [`Transform::leaves_alone`] for those whose bytes are there. A function outside the
+    /// result leaves `s` as it is.
+    #[must_use]
+    pub fn changing(s: &[u8], among: u64) -> u64 {
+        let mut seen = 0u32;
+        for &b in s {
+            seen |= TRIGGERS[b as usize];
+        }
+        let mut maybe = (u64::from(seen) | ALWAYS) & among;
+        let mut changing = 0;
+        while maybe != 0 {
+            let i = maybe.trailing_zeros();
+            maybe &= maybe - 1;
+            if Transform::ALL
+                .get(i as usize)
+                .is_some_and(|t| !t.leaves_alone(s))
+            {
+                changing |= 1 << i;
+            }
+        }
+        changing
+    }
+
+    /// Whether the function returns `s` unchanged: a quick look for what it acts on. It
+    /// may answer `false` for a value the function would not change (`base64_decode`
+    /// always), never `true` for one it would: a caller may then use `s` as the value.
+    #[must_use]
+    pub fn leaves_alone(self, s: &[u8]) -> bool {
         let has = |b: u8| s.contains(&b);
         let any_space = || s.iter().any(|&b| is_space(b) || b == 0xc2);
         match self {
             Transform::UrlDecodeUni => !has(b'%') && !has(b'+'),
+            Transform::UrlDecode => !has(b'%'),
             Transform::HtmlEntityDecode => !has(b'&'),
             Transform::JsDecode | Transform::CssDecode => !has(b'\\'),
             Transform::RemoveNulls => !has(0),
@@ -196,6 +231,26 @@ impl Transform {
             }
             Transform::ReplaceComments => !s.windows(2).any(|w| w == b"/*"),
             Transform::Utf8ToUnicode => s.is_ascii(),
+            Transform::Lower => !s.iter().any(u8::is_ascii_uppercase),
+            Transform::Upper => !s.iter().any(u8::is_ascii_lowercase),
+            Transform::Trim => {
+                let nbsp = |b: &[u8]| b == [0xc2, 0xa0];
+                !s.first().is_some_and(|&b| is_space(b))
+                    && !s.last().is_some_and(|&b| is_space(b))
+                    && !s.get(..2).is_some_and(nbsp)
+                    && !s.get(s.len().saturating_sub(2)..).is_some_and(nbsp)
+            }
+            // What `cmd_line` removes, joins, lowercases, or a space it drops.
+            Transform::CmdLine => {
+                !s.iter().any(|&b| {
+                    matches!(
+                        b,
+                        b'"' | b'\'' | b'\\' | b'^' | b',' | b';' | b'\t' | b'\r' | b'\n'
+                    ) || b.is_ascii_uppercase()
+                }) && !s
+                    .windows(2)
+                    .any(|w| w[0] == b' ' && matches!(w[1], b' ' | b'/' | b'('))
+            }
             Transform::NormalizePath | Transform::NormalizePathWin => {
                 let windows = self == Transform::NormalizePathWin;
                 if windows && has(b'\\') {
@@ -488,6 +543,66 @@ fn hex_decode(s: &[u8], out: &mut Vec<u8>) {
 }
 
 /// ASCII whitespace as C's `isspace` sees it.
+/// Functions that may change any value (their `leaves_alone` always says no), by index.
+const ALWAYS: u64 = (1 << 0) | (1 << 4); // base64_decode, hex_decode
+
+/// For each byte, the functions (bits by index) that act on a value holding it: a value
+/// with none of a function's bytes is one it leaves alone.
+static TRIGGERS: [u32; 256] = triggers();
+
+const fn triggers() -> [u32; 256] {
+    let mut t = [0u32; 256];
+    let mut b = 0usize;
+    while b < 256 {
+        let c = b as u8;
+        let space = matches!(c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | 0xc2);
+        let mut bits = 0u32;
+        if matches!(
+            c,
+            b'"' | b'\'' | b'\\' | b'^' | b',' | b';' | b'\t' | b'\r' | b'\n' | b' '
+        ) || c.is_ascii_uppercase()
+        {
+            bits |= 1 << 1; // cmd_line
+        }
+        if space {
+            bits |= (1 << 2) | (1 << 11) | (1 << 13); // compress_whitespace, remove_whitespace, trim
+        }
+        if c == b'\\' {
+            bits |= (1 << 3) | (1 << 6) | (1 << 9); // css_decode, js_decode, normalize_path_win
+        }
+        if c == b'&' {
+            bits |= 1 << 5; // html_entity_decode
+        }
+        if c.is_ascii_uppercase() {
+            bits |= 1 << 7; // lower
+        }
+        if c == b'/' || c == b'.' {
+            bits |= (1 << 8) | (1 << 9); // normalize_path(_win)
+        }
+        if c == 0 {
+            bits |= 1 << 10; // remove_nulls
+        }
+        if c == b'/' {
+            bits |= 1 << 12; // replace_comments
+        }
+        if c.is_ascii_lowercase() {
+            bits |= 1 << 14; // upper
+        }
+        if c == b'%' {
+            bits |= (1 << 15) | (1 << 16); // url_decode, url_decode_uni
+        }
+        if c == b'+' {
+            bits |= 1 << 16; // url_decode_uni
+        }
+        if c >= 0x80 {
+            bits |= 1 << 17; // utf8_to_unicode
+        }
+        t[b] = bits;
+        b += 1;
+    }
+    t
+}
+
 fn is_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
 }
@@ -593,6 +708,85 @@ fn cmd_line(s: &[u8], out: &mut Vec<u8>) {
                 out.push(b.to_ascii_lowercase());
                 space = false;
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Transform;
+
+    /// The trigger table names functions by index: the indexes it assumes are `ALL`'s.
+    #[test]
+    fn trigger_bits_follow_the_order_of_all() {
+        let expect = [
+            (0, Transform::Base64Decode),
+            (1, Transform::CmdLine),
+            (2, Transform::CompressWhitespace),
+            (3, Transform::CssDecode),
+            (4, Transform::HexDecode),
+            (5, Transform::HtmlEntityDecode),
+            (6, Transform::JsDecode),
+            (7, Transform::Lower),
+            (8, Transform::NormalizePath),
+            (9, Transform::NormalizePathWin),
+            (10, Transform::RemoveNulls),
+            (11, Transform::RemoveWhitespace),
+            (12, Transform::ReplaceComments),
+            (13, Transform::Trim),
+            (14, Transform::Upper),
+            (15, Transform::UrlDecode),
+            (16, Transform::UrlDecodeUni),
+            (17, Transform::Utf8ToUnicode),
+        ];
+        for (i, t) in expect {
+            assert_eq!(t.index(), i, "{t}");
+        }
+    }
+
+    /// `changing` is `leaves_alone` asked of every function, on every single byte and on
+    /// values that hit the checks past the trigger bytes.
+    #[test]
+    fn changing_agrees_with_leaves_alone() {
+        let all = (1u64 << Transform::ALL.len()) - 1;
+        let mut values: Vec<Vec<u8>> = (0u8..=255).map(|b| vec![b]).collect();
+        values.extend(
+            [
+                "",
+                "plain",
+                "Mixed Case",
+                "a  b",
+                "a /b",
+                "x(",
+                "/a/./b",
+                "..",
+                "a.b",
+                "/*c*/",
+                " t ",
+                "\u{a0}x",
+                "x\u{a0}",
+                "%41",
+                "a+b",
+                "&amp;",
+                "\\x",
+                "é",
+                "a\tb",
+                "a,b;c",
+            ]
+            .iter()
+            .map(|s| s.as_bytes().to_vec()),
+        );
+        for v in values {
+            let want = Transform::ALL
+                .iter()
+                .filter(|t| !t.leaves_alone(&v))
+                .fold(0u64, |m, t| m | 1 << t.index());
+            assert_eq!(
+                Transform::changing(&v, all),
+                want,
+                "{:?}",
+                String::from_utf8_lossy(&v)
+            );
         }
     }
 }

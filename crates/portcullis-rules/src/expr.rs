@@ -50,6 +50,13 @@ pub enum Field {
     RawPath,
     /// Query string as sent, without `?`.
     Query,
+    /// The HTTP version as sent (`HTTP/1.1`, `HTTP/2.0`); absent when the host does not
+    /// know it.
+    Protocol,
+    /// The request line: method, the target as sent and the protocol, separated by single
+    /// spaces (`GET /a?b=1 HTTP/1.1`); without the protocol (and its space) when it is
+    /// unknown.
+    RequestLine,
     /// An argument, from the query (percent-decoded) or the body; one value per
     /// occurrence.
     Arg(String),
@@ -184,6 +191,8 @@ impl fmt::Display for Field {
             Field::Path => f.write_str("path"),
             Field::RawPath => f.write_str("raw_path"),
             Field::Query => f.write_str("query"),
+            Field::Protocol => f.write_str("protocol"),
+            Field::RequestLine => f.write_str("request_line"),
             Field::Arg(n) => write!(f, "arg[{n:?}]"),
             Field::Args => f.write_str("args"),
             Field::ArgNames => f.write_str("arg_names"),

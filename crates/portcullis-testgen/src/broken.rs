@@ -13,6 +13,8 @@ pub const FRAGMENTS: &[&str] = &[
     "method",
     "host",
     "query",
+    "protocol",
+    "request_line",
     "user_agent",
     "auth.roles",
     "auth.subject",

@@ -25,6 +25,8 @@ pub const TERMS: &[&str] = &[
     "raw_path",
     "query",
     "method",
+    "protocol",
+    "request_line",
     "host",
     "user_agent",
     "header[\"x-a\"]",
@@ -48,6 +50,8 @@ pub const TERMS: &[&str] = &[
     "js_decode(url_decode(arg[\"a\"]))",
     "cmd_line(arg[\"a\"])",
     "normalize_path(raw_path)",
+    "lower(request_line)",
+    "url_decode(request_line)",
     "compress_whitespace(replace_comments(query))",
     "base64_decode(cookie[\"c\"])",
     "args",
@@ -59,6 +63,12 @@ pub const TERMS: &[&str] = &[
     "cookies",
     "cookie_names",
     "url_decode(cookies)",
+    // Chains over one collection: filled together, a member no chain changes scanned once.
+    "url_decode_uni(args)",
+    "cmd_line(url_decode_uni(args))",
+    "trim(html_entity_decode(args))",
+    "upper(cookies)",
+    "lower(headers)",
     "body",
     "body.error",
     "arg[\"b.0\"]",
@@ -84,13 +94,16 @@ pub const LITERALS: &[&str] = &[
     "\u{FFFD}",
     "..",
     "/",
+    "HTTP/1.1",
+    "GET /a",
 ];
 
 /// Regexes (as written in a rule).
 pub const REGEXES: &[&str] = &[
     "a+b", "^/a", "b$", "[ab]c", "(?i)AB", "^$", "a.*b", "\\\\d", "é", "^/a/?$",
-    // Capitals and negated classes: `lower(x) matches` these is rewritten onto `x`.
-    "[A-Z]", "^[^a]+$", "B",
+    // Capitals and negated classes: `lower(x) matches` these is rewritten onto `x`. The
+    // last three read a request line: its method, its three parts, its version.
+    "[A-Z]", "^[^a]+$", "B", "^GET /a", " [^ ]+ ", "1\\\\.0$",
 ];
 
 /// Predicates of other kinds.
@@ -126,6 +139,8 @@ pub const OTHER: &[&str] = &[
     "len(arg[\"a\"]) != 1",
     "len(auth.roles) == 1",
     "len(query) <= 2",
+    "present(protocol)",
+    "len(request_line) > 12",
     "path_segment(1) != auth.tenant",
     "auth.subject == attr[\"k\"]",
     "arg[\"a\"] == arg[\"b\"]",
@@ -338,7 +353,8 @@ pub fn rules_text(g: &mut Gen<'_>) -> String {
 
 /// A request: method, target (origin or absolute form) with a path and query from
 /// [`ALPHABET`], up to 5 headers (repeats allowed), an address, an identity, attributes,
-/// and the arrival time `t` seconds into the run.
+/// a body now and then, an HTTP version or none, and the arrival time `t` seconds into
+/// the run.
 pub fn request(g: &mut Gen<'_>, t: u64) -> OwnedRequest {
     let method = g.pick(METHODS).to_string();
     let path = g.text(6);
@@ -432,11 +448,22 @@ pub fn request(g: &mut Gen<'_>, t: u64) -> OwnedRequest {
         3 => Some(g.text(4)),
         _ => None,
     };
+    // Drawn last, so the choices before it stay where they were.
+    let version = g
+        .pick(&[
+            None,
+            Some("HTTP/1.1"),
+            Some("HTTP/1.0"),
+            Some("HTTP/2.0"),
+            Some("a"),
+        ])
+        .map(str::to_string);
     OwnedRequest {
         id: Some(format!("req-{t}")),
         client_ip: g.pick(IPS).and_then(portcullis_decide::parse_client_ip),
         method,
         uri,
+        version,
         headers,
         auth,
         geo_country: g.pick(&[None, Some("a"), Some("DE")]).map(str::to_string),

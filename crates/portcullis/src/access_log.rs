@@ -184,7 +184,7 @@ pub fn parse_combined(line: &str) -> Result<OwnedRequest, String> {
     let time = parse_clf_time(time)
         .ok_or_else(|| format!("the time {time:?} is not `dd/Mon/yyyy:hh:mm:ss +zzzz`"))?;
     let request_line = c.quoted("request line")?;
-    let (method, uri) = parse_request_line(&request_line)?;
+    let (method, uri, version) = parse_request_line(&request_line)?;
     let status = c.token("status")?;
     if status != "-" && !(status.len() == 3 && status.bytes().all(|b| b.is_ascii_digit())) {
         return Err(format!("the status {status:?} is not a 3-digit code"));
@@ -214,6 +214,7 @@ pub fn parse_combined(line: &str) -> Result<OwnedRequest, String> {
         client_ip: Some(client_ip),
         method,
         uri,
+        version,
         headers,
         auth,
         time: Some(time),
@@ -221,8 +222,9 @@ pub fn parse_combined(line: &str) -> Result<OwnedRequest, String> {
     })
 }
 
-/// `GET /path?q HTTP/1.1` (HTTP/0.9 lines without a protocol are accepted).
-fn parse_request_line(s: &str) -> Result<(String, String), String> {
+/// `GET /path?q HTTP/1.1`: the method, the target and the version (HTTP/0.9 lines without a
+/// protocol are accepted: no version).
+fn parse_request_line(s: &str) -> Result<(String, String, Option<String>), String> {
     let mut parts = s.split(' ').filter(|p| !p.is_empty());
     let bad = || {
         format!(
@@ -243,7 +245,21 @@ fn parse_request_line(s: &str) -> Result<(String, String), String> {
     {
         return Err(bad());
     }
-    Ok((method.to_string(), target.to_string()))
+    Ok((
+        method.to_string(),
+        target.to_string(),
+        proto.map(str::to_string),
+    ))
+}
+
+/// A logged protocol as a request line spells it: `HTTP/1.1` as it is, a bare `1.1` (a
+/// log's `http_version`) as `HTTP/1.1`.
+fn protocol(p: String) -> String {
+    if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        format!("HTTP/{p}")
+    } else {
+        p
+    }
 }
 
 /// `s` cut to `max` characters, with `…` where it was cut: how log text is quoted.
@@ -445,15 +461,28 @@ pub fn parse_json(line: &str) -> Result<OwnedRequest, String> {
             });
         }
     }
+    // nginx's `$server_protocol`, Apache's `%H`, Caddy's `request.proto`.
+    let mut version = text(&[
+        "protocol",
+        "server_protocol",
+        "request_protocol",
+        "proto",
+        "http_version",
+    ])
+    .map(protocol);
     if let (None, Some(Value::String(line))) = (&uri, top.get("request")) {
-        let (m, u) = parse_request_line(line)?;
+        let (m, u, v) = parse_request_line(line)?;
         method = method.or(Some(m));
         uri = Some(u);
+        version = version.or(v);
     }
     let uri = uri.ok_or("no request target (`uri`, `request_uri`, `url`, `path` or `request`)")?;
     req.insert("uri".into(), Value::String(uri));
     if let Some(m) = method {
         req.insert("method".into(), Value::String(m));
+    }
+    if let Some(v) = version {
+        req.insert("version".into(), Value::String(v));
     }
     if let Some(ip) = text(&[
         "ip",
@@ -560,6 +589,7 @@ mod tests {
             (r.method.as_str(), r.uri.as_str()),
             ("GET", "/admin/users?page=2")
         );
+        assert_eq!(r.version.as_deref(), Some("HTTP/1.1"));
         assert_eq!(
             r.headers[0],
             (
@@ -583,6 +613,7 @@ mod tests {
         )
         .expect("common");
         assert_eq!(r.auth.subject.as_deref(), Some("alice"));
+        assert_eq!(r.version.as_deref(), Some("HTTP/2.0"));
         assert!(r.headers.is_empty());
         assert_eq!(r.time, Some(Duration::from_secs(1_767_225_600)));
         let r = parse_combined(&format!("{LINE} \"10.0.0.1\" rt=0.003")).expect("nginx extras");
@@ -660,8 +691,12 @@ mod tests {
         .expect("schema");
         assert_eq!(r.format, LogFormat::Json);
         assert_eq!(r.request.uri, "/x");
+        assert_eq!(r.request.version, None);
+        let r = parse_json(r#"{"uri":"/x","version":"HTTP/1.0"}"#).expect("schema version");
+        assert_eq!(r.version.as_deref(), Some("HTTP/1.0"));
         let r = parse_json(r#"{"remote_addr":"198.51.100.7","request":"GET /y?z=1 HTTP/1.1","status":200,"http_user_agent":"curl/8","time_iso8601":"2026-01-01T00:00:00+00:00","remote_user":"-"}"#).expect("nginx json");
         assert_eq!((r.method.as_str(), r.uri.as_str()), ("GET", "/y?z=1"));
+        assert_eq!(r.version.as_deref(), Some("HTTP/1.1"));
         assert_eq!(
             r.headers,
             vec![("user-agent".to_string(), "curl/8".to_string())]
@@ -670,6 +705,7 @@ mod tests {
         let caddy = r#"{"level":"info","ts":1767225600.25,"request":{"remote_ip":"2001:db8::2","method":"POST","uri":"/login","host":"example.com","headers":{"User-Agent":["Go-http-client/1.1"]}},"status":401}"#;
         let r = parse_json(caddy).expect("caddy");
         assert_eq!(r.method, "POST");
+        assert_eq!(r.version, None);
         assert!(r
             .headers
             .contains(&("user-agent".to_string(), "Go-http-client/1.1".to_string())));
@@ -681,6 +717,19 @@ mod tests {
             parse_json(r#"{"path":"/s","query":"q=1","timestamp":1767225600123}"#).expect("millis");
         assert_eq!(r.uri, "/s?q=1");
         assert_eq!(r.time, Some(Duration::from_millis(1_767_225_600_123)));
+        let caddy = r#"{"request":{"method":"GET","uri":"/","proto":"HTTP/2.0"}}"#;
+        assert_eq!(
+            parse_json(caddy).expect("proto").version.as_deref(),
+            Some("HTTP/2.0")
+        );
+        let r = parse_json(r#"{"uri":"/","server_protocol":"HTTP/1.0","http_version":"1.1"}"#)
+            .expect("server_protocol");
+        assert_eq!(r.version.as_deref(), Some("HTTP/1.0"));
+        let r = parse_json(r#"{"uri":"/","http_version":"1.1"}"#).expect("http_version");
+        assert_eq!(r.version.as_deref(), Some("HTTP/1.1"));
+        // HTTP/0.9 request lines carry no version.
+        let r = parse_json(r#"{"request":"GET /old"}"#).expect("0.9");
+        assert_eq!((r.uri.as_str(), r.version), ("/old", None));
     }
 
     #[test]

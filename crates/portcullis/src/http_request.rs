@@ -6,7 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use http::header::{HeaderName, HeaderValue};
 use http::request::Parts;
 use http::uri::{Authority, PathAndQuery};
-use http::{HeaderMap, Method, StatusCode, Uri};
+use http::{HeaderMap, Method, StatusCode, Uri, Version};
 use portcullis_decide::{Auth, Decision, HeaderSource, HeaderTotals, Request, Response};
 
 use crate::proxy::TrustedProxies;
@@ -113,9 +113,23 @@ impl HeaderSource for HeaderMapSource<'_> {
 pub struct HttpRequest<'a> {
     method: &'a Method,
     uri: &'a Uri,
+    version: Option<&'static str>,
     headers: HeaderMapSource<'a>,
     client_ip: Option<IpAddr>,
     auth: Option<&'a Auth>,
+}
+
+/// An `http::Version` as a request line spells it, and as ModSecurity's `REQUEST_PROTOCOL`
+/// does (`HTTP/2.0`, not `HTTP/2`); `None` for a version this list does not know.
+fn version_str(version: Version) -> Option<&'static str> {
+    match version {
+        Version::HTTP_09 => Some("HTTP/0.9"),
+        Version::HTTP_10 => Some("HTTP/1.0"),
+        Version::HTTP_11 => Some("HTTP/1.1"),
+        Version::HTTP_2 => Some("HTTP/2.0"),
+        Version::HTTP_3 => Some("HTTP/3.0"),
+        _ => None,
+    }
 }
 
 impl<'a> HttpRequest<'a> {
@@ -127,6 +141,7 @@ impl<'a> HttpRequest<'a> {
         proxies: &TrustedProxies,
     ) -> HttpRequest<'a> {
         HttpRequest::new(&parts.method, &parts.uri, &parts.headers, peer, proxies)
+            .version(parts.version)
     }
 
     /// A request from an `http::Request` (the body is not read) and the peer address.
@@ -136,9 +151,11 @@ impl<'a> HttpRequest<'a> {
         proxies: &TrustedProxies,
     ) -> HttpRequest<'a> {
         HttpRequest::new(req.method(), req.uri(), req.headers(), peer, proxies)
+            .version(req.version())
     }
 
-    /// A request from its pieces.
+    /// A request from its pieces. It has no HTTP version (`protocol` is absent) until
+    /// [`version`](HttpRequest::version) sets one.
     pub fn new(
         method: &'a Method,
         uri: &'a Uri,
@@ -151,10 +168,19 @@ impl<'a> HttpRequest<'a> {
         HttpRequest {
             method,
             uri,
+            version: None,
             headers,
             client_ip,
             auth: None,
         }
+    }
+
+    /// Sets the HTTP version (`protocol`: `HTTP/1.1`, `HTTP/2.0`…; a version the `http`
+    /// crate may add later is left unknown).
+    #[must_use]
+    pub fn version(mut self, version: Version) -> HttpRequest<'a> {
+        self.version = version_str(version);
+        self
     }
 
     /// Sets the caller's identity (anonymous otherwise).
@@ -179,6 +205,7 @@ impl<'a> HttpRequest<'a> {
         // An absolute-form target's authority (or HTTP/2's `:authority`) is the host, and
         // a `Host` naming another is refused, as `portcullis eval` reads the same request.
         req.authority = self.uri.authority().map(Authority::as_str);
+        req.version = self.version;
         req.client_ip = self.client_ip;
         if let Some(auth) = self.auth {
             req = req.auth(auth);
@@ -251,6 +278,7 @@ mod tests {
         let view = HttpRequest::from_request(&req, None, &TrustedProxies::none());
         let r = view.request();
         assert_eq!(r.uri, "/x?y=1");
+        assert_eq!(r.version, Some("HTTP/1.1"));
         let mut seen = Vec::new();
         r.headers
             .for_each("x-forwarded-for", &mut |v| seen.push(v.as_ptr()));
@@ -312,6 +340,37 @@ mod tests {
             .unwrap();
         let view = HttpRequest::from_request(&two, None, &TrustedProxies::none());
         assert_eq!(engine.evaluate(&view.request()).status(), 400);
+    }
+
+    #[test]
+    fn protocol_and_request_line_come_from_the_version() {
+        let engine = crate::Engine::from_str(
+            "[[rule]]\nid = \"h2\"\nwhen = 'protocol == \"HTTP/2.0\"'\naction = \"forbid\"\n\n[[rule]]\nid = \"line\"\nwhen = 'request_line == \"GET /x?y=1 HTTP/1.0\"'\naction = \"forbid\"\n",
+        )
+        .unwrap();
+        for (version, want) in [
+            (Version::HTTP_09, Some("HTTP/0.9")),
+            (Version::HTTP_10, Some("HTTP/1.0")),
+            (Version::HTTP_11, Some("HTTP/1.1")),
+            (Version::HTTP_2, Some("HTTP/2.0")),
+            (Version::HTTP_3, Some("HTTP/3.0")),
+        ] {
+            let req = http::Request::get("https://h.example/x?y=1")
+                .version(version)
+                .body(())
+                .unwrap();
+            let view = HttpRequest::from_request(&req, None, &TrustedProxies::none());
+            assert_eq!(view.request().version, want);
+            let (parts, ()) = req.into_parts();
+            let view = HttpRequest::from_parts(&parts, None, &TrustedProxies::none());
+            assert_eq!(view.request().version, want);
+            let status = engine.evaluate(&view.request()).status();
+            let refused = version == Version::HTTP_2 || version == Version::HTTP_10;
+            assert_eq!(status == 403, refused, "{version:?}");
+        }
+        let (method, uri, headers) = (Method::GET, Uri::from_static("/x"), HeaderMap::new());
+        let bare = HttpRequest::new(&method, &uri, &headers, None, &TrustedProxies::none());
+        assert_eq!(bare.request().version, None);
     }
 
     #[test]

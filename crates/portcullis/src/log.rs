@@ -68,6 +68,7 @@ pub(crate) struct Fields<'a> {
 
 pub(crate) enum Evidence<'a> {
     Request(&'a Request<'a>),
+    #[cfg(feature = "tower")]
     Computed(&'a [(String, String)]),
     Unknown,
 }
@@ -80,6 +81,7 @@ impl Evidence<'_> {
             Evidence::Request(req) => evidence_text(decision, req)
                 .into_iter()
                 .find_map(|(r, text)| (r == rule).then_some(text)),
+            #[cfg(feature = "tower")]
             Evidence::Computed(all) => all
                 .iter()
                 .find_map(|(r, text)| (r == rule).then(|| text.clone())),

@@ -315,6 +315,15 @@ impl Program {
                 b
             })
             .collect();
+        let (mut groups, slot_group) = group_layout(&b.slots);
+        let mut group_builders: Vec<ScannerBuilder> = groups
+            .iter()
+            .map(|_| {
+                let mut b = ScannerBuilder::new();
+                b.limits(limits);
+                b
+            })
+            .collect();
         let mut slot_preds = vec![(u32::MAX, 0u32); nslots];
         let mut ip_preds = (u32::MAX, 0u32);
         let mut ip_builder = IpTableBuilder::new();
@@ -343,6 +352,12 @@ impl Program {
                     if let Some(sb) = builders.get_mut(slot as usize) {
                         for (kind, pat, ci) in &patterns {
                             sb.add(PatternId::new(id), *kind, pat, *ci);
+                        }
+                    }
+                    let group = slot_group.get(slot as usize).copied().flatten();
+                    if let Some(gb) = group.and_then(|g| group_builders.get_mut(g as usize)) {
+                        for (kind, pat, ci) in &patterns {
+                            gb.add(PatternId::new(id), *kind, pat, *ci);
                         }
                     }
                     if let Some(r) = slot_preds.get_mut(slot as usize) {
@@ -473,6 +488,18 @@ impl Program {
                 }
             }
         }
+        // Merged scanners are a faster path to the same bits, not more rules: one that does
+        // not fit the limits is left out and its slots scan alone.
+        for (group, gb) in groups.iter_mut().zip(&mut group_builders) {
+            let scanning = group
+                .slots
+                .iter()
+                .filter(|&&s| scanners.get(s as usize).is_some_and(Option::is_some))
+                .count();
+            if scanning >= 2 {
+                group.merged = gb.build().ok();
+            }
+        }
         let ip_table = (!ip_lists_added.is_empty()).then(|| ip_builder.build());
         let formulas: Vec<Formula> = formulas.into_iter().map(|f| renumber(f, &map)).collect();
 
@@ -526,6 +553,8 @@ impl Program {
             pending,
             sets,
             arg_slots,
+            groups,
+            slot_group,
             path_slot,
             path_style: crate::policy::path_style(&rules.settings),
             body: super::body::BodyPolicy {
@@ -544,6 +573,54 @@ impl Program {
             rule_count: rules.rules.len(),
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         })
+    }
+}
+
+/// The groups of slots over one collection (see [`super::Group`], their merged scanners
+/// still to build) and each slot's group. A collection read by one term only needs none.
+fn group_layout(slots: &[Term]) -> (Vec<super::Group>, Vec<Option<u32>>) {
+    let mut groups: Vec<super::Group> = Vec::new();
+    let mut slot_group = vec![None; slots.len()];
+    for (i, t) in slots.iter().enumerate() {
+        let Some(of) = super::terms::collection(t) else {
+            continue;
+        };
+        let chain = chain_mask(t);
+        match groups.iter_mut().position(|g| g.of == *of) {
+            Some(g) => {
+                groups[g].slots.push(i as u32);
+                groups[g].chains.push(chain);
+                groups[g].used |= chain;
+            }
+            None => groups.push(super::Group {
+                of: of.clone(),
+                slots: vec![i as u32],
+                chains: vec![chain],
+                used: chain,
+                merged: None,
+            }),
+        }
+    }
+    groups.retain(|g| g.slots.len() >= 2);
+    for (g, group) in groups.iter().enumerate() {
+        for &s in &group.slots {
+            slot_group[s as usize] = Some(g as u32);
+        }
+    }
+    (groups, slot_group)
+}
+
+/// The functions of a chain over a field, one bit per index in `Transform::ALL`.
+fn chain_mask(t: &Term) -> u64 {
+    match t {
+        Term::Func(f, inner) => {
+            let bit = Transform::ALL
+                .iter()
+                .position(|x| x == f)
+                .map_or(0, |i| 1u64 << i);
+            bit | chain_mask(inner)
+        }
+        _ => 0,
     }
 }
 
@@ -578,4 +655,42 @@ fn tally_layout(rules: &RuleSet) -> (Vec<String>, Vec<String>, Vec<super::Effect
         })
         .collect();
     (scores, labels, effects)
+}
+
+#[cfg(test)]
+mod tests {
+    use portcullis_rules::RuleSet;
+
+    use super::Program;
+
+    /// Terms over one collection are one group with a merged scanner; a collection read
+    /// through one term needs no group.
+    #[test]
+    fn chains_over_one_collection_share_a_merged_scan() {
+        let rules = RuleSet::parse(
+            "g.toml",
+            r#"
+[[rule]]
+id = "a"
+when = 'url_decode_uni(args) contains "union"'
+action = "forbid"
+[[rule]]
+id = "b"
+when = 'lower(cmd_line(args)) matches "cat /etc"'
+action = "forbid"
+[[rule]]
+id = "c"
+when = 'detect_sqli(html_entity_decode(args)) or cookies contains "x"'
+action = "forbid"
+"#,
+        )
+        .expect("parses");
+        let p = Program::compile(&rules).expect("compiles");
+        assert_eq!(p.groups.len(), 1, "{:?}", p.groups);
+        let g = &p.groups[0];
+        assert_eq!(g.of, portcullis_rules::Field::Args);
+        assert_eq!(g.slots.len(), 3);
+        assert!(g.merged.is_some());
+        assert!(p.slot_group.iter().filter(|g| g.is_none()).count() >= 1);
+    }
 }

@@ -64,6 +64,22 @@ enum Source {
     Slot(u32),
 }
 
+/// The slots computed from one collection (`args`, `url_decode_uni(args)`,
+/// `cmd_line(args)`…), filled together in one walk over its members.
+#[derive(Debug)]
+struct Group {
+    of: portcullis_rules::Field,
+    slots: Vec<u32>,
+    /// Per slot: the functions of its chain, one bit per index in `Transform::ALL`.
+    chains: Vec<u64>,
+    /// Every function of any chain.
+    used: u64,
+    /// Every pattern of the group's slots (their predicate ids): one scan of a member that
+    /// no chain changes serves them all. `None` when fewer than two slots scan, or when
+    /// it would not fit the regex limits (each slot then scans alone, as it would anyway).
+    merged: Option<Scanner>,
+}
+
 pub(crate) struct Program {
     /// String terms computed per request, with their scanners.
     slots: Vec<Term>,
@@ -88,6 +104,9 @@ pub(crate) struct Program {
     pending: Vec<(u32, Source)>,
     /// String sets for `has_any`, and whether they are case-insensitive (then lowercased).
     sets: HashMap<u32, (bool, std::collections::HashSet<String>)>,
+    /// Groups of slots over one collection, and each slot's group.
+    groups: Vec<Group>,
+    slot_group: Vec<Option<u32>>,
     /// Slots holding a plain `arg["name"]`, sorted by name: filled together in one pass
     /// over the query string.
     arg_slots: Vec<(String, Vec<u32>)>,
@@ -136,6 +155,9 @@ pub struct Scratch {
     one: String,
     /// Holds one side of a comparison; never written by slot computation.
     held: String,
+    /// Per group: the merged scanner's scratch, and the matches of one member.
+    group_scan: Vec<Option<ScanScratch>>,
+    group_hits: Vec<MatchSet>,
     ip_done: bool,
     args_done: bool,
     body_done: bool,
@@ -180,6 +202,20 @@ impl Program {
             arg: String::new(),
             one: String::new(),
             held: String::new(),
+            group_scan: self
+                .groups
+                .iter()
+                .map(|g| g.merged.as_ref().map(Scanner::scratch))
+                .collect(),
+            group_hits: self
+                .groups
+                .iter()
+                .map(|g| {
+                    g.merged
+                        .as_ref()
+                        .map_or_else(|| MatchSet::new(0), Scanner::match_set)
+                })
+                .collect(),
             ip_done: false,
             args_done: false,
             body_done: false,

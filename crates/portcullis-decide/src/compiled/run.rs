@@ -31,6 +31,72 @@ fn written_operand(p: &PredKind) -> Option<&Term> {
     })
 }
 
+/// Calls `each` with every member of collection `of`, in order: the query's arguments,
+/// then the body's (or their names, or the body's file names); every header field's value
+/// (or lowercased name); every cookie's value (or name). `line` and `arg` are scratch.
+fn for_members(
+    req: &Request<'_>,
+    of: &Field,
+    query: &str,
+    body: &portcullis_match::body::BodyArgs,
+    line: &mut String,
+    arg: &mut String,
+    each: &mut dyn FnMut(&str),
+) {
+    match of {
+        Field::Headers | Field::HeaderNames => {
+            req.headers.for_all(&mut |n, v| {
+                arg.clear();
+                if *of == Field::HeaderNames {
+                    arg.push_str(n);
+                    arg.make_ascii_lowercase();
+                } else {
+                    normalize::push_bytes_lossy(v, arg);
+                }
+                each(arg);
+            });
+        }
+        Field::Cookies | Field::CookieNames => {
+            req.headers.for_each("cookie", &mut |v| {
+                line.clear();
+                normalize::push_bytes_lossy(v, line);
+                for (name, value) in normalize::cookies(line) {
+                    arg.clear();
+                    arg.push_str(if *of == Field::CookieNames {
+                        name
+                    } else {
+                        value
+                    });
+                    each(arg);
+                }
+            });
+        }
+        _ => {
+            if *of != Field::Files {
+                for pair in query.split('&').filter(|p| !p.is_empty()) {
+                    let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                    arg.clear();
+                    let text = if *of == Field::ArgNames { k } else { v };
+                    normalize::percent_decode_into(text, true, arg);
+                    each(arg);
+                }
+            }
+            let want = if *of == Field::Files {
+                ArgKind::File
+            } else {
+                ArgKind::Field
+            };
+            for (kind, n, v) in body.iter() {
+                if kind == want {
+                    arg.clear();
+                    arg.push_str(if *of == Field::ArgNames { n } else { v });
+                    each(arg);
+                }
+            }
+        }
+    }
+}
+
 /// One request's evaluation over a program.
 pub(crate) struct Run<'a, 'r> {
     program: &'a Program,
@@ -305,63 +371,102 @@ impl Run<'_, '_> {
     /// scanning each.
     fn fill_members(&mut self, i: usize, of: &Field) -> Option<()> {
         let req = self.req;
-        match of {
-            Field::Headers | Field::HeaderNames => {
-                return self.fill_values(i, |_, _, _, arg, each| {
-                    req.headers.for_all(&mut |n, v| {
-                        arg.clear();
-                        if *of == Field::HeaderNames {
-                            arg.push_str(n);
-                            arg.make_ascii_lowercase();
-                        } else {
-                            normalize::push_bytes_lossy(v, arg);
-                        }
-                        each(arg);
-                    });
-                });
-            }
-            Field::Cookies | Field::CookieNames => {
-                return self.fill_values(i, |_, _, line, arg, each| {
-                    req.headers.for_each("cookie", &mut |v| {
-                        line.clear();
-                        normalize::push_bytes_lossy(v, line);
-                        for (name, value) in normalize::cookies(line) {
-                            arg.clear();
-                            arg.push_str(if *of == Field::CookieNames {
-                                name
-                            } else {
-                                value
-                            });
-                            each(arg);
-                        }
-                    });
-                });
-            }
-            _ => {}
-        }
-        self.fill_values(i, |query, body, _, arg, each| {
-            if *of != Field::Files {
-                for pair in query.split('&').filter(|p| !p.is_empty()) {
-                    let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-                    arg.clear();
-                    let text = if *of == Field::ArgNames { k } else { v };
-                    normalize::percent_decode_into(text, true, arg);
-                    each(arg);
-                }
-            }
-            let want = if *of == Field::Files {
-                ArgKind::File
-            } else {
-                ArgKind::Field
-            };
-            for (kind, n, v) in body.iter() {
-                if kind == want {
-                    arg.clear();
-                    arg.push_str(if *of == Field::ArgNames { n } else { v });
-                    each(arg);
-                }
-            }
+        self.fill_values(i, |query, body, line, arg, each| {
+            for_members(req, of, query, body, line, arg, each);
         })
+    }
+
+    /// Fills every slot of group `g` (the terms over one collection) in one walk over the
+    /// collection's members. A member every chain of the group leaves unchanged (most are:
+    /// no `%`, no `&`, no `\\`…) is scanned once, by the group's merged scanner, and each
+    /// slot takes the matches of its own patterns; the others are computed and scanned slot
+    /// by slot, as `fill_members` does.
+    fn fill_group(&mut self, g: usize) -> Option<()> {
+        let program = self.program;
+        let group = program.groups.get(g)?;
+        let target = self.target_with_body();
+        let req = self.req;
+        let Scratch {
+            values,
+            ranges,
+            tmp,
+            tmp2,
+            arg,
+            one,
+            state,
+            scan,
+            bits,
+            body,
+            held,
+            group_scan,
+            group_hits,
+            ..
+        } = &mut *self.scratch;
+        for &s in &group.slots {
+            if let (Some(v), Some(r)) = (values.get_mut(s as usize), ranges.get_mut(s as usize)) {
+                v.clear();
+                r.clear();
+            }
+        }
+        let mut gsc = group_scan.get_mut(g).and_then(Option::as_mut);
+        let hits = group_hits.get_mut(g)?;
+        let mut each = |member: &str| {
+            // Which of the group's functions would change this member.
+            let changes = Transform::changing(member.as_bytes(), group.used);
+            let shared = match (&group.merged, gsc.as_deref_mut()) {
+                (Some(merged), Some(sc)) if group.chains.iter().any(|&c| c & changes == 0) => {
+                    hits.clear();
+                    merged.scan(member, sc, hits);
+                    true
+                }
+                _ => false,
+            };
+            let any_hit = shared && !hits.is_empty();
+            for (&s, &chain) in group.slots.iter().zip(&group.chains) {
+                let i = s as usize;
+                let (Some(buf), Some(r)) = (values.get_mut(i), ranges.get_mut(i)) else {
+                    continue;
+                };
+                let start = buf.len();
+                let scanner = program.scanners.get(i).and_then(Option::as_ref);
+                if chain & changes == 0 {
+                    buf.push_str(member);
+                    r.push((start as u32, buf.len() as u32));
+                    if shared {
+                        if any_hit {
+                            let (lo, hi) = program.slot_preds.get(i).copied().unwrap_or((0, 0));
+                            for p in hits.iter_range(PatternId::new(lo), PatternId::new(hi)) {
+                                bits.insert(p);
+                            }
+                        }
+                        continue;
+                    }
+                    if let (Some(scanner), Some(Some(sc))) = (scanner, scan.get_mut(i)) {
+                        scanner.scan(member, sc, bits);
+                    }
+                } else {
+                    let Some(term) = program.slots.get(i) else {
+                        continue;
+                    };
+                    one.clear();
+                    compute(term, req, target, Some(member), one, tmp2, held);
+                    buf.push_str(one);
+                    r.push((start as u32, buf.len() as u32));
+                    if let (Some(scanner), Some(Some(sc))) = (scanner, scan.get_mut(i)) {
+                        scanner.scan(one, sc, bits);
+                    }
+                }
+            }
+        };
+        for_members(req, &group.of, target.query, body, tmp, arg, &mut each);
+        for &s in &group.slots {
+            let i = s as usize;
+            let present = ranges.get(i).is_some_and(|r| !r.is_empty());
+            if let Some(st) = state.get_mut(i) {
+                *st = if present { 2 } else { 1 };
+            }
+        }
+        Some(())
     }
 
     /// Fills slot `i` with the term's value of each member `members` gives (through
@@ -442,11 +547,16 @@ impl Run<'_, '_> {
                     let name = base_arg(t).unwrap_or_default();
                     self.fill_arg_term(i, name);
                 }
-                t if collection(t).is_some() => {
-                    if let Some(of) = collection(t) {
-                        self.fill_members(i, of);
+                t if collection(t).is_some() => match self.program.slot_group.get(i) {
+                    Some(&Some(g)) => {
+                        self.fill_group(g as usize);
                     }
-                }
+                    _ => {
+                        if let Some(of) = collection(t) {
+                            self.fill_members(i, of);
+                        }
+                    }
+                },
                 Term::PathSegment(n) => {
                     let n = *n;
                     let path_slot = self.program.path_slot?;

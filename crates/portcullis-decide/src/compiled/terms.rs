@@ -83,7 +83,7 @@ pub(super) fn compute(
             Field::Host => {
                 // RFC 9112 §3.2.2: an absolute-form target's authority wins over Host.
                 tmp.clear();
-                let found = match normalize::authority(req.uri) {
+                let found = match req.authority.or_else(|| normalize::authority(req.uri)) {
                     Some(a) => {
                         tmp.push_str(a);
                         true
@@ -101,6 +101,17 @@ pub(super) fn compute(
             }
             Field::RawPath => copy(Some(target.path), out),
             Field::Query => copy(Some(target.query), out),
+            Field::Protocol => copy(req.version, out),
+            Field::RequestLine => {
+                out.push_str(req.method);
+                out.push(' ');
+                out.push_str(req.uri);
+                if let Some(v) = req.version {
+                    out.push(' ');
+                    out.push_str(v);
+                }
+                true
+            }
             f if f.is_multi() => copy(arg, out),
             Field::Body if target.body.shown => {
                 body::text(req, target.max_body_bytes, out);

@@ -397,6 +397,16 @@ mod tests {
             let func = Transform::ALL[which];
             prop_assert_eq!(fast(func, &text), transform(func, &text), "{}({:?})", func, text);
         }
+
+        /// The compiled evaluator uses a value as a chain's value when every function of
+        /// the chain says it leaves it alone: the naive model must agree.
+        #[test]
+        fn a_value_a_function_leaves_alone_is_its_own_value(text in hostile(), which in 0usize..18) {
+            let func = Transform::ALL[which];
+            if func.leaves_alone(text.as_bytes()) {
+                prop_assert_eq!(transform(func, &text), text.clone(), "{}({:?})", func, text);
+            }
+        }
     }
 
     /// ModSecurity's documented examples, and evasions CRS rules decode.

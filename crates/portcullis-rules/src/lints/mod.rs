@@ -12,7 +12,7 @@
 //!   stays linear in the number of rules);
 //! - an unconditional allow or forbid, which switches off every rule after it;
 //! - an allow rule that only reads what any client can send (headers, cookies, query
-//!   arguments), which lets anyone skip the rules after it;
+//!   arguments, the protocol), which lets anyone skip the rules after it;
 //! - with `preflight_exempt = false`, a forbid rule that reads identity and that a CORS
 //!   preflight (anonymous by design) would trip;
 //! - a `matches` regex that is a plain literal (`contains`, `starts_with`, `ends_with`
@@ -173,7 +173,12 @@ fn field_mask(r: &Rule) -> u64 {
 fn client_controlled(f: &Field) -> bool {
     matches!(
         f,
-        Field::UserAgent | Field::Header(_) | Field::Cookie(_) | Field::Arg(_) | Field::Query
+        Field::UserAgent
+            | Field::Header(_)
+            | Field::Cookie(_)
+            | Field::Arg(_)
+            | Field::Query
+            | Field::Protocol
     )
 }
 
@@ -454,9 +459,12 @@ fn pointless_hide(r: &Rule, sources: &Sources, out: &mut Vec<Diagnostic>) {
     }
     let mut reads_path = false;
     r.when.visit_preds(&mut |p| {
-        reads_path |= pred_terms(p)
-            .iter()
-            .any(|t| matches!(t.field(), Some(Field::Path | Field::RawPath)));
+        reads_path |= pred_terms(p).iter().any(|t| {
+            matches!(
+                t.field(),
+                Some(Field::Path | Field::RawPath | Field::RequestLine)
+            )
+        });
     });
     if reads_path {
         return;
@@ -677,6 +685,11 @@ mod tests {
                 "allow",
             ) + &rule("b", r#"path starts_with "/admin""#, "forbid")),
             r#"reads only header["x-debug"], arg["debug"]"#,
+        );
+        assert_one(
+            &(rule("old", r#"protocol == "HTTP/1.0""#, "allow")
+                + &rule("b", r#"path starts_with "/admin""#, "forbid")),
+            "reads only protocol, which any client can send",
         );
         // Tied to the network or the path: fine.
         assert_none(

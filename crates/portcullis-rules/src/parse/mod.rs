@@ -477,6 +477,8 @@ impl Parser<'_, '_> {
             "path" => Field::Path,
             "raw_path" => Field::RawPath,
             "query" => Field::Query,
+            "protocol" => Field::Protocol,
+            "request_line" => Field::RequestLine,
             "user_agent" => Field::UserAgent,
             "auth.authenticated" => Field::AuthAuthenticated,
             "auth.subject" => Field::AuthSubject,

@@ -7,6 +7,8 @@ pub(super) const FIELDS: &[&str] = &[
     "path",
     "raw_path",
     "query",
+    "protocol",
+    "request_line",
     "arg",
     "header",
     "user_agent",

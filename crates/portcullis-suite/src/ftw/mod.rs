@@ -23,7 +23,7 @@
 //! "#).unwrap();
 //! let req = stage_request(&file.tests[0].stages[0].input, &FtwLimits::default()).unwrap();
 //! assert_eq!(req.request.uri, "/?id=1'+or+'1'='1");
-//! assert_eq!(req.version, "HTTP/1.1");
+//! assert_eq!(req.request.version.as_deref(), Some("HTTP/1.1"));
 //!
 //! // A space in the target would split the request line in four: not representable.
 //! let mut input = file.tests[0].stages[0].input.clone();

@@ -21,12 +21,10 @@ use super::schema::{Data, FtwLimits, Input};
 #[derive(Clone, Debug)]
 pub struct FtwRequest {
     /// The request: client 127.0.0.1 (the test runner; `dest_addr` is the WAF's address),
-    /// method, target as sent (query included), headers in the order sent, and the body
-    /// (empty when there is none; a chunked body is given decoded).
+    /// method, target as sent (query included), the request line's version as sent
+    /// (`HTTP/1.1`), headers in the order sent, and the body (empty when there is none; a
+    /// chunked body is given decoded).
     pub request: OwnedRequest,
-    /// The request line's version as sent (`HTTP/1.1`), which [`OwnedRequest`] has no
-    /// field for.
-    pub version: String,
     /// The request line as sent, without its line ending.
     pub request_line: String,
     /// Whether the request was given whole (`encoded_request` or `raw_request`).
@@ -274,11 +272,11 @@ pub fn parse_http_request(bytes: &[u8]) -> Result<FtwRequest, RequestProblem> {
             client_ip: Some(IpAddr::V4(Ipv4Addr::LOCALHOST)),
             method: method.to_string(),
             uri: target.to_string(),
+            version: Some(version.to_string()),
             headers,
             body: Some(body),
             ..OwnedRequest::default()
         },
-        version: version.to_string(),
         request_line: line.to_string(),
         raw: false,
         trailing_bytes: rest.len() - used,

@@ -227,7 +227,7 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 
 /// Loads and compiles rules, printing diagnostics; `None` when they have errors.
 fn load(paths: &[PathBuf]) -> Option<(portcullis::Engine, Vec<String>)> {
-    let rules = match portcullis::RuleSet::load(paths) {
+    let rules = match portcullis::load_rules(paths, &portcullis::LoadOptions::default()) {
         Ok(r) => r,
         Err(e) => {
             reportln!("{e}");

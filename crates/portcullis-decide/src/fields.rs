@@ -6,7 +6,8 @@ use std::borrow::Cow;
 use std::net::IpAddr;
 
 use portcullis_match::body::ArgKind;
-use portcullis_rules::{Field, Settings};
+use portcullis_rules::{Field, NameMatch, Selection, Settings};
+use regex_automata::meta::Regex;
 
 use crate::naive;
 use crate::request::Request;
@@ -21,6 +22,10 @@ pub(crate) struct Fields<'r> {
     pub body: naive::BodyView,
     /// The scores and labels of the rules that matched so far.
     pub tally: std::cell::RefCell<Tally>,
+    /// Selectors' regexes on member names, compiled on first use (`None`: over the size
+    /// limit, which the compiled program refuses).
+    name_regexes: std::cell::RefCell<std::collections::HashMap<String, Option<Regex>>>,
+    max_regex_bytes: usize,
 }
 
 /// Scores and labels, by name.
@@ -57,7 +62,38 @@ impl<'r> Fields<'r> {
             preflight: naive::is_preflight(req),
             body: naive::body_view(req, settings),
             tally: std::cell::RefCell::new(Tally::default()),
+            name_regexes: std::cell::RefCell::default(),
+            max_regex_bytes: settings.max_regex_bytes,
         }
+    }
+
+    /// Whether a selection keeps the member named `name`: it matches an include (any name
+    /// does when there is none) and no exclude; names compare with ASCII case folded,
+    /// regexes match ignoring case.
+    pub fn keeps(&self, selection: &Selection, name: &str) -> bool {
+        let lowered = name.to_ascii_lowercase();
+        let hit = |m: &NameMatch| match m {
+            NameMatch::Name(n) => n.to_ascii_lowercase() == lowered,
+            NameMatch::Regex(re) => {
+                let mut cache = self.name_regexes.borrow_mut();
+                let compiled = cache.entry(re.clone()).or_insert_with(|| {
+                    crate::reference::build_regex(re, true, self.max_regex_bytes).ok()
+                });
+                compiled.as_ref().is_some_and(|r| r.is_match(name))
+            }
+        };
+        let includes: Vec<&NameMatch> = selection
+            .items
+            .iter()
+            .filter(|s| !s.exclude)
+            .map(|s| &s.name)
+            .collect();
+        let excluded = selection
+            .items
+            .iter()
+            .filter(|s| s.exclude)
+            .any(|s| hit(&s.name));
+        (includes.is_empty() || includes.into_iter().any(hit)) && !excluded
     }
 
     /// All values of a header joined with `, ` (RFC 9110 field combination), invalid UTF-8
@@ -86,8 +122,14 @@ impl<'r> Fields<'r> {
 
     /// The members of a field with one value per member, each with its name: an
     /// argument's, a header's (as sent), a cookie's, a file's form field; for a collection
-    /// of names, the name itself.
+    /// of names, the name itself. A selected collection keeps the members its selection
+    /// keeps, by that name.
     pub fn members(&self, f: &Field) -> Vec<(String, String)> {
+        if let Field::Select { of, selection } = f {
+            let mut all = self.members(of);
+            all.retain(|(name, _)| self.keeps(selection, name));
+            return all;
+        }
         let pairs = || {
             self.query
                 .split('&')
@@ -123,7 +165,12 @@ impl<'r> Fields<'r> {
                 .collect(),
             Field::Args => query(false).chain(body(ArgKind::Field, false)).collect(),
             Field::ArgNames => query(true).chain(body(ArgKind::Field, true)).collect(),
+            Field::QueryArgs => query(false).collect(),
+            Field::QueryArgNames => query(true).collect(),
+            Field::BodyArgs => body(ArgKind::Field, false).collect(),
+            Field::BodyArgNames => body(ArgKind::Field, true).collect(),
             Field::Files => body(ArgKind::File, false).collect(),
+            Field::FileFields => body(ArgKind::File, true).collect(),
             Field::Headers | Field::HeaderNames => {
                 let mut out = Vec::new();
                 self.req.headers.for_all(&mut |n, v| {

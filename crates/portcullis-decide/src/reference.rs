@@ -75,6 +75,17 @@ impl Reference {
         for rule in &rules.rules {
             let mut result = Ok(());
             rule.when.visit_preds(&mut |p| {
+                // Selectors' regexes, matched on names ignoring case (by `Fields`, which
+                // compiles them again; checked here so both evaluators refuse the same).
+                p.visit_fields(&mut |field| {
+                    if let (_, Some(selection)) = field.selected() {
+                        for re in selection.regexes() {
+                            if result.is_ok() {
+                                result = add(re, true, Some(&rule.id), None);
+                            }
+                        }
+                    }
+                });
                 if let PredKind::Str {
                     op: StrOp::Matches,
                     pattern,
@@ -233,6 +244,7 @@ impl Reference {
                     StrOp::StartsWith => s.starts_with(pattern.as_str()),
                     StrOp::EndsWith => s.ends_with(pattern.as_str()),
                     StrOp::Matches => self.search(pattern, false, &s),
+                    StrOp::Within => pattern.contains(&*s),
                 }
             }
             PredKind::List { lhs, op, list } => {
@@ -331,6 +343,7 @@ fn term<'a>(t: &'a Term, f: &'a Fields<'a>, c: &Choice<'a>) -> Val<'a> {
             other => other,
         },
         Term::PathSegment(n) => Val::Str(naive::path_segment(&f.path, *n).map(Cow::Borrowed)),
+        Term::Count(c) => Val::Int(f.members(c).len() as i64),
         Term::Len(t) => match term(t) {
             Val::Str(s) => Val::Int(s.map_or(0, |s| s.len() as i64)),
             Val::Set(s) => Val::Int(s.len() as i64),

@@ -90,6 +90,16 @@ id = "shadow-args"
 when = 'arg["q"] contains "union" and cookie["s"] != "x"'
 action = "forbid"
 mode = "shadow"
+
+[[rule]]
+id = "selected"
+when = 'lower(cookies[not /^__utm/]) contains "<script" or url_decode_uni(args[/^q/, not "qq"]) contains "drop table"'
+action = "forbid"
+
+[[rule]]
+id = "counted"
+when = 'count(args[not /^utm_/]) > 50 or count(headers["host"]) > 1'
+action = "forbid"
 "#;
 
 fn allocations_during(f: impl FnOnce()) -> usize {
@@ -110,6 +120,10 @@ fn evaluate_allocates_nothing_in_the_steady_state() {
         ("cookie", "s=y; t=1"),
     ];
     let scanner = [("user-agent", "Mozilla/5.0 sqlmap/1.8")];
+    let analytics = [
+        ("user-agent", "Mozilla/5.0 Firefox/128.0"),
+        ("cookie", "__utmz=<script>; s=y"),
+    ];
     let form = [
         (
             "user-agent",
@@ -190,6 +204,19 @@ fn evaluate_allocates_nothing_in_the_steady_state() {
                 .headers(&ua)
                 .auth(&viewer),
             Verdict::Forbid,
+        ),
+        // Selected collections: names tested against the compiled selectors in place.
+        (
+            Request::new("GET", "/x?qs=drop%20table&qq=drop+table")
+                .client_ip(ip)
+                .headers(&ua),
+            Verdict::Forbid,
+        ),
+        (
+            Request::new("GET", "/x?qq=drop+table&utm_a=1")
+                .client_ip(ip)
+                .headers(&analytics),
+            Verdict::Allow,
         ),
         // Bodies a rule reads (`arg["q"]`): form and JSON arguments into reused buffers.
         (

@@ -128,6 +128,7 @@ corpus!(
     priority,
     ratelimit,
     bodies,
+    collections,
     detect,
     scores,
     requests,

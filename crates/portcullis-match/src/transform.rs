@@ -4,9 +4,12 @@
 //!
 //! Each function follows ModSecurity's transformation of the same name where it defines one
 //! (OWASP CRS relies on them); where ModSecurity yields bytes that are not UTF-8 (a
-//! decoded `%ff`), the result has U+FFFD in their place. Each is a single pass into a
-//! reused buffer; `portcullis-decide`'s naive reference implements them again, plainly, and
-//! the two are property-tested against each other.
+//! decoded `%ff`), the result has U+FFFD in their place. A `sha1` digest is all raw bytes:
+//! it writes a byte 0x80–0xFF as the private-use character U+EF80–U+EFFF (U+EF00 plus the
+//! byte, as MirBSD's OPTU-8 does), and `sha1` and `hex_encode` read such a character back
+//! as its one byte, so `hex_encode(sha1(x))` is ModSecurity's forty hex digits. Each is a
+//! single pass into a reused buffer; `portcullis-decide`'s naive reference implements them
+//! again, plainly, and the two are property-tested against each other.
 
 use std::fmt;
 
@@ -38,6 +41,22 @@ pub enum Transform {
     Base64Decode,
     /// Pairs of hex digits, up to the first pair that is not one.
     HexDecode,
+    /// ModSecurity's `escapeSeqDecode` (v3 `escape_seq_decode.cc`): the ANSI C escapes
+    /// `\a \b \f \n \r \t \v \\ \? \' \"`, `\xHH` (`\X` too) and octal `\OOO` (one
+    /// to three digits, the value's low byte); any other `\c`, and an `\x` without two hex
+    /// digits, is `c` (the backslash dropped); a `\` that ends the value stays.
+    EscapeSeqDecode,
+    /// ModSecurity's `hexEncode` (v3 `hex_encode.cc`): each byte as two lowercase hex
+    /// digits (a `sha1` digest byte, U+EF80–U+EFFF, as the one byte it stands for).
+    HexEncode,
+    /// ModSecurity's `removeCommentsChar` (v3 `remove_comments_char.cc`): every `/*`,
+    /// `*/`, `<!--`, `-->`, `--` and `#` removed, read left to right in that order of
+    /// preference, the value between them kept.
+    RemoveCommentsChar,
+    /// ModSecurity's `sha1` (v3 `sha1.cc`): the 20-byte SHA-1 digest of the value's bytes,
+    /// a byte below 0x80 as that character, one from 0x80 as U+EF00 plus it (U+EF80–U+EFFF);
+    /// `hex_encode` turns it into the usual forty hex digits.
+    Sha1,
     /// Every NUL removed.
     RemoveNulls,
     /// Every whitespace character removed (ASCII whitespace and U+00A0).
@@ -63,20 +82,24 @@ pub enum Transform {
 
 impl Transform {
     /// Every function, in the order of their names.
-    pub const ALL: [Transform; 18] = [
+    pub const ALL: [Transform; 22] = [
         Transform::Base64Decode,
         Transform::CmdLine,
         Transform::CompressWhitespace,
         Transform::CssDecode,
+        Transform::EscapeSeqDecode,
         Transform::HexDecode,
+        Transform::HexEncode,
         Transform::HtmlEntityDecode,
         Transform::JsDecode,
         Transform::Lower,
         Transform::NormalizePath,
         Transform::NormalizePathWin,
+        Transform::RemoveCommentsChar,
         Transform::RemoveNulls,
         Transform::RemoveWhitespace,
         Transform::ReplaceComments,
+        Transform::Sha1,
         Transform::Trim,
         Transform::Upper,
         Transform::UrlDecode,
@@ -97,6 +120,10 @@ impl Transform {
             Transform::CssDecode => "css_decode",
             Transform::Base64Decode => "base64_decode",
             Transform::HexDecode => "hex_decode",
+            Transform::EscapeSeqDecode => "escape_seq_decode",
+            Transform::HexEncode => "hex_encode",
+            Transform::RemoveCommentsChar => "remove_comments_char",
+            Transform::Sha1 => "sha1",
             Transform::RemoveNulls => "remove_nulls",
             Transform::RemoveWhitespace => "remove_whitespace",
             Transform::CompressWhitespace => "compress_whitespace",
@@ -155,6 +182,22 @@ impl Transform {
                 out.push_str(input.trim_matches(is_space_char));
                 return;
             }
+            Transform::HexEncode => {
+                const DIGITS: &[u8; 16] = b"0123456789abcdef";
+                raw_bytes(s, |run| {
+                    for &b in run {
+                        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+                        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
+                    }
+                });
+                return;
+            }
+            Transform::Sha1 => {
+                let mut hash = sha1_smol::Sha1::new();
+                raw_bytes(s, |run| hash.update(run));
+                out.extend(hash.digest().bytes().into_iter().map(digest_char));
+                return;
+            }
             _ => {}
         }
         bytes.clear();
@@ -165,6 +208,8 @@ impl Transform {
             Transform::CssDecode => css_decode(s, bytes),
             Transform::Base64Decode => base64_decode(s, bytes),
             Transform::HexDecode => hex_decode(s, bytes),
+            Transform::EscapeSeqDecode => escape_seq_decode(s, bytes),
+            Transform::RemoveCommentsChar => remove_comments_char(s, bytes),
             Transform::RemoveNulls => bytes.extend(s.iter().filter(|&&b| b != 0)),
             Transform::RemoveWhitespace => whitespace(input, None, bytes),
             Transform::CompressWhitespace => whitespace(input, Some(b' '), bytes),
@@ -211,8 +256,9 @@ impl Transform {
     }
 
     /// Whether the function returns `s` unchanged: a quick look for what it acts on. It
-    /// may answer `false` for a value the function would not change (`base64_decode`
-    /// always), never `true` for one it would: a caller may then use `s` as the value.
+    /// may answer `false` for a value the function would not change (`base64_decode`,
+    /// `hex_decode`, `hex_encode` and `sha1` always), never `true` for one it would: a
+    /// caller may then use `s` as the value.
     #[must_use]
     pub fn leaves_alone(self, s: &[u8]) -> bool {
         let has = |b: u8| s.contains(&b);
@@ -221,7 +267,10 @@ impl Transform {
             Transform::UrlDecodeUni => !has(b'%') && !has(b'+'),
             Transform::UrlDecode => !has(b'%'),
             Transform::HtmlEntityDecode => !has(b'&'),
-            Transform::JsDecode | Transform::CssDecode => !has(b'\\'),
+            Transform::JsDecode | Transform::CssDecode | Transform::EscapeSeqDecode => !has(b'\\'),
+            Transform::RemoveCommentsChar => {
+                !has(b'#') && !s.windows(2).any(|w| matches!(w, b"/*" | b"*/" | b"--"))
+            }
             Transform::RemoveNulls => !has(0),
             Transform::RemoveWhitespace => !any_space(),
             Transform::CompressWhitespace => {
@@ -542,9 +591,108 @@ fn hex_decode(s: &[u8], out: &mut Vec<u8>) {
     }
 }
 
-/// ASCII whitespace as C's `isspace` sees it.
-/// Functions that may change any value (their `leaves_alone` always says no), by index.
-const ALWAYS: u64 = (1 << 0) | (1 << 4); // base64_decode, hex_decode
+/// ModSecurity v3's `ansi_c_sequences_decode_inplace` (`escape_seq_decode.cc`).
+fn escape_seq_decode(s: &[u8], out: &mut Vec<u8>) {
+    let mut i = 0;
+    while let Some(&b) = s.get(i) {
+        let c = match s.get(i + 1) {
+            Some(&c) if b == b'\\' => c,
+            // Not a backslash, or one that ends the value: kept.
+            _ => {
+                out.push(b);
+                i += 1;
+                continue;
+            }
+        };
+        let named = match c {
+            b'a' => Some(0x07),
+            b'b' => Some(0x08),
+            b'f' => Some(0x0c),
+            b'n' => Some(b'\n'),
+            b'r' => Some(b'\r'),
+            b't' => Some(b'\t'),
+            b'v' => Some(0x0b),
+            b'\\' | b'?' | b'\'' | b'"' => Some(c),
+            _ => None,
+        };
+        if let Some(v) = named {
+            out.push(v);
+            i += 2;
+        } else if let (b'x' | b'X', Some(v)) = (c, hex2(s, i + 2)) {
+            out.push(v);
+            i += 4;
+        } else if (b'0'..=b'7').contains(&c) {
+            // One to three octal digits; v3 stores the value in a byte, so `\777` is 0xff.
+            let mut v: u32 = 0;
+            let mut n = 0;
+            while let Some(&d @ b'0'..=b'7') = s.get(i + 1 + n).filter(|_| n < 3) {
+                v = v * 8 + u32::from(d - b'0');
+                n += 1;
+            }
+            out.push(v as u8);
+            i += 1 + n;
+        } else {
+            // Unknown, or `\x` without two hex digits: the backslash dropped.
+            out.push(c);
+            i += 2;
+        }
+    }
+}
+
+/// ModSecurity v3's `RemoveCommentsChar::transform` (`remove_comments_char.cc`).
+fn remove_comments_char(s: &[u8], out: &mut Vec<u8>) {
+    let mut i = 0;
+    while let Some(&b) = s.get(i) {
+        let rest = &s[i..];
+        let skip = if rest.starts_with(b"/*") || rest.starts_with(b"*/") {
+            2
+        } else if rest.starts_with(b"<!--") {
+            4
+        } else if rest.starts_with(b"-->") {
+            3
+        } else if rest.starts_with(b"--") {
+            2
+        } else if b == b'#' {
+            1
+        } else {
+            out.push(b);
+            1
+        };
+        i += skip;
+    }
+}
+
+/// The bytes a value stands for, in runs: its UTF-8, but a character U+EF80–U+EFFF (a
+/// `sha1` digest byte) is the one byte 0x80–0xFF.
+fn raw_bytes(s: &[u8], mut f: impl FnMut(&[u8])) {
+    let mut start = 0;
+    let mut i = 0;
+    while i < s.len() {
+        // U+EF80–U+EFFF is `EE BE 80`–`EE BF BF` in UTF-8.
+        if let [0xee, second @ (0xbe | 0xbf), third, ..] = s[i..] {
+            f(&s[start..i]);
+            f(&[0x80 | ((second & 1) << 6) | (third & 0x3f)]);
+            i += 3;
+            start = i;
+        } else {
+            i += 1;
+        }
+    }
+    f(&s[start..]);
+}
+
+/// How `sha1` writes a digest byte: itself below 0x80, U+EF00 plus it from there.
+fn digest_char(b: u8) -> char {
+    if b.is_ascii() {
+        char::from(b)
+    } else {
+        char::from_u32(0xef00 + u32::from(b)).unwrap_or(char::REPLACEMENT_CHARACTER)
+    }
+}
+
+/// Functions that may change any value (their `leaves_alone` always says no), by index:
+/// `base64_decode`, `hex_decode`, `hex_encode`, `sha1`.
+const ALWAYS: u64 = (1 << 0) | (1 << 5) | (1 << 6) | (1 << 16);
 
 /// For each byte, the functions (bits by index) that act on a value holding it: a value
 /// with none of a function's bytes is one it leaves alone.
@@ -565,37 +713,41 @@ const fn triggers() -> [u32; 256] {
             bits |= 1 << 1; // cmd_line
         }
         if space {
-            bits |= (1 << 2) | (1 << 11) | (1 << 13); // compress_whitespace, remove_whitespace, trim
+            bits |= (1 << 2) | (1 << 14) | (1 << 17); // compress_whitespace, remove_whitespace, trim
         }
         if c == b'\\' {
-            bits |= (1 << 3) | (1 << 6) | (1 << 9); // css_decode, js_decode, normalize_path_win
+            // css_decode, escape_seq_decode, js_decode, normalize_path_win
+            bits |= (1 << 3) | (1 << 4) | (1 << 8) | (1 << 11);
         }
         if c == b'&' {
-            bits |= 1 << 5; // html_entity_decode
+            bits |= 1 << 7; // html_entity_decode
         }
         if c.is_ascii_uppercase() {
-            bits |= 1 << 7; // lower
+            bits |= 1 << 9; // lower
         }
         if c == b'/' || c == b'.' {
-            bits |= (1 << 8) | (1 << 9); // normalize_path(_win)
+            bits |= (1 << 10) | (1 << 11); // normalize_path(_win)
+        }
+        if matches!(c, b'/' | b'*' | b'-' | b'#') {
+            bits |= 1 << 12; // remove_comments_char
         }
         if c == 0 {
-            bits |= 1 << 10; // remove_nulls
+            bits |= 1 << 13; // remove_nulls
         }
         if c == b'/' {
-            bits |= 1 << 12; // replace_comments
+            bits |= 1 << 15; // replace_comments
         }
         if c.is_ascii_lowercase() {
-            bits |= 1 << 14; // upper
+            bits |= 1 << 18; // upper
         }
         if c == b'%' {
-            bits |= (1 << 15) | (1 << 16); // url_decode, url_decode_uni
+            bits |= (1 << 19) | (1 << 20); // url_decode, url_decode_uni
         }
         if c == b'+' {
-            bits |= 1 << 16; // url_decode_uni
+            bits |= 1 << 20; // url_decode_uni
         }
         if c >= 0x80 {
-            bits |= 1 << 17; // utf8_to_unicode
+            bits |= 1 << 21; // utf8_to_unicode
         }
         t[b] = bits;
         b += 1;
@@ -603,6 +755,7 @@ const fn triggers() -> [u32; 256] {
     t
 }
 
+/// ASCII whitespace as C's `isspace` sees it.
 fn is_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
 }
@@ -724,23 +877,40 @@ mod tests {
             (1, Transform::CmdLine),
             (2, Transform::CompressWhitespace),
             (3, Transform::CssDecode),
-            (4, Transform::HexDecode),
-            (5, Transform::HtmlEntityDecode),
-            (6, Transform::JsDecode),
-            (7, Transform::Lower),
-            (8, Transform::NormalizePath),
-            (9, Transform::NormalizePathWin),
-            (10, Transform::RemoveNulls),
-            (11, Transform::RemoveWhitespace),
-            (12, Transform::ReplaceComments),
-            (13, Transform::Trim),
-            (14, Transform::Upper),
-            (15, Transform::UrlDecode),
-            (16, Transform::UrlDecodeUni),
-            (17, Transform::Utf8ToUnicode),
+            (4, Transform::EscapeSeqDecode),
+            (5, Transform::HexDecode),
+            (6, Transform::HexEncode),
+            (7, Transform::HtmlEntityDecode),
+            (8, Transform::JsDecode),
+            (9, Transform::Lower),
+            (10, Transform::NormalizePath),
+            (11, Transform::NormalizePathWin),
+            (12, Transform::RemoveCommentsChar),
+            (13, Transform::RemoveNulls),
+            (14, Transform::RemoveWhitespace),
+            (15, Transform::ReplaceComments),
+            (16, Transform::Sha1),
+            (17, Transform::Trim),
+            (18, Transform::Upper),
+            (19, Transform::UrlDecode),
+            (20, Transform::UrlDecodeUni),
+            (21, Transform::Utf8ToUnicode),
         ];
+        assert_eq!(expect.len(), Transform::ALL.len());
         for (i, t) in expect {
             assert_eq!(t.index(), i, "{t}");
+        }
+        // `ALWAYS` is exactly the functions whose `leaves_alone` has no answer but no.
+        let always = [
+            Transform::Base64Decode,
+            Transform::HexDecode,
+            Transform::HexEncode,
+            Transform::Sha1,
+        ];
+        let mask = always.iter().fold(0u64, |m, t| m | 1 << t.index());
+        assert_eq!(super::ALWAYS, mask);
+        for t in always {
+            assert!(!t.leaves_alone(b""), "{t}");
         }
     }
 
@@ -772,6 +942,12 @@ mod tests {
                 "é",
                 "a\tb",
                 "a,b;c",
+                "a--b",
+                "a-b",
+                "*/",
+                "*x/",
+                "<!--",
+                "\\",
             ]
             .iter()
             .map(|s| s.as_bytes().to_vec()),

@@ -41,6 +41,13 @@ impl Diagnostic {
         }
     }
 
+    /// The same diagnostic with its span moved by `f` (files renumbered on a merge).
+    #[must_use]
+    pub fn moved(mut self, f: &dyn Fn(Span) -> Span) -> Diagnostic {
+        self.span = self.span.map(f);
+        self
+    }
+
     /// Adds a suggestion for fixing it.
     #[must_use]
     pub fn hint(mut self, hint: impl Into<String>) -> Diagnostic {

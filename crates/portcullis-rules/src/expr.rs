@@ -64,6 +64,14 @@ pub enum Field {
     Args,
     /// Every argument name, query and body.
     ArgNames,
+    /// Every argument value of the query string (ModSecurity's `ARGS_GET`).
+    QueryArgs,
+    /// Every argument name of the query string (`ARGS_GET_NAMES`).
+    QueryArgNames,
+    /// Every argument value of the body (`ARGS_POST`).
+    BodyArgs,
+    /// Every argument name of the body (`ARGS_POST_NAMES`).
+    BodyArgNames,
     /// The request body as text (invalid UTF-8 replaced), up to `max_body_bytes`.
     Body,
     /// Whether a body processor read the whole body without error.
@@ -74,6 +82,8 @@ pub enum Field {
     BodyError,
     /// The file names of a multipart body's files.
     Files,
+    /// The form field names of a multipart body's files (`FILES_NAMES`).
+    FileFields,
     /// Every header value, one per header field.
     Headers,
     /// Every header name, lowercased.
@@ -108,6 +118,104 @@ pub enum Field {
     Attr(String),
     /// Whether the request is a CORS preflight.
     CorsPreflight,
+    /// A collection narrowed to the members whose name the selection keeps:
+    /// `cookies[not /^__utm/]`, `args["a", "b"]`. `of` is a collection
+    /// ([`Field::is_collection`]), never itself selected.
+    Select {
+        /// The collection.
+        of: Box<Field>,
+        /// Which of its members are kept.
+        selection: Selection,
+    },
+}
+
+/// Which members of a collection a selector (`[…]` after it) keeps, by member name: those
+/// whose name matches an include (every member when there is none) and no exclude. Names
+/// compare ASCII case-insensitively and regexes match case-insensitively, as ModSecurity
+/// folds collection keys.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Selection {
+    /// The selectors as written, at least one.
+    pub items: Vec<Selector>,
+}
+
+/// One element of a [`Selection`]: `"name"`, `/regex/`, `not "name"`, `not /regex/`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Selector {
+    /// `not …`: members whose name matches are dropped.
+    pub exclude: bool,
+    /// What the name must match.
+    pub name: NameMatch,
+}
+
+/// How a [`Selector`] tests a member's name.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum NameMatch {
+    /// Equal to this name, ignoring ASCII case.
+    Name(String),
+    /// This regex matches somewhere in the name, ignoring case (the pattern as the regex
+    /// engine reads it: a `\/` written inside `/…/` is a `/` here).
+    Regex(String),
+}
+
+impl Selection {
+    /// Whether any selector includes (a selection of excludes only keeps every other
+    /// member).
+    #[must_use]
+    pub fn has_include(&self) -> bool {
+        self.items.iter().any(|s| !s.exclude)
+    }
+
+    /// The regexes of the selection.
+    pub fn regexes(&self) -> impl Iterator<Item = &str> + '_ {
+        self.items.iter().filter_map(|s| match &s.name {
+            NameMatch::Regex(r) => Some(r.as_str()),
+            NameMatch::Name(_) => None,
+        })
+    }
+}
+
+/// As written: `"user-agent"`, `not /^__utm/` (a `/` in the regex written `\/`).
+impl fmt::Display for Selector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.exclude {
+            f.write_str("not ")?;
+        }
+        match &self.name {
+            NameMatch::Name(n) => write!(f, "{n:?}"),
+            NameMatch::Regex(r) => {
+                f.write_str("/")?;
+                let mut chars = r.chars();
+                while let Some(c) = chars.next() {
+                    match c {
+                        // An escape stays as it is: `\\/` is an escaped backslash, then `/`.
+                        '\\' => {
+                            f.write_str("\\")?;
+                            if let Some(next) = chars.next() {
+                                write!(f, "{next}")?;
+                            }
+                        }
+                        '/' => f.write_str("\\/")?,
+                        c => write!(f, "{c}")?,
+                    }
+                }
+                f.write_str("/")
+            }
+        }
+    }
+}
+
+/// As written, without the brackets: `not "user-agent", not "referer"`.
+impl fmt::Display for Selection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, s) in self.items.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            s.fmt(f)?;
+        }
+        Ok(())
+    }
 }
 
 /// Whether `name` is a valid header field name: a non-empty RFC 9110 token. A name with a
@@ -139,33 +247,61 @@ impl Field {
     /// collection's members): a predicate on it holds when it holds for any value.
     #[must_use]
     pub fn is_multi(&self) -> bool {
+        matches!(self, Field::Arg(_)) || self.is_collection()
+    }
+
+    /// Whether the field is a collection of named members (`args`, `headers`,
+    /// `cookie_names`…, selected or not): what a selector `[…]` and `count(…)` apply to.
+    #[must_use]
+    pub fn is_collection(&self) -> bool {
         matches!(
             self,
-            Field::Arg(_)
-                | Field::Args
+            Field::Args
                 | Field::ArgNames
+                | Field::QueryArgs
+                | Field::QueryArgNames
+                | Field::BodyArgs
+                | Field::BodyArgNames
                 | Field::Files
+                | Field::FileFields
                 | Field::Headers
                 | Field::HeaderNames
                 | Field::Cookies
                 | Field::CookieNames
+                | Field::Select { .. }
         )
+    }
+
+    /// The collection a field reads and the selection narrowing it: `(headers, Some(…))`
+    /// for `headers[not "referer"]`, `(self, None)` for any other field.
+    #[must_use]
+    pub fn selected(&self) -> (&Field, Option<&Selection>) {
+        match self {
+            Field::Select { of, selection } => (of, Some(selection)),
+            f => (f, None),
+        }
     }
 
     /// Whether the field reads the request body.
     #[must_use]
     pub fn reads_body(&self) -> bool {
-        matches!(
-            self,
-            Field::Arg(_)
-                | Field::Args
-                | Field::ArgNames
-                | Field::Body
-                | Field::BodyInspected
-                | Field::BodyTruncated
-                | Field::BodyError
-                | Field::Files
-        )
+        match self {
+            Field::Select { of, .. } => of.reads_body(),
+            f => matches!(
+                f,
+                Field::Arg(_)
+                    | Field::Args
+                    | Field::ArgNames
+                    | Field::BodyArgs
+                    | Field::BodyArgNames
+                    | Field::Body
+                    | Field::BodyInspected
+                    | Field::BodyTruncated
+                    | Field::BodyError
+                    | Field::Files
+                    | Field::FileFields
+            ),
+        }
     }
 
     /// Whether the field describes the caller's identity (`auth.*`).
@@ -196,11 +332,16 @@ impl fmt::Display for Field {
             Field::Arg(n) => write!(f, "arg[{n:?}]"),
             Field::Args => f.write_str("args"),
             Field::ArgNames => f.write_str("arg_names"),
+            Field::QueryArgs => f.write_str("query_args"),
+            Field::QueryArgNames => f.write_str("query_arg_names"),
+            Field::BodyArgs => f.write_str("body_args"),
+            Field::BodyArgNames => f.write_str("body_arg_names"),
             Field::Body => f.write_str("body"),
             Field::BodyInspected => f.write_str("body.inspected"),
             Field::BodyTruncated => f.write_str("body.truncated"),
             Field::BodyError => f.write_str("body.error"),
             Field::Files => f.write_str("files"),
+            Field::FileFields => f.write_str("file_fields"),
             Field::Headers => f.write_str("headers"),
             Field::HeaderNames => f.write_str("header_names"),
             Field::Cookies => f.write_str("cookies"),
@@ -218,6 +359,7 @@ impl fmt::Display for Field {
             Field::GeoCountry => f.write_str("geo.country"),
             Field::Attr(n) => write!(f, "attr[{n:?}]"),
             Field::CorsPreflight => f.write_str("cors.preflight"),
+            Field::Select { of, selection } => write!(f, "{of}[{selection}]"),
         }
     }
 }
@@ -233,6 +375,8 @@ pub enum Term {
     PathSegment(u32),
     /// `len(x)`: bytes of a string (0 when absent) or members of a set.
     Len(Box<Term>),
+    /// `count(c)`: the number of members of a collection (after its selection).
+    Count(Field),
     /// `present(x)`: whether a field that may be absent is there.
     Present(Box<Term>),
     /// `detect_sqli(x)`, `detect_xss(x)`: whether libinjection's detector flags the string
@@ -255,7 +399,7 @@ impl Term {
         match self {
             Term::Field(f) => f.ty(),
             Term::Func(..) | Term::PathSegment(_) | Term::Str(_) => Type::Str,
-            Term::Len(_) | Term::Int(_) => Type::Int,
+            Term::Len(_) | Term::Count(_) | Term::Int(_) => Type::Int,
             Term::Present(_) | Term::Detect(..) | Term::Bool(_) => Type::Bool,
             Term::Ip(_) => Type::Ip,
         }
@@ -265,7 +409,7 @@ impl Term {
     #[must_use]
     pub fn field(&self) -> Option<&Field> {
         match self {
-            Term::Field(f) => Some(f),
+            Term::Field(f) | Term::Count(f) => Some(f),
             Term::Func(_, t) | Term::Len(t) | Term::Present(t) | Term::Detect(_, t) => t.field(),
             Term::PathSegment(_) => Some(&Field::Path),
             _ => None,
@@ -281,6 +425,7 @@ impl fmt::Display for Term {
             Term::Func(func, t) => write!(f, "{func}({t})"),
             Term::PathSegment(n) => write!(f, "path_segment({n})"),
             Term::Len(t) => write!(f, "len({t})"),
+            Term::Count(c) => write!(f, "count({c})"),
             Term::Present(t) => write!(f, "present({t})"),
             Term::Detect(d, t) => write!(f, "{d}({t})"),
             Term::Str(s) => write!(f, "{s:?}"),
@@ -333,6 +478,9 @@ pub enum StrOp {
     EndsWith,
     /// `matches` (regex search, linear time)
     Matches,
+    /// `within`: the value is a substring of the literal (`method within "GET HEAD"`;
+    /// ModSecurity's `@within`).
+    Within,
 }
 
 /// Operators whose right side is a list (`$name` or an inline `{…}` set).
@@ -463,5 +611,21 @@ impl Expr {
         let mut any = false;
         self.visit_preds(&mut |p| any |= p.is_identity());
         any
+    }
+
+    /// Moves every predicate's span by `span` and every list id by `list_base`: the
+    /// condition of a rule set appended to another ([`crate::RuleSet::append`]).
+    pub(crate) fn renumber(&mut self, span: &dyn Fn(Span) -> Span, list_base: u32) {
+        match self {
+            Expr::Const(_) => {}
+            Expr::Pred(p) => {
+                p.span = span(p.span);
+                if let PredKind::List { list, .. } = &mut p.kind {
+                    list.0 = list.0.saturating_add(list_base);
+                }
+            }
+            Expr::Not(e) => e.renumber(span, list_base),
+            Expr::And(es) | Expr::Or(es) => es.iter_mut().for_each(|e| e.renumber(span, list_base)),
+        }
     }
 }

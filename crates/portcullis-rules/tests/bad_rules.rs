@@ -340,6 +340,65 @@ fn bad_toml_files() {
             "a float where an integer is needed",
             "[[rule]]\nid = \"r\"\nwhen = 'true'\naction = \"forbid\"\npriority = 1.5\n".into(),
             vec![want("b.toml:5:12", "`priority` must be an integer, found a float", "")],
+        ),        (
+            "an empty selector",
+            rule_when(r#"args[] == "x""#),
+            vec![want("b.toml:3:13", "empty selector `[]`", "name the members to keep")],
+        ),
+        (
+            "a selector's regex that does not compile",
+            rule_when(r#"args[/a(/] == "x""#),
+            vec![want("b.toml:3:14", "invalid regex", "a `/` inside is written `\\/`")],
+        ),
+        (
+            "an empty selector regex",
+            rule_when(r#"args[//] == "x""#),
+            vec![want("b.toml:3:14", "an empty regex `//` matches every name", "write `args`")],
+        ),
+        (
+            "an unterminated selector regex",
+            rule_when(r#"cookies[not /^__utm] == "x""#),
+            vec![want("b.toml:3:21", "unterminated regex", "close it with `/`")],
+        ),
+        (
+            "a selector on a field that is not a collection",
+            rule_when(r#"path["a"] == "x""#),
+            vec![want("b.toml:3:13", "`path` is not a collection", "only a collection takes a selector")],
+        ),
+        (
+            "a selector after one header",
+            rule_when(r#"header["x"]["y"] == "z""#),
+            vec![want("b.toml:3:20", "`header[\"x\"]` is not a collection", "write `headers[\"x\"]`")],
+        ),
+        (
+            "a selector element that is neither a name nor a regex",
+            rule_when(r#"args[1] == "x""#),
+            vec![want("b.toml:3:14", "expected a member name or a `/regex/`", "cookies[not /^__utm/]")],
+        ),
+        (
+            "selector elements without a comma",
+            rule_when(r#"args["a" "b"] == "x""#),
+            vec![want("b.toml:3:18", "expected `,` or `]` in a selector", "separate selectors with commas")],
+        ),
+        (
+            "a header selector that is no header name",
+            rule_when(r#"headers["user agent"] == "x""#),
+            vec![want("b.toml:3:17", "is not a header name", "header names are tokens")],
+        ),
+        (
+            "a regex where a value is needed",
+            rule_when("path == /admin/"),
+            vec![want("b.toml:3:17", "found regex `/admin/`", "strings are quoted")],
+        ),
+        (
+            "count of a field that is not a collection",
+            rule_when("count(path) > 1"),
+            vec![want("b.toml:3:15", "`count` takes a collection, not path", "counts a collection's members")],
+        ),
+        (
+            "count of one header",
+            rule_when(r#"count(header["host"]) == 0"#),
+            vec![want("b.toml:3:15", "`count` takes a collection", "count(headers[\"host\"])")],
         ),
     ];
     for (name, text, wants) in cases {

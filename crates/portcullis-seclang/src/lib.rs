@@ -110,8 +110,10 @@
 mod action;
 mod ctl;
 mod directive;
+mod files;
 mod lex;
 mod load;
+mod lower;
 mod macros;
 mod operator;
 mod resolve;
@@ -126,7 +128,9 @@ pub use action::{
 };
 pub use ctl::{AuditEngine, BodyProcessor, Ctl, EngineMode};
 pub use directive::{BodyLimitAction, Directive, DirectiveKind, SecRule};
+pub use files::load_rules;
 pub use load::{LoadOptions, SecLangConfig};
+pub use lower::{lower, LowerOptions, Lowered};
 pub use macros::{MacroPart, MacroString};
 pub use operator::{DataFile, Operator, OperatorKind};
 pub use resolve::{

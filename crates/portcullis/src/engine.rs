@@ -268,7 +268,7 @@ impl EngineBuilder {
     /// The rule files' diagnostics ([`LoadError::diagnostics`]) when they do not load, or
     /// the compile error when the policy does not compile.
     pub fn load<P: AsRef<Path>>(self, paths: &[P]) -> Result<Engine, LoadError> {
-        let rules = RuleSet::load_with(paths, &self.options)?;
+        let rules = portcullis_seclang::load_rules(paths, &self.options)?;
         let engine = self.build(rules, None)?;
         *engine
             .shared
@@ -532,7 +532,7 @@ impl Engine {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
-        let rules = RuleSet::load_with(&paths, &self.shared.options)?;
+        let rules = portcullis_seclang::load_rules(&paths, &self.shared.options)?;
         self.install(rules)
     }
 
@@ -542,7 +542,7 @@ impl Engine {
     ///
     /// As [`EngineBuilder::load`]; the engine keeps its current policy and paths.
     pub fn reload_from<P: AsRef<Path>>(&self, paths: &[P]) -> Result<Reloaded, LoadError> {
-        let rules = RuleSet::load_with(paths, &self.shared.options)?;
+        let rules = portcullis_seclang::load_rules(paths, &self.shared.options)?;
         let report = self.install(rules)?;
         *self
             .shared

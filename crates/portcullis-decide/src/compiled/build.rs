@@ -129,12 +129,13 @@ impl Builder<'_> {
         let k = key(p);
         let rules = self.rules;
         match p {
-            PredKind::Str { lhs, op, pattern } if is_slot_term(lhs) => {
+            // `within` tests the literal for the value: no scanner can, it is direct.
+            PredKind::Str { lhs, op, pattern } if is_slot_term(lhs) && *op != StrOp::Within => {
                 let kind = match op {
                     StrOp::Contains => PatternKind::Contains,
                     StrOp::StartsWith => PatternKind::StartsWith,
                     StrOp::EndsWith => PatternKind::EndsWith,
-                    StrOp::Matches => PatternKind::Regex,
+                    StrOp::Matches | StrOp::Within => PatternKind::Regex,
                 };
                 let Some((term, kind, pat, ci)) = scan_target(lhs, kind, pattern, false) else {
                     return Formula::Const(false);
@@ -532,6 +533,7 @@ impl Program {
         }
         arg_slots.sort();
         let (score_names, label_names, effects) = tally_layout(rules);
+        let selections = super::select::Selections::compile(rules)?;
         let path_slot = b
             .slots
             .iter()
@@ -555,6 +557,7 @@ impl Program {
             arg_slots,
             groups,
             slot_group,
+            selections,
             path_slot,
             path_style: crate::policy::path_style(&rules.settings),
             body: super::body::BodyPolicy {
@@ -692,5 +695,35 @@ action = "forbid"
         assert_eq!(g.slots.len(), 3);
         assert!(g.merged.is_some());
         assert!(p.slot_group.iter().filter(|g| g.is_none()).count() >= 1);
+    }
+
+    /// A collection narrowed by a selector is another collection: its terms form a group
+    /// of their own, apart from the whole collection's and from another selection's.
+    #[test]
+    fn differently_selected_collections_are_different_groups() {
+        let rules = RuleSet::parse(
+            "g.toml",
+            r#"
+[[rule]]
+id = "a"
+when = 'url_decode_uni(args) contains "union" or lower(args) contains "x"'
+action = "forbid"
+[[rule]]
+id = "b"
+when = 'url_decode_uni(args[/^id_/]) contains "union" or lower(args[/^id_/]) contains "y"'
+action = "forbid"
+[[rule]]
+id = "c"
+when = 'url_decode_uni(args[not "q"]) contains "union" or lower(args[not "q"]) contains "z"'
+action = "forbid"
+"#,
+        )
+        .expect("parses");
+        let p = Program::compile(&rules).expect("compiles");
+        assert_eq!(p.groups.len(), 3, "{:?}", p.groups);
+        let mut shown: Vec<String> = p.groups.iter().map(|g| g.of.to_string()).collect();
+        shown.sort();
+        assert_eq!(shown, ["args", "args[/^id_/]", "args[not \"q\"]"]);
+        assert!(p.groups.iter().all(|g| g.slots.len() == 2));
     }
 }

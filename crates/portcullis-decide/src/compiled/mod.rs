@@ -26,6 +26,7 @@ mod body;
 mod build;
 mod profile;
 mod run;
+mod select;
 mod terms;
 
 pub use profile::FieldCost;
@@ -106,6 +107,8 @@ pub(crate) struct Program {
     sets: HashMap<u32, (bool, std::collections::HashSet<String>)>,
     /// Groups of slots over one collection, and each slot's group.
     groups: Vec<Group>,
+    /// The selections of selected collections, compiled.
+    selections: select::Selections,
     slot_group: Vec<Option<u32>>,
     /// Slots holding a plain `arg["name"]`, sorted by name: filled together in one pass
     /// over the query string.

@@ -3,13 +3,14 @@
 
 use portcullis_match::body::ArgKind;
 use portcullis_match::{normalize, PatternId};
-use portcullis_rules::{CmpOp, Expr, Field, ListOp, PredKind, Term, Transform, Type};
+use portcullis_rules::{CmpOp, Expr, Field, ListOp, PredKind, StrOp, Term, Transform, Type};
 
 use crate::evidence::Evidence;
 use crate::policy::MalformedChecks;
 use crate::request::Request;
 
 use super::body::{self, BodyFacts};
+use super::select::NameFilter;
 use super::terms::{base_arg, collection, compute, ip_of, set_single, Target};
 use super::{Code, Formula, Program, Scratch, Source};
 
@@ -32,20 +33,29 @@ fn written_operand(p: &PredKind) -> Option<&Term> {
 }
 
 /// Calls `each` with every member of collection `of`, in order: the query's arguments,
-/// then the body's (or their names, or the body's file names); every header field's value
-/// (or lowercased name); every cookie's value (or name). `line` and `arg` are scratch.
+/// then the body's (or their names, or the body's file names or their form fields); every
+/// header field's value (or lowercased name); every cookie's value (or name). A selected
+/// collection gives only the members whose name `filter` keeps. `line` and `arg` are
+/// scratch.
+#[allow(clippy::too_many_arguments)] // one walk shared by every caller, over split borrows
 fn for_members(
     req: &Request<'_>,
     of: &Field,
+    filter: Option<&NameFilter>,
     query: &str,
     body: &portcullis_match::body::BodyArgs,
     line: &mut String,
     arg: &mut String,
     each: &mut dyn FnMut(&str),
 ) {
+    let keeps = |name: &str| filter.is_none_or(|f| f.keeps(name));
+    let (of, _) = of.selected();
     match of {
         Field::Headers | Field::HeaderNames => {
             req.headers.for_all(&mut |n, v| {
+                if !keeps(n) {
+                    return;
+                }
                 arg.clear();
                 if *of == Field::HeaderNames {
                     arg.push_str(n);
@@ -61,6 +71,9 @@ fn for_members(
                 line.clear();
                 normalize::push_bytes_lossy(v, line);
                 for (name, value) in normalize::cookies(line) {
+                    if !keeps(name) {
+                        continue;
+                    }
                     arg.clear();
                     arg.push_str(if *of == Field::CookieNames {
                         name
@@ -72,24 +85,45 @@ fn for_members(
             });
         }
         _ => {
-            if *of != Field::Files {
+            let names = matches!(
+                of,
+                Field::ArgNames | Field::QueryArgNames | Field::BodyArgNames | Field::FileFields
+            );
+            let query_too = matches!(
+                of,
+                Field::Args | Field::ArgNames | Field::QueryArgs | Field::QueryArgNames
+            );
+            if query_too {
                 for pair in query.split('&').filter(|p| !p.is_empty()) {
                     let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
                     arg.clear();
-                    let text = if *of == Field::ArgNames { k } else { v };
-                    normalize::percent_decode_into(text, true, arg);
+                    if names {
+                        normalize::percent_decode_into(k, true, arg);
+                        if !keeps(arg) {
+                            continue;
+                        }
+                    } else {
+                        if filter.is_some() {
+                            line.clear();
+                            normalize::percent_decode_into(k, true, line);
+                            if !keeps(line) {
+                                continue;
+                            }
+                        }
+                        normalize::percent_decode_into(v, true, arg);
+                    }
                     each(arg);
                 }
             }
-            let want = if *of == Field::Files {
-                ArgKind::File
-            } else {
-                ArgKind::Field
+            let want = match of {
+                Field::Files | Field::FileFields => ArgKind::File,
+                Field::QueryArgs | Field::QueryArgNames => return,
+                _ => ArgKind::Field,
             };
             for (kind, n, v) in body.iter() {
-                if kind == want {
+                if kind == want && keeps(n) {
                     arg.clear();
-                    arg.push_str(if *of == Field::ArgNames { n } else { v });
+                    arg.push_str(if names { n } else { v });
                     each(arg);
                 }
             }
@@ -371,9 +405,34 @@ impl Run<'_, '_> {
     /// scanning each.
     fn fill_members(&mut self, i: usize, of: &Field) -> Option<()> {
         let req = self.req;
+        let filter = self.program.selections.of(of);
         self.fill_values(i, |query, body, line, arg, each| {
-            for_members(req, of, query, body, line, arg, each);
+            for_members(req, of, filter, query, body, line, arg, each);
         })
+    }
+
+    /// How many members collection `of` has (after its selection), for `count(of)`.
+    fn count(&mut self, of: &Field) -> i64 {
+        let target = if of.reads_body() {
+            self.target_with_body()
+        } else {
+            self.target()
+        };
+        let program = self.program;
+        let req = self.req;
+        let Scratch { body, tmp, arg, .. } = &mut *self.scratch;
+        let mut n = 0i64;
+        for_members(
+            req,
+            of,
+            program.selections.of(of),
+            target.query,
+            body,
+            tmp,
+            arg,
+            &mut |_| n += 1,
+        );
+        n
     }
 
     /// Fills every slot of group `g` (the terms over one collection) in one walk over the
@@ -384,7 +443,11 @@ impl Run<'_, '_> {
     fn fill_group(&mut self, g: usize) -> Option<()> {
         let program = self.program;
         let group = program.groups.get(g)?;
-        let target = self.target_with_body();
+        let target = if group.of.reads_body() {
+            self.target_with_body()
+        } else {
+            self.target()
+        };
         let req = self.req;
         let Scratch {
             values,
@@ -458,7 +521,17 @@ impl Run<'_, '_> {
                 }
             }
         };
-        for_members(req, &group.of, target.query, body, tmp, arg, &mut each);
+        let filter = program.selections.of(&group.of);
+        for_members(
+            req,
+            &group.of,
+            filter,
+            target.query,
+            body,
+            tmp,
+            arg,
+            &mut each,
+        );
         for &s in &group.slots {
             let i = s as usize;
             let present = ranges.get(i).is_some_and(|r| !r.is_empty());
@@ -482,7 +555,18 @@ impl Run<'_, '_> {
             &mut dyn FnMut(&str),
         ),
     ) -> Option<()> {
-        let target = self.target_with_body();
+        // Only a term over the body reads it (not one over `headers` or `query_args`).
+        let reads_body = self
+            .program
+            .slots
+            .get(i)
+            .and_then(Term::field)
+            .is_some_and(Field::reads_body);
+        let target = if reads_body {
+            self.target_with_body()
+        } else {
+            self.target()
+        };
         let term = self.program.slots.get(i)?;
         let Scratch {
             values,
@@ -764,39 +848,61 @@ impl Run<'_, '_> {
         Some(Evidence::new(written.to_string(), &name, &value))
     }
 
-    /// The names of a collection's members, in the order `fill_members` gives its values.
+    /// The names of a collection's members (those its selection keeps), in the order
+    /// `fill_members` gives its values.
     fn member_names(&mut self, of: &Field) -> Vec<String> {
         let mut names = Vec::new();
         let req = self.req;
+        let filter = self.program.selections.of(of);
+        let keeps = |name: &str| filter.is_none_or(|f| f.keeps(name));
+        let (of, _) = of.selected();
         match of {
             Field::Headers | Field::HeaderNames => {
-                req.headers.for_all(&mut |n, _| names.push(n.to_string()));
+                req.headers.for_all(&mut |n, _| {
+                    if keeps(n) {
+                        names.push(n.to_string());
+                    }
+                });
             }
             Field::Cookies | Field::CookieNames => {
                 let mut line = String::new();
                 req.headers.for_each("cookie", &mut |v| {
                     line.clear();
                     normalize::push_bytes_lossy(v, &mut line);
-                    names.extend(normalize::cookies(&line).map(|(n, _)| n.to_string()));
+                    names.extend(
+                        normalize::cookies(&line)
+                            .map(|(n, _)| n)
+                            .filter(|n| keeps(n))
+                            .map(str::to_string),
+                    );
                 });
             }
             _ => {
-                let target = self.target_with_body();
-                if *of != Field::Files {
+                let target = if of.reads_body() {
+                    self.target_with_body()
+                } else {
+                    self.target()
+                };
+                if matches!(
+                    of,
+                    Field::Args | Field::ArgNames | Field::QueryArgs | Field::QueryArgNames
+                ) {
                     for pair in target.query.split('&').filter(|p| !p.is_empty()) {
                         let (k, _) = pair.split_once('=').unwrap_or((pair, ""));
                         let mut name = String::new();
                         normalize::percent_decode_into(k, true, &mut name);
-                        names.push(name);
+                        if keeps(&name) {
+                            names.push(name);
+                        }
                     }
                 }
-                let want = if *of == Field::Files {
-                    ArgKind::File
-                } else {
-                    ArgKind::Field
+                let want = match of {
+                    Field::Files | Field::FileFields => Some(ArgKind::File),
+                    Field::QueryArgs | Field::QueryArgNames => None,
+                    _ => Some(ArgKind::Field),
                 };
                 for (kind, n, _) in self.scratch.body.iter() {
-                    if kind == want {
+                    if Some(kind) == want && keeps(n) {
                         names.push(n.to_string());
                     }
                 }
@@ -896,9 +1002,10 @@ impl Run<'_, '_> {
             .map(|(n, _)| n.as_str())
     }
 
-    fn int_of(&self, t: &Term, slot: Option<u32>, k: usize) -> Option<i64> {
+    fn int_of(&mut self, t: &Term, slot: Option<u32>, k: usize) -> Option<i64> {
         match t {
             Term::Int(n) => Some(*n),
+            Term::Count(of) => Some(self.count(of)),
             Term::Field(Field::Score(name)) => Some(self.score(name)),
             Term::Len(inner) if **inner == Term::Field(Field::Labels) => {
                 Some(self.labels().count() as i64)
@@ -1035,6 +1142,13 @@ impl Run<'_, '_> {
                 self.scratch.held = held;
                 found
             }
+            PredKind::Str {
+                lhs,
+                op: StrOp::Within,
+                pattern,
+            } => self
+                .string_of(lhs, slots[0], k[0])
+                .is_some_and(|v| pattern.contains(v)),
             // Every other list and string predicate on a computed term is scanned.
             PredKind::List { .. } | PredKind::Str { .. } => false,
         }

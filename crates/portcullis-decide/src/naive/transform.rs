@@ -51,6 +51,26 @@ pub(crate) fn transform(func: Transform, text: &str) -> String {
         Transform::NormalizePath => return normalize_path(text),
         Transform::NormalizePathWin => return normalize_path(&text.replace('\\', "/")),
         Transform::CmdLine => cmd_line(b),
+        Transform::EscapeSeqDecode => escape_seq_decode(b),
+        Transform::RemoveCommentsChar => remove_comments_char(b),
+        Transform::HexEncode => {
+            return value_bytes(text)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect()
+        }
+        Transform::Sha1 => {
+            return sha1(&value_bytes(text))
+                .iter()
+                .map(|&b| {
+                    if b < 0x80 {
+                        b as char
+                    } else {
+                        char::from_u32(0xef00 + b as u32).unwrap_or('\u{fffd}')
+                    }
+                })
+                .collect()
+        }
     };
     String::from_utf8_lossy(&bytes).into_owned()
 }
@@ -368,6 +388,144 @@ fn cmd_line(b: &[u8]) -> Vec<u8> {
     out
 }
 
+/// C's escapes, as ModSecurity v3's `escapeSeqDecode` reads them.
+fn escape_seq_decode(b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] != b'\\' || i + 1 == b.len() {
+            out.push(b[i]);
+            i += 1;
+            continue;
+        }
+        let c = b[i + 1];
+        let simple = [
+            (b'a', 7),
+            (b'b', 8),
+            (b'f', 12),
+            (b'n', 10),
+            (b'r', 13),
+            (b't', 9),
+            (b'v', 11),
+            (b'\\', b'\\'),
+            (b'?', b'?'),
+            (b'\'', b'\''),
+            (b'"', b'"'),
+        ];
+        if let Some((_, v)) = simple.iter().find(|(k, _)| *k == c) {
+            out.push(*v);
+            i += 2;
+            continue;
+        }
+        if (c == b'x' || c == b'X') && i + 4 <= b.len() {
+            if let Some(v) = number(&b[i + 2..i + 4], 16) {
+                out.push(v as u8);
+                i += 4;
+                continue;
+            }
+        }
+        if digit(c, 8).is_some() {
+            let mut len = 1;
+            while len < 3 && i + 1 + len < b.len() && digit(b[i + 1 + len], 8).is_some() {
+                len += 1;
+            }
+            // The value kept in a byte: `\777` is 0x1ff, so 0xff.
+            out.push((number(&b[i + 1..i + 1 + len], 8).unwrap_or(0) % 256) as u8);
+            i += 1 + len;
+            continue;
+        }
+        out.push(c);
+        i += 2;
+    }
+    out
+}
+
+/// ModSecurity v3's `removeCommentsChar`: the first of these markers found at each
+/// place is dropped.
+fn remove_comments_char(b: &[u8]) -> Vec<u8> {
+    let markers: [&[u8]; 6] = [b"/*", b"*/", b"<!--", b"-->", b"--", b"#"];
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        match markers.iter().find(|m| b[i..].starts_with(m)) {
+            Some(m) => i += m.len(),
+            None => {
+                out.push(b[i]);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+/// The bytes a value stands for: each character's UTF-8, but U+EF80..U+EFFF (how `sha1`
+/// writes a digest byte from 0x80) the one byte it is U+EF00 plus.
+fn value_bytes(text: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    for c in text.chars() {
+        if ('\u{ef80}'..='\u{efff}').contains(&c) {
+            out.push((c as u32 - 0xef00) as u8);
+        } else {
+            out.extend_from_slice(c.to_string().as_bytes());
+        }
+    }
+    out
+}
+
+/// SHA-1 as FIPS 180-4 §6.1 writes it, one 64-byte block at a time.
+fn sha1(message: &[u8]) -> [u8; 20] {
+    let mut padded = message.to_vec();
+    padded.push(0x80);
+    while padded.len() % 64 != 56 {
+        padded.push(0);
+    }
+    padded.extend_from_slice(&((message.len() as u64) * 8).to_be_bytes());
+    let mut h: [u32; 5] = [0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476, 0xc3d2e1f0];
+    for block in padded.chunks(64) {
+        let mut w = [0u32; 80];
+        for t in 0..80 {
+            w[t] = if t < 16 {
+                u32::from_be_bytes([
+                    block[4 * t],
+                    block[4 * t + 1],
+                    block[4 * t + 2],
+                    block[4 * t + 3],
+                ])
+            } else {
+                (w[t - 3] ^ w[t - 8] ^ w[t - 14] ^ w[t - 16]).rotate_left(1)
+            };
+        }
+        let [mut a, mut b, mut c, mut d, mut e] = h;
+        for (t, &wt) in w.iter().enumerate() {
+            let (f, k) = match t {
+                0..=19 => ((b & c) | (!b & d), 0x5a827999),
+                20..=39 => (b ^ c ^ d, 0x6ed9eba1),
+                40..=59 => ((b & c) | (b & d) | (c & d), 0x8f1bbcdc),
+                _ => (b ^ c ^ d, 0xca62c1d6),
+            };
+            let temp = a
+                .rotate_left(5)
+                .wrapping_add(f)
+                .wrapping_add(e)
+                .wrapping_add(k)
+                .wrapping_add(wt);
+            e = d;
+            d = c;
+            c = b.rotate_left(30);
+            b = a;
+            a = temp;
+        }
+        for (x, y) in h.iter_mut().zip([a, b, c, d, e]) {
+            *x = x.wrapping_add(y);
+        }
+    }
+    let mut out = [0u8; 20];
+    for (i, x) in h.iter().enumerate() {
+        out[4 * i..4 * i + 4].copy_from_slice(&x.to_be_bytes());
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -379,7 +537,8 @@ mod tests {
             "%", "u", "U", "f", "F", "0", "1", "4", "5", "e", "x", "X", "#", "&", ";", "\\", "/",
             "*", ".", "..", "+", " ", "\t", "\n", "\u{a0}", "\u{0}", "'", "\"", "^", ",", "(", "a",
             "A", "z", "=", "é", "中", "😀", "lt", "amp", "quot", "nbsp", "gt", "7", "3", "c", "d",
-            "b",
+            "b", "-", "--", "<", "!", "?", "v", "8", "\u{ef80}", "\u{efff}", "\\7", "\\x", "<!--",
+            "-->",
         ]);
         prop::collection::vec(atoms, 0..40).prop_map(|v| v.concat())
     }
@@ -393,7 +552,10 @@ mod tests {
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(2000))]
         #[test]
-        fn every_function_agrees_with_its_naive_model(text in hostile(), which in 0usize..18) {
+        fn every_function_agrees_with_its_naive_model(
+            text in hostile(),
+            which in 0..Transform::ALL.len(),
+        ) {
             let func = Transform::ALL[which];
             prop_assert_eq!(fast(func, &text), transform(func, &text), "{}({:?})", func, text);
         }
@@ -401,7 +563,10 @@ mod tests {
         /// The compiled evaluator uses a value as a chain's value when every function of
         /// the chain says it leaves it alone: the naive model must agree.
         #[test]
-        fn a_value_a_function_leaves_alone_is_its_own_value(text in hostile(), which in 0usize..18) {
+        fn a_value_a_function_leaves_alone_is_its_own_value(
+            text in hostile(),
+            which in 0..Transform::ALL.len(),
+        ) {
             let func = Transform::ALL[which];
             if func.leaves_alone(text.as_bytes()) {
                 prop_assert_eq!(transform(func, &text), text.clone(), "{}({:?})", func, text);
@@ -476,10 +641,65 @@ mod tests {
             (Transform::Trim, "\u{a0} x y \n", "x y"),
             (Transform::Lower, "SeLeCt", "select"),
             (Transform::Upper, "SeLeCt", "SELECT"),
+            // escapeSeqDecode: C's escapes; an unknown one, or `\x` without two hex
+            // digits, loses its backslash; octal keeps its low byte; a final `\` stays.
+            (
+                Transform::EscapeSeqDecode,
+                r#"\x3cscript\X3E\101\n\t\\\?\'\"\q\xZ1\"#,
+                "<script>A\n\t\\?'\"qxZ1\\",
+            ),
+            (Transform::EscapeSeqDecode, r"\1010\08\7", "A0\u{0}8\u{7}"),
+            (Transform::EscapeSeqDecode, r"\477", "?"),
+            (
+                Transform::EscapeSeqDecode,
+                r"c\a\t \/etc\/pass\wd",
+                "c\u{7}\t /etc/passwd",
+            ),
+            // removeCommentsChar: `/*`, `*/`, `<!--`, `-->`, `--` and `#` removed.
+            (
+                Transform::RemoveCommentsChar,
+                "1/**/union/*!50000select*/ 2-- x#y<!--z-->",
+                "1union!50000select 2 xyz",
+            ),
+            (Transform::RemoveCommentsChar, "--->a*/*", "->a*"),
+            // hexEncode: each byte, lowercase.
+            (Transform::HexEncode, "<a é", "3c6120c3a9"),
+            (Transform::HexEncode, "", ""),
         ];
         for (func, input, want) in cases {
             assert_eq!(fast(*func, input), *want, "{func}({input:?})");
             assert_eq!(transform(*func, input), *want, "naive {func}({input:?})");
         }
+    }
+
+    /// `hex_encode(sha1(x))` is ModSecurity's `t:sha1,t:hexEncode`: FIPS 180's test vectors,
+    /// as forty lowercase hex digits.
+    #[test]
+    fn hex_encoded_sha1_is_the_usual_hex_digest() {
+        let vectors = [
+            ("", "da39a3ee5e6b4b0d3255bfef95601890afd80709"),
+            ("abc", "a9993e364706816aba3e25717850c26c9cd0d89d"),
+            (
+                "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
+                "84983e441c3bd26ebaae4aa1f95129e5e54670f1",
+            ),
+            (
+                "The quick brown fox jumps over the lazy dog",
+                "2fd4e1c67a2d28fced849ee1bb76e7391b93eb12",
+            ),
+        ];
+        for (input, want) in vectors {
+            let fast_hex = fast(Transform::HexEncode, &fast(Transform::Sha1, input));
+            let naive_hex = transform(Transform::HexEncode, &transform(Transform::Sha1, input));
+            assert_eq!(fast_hex, want, "{input:?}");
+            assert_eq!(naive_hex, want, "naive {input:?}");
+        }
+        // The digest itself: twenty characters, a byte from 0x80 as U+EF00 plus it.
+        let digest = fast(Transform::Sha1, "abc");
+        assert_eq!(digest.chars().count(), 20);
+        assert!(digest.starts_with("\u{efa9}\u{ef99}>6G"), "{digest:?}");
+        // A digest of a digest hashes its bytes, as ModSecurity's `t:sha1,t:sha1` does.
+        let twice = fast(Transform::HexEncode, &fast(Transform::Sha1, &digest));
+        assert_eq!(twice, "0d3ced9bec10a777aec23ccc353a8c08a633045e");
     }
 }

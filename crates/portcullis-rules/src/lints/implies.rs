@@ -90,7 +90,7 @@ fn str_fact(p: &PredKind) -> Option<(&Term, StrFact<'_>)> {
                 StrOp::Contains => StrFact::Contains(pattern),
                 StrOp::StartsWith => StrFact::Prefix(pattern),
                 StrOp::EndsWith => StrFact::Suffix(pattern),
-                StrOp::Matches => return None,
+                StrOp::Matches | StrOp::Within => return None,
             },
         )),
         PredKind::Compare {

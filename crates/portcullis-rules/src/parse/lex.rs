@@ -13,6 +13,8 @@ pub(super) enum Tok {
     Int(i64),
     Ip(String),
     List(String),
+    /// `/…/` (a selector's regex on member names), with `\/` read as `/`.
+    Regex(String),
     LParen,
     RParen,
     LBrack,
@@ -35,6 +37,7 @@ impl Tok {
             Tok::Int(n) => format!("number {n}"),
             Tok::Ip(s) => format!("address `{s}`"),
             Tok::List(s) => format!("list `${s}`"),
+            Tok::Regex(s) => format!("regex `/{s}/`"),
             Tok::Eof => "end of expression".into(),
             Tok::LParen => "`(`".into(),
             Tok::RParen => "`)`".into(),
@@ -146,6 +149,40 @@ pub(super) fn lex(src: &str, map: &SpanMap) -> Result<Vec<(Tok, Range<usize>)>, 
                     }
                 }
                 Tok::Str(s)
+            }
+            b'/' => {
+                // A regex on member names; an escape is kept as it is, but `\/`, which
+                // is a `/` that does not end the regex.
+                let mut s = String::new();
+                i += 1;
+                loop {
+                    let Some(ch) = src.get(i..).and_then(|r| r.chars().next()) else {
+                        return Err(err(
+                            start..b.len(),
+                            "unterminated regex `/…/`",
+                            "strings are quoted (`\"/admin\"`); a `/…/` regex selects members by name (`args[/^id_/]`): close it with `/`, and write a `/` inside it as `\\/`",
+                        ));
+                    };
+                    i += ch.len_utf8();
+                    match ch {
+                        '/' => break,
+                        '\\' => match src.get(i..).and_then(|r| r.chars().next()) {
+                            Some('/') => {
+                                s.push('/');
+                                i += 1;
+                            }
+                            Some(next) => {
+                                s.push('\\');
+                                s.push(next);
+                                i += next.len_utf8();
+                            }
+                            None => s.push('\\'),
+                        },
+                        ch => s.push(ch),
+                    }
+                }
+                out.push((Tok::Regex(s), start..i));
+                continue;
             }
             b'$' => {
                 i += 1;

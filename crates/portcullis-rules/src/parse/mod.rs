@@ -8,6 +8,8 @@
 //! unary := ("not" | "!") unary | "(" or ")" | pred
 //! pred  := term [op rhs]
 //! term  := field | field "[" string "]" | func "(" args ")" | string | int | ip | true | false
+//! field := name ["[" selector ("," selector)* "]"]      a selector only after a collection
+//! selector := ["not"] (string | "/" regex "/")
 //! ```
 //!
 //! Nesting (parentheses, `not` and function calls) is bounded by a depth limit, so no input can overflow
@@ -243,12 +245,13 @@ impl Parser<'_, '_> {
                 PredKind::Compare { lhs, op: cmp, rhs }
             }
             Tok::Ident(w) => match w.as_str() {
-                "contains" | "starts_with" | "ends_with" | "matches" => {
+                "contains" | "starts_with" | "ends_with" | "matches" | "within" => {
                     self.bump();
                     let sop = match w.as_str() {
                         "contains" => StrOp::Contains,
                         "starts_with" => StrOp::StartsWith,
                         "ends_with" => StrOp::EndsWith,
+                        "within" => StrOp::Within,
                         _ => StrOp::Matches,
                     };
                     self.want_type(
@@ -324,6 +327,7 @@ impl Parser<'_, '_> {
                 other => {
                     let known = [
                         "contains",
+                        "within",
                         "starts_with",
                         "ends_with",
                         "matches",
@@ -385,7 +389,15 @@ impl Parser<'_, '_> {
             Tok::Ident(w) if *self.peek() == Tok::LParen && FUNCS.contains(&w.as_str()) => {
                 self.call(&w, r, depth)
             }
-            Tok::Ident(w) => self.field(&w, r),
+            Tok::Ident(w) => {
+                let field = self.field(&w, r.clone())?;
+                self.selection(field)
+            }
+            Tok::Regex(re) => Err(self.error_at(
+                r,
+                &format!("expected a field or a value, found regex `/{re}/`"),
+                "strings are quoted (`\"/admin\"`); a `/…/` regex only selects a collection's members by name, as in `args[/^id_/]`",
+            )),
             t => Err(self.error_at(
                 r,
                 &format!("expected a field or a value, found {}", t.describe()),
@@ -444,6 +456,29 @@ impl Parser<'_, '_> {
                     }
                     Term::Len(Box::new(arg))
                 }
+                "count" => match arg {
+                    Term::Field(f) if f.is_collection() => Term::Count(f),
+                    other => {
+                        let hint = match &other {
+                            Term::Field(Field::Arg(n)) => {
+                                format!("`arg[{n:?}]` is one argument; count them by name with `count(args[{n:?}])`")
+                            }
+                            Term::Field(Field::Header(n)) => {
+                                format!("`header[{n:?}]` is one value; count the fields by name with `count(headers[{n:?}])`")
+                            }
+                            Term::Field(Field::Cookie(n)) => {
+                                format!("`cookie[{n:?}]` is one value; count cookies by name with `count(cookies[{n:?}])`")
+                            }
+                            _ => COUNT_HINT.to_string(),
+                        };
+                        self.errors.push(self.error_at(
+                            ar,
+                            &format!("`count` takes a collection, not {other}"),
+                            &hint,
+                        ));
+                        Term::Int(0)
+                    }
+                },
                 _ => {
                     if !matches!(arg, Term::Field(_)) {
                         self.errors.push(self.error_at(
@@ -489,6 +524,11 @@ impl Parser<'_, '_> {
             "cors.preflight" => Field::CorsPreflight,
             "args" => Field::Args,
             "arg_names" => Field::ArgNames,
+            "query_args" => Field::QueryArgs,
+            "query_arg_names" => Field::QueryArgNames,
+            "body_args" => Field::BodyArgs,
+            "body_arg_names" => Field::BodyArgNames,
+            "file_fields" => Field::FileFields,
             "body" => Field::Body,
             "body.inspected" => Field::BodyInspected,
             "body.truncated" => Field::BodyTruncated,
@@ -535,6 +575,110 @@ impl Parser<'_, '_> {
             }
         };
         Ok(Term::Field(f))
+    }
+}
+
+/// The collections, for hints.
+const COLLECTIONS: &str = "args, arg_names, query_args, query_arg_names, body_args, body_arg_names, files, file_fields, headers, header_names, cookies, cookie_names";
+
+const COUNT_HINT: &str = "`count` counts a collection's members: `count(args) > 255`, `count(headers[\"host\"]) == 0`, `count(cookies[not /^__utm/])`";
+
+impl Parser<'_, '_> {
+    /// A field, narrowed by the selector after it when there is one: `headers[not
+    /// "referer"]`.
+    fn selection(&mut self, term: Term) -> PResult<Term> {
+        let Term::Field(field) = term else {
+            return Ok(term);
+        };
+        if *self.peek() != Tok::LBrack {
+            return Ok(Term::Field(field));
+        }
+        if !field.is_collection() {
+            let hint = match &field {
+                Field::Arg(n) => format!("`arg[{n:?}]` is one argument; to select arguments by name, write `args[{n:?}]`"),
+                Field::Header(n) => format!("`header[{n:?}]` is one header; to select header fields by name, write `headers[{n:?}]`"),
+                Field::Cookie(n) => format!("`cookie[{n:?}]` is one cookie; to select cookies by name, write `cookies[{n:?}]`"),
+                _ => format!("only a collection takes a selector: {COLLECTIONS}"),
+            };
+            return Err(self.error_here(
+                &format!("`{field}` is not a collection, so it takes no selector `[…]`"),
+                &hint,
+            ));
+        }
+        let open = self.bump().1;
+        if *self.peek() == Tok::RBrack {
+            let close = self.bump().1;
+            return Err(self.error_at(
+                open.start..close.end,
+                "empty selector `[]`",
+                &format!("name the members to keep (`{field}[\"a\", /^id_/]`) or drop (`{field}[not \"a\"]`), or write `{field}` for all of them"),
+            ));
+        }
+        let headers = matches!(field, Field::Headers | Field::HeaderNames);
+        let mut items = Vec::new();
+        loop {
+            let exclude = self.is_word("not") || *self.peek() == Tok::Bang;
+            if exclude {
+                self.bump();
+            }
+            let (tok, tr) = self.bump();
+            let name = match tok {
+                Tok::Str(name) => {
+                    if headers && !is_header_name(&name) {
+                        self.errors.push(self.error_at(
+                            tr,
+                            &format!("{name:?} is not a header name, so no header field has it"),
+                            "header names are tokens: letters, digits and !#$%&'*+-.^_`|~, no spaces or colons",
+                        ));
+                    }
+                    NameMatch::Name(name)
+                }
+                Tok::Regex(re) => {
+                    if re.is_empty() {
+                        self.errors.push(self.error_at(
+                            tr.clone(),
+                            "an empty regex `//` matches every name",
+                            &format!("write `{field}` for every member"),
+                        ));
+                    } else if let Err(e) = check_regex(&re, self.scope.regex_nesting) {
+                        self.errors.push(self.error_at(
+                            tr,
+                            &format!("invalid regex: {e}"),
+                            "regexes use the syntax of the regex crate (no look-around or back-references); a `/` inside is written `\\/`",
+                        ));
+                    }
+                    NameMatch::Regex(re)
+                }
+                t => {
+                    return Err(self.error_at(
+                        tr,
+                        &format!("expected a member name or a `/regex/` in a selector, found {}", t.describe()),
+                        "a selector lists names and regexes on names, each optionally after `not`: `cookies[not /^__utm/]`, `headers[not \"user-agent\"]`, `args[\"a\", \"b\"]`",
+                    ))
+                }
+            };
+            items.push(Selector { exclude, name });
+            match self.peek() {
+                Tok::Comma => {
+                    self.bump();
+                }
+                Tok::RBrack => {
+                    self.bump();
+                    break;
+                }
+                t => {
+                    let msg = format!("expected `,` or `]` in a selector, found {}", t.describe());
+                    return Err(self.error_here(
+                        &msg,
+                        "separate selectors with commas and close them with `]`",
+                    ));
+                }
+            }
+        }
+        Ok(Term::Field(Field::Select {
+            of: Box::new(field),
+            selection: Selection { items },
+        }))
     }
 }
 

@@ -14,7 +14,7 @@ use std::path::Path;
 use crate::diag::{Diagnostic, Error};
 use crate::expr::ListId;
 use crate::lists::List;
-use crate::source::Sources;
+use crate::source::{Sources, Span};
 
 pub use load::LoadOptions;
 use load::{Format, Loader};
@@ -93,6 +93,51 @@ impl RuleSet {
         let mut loader = Loader::new(&opts);
         loader.add_text(Path::new(name), text.to_string(), Format::Json);
         loader.finish()
+    }
+
+    /// A rule set another front end built (SecLang): `rules` and `lists` whose spans
+    /// index `sources`.
+    #[must_use]
+    pub fn from_parts(
+        settings: Settings,
+        lists: Vec<List>,
+        rules: Vec<Rule>,
+        sources: Sources,
+        warnings: Vec<Diagnostic>,
+    ) -> RuleSet {
+        RuleSet {
+            settings,
+            lists,
+            rules,
+            sources,
+            warnings,
+        }
+    }
+
+    /// Appends `other`'s rules after this set's, with its lists, files and warnings
+    /// (renumbered to follow this set's); this set's settings stay. How a TOML file and a
+    /// SecLang file are loaded together.
+    pub fn append(&mut self, other: RuleSet) {
+        let file_base = self.sources.len();
+        let list_base = u32::try_from(self.lists.len()).unwrap_or(u32::MAX);
+        let moved = |span: Span| Span {
+            file: span.file.saturating_add(file_base),
+            ..span
+        };
+        for f in other.sources.iter() {
+            self.sources.add(&f.path, f.text.clone());
+        }
+        self.lists.extend(other.lists.into_iter().map(|mut l| {
+            l.span = moved(l.span);
+            l
+        }));
+        for mut rule in other.rules {
+            rule.span = moved(rule.span);
+            rule.when.renumber(&|span| moved(span), list_base);
+            self.rules.push(rule);
+        }
+        self.warnings
+            .extend(other.warnings.into_iter().map(|d| d.moved(&moved)));
     }
 
     /// Warnings found while loading.

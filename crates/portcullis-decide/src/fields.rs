@@ -5,7 +5,7 @@
 use std::borrow::Cow;
 use std::net::IpAddr;
 
-use portcullis_match::body::ArgKind;
+use portcullis_match::body::{ArgKind, BodyKind};
 use portcullis_rules::{Field, NameMatch, Selection, Settings};
 use regex_automata::meta::Regex;
 
@@ -250,6 +250,15 @@ impl<'r> Fields<'r> {
                 parts.extend(self.req.version);
                 Some(Cow::Owned(parts.join(" ")))
             }
+            Field::Uri => Some(Cow::Owned(naive::modsec_uri(self.req.uri))),
+            Field::RawUri => Some(Cow::Borrowed(self.req.uri)),
+            Field::Basename => Some(Cow::Owned(naive::modsec_basename(self.req.uri))),
+            Field::BodyProcessor => Some(Cow::Borrowed(match self.body.processor {
+                Some(BodyKind::Form) => "URLENCODED",
+                Some(BodyKind::Multipart) => "MULTIPART",
+                Some(BodyKind::Json) => "JSON",
+                None => "",
+            })),
             // The first value; the reference evaluates predicates on every value itself.
             Field::Arg(name) => self.args(name).into_iter().next().map(Cow::Owned),
             Field::Header(name) => self.header(name).map(Cow::Owned),

@@ -145,7 +145,7 @@ pub(crate) struct MalformedChecks {
     /// limit's key) reads `host` or `header["host"]`.
     pub host: bool,
     /// An ambiguous path: under `on_ambiguous_path = "forbid"`, when a rule reads `path`,
-    /// `raw_path`, `request_line` or `path_segment(n)`.
+    /// `raw_path`, `request_line`, `uri`, `raw_uri`, `basename` or `path_segment(n)`.
     pub ambiguous_path: bool,
 }
 
@@ -157,8 +157,14 @@ impl MalformedChecks {
                 p.visit_fields(&mut |f| match f {
                     Field::Host => checks.host = true,
                     Field::Header(name) => checks.host |= name == "host",
-                    // `request_line` holds the target as sent, path included.
-                    Field::Path | Field::RawPath | Field::RequestLine => {
+                    // `request_line`, `uri`, `raw_uri` and `basename` hold the target
+                    // as sent (or decoded once), path included.
+                    Field::Path
+                    | Field::RawPath
+                    | Field::RequestLine
+                    | Field::Uri
+                    | Field::RawUri
+                    | Field::Basename => {
                         checks.ambiguous_path = true;
                     }
                     _ => {}

@@ -86,11 +86,15 @@ impl Reference {
                         }
                     }
                 });
+                let kind = match &p.kind {
+                    PredKind::SomeNot(inner) => &**inner,
+                    k => k,
+                };
                 if let PredKind::Str {
                     op: StrOp::Matches,
                     pattern,
                     ..
-                } = &p.kind
+                } = kind
                 {
                     if result.is_ok() {
                         result = add(pattern, false, Some(&rule.id), None);
@@ -123,11 +127,42 @@ impl Reference {
     /// argument's occurrences, a collection's members) holds when it holds for any value
     /// (each tried in turn); `a != b` is `not a == b`, so it holds when no value equals.
     pub fn pred(&self, rules: &RuleSet, p: &PredKind, f: &Fields<'_>) -> bool {
+        if let PredKind::SomeNot(_) = p {
+            return self.some_not(rules, p, f).is_some();
+        }
         let any = self.pred_any(rules, p, f, None);
         match p {
             PredKind::Compare { op: CmpOp::Ne, .. } => !any,
             _ => any,
         }
+    }
+
+    /// `lhs not op rhs` ([`PredKind::SomeNot`]): the first value of `lhs` the inner
+    /// predicate does not hold for, with its member's name (`""` for a field with one
+    /// value); `None` when it holds for every value, or there is none.
+    fn some_not(&self, rules: &RuleSet, p: &PredKind, f: &Fields<'_>) -> Option<(String, String)> {
+        let PredKind::SomeNot(inner) = p else {
+            return None;
+        };
+        let lhs = p.some_not_operand()?;
+        let Some(field) = multi_field(lhs) else {
+            return match term(lhs, f, &[]) {
+                Val::Str(Some(v)) if !self.pred_one(rules, inner, f, &[]) => {
+                    Some((String::new(), v.into_owned()))
+                }
+                _ => None,
+            };
+        };
+        f.members(field).into_iter().find_map(|(name, value)| {
+            if self.pred_any(rules, inner, f, Some((field, &value))) {
+                return None;
+            }
+            let seen = match term(lhs, f, &[(field, Some(&value))]) {
+                Val::Str(Some(s)) => s.into_owned(),
+                _ => String::new(),
+            };
+            Some((name, seen))
+        })
     }
 
     /// Whether the predicate (`!=` read as `==`) holds for some value of each field with
@@ -191,6 +226,13 @@ impl Reference {
     fn pred_evidence(&self, rules: &RuleSet, p: &PredKind, f: &Fields<'_>) -> Option<Evidence> {
         if matches!(p, PredKind::Compare { op: CmpOp::Ne, .. }) {
             return None;
+        }
+        if let PredKind::SomeNot(_) = p {
+            // The first member the inner predicate fails on.
+            let lhs = p.some_not_operand()?;
+            multi_field(lhs)?;
+            let (name, seen) = self.some_not(rules, p, f)?;
+            return Some(Evidence::new(lhs.to_string(), &name, &seen));
         }
         // The string the predicate reads: inside `len`, `present` and the detectors.
         let t = pred_terms(p).into_iter().find_map(|t| match t {
@@ -290,6 +332,8 @@ impl Reference {
                 (Val::Set(set), Val::Str(Some(item))) => set.iter().any(|m| *m == *item),
                 _ => false,
             },
+            // Evaluated as a whole by `some_not`, never value by value.
+            PredKind::SomeNot(_) => false,
         }
     }
 }
@@ -299,12 +343,7 @@ type Choice<'c> = [(&'c portcullis_rules::Field, Option<&'c str>)];
 
 /// The terms a predicate reads.
 fn pred_terms(p: &PredKind) -> Vec<&Term> {
-    match p {
-        PredKind::Test(t) => vec![t],
-        PredKind::Compare { lhs, rhs, .. } => vec![lhs, rhs],
-        PredKind::Str { lhs, .. } | PredKind::List { lhs, .. } => vec![lhs],
-        PredKind::Has { set, item } => vec![set, item],
-    }
+    p.terms()
 }
 
 /// The field with several values a term is computed from, if any.
@@ -333,6 +372,9 @@ fn term<'a>(t: &'a Term, f: &'a Fields<'a>, c: &Choice<'a>) -> Val<'a> {
             portcullis_rules::Type::Int => Val::Int(match field {
                 portcullis_rules::Field::Score(name) => {
                     f.tally.borrow().scores.get(name).copied().unwrap_or(0)
+                }
+                portcullis_rules::Field::BodyLength => {
+                    i64::try_from(f.body.length).unwrap_or(i64::MAX)
                 }
                 _ => 0,
             }),

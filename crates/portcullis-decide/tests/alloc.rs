@@ -100,6 +100,16 @@ action = "forbid"
 id = "counted"
 when = 'count(args[not /^utm_/]) > 50 or count(headers["host"]) > 1'
 action = "forbid"
+
+[[rule]]
+id = "modsec-fields"
+when = 'uri contains "/cgi-bin/" or basename ends_with ".bak" or raw_uri starts_with "ftp:" or body.processor == "XML" or body.length > 100000'
+action = "forbid"
+
+[[rule]]
+id = "some-not"
+when = 'query_args[not /^utm_/] not matches "^[a-z0-9 ]*$"'
+action = "forbid"
 "#;
 
 fn allocations_during(f: impl FnOnce()) -> usize {
@@ -216,6 +226,26 @@ fn evaluate_allocates_nothing_in_the_steady_state() {
             Request::new("GET", "/x?qq=drop+table&utm_a=1")
                 .client_ip(ip)
                 .headers(&analytics),
+            Verdict::Allow,
+        ),
+        // ModSecurity's fields (decoded in place) and `not matches` on each value: one
+        // value failing, then several each scanned alone, none failing.
+        (
+            Request::new("GET", "/files/a.bak?x=%2F")
+                .client_ip(ip)
+                .headers(&ua),
+            Verdict::Forbid,
+        ),
+        (
+            Request::new("GET", "/p?a=x&b=y&c=Z!")
+                .client_ip(ip)
+                .headers(&ua),
+            Verdict::Forbid,
+        ),
+        (
+            Request::new("GET", "/p?a=x&b=y&utm_c=Z!")
+                .client_ip(ip)
+                .headers(&ua),
             Verdict::Allow,
         ),
         // Bodies a rule reads (`arg["q"]`): form and JSON arguments into reused buffers.

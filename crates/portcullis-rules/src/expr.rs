@@ -57,6 +57,15 @@ pub enum Field {
     /// spaces (`GET /a?b=1 HTTP/1.1`); without the protocol (and its space) when it is
     /// unknown.
     RequestLine,
+    /// The request target with the scheme and authority of an absolute-form target cut
+    /// off, query included, percent-decoded once (`%HH` only; `+` and invalid escapes
+    /// kept): ModSecurity v3's `REQUEST_URI`.
+    Uri,
+    /// The request target exactly as sent (`REQUEST_URI_RAW`).
+    RawUri,
+    /// What follows the last `/` or `\` of the decoded target's part before its first
+    /// `?`; `""` when that is nothing (`REQUEST_BASENAME`).
+    Basename,
     /// An argument, from the query (percent-decoded) or the body; one value per
     /// occurrence.
     Arg(String),
@@ -80,6 +89,11 @@ pub enum Field {
     BodyTruncated,
     /// Why the body could not be read (`malformed json`…); absent when it could.
     BodyError,
+    /// Which body processor read the body, as ModSecurity names it (`URLENCODED`,
+    /// `MULTIPART`, `JSON`); `""` when none did (`REQBODY_PROCESSOR`).
+    BodyProcessor,
+    /// The body's length in bytes, 0 without one (`REQUEST_BODY_LENGTH`).
+    BodyLength,
     /// The file names of a multipart body's files.
     Files,
     /// The form field names of a multipart body's files (`FILES_NAMES`).
@@ -238,7 +252,7 @@ impl Field {
             | Field::BodyInspected
             | Field::BodyTruncated => Type::Bool,
             Field::AuthRoles | Field::AuthScopes | Field::Labels => Type::StrSet,
-            Field::Score(_) => Type::Int,
+            Field::Score(_) | Field::BodyLength => Type::Int,
             _ => Type::Str,
         }
     }
@@ -298,6 +312,8 @@ impl Field {
                     | Field::BodyInspected
                     | Field::BodyTruncated
                     | Field::BodyError
+                    | Field::BodyProcessor
+                    | Field::BodyLength
                     | Field::Files
                     | Field::FileFields
             ),
@@ -329,6 +345,9 @@ impl fmt::Display for Field {
             Field::Query => f.write_str("query"),
             Field::Protocol => f.write_str("protocol"),
             Field::RequestLine => f.write_str("request_line"),
+            Field::Uri => f.write_str("uri"),
+            Field::RawUri => f.write_str("raw_uri"),
+            Field::Basename => f.write_str("basename"),
             Field::Arg(n) => write!(f, "arg[{n:?}]"),
             Field::Args => f.write_str("args"),
             Field::ArgNames => f.write_str("arg_names"),
@@ -340,6 +359,8 @@ impl fmt::Display for Field {
             Field::BodyInspected => f.write_str("body.inspected"),
             Field::BodyTruncated => f.write_str("body.truncated"),
             Field::BodyError => f.write_str("body.error"),
+            Field::BodyProcessor => f.write_str("body.processor"),
+            Field::BodyLength => f.write_str("body.length"),
             Field::Files => f.write_str("files"),
             Field::FileFields => f.write_str("file_fields"),
             Field::Headers => f.write_str("headers"),
@@ -543,6 +564,49 @@ pub enum PredKind {
         /// A string term.
         item: Term,
     },
+    /// `lhs not op rhs` (`args not matches "R"`): ModSecurity's negated operator
+    /// (`ARGS "!@rx R"`), which tests each member: holds when the string term `lhs` has
+    /// some value for which the inner predicate does not hold, so never when it is absent
+    /// (an empty collection). The inner predicate is a [`PredKind::Str`] (any operator), a
+    /// [`PredKind::Compare`] `lhs == "literal"`, or a [`PredKind::List`] with `in`,
+    /// `contains_any`, `starts_with_any`, `ends_with_any` or `matches_any` on a string
+    /// list, its left side a string term; evaluators refuse any other.
+    SomeNot(Box<PredKind>),
+}
+
+impl PredKind {
+    /// The terms the predicate reads, left to right (those of the inner predicate of a
+    /// [`PredKind::SomeNot`]).
+    #[must_use]
+    pub fn terms(&self) -> Vec<&Term> {
+        match self {
+            PredKind::Test(t) => vec![t],
+            PredKind::Compare { lhs, rhs, .. } => vec![lhs, rhs],
+            PredKind::Str { lhs, .. } | PredKind::List { lhs, .. } => vec![lhs],
+            PredKind::Has { set, item } => vec![set, item],
+            PredKind::SomeNot(inner) => inner.terms(),
+        }
+    }
+
+    /// For a [`PredKind::SomeNot`], its string term when the inner predicate is one it
+    /// may hold (see there); `None` for any other predicate.
+    #[must_use]
+    pub fn some_not_operand(&self) -> Option<&Term> {
+        let PredKind::SomeNot(inner) = self else {
+            return None;
+        };
+        let lhs = match &**inner {
+            PredKind::Str { lhs, .. } => lhs,
+            PredKind::Compare {
+                lhs,
+                op: CmpOp::Eq,
+                rhs: Term::Str(_),
+            } => lhs,
+            PredKind::List { lhs, op, .. } if *op != ListOp::HasAny => lhs,
+            _ => return None,
+        };
+        (lhs.ty() == Type::Str).then_some(lhs)
+    }
 }
 
 /// A predicate with the text it was written as.
@@ -567,13 +631,7 @@ impl Pred {
 
     /// Calls `f` on the field each of the predicate's terms reads, left to right.
     pub fn visit_fields<'a>(&'a self, f: &mut dyn FnMut(&'a Field)) {
-        let terms: [Option<&Term>; 2] = match &self.kind {
-            PredKind::Test(t) => [Some(t), None],
-            PredKind::Compare { lhs, rhs, .. } => [Some(lhs), Some(rhs)],
-            PredKind::Str { lhs, .. } | PredKind::List { lhs, .. } => [Some(lhs), None],
-            PredKind::Has { set, item } => [Some(set), Some(item)],
-        };
-        for field in terms.into_iter().flatten().filter_map(Term::field) {
+        for field in self.kind.terms().into_iter().filter_map(Term::field) {
             f(field);
         }
     }
@@ -620,7 +678,11 @@ impl Expr {
             Expr::Const(_) => {}
             Expr::Pred(p) => {
                 p.span = span(p.span);
-                if let PredKind::List { list, .. } = &mut p.kind {
+                let kind = match &mut p.kind {
+                    PredKind::SomeNot(inner) => &mut **inner,
+                    k => k,
+                };
+                if let PredKind::List { list, .. } = kind {
                     list.0 = list.0.saturating_add(list_base);
                 }
             }

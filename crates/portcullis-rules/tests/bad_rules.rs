@@ -400,6 +400,31 @@ fn bad_toml_files() {
             rule_when(r#"count(header["host"]) == 0"#),
             vec![want("b.toml:3:15", "`count` takes a collection", "count(headers[\"host\"])")],
         ),
+        (
+            "`not` before an operator it cannot negate member by member",
+            rule_when(r#"args not != "x""#),
+            vec![want("b.toml:3:18", "`!=` cannot follow `not`", "some value of x fails")],
+        ),
+        (
+            "`not` before `has`",
+            rule_when(r#"auth.roles not has "x""#),
+            vec![want("b.toml:3:24", "`has` cannot follow `not`", "Negate a whole test with `not (…)`")],
+        ),
+        (
+            "`not` and no operator",
+            rule_when("args not and true"),
+            vec![want("b.toml:3:14", "expected an operator after `not`", "args not matches")],
+        ),
+        (
+            "`not` before an operator on an address",
+            rule_when("ip not in {10.0.0.0/8}"),
+            vec![want("b.toml:3:9", "`not` before an operator needs a string on its left", "not (…)")],
+        ),
+        (
+            "`not ==` against a field",
+            rule_when(r#"args not == header["x"]"#),
+            vec![want("b.toml:3:9", "`not ==` compares with a string literal", "compare two fields with `!=`")],
+        ),
     ];
     for (name, text, wants) in cases {
         let err = toml_err("b.toml", &text);

@@ -17,6 +17,12 @@ fn lhs(when: &str) -> Term {
         | PredKind::List { lhs, .. }
         | PredKind::Test(lhs) => lhs,
         PredKind::Has { set, .. } => set,
+        PredKind::SomeNot(inner) => match *inner {
+            PredKind::Compare { lhs, .. }
+            | PredKind::Str { lhs, .. }
+            | PredKind::List { lhs, .. } => lhs,
+            other => panic!("{when}: {other:?} inside `not`"),
+        },
     }
 }
 
@@ -133,5 +139,41 @@ fn only_the_body_collections_read_the_body() {
     ] {
         let reads_body = lhs(when).field().is_some_and(Field::reads_body);
         assert_eq!(reads_body, reads, "{when}");
+    }
+}
+
+/// `x not op …` is the predicate `op` wrapped in `SomeNot`, the term on its left as
+/// written; the fields ModSecurity's variables map to print as written.
+#[test]
+fn negated_operators_wrap_the_predicate() {
+    let text = "[[rule]]\nid = \"r\"\nwhen = 'lower(args[not \"a\"]) not matches \"^[0-9]+$\"'\naction = \"forbid\"\n";
+    let rules = RuleSet::parse("s.toml", text).unwrap_or_else(|e| panic!("{e}"));
+    let Some(Expr::Pred(p)) = rules.rules.first().map(|r| r.when.clone()) else {
+        panic!("not one predicate");
+    };
+    let PredKind::SomeNot(inner) = &p.kind else {
+        panic!("{:?}", p.kind);
+    };
+    assert!(matches!(
+        &**inner,
+        PredKind::Str { op: portcullis_rules::StrOp::Matches, pattern, .. } if pattern == "^[0-9]+$"
+    ));
+    assert_eq!(
+        p.kind
+            .some_not_operand()
+            .map(ToString::to_string)
+            .as_deref(),
+        Some("lower(args[not \"a\"])")
+    );
+    for (when, shown) in [
+        (r#"arg["m"] not in {"on", "off"}"#, r#"arg["m"]"#),
+        (r#"headers not == "1""#, "headers"),
+        (r#"uri not contains "x""#, "uri"),
+        (r#"raw_uri contains "x""#, "raw_uri"),
+        (r#"basename == "x""#, "basename"),
+        (r#"body.processor == "JSON""#, "body.processor"),
+        ("body.length > 1", "body.length"),
+    ] {
+        assert_eq!(lhs(when).to_string(), shown, "{when}");
     }
 }

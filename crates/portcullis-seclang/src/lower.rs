@@ -93,6 +93,9 @@ pub fn lower(set: &SecLangRuleSet, options: &LowerOptions) -> Result<Lowered, Er
     let mut settings = Settings {
         max_pattern_len: 64 << 10,
         max_regex_bytes: 512 << 20,
+        // CRS's largest regexes need more lazy DFA cache than the default to run on
+        // the lazy DFA at all (without it they fall back to a backtracker, 100x slower).
+        max_regex_cache_bytes: 32 << 20,
         ..Settings::default()
     };
     if let Some(limit) = set.settings.request_body_no_files_limit {
@@ -653,6 +656,9 @@ impl Lowering<'_> {
         if v.count {
             return self.count_target(v, excluded, op);
         }
+        if let Some(c) = self.numeric_target(v, op)? {
+            return Ok(c);
+        }
         let (field, collection) = field_of(v, excluded)?;
         let base = field.clone();
         // `multiMatch`: the operator runs on the value before and after each function.
@@ -686,7 +692,22 @@ impl Lowering<'_> {
             return Ok(Cond::Dynamic(pred));
         }
         if collection {
-            return Err(Unsupported("a negated operator on a collection".into()));
+            // Some member that fails the test (ModSecurity tests each member).
+            let Expr::Pred(p) = pred else {
+                return Err(Unsupported(
+                    "a negated operator on a collection under multiMatch".into(),
+                ));
+            };
+            if !matches!(
+                p.kind,
+                PredKind::Str { .. } | PredKind::List { .. } | PredKind::Compare { .. }
+            ) {
+                return Err(Unsupported("this negated operator on a collection".into()));
+            }
+            return Ok(Cond::Dynamic(Expr::Pred(Pred {
+                kind: PredKind::SomeNot(Box::new(p.kind)),
+                ..p
+            })));
         }
         // ModSecurity tests each value a target has: an absent header has none, so a
         // negated operator does not match it either.
@@ -699,6 +720,107 @@ impl Lowering<'_> {
             present,
             Expr::Not(Box::new(pred)),
         ])))
+    }
+
+    /// Variables ModSecurity reads as numbers: `REQUEST_BODY_LENGTH`, `REQBODY_ERROR`
+    /// (1 when the body could not be read), and `REMOTE_ADDR` under `@ipMatch`.
+    fn numeric_target(&mut self, v: &Variable, op: &Operator) -> Result<Option<Cond>, Unsupported> {
+        let lhs = match v.kind {
+            VariableKind::RequestBodyLength => Term::Field(Field::BodyLength),
+            VariableKind::ReqbodyError => {
+                // `@eq 1`/`@eq 0` on whether a body processor failed.
+                let n = match &op.kind {
+                    OperatorKind::Eq(m) => self.expand(m)?,
+                    _ => {
+                        return Err(Unsupported(
+                            "REQBODY_ERROR under another operator than @eq".into(),
+                        ))
+                    }
+                };
+                let error = Expr::Pred(Pred {
+                    kind: PredKind::Test(Term::Present(Box::new(Term::Field(Field::BodyError)))),
+                    span: v.span,
+                    text: "present(body.error)".into(),
+                });
+                let holds = match n.trim() {
+                    "1" => error,
+                    "0" => Expr::Not(Box::new(error)),
+                    _ => Expr::Const(false),
+                };
+                return Ok(Some(Cond::Dynamic(if op.negated {
+                    Expr::Not(Box::new(holds))
+                } else {
+                    holds
+                })));
+            }
+            VariableKind::RemoteAddr => {
+                let OperatorKind::IpMatch(nets) = &op.kind else {
+                    return Err(Unsupported(
+                        "REMOTE_ADDR under another operator than @ipMatch".into(),
+                    ));
+                };
+                let id = ListId(u32::try_from(self.lists.len()).unwrap_or(u32::MAX));
+                self.lists.push(List {
+                    name: format!("@ipMatch {}", self.set.sources.slice(op.span)),
+                    kind: ListKind::Ip,
+                    case_insensitive: false,
+                    items: ListItems::Ip(nets.clone()),
+                    span: op.span,
+                    anonymous: true,
+                });
+                let e = Expr::Pred(Pred {
+                    kind: PredKind::List {
+                        lhs: Term::Field(Field::Ip),
+                        op: ListOp::In,
+                        list: id,
+                    },
+                    span: op.span,
+                    text: self.set.sources.slice(op.span).to_string(),
+                });
+                return Ok(Some(Cond::Dynamic(if op.negated {
+                    Expr::Not(Box::new(e))
+                } else {
+                    e
+                })));
+            }
+            _ => return Ok(None),
+        };
+        let (cmp, m) = match &op.kind {
+            OperatorKind::Eq(m) => (CmpOp::Eq, m),
+            OperatorKind::Ge(m) => (CmpOp::Ge, m),
+            OperatorKind::Gt(m) => (CmpOp::Gt, m),
+            OperatorKind::Lt(m) => (CmpOp::Lt, m),
+            OperatorKind::Le(m) => (CmpOp::Le, m),
+            _ => {
+                return Err(Unsupported(format!(
+                    "{} under a string operator",
+                    v.kind.name()
+                )))
+            }
+        };
+        let n: i64 = self
+            .expand(m)?
+            .trim()
+            .parse()
+            .map_err(|_| Unsupported("a comparison with what is not a number".into()))?;
+        let e = Expr::Pred(Pred {
+            kind: PredKind::Compare {
+                lhs,
+                op: cmp,
+                rhs: Term::Int(n),
+            },
+            span: op.span,
+            text: format!(
+                "{} {}",
+                self.set.sources.slice(v.span),
+                self.set.sources.slice(op.span)
+            ),
+        });
+        Ok(Some(Cond::Dynamic(if op.negated {
+            Expr::Not(Box::new(e))
+        } else {
+            e
+        })))
     }
 
     /// `&VAR`: how many members there are.
@@ -836,7 +958,7 @@ impl Lowering<'_> {
             OperatorKind::Rx(m) => PredKind::Str {
                 lhs: term,
                 op: StrOp::Matches,
-                pattern: self.expand(m)?,
+                pattern: ascii_word_boundaries(&self.expand(m)?),
             },
             OperatorKind::Pm(phrases) => self.phrases(term, phrases.clone(), span),
             OperatorKind::PmFromFile(files) => {
@@ -1148,6 +1270,11 @@ fn field_of(v: &Variable, excluded: &[&Variable]) -> Result<(Field, bool), Unsup
         V::QueryString => (Field::Query, false),
         V::RequestFilename => (Field::RawPath, false),
         V::RequestBody => (Field::Body, false),
+        V::RequestUri => (Field::Uri, false),
+        V::RequestUriRaw => (Field::RawUri, false),
+        V::RequestBasename => (Field::Basename, false),
+        V::ReqbodyProcessor => (Field::BodyProcessor, false),
+        V::RemoteAddr => (Field::Ip, false),
         kind => return Err(Unsupported(kind.name().to_string())),
     })
 }
@@ -1174,4 +1301,70 @@ fn byte_range_violation(ranges: &[(u8, u8)]) -> Result<String, Unsupported> {
     }
     class.push(']');
     Ok(class)
+}
+
+/// `\b` and `\B` as PCRE reads them without UCP, ASCII word boundaries: `(?-u:\b)`. A
+/// Unicode word boundary is also slower: the lazy DFA gives up on it at the first
+/// non-ASCII byte, and the search falls back to a backtracker.
+fn ascii_word_boundaries(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len());
+    let mut chars = pattern.chars();
+    let mut class = 0usize;
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some(b @ ('b' | 'B')) if class == 0 => {
+                    out.push_str("(?-u:\\");
+                    out.push(b);
+                    out.push(')');
+                }
+                Some(e) => {
+                    out.push('\\');
+                    out.push(e);
+                }
+                None => out.push('\\'),
+            },
+            '[' => {
+                class += 1;
+                out.push(c);
+                // A `]` first in a class is a literal.
+                let mut rest = chars.clone();
+                match rest.next() {
+                    Some('^') if rest.next() == Some(']') => {
+                        out.push_str("^]");
+                        chars.next();
+                        chars.next();
+                    }
+                    Some(']') => {
+                        out.push(']');
+                        chars.next();
+                    }
+                    _ => {}
+                }
+            }
+            ']' if class > 0 => {
+                class -= 1;
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ascii_word_boundaries;
+
+    #[test]
+    fn word_boundaries_become_ascii_outside_classes() {
+        assert_eq!(
+            ascii_word_boundaries(r"\bselect\b"),
+            r"(?-u:\b)select(?-u:\b)"
+        );
+        assert_eq!(ascii_word_boundaries(r"a\Bb"), r"a(?-u:\B)b");
+        assert_eq!(ascii_word_boundaries(r"[\b]\\b"), r"[\b]\\b");
+        assert_eq!(ascii_word_boundaries(r"[]\b]x\b"), r"[]\b]x(?-u:\b)");
+        assert_eq!(ascii_word_boundaries(r"[^]\b]"), r"[^]\b]");
+    }
 }

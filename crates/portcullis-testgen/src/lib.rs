@@ -27,6 +27,11 @@ pub const TERMS: &[&str] = &[
     "method",
     "protocol",
     "request_line",
+    "uri",
+    "raw_uri",
+    "basename",
+    "lower(uri)",
+    "body.processor",
     "host",
     "user_agent",
     "header[\"x-a\"]",
@@ -183,6 +188,12 @@ pub const OTHER: &[&str] = &[
     "len(query) <= 2",
     "present(protocol)",
     "len(request_line) > 12",
+    "body.length > 3",
+    "body.length == len(body)",
+    "count(args) < body.length",
+    "basename within \"a b.a\"",
+    "args not within \"a b /a\"",
+    "lower(headers) not within \"a x.example\"",
     "path_segment(1) != auth.tenant",
     "auth.subject == attr[\"k\"]",
     "arg[\"a\"] == arg[\"b\"]",
@@ -192,7 +203,18 @@ pub const OTHER: &[&str] = &[
     "not true",
 ];
 
-const OPS: &[&str] = &["==", "!=", "contains", "starts_with", "ends_with"];
+const OPS: &[&str] = &[
+    "==",
+    "!=",
+    "contains",
+    "starts_with",
+    "ends_with",
+    // Negated member by member: some value fails the test.
+    "not ==",
+    "not contains",
+    "not starts_with",
+    "not ends_with",
+];
 const LIST_OPS: &[&str] = &[
     "contains_any $p",
     "starts_with_any $p",
@@ -200,6 +222,10 @@ const LIST_OPS: &[&str] = &[
     "in $s",
     "in $si",
     "matches_any $r",
+    "not contains_any $p",
+    "not ends_with_any $pi",
+    "not in $si",
+    "not matches_any $r",
 ];
 
 /// Pieces of paths, queries and header values: the spellings normalisation must agree on.
@@ -243,6 +269,7 @@ pub const ALPHABET: &[&str] = &[
     "b=",
     "&b=",
     "%25",
+    "%3F",
     "~",
     " ",
     "\t",
@@ -332,7 +359,12 @@ pub fn condition(g: &mut Gen<'_>, depth: u8) -> String {
     let kind = if depth == 0 { g.below(4) } else { g.below(7) };
     match kind {
         0 => format!("{} {} \"{}\"", g.pick(TERMS), g.pick(OPS), g.pick(LITERALS)),
-        1 => format!("{} matches \"{}\"", g.pick(TERMS), g.pick(REGEXES)),
+        1 => format!(
+            "{} {} \"{}\"",
+            g.pick(TERMS),
+            g.pick(&["matches", "matches", "not matches"]),
+            g.pick(REGEXES)
+        ),
         2 => format!("{} {}", g.pick(TERMS), g.pick(LIST_OPS)),
         3 => g.pick(OTHER).to_string(),
         4 => format!("not ({})", condition(g, depth - 1)),

@@ -63,7 +63,7 @@ fn anchor(f: &Formula, codes: &[Code], arg_slot: &[bool]) -> Option<Vec<(Source,
             }
             Code::Scan(slot) => Some(vec![(Source::Slot(*slot), *p)]),
             Code::Ip => Some(vec![(Source::Ip, *p)]),
-            Code::Direct(..) => None,
+            Code::Direct(..) | Code::SomeNot { .. } => None,
         },
         // Any conjunct's anchor will do: take the one touching the fewest sources.
         Formula::And(fs) => fs.iter().filter_map(anchor).min_by_key(|a| {

@@ -15,6 +15,19 @@ pub(super) struct BodyFacts {
     pub(super) error: Option<BodyError>,
     /// Whether `body` has a value (a body was given, and not skipped for its size).
     pub(super) shown: bool,
+    /// The processor that read the body (`body.processor`).
+    pub(super) processor: Option<BodyKind>,
+}
+
+/// `body.processor`: a processor as ModSecurity's `REQBODY_PROCESSOR` names it, `""` for
+/// none.
+pub(super) fn processor_name(kind: Option<BodyKind>) -> &'static str {
+    match kind {
+        Some(BodyKind::Form) => "URLENCODED",
+        Some(BodyKind::Multipart) => "MULTIPART",
+        Some(BodyKind::Json) => "JSON",
+        None => "",
+    }
 }
 
 /// How a policy reads bodies.
@@ -65,6 +78,7 @@ pub(super) fn read(
                 truncated: args.truncated,
                 error: args.error,
                 shown: true,
+                processor: Some(kind),
             }
         }
         None => BodyFacts {
@@ -72,6 +86,7 @@ pub(super) fn read(
             truncated: over,
             error: None,
             shown: true,
+            processor: None,
         },
     }
 }

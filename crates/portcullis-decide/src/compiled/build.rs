@@ -39,6 +39,9 @@ struct Builder<'r> {
     pred_span: Vec<Span>,
     /// The span of the predicate being compiled.
     span: Span,
+    /// The first `SomeNot` predicate whose inner predicate no evaluator takes (only a
+    /// rule set built without the parser can hold one): its rule and span.
+    unsupported: Option<(usize, Span)>,
 }
 
 /// A predicate before ids are assigned.
@@ -51,6 +54,12 @@ enum Class {
         list: u32,
     },
     Direct(PredKind, [Option<u32>; 2]),
+    /// `lhs not op rhs`: the values of `slot` walked, the inner predicate (a temporary
+    /// index; `None`: it never holds) tested on each.
+    SomeNot {
+        slot: u32,
+        inner: Option<usize>,
+    },
 }
 
 /// The string term a direct predicate reads on one side: the term itself, or the one
@@ -88,6 +97,7 @@ impl Builder<'_> {
             PredKind::Compare { lhs, rhs, .. } => (Some(lhs), Some(rhs)),
             PredKind::Has { set, item } => (Some(set), Some(item)),
             PredKind::List { lhs, .. } | PredKind::Str { lhs, .. } => (Some(lhs), None),
+            PredKind::SomeNot(_) => (None, None),
         };
         let mut slot = |t: Option<&Term>| t.and_then(string_operand).map(|t| self.slot(t));
         let slots = [slot(a), slot(b)];
@@ -214,6 +224,39 @@ impl Builder<'_> {
                 });
                 Formula::Pred(i as u32)
             }
+            PredKind::SomeNot(inner) => {
+                let Some(lhs) = p.some_not_operand() else {
+                    self.unsupported.get_or_insert((rule, self.span));
+                    return Formula::Const(false);
+                };
+                // The inner predicate, scanned (or direct) as if written alone; its values
+                // are those of the slot it is scanned on (`x` for `lower(x) op …`, value
+                // for value), or of `lhs`'s own.
+                let inner = match self.pred(inner, rule) {
+                    Formula::Pred(i) => Some(i as usize),
+                    Formula::Const(false) => None,
+                    _ => {
+                        self.unsupported.get_or_insert((rule, self.span));
+                        return Formula::Const(false);
+                    }
+                };
+                let class = inner.and_then(|i| self.preds.get(i));
+                if matches!(class, Some(Class::Ip { .. } | Class::SomeNot { .. })) {
+                    // A string term against an IP list: no value is ever in it.
+                    self.unsupported.get_or_insert((rule, self.span));
+                    return Formula::Const(false);
+                }
+                let scanned = match class {
+                    Some(Class::Scan { slot, .. }) => Some(*slot),
+                    _ => None,
+                };
+                let slot = match scanned {
+                    Some(s) => s,
+                    None => self.slot(lhs),
+                };
+                let i = self.add_pred(k, rule, |_| Class::SomeNot { slot, inner });
+                Formula::Pred(i as u32)
+            }
             _ => Formula::Pred(self.add_pred(k, rule, |b| b.direct(p)) as u32),
         }
     }
@@ -284,6 +327,7 @@ impl Program {
             pred_rule: Vec::new(),
             pred_span: Vec::new(),
             span: Span::default(),
+            unsupported: None,
         };
         let formulas: Vec<Formula> = rules
             .rules
@@ -291,6 +335,15 @@ impl Program {
             .enumerate()
             .map(|(i, r)| b.formula(&r.when, i))
             .collect();
+        if let Some((rule, span)) = b.unsupported {
+            return Err(CompileError::new(
+                rules.rules.get(rule).map(|r| r.id.as_str()),
+                None,
+                "`not` before this operator is not supported".to_string(),
+            )
+            .hint("`x not op …` takes a string `x` and ==, contains, starts_with, ends_with, matches, within, in or a string _any operator")
+            .at(Some(span)));
+        }
 
         // Assign ids: scanned predicates grouped by slot, then IP, then direct.
         // Scanned predicates grouped by slot, those of `arg` slots together (one source).
@@ -299,7 +352,7 @@ impl Program {
         let order_key = |c: &Class| match c {
             Class::Scan { slot, .. } => (0u8, is_arg(*slot), *slot),
             Class::Ip { .. } => (1, false, 0),
-            Class::Direct(..) => (2, false, 0),
+            Class::Direct(..) | Class::SomeNot { .. } => (2, false, 0),
         };
         let mut order: Vec<usize> = (0..b.preds.len()).collect();
         order.sort_by_key(|&i| order_key(&b.preds[i]));
@@ -407,6 +460,10 @@ impl Program {
                     }
                     Code::Direct(p, slots)
                 }
+                Class::SomeNot { slot, inner } => Code::SomeNot {
+                    slot,
+                    inner: inner.and_then(|i| map.get(i).copied()),
+                },
             });
         }
         // The limits bound the whole policy, not each field: 40 fields of one large regex

@@ -45,6 +45,9 @@ enum Code {
     /// Evaluated directly; the slots of its left and right string terms (or of the term
     /// inside `len`/`present`).
     Direct(PredKind, [Option<u32>; 2]),
+    /// `lhs not op rhs`: holds when some value of the slot fails the inner predicate
+    /// (`None`: one that never holds), tested value by value.
+    SomeNot { slot: u32, inner: Option<u32> },
 }
 
 #[derive(Debug)]
@@ -158,6 +161,9 @@ pub struct Scratch {
     one: String,
     /// Holds one side of a comparison; never written by slot computation.
     held: String,
+    /// The matches of one value scanned alone (`SomeNot`): room for every predicate id,
+    /// never cleared but for the one bit read.
+    one_hits: MatchSet,
     /// Per group: the merged scanner's scratch, and the matches of one member.
     group_scan: Vec<Option<ScanScratch>>,
     group_hits: Vec<MatchSet>,
@@ -205,6 +211,7 @@ impl Program {
             arg: String::new(),
             one: String::new(),
             held: String::new(),
+            one_hits: MatchSet::new(self.codes.len()),
             group_scan: self
                 .groups
                 .iter()

@@ -17,13 +17,7 @@ use super::{Code, Formula, Program, Scratch, Source};
 /// The term a predicate reads a field with several values through, as written: the first
 /// such operand, inside `len`, `present` and the detectors.
 fn written_operand(p: &PredKind) -> Option<&Term> {
-    let terms: [Option<&Term>; 2] = match p {
-        PredKind::Test(t) => [Some(t), None],
-        PredKind::Compare { lhs, rhs, .. } => [Some(lhs), Some(rhs)],
-        PredKind::Has { set, item } => [Some(set), Some(item)],
-        PredKind::List { lhs, .. } | PredKind::Str { lhs, .. } => [Some(lhs), None],
-    };
-    terms.into_iter().flatten().find_map(|t| {
+    p.terms().into_iter().find_map(|t| {
         let t = match t {
             Term::Len(inner) | Term::Present(inner) | Term::Detect(_, inner) => inner,
             t => t,
@@ -829,6 +823,61 @@ impl Run<'_, '_> {
                 None
             }
             Code::Ip => None,
+            Code::SomeNot { slot, inner } => {
+                let slot = *slot;
+                if !self.is_multi_slot(slot) {
+                    return None;
+                }
+                let k = self.some_not(slot, *inner)?;
+                self.evidence_at(slot, k, written)
+            }
+        }
+    }
+
+    /// `lhs not op rhs`: the first value of `slot` (the inner predicate's, or `lhs`'s)
+    /// that the inner predicate `inner` does not hold for; `None` when it holds for every
+    /// value, or there is none.
+    fn some_not(&mut self, slot: u32, inner: Option<u32>) -> Option<usize> {
+        let count = self.value_count(slot);
+        let Some(p) = inner else {
+            return (count > 0).then_some(0);
+        };
+        let program = self.program;
+        match program.codes.get(p as usize)? {
+            Code::Scan(_) => {
+                let id = PatternId::new(p);
+                // One value, or none matching: the slot's bits say it.
+                if count <= 1 || !self.scratch.bits.contains(id) {
+                    return (count > 0 && !self.scratch.bits.contains(id)).then_some(0);
+                }
+                // Several, some matching: each scanned alone until one does not.
+                let scanner = program.scanners.get(slot as usize)?.as_ref()?;
+                let Scratch {
+                    values,
+                    ranges,
+                    scan,
+                    one_hits,
+                    ..
+                } = &mut *self.scratch;
+                let (buf, ranges) = (values.get(slot as usize)?, ranges.get(slot as usize)?);
+                let sc = scan.get_mut(slot as usize)?.as_mut()?;
+                ranges.iter().position(|&(a, b)| {
+                    one_hits.remove(id);
+                    scanner.scan(
+                        buf.get(a as usize..b as usize).unwrap_or_default(),
+                        sc,
+                        one_hits,
+                    );
+                    !one_hits.contains(id)
+                })
+            }
+            Code::Direct(kind, slots) => {
+                if self.program.reads_body {
+                    self.ensure_body();
+                }
+                (0..count).find(|&k| !self.direct_one(p, kind, *slots, [k, 0]))
+            }
+            Code::Ip | Code::SomeNot { .. } => None,
         }
     }
 
@@ -933,6 +982,7 @@ impl Run<'_, '_> {
                 self.scratch.bits.contains(PatternId::new(p))
             }
             Some(Code::Direct(kind, slots)) => self.direct(p, kind, *slots),
+            Some(Code::SomeNot { slot, inner }) => self.some_not(*slot, *inner).is_some(),
             None => false,
         }
     }
@@ -1007,6 +1057,11 @@ impl Run<'_, '_> {
             Term::Int(n) => Some(*n),
             Term::Count(of) => Some(self.count(of)),
             Term::Field(Field::Score(name)) => Some(self.score(name)),
+            Term::Field(Field::BodyLength) => Some(
+                self.req
+                    .body
+                    .map_or(0, |b| i64::try_from(b.len()).unwrap_or(i64::MAX)),
+            ),
             Term::Len(inner) if **inner == Term::Field(Field::Labels) => {
                 Some(self.labels().count() as i64)
             }
@@ -1149,8 +1204,9 @@ impl Run<'_, '_> {
             } => self
                 .string_of(lhs, slots[0], k[0])
                 .is_some_and(|v| pattern.contains(v)),
-            // Every other list and string predicate on a computed term is scanned.
-            PredKind::List { .. } | PredKind::Str { .. } => false,
+            // Every other list and string predicate on a computed term is scanned, and
+            // `SomeNot` has its own code.
+            PredKind::List { .. } | PredKind::Str { .. } | PredKind::SomeNot(_) => false,
         }
     }
 }

@@ -47,6 +47,26 @@ pub(super) fn collection(t: &Term) -> Option<&Field> {
     }
 }
 
+/// Writes ModSecurity v3's `REQUEST_URI` of `target` into `out`: percent-decoded once
+/// (`+` kept); unless that starts with `/`, from the first `/` after `scheme://` when the
+/// first `:` is followed by `//` and a `/` comes after them.
+fn modsec_uri(target: &str, out: &mut String) {
+    let start = out.len();
+    normalize::percent_decode_into(target, false, out);
+    let decoded = out.get(start..).unwrap_or_default();
+    if decoded.starts_with('/') {
+        return;
+    }
+    let cut = decoded.find(':').and_then(|colon| {
+        let after = colon + 3;
+        let authority = decoded.get(colon + 1..)?.strip_prefix("//")?;
+        Some(after + authority.find('/')?)
+    });
+    if let Some(cut) = cut {
+        out.drain(start..start + cut);
+    }
+}
+
 /// Records that slot `i` holds one value, its whole buffer.
 pub(super) fn set_single(ranges: &mut [Vec<(u32, u32)>], i: usize, len: usize) {
     if let Some(r) = ranges.get_mut(i) {
@@ -112,6 +132,21 @@ pub(super) fn compute(
                 }
                 true
             }
+            Field::Uri => {
+                modsec_uri(req.uri, out);
+                true
+            }
+            Field::RawUri => copy(Some(req.uri), out),
+            Field::Basename => {
+                tmp.clear();
+                normalize::percent_decode_into(req.uri, false, tmp);
+                let path = tmp.split('?').next().unwrap_or_default();
+                if let Some(i) = path.rfind(['/', '\\']) {
+                    out.push_str(path.get(i + 1..).unwrap_or_default());
+                }
+                true
+            }
+            Field::BodyProcessor => copy(Some(body::processor_name(target.body.processor)), out),
             f if f.is_multi() => copy(arg, out),
             Field::Body if target.body.shown => {
                 body::text(req, target.max_body_bytes, out);

@@ -19,12 +19,17 @@ pub(crate) struct BodyView {
     pub(crate) truncated: bool,
     /// `body.inspected`.
     pub(crate) inspected: bool,
+    /// `body.processor`: the processor that read the body, `None` when none did.
+    pub(crate) processor: Option<BodyKind>,
+    /// `body.length`: the body's bytes, all of them (0 without a body).
+    pub(crate) length: usize,
 }
 
 /// The body fields of `req` under `s`, as docs/requests.md says.
 pub(crate) fn view(req: &Request<'_>, s: &Settings) -> BodyView {
     let header_values = |name: &str| super::header_values(req, name);
     let body = req.body.unwrap_or_default();
+    let length = body.len();
     if body.is_empty() {
         let length_says = header_values("content-length").iter().any(|v| v != "0");
         let chunked = !header_values("transfer-encoding").is_empty();
@@ -37,6 +42,7 @@ pub(crate) fn view(req: &Request<'_>, s: &Settings) -> BodyView {
     if too_long && s.on_body_limit == OnBodyLimit::Allow {
         return BodyView {
             truncated: true,
+            length,
             ..BodyView::default()
         };
     }
@@ -51,6 +57,7 @@ pub(crate) fn view(req: &Request<'_>, s: &Settings) -> BodyView {
         return BodyView {
             text,
             truncated: too_long,
+            length,
             ..BodyView::default()
         };
     };
@@ -67,6 +74,8 @@ pub(crate) fn view(req: &Request<'_>, s: &Settings) -> BodyView {
         args: read.args,
         error: read.error,
         truncated: read.truncated,
+        processor: Some(kind),
+        length,
     }
 }
 

@@ -75,6 +75,38 @@ pub(crate) fn percent_decode(text: &str, plus: bool) -> String {
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
+/// ModSecurity v3's `REQUEST_URI` (`Transaction::processURI`): the target percent-decoded
+/// once (`+` kept), then, unless it starts with `/`, cut to the first `/` after
+/// `scheme://` when its first `:` is followed by `//` (so `http://h` stays whole).
+pub(crate) fn modsec_uri(target: &str) -> String {
+    let decoded = percent_decode(target, false);
+    if decoded.is_empty() || decoded.starts_with('/') {
+        return decoded;
+    }
+    let Some(colon) = decoded.find(':') else {
+        return decoded;
+    };
+    let Some(authority) = decoded[colon + 1..].strip_prefix("//") else {
+        return decoded;
+    };
+    match authority.find('/') {
+        Some(slash) => authority[slash..].to_string(),
+        None => decoded,
+    }
+}
+
+/// ModSecurity v3's `REQUEST_BASENAME`: in the decoded target (as [`modsec_uri`] decodes
+/// it, scheme and authority kept) up to its first `?`, what follows the last `/` or `\`;
+/// `""` when there is none or nothing follows.
+pub(crate) fn modsec_basename(target: &str) -> String {
+    let decoded = percent_decode(target, false);
+    let path = decoded.split('?').next().unwrap_or_default();
+    match path.rfind(['/', '\\']) {
+        Some(i) => path[i + 1..].to_string(),
+        None => String::new(),
+    }
+}
+
 /// The target without its fragment, and the part after `scheme://` when it is in
 /// absolute form (a scheme is a letter followed by letters, digits, `+`, `-`, `.`).
 fn absolute_rest(target: &str) -> (&str, Option<&str>) {

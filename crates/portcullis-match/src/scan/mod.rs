@@ -77,9 +77,11 @@ pub struct ScanLimits {
     /// Most heap bytes of lazy DFA cache, per compiled regex and
     /// [`ScanScratch`] (the shared regex and each gated regex that ran have
     /// their own); past it the cache is reset, and if that happens too often
-    /// the search falls back to a slower (still linear-time) engine. Also the
-    /// most a field's single `contains_any` list may take as a first-match DFA
-    /// (larger lists use the literal automaton). Default: 2 MiB.
+    /// the search falls back to a slower (still linear-time) engine; a regex
+    /// whose lazy DFA needs more than this to start runs on that engine only.
+    /// Also the most a field's single `contains_any` list may take as a
+    /// first-match DFA, up to 2 MiB (larger lists use the literal automaton).
+    /// Default: 2 MiB.
     pub dfa_size_limit: usize,
     /// Most heap bytes the literal automaton may take as a DFA, its fastest
     /// form; a larger literal set gets aho-corasick's compact NFA instead
@@ -87,6 +89,10 @@ pub struct ScanLimits {
     /// literals).
     pub literal_dfa_size_limit: usize,
 }
+
+/// Largest first-match DFA for a single `contains_any` list, whatever
+/// [`ScanLimits::dfa_size_limit`] allows.
+const FIRST_MATCH_DFA_MAX: usize = 2 << 20;
 
 impl Default for ScanLimits {
     fn default() -> Self {
@@ -261,7 +267,12 @@ impl ScannerBuilder {
         Ok(Scanner {
             token: NEXT_TOKEN.fetch_add(1, Ordering::Relaxed),
             always: always.into_boxed_slice(),
-            literals: literals.build(limits.literal_dfa_size_limit, limits.dfa_size_limit)?,
+            // A first-match DFA past a few MiB takes seconds to build (OWASP CRS's phrase
+            // files): the literal automaton serves those lists as fast.
+            literals: literals.build(
+                limits.literal_dfa_size_limit,
+                limits.dfa_size_limit.min(FIRST_MATCH_DFA_MAX),
+            )?,
             equals: equals.build(),
             ungated,
             gated: gated.build_each(&limits, ungated_bytes)?,

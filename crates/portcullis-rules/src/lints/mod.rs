@@ -225,12 +225,7 @@ fn client_controlled_allow(rules: &[Rule], nnf: &[Expr], out: &mut Vec<Diagnosti
 }
 
 fn pred_terms(p: &Pred) -> Vec<&Term> {
-    match &p.kind {
-        PredKind::Test(t) => vec![t],
-        PredKind::Compare { lhs, rhs, .. } => vec![lhs, rhs],
-        PredKind::Str { lhs, .. } | PredKind::List { lhs, .. } => vec![lhs],
-        PredKind::Has { set, item } => vec![set, item],
-    }
+    p.kind.terms()
 }
 
 /// Three-valued: `Some(b)` when known on every CORS preflight from an anonymous caller.
@@ -462,7 +457,14 @@ fn pointless_hide(r: &Rule, sources: &Sources, out: &mut Vec<Diagnostic>) {
         reads_path |= pred_terms(p).iter().any(|t| {
             matches!(
                 t.field(),
-                Some(Field::Path | Field::RawPath | Field::RequestLine)
+                Some(
+                    Field::Path
+                        | Field::RawPath
+                        | Field::RequestLine
+                        | Field::Uri
+                        | Field::RawUri
+                        | Field::Basename
+                )
             )
         });
     });

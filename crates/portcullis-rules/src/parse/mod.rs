@@ -230,8 +230,15 @@ impl Parser<'_, '_> {
             .get(self.pos.wrapping_sub(1))
             .map_or(start, |t| t.1.end);
         let lhs_range = start..lhs_end;
+        // `lhs not op rhs`: the operator negated member by member (`SomeNot`).
+        let negated = self.is_word("not").then(|| self.bump().1);
+        let errors_before = self.errors.len();
         let op = self.peek().clone();
         let op_range = self.range();
+        if let Some(not_range) = &negated {
+            self.check_some_not(&op, not_range.clone(), op_range.clone())?;
+        }
+        let is_cmp = matches!(op, Tok::Cmp(_));
         let kind = match op {
             Tok::Cmp(cmp) => {
                 self.bump();
@@ -349,6 +356,31 @@ impl Parser<'_, '_> {
                 }
             },
             _ => self.test(lhs, lhs_range.clone())?,
+        };
+        let kind = match negated {
+            Some(_) => {
+                let kind = PredKind::SomeNot(Box::new(kind));
+                if kind.some_not_operand().is_none() && self.errors.len() == errors_before {
+                    let end = self
+                        .toks
+                        .get(self.pos.wrapping_sub(1))
+                        .map_or(start, |t| t.1.end);
+                    let (msg, hint) = if is_cmp {
+                        (
+                            "`not ==` compares with a string literal",
+                            "e.g. `args not == \"on\"`; compare two fields with `!=`",
+                        )
+                    } else {
+                        (
+                            "`not` before an operator needs a string on its left",
+                            "negate a whole test with `not (…)`",
+                        )
+                    };
+                    self.errors.push(self.error_at(start..end, msg, hint));
+                }
+                kind
+            }
+            None => kind,
         };
         let end = self
             .toks
@@ -514,6 +546,9 @@ impl Parser<'_, '_> {
             "query" => Field::Query,
             "protocol" => Field::Protocol,
             "request_line" => Field::RequestLine,
+            "uri" => Field::Uri,
+            "raw_uri" => Field::RawUri,
+            "basename" => Field::Basename,
             "user_agent" => Field::UserAgent,
             "auth.authenticated" => Field::AuthAuthenticated,
             "auth.subject" => Field::AuthSubject,
@@ -533,6 +568,8 @@ impl Parser<'_, '_> {
             "body.inspected" => Field::BodyInspected,
             "body.truncated" => Field::BodyTruncated,
             "body.error" => Field::BodyError,
+            "body.processor" => Field::BodyProcessor,
+            "body.length" => Field::BodyLength,
             "files" => Field::Files,
             "headers" => Field::Headers,
             "header_names" => Field::HeaderNames,

@@ -30,6 +30,57 @@ impl Parser<'_, '_> {
         Ok(PredKind::Test(lhs))
     }
 
+    /// The operator after `lhs not`: a string or string-list operator, or `==`.
+    pub(super) fn check_some_not(
+        &self,
+        op: &Tok,
+        not: Range<usize>,
+        op_range: Range<usize>,
+    ) -> PResult<()> {
+        let fits = match op {
+            Tok::Cmp(cmp) => *cmp == CmpOp::Eq,
+            Tok::Ident(w) => matches!(
+                w.as_str(),
+                "contains"
+                    | "starts_with"
+                    | "ends_with"
+                    | "matches"
+                    | "within"
+                    | "in"
+                    | "contains_any"
+                    | "starts_with_any"
+                    | "ends_with_any"
+                    | "matches_any"
+            ),
+            _ => false,
+        };
+        if fits {
+            return Ok(());
+        }
+        let (r, msg) = match op {
+            Tok::Ident(w) if !matches!(w.as_str(), "has" | "has_any") => (
+                not.start..op_range.end,
+                format!("expected an operator after `not`, found `{w}`"),
+            ),
+            Tok::Cmp(_) | Tok::Ident(_) => (
+                op_range.clone(),
+                format!(
+                    "`{}` cannot follow `not`",
+                    self.src.get(op_range).unwrap_or("")
+                ),
+            ),
+            t => (
+                not.start..op_range.end,
+                format!("expected an operator after `not`, found {}", t.describe()),
+            ),
+        };
+        Err(self.error_at(
+            r,
+            &msg,
+            "`x not op …` holds when some value of x fails `op` (`args not matches \"^[0-9]+$\"`); it takes ==, contains, starts_with, ends_with, matches, within, in and the string _any forms. Negate a whole test with `not (…)`",
+        ))
+    }
+
     pub(super) fn want_type(&mut self, t: &Term, want: Type, r: Range<usize>, msg: &str) {
         if t.ty() != want {
             let hint = format!("this is {}, but {want} is needed here", t.ty());

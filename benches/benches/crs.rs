@@ -1,0 +1,107 @@
+//! `crs`: OWASP CRS v4 (from `../shared/crs`, never copied into the repository) in
+//! portcullis, per phase: parsing the SecLang files, lowering and compiling them, and
+//! evaluating a realistic request mix at paranoia level 1 (CRS's default, blocking) and at
+//! paranoia level 4.
+
+use std::path::{Path, PathBuf};
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use portcullis_benches::corpus::Rng;
+use portcullis_benches::{note, policies};
+use portcullis_decide::{OwnedRequest, Policy, Request};
+use portcullis_seclang::{lower, LoadOptions, LowerOptions, SecLangConfig};
+
+fn crs() -> PathBuf {
+    std::env::var_os("PORTCULLIS_CRS_DIR").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/crs"),
+        PathBuf::from,
+    )
+}
+
+/// Paranoia level 4, detecting and blocking, beside the setup example.
+const PL4: &str = r#"SecAction "id:900000,phase:1,pass,nolog,setvar:tx.blocking_paranoia_level=4""#;
+
+/// The request mix: browser page loads (most), API calls with query strings, small JSON
+/// bodies of which 5 % carry an attack.
+fn mix(rng: &mut Rng) -> Vec<OwnedRequest> {
+    // Some clients come from this documentation range (the generators' blocklist).
+    let clients: Vec<ipnet::IpNet> = vec!["192.0.2.0/24".parse().expect("net")];
+    let mut reqs = policies::small_requests(700, &clients, rng);
+    reqs.extend(policies::requests(200, &clients, rng));
+    reqs.extend(policies::json_requests(100, rng));
+    reqs
+}
+
+fn config(extra: Option<&Path>) -> SecLangConfig {
+    let mut paths = vec![crs().join("crs-setup.conf.example")];
+    paths.extend(extra.map(Path::to_path_buf));
+    paths.push(crs().join("rules"));
+    SecLangConfig::load(&paths, &LoadOptions::default()).expect("CRS parses")
+}
+
+fn policy(config: SecLangConfig) -> Policy {
+    let set = config.resolve().expect("CRS resolves");
+    let lowered = lower(
+        &set,
+        &LowerOptions {
+            skip_unsupported: true,
+        },
+    )
+    .expect("lowers");
+    note(format_args!(
+        "{} engine rules, {} decided at load, {} left out as unsupported",
+        lowered.rules.rules.len(),
+        lowered.folded,
+        lowered.skipped.len()
+    ));
+    Policy::compile(lowered.rules).expect("compiles")
+}
+
+fn crs_bench(c: &mut Criterion) {
+    if !crs().join("rules").is_dir() {
+        eprintln!("*** SKIPPED: CRS not found at {} ***", crs().display());
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("portcullis-crs-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let pl4 = dir.join("pl4.conf");
+    std::fs::write(&pl4, PL4).expect("writes");
+
+    let mut g = c.benchmark_group("crs");
+    g.sample_size(10);
+    g.bench_function("parse", |b| b.iter(|| std::hint::black_box(config(None))));
+    g.bench_function("lower_and_compile", |b| {
+        b.iter_batched(
+            || config(None),
+            |c| std::hint::black_box(policy(c)),
+            criterion::BatchSize::PerIteration,
+        )
+    });
+    g.finish();
+
+    let mut rng = Rng::new(0xC25);
+    let requests = mix(&mut rng);
+    let views: Vec<Request<'_>> = requests.iter().map(OwnedRequest::view).collect();
+    for (name, extra) in [("pl1", None), ("pl4", Some(pl4.as_path()))] {
+        let p = policy(config(extra));
+        note(format_args!(
+            "crs {name}: regexes {} MB",
+            p.regex_bytes() >> 20
+        ));
+        let mut g = c.benchmark_group("crs_evaluate");
+        g.throughput(Throughput::Elements(views.len() as u64));
+        g.sample_size(10);
+        g.bench_function(BenchmarkId::new("compiled", name), |b| {
+            b.iter(|| {
+                for r in &views {
+                    std::hint::black_box(p.evaluate(r));
+                }
+            })
+        });
+        g.finish();
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+criterion_group!(benches, crs_bench);
+criterion_main!(benches);

@@ -486,10 +486,15 @@ pub fn cookie<'a>(header: &'a str, name: &str) -> Option<&'a str> {
 }
 
 /// Every cookie of a `Cookie` header value, name and value, trimmed, the value's
-/// surrounding quotes removed; a pair without `=` is skipped.
+/// surrounding quotes removed. A pair without `=` is a cookie with that name and an
+/// empty value, as ModSecurity reads it: skipping it would hide what it carries from
+/// every cookie rule, while the application may well read it. Empty pairs are skipped.
 pub fn cookies(header: &str) -> impl Iterator<Item = (&str, &str)> {
     header.split(';').filter_map(|pair| {
-        let (k, v) = pair.split_once('=')?;
+        if pair.trim().is_empty() {
+            return None;
+        }
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         let v = v.trim();
         Some((
             k.trim(),

@@ -238,11 +238,21 @@ impl Lowering<'_> {
         }
         let mut cond = Cond::Static(true);
         let mut prev: Option<(&Link, &[crate::action::Action])> = None;
+        let mut unsupported = None;
         for (i, link) in rule.links.iter().enumerate() {
             let actions = if i == 0 { &rule.actions } else { &link.actions };
-            let c = self.link(link, actions, prev)?;
-            cond = and(cond, c);
+            match self.link(link, actions, prev) {
+                Ok(c) => cond = and(cond, c),
+                // A link that cannot be lowered does not matter when another is false at
+                // load time (CRS guards a check with `&TX:arg_length "@eq 1"`).
+                Err(e) => unsupported = unsupported.or(Some(e)),
+            }
             prev = Some((link, actions));
+        }
+        if let Some(e) = unsupported {
+            if !matches!(cond, Cond::Static(false)) {
+                return Err(e);
+            }
         }
         let skip_after = rule.actions.iter().find_map(|a| match &a.kind {
             ActionKind::SkipAfter(m) => Some(m.as_str()),

@@ -373,14 +373,16 @@ pub(crate) fn cookie(req: &Request<'_>, name: &str) -> Option<String> {
 }
 
 /// Every cookie of the request's `Cookie` headers, in order: name and value, trimmed,
-/// the value's quotes removed.
+/// the value's quotes removed; a pair without `=` is a name with an empty value.
 pub(crate) fn cookies(req: &Request<'_>) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for line in header_values(req, "cookie") {
         for pair in line.split(';') {
-            let Some((k, v)) = pair.split_once('=') else {
+            if pair.trim().is_empty() {
                 continue;
-            };
+            }
+            // No `=`: a name with an empty value (ModSecurity's reading).
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
             let v = v.trim();
             let unquoted = if v.len() >= 2 && v.starts_with('"') && v.ends_with('"') {
                 &v[1..v.len() - 1]

@@ -37,14 +37,113 @@ impl Detector {
     }
 
     /// Whether `value` is an injection. Empty values never are.
+    ///
+    /// A detector costs microseconds a value, and the same values come again and again
+    /// (user agents, referers, common arguments): each thread remembers the verdicts on
+    /// recent short values, compared byte for byte, so a repeated value costs a hash.
     #[must_use]
     pub fn detect(self, value: &[u8]) -> bool {
         if value.is_empty() {
             return false;
         }
+        if value.len() > cache::MAX_LEN {
+            return self.run(value);
+        }
+        cache::CACHE
+            .try_with(|c| {
+                let mut c = c.borrow_mut();
+                match c.get(self, value) {
+                    Some(verdict) => verdict,
+                    None => {
+                        let verdict = self.run(value);
+                        c.put(self, value, verdict);
+                        verdict
+                    }
+                }
+            })
+            .unwrap_or_else(|_| self.run(value))
+    }
+
+    fn run(self, value: &[u8]) -> bool {
         match self {
             Detector::Sqli => libinjectionrs::detect_sqli(value).is_injection(),
             Detector::Xss => libinjectionrs::detect_xss(value).is_injection(),
+        }
+    }
+}
+
+/// Recent verdicts per thread: a direct-mapped table indexed by a keyed hash (the
+/// process's random SipHash keys, so no client can aim values at one slot), each entry
+/// holding the whole value it answers for.
+mod cache {
+    use std::cell::RefCell;
+    use std::hash::{BuildHasher, Hasher};
+
+    use super::Detector;
+
+    /// Longest value remembered.
+    pub(super) const MAX_LEN: usize = 256;
+    const SLOTS: usize = 512;
+
+    struct Entry {
+        len: u16,
+        detector: u8,
+        verdict: bool,
+        bytes: [u8; MAX_LEN],
+    }
+
+    pub(super) struct Cache {
+        keys: std::collections::hash_map::RandomState,
+        entries: Box<[Entry]>,
+    }
+
+    thread_local! {
+        pub(super) static CACHE: RefCell<Cache> = RefCell::new(Cache::new());
+    }
+
+    impl Cache {
+        fn new() -> Cache {
+            Cache {
+                keys: std::collections::hash_map::RandomState::new(),
+                entries: (0..SLOTS)
+                    .map(|_| Entry {
+                        len: 0,
+                        // No detector: an empty slot matches nothing.
+                        detector: u8::MAX,
+                        verdict: false,
+                        bytes: [0; MAX_LEN],
+                    })
+                    .collect(),
+            }
+        }
+
+        fn slot(&self, d: Detector, value: &[u8]) -> usize {
+            let mut h = self.keys.build_hasher();
+            h.write_u8(d as u8);
+            h.write(value);
+            (h.finish() % SLOTS as u64) as usize
+        }
+
+        pub(super) fn get(&self, d: Detector, value: &[u8]) -> Option<bool> {
+            let e = self.entries.get(self.slot(d, value))?;
+            (e.detector == d as u8
+                && usize::from(e.len) == value.len()
+                && e.bytes.get(..value.len()) == Some(value))
+            .then_some(e.verdict)
+        }
+
+        pub(super) fn put(&mut self, d: Detector, value: &[u8], verdict: bool) {
+            let i = self.slot(d, value);
+            let (Some(e), Ok(len)) = (self.entries.get_mut(i), u16::try_from(value.len())) else {
+                return;
+            };
+            let Some(dst) = e.bytes.get_mut(..value.len()) else {
+                return;
+            };
+            dst.copy_from_slice(value);
+            e.len = len;
+            e.detector = d as u8;
+            e.verdict = verdict;
         }
     }
 }
@@ -99,6 +198,27 @@ mod tests {
             assert!(!Detector::Sqli.detect(s.as_bytes()), "sqli {s:?}");
             assert!(!Detector::Xss.detect(s.as_bytes()), "xss {s:?}");
         }
+    }
+
+    /// The cache answers what the detector answers, for repeated and colliding values.
+    #[test]
+    fn remembered_verdicts_are_the_detectors() {
+        let values: Vec<String> = (0..3000)
+            .map(|i| match i % 3 {
+                0 => format!("{i}' OR '1'='1"),
+                1 => format!("<img src=x onerror=alert({i})>"),
+                _ => format!("Mozilla/5.0 build {i}"),
+            })
+            .collect();
+        for _ in 0..2 {
+            for v in &values {
+                for d in Detector::ALL {
+                    assert_eq!(d.detect(v.as_bytes()), d.run(v.as_bytes()), "{d} {v:?}");
+                }
+            }
+        }
+        let long = "1' OR '1'='1 ".repeat(40);
+        assert!(Detector::Sqli.detect(long.as_bytes()));
     }
 
     #[test]

@@ -295,6 +295,27 @@ impl Lowering<'_> {
             when = Expr::And(all);
         }
         let score = self.dynamic_effects(rule)?;
+        // A `nolog` rule that lets the request pass and adds to no score has no effect
+        // the engine models (CRS 901340 forces a body variable portcullis always has): it
+        // would only show in `matched`, where ModSecurity's log would not show it.
+        let nolog = rule
+            .actions
+            .iter()
+            .rev()
+            .find_map(|a| match a.kind {
+                ActionKind::NoLog => Some(true),
+                ActionKind::Log => Some(false),
+                _ => None,
+            })
+            .unwrap_or(false);
+        if nolog
+            && score.is_empty()
+            && skip_after.is_none()
+            && matches!(rule.disruptive.kind, ActionKind::Pass | ActionKind::Block)
+        {
+            self.folded += 1;
+            return Ok(None);
+        }
         let (action, status) = match rule.disruptive.kind {
             ActionKind::Deny | ActionKind::Drop => (
                 EngineAction::Forbid,

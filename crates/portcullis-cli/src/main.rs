@@ -268,6 +268,27 @@ fn check(paths: &[PathBuf], deny_warnings: bool) -> anyhow::Result<Outcome> {
         warnings.len()
     )
     .context("writing to stdout")?;
+    // What was compiled into which scanner: one per field and decoding chain, every
+    // pattern of every rule on it in one pass (the largest first).
+    let mut fields = policy.field_costs(&[]);
+    fields.retain(|f| f.predicates > 0);
+    fields.sort_by(|a, b| b.predicates.cmp(&a.predicates).then(a.field.cmp(&b.field)));
+    if !fields.is_empty() {
+        let predicates: usize = fields.iter().map(|f| f.predicates).sum();
+        writeln!(
+            out,
+            "compiled: {} field scanners, {predicates} scanned predicates, {} KiB of regexes",
+            fields.len(),
+            policy.regex_bytes() >> 10
+        )
+        .context("writing to stdout")?;
+        for f in fields.iter().take(10) {
+            writeln!(out, "  {:>5} on {}", f.predicates, f.field).context("writing to stdout")?;
+        }
+        if fields.len() > 10 {
+            writeln!(out, "  … and {} more", fields.len() - 10).context("writing to stdout")?;
+        }
+    }
     Ok(if deny_warnings && !warnings.is_empty() {
         reportln!("error: warnings are denied (--deny-warnings)");
         Outcome::Problems

@@ -778,11 +778,7 @@ impl Lowering<'_> {
                     "0" => Expr::Not(Box::new(error)),
                     _ => Expr::Const(false),
                 };
-                return Ok(Some(Cond::Dynamic(if op.negated {
-                    Expr::Not(Box::new(holds))
-                } else {
-                    holds
-                })));
+                return Ok(Some(Cond::Dynamic(negated(holds, op))));
             }
             VariableKind::RemoteAddr => {
                 let OperatorKind::IpMatch(nets) = &op.kind else {
@@ -808,32 +804,16 @@ impl Lowering<'_> {
                     span: op.span,
                     text: self.set.sources.slice(op.span).to_string(),
                 });
-                return Ok(Some(Cond::Dynamic(if op.negated {
-                    Expr::Not(Box::new(e))
-                } else {
-                    e
-                })));
+                return Ok(Some(Cond::Dynamic(negated(e, op))));
             }
             _ => return Ok(None),
         };
-        let (cmp, m) = match &op.kind {
-            OperatorKind::Eq(m) => (CmpOp::Eq, m),
-            OperatorKind::Ge(m) => (CmpOp::Ge, m),
-            OperatorKind::Gt(m) => (CmpOp::Gt, m),
-            OperatorKind::Lt(m) => (CmpOp::Lt, m),
-            OperatorKind::Le(m) => (CmpOp::Le, m),
-            _ => {
-                return Err(Unsupported(format!(
-                    "{} under a string operator",
-                    v.kind.name()
-                )))
-            }
+        let Some((cmp, n)) = self.comparison(op)? else {
+            return Err(Unsupported(format!(
+                "{} under a string operator",
+                v.kind.name()
+            )));
         };
-        let n: i64 = self
-            .expand(m)?
-            .trim()
-            .parse()
-            .map_err(|_| Unsupported("a comparison with what is not a number".into()))?;
         let e = Expr::Pred(Pred {
             kind: PredKind::Compare {
                 lhs,
@@ -847,11 +827,7 @@ impl Lowering<'_> {
                 self.set.sources.slice(op.span)
             ),
         });
-        Ok(Some(Cond::Dynamic(if op.negated {
-            Expr::Not(Box::new(e))
-        } else {
-            e
-        })))
+        Ok(Some(Cond::Dynamic(negated(e, op))))
     }
 
     /// `&VAR`: how many members there are.
@@ -863,19 +839,9 @@ impl Lowering<'_> {
     ) -> Result<Cond, Unsupported> {
         let field = collection_of(v, excluded)?
             .ok_or_else(|| Unsupported(format!("counting {}", v.kind.name())))?;
-        let (cmp, n) = match &op.kind {
-            OperatorKind::Eq(m) => (CmpOp::Eq, m),
-            OperatorKind::Ge(m) => (CmpOp::Ge, m),
-            OperatorKind::Gt(m) => (CmpOp::Gt, m),
-            OperatorKind::Lt(m) => (CmpOp::Lt, m),
-            OperatorKind::Le(m) => (CmpOp::Le, m),
-            _ => return Err(Unsupported("a count under a string operator".into())),
+        let Some((cmp, n)) = self.comparison(op)? else {
+            return Err(Unsupported("a count under a string operator".into()));
         };
-        let n: i64 = self
-            .expand(n)?
-            .trim()
-            .parse()
-            .map_err(|_| Unsupported("a count compared with what is not a number".into()))?;
         let e = Expr::Pred(Pred {
             kind: PredKind::Compare {
                 lhs: Term::Count(field),
@@ -889,11 +855,7 @@ impl Lowering<'_> {
                 self.set.sources.slice(op.span)
             ),
         });
-        Ok(Cond::Dynamic(if op.negated {
-            Expr::Not(Box::new(e))
-        } else {
-            e
-        }))
+        Ok(Cond::Dynamic(negated(e, op)))
     }
 
     /// `TX:x` and `&TX:x`: a constant decided here, or a score compared.
@@ -927,18 +889,9 @@ impl Lowering<'_> {
                 Ok(Cond::Static(holds != op.negated))
             }
             Some(Tx::Score(s)) => {
-                let (cmp, m) = match &op.kind {
-                    OperatorKind::Eq(m) => (CmpOp::Eq, m),
-                    OperatorKind::Ge(m) => (CmpOp::Ge, m),
-                    OperatorKind::Gt(m) => (CmpOp::Gt, m),
-                    OperatorKind::Lt(m) => (CmpOp::Lt, m),
-                    OperatorKind::Le(m) => (CmpOp::Le, m),
-                    _ => return Err(Unsupported("a score under a string operator".into())),
+                let Some((cmp, n)) = self.comparison(op)? else {
+                    return Err(Unsupported("a score under a string operator".into()));
                 };
-                let n: i64 =
-                    self.expand(m)?.trim().parse().map_err(|_| {
-                        Unsupported("a comparison with what is not a number".into())
-                    })?;
                 let pred = Expr::Pred(Pred {
                     kind: PredKind::Compare {
                         lhs: Term::Field(Field::Score(s)),
@@ -948,11 +901,7 @@ impl Lowering<'_> {
                     span: op.span,
                     text: self.set.sources.slice(op.span).to_string(),
                 });
-                Ok(Cond::Dynamic(if op.negated {
-                    Expr::Not(Box::new(pred))
-                } else {
-                    pred
-                }))
+                Ok(Cond::Dynamic(negated(pred, op)))
             }
             Some(Tx::Dynamic) => Err(Unsupported(format!("tx.{key}, set per request"))),
         }
@@ -1050,24 +999,16 @@ impl Lowering<'_> {
                 op: StrOp::Contains,
                 pattern: text("\u{FFFD}"),
             },
-            OperatorKind::Eq(m)
-            | OperatorKind::Ge(m)
-            | OperatorKind::Gt(m)
-            | OperatorKind::Lt(m)
-            | OperatorKind::Le(m) => {
+            OperatorKind::Eq(_)
+            | OperatorKind::Ge(_)
+            | OperatorKind::Gt(_)
+            | OperatorKind::Lt(_)
+            | OperatorKind::Le(_) => {
                 let Term::Len(_) = term else {
                     return Err(Unsupported("a number compared with a field's text".into()));
                 };
-                let n: i64 =
-                    self.expand(m)?.trim().parse().map_err(|_| {
-                        Unsupported("a comparison with what is not a number".into())
-                    })?;
-                let cmp = match &op.kind {
-                    OperatorKind::Eq(_) => CmpOp::Eq,
-                    OperatorKind::Ge(_) => CmpOp::Ge,
-                    OperatorKind::Gt(_) => CmpOp::Gt,
-                    OperatorKind::Lt(_) => CmpOp::Lt,
-                    _ => CmpOp::Le,
+                let Some((cmp, n)) = self.comparison(op)? else {
+                    return Err(Unsupported("this operator".into()));
                 };
                 PredKind::Compare {
                     lhs: term,
@@ -1079,6 +1020,25 @@ impl Lowering<'_> {
             OperatorKind::NoMatch => PredKind::Test(Term::Bool(false)),
             _ => return Err(Unsupported("this operator".into())),
         })
+    }
+
+    /// `@eq @ge @gt @lt @le`: the comparison and the load-time number it compares with;
+    /// `None` for the other operators.
+    fn comparison(&self, op: &Operator) -> Result<Option<(CmpOp, i64)>, Unsupported> {
+        let (cmp, m) = match &op.kind {
+            OperatorKind::Eq(m) => (CmpOp::Eq, m),
+            OperatorKind::Ge(m) => (CmpOp::Ge, m),
+            OperatorKind::Gt(m) => (CmpOp::Gt, m),
+            OperatorKind::Lt(m) => (CmpOp::Lt, m),
+            OperatorKind::Le(m) => (CmpOp::Le, m),
+            _ => return Ok(None),
+        };
+        let n = self
+            .expand(m)?
+            .trim()
+            .parse()
+            .map_err(|_| Unsupported("a comparison with what is not a number".into()))?;
+        Ok(Some((cmp, n)))
     }
 
     /// `@pm`: any phrase, ASCII case-insensitively, as a pattern list.
@@ -1111,6 +1071,15 @@ impl Lowering<'_> {
 enum Skip<'r> {
     Static(&'r str),
     Dynamic(&'r str, Expr),
+}
+
+/// `e`, or `not e` under a negated operator (`!@…`).
+fn negated(e: Expr, op: &Operator) -> Expr {
+    if op.negated {
+        Expr::Not(Box::new(e))
+    } else {
+        e
+    }
 }
 
 fn and(a: Cond, b: Cond) -> Cond {

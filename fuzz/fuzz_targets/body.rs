@@ -1,4 +1,4 @@
-//! Body processors (form, JSON, multipart) against the reference's naive readers, under
+//! Body processors (form, JSON, multipart, XML) against the reference's naive readers, under
 //! tight and default limits: the same arguments, error and truncation, and never a panic.
 #![no_main]
 
@@ -9,7 +9,7 @@ fuzz_target!(|data: &[u8]| {
     let Some((&pick, body)) = data.split_first() else {
         return;
     };
-    let kind = [BodyKind::Form, BodyKind::Json, BodyKind::Multipart][usize::from(pick % 3)];
+    let kind = [BodyKind::Form, BodyKind::Json, BodyKind::Multipart, BodyKind::Xml][usize::from(pick % 4)];
     let limits = if pick & 4 == 0 {
         BodyLimits::default()
     } else {

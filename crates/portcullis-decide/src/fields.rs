@@ -171,6 +171,8 @@ impl<'r> Fields<'r> {
             Field::BodyArgNames => body(ArgKind::Field, true).collect(),
             Field::Files => body(ArgKind::File, false).collect(),
             Field::FileFields => body(ArgKind::File, true).collect(),
+            Field::XmlText => body(ArgKind::XmlText, false).collect(),
+            Field::XmlAttrs => body(ArgKind::XmlAttr, false).collect(),
             Field::Headers | Field::HeaderNames => {
                 let mut out = Vec::new();
                 self.req.headers.for_all(&mut |n, v| {
@@ -257,6 +259,7 @@ impl<'r> Fields<'r> {
                 Some(BodyKind::Form) => "URLENCODED",
                 Some(BodyKind::Multipart) => "MULTIPART",
                 Some(BodyKind::Json) => "JSON",
+                Some(BodyKind::Xml) => "XML",
                 None => "",
             })),
             // The first value; the reference evaluates predicates on every value itself.

@@ -148,6 +148,13 @@ fn evaluate_allocates_nothing_in_the_steady_state() {
         ),
         ("content-type", "application/json"),
     ];
+    let xml = [
+        (
+            "user-agent",
+            "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0",
+        ),
+        ("content-type", "application/soap+xml"),
+    ];
     let viewer = Auth::authenticated("bob")
         .with_roles(["viewer"])
         .with_tenant("acme");
@@ -248,7 +255,7 @@ fn evaluate_allocates_nothing_in_the_steady_state() {
                 .headers(&ua),
             Verdict::Allow,
         ),
-        // Bodies a rule reads (`arg["q"]`): form and JSON arguments into reused buffers.
+        // Bodies a rule reads (`arg["q"]`): form, JSON and XML into reused buffers.
         (
             Request::new("POST", "/search")
                 .client_ip(ip)
@@ -262,6 +269,14 @@ fn evaluate_allocates_nothing_in_the_steady_state() {
                 .headers(&json)
                 .body(br#"{"q": "union select", "filters": {"tags": ["a", "b"], "n": 2}}"#),
             Verdict::Allow,
+        ),
+        (
+            Request::new("POST", "/api/soap")
+                .client_ip(ip)
+                .headers(&xml)
+                .body(br#"<?xml version="1.0"?><e:Envelope xmlns:e="u"><e:Body><q a="1 &amp; 2">union select</q><![CDATA[x]]></e:Body></e:Envelope>"#),
+            // `body.processor == "XML"`.
+            Verdict::Forbid,
         ),
     ];
     // The counter works: the reference evaluator allocates.

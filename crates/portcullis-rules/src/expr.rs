@@ -98,6 +98,11 @@ pub enum Field {
     Files,
     /// The form field names of a multipart body's files (`FILES_NAMES`).
     FileFields,
+    /// An XML body's text: one member, named after the root element, holding all the
+    /// character data inside the root in document order (ModSecurity's `XML:/*`).
+    XmlText,
+    /// An XML body's attribute values, named by attribute (`XML://@*`).
+    XmlAttrs,
     /// Every header value, one per header field.
     Headers,
     /// Every header name, lowercased.
@@ -278,6 +283,8 @@ impl Field {
                 | Field::BodyArgNames
                 | Field::Files
                 | Field::FileFields
+                | Field::XmlText
+                | Field::XmlAttrs
                 | Field::Headers
                 | Field::HeaderNames
                 | Field::Cookies
@@ -316,6 +323,8 @@ impl Field {
                     | Field::BodyLength
                     | Field::Files
                     | Field::FileFields
+                    | Field::XmlText
+                    | Field::XmlAttrs
             ),
         }
     }
@@ -363,6 +372,8 @@ impl fmt::Display for Field {
             Field::BodyLength => f.write_str("body.length"),
             Field::Files => f.write_str("files"),
             Field::FileFields => f.write_str("file_fields"),
+            Field::XmlText => f.write_str("xml_text"),
+            Field::XmlAttrs => f.write_str("xml_attrs"),
             Field::Headers => f.write_str("headers"),
             Field::HeaderNames => f.write_str("header_names"),
             Field::Cookies => f.write_str("cookies"),

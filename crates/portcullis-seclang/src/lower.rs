@@ -659,7 +659,21 @@ impl Lowering<'_> {
                 .copied()
                 .filter(|e| e.kind == v.kind)
                 .collect();
-            let c = self.target(v, &excl, &chain, op, link.span)?;
+            let mut c = self.target(v, &excl, &chain, op, link.span)?;
+            if let (VariableKind::RequestBody, Cond::Dynamic(e)) = (v.kind, &mut c) {
+                // ModSecurity keeps the raw body only when no processor, or the form one,
+                // read it (short of `ctl:forceRequestBodyVariable`).
+                let raw = Expr::Pred(Pred {
+                    kind: PredKind::Str {
+                        lhs: Term::Field(Field::BodyProcessor),
+                        op: StrOp::Within,
+                        pattern: "URLENCODED".into(),
+                    },
+                    span: v.span,
+                    text: "body.processor within \"URLENCODED\"".into(),
+                });
+                *e = Expr::And(vec![raw, std::mem::replace(e, Expr::Const(false))]);
+            }
             out = or(out, c);
             if matches!(out, Cond::Static(true)) {
                 break;
@@ -679,10 +693,6 @@ impl Lowering<'_> {
     ) -> Result<Cond, Unsupported> {
         if v.kind == VariableKind::Tx {
             return self.tx_target(v, chain, op);
-        }
-        if v.kind == VariableKind::Xml {
-            // No XML body processor yet: the XML collection is always empty.
-            return Ok(Cond::Static(false));
         }
         if v.count {
             return self.count_target(v, excluded, op);
@@ -1207,6 +1217,16 @@ fn collection_of(v: &Variable, excluded: &[&Variable]) -> Result<Option<Field>, 
         V::RequestCookiesNames => Field::CookieNames,
         V::Files => Field::Files,
         V::FilesNames => Field::FileFields,
+        // The two XPaths CRS uses: the root's text, and every attribute.
+        V::Xml => match &v.selector {
+            Some(Selector::XPath(p)) if p == "/*" && excluded.is_empty() => {
+                return Ok(Some(Field::XmlText))
+            }
+            Some(Selector::XPath(p)) if p == "//@*" && excluded.is_empty() => {
+                return Ok(Some(Field::XmlAttrs))
+            }
+            _ => return Err(Unsupported("an XPath other than `/*` and `//@*`".into())),
+        },
         _ => return Ok(None),
     };
     let selector = |s: &Selector, exclude: bool| match s {

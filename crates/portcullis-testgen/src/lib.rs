@@ -94,6 +94,9 @@ pub const TERMS: &[&str] = &[
     "file_fields",
     "files[\"F\"]",
     "file_fields[not \"f\"]",
+    "xml_text",
+    "url_decode(xml_attrs)",
+    "xml_attrs[\"a\"]",
     "headers[\"x-a\"]",
     "lower(headers[not \"user-agent\", not \"host\"])",
     "header_names[/^X-/]",
@@ -174,6 +177,7 @@ pub const OTHER: &[&str] = &[
     "count(cookies[not /^c/]) >= 1",
     "count(query_arg_names) == count(body_args)",
     "count(file_fields) > 0",
+    "count(xml_text) == count(xml_attrs)",
     "count(header_names[not \"host\"]) < 3",
     "len(args[\"a\"]) > 1",
     "present(headers[/^x/])",
@@ -519,7 +523,16 @@ pub fn request(g: &mut Gen<'_>, t: u64) -> OwnedRequest {
                 g.pick(&["--", "--", ""])
             ))
         }
-        3 => Some(g.text(4)),
+        3 => {
+            content_type(&mut headers, g.pick(&["text/xml", "application/soap+xml"]));
+            Some(format!(
+                "<r a=\"{}\" xmlns=\"u\"><b>{}</b>{}",
+                g.text(3),
+                g.text(2),
+                g.pick(&["</r>", "<![CDATA[a]]></r>", "", "</r><r/>", "&amp;</r>"])
+            ))
+        }
+        4 => Some(g.text(4)),
         _ => None,
     };
     // Drawn last, so the choices before it stay where they were.

@@ -26,6 +26,7 @@ pub(super) fn processor_name(kind: Option<BodyKind>) -> &'static str {
         Some(BodyKind::Form) => "URLENCODED",
         Some(BodyKind::Multipart) => "MULTIPART",
         Some(BodyKind::Json) => "JSON",
+        Some(BodyKind::Xml) => "XML",
         None => "",
     }
 }

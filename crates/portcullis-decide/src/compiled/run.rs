@@ -111,6 +111,8 @@ fn for_members(
             }
             let want = match of {
                 Field::Files | Field::FileFields => ArgKind::File,
+                Field::XmlText => ArgKind::XmlText,
+                Field::XmlAttrs => ArgKind::XmlAttr,
                 Field::QueryArgs | Field::QueryArgNames => return,
                 _ => ArgKind::Field,
             };
@@ -947,6 +949,8 @@ impl Run<'_, '_> {
                 }
                 let want = match of {
                     Field::Files | Field::FileFields => Some(ArgKind::File),
+                    Field::XmlText => Some(ArgKind::XmlText),
+                    Field::XmlAttrs => Some(ArgKind::XmlAttr),
                     Field::QueryArgs | Field::QueryArgNames => None,
                     _ => Some(ArgKind::Field),
                 };

@@ -1,4 +1,4 @@
-//! Bodies as the reference reads docs/requests.md: form, JSON and multipart, plainly and
+//! Bodies as the reference reads docs/requests.md: form, JSON, multipart and XML, plainly and
 //! allocating freely, sharing nothing with `portcullis_match::body`.
 
 use portcullis_match::body::{ArgKind, BodyError, BodyKind, BodyLimits};
@@ -91,6 +91,11 @@ fn content_kind(ct: &str) -> Option<(BodyKind, Option<String>)> {
         BodyKind::Json
     } else if media == "multipart/form-data" {
         BodyKind::Multipart
+    } else if media == "application/xml"
+        || media == "text/xml"
+        || (media.contains('/') && media.ends_with("+xml") && media.len() > 4)
+    {
+        BodyKind::Xml
     } else {
         return None;
     };
@@ -135,6 +140,7 @@ pub(crate) fn read_body(
             Some(b) if boundary_ok(b) => multipart(body, b, limits.max_parts, &mut truncated),
             _ => Err(BodyError::NoBoundary),
         },
+        BodyKind::Xml => xml(body, limits.max_depth),
     };
     match result {
         Ok(mut args) => {
@@ -397,6 +403,188 @@ fn walk(
     }
 }
 
+/// XML: the root's text (all character data inside it, in order) named after the root,
+/// then every attribute but namespace declarations; a DTD, a second root, a mismatched
+/// tag, an attribute named twice or an unknown reference refuses the document.
+fn xml(body: &[u8], max_depth: usize) -> Result<Vec<(ArgKind, String, String)>, BodyError> {
+    let bad = BodyError::MalformedXml;
+    let doc = std::str::from_utf8(body).map_err(|_| bad)?;
+    let blank = |t: &str| t.chars().all(|c| " \t\r\n".contains(c));
+    let mut rest = doc.strip_prefix('\u{feff}').unwrap_or(doc);
+    let mut open: Vec<String> = Vec::new();
+    let mut root: Option<String> = None;
+    let mut text = String::new();
+    let mut attrs = Vec::new();
+    loop {
+        let (chunk, tail) = rest.split_at(rest.find('<').unwrap_or(rest.len()));
+        if open.is_empty() {
+            if !blank(chunk) {
+                return Err(bad);
+            }
+        } else {
+            text += &xml_unescape(chunk, false).ok_or(bad)?;
+        }
+        if tail.is_empty() {
+            break;
+        }
+        let skip = |r: &str, end: &str| r.find(end).map(|e| e + end.len());
+        if let Some(r) = tail.strip_prefix("<!--") {
+            rest = &r[skip(r, "-->").ok_or(bad)?..];
+        } else if let Some(r) = tail.strip_prefix("<?") {
+            rest = &r[skip(r, "?>").ok_or(bad)?..];
+        } else if let Some(r) = tail.strip_prefix("<![CDATA[") {
+            let end = r.find("]]>").ok_or(bad)?;
+            if open.is_empty() {
+                return Err(bad);
+            }
+            text += &xml_lines(&r[..end]);
+            rest = &r[end + 3..];
+        } else if tail.starts_with("<!DOCTYPE") {
+            return Err(BodyError::XmlDtd);
+        } else if let Some(r) = tail.strip_prefix("</") {
+            let gt = r.find('>').ok_or(bad)?;
+            let name = r[..gt].trim_end_matches([' ', '\t', '\r', '\n']);
+            if !xml_name_ok(name) || open.pop().as_deref() != Some(name) {
+                return Err(bad);
+            }
+            rest = &r[gt + 1..];
+        } else {
+            if open.is_empty() && root.is_some() {
+                return Err(bad);
+            }
+            if open.len() >= max_depth {
+                return Err(BodyError::XmlTooDeep);
+            }
+            // The tag runs to the first `>` outside quotes.
+            let mut quote = None;
+            let gt = tail
+                .char_indices()
+                .skip(1)
+                .find(|&(_, c)| {
+                    match quote {
+                        Some(q) if c == q => quote = None,
+                        None if c == '"' || c == '\'' => quote = Some(c),
+                        _ => {}
+                    }
+                    quote.is_none() && c == '>'
+                })
+                .ok_or(bad)?
+                .0;
+            let inner = &tail[1..gt];
+            rest = &tail[gt + 1..];
+            let (inner, empty) = match inner.strip_suffix('/') {
+                Some(i) => (i, true),
+                None => (inner, false),
+            };
+            let name: String = inner.chars().take_while(|&c| xml_name_char(c)).collect();
+            if !xml_name_ok(&name) {
+                return Err(bad);
+            }
+            let mut seen: Vec<String> = Vec::new();
+            let mut list = &inner[name.len()..];
+            loop {
+                let trimmed = list.trim_start_matches([' ', '\t', '\r', '\n']);
+                if trimmed.is_empty() {
+                    break;
+                }
+                if trimmed.len() == list.len() {
+                    return Err(bad);
+                }
+                let attr: String = trimmed.chars().take_while(|&c| xml_name_char(c)).collect();
+                let after = trimmed[attr.len()..].trim_start_matches([' ', '\t', '\r', '\n']);
+                let after = after.strip_prefix('=').ok_or(bad)?;
+                let after = after.trim_start_matches([' ', '\t', '\r', '\n']);
+                let q = after
+                    .chars()
+                    .next()
+                    .filter(|&c| c == '"' || c == '\'')
+                    .ok_or(bad)?;
+                let close = after[1..].find(q).ok_or(bad)? + 1;
+                let raw = &after[1..close];
+                if !xml_name_ok(&attr) || raw.contains('<') || seen.contains(&attr) {
+                    return Err(bad);
+                }
+                let value = xml_unescape(raw, true).ok_or(bad)?;
+                if attr != "xmlns" && !attr.starts_with("xmlns:") {
+                    attrs.push((ArgKind::XmlAttr, attr.clone(), value));
+                }
+                seen.push(attr);
+                list = &after[close + 1..];
+            }
+            if root.is_none() {
+                root = Some(name.clone());
+            }
+            if !empty {
+                open.push(name);
+            }
+        }
+    }
+    let root = root.filter(|_| open.is_empty()).ok_or(bad)?;
+    let mut args = vec![(ArgKind::XmlText, root, text)];
+    args.extend(attrs);
+    Ok(args)
+}
+
+fn xml_name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "_-.:".contains(c) || !c.is_ascii()
+}
+
+fn xml_name_ok(name: &str) -> bool {
+    match name.chars().next() {
+        Some(first) => {
+            !first.is_ascii_digit()
+                && first != '-'
+                && first != '.'
+                && name.chars().all(xml_name_char)
+        }
+        None => false,
+    }
+}
+
+/// `raw` with `\r\n` and `\r` read as `\n`.
+fn xml_lines(raw: &str) -> String {
+    raw.replace("\r\n", "\n").replace('\r', "\n")
+}
+
+/// Text or an attribute value (`attr`: tabs and line ends become spaces) with its
+/// references replaced; `None` for an unknown or unterminated one.
+fn xml_unescape(raw: &str, attr: bool) -> Option<String> {
+    let literal = |t: &str| {
+        let t = xml_lines(t);
+        if attr {
+            t.replace(['\t', '\n'], " ")
+        } else {
+            t
+        }
+    };
+    let mut pieces = raw.split('&');
+    let mut out = literal(pieces.next().unwrap_or(""));
+    for piece in pieces {
+        let (entity, after) = piece.split_at(piece.find(';')?);
+        let c = match entity {
+            "lt" => '<',
+            "gt" => '>',
+            "amp" => '&',
+            "quot" => '"',
+            "apos" => '\'',
+            _ => {
+                let code = entity.strip_prefix('#')?;
+                let (digits, radix) = match code.strip_prefix('x') {
+                    Some(h) => (h, 16),
+                    None => (code, 10),
+                };
+                let ok =
+                    (1..=8).contains(&digits.len()) && digits.chars().all(|d| d.is_digit(radix));
+                char::from_u32(u32::from_str_radix(digits, radix).ok().filter(|_| ok)?)
+                    .filter(|&c| c != '\0')?
+            }
+        };
+        out.push(c);
+        out += &literal(&after[1..]);
+    }
+    Some(out)
+}
+
 fn boundary_ok(b: &str) -> bool {
     let allowed = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789'()+_,-./:=? ";
     !b.is_empty() && b.len() <= 70 && !b.ends_with(' ') && b.chars().all(|c| allowed.contains(c))
@@ -608,6 +796,73 @@ mod tests {
         prop::collection::vec(prop::sample::select(list), 0..12).prop_map(|v| v.concat())
     }
 
+    /// XML-ish text: mostly well formed, with the pieces that break it.
+    fn xml_text() -> impl Strategy<Value = String> {
+        let text = atoms(&[
+            "a",
+            " ",
+            "\r\n",
+            "\r",
+            "\t",
+            "&amp;",
+            "&#x41;",
+            "&#65;",
+            "&#0;",
+            "&bogus;",
+            "&",
+            "é",
+            ">",
+            "]]>",
+            "<![CDATA[x<y]]>",
+            "<!-- c -->",
+            "<?pi x?>",
+            "<",
+            "<!DOCTYPE a>",
+        ]);
+        let attr = (
+            prop::sample::select(vec!["a", "b", "xmlns", "xmlns:p", "p:c", "1x", ""]),
+            prop::sample::select(vec!["=", " = ", "", "=\n"]),
+            prop::sample::select(vec!["\"", "'"]),
+            atoms(&["v", "&lt;", "\t", "\r\n", "'", "\"", "<", ">", "&#9;", " "]),
+        )
+            .prop_map(|(n, eq, q, v)| format!(" {n}{eq}{q}{v}{q}"))
+            .boxed();
+        let tree = text.prop_recursive(6, 40, 4, move |inner| {
+            (
+                prop::sample::select(vec!["r", "a", "p:x", "é", "-a", ""]),
+                prop::collection::vec(attr.clone(), 0..3),
+                prop::collection::vec(inner, 0..4),
+                prop::sample::select(vec!["", "", " ", "x", "/"]),
+                any::<bool>(),
+            )
+                .prop_map(|(name, attrs, kids, close_extra, empty)| {
+                    let attrs = attrs.concat();
+                    if empty {
+                        format!("<{name}{attrs}/>")
+                    } else {
+                        let close = if close_extra == "x" { "y" } else { name };
+                        format!(
+                            "<{name}{attrs}>{}</{close}{}>",
+                            kids.concat(),
+                            close_extra.replace(['x', '/'], "")
+                        )
+                    }
+                })
+        });
+        (
+            prop::sample::select(vec![
+                "",
+                "<?xml version=\"1.0\"?>\n",
+                "\u{feff}",
+                " x",
+                "<!-- c -->",
+            ]),
+            tree,
+            prop::sample::select(vec!["", "\n", "<r/>", "<!-- c -->", "x"]),
+        )
+            .prop_map(|(before, tree, after)| format!("{before}{tree}{after}"))
+    }
+
     /// JSON-ish text: mostly JSON, with the characters that break it.
     fn json_text() -> impl Strategy<Value = String> {
         let leaf = prop_oneof![
@@ -733,6 +988,16 @@ mod tests {
         }
 
         #[test]
+        fn xml_agrees_with_the_naive_reader(text in xml_text(), small in any::<bool>()) {
+            let l = limits(small);
+            prop_assert_eq!(
+                fast(BodyKind::Xml, None, text.as_bytes(), &l),
+                read_body(BodyKind::Xml, None, text.as_bytes(), &l),
+                "{:?}", text
+            );
+        }
+
+        #[test]
         fn forms_agree_with_the_naive_reader(
             text in atoms(&["a", "=", "&", "%41", "%", "+", "é", "%zz", "&&"]),
             small in any::<bool>()
@@ -747,7 +1012,7 @@ mod tests {
         #[test]
         fn any_bytes_are_read_or_refused_alike(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
             let l = limits(false);
-            for kind in [BodyKind::Form, BodyKind::Json, BodyKind::Multipart] {
+            for kind in [BodyKind::Form, BodyKind::Json, BodyKind::Multipart, BodyKind::Xml] {
                 prop_assert_eq!(
                     fast(kind, Some("b"), &bytes, &l),
                     read_body(kind, Some("b"), &bytes, &l)
@@ -837,5 +1102,42 @@ mod tests {
             Some((BodyKind::Json, None))
         );
         assert_eq!(BodyKind::of("text/plain"), None);
+        assert_eq!(
+            BodyKind::of("application/soap+xml; charset=utf-8"),
+            Some((BodyKind::Xml, None))
+        );
+        let xml = b"<?xml version=\"1.0\"?>\r\n<r xmlns=\"u\" a=\"1\r\n&lt;2\"><b>x &amp; y</b>\n<![CDATA[<z>]]><c p:q='\"'/></r>";
+        let got = fast(BodyKind::Xml, None, xml, &l);
+        let all: Vec<(ArgKind, &str, &str)> = got
+            .args
+            .iter()
+            .map(|(k, n, v)| (*k, n.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            all,
+            [
+                (ArgKind::XmlText, "r", "x & y\n<z>"),
+                (ArgKind::XmlAttr, "a", "1 <2"),
+                (ArgKind::XmlAttr, "p:q", "\""),
+            ]
+        );
+        for (doc, error) in [
+            (
+                &b"<!DOCTYPE r [<!ENTITY e \"x\">]><r>&e;</r>"[..],
+                BodyError::XmlDtd,
+            ),
+            (b"<r>&e;</r>", BodyError::MalformedXml),
+            (b"<r a='1' a='2'/>", BodyError::MalformedXml),
+            (b"<r></s>", BodyError::MalformedXml),
+            (b"<r/><r/>", BodyError::MalformedXml),
+            (b"", BodyError::MalformedXml),
+        ] {
+            assert_eq!(fast(BodyKind::Xml, None, doc, &l).error, Some(error));
+        }
+        let deep = "<a>".repeat(100_000);
+        assert_eq!(
+            fast(BodyKind::Xml, None, deep.as_bytes(), &l).error,
+            Some(BodyError::XmlTooDeep)
+        );
     }
 }

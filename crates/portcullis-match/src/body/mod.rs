@@ -1,6 +1,7 @@
 //! Request bodies as arguments: `application/x-www-form-urlencoded`, `application/json`
-//! (nested objects and arrays flattened into named arguments) and `multipart/form-data`
-//! (fields, file names, part headers), read into reused buffers under [`BodyLimits`].
+//! (nested objects and arrays flattened into named arguments), `multipart/form-data`
+//! (fields, file names, part headers) and XML (the text and the attributes), read into
+//! reused buffers under [`BodyLimits`].
 //!
 //! A body that could not be read whole is never silent: [`BodyArgs::error`] says what was
 //! wrong (malformed JSON, a bad multipart boundary…) and [`BodyArgs::truncated`] that a
@@ -11,6 +12,7 @@
 mod form;
 mod json;
 mod multipart;
+mod xml;
 
 use std::fmt;
 
@@ -19,7 +21,7 @@ use std::fmt;
 pub struct BodyLimits {
     /// Bytes read; past them the body is inspected up to there and marked truncated.
     pub max_bytes: usize,
-    /// Nesting of JSON objects and arrays; deeper is an error.
+    /// Nesting of JSON objects and arrays, or of XML elements; deeper is an error.
     pub max_depth: usize,
     /// Arguments kept; past them the rest is dropped and the body marked truncated.
     pub max_args: usize,
@@ -47,6 +49,8 @@ pub enum BodyKind {
     Json,
     /// `multipart/form-data`.
     Multipart,
+    /// `application/xml`, `text/xml`, or any `…/…+xml` (`application/soap+xml`).
+    Xml,
 }
 
 impl BodyKind {
@@ -68,6 +72,15 @@ impl BodyKind {
             BodyKind::Json
         } else if media.eq_ignore_ascii_case("multipart/form-data") {
             BodyKind::Multipart
+        } else if media.eq_ignore_ascii_case("application/xml")
+            || media.eq_ignore_ascii_case("text/xml")
+            || (media.contains('/')
+                && media.len() > 4
+                && media
+                    .get(media.len() - 4..)
+                    .is_some_and(|s| s.eq_ignore_ascii_case("+xml")))
+        {
+            BodyKind::Xml
         } else {
             return None;
         };
@@ -95,6 +108,13 @@ pub enum BodyError {
     NoBoundary,
     /// A multipart body whose parts do not follow RFC 7578.
     MalformedMultipart,
+    /// Not well-formed XML (or not UTF-8), or a reference to an entity never declared.
+    MalformedXml,
+    /// XML elements nested deeper than `max_depth`.
+    XmlTooDeep,
+    /// An XML document type declaration: refused, as its entities could make the text
+    /// the application reads differ from the text inspected.
+    XmlDtd,
 }
 
 impl BodyError {
@@ -106,6 +126,9 @@ impl BodyError {
             BodyError::JsonTooDeep => "json too deep",
             BodyError::NoBoundary => "no multipart boundary",
             BodyError::MalformedMultipart => "malformed multipart",
+            BodyError::MalformedXml => "malformed xml",
+            BodyError::XmlTooDeep => "xml too deep",
+            BodyError::XmlDtd => "xml dtd",
         }
     }
 }
@@ -125,6 +148,10 @@ pub enum ArgKind {
     File,
     /// A multipart part's header: its name (lowercased) and value.
     PartHeader,
+    /// An XML document's text: named after the root element.
+    XmlText,
+    /// An XML attribute: its name and value.
+    XmlAttr,
 }
 
 /// Where a name or value lies in [`BodyArgs`]' text.
@@ -140,9 +167,11 @@ pub struct BodyArgs {
     /// Whether a limit cut the inspection short: the bytes, or (for a body read without
     /// error) the arguments or parts.
     pub truncated: bool,
-    /// The JSON reader's path and string buffers, kept so a JSON body allocates nothing
-    /// once they have grown.
-    json: (String, String),
+    /// The JSON reader's path and string buffers, or the XML reader's text and scratch
+    /// buffers, kept so a body allocates nothing once they have grown.
+    bufs: (String, String),
+    /// The XML reader's open elements.
+    stack: Vec<(usize, usize)>,
 }
 
 impl BodyArgs {
@@ -179,9 +208,16 @@ impl BodyArgs {
                 Ok(())
             }
             BodyKind::Json => {
-                let mut bufs = std::mem::take(&mut self.json);
+                let mut bufs = std::mem::take(&mut self.bufs);
                 let r = json::parse(body, limits, self, &mut bufs);
-                self.json = bufs;
+                self.bufs = bufs;
+                r
+            }
+            BodyKind::Xml => {
+                let mut bufs = std::mem::take(&mut self.bufs);
+                let mut stack = std::mem::take(&mut self.stack);
+                let r = xml::parse(body, limits, self, &mut bufs, &mut stack);
+                (self.bufs, self.stack) = (bufs, stack);
                 r
             }
             BodyKind::Multipart => match boundary {

@@ -38,6 +38,8 @@ pub(super) const FIELDS: &[&str] = &[
     "body.processor",
     "body.length",
     "files",
+    "xml_text",
+    "xml_attrs",
     "headers",
     "header_names",
     "cookies",

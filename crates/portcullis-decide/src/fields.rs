@@ -28,6 +28,18 @@ pub(crate) struct Fields<'r> {
     max_regex_bytes: usize,
 }
 
+impl portcullis_rules::Values for Fields<'_> {
+    fn each(&self, f: &Field, each: &mut dyn FnMut(&str, &str)) {
+        if f.is_collection() {
+            for (name, value) in self.members(f) {
+                each(&name, &value);
+            }
+        } else if let Some(value) = self.string(f) {
+            each(&f.to_string(), &value);
+        }
+    }
+}
+
 /// Scores and labels, by name.
 #[derive(Debug, Default)]
 pub(crate) struct Tally {

@@ -259,6 +259,7 @@ impl Reference {
         let term = |t| term(t, f, c);
         match p {
             PredKind::Test(t) => matches!(term(t), Val::Bool(true)),
+            PredKind::Interpreted(i) => i.0.holds(f),
             PredKind::Compare { lhs, op, rhs } => {
                 let op = if *op == CmpOp::Ne { CmpOp::Eq } else { *op };
                 let (l, r) = (term(lhs), term(rhs));

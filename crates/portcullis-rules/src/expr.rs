@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 pub use portcullis_match::transform::Transform;
 pub use portcullis_match::Detector;
@@ -583,6 +584,46 @@ pub enum PredKind {
     /// `contains_any`, `starts_with_any`, `ends_with_any` or `matches_any` on a string
     /// list, its left side a string term; evaluators refuse any other.
     SomeNot(Box<PredKind>),
+    /// A test the rule model has no words for, run as its builder gave it.
+    Interpreted(Interpreted),
+}
+
+/// A test the rule model has no words for: SecLang's chained rules whose later links read
+/// what an earlier one captured or matched (`TX:1`, `MATCHED_VARS`, `%{ARGS.x}`). Both
+/// evaluators run the same test over the same values, so the differential oracle does not
+/// check it; its builder tests it.
+pub trait Interpret:
+    fmt::Debug + Send + Sync + std::panic::RefUnwindSafe + std::panic::UnwindSafe
+{
+    /// The fields and collections it reads (a body field makes the body read first).
+    fn reads(&self) -> &[Field];
+    /// Whether it holds for the request `values` shows.
+    fn holds(&self, values: &dyn Values) -> bool;
+}
+
+/// A request's values, as an [`Interpret`] test reads them.
+pub trait Values {
+    /// Calls `each` with the name and value of every member of collection `f` (selected
+    /// or not), in order; for another field, once with its name and value when it has
+    /// one.
+    fn each(&self, f: &Field, each: &mut dyn FnMut(&str, &str));
+}
+
+/// A shared [`Interpret`] test; two are equal when they are the same one.
+#[derive(Clone)]
+pub struct Interpreted(pub Arc<dyn Interpret>);
+
+impl fmt::Debug for Interpreted {
+    /// The test and its address: what tells two apart.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?} at {:p}", self.0, Arc::as_ptr(&self.0))
+    }
+}
+
+impl PartialEq for Interpreted {
+    fn eq(&self, other: &Interpreted) -> bool {
+        std::ptr::addr_eq(Arc::as_ptr(&self.0), Arc::as_ptr(&other.0))
+    }
 }
 
 impl PredKind {
@@ -596,6 +637,7 @@ impl PredKind {
             PredKind::Str { lhs, .. } | PredKind::List { lhs, .. } => vec![lhs],
             PredKind::Has { set, item } => vec![set, item],
             PredKind::SomeNot(inner) => inner.terms(),
+            PredKind::Interpreted(_) => Vec::new(),
         }
     }
 
@@ -644,6 +686,9 @@ impl Pred {
     pub fn visit_fields<'a>(&'a self, f: &mut dyn FnMut(&'a Field)) {
         for field in self.kind.terms().into_iter().filter_map(Term::field) {
             f(field);
+        }
+        if let PredKind::Interpreted(i) = &self.kind {
+            i.0.reads().iter().for_each(f);
         }
     }
 }

@@ -56,8 +56,8 @@ mod tree;
 pub use ceilings::Ceilings;
 pub use diag::{Diagnostic, Error, Severity};
 pub use expr::{
-    CmpOp, Detector, Expr, Field, ListId, ListOp, NameMatch, Pred, PredKind, Selection, Selector,
-    StrOp, Term, Transform, Type,
+    CmpOp, Detector, Expr, Field, Interpret, Interpreted, ListId, ListOp, NameMatch, Pred,
+    PredKind, Selection, Selector, StrOp, Term, Transform, Type, Values,
 };
 pub use lists::{parse_net, List, ListItems, ListKind};
 pub use portcullis_match::canonical_ip;

@@ -23,6 +23,7 @@ fn lhs(when: &str) -> Term {
             | PredKind::List { lhs, .. } => lhs,
             other => panic!("{when}: {other:?} inside `not`"),
         },
+        PredKind::Interpreted(i) => panic!("{when}: {i:?} from the rule language"),
     }
 }
 

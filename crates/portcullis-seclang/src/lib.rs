@@ -111,6 +111,7 @@ mod action;
 mod ctl;
 mod directive;
 mod files;
+mod interpret;
 mod lex;
 mod load;
 mod lower;

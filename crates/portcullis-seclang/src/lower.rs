@@ -27,6 +27,7 @@ use portcullis_rules::{
 
 use crate::action::{ActionKind, Collection, SetVarOp};
 use crate::ctl::{Ctl, EngineMode};
+use crate::interpret::{Chained, Known};
 use crate::macros::{MacroPart, MacroString};
 use crate::operator::{Operator, OperatorKind};
 use crate::resolve::{Item, Link, Rule, SecLangRuleSet};
@@ -134,7 +135,7 @@ enum Tx {
 }
 
 /// Why a rule cannot be lowered.
-struct Unsupported(String);
+pub(crate) struct Unsupported(pub(crate) String);
 
 /// A condition: decided at load time, or read from the request.
 enum Cond {
@@ -251,7 +252,19 @@ impl Lowering<'_> {
         }
         if let Some(e) = unsupported {
             if !matches!(cond, Cond::Static(false)) {
-                return Err(e);
+                // Run link by link, behind the links compiled above.
+                let known = |k: &str| match self.env.get(k) {
+                    Some(Tx::Const(c)) => Known::Const(c.clone()),
+                    None => Known::Const(String::new()),
+                    Some(_) => Known::Dynamic,
+                };
+                let chain = Chained::build(rule, &known).map_err(|_| e)?;
+                let pred = Expr::Pred(Pred {
+                    kind: PredKind::Interpreted(chain),
+                    span: rule.span,
+                    text: format!("rule {}'s chain, run link by link", rule.id),
+                });
+                cond = and(cond, Cond::Dynamic(pred));
             }
         }
         let skip_after = rule.actions.iter().find_map(|a| match &a.kind {
@@ -1110,13 +1123,13 @@ fn or(a: Cond, b: Cond) -> Cond {
 
 /// A link's transformations: the decoding functions in order (`t:none` clears those
 /// before it), and whether `t:length` ends them.
-struct Chain {
-    funcs: Vec<Transform>,
-    length: bool,
-    multi_match: bool,
+pub(crate) struct Chain {
+    pub(crate) funcs: Vec<Transform>,
+    pub(crate) length: bool,
+    pub(crate) multi_match: bool,
 }
 
-fn transforms(actions: &[crate::action::Action]) -> Result<Chain, Unsupported> {
+pub(crate) fn transforms(actions: &[crate::action::Action]) -> Result<Chain, Unsupported> {
     let mut funcs = Vec::new();
     let mut length = false;
     let multi_match = actions.iter().any(|a| a.kind == ActionKind::MultiMatch);
@@ -1262,7 +1275,7 @@ fn collection_of(v: &Variable, excluded: &[&Variable]) -> Result<Option<Field>, 
 }
 
 /// The field a target reads, and whether it has several members.
-fn field_of(v: &Variable, excluded: &[&Variable]) -> Result<(Field, bool), Unsupported> {
+pub(crate) fn field_of(v: &Variable, excluded: &[&Variable]) -> Result<(Field, bool), Unsupported> {
     use VariableKind as V;
     let key = match &v.selector {
         Some(Selector::Key(k)) => Some(k.as_str()),
@@ -1326,7 +1339,7 @@ fn byte_range_violation(ranges: &[(u8, u8)]) -> Result<String, Unsupported> {
 /// `\b` and `\B` as PCRE reads them without UCP, ASCII word boundaries: `(?-u:\b)`. A
 /// Unicode word boundary is also slower: the lazy DFA gives up on it at the first
 /// non-ASCII byte, and the search falls back to a backtracker.
-fn ascii_word_boundaries(pattern: &str) -> String {
+pub(crate) fn ascii_word_boundaries(pattern: &str) -> String {
     let mut out = String::with_capacity(pattern.len());
     let mut chars = pattern.chars();
     let mut class = 0usize;

@@ -97,7 +97,7 @@ impl Builder<'_> {
             PredKind::Compare { lhs, rhs, .. } => (Some(lhs), Some(rhs)),
             PredKind::Has { set, item } => (Some(set), Some(item)),
             PredKind::List { lhs, .. } | PredKind::Str { lhs, .. } => (Some(lhs), None),
-            PredKind::SomeNot(_) => (None, None),
+            PredKind::SomeNot(_) | PredKind::Interpreted(_) => (None, None),
         };
         let mut slot = |t: Option<&Term>| t.and_then(string_operand).map(|t| self.slot(t));
         let slots = [slot(a), slot(b)];

@@ -127,6 +127,15 @@ fn for_members(
     }
 }
 
+/// A request's values as an interpreted test reads them, from the evaluation's buffers.
+struct RunValues<'x, 'a, 'r>(std::cell::RefCell<&'x mut Run<'a, 'r>>);
+
+impl portcullis_rules::Values for RunValues<'_, '_, '_> {
+    fn each(&self, f: &Field, each: &mut dyn FnMut(&str, &str)) {
+        self.0.borrow_mut().values_of(f, each);
+    }
+}
+
 /// One request's evaluation over a program.
 pub(crate) struct Run<'a, 'r> {
     program: &'a Program,
@@ -405,6 +414,44 @@ impl Run<'_, '_> {
         self.fill_values(i, |query, body, line, arg, each| {
             for_members(req, of, filter, query, body, line, arg, each);
         })
+    }
+
+    /// Calls `each` with the name and value of every member of collection `of`, or with
+    /// field `of`'s, for an interpreted test (rare: behind the scanned links of its rule,
+    /// so allocating).
+    fn values_of(&mut self, of: &Field, each: &mut dyn FnMut(&str, &str)) {
+        let target = if of.reads_body() {
+            self.target_with_body()
+        } else {
+            self.target()
+        };
+        let req = self.req;
+        if !of.is_collection() {
+            let (mut out, mut tmp, mut tmp2) = (String::new(), String::new(), String::new());
+            let term = Term::Field(of.clone());
+            if compute(&term, req, target, None, &mut out, &mut tmp, &mut tmp2) {
+                each(&of.to_string(), &out);
+            }
+            return;
+        }
+        let names = self.member_names(of);
+        let mut names = names.iter();
+        let program = self.program;
+        let Scratch { body, tmp, arg, .. } = &mut *self.scratch;
+        for_members(
+            req,
+            of,
+            program.selections.of(of),
+            target.query,
+            body,
+            tmp,
+            arg,
+            &mut |v| {
+                if let Some(name) = names.next() {
+                    each(name, v);
+                }
+            },
+        );
     }
 
     /// How many members collection `of` has (after its selection), for `count(of)`.
@@ -1123,6 +1170,7 @@ impl Run<'_, '_> {
     ) -> bool {
         match p {
             PredKind::Test(t) => self.bool_of(t, slots[0], k[0]),
+            PredKind::Interpreted(i) => i.0.holds(&RunValues(std::cell::RefCell::new(self))),
             PredKind::Compare { lhs, op, rhs } => {
                 let op = if *op == CmpOp::Ne { CmpOp::Eq } else { *op };
                 let eq = match lhs.ty() {

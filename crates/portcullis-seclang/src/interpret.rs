@@ -1,0 +1,481 @@
+//! Chained rules the rule model cannot express, run link by link on each request: those
+//! whose later links read what an earlier link captured (`TX:1`), matched (`MATCHED_VAR`,
+//! `MATCHED_VARS`) or set (`tx.content_type=|%{tx.0}|` then `TX:content_type`), or a
+//! macro over the request (`!@streq %{ARGS._method}`).
+//!
+//! A [`Chained`] is an engine [`Interpret`] test. The lowering puts it behind the links it
+//! could compile (its scanned prefilter), so it runs only on requests those let through.
+//! Semantics follow ModSecurity v3: each link tests every value of its targets; for each
+//! match, `capture` sets `TX:0`–`TX:9`, `MATCHED_VAR(_NAME)` is that value (after the
+//! link's functions), and the link's `setvar`s run; the next link runs once, after all
+//! targets, with `MATCHED_VARS` holding this link's matches.
+
+use std::sync::Arc;
+
+use portcullis_rules::{Field, Interpret, Interpreted, Transform, Values};
+use regex_automata::meta::Regex;
+
+use crate::action::{ActionKind, SetVarOp};
+use crate::lower::{ascii_word_boundaries, field_of, transforms, Unsupported};
+use crate::macros::{MacroPart, MacroString};
+use crate::operator::OperatorKind;
+use crate::resolve::Rule;
+use crate::variable::{Selector, Variable, VariableKind};
+
+/// What the load time knows of a transaction variable another rule sets.
+pub(crate) enum Known {
+    /// A constant (or unset: `""`).
+    Const(String),
+    /// Set per request by another rule: not readable here.
+    Dynamic,
+}
+
+/// One rule's links, ready to run.
+pub(crate) struct Chained {
+    id: u32,
+    links: Vec<Step>,
+    reads: Vec<Field>,
+}
+
+#[derive(Debug)]
+struct Step {
+    targets: Vec<Target>,
+    funcs: Vec<Transform>,
+    length: bool,
+    multi_match: bool,
+    op: Op,
+    negated: bool,
+    capture: bool,
+    /// `setvar:tx.name=value`, in order.
+    sets: Vec<(Text, Text)>,
+}
+
+#[derive(Debug)]
+enum Target {
+    /// A request field or collection, and the name ModSecurity gives its values.
+    Field(Field, &'static str),
+    /// A value known at load time.
+    Const(String),
+    /// `TX:name`, set by this rule (a capture, or a `setvar` of an earlier link).
+    Tx(String),
+    /// `TX:/regex/`: the variables this rule set whose names match.
+    TxMatching(Regex),
+    MatchedVar,
+    MatchedVars,
+}
+
+#[derive(Debug)]
+enum Op {
+    Rx(Regex),
+    Phrases(Vec<String>),
+    Streq(Text),
+    Within(Text),
+    BeginsWith(Text),
+    EndsWith(Text),
+    Contains(Text),
+    Compare(fn(i64, i64) -> bool, Text),
+}
+
+/// A macro string: literals, and what only the request knows.
+#[derive(Debug, Default)]
+struct Text(Vec<Part>);
+
+#[derive(Debug)]
+enum Part {
+    Lit(String),
+    Tx(String),
+    First(Field),
+    MatchedVar,
+    MatchedVarName,
+}
+
+/// What one run of a chain has bound so far.
+#[derive(Default)]
+struct State {
+    /// Transaction variables this rule set, names lowercased.
+    tx: Vec<(String, String)>,
+    /// `MATCHED_VAR_NAME`, `MATCHED_VAR`.
+    last: Option<(String, String)>,
+    /// `MATCHED_VARS`: the link before's matches.
+    matched: Vec<(String, String)>,
+}
+
+impl State {
+    fn set(&mut self, name: String, value: String) {
+        match self.tx.iter_mut().find(|(n, _)| *n == name) {
+            Some(slot) => slot.1 = value,
+            None => self.tx.push((name, value)),
+        }
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.tx
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl Chained {
+    /// The chain of `rule`, with `known` for the variables other rules set; `Unsupported`
+    /// for what it cannot run.
+    pub(crate) fn build(
+        rule: &Rule,
+        known: &dyn Fn(&str) -> Known,
+    ) -> Result<Interpreted, Unsupported> {
+        // Names this rule sets: literal ones, and whether any is built from a macro.
+        let mut local: Vec<String> = (0..10).map(|d| d.to_string()).collect();
+        let mut reads = Vec::new();
+        let mut links = Vec::new();
+        let mut macro_names = false;
+        for (i, link) in rule.links.iter().enumerate() {
+            let actions = if i == 0 { &rule.actions } else { &link.actions };
+            let chain = transforms(actions)?;
+            let mut b = Build {
+                local: &local,
+                known,
+                reads: &mut reads,
+            };
+            let mut targets = Vec::new();
+            let excluded: Vec<&Variable> = link.variables.iter().filter(|v| v.exclude).collect();
+            for v in link.variables.iter().filter(|v| !v.exclude) {
+                let excl: Vec<&Variable> = excluded
+                    .iter()
+                    .copied()
+                    .filter(|e| e.kind == v.kind)
+                    .collect();
+                targets.push(b.target(v, &excl, macro_names)?);
+            }
+            let op = b.op(&link.operator.kind)?;
+            let mut sets = Vec::new();
+            for a in actions {
+                if let ActionKind::SetVar(sv) = &a.kind {
+                    if let SetVarOp::Set(value) = &sv.op {
+                        let name = b.text(&sv.name)?;
+                        sets.push((name, b.text(value)?));
+                    }
+                }
+            }
+            let capture = actions.iter().any(|a| a.kind == ActionKind::Capture);
+            links.push(Step {
+                targets,
+                funcs: chain.funcs,
+                length: chain.length,
+                multi_match: chain.multi_match,
+                op,
+                negated: link.operator.negated,
+                capture,
+                sets,
+            });
+            for a in actions {
+                if let ActionKind::SetVar(sv) = &a.kind {
+                    match sv.name.as_literal() {
+                        Some(n) => local.push(n.to_ascii_lowercase()),
+                        None => macro_names = true,
+                    }
+                }
+            }
+        }
+        Ok(Interpreted(Arc::new(Chained {
+            id: rule.id,
+            links,
+            reads,
+        })))
+    }
+}
+
+struct Build<'b> {
+    local: &'b [String],
+    known: &'b dyn Fn(&str) -> Known,
+    reads: &'b mut Vec<Field>,
+}
+
+impl Build<'_> {
+    fn target(
+        &mut self,
+        v: &Variable,
+        excluded: &[&Variable],
+        macro_names: bool,
+    ) -> Result<Target, Unsupported> {
+        if v.count {
+            return Err(Unsupported("`&` in a chain read per request".into()));
+        }
+        Ok(match v.kind {
+            VariableKind::MatchedVar => Target::MatchedVar,
+            VariableKind::MatchedVars => Target::MatchedVars,
+            VariableKind::Tx => match &v.selector {
+                Some(Selector::Key(k)) => {
+                    let k = k.to_ascii_lowercase();
+                    if self.local.contains(&k) {
+                        Target::Tx(k)
+                    } else {
+                        match (self.known)(&k) {
+                            Known::Const(c) => Target::Const(c),
+                            Known::Dynamic => {
+                                return Err(Unsupported(format!("tx.{k}, set per request")))
+                            }
+                        }
+                    }
+                }
+                // Only the names this rule builds from a macro: others may match too.
+                Some(Selector::Regex(r)) if macro_names => {
+                    Target::TxMatching(regex(&format!("(?i){r}")).ok_or_else(|| {
+                        Unsupported("a TX name regex that does not compile".into())
+                    })?)
+                }
+                _ => return Err(Unsupported("TX without a key".into())),
+            },
+            _ => {
+                let (field, _) = field_of(v, excluded)?;
+                self.reads.push(field.clone());
+                Target::Field(field, v.kind.name())
+            }
+        })
+    }
+
+    fn op(&mut self, kind: &OperatorKind) -> Result<Op, Unsupported> {
+        let cmp = |f: fn(i64, i64) -> bool, m: &MacroString, b: &mut Self| {
+            Ok::<_, Unsupported>(Op::Compare(f, b.text(m)?))
+        };
+        Ok(match kind {
+            OperatorKind::Rx(m) => {
+                let pattern = m
+                    .as_literal()
+                    .ok_or_else(|| Unsupported("a macro in a regex".into()))?;
+                Op::Rx(
+                    regex(&ascii_word_boundaries(pattern))
+                        .ok_or_else(|| Unsupported("a regex that does not compile".into()))?,
+                )
+            }
+            OperatorKind::Pm(p) => Op::Phrases(p.iter().map(|s| s.to_ascii_lowercase()).collect()),
+            OperatorKind::PmFromFile(files) => Op::Phrases(
+                files
+                    .iter()
+                    .flat_map(|f| f.lines.iter())
+                    .map(|s| s.to_ascii_lowercase())
+                    .collect(),
+            ),
+            OperatorKind::Streq(m) => Op::Streq(self.text(m)?),
+            OperatorKind::Within(m) => Op::Within(self.text(m)?),
+            OperatorKind::BeginsWith(m) => Op::BeginsWith(self.text(m)?),
+            OperatorKind::EndsWith(m) => Op::EndsWith(self.text(m)?),
+            OperatorKind::Contains(m) => Op::Contains(self.text(m)?),
+            OperatorKind::Eq(m) => cmp(|a, b| a == b, m, self)?,
+            OperatorKind::Ge(m) => cmp(|a, b| a >= b, m, self)?,
+            OperatorKind::Gt(m) => cmp(|a, b| a > b, m, self)?,
+            OperatorKind::Lt(m) => cmp(|a, b| a < b, m, self)?,
+            OperatorKind::Le(m) => cmp(|a, b| a <= b, m, self)?,
+            _ => {
+                return Err(Unsupported(
+                    "this operator in a chain read per request".into(),
+                ))
+            }
+        })
+    }
+
+    fn text(&mut self, m: &MacroString) -> Result<Text, Unsupported> {
+        let mut parts = Vec::new();
+        for p in &m.parts {
+            parts.push(match p {
+                MacroPart::Literal(s) => Part::Lit(s.clone()),
+                MacroPart::Ref {
+                    variable: VariableKind::Tx,
+                    key: Some(k),
+                    ..
+                } => {
+                    let k = k.to_ascii_lowercase();
+                    if self.local.contains(&k) {
+                        Part::Tx(k)
+                    } else {
+                        match (self.known)(&k) {
+                            Known::Const(c) => Part::Lit(c),
+                            Known::Dynamic => {
+                                return Err(Unsupported(format!("%{{tx.{k}}}, set per request")))
+                            }
+                        }
+                    }
+                }
+                MacroPart::Ref {
+                    variable: VariableKind::MatchedVar,
+                    ..
+                } => Part::MatchedVar,
+                MacroPart::Ref {
+                    variable: VariableKind::MatchedVarName,
+                    ..
+                } => Part::MatchedVarName,
+                MacroPart::Ref {
+                    variable,
+                    key,
+                    span,
+                    ..
+                } => {
+                    let v = Variable {
+                        kind: *variable,
+                        selector: key.clone().map(Selector::Key),
+                        exclude: false,
+                        count: false,
+                        span: *span,
+                    };
+                    let (field, _) = field_of(&v, &[])?;
+                    self.reads.push(field.clone());
+                    Part::First(field)
+                }
+            });
+        }
+        Ok(Text(parts))
+    }
+}
+
+/// A regex as the engine compiles `@rx` (linear time), with its capture groups.
+fn regex(pattern: &str) -> Option<Regex> {
+    Regex::new(pattern).ok()
+}
+
+impl Text {
+    fn expand(&self, st: &State, values: &dyn Values) -> String {
+        let mut out = String::new();
+        for p in &self.0 {
+            match p {
+                Part::Lit(s) => out.push_str(s),
+                Part::Tx(k) => out.push_str(st.get(k).unwrap_or_default()),
+                Part::First(f) => {
+                    let mut first = None;
+                    values.each(f, &mut |_, v| {
+                        first.get_or_insert_with(|| v.to_string());
+                    });
+                    out.push_str(first.as_deref().unwrap_or_default());
+                }
+                Part::MatchedVar => out.push_str(st.last.as_ref().map_or("", |l| &l.1)),
+                Part::MatchedVarName => out.push_str(st.last.as_ref().map_or("", |l| &l.0)),
+            }
+        }
+        out
+    }
+}
+
+impl Interpret for Chained {
+    fn reads(&self) -> &[Field] {
+        &self.reads
+    }
+
+    fn holds(&self, values: &dyn Values) -> bool {
+        let mut st = State::default();
+        self.links.iter().all(|step| step.run(&mut st, values))
+    }
+}
+
+impl Step {
+    /// Tests every value of the targets; whether any matched.
+    fn run(&self, st: &mut State, values: &dyn Values) -> bool {
+        let mut found: Vec<(String, String)> = Vec::new();
+        for target in &self.targets {
+            let mut members: Vec<(String, String)> = Vec::new();
+            match target {
+                Target::Field(f, var) => values.each(f, &mut |name, value| {
+                    let name = if f.is_collection() {
+                        format!("{var}:{name}")
+                    } else {
+                        (*var).to_string()
+                    };
+                    members.push((name, value.to_string()));
+                }),
+                Target::Const(c) => members.push(("TX".into(), c.clone())),
+                Target::Tx(k) => members.extend(st.get(k).map(|v| (format!("TX:{k}"), v.into()))),
+                Target::TxMatching(re) => members.extend(
+                    st.tx
+                        .iter()
+                        .filter(|(n, _)| re.is_match(n.as_str()))
+                        .map(|(n, v)| (format!("TX:{n}"), v.clone())),
+                ),
+                Target::MatchedVar => members.extend(st.last.clone()),
+                Target::MatchedVars => members.extend(st.matched.iter().cloned()),
+            }
+            for (name, value) in members {
+                if let Some(seen) = self.test(&value, st, values) {
+                    st.last = Some((name.clone(), seen.clone()));
+                    for (n, v) in &self.sets {
+                        let n = n.expand(st, values).to_ascii_lowercase();
+                        let v = v.expand(st, values);
+                        st.set(n, v);
+                    }
+                    found.push((name, seen));
+                }
+            }
+        }
+        let any = !found.is_empty();
+        st.matched = found;
+        any
+    }
+
+    /// The value as the operator matched it, when it did (for `multiMatch`, the first of
+    /// the value before and after each function that does).
+    fn test(&self, value: &str, st: &mut State, values: &dyn Values) -> Option<String> {
+        let mut cands = Vec::new();
+        let mut v = value.to_string();
+        if self.multi_match {
+            cands.push(v.clone());
+        }
+        let mut bytes = Vec::new();
+        for f in &self.funcs {
+            let mut out = String::new();
+            f.apply(&v, &mut out, &mut bytes);
+            v = out;
+            if self.multi_match && cands.last() != Some(&v) {
+                cands.push(v.clone());
+            }
+        }
+        if self.length {
+            v = v.len().to_string();
+            if self.multi_match {
+                cands.push(v.clone());
+            }
+        }
+        if !self.multi_match {
+            cands.push(v);
+        }
+        cands
+            .into_iter()
+            .find(|c| self.op_matches(c, st, values) != self.negated)
+    }
+
+    fn op_matches(&self, v: &str, st: &mut State, values: &dyn Values) -> bool {
+        let arg = |t: &Text| t.expand(st, values);
+        match &self.op {
+            Op::Rx(re) => {
+                let mut caps = re.create_captures();
+                re.captures(v, &mut caps);
+                if !caps.is_match() {
+                    return false;
+                }
+                if self.capture && !self.negated {
+                    for i in 0..caps.group_len().min(10) {
+                        let text = caps.get_group(i).and_then(|s| v.get(s.range()));
+                        let text = text.unwrap_or_default();
+                        st.set(i.to_string(), text.to_string());
+                    }
+                }
+                true
+            }
+            Op::Phrases(p) => {
+                let lower = v.to_ascii_lowercase();
+                p.iter().any(|p| lower.contains(p.as_str()))
+            }
+            Op::Streq(t) => v == arg(t),
+            Op::Within(t) => arg(t).contains(v),
+            Op::BeginsWith(t) => v.starts_with(&arg(t)),
+            Op::EndsWith(t) => v.ends_with(&arg(t)),
+            Op::Contains(t) => v.contains(&arg(t)),
+            Op::Compare(f, t) => {
+                let n = |s: &str| s.trim().parse::<i64>().unwrap_or(0);
+                f(n(v), n(&arg(t)))
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for Chained {
+    /// The rule: its regexes are too large to show.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "rule {}'s chain", self.id)
+    }
+}

@@ -375,13 +375,27 @@ fn default_request_limits_leave_ordinary_requests_alone() {
 #[test]
 fn regex_limits_bound_the_whole_policy_not_each_field() {
     // Forty fields with one regex each: each fits the limit alone, all together do not.
-    let one = |i: usize| {
+    let regex = |i: usize, distinct: bool| {
+        let tail = if distinct {
+            i.to_string()
+        } else {
+            String::new()
+        };
         format!(
-            "[[rule]]\nid = \"r{i}\"\nwhen = 'header[\"h{i}\"] matches \"(\\\\w+\\\\s+){{5}}\"'\naction = \"forbid\"\n"
+            "[[rule]]\nid = \"r{i}\"\nwhen = 'header[\"h{i}\"] matches \"(\\\\w+\\\\s+){{5}}{tail}\"'\naction = \"forbid\"\n"
         )
     };
+    let one = |i: usize| regex(i, true);
     let alone = policy(&format!("[policy]\nmax_regex_bytes = 2000000\n{}", one(0)));
     assert!(alone.regex_bytes() > 100_000, "{}", alone.regex_bytes());
+    // The same regex on forty fields is compiled once, and counted once.
+    let same: String = (0..40).map(|i| regex(i, false)).collect();
+    let shared = policy(&format!("[policy]\nmax_regex_bytes = 2000000\n{same}"));
+    assert!(
+        shared.regex_bytes() < 2 * alone.regex_bytes(),
+        "{}",
+        shared.regex_bytes()
+    );
     let all: String = (0..40).map(one).collect();
     let e = compile_err(&format!("[policy]\nmax_regex_bytes = 2000000\n{all}"));
     assert!(

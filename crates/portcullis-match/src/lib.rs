@@ -94,7 +94,9 @@ pub use crate::iptable::{canonical_ip, canonical_net, IpTable, IpTableBuilder, L
 pub use crate::lowered::regex_on_lowered;
 pub use crate::matchset::{MatchSet, PatternId};
 pub use crate::naive::{NaiveIpTable, NaiveScanner};
-pub use crate::scan::{PatternKind, ScanLimits, ScanScratch, Scanner, ScannerBuilder};
+pub use crate::scan::{
+    CompileCache, PatternKind, ScanLimits, ScanScratch, Scanner, ScannerBuilder,
+};
 
 /// Every public type is `Send + Sync` and unwind-safe, checked at compile
 /// time: a compiled policy is shared across threads.

@@ -496,6 +496,7 @@ impl Program {
         }
         let mut regex_bytes = 0usize;
         let mut scanners = Vec::with_capacity(nslots);
+        let mut cache = portcullis_match::CompileCache::default();
         for (slot, sb) in builders.iter_mut().enumerate() {
             if sb.is_empty() {
                 scanners.push(None);
@@ -505,9 +506,10 @@ impl Program {
                 regex_size_limit: limits.regex_size_limit.saturating_sub(regex_bytes),
                 ..limits
             });
-            match sb.build() {
+            match sb.build_shared(&mut cache) {
                 Ok(s) => {
-                    regex_bytes = regex_bytes.saturating_add(s.regex_memory());
+                    // A regex shared with fields before counts once.
+                    regex_bytes = cache.regex_bytes();
                     scanners.push(Some(s));
                 }
                 Err(e) => {
@@ -555,9 +557,10 @@ impl Program {
                 .filter(|&&s| scanners.get(s as usize).is_some_and(Option::is_some))
                 .count();
             if scanning >= 2 {
-                group.merged = gb.build().ok();
+                group.merged = gb.build_shared(&mut cache).ok();
             }
         }
+        let regex_bytes = cache.regex_bytes();
         let ip_table = (!ip_lists_added.is_empty()).then(|| ip_builder.build());
         let formulas: Vec<Formula> = formulas.into_iter().map(|f| renumber(f, &map)).collect();
 

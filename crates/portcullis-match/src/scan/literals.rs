@@ -8,6 +8,7 @@ use aho_corasick::{AhoCorasick, AhoCorasickKind};
 use regex_automata::dfa::{dense, Automaton};
 use regex_automata::util::syntax;
 
+use super::CompileCache;
 use crate::error::{ScanError, ScanErrorKind};
 use crate::{MatchSet, PatternId};
 
@@ -50,6 +51,7 @@ impl LiteralsBuilder {
         self,
         dfa_limit: usize,
         single_limit: usize,
+        cache: &mut CompileCache,
     ) -> Result<Option<Literals>, ScanError> {
         if self.raw.is_empty() {
             return Ok(None);
@@ -87,33 +89,44 @@ impl LiteralsBuilder {
                 }
             }
         }
-        let build = |kind| {
+        let build = |keys: &Vec<Vec<u8>>, kind| {
             AhoCorasick::builder()
                 .ascii_case_insensitive(any_ci)
                 .match_kind(aho_corasick::MatchKind::Standard)
                 .kind(kind)
-                .build(&keys)
+                .build(keys)
         };
         // A DFA scans about 1.5x faster than the NFA aho-corasick picks
         // past ~100 patterns, at ~250 bytes per pattern byte; take it while
         // it fits the limit (estimated first, so a huge set is never built
         // as a DFA just to be thrown away).
         let key_bytes: usize = keys.iter().map(Vec::len).sum();
-        let dfa = (key_bytes.saturating_mul(256) <= dfa_limit)
-            .then(|| build(Some(AhoCorasickKind::DFA)).ok())
-            .flatten()
-            .filter(|ac| ac.memory_usage() <= dfa_limit);
-        let automaton = match dfa {
-            Some(ac) => ac,
-            None => build(None).map_err(|e| {
-                ScanError::new(
-                    ScanErrorKind::Automaton {
-                        message: e.to_string(),
-                    },
-                    None,
-                )
-            })?,
+        let cache_key = (keys, any_ci);
+        let automaton = match cache.literals.get(&cache_key) {
+            Some(ac) => ac.clone(),
+            None => {
+                let keys = &cache_key.0;
+                let build = |kind| build(keys, kind);
+                let dfa = (key_bytes.saturating_mul(256) <= dfa_limit)
+                    .then(|| build(Some(AhoCorasickKind::DFA)).ok())
+                    .flatten()
+                    .filter(|ac| ac.memory_usage() <= dfa_limit);
+                let ac = match dfa {
+                    Some(ac) => ac,
+                    None => build(None).map_err(|e| {
+                        ScanError::new(
+                            ScanErrorKind::Automaton {
+                                message: e.to_string(),
+                            },
+                            None,
+                        )
+                    })?,
+                };
+                cache.literals.insert(cache_key.clone(), ac.clone());
+                ac
+            }
         };
+        let keys = &cache_key.0;
         let mut flat: Vec<LiteralTarget> = Vec::new();
         let mut spans = Vec::with_capacity(targets.len());
         for list in targets {
@@ -128,7 +141,13 @@ impl LiteralsBuilder {
         // key byte for user-agent phrases).
         let single_dfa = single
             .filter(|_| key_bytes.saturating_mul(512) <= single_limit)
-            .and_then(|_| first_match_dfa(&keys, any_ci, single_limit));
+            .and_then(|_| {
+                cache
+                    .first_match
+                    .entry(cache_key.clone())
+                    .or_insert_with(|| first_match_dfa(keys, any_ci, single_limit))
+                    .clone()
+            });
         Ok(Some(Literals {
             automaton,
             single_dfa,

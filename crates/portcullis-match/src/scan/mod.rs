@@ -32,6 +32,7 @@ mod literals;
 mod regexes;
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use regex_automata::meta;
 use regex_automata::{Input, PatternSet};
@@ -41,8 +42,9 @@ use crate::{MatchSet, PatternId};
 
 use equals::{Equals, EqualsBuilder};
 use literals::{Anchor, Literals, LiteralsBuilder};
-use regexes::{gate_literals, Gated, Regexes, RegexesBuilder};
+pub use regexes::CompileCache;
 pub(crate) use regexes::{lower_to_literal, parse_regex};
+use regexes::{Gated, Regexes, RegexesBuilder};
 
 /// How a pattern is matched against a field.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -193,6 +195,16 @@ impl ScannerBuilder {
     ///
     /// A [`ScanError`] naming the pattern and the limit, as above.
     pub fn build(&self) -> Result<Scanner, ScanError> {
+        self.build_shared(&mut CompileCache::default())
+    }
+
+    /// [`build`](ScannerBuilder::build), parsing and compiling each regex once across the
+    /// scanners built with the same `cache`.
+    ///
+    /// # Errors
+    ///
+    /// As [`build`](ScannerBuilder::build).
+    pub fn build_shared(&self, cache: &mut CompileCache) -> Result<Scanner, ScanError> {
         let limits = self.limits;
         if let Some(p) = self.patterns.get(limits.max_patterns) {
             return Err(ScanError::new(
@@ -222,20 +234,28 @@ impl ScannerBuilder {
             let lowered;
             let (kind, text, ci) = match p.kind {
                 PatternKind::Regex => {
-                    let hir = parse_regex(&p.text, p.case_insensitive).map_err(|message| {
-                        ScanError::new(ScanErrorKind::InvalidRegex { message }, Some(p.id))
-                    })?;
-                    match lower_to_literal(&hir) {
+                    let parsed = cache
+                        .parse(&p.text, p.case_insensitive)
+                        .map_err(|message| {
+                            ScanError::new(ScanErrorKind::InvalidRegex { message }, Some(p.id))
+                        })?;
+                    match &parsed.literal {
                         Some((kind, text)) => {
-                            lowered = text;
-                            (kind, lowered.as_str(), false)
+                            lowered = text.clone();
+                            (*kind, lowered.as_str(), false)
                         }
                         None => {
-                            match gate_literals(&hir, p.case_insensitive) {
+                            let hir = Arc::clone(&parsed.hir);
+                            match &parsed.gate {
                                 Some(gate) => {
                                     let index = gated.add(p.id, &p.text, p.case_insensitive, hir);
                                     for lit in gate {
-                                        literals.add(index, Anchor::Gate, lit, p.case_insensitive);
+                                        literals.add(
+                                            index,
+                                            Anchor::Gate,
+                                            lit.clone(),
+                                            p.case_insensitive,
+                                        );
                                     }
                                 }
                                 None => {
@@ -260,7 +280,7 @@ impl ScannerBuilder {
         }
         always.sort_unstable();
         always.dedup();
-        let ungated = ungated.build(&limits)?;
+        let ungated = ungated.build(&limits, cache)?;
         let ungated_bytes = ungated
             .as_ref()
             .map_or(0, |r| r.regex.memory_usage() + r.any.memory_usage());
@@ -272,10 +292,11 @@ impl ScannerBuilder {
             literals: literals.build(
                 limits.literal_dfa_size_limit,
                 limits.dfa_size_limit.min(FIRST_MATCH_DFA_MAX),
+                cache,
             )?,
             equals: equals.build(),
             ungated,
-            gated: gated.build_each(&limits, ungated_bytes)?,
+            gated: gated.build_each(&limits, ungated_bytes, cache)?,
             max_id,
         })
     }
@@ -429,6 +450,7 @@ impl Scanner {
 #[cfg(test)]
 mod tests {
     use super::equals::{ascii_lower_word, caseless_hash};
+    use super::regexes::gate_literals;
     use super::*;
 
     fn scan(scanner: &Scanner, haystack: &str) -> Vec<u32> {

@@ -2,6 +2,7 @@
 //! regex beside the gated ones compiled on their own.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use regex_automata::meta;
 use regex_automata::nfa::thompson::{self, WhichCaptures};
@@ -110,9 +111,78 @@ pub(super) fn gate_literals(hir: &Hir, case_insensitive: bool) -> Option<Vec<Vec
     usable.then_some(literals)
 }
 
+type FirstMatch = regex_automata::dfa::dense::DFA<Vec<u32>>;
+
+/// What the scanners of one policy share as they are built: the same regex on several
+/// fields (OWASP CRS puts most of its on arguments, their names, cookies and XML alike) is
+/// parsed once, and compiled once, alone or in the same set.
+#[derive(Debug, Default)]
+pub struct CompileCache {
+    parsed: HashMap<(String, bool), Result<Arc<Parsed>, String>>,
+    gated: HashMap<(String, bool), meta::Regex>,
+    ungated: HashMap<Vec<(String, bool)>, (meta::Regex, meta::Regex)>,
+    /// Literal automata by keys and case folding.
+    pub(super) literals: HashMap<(Vec<Vec<u8>>, bool), aho_corasick::AhoCorasick>,
+    /// First-match DFAs of single lists, by keys and case folding.
+    pub(super) first_match: HashMap<(Vec<Vec<u8>>, bool), Option<FirstMatch>>,
+}
+
+/// A regex parsed, and what the scanner makes of it.
+#[derive(Debug)]
+pub(super) struct Parsed {
+    pub(super) hir: Arc<Hir>,
+    /// [`lower_to_literal`]
+    pub(super) literal: Option<(PatternKind, String)>,
+    /// [`gate_literals`]
+    pub(super) gate: Option<Vec<Vec<u8>>>,
+}
+
+impl CompileCache {
+    /// Bytes held by the regexes compiled so far, each counted once however many
+    /// scanners share it.
+    #[must_use]
+    pub fn regex_bytes(&self) -> usize {
+        let sets = self
+            .ungated
+            .values()
+            .map(|(r, a)| r.memory_usage() + a.memory_usage());
+        self.gated
+            .values()
+            .map(meta::Regex::memory_usage)
+            .chain(sets)
+            .fold(0, usize::saturating_add)
+    }
+
+    /// [`parse_regex`], [`lower_to_literal`] and [`gate_literals`], remembered.
+    pub(super) fn parse(
+        &mut self,
+        pattern: &str,
+        case_insensitive: bool,
+    ) -> Result<Arc<Parsed>, String> {
+        self.parsed
+            .entry((pattern.to_owned(), case_insensitive))
+            .or_insert_with(|| {
+                let hir = parse_regex(pattern, case_insensitive)?;
+                let literal = lower_to_literal(&hir);
+                let gate = match literal {
+                    Some(_) => None,
+                    None => gate_literals(&hir, case_insensitive),
+                };
+                Ok(Arc::new(Parsed {
+                    hir: Arc::new(hir),
+                    literal,
+                    gate,
+                }))
+            })
+            .clone()
+    }
+}
+
 #[derive(Default)]
 pub(super) struct RegexesBuilder {
-    pub(super) hirs: Vec<Hir>,
+    pub(super) hirs: Vec<Arc<Hir>>,
+    /// Each regex as written, and whether case-insensitive: its key in the cache.
+    pub(super) texts: Vec<(String, bool)>,
     /// Regex index -> ids sharing it.
     pub(super) ids: Vec<Vec<PatternId>>,
     pub(super) seen: HashMap<(String, bool), usize>,
@@ -120,9 +190,10 @@ pub(super) struct RegexesBuilder {
 
 impl RegexesBuilder {
     /// Adds a regex; returns its index (shared by duplicates).
-    pub(super) fn add(&mut self, id: PatternId, text: &str, ci: bool, hir: Hir) -> u32 {
+    pub(super) fn add(&mut self, id: PatternId, text: &str, ci: bool, hir: Arc<Hir>) -> u32 {
         let index = *self.seen.entry((text.to_owned(), ci)).or_insert_with(|| {
             self.hirs.push(hir);
+            self.texts.push((text.to_owned(), ci));
             self.ids.push(Vec::new());
             self.ids.len() - 1
         });
@@ -149,27 +220,35 @@ impl RegexesBuilder {
         self,
         limits: &ScanLimits,
         used: usize,
+        cache: &mut CompileCache,
     ) -> Result<Box<[Gated]>, ScanError> {
         let mut total = used;
         let mut gated = Vec::with_capacity(self.hirs.len());
-        for (hir, ids) in self.hirs.iter().zip(self.ids) {
+        for ((hir, ids), text) in self.hirs.iter().zip(self.ids).zip(self.texts) {
             let id = ids.first().copied();
-            // Implicit captures: without them meta's half searches (all a
-            // yes/no answer needs) may come back empty.
-            let config = Self::config(limits, MatchKind::LeftmostFirst)
-                .which_captures(WhichCaptures::Implicit);
-            let regex = meta::Builder::new()
-                .configure(config)
-                .build_from_hir(hir)
-                .map_err(|e| {
-                    let kind = match e.size_limit() {
-                        Some(limit) => ScanErrorKind::RegexTooBig { limit },
-                        None => ScanErrorKind::InvalidRegex {
-                            message: e.to_string(),
-                        },
-                    };
-                    ScanError::new(kind, id)
-                })?;
+            let regex = match cache.gated.get(&text) {
+                Some(regex) => regex.clone(),
+                None => {
+                    // Implicit captures: without them meta's half searches (all a
+                    // yes/no answer needs) may come back empty.
+                    let config = Self::config(limits, MatchKind::LeftmostFirst)
+                        .which_captures(WhichCaptures::Implicit);
+                    let regex = meta::Builder::new()
+                        .configure(config)
+                        .build_from_hir(hir)
+                        .map_err(|e| {
+                            let kind = match e.size_limit() {
+                                Some(limit) => ScanErrorKind::RegexTooBig { limit },
+                                None => ScanErrorKind::InvalidRegex {
+                                    message: e.to_string(),
+                                },
+                            };
+                            ScanError::new(kind, id)
+                        })?;
+                    cache.gated.insert(text, regex.clone());
+                    regex
+                }
+            };
             total = total.saturating_add(regex.memory_usage());
             if total > limits.regex_size_limit {
                 return Err(ScanError::new(
@@ -187,9 +266,20 @@ impl RegexesBuilder {
         Ok(gated.into_boxed_slice())
     }
 
-    pub(super) fn build(self, limits: &ScanLimits) -> Result<Option<Regexes>, ScanError> {
+    pub(super) fn build(
+        self,
+        limits: &ScanLimits,
+        cache: &mut CompileCache,
+    ) -> Result<Option<Regexes>, ScanError> {
         if self.hirs.is_empty() {
             return Ok(None);
+        }
+        if let Some((regex, any)) = cache.ungated.get(&self.texts) {
+            return Ok(Some(Regexes {
+                regex: regex.clone(),
+                any: any.clone(),
+                ids: self.ids.into_iter().map(Vec::into_boxed_slice).collect(),
+            }));
         }
         let regex = match meta::Builder::new()
             .configure(Self::config(limits, MatchKind::All))
@@ -238,6 +328,9 @@ impl RegexesBuilder {
                 self.ids.get(culprit).and_then(|ids| ids.first().copied()),
             ));
         }
+        cache
+            .ungated
+            .insert(self.texts, (regex.clone(), any.clone()));
         Ok(Some(Regexes {
             regex,
             any,

@@ -267,6 +267,7 @@ impl<'r> Fields<'r> {
             Field::Uri => Some(Cow::Owned(naive::modsec_uri(self.req.uri))),
             Field::RawUri => Some(Cow::Borrowed(self.req.uri)),
             Field::Basename => Some(Cow::Owned(naive::modsec_basename(self.req.uri))),
+            Field::Filename => Some(Cow::Owned(naive::modsec_filename(self.req.uri))),
             Field::BodyProcessor => Some(Cow::Borrowed(match self.body.processor {
                 Some(BodyKind::Form) => "URLENCODED",
                 Some(BodyKind::Multipart) => "MULTIPART",

@@ -164,7 +164,8 @@ impl MalformedChecks {
                     | Field::RequestLine
                     | Field::Uri
                     | Field::RawUri
-                    | Field::Basename => {
+                    | Field::Basename
+                    | Field::Filename => {
                         checks.ambiguous_path = true;
                     }
                     _ => {}

@@ -37,7 +37,11 @@ pub(crate) fn build_regex(
     size_limit: usize,
 ) -> Result<Regex, String> {
     Regex::builder()
-        .syntax(regex_automata::util::syntax::Config::new().case_insensitive(case_insensitive))
+        .syntax(
+            regex_automata::util::syntax::Config::new()
+                .case_insensitive(case_insensitive)
+                .utf8(false),
+        )
         .configure(Regex::config().nfa_size_limit(Some(size_limit)))
         .build(pattern)
         .map_err(|e| match e.size_limit() {

@@ -117,7 +117,8 @@ impl NaiveScanner {
                 meta::Regex::builder()
                     .syntax(
                         regex_automata::util::syntax::Config::new()
-                            .case_insensitive(case_insensitive),
+                            .case_insensitive(case_insensitive)
+                            .utf8(false),
                     )
                     .build(pattern)
                     .map_err(|e| e.to_string())?,

@@ -67,6 +67,8 @@ pub enum Field {
     /// What follows the last `/` or `\` of the decoded target's part before its first
     /// `?`; `""` when that is nothing (`REQUEST_BASENAME`).
     Basename,
+    /// The decoded target's part before its first `?` (`REQUEST_FILENAME`).
+    Filename,
     /// An argument, from the query (percent-decoded) or the body; one value per
     /// occurrence.
     Arg(String),
@@ -358,6 +360,7 @@ impl fmt::Display for Field {
             Field::Uri => f.write_str("uri"),
             Field::RawUri => f.write_str("raw_uri"),
             Field::Basename => f.write_str("basename"),
+            Field::Filename => f.write_str("filename"),
             Field::Arg(n) => write!(f, "arg[{n:?}]"),
             Field::Args => f.write_str("args"),
             Field::ArgNames => f.write_str("arg_names"),

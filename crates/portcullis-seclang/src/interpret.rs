@@ -16,7 +16,7 @@ use portcullis_rules::{Field, Interpret, Interpreted, Transform, Values};
 use regex_automata::meta::Regex;
 
 use crate::action::{ActionKind, SetVarOp};
-use crate::lower::{ascii_word_boundaries, field_of, transforms, Unsupported};
+use crate::lower::{field_of, pcre_pattern, transforms, Unsupported};
 use crate::macros::{MacroPart, MacroString};
 use crate::operator::OperatorKind;
 use crate::resolve::Rule;
@@ -243,7 +243,7 @@ impl Build<'_> {
                     .as_literal()
                     .ok_or_else(|| Unsupported("a macro in a regex".into()))?;
                 Op::Rx(
-                    regex(&ascii_word_boundaries(pattern))
+                    regex(&pcre_pattern(pattern))
                         .ok_or_else(|| Unsupported("a regex that does not compile".into()))?,
                 )
             }
@@ -326,9 +326,13 @@ impl Build<'_> {
     }
 }
 
-/// A regex as the engine compiles `@rx` (linear time), with its capture groups.
+/// A regex as the engine compiles `@rx` (linear time, bytes allowed), with its capture
+/// groups.
 fn regex(pattern: &str) -> Option<Regex> {
-    Regex::new(pattern).ok()
+    Regex::builder()
+        .syntax(regex_automata::util::syntax::Config::new().utf8(false))
+        .build(pattern)
+        .ok()
 }
 
 impl Text {

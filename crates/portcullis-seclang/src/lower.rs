@@ -961,7 +961,7 @@ impl Lowering<'_> {
             OperatorKind::Rx(m) => PredKind::Str {
                 lhs: term,
                 op: StrOp::Matches,
-                pattern: ascii_word_boundaries(&self.expand(m)?),
+                pattern: pcre_pattern(&self.expand(m)?),
             },
             OperatorKind::Pm(phrases) => self.phrases(term, phrases.clone(), span),
             OperatorKind::PmFromFile(files) => {
@@ -1301,7 +1301,7 @@ pub(crate) fn field_of(v: &Variable, excluded: &[&Variable]) -> Result<(Field, b
         V::RequestProtocol => (Field::Protocol, false),
         V::RequestLine => (Field::RequestLine, false),
         V::QueryString => (Field::Query, false),
-        V::RequestFilename => (Field::RawPath, false),
+        V::RequestFilename => (Field::Filename, false),
         V::RequestBody => (Field::Body, false),
         V::RequestUri => (Field::Uri, false),
         V::RequestUriRaw => (Field::RawUri, false),
@@ -1336,20 +1336,32 @@ fn byte_range_violation(ranges: &[(u8, u8)]) -> Result<String, Unsupported> {
     Ok(class)
 }
 
-/// `\b` and `\B` as PCRE reads them without UCP, ASCII word boundaries: `(?-u:\b)`. A
-/// Unicode word boundary is also slower: the lazy DFA gives up on it at the first
-/// non-ASCII byte, and the search falls back to a backtracker.
-pub(crate) fn ascii_word_boundaries(pattern: &str) -> String {
-    let mut out = String::with_capacity(pattern.len());
-    let mut chars = pattern.chars();
+/// `@rx`'s pattern as ModSecurity v3 compiles it: PCRE2 with `DOTALL` and `MULTILINE`
+/// (`(?sm)`) and without UTF (`(?-u)`): it matches bytes, so `\x{e2}\x80[\x98\x99]`
+/// is `’` or `‘` in UTF-8, `[^a]` and `.` take one byte, and `\w`, `\s`, `\b` and
+/// `(?i)` are ASCII's.
+///
+/// Two spellings are rewritten for the regex parser, which reads bytes only as `\xHH`:
+/// `\x{HH}` becomes `\xHH`, and a non-ASCII character inside a class its UTF-8 bytes
+/// (PCRE without UTF reads `[é]` as the two bytes).
+pub(crate) fn pcre_pattern(pattern: &str) -> String {
+    let mut out = String::from("(?sm-u)");
+    let mut chars = pattern.chars().peekable();
     let mut class = 0usize;
     while let Some(c) = chars.next() {
         match c {
             '\\' => match chars.next() {
-                Some(b @ ('b' | 'B')) if class == 0 => {
-                    out.push_str("(?-u:\\");
-                    out.push(b);
-                    out.push(')');
+                Some('x') if chars.peek() == Some(&'{') => {
+                    let braced: String = chars.clone().skip(1).take_while(|&h| h != '}').collect();
+                    match u8::from_str_radix(&braced, 16) {
+                        Ok(byte) if !braced.is_empty() && braced.len() <= 4 => {
+                            for _ in 0..braced.len() + 2 {
+                                chars.next();
+                            }
+                            out.push_str(&format!("\\x{byte:02x}"));
+                        }
+                        _ => out.push_str("\\x"),
+                    }
                 }
                 Some(e) => {
                     out.push('\\');
@@ -1361,23 +1373,24 @@ pub(crate) fn ascii_word_boundaries(pattern: &str) -> String {
                 class += 1;
                 out.push(c);
                 // A `]` first in a class is a literal.
-                let mut rest = chars.clone();
-                match rest.next() {
-                    Some('^') if rest.next() == Some(']') => {
-                        out.push_str("^]");
-                        chars.next();
-                        chars.next();
-                    }
-                    Some(']') => {
-                        out.push(']');
-                        chars.next();
-                    }
-                    _ => {}
+                if chars.peek() == Some(&'^') {
+                    out.push('^');
+                    chars.next();
+                }
+                if chars.peek() == Some(&']') {
+                    out.push(']');
+                    chars.next();
                 }
             }
             ']' if class > 0 => {
                 class -= 1;
                 out.push(c);
+            }
+            c if class > 0 && !c.is_ascii() => {
+                let mut buf = [0u8; 4];
+                for b in c.encode_utf8(&mut buf).bytes() {
+                    out.push_str(&format!("\\x{b:02x}"));
+                }
             }
             c => out.push(c),
         }
@@ -1387,17 +1400,23 @@ pub(crate) fn ascii_word_boundaries(pattern: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::ascii_word_boundaries;
+    use super::pcre_pattern;
 
     #[test]
-    fn word_boundaries_become_ascii_outside_classes() {
+    fn rx_patterns_read_bytes_as_pcre_without_utf_does() {
         assert_eq!(
-            ascii_word_boundaries(r"\bselect\b"),
-            r"(?-u:\b)select(?-u:\b)"
+            pcre_pattern(r"a\x{e2}\x80[\x98\x{99}]"),
+            r"(?sm-u)a\xe2\x80[\x98\x99]"
         );
-        assert_eq!(ascii_word_boundaries(r"a\Bb"), r"a(?-u:\B)b");
-        assert_eq!(ascii_word_boundaries(r"[\b]\\b"), r"[\b]\\b");
-        assert_eq!(ascii_word_boundaries(r"[]\b]x\b"), r"[]\b]x(?-u:\b)");
-        assert_eq!(ascii_word_boundaries(r"[^]\b]"), r"[^]\b]");
+        assert_eq!(
+            pcre_pattern(r"[\x7f-\x{ff}]\\x{41}"),
+            r"(?sm-u)[\x7f-\xff]\\x{41}"
+        );
+        assert_eq!(pcre_pattern("[é]é"), r"(?sm-u)[\xc3\xa9]é");
+        assert_eq!(
+            pcre_pattern(r"[]é][^]é]"),
+            r"(?sm-u)[]\xc3\xa9][^]\xc3\xa9]"
+        );
+        assert_eq!(pcre_pattern(r"\x{zz}\x{100}"), r"(?sm-u)\x{zz}\x{100}");
     }
 }

@@ -30,6 +30,7 @@ pub const TERMS: &[&str] = &[
     "uri",
     "raw_uri",
     "basename",
+    "filename",
     "lower(uri)",
     "body.processor",
     "host",

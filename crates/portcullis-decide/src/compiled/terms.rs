@@ -137,6 +137,12 @@ pub(super) fn compute(
                 true
             }
             Field::RawUri => copy(Some(req.uri), out),
+            Field::Filename => {
+                tmp.clear();
+                normalize::percent_decode_into(req.uri, false, tmp);
+                out.push_str(tmp.split('?').next().unwrap_or_default());
+                true
+            }
             Field::Basename => {
                 tmp.clear();
                 normalize::percent_decode_into(req.uri, false, tmp);

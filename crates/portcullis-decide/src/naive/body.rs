@@ -746,8 +746,8 @@ fn unquote(v: &str) -> Option<String> {
     let mut i = 0;
     while i < body.len() {
         match body[i] {
-            '\\' => {
-                out.push(*body.get(i + 1)?);
+            '\\' if matches!(body.get(i + 1), Some('"' | '\\')) => {
+                out.push(body[i + 1]);
                 i += 2;
             }
             '"' => return (i + 1 == body.len()).then_some(out),

@@ -98,6 +98,11 @@ pub(crate) fn modsec_uri(target: &str) -> String {
 /// ModSecurity v3's `REQUEST_BASENAME`: in the decoded target (as [`modsec_uri`] decodes
 /// it, scheme and authority kept) up to its first `?`, what follows the last `/` or `\`;
 /// `""` when there is none or nothing follows.
+pub(crate) fn modsec_filename(target: &str) -> String {
+    let decoded = percent_decode(target, false);
+    decoded.split('?').next().unwrap_or_default().to_string()
+}
+
 pub(crate) fn modsec_basename(target: &str) -> String {
     let decoded = percent_decode(target, false);
     let path = decoded.split('?').next().unwrap_or_default();

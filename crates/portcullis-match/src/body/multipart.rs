@@ -169,7 +169,15 @@ fn unquote(v: &str) -> Result<String, BodyError> {
                     Err(BAD)
                 }
             }
-            '\\' => out.push(chars.next().ok_or(BAD)?),
+            // Only `\"` and `\\` are escapes (as ModSecurity reads them): a Windows path
+            // keeps its backslashes.
+            '\\' => match chars.clone().next() {
+                Some(e @ ('"' | '\\')) => {
+                    chars.next();
+                    out.push(e);
+                }
+                _ => out.push('\\'),
+            },
             c => out.push(c),
         }
     }

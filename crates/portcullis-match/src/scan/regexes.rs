@@ -16,8 +16,11 @@ use crate::{MatchSet, PatternId};
 
 /// Parses `pattern` as regex-automata's `meta::Regex` would.
 pub(crate) fn parse_regex(pattern: &str, case_insensitive: bool) -> Result<Hir, String> {
+    // `utf8(false)`: a pattern may match bytes (`(?-u)\xff`), as SecLang's `@rx` does;
+    // the rule files' own regexes are checked to match UTF-8 before they get here.
     regex_syntax::ParserBuilder::new()
         .case_insensitive(case_insensitive)
+        .utf8(false)
         .build()
         .parse(pattern)
         .map_err(|e| {

@@ -464,6 +464,7 @@ fn pointless_hide(r: &Rule, sources: &Sources, out: &mut Vec<Diagnostic>) {
                         | Field::Uri
                         | Field::RawUri
                         | Field::Basename
+                        | Field::Filename
                 )
             )
         });

@@ -549,6 +549,7 @@ impl Parser<'_, '_> {
             "uri" => Field::Uri,
             "raw_uri" => Field::RawUri,
             "basename" => Field::Basename,
+            "filename" => Field::Filename,
             "user_agent" => Field::UserAgent,
             "auth.authenticated" => Field::AuthAuthenticated,
             "auth.subject" => Field::AuthSubject,

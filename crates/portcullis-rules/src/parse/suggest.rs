@@ -12,6 +12,7 @@ pub(super) const FIELDS: &[&str] = &[
     "uri",
     "raw_uri",
     "basename",
+    "filename",
     "arg",
     "header",
     "user_agent",

@@ -183,6 +183,7 @@ impl<'r> Fields<'r> {
             Field::BodyArgNames => body(ArgKind::Field, true).collect(),
             Field::Files => body(ArgKind::File, false).collect(),
             Field::FileFields => body(ArgKind::File, true).collect(),
+            Field::PartHeaders => body(ArgKind::PartHeader, false).collect(),
             Field::XmlText => body(ArgKind::XmlText, false).collect(),
             Field::XmlAttrs => body(ArgKind::XmlAttr, false).collect(),
             Field::Headers | Field::HeaderNames => {

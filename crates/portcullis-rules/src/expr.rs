@@ -101,6 +101,9 @@ pub enum Field {
     Files,
     /// The form field names of a multipart body's files (`FILES_NAMES`).
     FileFields,
+    /// Every header line of every part of a multipart body (`Name: value`), named by the
+    /// part's field name (ModSecurity's `MULTIPART_PART_HEADERS`).
+    PartHeaders,
     /// An XML body's text: one member, named after the root element, holding all the
     /// character data inside the root in document order (ModSecurity's `XML:/*`).
     XmlText,
@@ -286,6 +289,7 @@ impl Field {
                 | Field::BodyArgNames
                 | Field::Files
                 | Field::FileFields
+                | Field::PartHeaders
                 | Field::XmlText
                 | Field::XmlAttrs
                 | Field::Headers
@@ -326,6 +330,7 @@ impl Field {
                     | Field::BodyLength
                     | Field::Files
                     | Field::FileFields
+                    | Field::PartHeaders
                     | Field::XmlText
                     | Field::XmlAttrs
             ),
@@ -376,6 +381,7 @@ impl fmt::Display for Field {
             Field::BodyLength => f.write_str("body.length"),
             Field::Files => f.write_str("files"),
             Field::FileFields => f.write_str("file_fields"),
+            Field::PartHeaders => f.write_str("part_headers"),
             Field::XmlText => f.write_str("xml_text"),
             Field::XmlAttrs => f.write_str("xml_attrs"),
             Field::Headers => f.write_str("headers"),

@@ -54,6 +54,8 @@ struct Step {
 enum Target {
     /// A request field or collection, and the name ModSecurity gives its values.
     Field(Field, &'static str),
+    /// `&VAR`: how many values it has.
+    Count(Field, &'static str),
     /// A value known at load time.
     Const(String),
     /// `TX:name`, set by this rule (a capture, or a `setvar` of an earlier link).
@@ -197,8 +199,13 @@ impl Build<'_> {
         excluded: &[&Variable],
         macro_names: bool,
     ) -> Result<Target, Unsupported> {
+        if v.count && v.kind != VariableKind::Tx {
+            let (field, _) = field_of(v, excluded)?;
+            self.reads.push(field.clone());
+            return Ok(Target::Count(field, v.kind.name()));
+        }
         if v.count {
-            return Err(Unsupported("`&` in a chain read per request".into()));
+            return Err(Unsupported("`&TX` in a chain read per request".into()));
         }
         Ok(match v.kind {
             VariableKind::MatchedVar => Target::MatchedVar,
@@ -383,6 +390,11 @@ impl Step {
                     };
                     members.push((name, value.to_string()));
                 }),
+                Target::Count(f, var) => {
+                    let mut n = 0;
+                    values.each(f, &mut |_, _| n += 1);
+                    members.push(((*var).to_string(), n.to_string()));
+                }
                 Target::Const(c) => members.push(("TX".into(), c.clone())),
                 Target::Tx(k) => members.extend(st.get(k).map(|v| (format!("TX:{k}"), v.into()))),
                 Target::TxMatching(re) => members.extend(

@@ -73,6 +73,8 @@ pub fn lower(set: &SecLangRuleSet, options: &LowerOptions) -> Result<Lowered, Er
         },
         engine_off: set.settings.rule_engine == Some(EngineMode::Off),
         removed: HashSet::new(),
+        removals: Vec::new(),
+        removed_targets: Vec::new(),
         rules: Vec::new(),
         lists: Vec::new(),
         skipped: Vec::new(),
@@ -137,6 +139,34 @@ enum Tx {
 /// Why a rule cannot be lowered.
 pub(crate) struct Unsupported(pub(crate) String);
 
+/// What a `ctl:ruleRemove…` of a rule that reads the request removes from the rules after
+/// it, on the requests that rule matches.
+enum Removal {
+    /// `ruleRemoveById`
+    Rules(Vec<crate::action::IdRange>),
+    /// `ruleRemoveByTag`
+    Tagged(String),
+    /// `ruleRemoveTargetById`, `ruleRemoveTargetByTag`: whole variables, from the rules
+    /// with these ids or this tag.
+    Targets {
+        ids: Vec<crate::action::IdRange>,
+        tag: Option<String>,
+        targets: Vec<VariableKind>,
+    },
+}
+
+impl Removal {
+    /// Whether it applies to `rule` (for target removals: whether the rule is one named).
+    fn names(&self, rule: &Rule) -> bool {
+        let (ids, tag) = match self {
+            Removal::Rules(ids) => (ids.as_slice(), None),
+            Removal::Tagged(tag) => (&[][..], Some(tag)),
+            Removal::Targets { ids, tag, .. } => (ids.as_slice(), tag.as_ref()),
+        };
+        ids.iter().any(|r| r.contains(rule.id)) || tag.is_some_and(|t| rule.tags().any(|x| x == t))
+    }
+}
+
 /// A condition: decided at load time, or read from the request.
 enum Cond {
     Static(bool),
@@ -149,6 +179,10 @@ struct Lowering<'a> {
     mode: Mode,
     engine_off: bool,
     removed: HashSet<u32>,
+    /// The `ctl:ruleRemove…` of rules that read the request, and those rules' conditions.
+    removals: Vec<(Removal, Expr)>,
+    /// The variables removed from the rule being lowered, and when.
+    removed_targets: Vec<(VariableKind, Expr)>,
     rules: Vec<EngineRule>,
     lists: Vec<List>,
     skipped: Vec<(u32, String)>,
@@ -237,6 +271,20 @@ impl Lowering<'_> {
                 }
             }
         }
+        // What rules before removed from this one, per request.
+        self.removed_targets.clear();
+        let mut removed_when = Vec::new();
+        for (removal, when) in &self.removals {
+            if !removal.names(rule) {
+                continue;
+            }
+            match removal {
+                Removal::Targets { targets, .. } => self
+                    .removed_targets
+                    .extend(targets.iter().map(|&t| (t, when.clone()))),
+                _ => removed_when.push(when.clone()),
+            }
+        }
         let mut cond = Cond::Static(true);
         let mut prev: Option<(&Link, &[crate::action::Action])> = None;
         let mut unsupported = None;
@@ -295,19 +343,20 @@ impl Lowering<'_> {
                     && self.only_aliases(rule) =>
             {
                 self.folded += 1;
-                self.dynamic_effects(rule)?;
+                self.dynamic_effects(rule, &Expr::Const(true))?;
                 return Ok(skip_after.map(Skip::Static));
             }
             Cond::Static(true) => Expr::Const(true),
             Cond::Dynamic(e) => e,
         };
         let mut when = expr.clone();
-        if !guards.is_empty() {
+        if !guards.is_empty() || !removed_when.is_empty() {
             let mut all = vec![when];
             all.extend(guards.iter().map(|(_, g)| Expr::Not(Box::new(g.clone()))));
+            all.extend(removed_when.into_iter().map(|r| Expr::Not(Box::new(r))));
             when = Expr::And(all);
         }
-        let score = self.dynamic_effects(rule)?;
+        let score = self.dynamic_effects(rule, &when)?;
         // A `nolog` rule that lets the request pass and adds to no score has no effect
         // the engine models (CRS 901340 forces a body variable portcullis always has): it
         // would only show in `matched`, where ModSecurity's log would not show it.
@@ -485,7 +534,12 @@ impl Lowering<'_> {
     /// The scores a rule that reads the request adds to; other `setvar`s mark their
     /// variables as set per request. A score added into another adds, to each earlier
     /// rule adding to the first, the same to the second.
-    fn dynamic_effects(&mut self, rule: &Rule) -> Result<Vec<(String, i64)>, Unsupported> {
+    /// `ctl:ruleRemove…` removes from the rules after it, on the requests `when` holds for.
+    fn dynamic_effects(
+        &mut self,
+        rule: &Rule,
+        when: &Expr,
+    ) -> Result<Vec<(String, i64)>, Unsupported> {
         let mut score = Vec::new();
         for a in rule
             .actions
@@ -531,6 +585,32 @@ impl Lowering<'_> {
                     | Ctl::AuditEngine(_)
                     | Ctl::AuditLogParts(_),
                 ) => {}
+                ActionKind::Ctl(Ctl::RuleRemoveById(ids)) => {
+                    self.removals
+                        .push((Removal::Rules(ids.clone()), when.clone()));
+                }
+                ActionKind::Ctl(Ctl::RuleRemoveByTag(tag)) => {
+                    self.removals
+                        .push((Removal::Tagged(tag.clone()), when.clone()));
+                }
+                ActionKind::Ctl(
+                    c @ (Ctl::RuleRemoveTargetById { targets, .. }
+                    | Ctl::RuleRemoveTargetByTag { targets, .. }),
+                ) => {
+                    if targets.iter().any(|t| t.selector.is_some() || t.count) {
+                        return Err(Unsupported(
+                            "removing one member of a target, per request".into(),
+                        ));
+                    }
+                    let (ids, tag) = match c {
+                        Ctl::RuleRemoveTargetById { ids, .. } => (ids.clone(), None),
+                        Ctl::RuleRemoveTargetByTag { tag, .. } => (Vec::new(), Some(tag.clone())),
+                        _ => (Vec::new(), None),
+                    };
+                    let targets = targets.iter().map(|t| t.kind).collect();
+                    self.removals
+                        .push((Removal::Targets { ids, tag, targets }, when.clone()));
+                }
                 ActionKind::Ctl(_) => {
                     return Err(Unsupported(
                         "a ctl action that depends on the request".into(),
@@ -673,6 +753,11 @@ impl Lowering<'_> {
                 .filter(|e| e.kind == v.kind)
                 .collect();
             let mut c = self.target(v, &excl, &chain, op, link.span)?;
+            for (kind, when) in &self.removed_targets {
+                if *kind == v.kind {
+                    c = and(c, Cond::Dynamic(Expr::Not(Box::new(when.clone()))));
+                }
+            }
             if let (VariableKind::RequestBody, Cond::Dynamic(e)) = (v.kind, &mut c) {
                 // ModSecurity keeps the raw body only when no processor, or the form one,
                 // read it (short of `ctl:forceRequestBodyVariable`).
@@ -1230,6 +1315,7 @@ fn collection_of(v: &Variable, excluded: &[&Variable]) -> Result<Option<Field>, 
         V::RequestCookiesNames => Field::CookieNames,
         V::Files => Field::Files,
         V::FilesNames => Field::FileFields,
+        V::MultipartPartHeaders => Field::PartHeaders,
         // The two XPaths CRS uses: the root's text, and every attribute.
         V::Xml => match &v.selector {
             Some(Selector::XPath(p)) if p == "/*" && excluded.is_empty() => {

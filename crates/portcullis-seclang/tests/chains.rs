@@ -1,6 +1,7 @@
-//! Chained rules whose later links read what an earlier one captured, matched or set, run
-//! link by link: the rules that match on each request, by the compiled evaluator and by
-//! the reference, which read the request each their own way.
+//! What one rule does to the next ones per request: chained rules whose later links read
+//! what an earlier one captured, matched or set (run link by link), and `ctl:ruleRemove…`
+//! in a rule that reads the request. Checked on the rules that match each request, by the
+//! compiled evaluator and by the reference, which read the request each their own way.
 
 use portcullis_decide::{Policy, Request};
 use portcullis_seclang::{lower, parse_str, LowerOptions};
@@ -110,6 +111,34 @@ SecRule ARGS "@rx ^https?://([^/]*)" "id:6,phase:2,pass,log,capture,t:none,setva
         ],
     );
     assert_eq!(got, [vec!["5"], vec![], vec!["6"], vec![]]);
+}
+
+#[test]
+fn a_rule_that_reads_the_request_removes_rules_and_targets_after_it() {
+    // CRS 920539 (JSON bodies skip 920540) and 941010 (a plain path is not read by the
+    // rules tagged xss-perf-disable).
+    let rules = r#"
+SecRule ARGS "@streq json" "id:11,phase:1,pass,nolog,ctl:ruleRemoveById=12"
+SecRule ARGS "@rx \\" "id:12,phase:2,pass,log"
+SecRule REQUEST_FILENAME "@rx ^/[a-z/]*$" "id:13,phase:1,pass,nolog,ctl:ruleRemoveTargetByTag=perf;REQUEST_FILENAME"
+SecRule REQUEST_FILENAME|ARGS "@rx cookie" "id:14,phase:2,pass,log,tag:perf"
+SecRule ARGS "@rx \\" "id:15,phase:1,pass,log"
+"#;
+    let got = matched(
+        rules,
+        &[
+            get("/?a=%5C"),
+            // 12 is removed, 15 came before the removal.
+            get("/?a=%5C&b=json"),
+            get("/a/cookie"),
+            get("/a/cookie/1"),
+            get("/a?x=cookie"),
+        ],
+    );
+    assert_eq!(
+        got,
+        [vec!["15", "12"], vec!["15"], vec![], vec!["14"], vec!["14"]]
+    );
 }
 
 #[test]

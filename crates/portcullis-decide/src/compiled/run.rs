@@ -111,6 +111,7 @@ fn for_members(
             }
             let want = match of {
                 Field::Files | Field::FileFields => ArgKind::File,
+                Field::PartHeaders => ArgKind::PartHeader,
                 Field::XmlText => ArgKind::XmlText,
                 Field::XmlAttrs => ArgKind::XmlAttr,
                 Field::QueryArgs | Field::QueryArgNames => return,
@@ -996,6 +997,7 @@ impl Run<'_, '_> {
                 }
                 let want = match of {
                     Field::Files | Field::FileFields => Some(ArgKind::File),
+                    Field::PartHeaders => Some(ArgKind::PartHeader),
                     Field::XmlText => Some(ArgKind::XmlText),
                     Field::XmlAttrs => Some(ArgKind::XmlAttr),
                     Field::QueryArgs | Field::QueryArgNames => None,

@@ -657,12 +657,13 @@ fn part_args(part: &[u8]) -> Result<Vec<(ArgKind, String, String)>, BodyError> {
         headers.push((
             name.to_ascii_lowercase(),
             line[colon + 1..].trim().to_string(),
+            name.to_string(),
         ));
     }
     let mut field = None;
     let mut file = None;
     let mut seen = false;
-    for (name, value) in &headers {
+    for (name, value, _) in &headers {
         if name != "content-disposition" {
             continue;
         }
@@ -689,7 +690,7 @@ fn part_args(part: &[u8]) -> Result<Vec<(ArgKind, String, String)>, BodyError> {
     };
     let mut args: Vec<(ArgKind, String, String)> = headers
         .into_iter()
-        .map(|(n, v)| (ArgKind::PartHeader, n, v))
+        .map(|(_, v, sent)| (ArgKind::PartHeader, field.clone(), format!("{sent}: {v}")))
         .collect();
     args.push(match file {
         Some(f) => (ArgKind::File, field, f),
@@ -1065,15 +1066,15 @@ mod tests {
             [
                 (
                     ArgKind::PartHeader,
-                    "content-disposition",
-                    "form-data; name=\"f\"; filename=\"a;b.php\""
+                    "f",
+                    "Content-Disposition: form-data; name=\"f\"; filename=\"a;b.php\""
                 ),
-                (ArgKind::PartHeader, "content-type", "image/png"),
+                (ArgKind::PartHeader, "f", "Content-Type: image/png"),
                 (ArgKind::File, "f", "a;b.php"),
                 (
                     ArgKind::PartHeader,
-                    "content-disposition",
-                    "form-data; name=comment"
+                    "comment",
+                    "Content-Disposition: form-data; name=comment"
                 ),
                 (ArgKind::Field, "comment", "<script>"),
             ]

@@ -146,7 +146,8 @@ pub enum ArgKind {
     Field,
     /// A multipart file: the field's name, and the file's name as the value.
     File,
-    /// A multipart part's header: its name (lowercased) and value.
+    /// A multipart part's header: the part's field name, and the header's line
+    /// (`Name: value`, each trimmed).
     PartHeader,
     /// An XML document's text: named after the root element.
     XmlText,

@@ -2,7 +2,8 @@
 //! with CRLF-separated headers, a blank line and its content, up to `CRLF--BOUNDARY`;
 //! `--BOUNDARY--` ends the body. Each part needs `Content-Disposition: form-data` with a
 //! `name`; a part with a `filename` is a file (its name is the value, its content is not
-//! an argument), any other a field. Every part header is an argument too.
+//! an argument), any other a field. Every part header is an argument too: its line
+//! (`Name: value`, trimmed), named by the part's field name.
 
 use super::{ArgKind, BodyArgs, BodyError, BodyLimits};
 
@@ -109,12 +110,12 @@ fn read_part(part: &[u8], limits: &BodyLimits, out: &mut BodyArgs) -> Result<(),
             if out.room(limits) {
                 out.push(
                     ArgKind::PartHeader,
+                    |t| t.push_str(&name),
                     |t| {
-                        let at = t.len();
                         t.push_str(n.trim());
-                        t[at..].make_ascii_lowercase();
+                        t.push_str(": ");
+                        t.push_str(v.trim());
                     },
-                    |t| t.push_str(v.trim()),
                 );
             }
         }

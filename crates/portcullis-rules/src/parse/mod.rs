@@ -572,6 +572,7 @@ impl Parser<'_, '_> {
             "body.processor" => Field::BodyProcessor,
             "body.length" => Field::BodyLength,
             "files" => Field::Files,
+            "part_headers" => Field::PartHeaders,
             "xml_text" => Field::XmlText,
             "xml_attrs" => Field::XmlAttrs,
             "headers" => Field::Headers,
@@ -619,7 +620,7 @@ impl Parser<'_, '_> {
 }
 
 /// The collections, for hints.
-const COLLECTIONS: &str = "args, arg_names, query_args, query_arg_names, body_args, body_arg_names, files, file_fields, xml_text, xml_attrs, headers, header_names, cookies, cookie_names";
+const COLLECTIONS: &str = "args, arg_names, query_args, query_arg_names, body_args, body_arg_names, files, file_fields, part_headers, xml_text, xml_attrs, headers, header_names, cookies, cookie_names";
 
 const COUNT_HINT: &str = "`count` counts a collection's members: `count(args) > 255`, `count(headers[\"host\"]) == 0`, `count(cookies[not /^__utm/])`";
 

@@ -227,20 +227,26 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 
 /// Loads and compiles rules, printing diagnostics; `None` when they have errors.
 fn load(paths: &[PathBuf]) -> Option<(portcullis::Engine, Vec<String>)> {
-    let rules = match portcullis::load_rules(paths, &portcullis::LoadOptions::default()) {
-        Ok(r) => r,
-        Err(e) => {
-            reportln!("{e}");
-            return None;
-        }
-    };
+    load_summarized(paths).map(|(engine, warnings, _)| (engine, warnings))
+}
+
+/// [`load`], and what became of the SecLang rules.
+fn load_summarized(paths: &[PathBuf]) -> Option<(portcullis::Engine, Vec<String>, Vec<String>)> {
+    let (rules, summaries) =
+        match portcullis::load_rules_summarized(paths, &portcullis::LoadOptions::default()) {
+            Ok(r) => r,
+            Err(e) => {
+                reportln!("{e}");
+                return None;
+            }
+        };
     let warnings: Vec<String> = rules
         .warnings()
         .iter()
         .map(|w| w.render(rules.sources()))
         .collect();
     match portcullis::Engine::from_rules(rules) {
-        Ok(engine) => Some((engine, warnings)),
+        Ok(engine) => Some((engine, warnings, summaries)),
         Err(e) => {
             report!("{}", e.render());
             None
@@ -249,7 +255,7 @@ fn load(paths: &[PathBuf]) -> Option<(portcullis::Engine, Vec<String>)> {
 }
 
 fn check(paths: &[PathBuf], deny_warnings: bool) -> anyhow::Result<Outcome> {
-    let Some((engine, warnings)) = load(paths) else {
+    let Some((engine, warnings, summaries)) = load_summarized(paths) else {
         return Ok(Outcome::Problems);
     };
     for w in &warnings {
@@ -268,6 +274,9 @@ fn check(paths: &[PathBuf], deny_warnings: bool) -> anyhow::Result<Outcome> {
         warnings.len()
     )
     .context("writing to stdout")?;
+    for s in &summaries {
+        writeln!(out, "{s}").context("writing to stdout")?;
+    }
     // What was compiled into which scanner: one per field and decoding chain, every
     // pattern of every rule on it in one pass (the largest first).
     let mut fields = policy.field_costs(&[]);

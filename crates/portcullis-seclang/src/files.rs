@@ -21,6 +21,20 @@ pub fn load_rules<P: AsRef<Path>>(
     paths: &[P],
     options: &portcullis_rules::LoadOptions,
 ) -> Result<RuleSet, Error> {
+    load_rules_summarized(paths, options).map(|(rules, _)| rules)
+}
+
+/// [`load_rules`], and for each group of SecLang files what became of its rules
+/// ([`Lowered::summary`](crate::Lowered::summary)), as `portcullis check` prints it.
+///
+/// # Errors
+///
+/// As [`load_rules`].
+pub fn load_rules_summarized<P: AsRef<Path>>(
+    paths: &[P],
+    options: &portcullis_rules::LoadOptions,
+) -> Result<(RuleSet, Vec<String>), Error> {
+    let mut summaries = Vec::new();
     let mut groups: Vec<(bool, Vec<PathBuf>)> = Vec::new();
     for p in paths {
         let p = p.as_ref().to_path_buf();
@@ -38,7 +52,13 @@ pub fn load_rules<P: AsRef<Path>>(
                 ..LoadOptions::default()
             };
             let resolved = SecLangConfig::load(&group, &opts)?.resolve()?;
-            lower(&resolved, &LowerOptions::default())?.rules
+            let lowered = lower(&resolved, &LowerOptions::default())?;
+            summaries.push(format!(
+                "SecLang, {} rules: {}",
+                resolved.rules().count(),
+                lowered.summary()
+            ));
+            lowered.rules
         } else {
             RuleSet::load_with(&group, options)?
         };
@@ -47,12 +67,13 @@ pub fn load_rules<P: AsRef<Path>>(
             Some(all) => all.append(set),
         }
     }
-    out.ok_or_else(|| {
+    let rules = out.ok_or_else(|| {
         Error::new(
             vec![Diagnostic::error(None, "no rule files were given")],
             Sources::default(),
         )
-    })
+    })?;
+    Ok((rules, summaries))
 }
 
 /// Whether a path is SecLang: a directory with a `.conf` file in it, or a file that is

@@ -129,7 +129,7 @@ pub use action::{
 };
 pub use ctl::{AuditEngine, BodyProcessor, Ctl, EngineMode};
 pub use directive::{BodyLimitAction, Directive, DirectiveKind, SecRule};
-pub use files::load_rules;
+pub use files::{load_rules, load_rules_summarized};
 pub use load::{LoadOptions, SecLangConfig};
 pub use lower::{lower, LowerOptions, Lowered};
 pub use macros::{MacroPart, MacroString};

@@ -127,7 +127,7 @@ pub use portcullis_decide::{
 pub use portcullis_rules::{
     Action, Ceilings, Diagnostic, Error as RulesError, LoadOptions, Mode, Rule, RuleSet, Severity,
 };
-pub use portcullis_seclang::load_rules;
+pub use portcullis_seclang::{load_rules, load_rules_summarized};
 
 /// Looking inside evaluation: traces of what each rule saw, what each field costs, and the
 /// pieces for tuning the hot path and custom header sources. The crate root holds the

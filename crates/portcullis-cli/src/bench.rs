@@ -155,6 +155,28 @@ pub fn run(rules: &[PathBuf], requests: Option<&Path>) -> anyhow::Result<Outcome
             f.total.as_nanos() as f64 / views.len() as f64
         )?;
     }
+    writeln!(
+        out,
+        "\nmost expensive rules (each condition evaluated alone, the fields it reads included):"
+    )?;
+    writeln!(
+        out,
+        "  {:<32} {:>9} {:>12}",
+        "rule", "matched", "ns/request"
+    )?;
+    for c in policy.rule_costs(&views).iter().take(10) {
+        let id = policy
+            .rules()
+            .rules
+            .get(c.rule)
+            .map_or("?", |r| r.id.as_str());
+        writeln!(
+            out,
+            "  {id:<32} {:>9} {:>12.1}",
+            c.matched,
+            c.total.as_nanos() as f64 / views.len() as f64
+        )?;
+    }
     Ok(Outcome::Clean)
 }
 

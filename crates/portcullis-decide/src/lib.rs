@@ -65,7 +65,7 @@ mod ratelimit;
 mod reference;
 mod request;
 
-pub use compiled::{FieldCost, Scratch};
+pub use compiled::{FieldCost, RuleCost, Scratch};
 pub use decision::{
     BodyState, Decision, Malformed, Oversize, RateInfo, RequestId, Response, Verdict,
 };

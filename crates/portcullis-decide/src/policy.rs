@@ -14,7 +14,7 @@ use portcullis_rules::{
 };
 use smallvec::SmallVec;
 
-use crate::compiled::{FieldCost, Program, Run, Scratch};
+use crate::compiled::{FieldCost, Program, RuleCost, Run, Scratch};
 use crate::decision::{
     BodyState, Cause, Decision, IdSource, Malformed, Oversize, RateInfo, RequestId, ShadowHit,
     Verdict,
@@ -469,6 +469,14 @@ impl Policy {
     #[must_use]
     pub fn field_costs(&self, reqs: &[Request<'_>]) -> Vec<FieldCost> {
         self.inner.program.field_costs(reqs)
+    }
+
+    /// What each rule's condition costs over `reqs` when evaluated alone (the fields it
+    /// reads included), most expensive first: for `portcullis bench`, to show which rules
+    /// of a large set (OWASP CRS) cost the most.
+    #[must_use]
+    pub fn rule_costs(&self, reqs: &[Request<'_>]) -> Vec<RuleCost> {
+        self.inner.program.rule_costs(reqs)
     }
 
     /// [`Policy::evaluate`] with explicit scratch space (from [`Policy::scratch`]; scratch

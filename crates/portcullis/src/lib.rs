@@ -133,7 +133,7 @@ pub use portcullis_seclang::{load_rules, load_rules_summarized};
 /// pieces for tuning the hot path and custom header sources. The crate root holds the
 /// embedding API; this holds the tools around it.
 pub mod inspect {
-    pub use portcullis_decide::{FieldCost, HeaderTotals, RuleTrace, Scratch};
+    pub use portcullis_decide::{FieldCost, HeaderTotals, RuleCost, RuleTrace, Scratch};
 }
 pub use proxy::{ForwardedHeader, ProxyError, TrustedProxies};
 #[cfg(feature = "watch")]

@@ -29,7 +29,7 @@ mod run;
 mod select;
 mod terms;
 
-pub use profile::FieldCost;
+pub use profile::{FieldCost, RuleCost};
 pub(crate) use run::Run;
 
 /// Where a predicate's value comes from.

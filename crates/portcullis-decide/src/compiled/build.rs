@@ -660,11 +660,45 @@ fn group_layout(slots: &[Term]) -> (Vec<super::Group>, Vec<Option<u32>>) {
                 slots: vec![i as u32],
                 chains: vec![chain],
                 used: chain,
+                parents: Vec::new(),
                 merged: None,
             }),
         }
     }
     groups.retain(|g| g.slots.len() >= 2);
+    let depth = |mut t: &Term| {
+        let mut d = 0;
+        while let Term::Func(_, inner) = t {
+            d += 1;
+            t = inner;
+        }
+        d
+    };
+    let term = |s: u32| slots.get(s as usize);
+    for group in &mut groups {
+        let mut order: Vec<(u32, u64)> = group
+            .slots
+            .iter()
+            .copied()
+            .zip(group.chains.iter().copied())
+            .collect();
+        order.sort_by_key(|&(s, _)| term(s).map_or(0, depth));
+        (group.slots, group.chains) = order.into_iter().unzip();
+        group.parents = group
+            .slots
+            .iter()
+            .enumerate()
+            .map(|(k, &s)| match term(s)? {
+                Term::Func(f, inner) => group
+                    .slots
+                    .get(..k)?
+                    .iter()
+                    .position(|&p| term(p) == Some(&**inner))
+                    .map(|p| (p, *f)),
+                _ => None,
+            })
+            .collect();
+    }
     for (g, group) in groups.iter().enumerate() {
         for &s in &group.slots {
             slot_group[s as usize] = Some(g as u32);

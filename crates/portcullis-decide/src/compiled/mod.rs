@@ -78,6 +78,11 @@ struct Group {
     chains: Vec<u64>,
     /// Every function of any chain.
     used: u64,
+    /// Per slot: the earlier slot of the group whose term is this one's but for its outer
+    /// function, and that function (`lower(url_decode_uni(args))` after
+    /// `url_decode_uni(args)`): its value is that slot's with one more function applied.
+    /// Slots are ordered by the depth of their chains, so a parent comes first.
+    parents: Vec<Option<(usize, portcullis_rules::Transform)>>,
     /// Every pattern of the group's slots (their predicate ids): one scan of a member that
     /// no chain changes serves them all. `None` when fewer than two slots scan, or when
     /// it would not fit the regex limits (each slot then scans alone, as it would anyway).

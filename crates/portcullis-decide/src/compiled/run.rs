@@ -529,13 +529,38 @@ impl Run<'_, '_> {
                 _ => false,
             };
             let any_hit = shared && !hits.is_empty();
-            for (&s, &chain) in group.slots.iter().zip(&group.chains) {
+            for (k, (&s, &chain)) in group.slots.iter().zip(&group.chains).enumerate() {
                 let i = s as usize;
+                let scanner = program.scanners.get(i).and_then(Option::as_ref);
+                if chain & changes != 0 {
+                    // The value: the parent slot's for this member (its last) with one more
+                    // function, or the chain computed whole.
+                    one.clear();
+                    let parent = group.parents.get(k).copied().flatten().and_then(|(p, f)| {
+                        let ps = *group.slots.get(p)? as usize;
+                        let &(a, b) = ranges.get(ps)?.last()?;
+                        Some((values.get(ps)?.get(a as usize..b as usize)?, f))
+                    });
+                    match parent {
+                        Some((value, f)) => {
+                            let mut bytes = std::mem::take(tmp2).into_bytes();
+                            bytes.clear();
+                            f.apply(value, one, &mut bytes);
+                            bytes.clear();
+                            *tmp2 = String::from_utf8(bytes).unwrap_or_default();
+                        }
+                        None => {
+                            let Some(term) = program.slots.get(i) else {
+                                continue;
+                            };
+                            compute(term, req, target, Some(member), one, tmp2, held);
+                        }
+                    }
+                }
                 let (Some(buf), Some(r)) = (values.get_mut(i), ranges.get_mut(i)) else {
                     continue;
                 };
                 let start = buf.len();
-                let scanner = program.scanners.get(i).and_then(Option::as_ref);
                 if chain & changes == 0 {
                     buf.push_str(member);
                     r.push((start as u32, buf.len() as u32));
@@ -552,11 +577,6 @@ impl Run<'_, '_> {
                         scanner.scan(member, sc, bits);
                     }
                 } else {
-                    let Some(term) = program.slots.get(i) else {
-                        continue;
-                    };
-                    one.clear();
-                    compute(term, req, target, Some(member), one, tmp2, held);
                     buf.push_str(one);
                     r.push((start as u32, buf.len() as u32));
                     if let (Some(scanner), Some(Some(sc))) = (scanner, scan.get_mut(i)) {

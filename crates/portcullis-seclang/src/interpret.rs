@@ -9,13 +9,17 @@
 //! match, `capture` sets `TX:0`–`TX:9`, `MATCHED_VAR(_NAME)` is that value (after the
 //! link's functions), and the link's `setvar`s run; the next link runs once, after all
 //! targets, with `MATCHED_VARS` holding this link's matches.
+//!
+//! A chain may read variables earlier rules set per request (`TX:/paramcounter_.*/`, which
+//! 921170 counts for each argument name): those rules, the writers, are run first for
+//! their `setvar`s, in their order, within the same test.
 
 use std::sync::Arc;
 
 use portcullis_rules::{Field, Interpret, Interpreted, Transform, Values};
 use regex_automata::meta::Regex;
 
-use crate::action::{ActionKind, SetVarOp};
+use crate::action::{ActionKind, Collection, SetVarOp};
 use crate::lower::{field_of, pcre_pattern, transforms, Unsupported};
 use crate::macros::{MacroPart, MacroString};
 use crate::operator::OperatorKind;
@@ -26,13 +30,16 @@ use crate::variable::{Selector, Variable, VariableKind};
 pub(crate) enum Known {
     /// A constant (or unset: `""`).
     Const(String),
-    /// Set per request by another rule: not readable here.
+    /// Set per request by another rule: readable only through that rule, a writer.
     Dynamic,
+    /// An engine score: the engine adds it up.
+    Score,
 }
 
-/// One rule's links, ready to run.
+/// One rule's links, ready to run, after the links of the writers it reads.
 pub(crate) struct Chained {
     id: u32,
+    writers: Vec<Vec<Step>>,
     links: Vec<Step>,
     reads: Vec<Field>,
 }
@@ -46,8 +53,18 @@ struct Step {
     op: Op,
     negated: bool,
     capture: bool,
-    /// `setvar:tx.name=value`, in order.
-    sets: Vec<(Text, Text)>,
+    /// `setvar:tx.name…`, in order.
+    sets: Vec<(Text, SetOp)>,
+}
+
+#[derive(Debug)]
+enum SetOp {
+    /// `=value`
+    Set(Text),
+    /// `=+n`, `=-n` (negative): a counter.
+    Add(Text, bool),
+    /// `!tx.name`
+    Unset,
 }
 
 #[derive(Debug)]
@@ -119,25 +136,159 @@ impl State {
 }
 
 impl Chained {
-    /// The chain of `rule`, with `known` for the variables other rules set; `Unsupported`
-    /// for what it cannot run.
+    /// The chain of `rule`, with `known` for the variables other rules set and `writers`,
+    /// the earlier rules that set variables per request; `Unsupported` for what it cannot
+    /// run.
     pub(crate) fn build(
         rule: &Rule,
         known: &dyn Fn(&str) -> Known,
+        writers: &[&Rule],
     ) -> Result<Interpreted, Unsupported> {
-        // Names this rule sets: literal ones, and whether any is built from a macro.
-        let mut local: Vec<String> = (0..10).map(|d| d.to_string()).collect();
-        let mut reads = Vec::new();
+        let mut b = Build {
+            local: (0..10).map(|d| d.to_string()).collect(),
+            macro_names: false,
+            known,
+            reads: Vec::new(),
+        };
+        let mut steps = Vec::new();
+        for w in relevant(rule, writers) {
+            steps.push(b.steps(w)?);
+        }
+        let links = b.steps(rule)?;
+        Ok(Interpreted(Arc::new(Chained {
+            id: rule.id,
+            writers: steps,
+            links,
+            reads: b.reads,
+        })))
+    }
+}
+
+/// The writers whose variables `rule` reads, or reads through another writer, in order.
+fn relevant<'w>(rule: &Rule, writers: &[&'w Rule]) -> Vec<&'w Rule> {
+    let mut names: Vec<String> = Vec::new();
+    let mut patterns: Vec<Regex> = Vec::new();
+    tx_reads(rule, &mut names, &mut patterns);
+    let mut taken = vec![false; writers.len()];
+    loop {
+        let mut grew = false;
+        for (w, taken) in writers.iter().zip(taken.iter_mut()) {
+            if *taken {
+                continue;
+            }
+            let writes = set_vars(w).any(|name| {
+                // The literal start of the name (all of it, without macros).
+                let prefix: String = name
+                    .parts
+                    .iter()
+                    .map_while(|p| match p {
+                        MacroPart::Literal(s) => Some(s.to_ascii_lowercase()),
+                        MacroPart::Ref { .. } => None,
+                    })
+                    .collect();
+                let read = name.as_literal().is_some() && names.contains(&prefix);
+                read || patterns.iter().any(|r| r.is_match(&prefix))
+            });
+            if writes {
+                *taken = true;
+                grew = true;
+                tx_reads(w, &mut names, &mut patterns);
+            }
+        }
+        if !grew {
+            break;
+        }
+    }
+    writers
+        .iter()
+        .zip(taken)
+        .filter_map(|(w, t)| t.then_some(*w))
+        .collect()
+}
+
+/// The names of the transaction variables `rule` sets.
+fn set_vars(rule: &Rule) -> impl Iterator<Item = &MacroString> {
+    rule.actions
+        .iter()
+        .chain(rule.links.iter().skip(1).flat_map(|l| l.actions.iter()))
+        .filter_map(|a| match &a.kind {
+            ActionKind::SetVar(sv) if sv.collection == Collection::Tx => Some(&sv.name),
+            _ => None,
+        })
+}
+
+/// The transaction variables `rule` reads: by name (targets and macros), or by a name
+/// pattern (`TX:/re/`).
+fn tx_reads(rule: &Rule, names: &mut Vec<String>, patterns: &mut Vec<Regex>) {
+    let macro_refs = |m: &MacroString, names: &mut Vec<String>| {
+        for p in &m.parts {
+            if let MacroPart::Ref {
+                variable: VariableKind::Tx,
+                key: Some(k),
+                ..
+            } = p
+            {
+                names.push(k.to_ascii_lowercase());
+            }
+        }
+    };
+    for (i, link) in rule.links.iter().enumerate() {
+        for v in link.variables.iter().filter(|v| v.kind == VariableKind::Tx) {
+            match &v.selector {
+                Some(Selector::Key(k)) => names.push(k.to_ascii_lowercase()),
+                Some(Selector::Regex(r)) => patterns.extend(regex(&format!("(?i){r}"))),
+                _ => {}
+            }
+        }
+        if let Some(m) = operand(&link.operator.kind) {
+            macro_refs(m, names);
+        }
+        let actions = if i == 0 { &rule.actions } else { &link.actions };
+        for a in actions {
+            if let ActionKind::SetVar(sv) = &a.kind {
+                macro_refs(&sv.name, names);
+                if let SetVarOp::Set(v) | SetVarOp::Add(v) | SetVarOp::Sub(v) = &sv.op {
+                    macro_refs(v, names);
+                }
+            }
+        }
+    }
+}
+
+/// An operator's macro-expandable argument.
+fn operand(kind: &OperatorKind) -> Option<&MacroString> {
+    match kind {
+        OperatorKind::Rx(m)
+        | OperatorKind::Streq(m)
+        | OperatorKind::Within(m)
+        | OperatorKind::BeginsWith(m)
+        | OperatorKind::EndsWith(m)
+        | OperatorKind::Contains(m)
+        | OperatorKind::Eq(m)
+        | OperatorKind::Ge(m)
+        | OperatorKind::Gt(m)
+        | OperatorKind::Lt(m)
+        | OperatorKind::Le(m) => Some(m),
+        _ => None,
+    }
+}
+
+struct Build<'b> {
+    /// Variables set within the test: captures, and what the links built so far set.
+    local: Vec<String>,
+    /// Whether a link built so far sets a variable whose name is built from a macro.
+    macro_names: bool,
+    known: &'b dyn Fn(&str) -> Known,
+    reads: Vec<Field>,
+}
+
+impl Build<'_> {
+    /// `rule`'s links, each reading what the links before it (and before the rule) set.
+    fn steps(&mut self, rule: &Rule) -> Result<Vec<Step>, Unsupported> {
         let mut links = Vec::new();
-        let mut macro_names = false;
         for (i, link) in rule.links.iter().enumerate() {
             let actions = if i == 0 { &rule.actions } else { &link.actions };
             let chain = transforms(actions)?;
-            let mut b = Build {
-                local: &local,
-                known,
-                reads: &mut reads,
-            };
             let mut targets = Vec::new();
             let excluded: Vec<&Variable> = link.variables.iter().filter(|v| v.exclude).collect();
             for v in link.variables.iter().filter(|v| !v.exclude) {
@@ -146,17 +297,28 @@ impl Chained {
                     .copied()
                     .filter(|e| e.kind == v.kind)
                     .collect();
-                targets.push(b.target(v, &excl, macro_names)?);
+                targets.push(self.target(v, &excl)?);
             }
-            let op = b.op(&link.operator.kind)?;
+            let op = self.op(&link.operator.kind)?;
             let mut sets = Vec::new();
             for a in actions {
-                if let ActionKind::SetVar(sv) = &a.kind {
-                    if let SetVarOp::Set(value) = &sv.op {
-                        let name = b.text(&sv.name)?;
-                        sets.push((name, b.text(value)?));
-                    }
-                }
+                let ActionKind::SetVar(sv) = &a.kind else {
+                    continue;
+                };
+                let score = sv
+                    .name
+                    .as_literal()
+                    .is_some_and(|n| matches!((self.known)(&n.to_ascii_lowercase()), Known::Score));
+                let op = match &sv.op {
+                    // Scores are the engine's to add up.
+                    SetVarOp::Add(_) | SetVarOp::Sub(_) if score => continue,
+                    SetVarOp::Set(v) => SetOp::Set(self.text(v)?),
+                    SetVarOp::Add(v) => SetOp::Add(self.text(v)?, false),
+                    SetVarOp::Sub(v) => SetOp::Add(self.text(v)?, true),
+                    SetVarOp::SetOne => SetOp::Set(Text(vec![Part::Lit("1".into())])),
+                    SetVarOp::Unset => SetOp::Unset,
+                };
+                sets.push((self.text(&sv.name)?, op));
             }
             let capture = actions.iter().any(|a| a.kind == ActionKind::Capture);
             links.push(Step {
@@ -172,33 +334,16 @@ impl Chained {
             for a in actions {
                 if let ActionKind::SetVar(sv) = &a.kind {
                     match sv.name.as_literal() {
-                        Some(n) => local.push(n.to_ascii_lowercase()),
-                        None => macro_names = true,
+                        Some(n) => self.local.push(n.to_ascii_lowercase()),
+                        None => self.macro_names = true,
                     }
                 }
             }
         }
-        Ok(Interpreted(Arc::new(Chained {
-            id: rule.id,
-            links,
-            reads,
-        })))
+        Ok(links)
     }
-}
 
-struct Build<'b> {
-    local: &'b [String],
-    known: &'b dyn Fn(&str) -> Known,
-    reads: &'b mut Vec<Field>,
-}
-
-impl Build<'_> {
-    fn target(
-        &mut self,
-        v: &Variable,
-        excluded: &[&Variable],
-        macro_names: bool,
-    ) -> Result<Target, Unsupported> {
+    fn target(&mut self, v: &Variable, excluded: &[&Variable]) -> Result<Target, Unsupported> {
         if v.count && v.kind != VariableKind::Tx {
             let (field, _) = field_of(v, excluded)?;
             self.reads.push(field.clone());
@@ -218,14 +363,15 @@ impl Build<'_> {
                     } else {
                         match (self.known)(&k) {
                             Known::Const(c) => Target::Const(c),
-                            Known::Dynamic => {
+                            Known::Dynamic | Known::Score => {
                                 return Err(Unsupported(format!("tx.{k}, set per request")))
                             }
                         }
                     }
                 }
-                // Only the names this rule builds from a macro: others may match too.
-                Some(Selector::Regex(r)) if macro_names => {
+                // Only when this rule or a writer builds names from a macro: other rules'
+                // variables may match too.
+                Some(Selector::Regex(r)) if self.macro_names => {
                     Target::TxMatching(regex(&format!("(?i){r}")).ok_or_else(|| {
                         Unsupported("a TX name regex that does not compile".into())
                     })?)
@@ -296,7 +442,7 @@ impl Build<'_> {
                     } else {
                         match (self.known)(&k) {
                             Known::Const(c) => Part::Lit(c),
-                            Known::Dynamic => {
+                            Known::Dynamic | Known::Score => {
                                 return Err(Unsupported(format!("%{{tx.{k}}}, set per request")))
                             }
                         }
@@ -371,6 +517,10 @@ impl Interpret for Chained {
 
     fn holds(&self, values: &dyn Values) -> bool {
         let mut st = State::default();
+        for writer in &self.writers {
+            // Run for what it sets; whether it matched does not matter.
+            let _ = writer.iter().all(|step| step.run(&mut st, values));
+        }
         self.links.iter().all(|step| step.run(&mut st, values))
     }
 }
@@ -409,10 +559,22 @@ impl Step {
             for (name, value) in members {
                 if let Some(seen) = self.test(&value, st, values) {
                     st.last = Some((name.clone(), seen.clone()));
-                    for (n, v) in &self.sets {
+                    for (n, op) in &self.sets {
                         let n = n.expand(st, values).to_ascii_lowercase();
-                        let v = v.expand(st, values);
-                        st.set(n, v);
+                        match op {
+                            SetOp::Set(v) => {
+                                let v = v.expand(st, values);
+                                st.set(n, v);
+                            }
+                            SetOp::Add(v, negative) => {
+                                let num = |s: &str| s.trim().parse::<i64>().unwrap_or(0);
+                                let d = num(&v.expand(st, values));
+                                let d = if *negative { d.saturating_neg() } else { d };
+                                let sum = num(st.get(&n).unwrap_or_default()).saturating_add(d);
+                                st.set(n, sum.to_string());
+                            }
+                            SetOp::Unset => st.tx.retain(|(name, _)| *name != n),
+                        }
                     }
                     found.push((name, seen));
                 }

@@ -106,6 +106,7 @@ pub fn lower(set: &SecLangRuleSet, options: &LowerOptions) -> Result<Lowered, Er
         removed_targets: Vec::new(),
         phases: [0; 2],
         interpreted: 0,
+        writers: Vec::new(),
         rules: Vec::new(),
         lists: Vec::new(),
         skipped: Vec::new(),
@@ -226,6 +227,9 @@ struct Lowering<'a> {
     removed_targets: Vec<(VariableKind, Expr)>,
     phases: [usize; 2],
     interpreted: usize,
+    /// Rules that set transaction variables per request beyond scores (counters, names
+    /// built from macros): the chains that read those variables run them first.
+    writers: Vec<u32>,
     rules: Vec<EngineRule>,
     lists: Vec<List>,
     skipped: Vec<(u32, String)>,
@@ -347,9 +351,15 @@ impl Lowering<'_> {
                 let known = |k: &str| match self.env.get(k) {
                     Some(Tx::Const(c)) => Known::Const(c.clone()),
                     None => Known::Const(String::new()),
-                    Some(_) => Known::Dynamic,
+                    Some(Tx::Score(_)) => Known::Score,
+                    Some(Tx::Dynamic) => Known::Dynamic,
                 };
-                let chain = Chained::build(rule, &known).map_err(|_| e)?;
+                let writers: Vec<&Rule> = self
+                    .writers
+                    .iter()
+                    .filter_map(|id| self.set.rules().find(|r| r.id == *id))
+                    .collect();
+                let chain = Chained::build(rule, &known, &writers).map_err(|_| e)?;
                 self.interpreted += 1;
                 let pred = Expr::Pred(Pred {
                     kind: PredKind::Interpreted(chain),
@@ -593,7 +603,9 @@ impl Lowering<'_> {
             match &a.kind {
                 ActionKind::SetVar(sv) if sv.collection == Collection::Tx => {
                     let Some(name) = self.name_of(&sv.name) else {
-                        // `tx.%{rule.id}-…`: CRS's per-rule records, read by no rule.
+                        // A name built per request (`tx.paramcounter_%{MATCHED_VAR_NAME}`):
+                        // what reads it runs this rule first.
+                        self.writer(rule.id);
                         continue;
                     };
                     match &sv.op {
@@ -611,11 +623,17 @@ impl Lowering<'_> {
                             } else {
                                 d
                             };
+                            if matches!(self.env.get(&name), Some(Tx::Dynamic)) {
+                                // A counter set per request: read through this rule.
+                                self.writer(rule.id);
+                                continue;
+                            }
                             let engine = self.score_name(&name)?;
                             score.push((engine, d));
                         }
                         _ => {
                             self.env.insert(name, Tx::Dynamic);
+                            self.writer(rule.id);
                         }
                     }
                 }
@@ -717,6 +735,13 @@ impl Lowering<'_> {
             _ => Err(Unsupported(format!(
                 "adding to tx.{name}, which is not a score"
             ))),
+        }
+    }
+
+    /// Records a rule that sets variables per request (once).
+    fn writer(&mut self, id: u32) {
+        if !self.writers.contains(&id) {
+            self.writers.push(id);
         }
     }
 

@@ -28,8 +28,10 @@ use crate::variable::{Selector, Variable, VariableKind};
 
 /// What the load time knows of a transaction variable another rule sets.
 pub(crate) enum Known {
-    /// A constant (or unset: `""`).
+    /// A constant.
     Const(String),
+    /// Not set.
+    Unset,
     /// Set per request by another rule: readable only through that rule, a writer.
     Dynamic,
     /// An engine score: the engine adds it up.
@@ -73,6 +75,10 @@ enum Target {
     Field(Field, &'static str),
     /// `&VAR`: how many values it has.
     Count(Field, &'static str),
+    /// `&TX:name` for a variable set within the test.
+    TxCount(String),
+    /// `ARGS_COMBINED_SIZE`: the bytes of every argument's name and value.
+    CombinedSize,
     /// A value known at load time.
     Const(String),
     /// `TX:name`, set by this rule (a capture, or a `setvar` of an earlier link).
@@ -349,8 +355,25 @@ impl Build<'_> {
             self.reads.push(field.clone());
             return Ok(Target::Count(field, v.kind.name()));
         }
+        if v.kind == VariableKind::ArgsCombinedSize {
+            self.reads.push(Field::Args);
+            return Ok(Target::CombinedSize);
+        }
         if v.count {
-            return Err(Unsupported("`&TX` in a chain read per request".into()));
+            let Some(Selector::Key(k)) = &v.selector else {
+                return Err(Unsupported("`&TX` without a key".into()));
+            };
+            let k = k.to_ascii_lowercase();
+            if self.local.contains(&k) {
+                return Ok(Target::TxCount(k));
+            }
+            return match (self.known)(&k) {
+                Known::Const(_) => Ok(Target::Const("1".into())),
+                Known::Unset => Ok(Target::Const("0".into())),
+                Known::Dynamic | Known::Score => {
+                    Err(Unsupported(format!("&tx.{k}, set per request")))
+                }
+            };
         }
         Ok(match v.kind {
             VariableKind::MatchedVar => Target::MatchedVar,
@@ -363,6 +386,7 @@ impl Build<'_> {
                     } else {
                         match (self.known)(&k) {
                             Known::Const(c) => Target::Const(c),
+                            Known::Unset => Target::Const(String::new()),
                             Known::Dynamic | Known::Score => {
                                 return Err(Unsupported(format!("tx.{k}, set per request")))
                             }
@@ -442,6 +466,7 @@ impl Build<'_> {
                     } else {
                         match (self.known)(&k) {
                             Known::Const(c) => Part::Lit(c),
+                            Known::Unset => Part::Lit(String::new()),
                             Known::Dynamic | Known::Score => {
                                 return Err(Unsupported(format!("%{{tx.{k}}}, set per request")))
                             }
@@ -544,6 +569,17 @@ impl Step {
                     let mut n = 0;
                     values.each(f, &mut |_, _| n += 1);
                     members.push(((*var).to_string(), n.to_string()));
+                }
+                Target::TxCount(k) => {
+                    let n = usize::from(st.get(k).is_some());
+                    members.push((format!("&TX:{k}"), n.to_string()));
+                }
+                Target::CombinedSize => {
+                    let mut n = 0usize;
+                    values.each(&Field::Args, &mut |name, value| {
+                        n += name.len() + value.len()
+                    });
+                    members.push(("ARGS_COMBINED_SIZE".into(), n.to_string()));
                 }
                 Target::Const(c) => members.push(("TX".into(), c.clone())),
                 Target::Tx(k) => members.extend(st.get(k).map(|v| (format!("TX:{k}"), v.into()))),

@@ -350,7 +350,7 @@ impl Lowering<'_> {
                 // Run link by link, behind the links compiled above.
                 let known = |k: &str| match self.env.get(k) {
                     Some(Tx::Const(c)) => Known::Const(c.clone()),
-                    None => Known::Const(String::new()),
+                    None => Known::Unset,
                     Some(Tx::Score(_)) => Known::Score,
                     Some(Tx::Dynamic) => Known::Dynamic,
                 };

@@ -153,9 +153,24 @@ SecRule TX:/count_.*/ "@gt 1" "id:8,phase:2,pass,log"
 }
 
 #[test]
+fn args_combined_size_counts_names_and_values() {
+    // CRS 920390 (and 920400's `&TX:MAX_FILE_SIZE`, a constant, in the first link).
+    let rules = r#"
+SecAction "id:20,phase:1,pass,nolog,setvar:tx.total=10"
+SecRule &TX:TOTAL "@eq 1" "id:21,phase:2,pass,log,chain"
+    SecRule ARGS_COMBINED_SIZE "@gt %{tx.total}"
+"#;
+    let got = matched(
+        rules,
+        &[get("/?abc=12345"), get("/?abc=123456&d=e"), get("/")],
+    );
+    assert_eq!(got, [vec![], vec!["21"], vec![]]);
+}
+
+#[test]
 fn what_is_not_modelled_is_still_refused() {
     let rules = r#"
-SecRule ARGS_COMBINED_SIZE "@gt 10" "id:9,phase:2,pass,log"
+SecRule FILES_COMBINED_SIZE "@gt 10" "id:9,phase:2,pass,log"
 "#;
     let set = parse_str("t.conf", rules).unwrap_or_else(|e| panic!("{e}"));
     let e = lower(&set, &LowerOptions::default())

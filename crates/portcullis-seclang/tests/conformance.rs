@@ -136,7 +136,7 @@ fn crs_regression_suite() {
     // The target is 99 % of the tests with log expectations (docs/seclang.md says where
     // the rest fail). Until the lowering covers CRS, this floor only stops regressions:
     // raise it with every gain.
-    const FLOOR: usize = 4951;
+    const FLOOR: usize = 4953;
     assert!(
         t.passed >= FLOOR,
         "{} tests passed, fewer than the {FLOOR} of the last run",

@@ -157,18 +157,7 @@ impl MalformedChecks {
                 p.visit_fields(&mut |f| match f {
                     Field::Host => checks.host = true,
                     Field::Header(name) => checks.host |= name == "host",
-                    // `request_line`, `uri`, `raw_uri` and `basename` hold the target
-                    // as sent (or decoded once), path included.
-                    Field::Path
-                    | Field::RawPath
-                    | Field::RequestLine
-                    | Field::Uri
-                    | Field::RawUri
-                    | Field::Basename
-                    | Field::Filename => {
-                        checks.ambiguous_path = true;
-                    }
-                    _ => {}
+                    f => checks.ambiguous_path |= f.reads_path(),
                 });
             });
             let mut keys = rule.rate_limit.iter().flat_map(|rl| &rl.key);

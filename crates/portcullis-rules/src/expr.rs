@@ -337,6 +337,22 @@ impl Field {
         }
     }
 
+    /// Whether the field holds the request's path, as sent, decoded once or normalised
+    /// (`path`, `raw_path`, `request_line`, `uri`, `raw_uri`, `basename`, `filename`).
+    #[must_use]
+    pub fn reads_path(&self) -> bool {
+        matches!(
+            self,
+            Field::Path
+                | Field::RawPath
+                | Field::RequestLine
+                | Field::Uri
+                | Field::RawUri
+                | Field::Basename
+                | Field::Filename
+        )
+    }
+
     /// Whether the field describes the caller's identity (`auth.*`).
     #[must_use]
     pub fn is_identity(&self) -> bool {

@@ -349,6 +349,19 @@ impl Build<'_> {
         Ok(links)
     }
 
+    /// `tx.k`: set within the test, read per request (`None`), or its load-time value
+    /// (`""` when unset).
+    fn tx(&self, k: &str) -> Result<Option<String>, Unsupported> {
+        if self.local.iter().any(|l| l == k) {
+            return Ok(None);
+        }
+        match (self.known)(k) {
+            Known::Const(c) => Ok(Some(c)),
+            Known::Unset => Ok(Some(String::new())),
+            Known::Dynamic | Known::Score => Err(Unsupported(format!("tx.{k}, set per request"))),
+        }
+    }
+
     fn target(&mut self, v: &Variable, excluded: &[&Variable]) -> Result<Target, Unsupported> {
         if v.count && v.kind != VariableKind::Tx {
             let (field, _) = field_of(v, excluded)?;
@@ -381,16 +394,9 @@ impl Build<'_> {
             VariableKind::Tx => match &v.selector {
                 Some(Selector::Key(k)) => {
                     let k = k.to_ascii_lowercase();
-                    if self.local.contains(&k) {
-                        Target::Tx(k)
-                    } else {
-                        match (self.known)(&k) {
-                            Known::Const(c) => Target::Const(c),
-                            Known::Unset => Target::Const(String::new()),
-                            Known::Dynamic | Known::Score => {
-                                return Err(Unsupported(format!("tx.{k}, set per request")))
-                            }
-                        }
+                    match self.tx(&k)? {
+                        Some(c) => Target::Const(c),
+                        None => Target::Tx(k),
                     }
                 }
                 // Only when this rule or a writer builds names from a macro: other rules'
@@ -461,16 +467,9 @@ impl Build<'_> {
                     ..
                 } => {
                     let k = k.to_ascii_lowercase();
-                    if self.local.contains(&k) {
-                        Part::Tx(k)
-                    } else {
-                        match (self.known)(&k) {
-                            Known::Const(c) => Part::Lit(c),
-                            Known::Unset => Part::Lit(String::new()),
-                            Known::Dynamic | Known::Score => {
-                                return Err(Unsupported(format!("%{{tx.{k}}}, set per request")))
-                            }
-                        }
+                    match self.tx(&k)? {
+                        Some(c) => Part::Lit(c),
+                        None => Part::Tx(k),
                     }
                 }
                 MacroPart::Ref {

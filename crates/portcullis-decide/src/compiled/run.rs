@@ -184,6 +184,15 @@ impl<'a, 'r> Run<'a, 'r> {
         t
     }
 
+    /// The target, with the body fields when field `of` reads the body.
+    fn target_for(&mut self, of: &Field) -> Target<'r> {
+        if of.reads_body() {
+            self.target_with_body()
+        } else {
+            self.target()
+        }
+    }
+
     /// Reads the body into the scratch, on the first rule that reads a body field.
     fn ensure_body(&mut self) {
         if self.scratch.body_done || !self.program.reads_body {
@@ -421,61 +430,37 @@ impl Run<'_, '_> {
     /// field `of`'s, for an interpreted test (rare: behind the scanned links of its rule,
     /// so allocating).
     fn values_of(&mut self, of: &Field, each: &mut dyn FnMut(&str, &str)) {
-        let target = if of.reads_body() {
-            self.target_with_body()
-        } else {
-            self.target()
-        };
-        let req = self.req;
         if !of.is_collection() {
+            let target = self.target_for(of);
             let (mut out, mut tmp, mut tmp2) = (String::new(), String::new(), String::new());
             let term = Term::Field(of.clone());
-            if compute(&term, req, target, None, &mut out, &mut tmp, &mut tmp2) {
+            if compute(&term, self.req, target, None, &mut out, &mut tmp, &mut tmp2) {
                 each(&of.to_string(), &out);
             }
             return;
         }
         let names = self.member_names(of);
         let mut names = names.iter();
+        self.walk(of, &mut |v| {
+            if let Some(name) = names.next() {
+                each(name, v);
+            }
+        });
+    }
+
+    /// Calls `each` with every member of collection `of` (after its selection).
+    fn walk(&mut self, of: &Field, each: &mut dyn FnMut(&str)) {
+        let target = self.target_for(of);
         let program = self.program;
         let Scratch { body, tmp, arg, .. } = &mut *self.scratch;
-        for_members(
-            req,
-            of,
-            program.selections.of(of),
-            target.query,
-            body,
-            tmp,
-            arg,
-            &mut |v| {
-                if let Some(name) = names.next() {
-                    each(name, v);
-                }
-            },
-        );
+        let filter = program.selections.of(of);
+        for_members(self.req, of, filter, target.query, body, tmp, arg, each);
     }
 
     /// How many members collection `of` has (after its selection), for `count(of)`.
     fn count(&mut self, of: &Field) -> i64 {
-        let target = if of.reads_body() {
-            self.target_with_body()
-        } else {
-            self.target()
-        };
-        let program = self.program;
-        let req = self.req;
-        let Scratch { body, tmp, arg, .. } = &mut *self.scratch;
         let mut n = 0i64;
-        for_members(
-            req,
-            of,
-            program.selections.of(of),
-            target.query,
-            body,
-            tmp,
-            arg,
-            &mut |_| n += 1,
-        );
+        self.walk(of, &mut |_| n += 1);
         n
     }
 
@@ -487,11 +472,7 @@ impl Run<'_, '_> {
     fn fill_group(&mut self, g: usize) -> Option<()> {
         let program = self.program;
         let group = program.groups.get(g)?;
-        let target = if group.of.reads_body() {
-            self.target_with_body()
-        } else {
-            self.target()
-        };
+        let target = self.target_for(&group.of);
         let req = self.req;
         let Scratch {
             values,
@@ -997,11 +978,7 @@ impl Run<'_, '_> {
                 });
             }
             _ => {
-                let target = if of.reads_body() {
-                    self.target_with_body()
-                } else {
-                    self.target()
-                };
+                let target = self.target_for(of);
                 if matches!(
                     of,
                     Field::Args | Field::ArgNames | Field::QueryArgs | Field::QueryArgNames

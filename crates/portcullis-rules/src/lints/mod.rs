@@ -454,20 +454,9 @@ fn pointless_hide(r: &Rule, sources: &Sources, out: &mut Vec<Diagnostic>) {
     }
     let mut reads_path = false;
     r.when.visit_preds(&mut |p| {
-        reads_path |= pred_terms(p).iter().any(|t| {
-            matches!(
-                t.field(),
-                Some(
-                    Field::Path
-                        | Field::RawPath
-                        | Field::RequestLine
-                        | Field::Uri
-                        | Field::RawUri
-                        | Field::Basename
-                        | Field::Filename
-                )
-            )
-        });
+        reads_path |= pred_terms(p)
+            .iter()
+            .any(|t| t.field().is_some_and(Field::reads_path));
     });
     if reads_path {
         return;

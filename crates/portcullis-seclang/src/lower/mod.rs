@@ -1,0 +1,445 @@
+//! SecLang rules lowered into portcullis' rule model ([`RuleSet`]), so the compiler reads
+//! CRS like any rule file: every `@rx`/`@pm` on the same field and decoding chain joins the
+//! same scanner.
+//!
+//! ModSecurity interprets transaction variables (`TX`) at run time; most of CRS's are
+//! constants of its setup (paranoia levels, thresholds, allowed methods), set by rules
+//! whose conditions read only other constants. The lowering runs the rules over those
+//! constants first, the way ModSecurity would for any request: a rule whose condition
+//! reads only constants is decided here (its `setvar`s and `skipAfter` applied, then it
+//! is gone), and what is left reads the request and becomes an engine rule. Anomaly scores
+//! (`setvar:tx.x=+5` in a rule that reads the request) become engine scores; a score
+//! added into another (`tx.blocking=+%{tx.pl1}`, CRS's blocking evaluation) adds, at that
+//! point, what each rule before it added. Phase 1 rules run before phase 2 rules, each
+//! phase in file order; `skipAfter` in a rule that reads the request becomes a condition
+//! of the rules it skips.
+//!
+//! What the engine cannot model yet is an error naming the rule, or with
+//! [`LowerOptions::skip_unsupported`] a rule left out and listed.
+
+mod chain;
+mod constants;
+mod operators;
+mod removals;
+mod scores;
+mod targets;
+
+use std::collections::{HashMap, HashSet};
+
+use portcullis_rules::{
+    Action as EngineAction, Diagnostic, Error, Expr, List, Mode, Pred, PredKind,
+    Rule as EngineRule, RuleSet, Settings,
+};
+
+use crate::action::{ActionKind, SetVarOp};
+use crate::ctl::EngineMode;
+use crate::interpret::{Chained, Known};
+use crate::resolve::{Item, Link, Rule, SecLangRuleSet};
+use crate::variable::VariableKind;
+use crate::Phase;
+use constants::Tx;
+use removals::Removal;
+
+// The link-by-link interpreter lowers its links' pieces the same way.
+pub(crate) use chain::transforms;
+pub(crate) use operators::pcre_pattern;
+pub(crate) use targets::field_of;
+
+/// How SecLang rules are lowered.
+#[derive(Clone, Debug, Default)]
+pub struct LowerOptions {
+    /// Leave out a rule that uses what the engine cannot model yet, and list it in
+    /// [`Lowered::skipped`], instead of failing. For measuring conformance while the
+    /// lowering grows; a deployment should not rely on it.
+    pub skip_unsupported: bool,
+}
+
+/// The result of lowering.
+#[derive(Debug)]
+pub struct Lowered {
+    /// The engine rules.
+    pub rules: RuleSet,
+    /// Rules left out under [`LowerOptions::skip_unsupported`]: id and why.
+    pub skipped: Vec<(u32, String)>,
+    /// Rules decided at load time because they read only constants (`TX` set by the setup).
+    pub folded: usize,
+    /// Rules of the response phases (3 to 5), not run: portcullis sees requests only.
+    pub response_rules: usize,
+    /// Rules of the request phases (1 and 2).
+    pub request_rules: usize,
+    /// Engine rules from phase 1 and from phase 2.
+    pub phases: [usize; 2],
+    /// Engine rules whose chain runs link by link (it binds values).
+    pub interpreted: usize,
+}
+
+impl Lowered {
+    /// What became of the rules, in one line: `566 SecLang rules: 154 run per request
+    /// (phase 1: 20, phase 2: 134; 16 link by link), 171 decided at load time, …`.
+    #[must_use]
+    pub fn summary(&self) -> String {
+        let [one, two] = self.phases;
+        let passed_over = self
+            .request_rules
+            .saturating_sub(one + two + self.folded + self.skipped.len());
+        let mut s = format!(
+            "{} run per request (phase 1: {one}, phase 2: {two}; {} link by link), {} decided at load time, {passed_over} passed over (above the paranoia level, removed, or without effect), {} of response phases not run",
+            one + two,
+            self.interpreted,
+            self.folded,
+            self.response_rules
+        );
+        if !self.skipped.is_empty() {
+            s.push_str(&format!(", {} left out as unsupported", self.skipped.len()));
+        }
+        s
+    }
+}
+
+/// Lowers resolved SecLang rules.
+///
+/// # Errors
+///
+/// A rule using what the engine cannot model yet (unless
+/// [`LowerOptions::skip_unsupported`]), located at the rule.
+pub fn lower(set: &SecLangRuleSet, options: &LowerOptions) -> Result<Lowered, Error> {
+    let mut l = Lowering {
+        env: HashMap::new(),
+        versions: HashMap::new(),
+        mode: match set.settings.rule_engine {
+            Some(EngineMode::DetectionOnly) => Mode::Shadow,
+            _ => Mode::Enforce,
+        },
+        engine_off: set.settings.rule_engine == Some(EngineMode::Off),
+        removed: HashSet::new(),
+        removals: Vec::new(),
+        removed_targets: Vec::new(),
+        phases: [0; 2],
+        interpreted: 0,
+        writers: Vec::new(),
+        rules: Vec::new(),
+        lists: Vec::new(),
+        skipped: Vec::new(),
+        errors: Vec::new(),
+        folded: 0,
+        response_rules: 0,
+        options,
+        set,
+    };
+    for (i, phase) in [Phase::RequestHeaders, Phase::RequestBody]
+        .into_iter()
+        .enumerate()
+    {
+        let before = l.rules.len();
+        l.phase(phase);
+        if let Some(n) = l.phases.get_mut(i) {
+            *n = l.rules.len() - before;
+        }
+    }
+    l.response_rules = set.rules().filter(|r| r.phase > Phase::RequestBody).count();
+    if !l.errors.is_empty() {
+        return Err(Error::new(l.errors, set.sources.clone()));
+    }
+    // CRS's assembled regexes run to 11 KB of source, and one regex on five collections
+    // is five compiled copies today (about 130 MB for CRS at paranoia level 4).
+    let mut settings = Settings {
+        max_pattern_len: 64 << 10,
+        max_regex_bytes: 512 << 20,
+        // CRS's largest regexes need more lazy DFA cache than the default to run on
+        // the lazy DFA at all (without it they fall back to a backtracker, 100x slower).
+        max_regex_cache_bytes: 32 << 20,
+        ..Settings::default()
+    };
+    if let Some(limit) = set.settings.request_body_no_files_limit {
+        settings.max_body_bytes = usize::try_from(limit).unwrap_or(usize::MAX);
+    }
+    if let Some(depth) = set.settings.request_body_json_depth_limit {
+        settings.max_json_depth = usize::try_from(depth).unwrap_or(usize::MAX);
+    }
+    if l.engine_off {
+        l.rules.clear();
+    }
+    let rules = RuleSet::from_parts(
+        settings,
+        l.lists,
+        l.rules,
+        set.sources.clone(),
+        set.warnings.clone(),
+    );
+    Ok(Lowered {
+        rules,
+        skipped: l.skipped,
+        folded: l.folded,
+        response_rules: l.response_rules,
+        request_rules: set.rules().count() - l.response_rules,
+        phases: l.phases,
+        interpreted: l.interpreted,
+    })
+}
+
+/// Why a rule cannot be lowered.
+pub(crate) struct Unsupported(pub(crate) String);
+
+/// A condition: decided at load time, or read from the request.
+enum Cond {
+    Static(bool),
+    Dynamic(Expr),
+}
+
+/// The state of one lowering. Its methods are spread over the child modules, one concept
+/// each.
+struct Lowering<'a> {
+    env: HashMap<String, Tx>,
+    versions: HashMap<String, u32>,
+    mode: Mode,
+    engine_off: bool,
+    removed: HashSet<u32>,
+    /// The `ctl:ruleRemove…` of rules that read the request, and those rules' conditions.
+    removals: Vec<(Removal, Expr)>,
+    /// The variables removed from the rule being lowered, and when.
+    removed_targets: Vec<(VariableKind, Expr)>,
+    phases: [usize; 2],
+    interpreted: usize,
+    /// Rules that set transaction variables per request beyond scores (counters, names
+    /// built from macros): the chains that read those variables run them first.
+    writers: Vec<u32>,
+    rules: Vec<EngineRule>,
+    lists: Vec<List>,
+    skipped: Vec<(u32, String)>,
+    errors: Vec<Diagnostic>,
+    folded: usize,
+    response_rules: usize,
+    options: &'a LowerOptions,
+    set: &'a SecLangRuleSet,
+}
+
+impl Lowering<'_> {
+    fn phase(&mut self, phase: Phase) {
+        let set = self.set;
+        let mut skip_to: Option<&str> = None;
+        // Markers a rule that reads the request may skip to, with its condition.
+        let mut guards: Vec<(&str, Expr)> = Vec::new();
+        for item in &set.items {
+            let rule = match item {
+                Item::Marker(m) => {
+                    if skip_to == Some(m.name.as_str()) {
+                        skip_to = None;
+                    }
+                    guards.retain(|(name, _)| *name != m.name);
+                    continue;
+                }
+                Item::Rule(r) => r,
+            };
+            if rule.phase != phase || skip_to.is_some() || self.removed.contains(&rule.id) {
+                continue;
+            }
+            match self.rule(rule, &guards) {
+                Ok(Some(marker)) => match marker {
+                    Skip::Static(m) => skip_to = Some(m),
+                    Skip::Dynamic(m, e) => guards.push((m, e)),
+                },
+                Ok(None) => {}
+                Err(Unsupported(why)) => {
+                    // What it would have set is unknown here: rules reading it cannot be
+                    // decided at load time either.
+                    for a in rule
+                        .actions
+                        .iter()
+                        .chain(rule.links.iter().flat_map(|l| l.actions.iter()))
+                    {
+                        if let ActionKind::SetVar(sv) = &a.kind {
+                            let adds = matches!(sv.op, SetVarOp::Add(_) | SetVarOp::Sub(_));
+                            if let Some(name) = self.name_of(&sv.name).filter(|_| !adds) {
+                                self.env.insert(name, Tx::Dynamic);
+                            }
+                        }
+                    }
+                    if self.options.skip_unsupported {
+                        self.skipped.push((rule.id, why));
+                    } else {
+                        self.errors.push(
+                            Diagnostic::error(
+                                rule.span,
+                                format!("rule {} cannot be compiled yet: {why}", rule.id),
+                            )
+                            .hint("remove it with SecRuleRemoveById, or see docs/seclang.md for what is supported"),
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// Lowers one rule; returns where it skips to, if it does.
+    fn rule<'r>(
+        &mut self,
+        rule: &'r Rule,
+        guards: &[(&str, Expr)],
+    ) -> Result<Option<Skip<'r>>, Unsupported> {
+        // A value set from the request (`%{tx.0}`, `%{MATCHED_VAR}`) is unknown at load
+        // time, for this rule's own later links too.
+        for a in rule
+            .actions
+            .iter()
+            .chain(rule.links.iter().flat_map(|l| l.actions.iter()))
+        {
+            if let ActionKind::SetVar(sv) = &a.kind {
+                if let (Some(name), SetVarOp::Set(v)) = (self.name_of(&sv.name), &sv.op) {
+                    if self.expand(v).is_err() {
+                        self.env.insert(name, Tx::Dynamic);
+                    }
+                }
+            }
+        }
+        let removed_when = self.removed_from(rule);
+        let mut cond = Cond::Static(true);
+        let mut prev: Option<(&Link, &[crate::action::Action])> = None;
+        let mut unsupported = None;
+        for (i, link) in rule.links.iter().enumerate() {
+            let actions = if i == 0 { &rule.actions } else { &link.actions };
+            match self.link(link, actions, prev) {
+                Ok(c) => cond = and(cond, c),
+                // A link that cannot be lowered does not matter when another is false at
+                // load time (CRS guards a check with `&TX:arg_length "@eq 1"`).
+                Err(e) => unsupported = unsupported.or(Some(e)),
+            }
+            prev = Some((link, actions));
+        }
+        if let Some(e) = unsupported {
+            if !matches!(cond, Cond::Static(false)) {
+                // Run link by link, behind the links compiled above.
+                let known = |k: &str| match self.env.get(k) {
+                    Some(Tx::Const(c)) => Known::Const(c.clone()),
+                    None => Known::Unset,
+                    Some(Tx::Score(_)) => Known::Score,
+                    Some(Tx::Dynamic) => Known::Dynamic,
+                };
+                let writers: Vec<&Rule> = self
+                    .writers
+                    .iter()
+                    .filter_map(|id| self.set.rules().find(|r| r.id == *id))
+                    .collect();
+                let chain = Chained::build(rule, &known, &writers).map_err(|_| e)?;
+                self.interpreted += 1;
+                let pred = Expr::Pred(Pred {
+                    kind: PredKind::Interpreted(chain),
+                    span: rule.span,
+                    text: format!("rule {}'s chain, run link by link", rule.id),
+                });
+                cond = and(cond, Cond::Dynamic(pred));
+            }
+        }
+        let skip_after = rule.actions.iter().find_map(|a| match &a.kind {
+            ActionKind::SkipAfter(m) => Some(m.as_str()),
+            _ => None,
+        });
+        if rule
+            .actions
+            .iter()
+            .any(|a| matches!(a.kind, ActionKind::Skip(_)))
+        {
+            return Err(Unsupported("`skip` (use skipAfter)".into()));
+        }
+        let expr = match cond {
+            Cond::Static(false) => {
+                self.folded += 1;
+                return Ok(None);
+            }
+            Cond::Static(true) if self.is_static_effect(rule) => {
+                self.folded += 1;
+                self.apply_static(rule)?;
+                return Ok(skip_after.map(Skip::Static));
+            }
+            // A score added into another at a point every request reaches: done here, on
+            // the rules before it.
+            Cond::Static(true)
+                if matches!(rule.disruptive.kind, ActionKind::Pass | ActionKind::Block)
+                    && self.only_aliases(rule) =>
+            {
+                self.folded += 1;
+                self.dynamic_effects(rule, &Expr::Const(true))?;
+                return Ok(skip_after.map(Skip::Static));
+            }
+            Cond::Static(true) => Expr::Const(true),
+            Cond::Dynamic(e) => e,
+        };
+        let mut when = expr.clone();
+        if !guards.is_empty() || !removed_when.is_empty() {
+            let mut all = vec![when];
+            all.extend(guards.iter().map(|(_, g)| Expr::Not(Box::new(g.clone()))));
+            all.extend(removed_when.into_iter().map(|r| Expr::Not(Box::new(r))));
+            when = Expr::And(all);
+        }
+        let score = self.dynamic_effects(rule, &when)?;
+        // A `nolog` rule that lets the request pass and adds to no score has no effect
+        // the engine models (CRS 901340 forces a body variable portcullis always has): it
+        // would only show in `matched`, where ModSecurity's log would not show it.
+        let nolog = rule
+            .actions
+            .iter()
+            .rev()
+            .find_map(|a| match a.kind {
+                ActionKind::NoLog => Some(true),
+                ActionKind::Log => Some(false),
+                _ => None,
+            })
+            .unwrap_or(false);
+        if nolog
+            && score.is_empty()
+            && skip_after.is_none()
+            && matches!(rule.disruptive.kind, ActionKind::Pass | ActionKind::Block)
+        {
+            self.folded += 1;
+            return Ok(None);
+        }
+        let (action, status) = match rule.disruptive.kind {
+            ActionKind::Deny | ActionKind::Drop => (
+                EngineAction::Forbid,
+                rule.actions.iter().find_map(|a| match a.kind {
+                    ActionKind::Status(s) => Some(s),
+                    _ => None,
+                }),
+            ),
+            ActionKind::Allow(_) => (EngineAction::Allow, None),
+            ActionKind::Pass | ActionKind::Block => (EngineAction::Log, None),
+            _ => return Err(Unsupported("this disruptive action".into())),
+        };
+        self.rules.push(EngineRule {
+            id: rule.id.to_string(),
+            when,
+            action,
+            reason: rule.msg().map(str::to_string),
+            hide: false,
+            status,
+            mode: self.mode,
+            priority: 0,
+            tags: rule.tags().map(str::to_string).collect(),
+            score,
+            labels: Vec::new(),
+            rate_limit: None,
+            span: rule.span,
+        });
+        Ok(skip_after.map(|m| Skip::Dynamic(m, expr)))
+    }
+}
+
+enum Skip<'r> {
+    Static(&'r str),
+    Dynamic(&'r str, Expr),
+}
+
+fn and(a: Cond, b: Cond) -> Cond {
+    match (a, b) {
+        (Cond::Static(false), _) | (_, Cond::Static(false)) => Cond::Static(false),
+        (Cond::Static(true), x) | (x, Cond::Static(true)) => x,
+        (Cond::Dynamic(x), Cond::Dynamic(y)) => Cond::Dynamic(Expr::And(vec![x, y])),
+    }
+}
+
+fn or(a: Cond, b: Cond) -> Cond {
+    match (a, b) {
+        (Cond::Static(true), _) | (_, Cond::Static(true)) => Cond::Static(true),
+        (Cond::Static(false), x) | (x, Cond::Static(false)) => x,
+        (Cond::Dynamic(x), Cond::Dynamic(y)) => Cond::Dynamic(Expr::Or(vec![x, y])),
+    }
+}

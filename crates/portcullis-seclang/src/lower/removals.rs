@@ -1,0 +1,102 @@
+//! `ctl:ruleRemove…` in a rule that reads the request: the removal holds only on the
+//! requests that rule matches, so it becomes a condition of the rules it removes.
+
+use portcullis_rules::Expr;
+
+use super::{Lowering, Unsupported};
+use crate::action::IdRange;
+use crate::ctl::Ctl;
+use crate::resolve::Rule;
+use crate::variable::VariableKind;
+
+/// What a `ctl:ruleRemove…` of a rule that reads the request removes from the rules after
+/// it, on the requests that rule matches.
+pub(super) enum Removal {
+    /// `ruleRemoveById`
+    Rules(Vec<IdRange>),
+    /// `ruleRemoveByTag`
+    Tagged(String),
+    /// `ruleRemoveTargetById`, `ruleRemoveTargetByTag`: whole variables, from the rules
+    /// with these ids or this tag.
+    Targets {
+        ids: Vec<IdRange>,
+        tag: Option<String>,
+        targets: Vec<VariableKind>,
+    },
+}
+
+impl Removal {
+    /// Whether it applies to `rule` (for target removals: whether the rule is one named).
+    fn names(&self, rule: &Rule) -> bool {
+        let (ids, tag) = match self {
+            Removal::Rules(ids) => (ids.as_slice(), None),
+            Removal::Tagged(tag) => (&[][..], Some(tag)),
+            Removal::Targets { ids, tag, .. } => (ids.as_slice(), tag.as_ref()),
+        };
+        ids.iter().any(|r| r.contains(rule.id)) || tag.is_some_and(|t| rule.tags().any(|x| x == t))
+    }
+}
+
+impl Lowering<'_> {
+    /// What rules before removed from `rule`, per request: its removed variables go to
+    /// `removed_targets`, and the conditions under which the whole rule is removed are
+    /// returned.
+    pub(super) fn removed_from(&mut self, rule: &Rule) -> Vec<Expr> {
+        self.removed_targets.clear();
+        let mut removed_when = Vec::new();
+        for (removal, when) in &self.removals {
+            if !removal.names(rule) {
+                continue;
+            }
+            match removal {
+                Removal::Targets { targets, .. } => self
+                    .removed_targets
+                    .extend(targets.iter().map(|&t| (t, when.clone()))),
+                _ => removed_when.push(when.clone()),
+            }
+        }
+        removed_when
+    }
+
+    /// A `ctl` of a rule that reads the request: a `ruleRemove…` removes from the rules
+    /// after it, on the requests `when` holds for.
+    pub(super) fn request_ctl(&mut self, ctl: &Ctl, when: &Expr) -> Result<(), Unsupported> {
+        match ctl {
+            Ctl::RequestBodyProcessor(_)
+            | Ctl::RequestBodyAccess(_)
+            | Ctl::ForceRequestBodyVariable(_)
+            | Ctl::AuditEngine(_)
+            | Ctl::AuditLogParts(_) => {}
+            Ctl::RuleRemoveById(ids) => {
+                self.removals
+                    .push((Removal::Rules(ids.clone()), when.clone()));
+            }
+            Ctl::RuleRemoveByTag(tag) => {
+                self.removals
+                    .push((Removal::Tagged(tag.clone()), when.clone()));
+            }
+            c @ (Ctl::RuleRemoveTargetById { targets, .. }
+            | Ctl::RuleRemoveTargetByTag { targets, .. }) => {
+                if targets.iter().any(|t| t.selector.is_some() || t.count) {
+                    return Err(Unsupported(
+                        "removing one member of a target, per request".into(),
+                    ));
+                }
+                let (ids, tag) = match c {
+                    Ctl::RuleRemoveTargetById { ids, .. } => (ids.clone(), None),
+                    Ctl::RuleRemoveTargetByTag { tag, .. } => (Vec::new(), Some(tag.clone())),
+                    _ => (Vec::new(), None),
+                };
+                let targets = targets.iter().map(|t| t.kind).collect();
+                self.removals
+                    .push((Removal::Targets { ids, tag, targets }, when.clone()));
+            }
+            _ => {
+                return Err(Unsupported(
+                    "a ctl action that depends on the request".into(),
+                ))
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,136 @@
+//! Anomaly scores: the `setvar`s of rules that read the request become engine scores
+//! (`tx.x=+5`), or mark a variable as set per request for the chains that read it.
+
+use portcullis_rules::Expr;
+
+use super::constants::Tx;
+use super::{Lowering, Unsupported};
+use crate::action::{ActionKind, Collection, SetVarOp};
+use crate::macros::{MacroPart, MacroString};
+use crate::resolve::Rule;
+use crate::variable::VariableKind;
+
+impl Lowering<'_> {
+    /// The scores a rule that reads the request adds to; other `setvar`s mark their
+    /// variables as set per request. A score added into another adds, to each earlier
+    /// rule adding to the first, the same to the second.
+    /// `ctl:ruleRemove…` removes from the rules after it, on the requests `when` holds for.
+    pub(super) fn dynamic_effects(
+        &mut self,
+        rule: &Rule,
+        when: &Expr,
+    ) -> Result<Vec<(String, i64)>, Unsupported> {
+        let mut score = Vec::new();
+        for a in rule
+            .actions
+            .iter()
+            .chain(rule.links.iter().skip(1).flat_map(|l| l.actions.iter()))
+        {
+            match &a.kind {
+                ActionKind::SetVar(sv) if sv.collection == Collection::Tx => {
+                    let Some(name) = self.name_of(&sv.name) else {
+                        // A name built per request (`tx.paramcounter_%{MATCHED_VAR_NAME}`):
+                        // what reads it runs this rule first.
+                        self.writer(rule.id);
+                        continue;
+                    };
+                    match &sv.op {
+                        SetVarOp::Add(v) | SetVarOp::Sub(v) => {
+                            if let Some(from) = self.score_ref(v) {
+                                self.alias(&name, &from)?;
+                                continue;
+                            }
+                            let d: i64 =
+                                self.expand(v)?.trim().parse().map_err(|_| {
+                                    Unsupported("adding what is not a number".into())
+                                })?;
+                            let d = if matches!(sv.op, SetVarOp::Sub(_)) {
+                                -d
+                            } else {
+                                d
+                            };
+                            if matches!(self.env.get(&name), Some(Tx::Dynamic)) {
+                                // A counter set per request: read through this rule.
+                                self.writer(rule.id);
+                                continue;
+                            }
+                            let engine = self.score_name(&name)?;
+                            score.push((engine, d));
+                        }
+                        _ => {
+                            self.env.insert(name, Tx::Dynamic);
+                            self.writer(rule.id);
+                        }
+                    }
+                }
+                ActionKind::SetVar(_) => {
+                    return Err(Unsupported("persistent collections (IP, SESSION…)".into()))
+                }
+                ActionKind::Ctl(c) => self.request_ctl(c, when)?,
+                ActionKind::Capture => {}
+                _ => {}
+            }
+        }
+        Ok(score)
+    }
+
+    /// `%{tx.x}` alone, naming a score: a score added into another.
+    pub(super) fn score_ref(&self, v: &MacroString) -> Option<String> {
+        match v.parts.as_slice() {
+            [MacroPart::Ref {
+                variable: VariableKind::Tx,
+                key: Some(k),
+                ..
+            }] => match self.env.get(&k.to_ascii_lowercase()) {
+                Some(Tx::Score(s)) => Some(s.clone()),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// `tx.name += tx.from` where `from` is a score: every engine rule so far adding to
+    /// `from` adds as much to `name`.
+    fn alias(&mut self, name: &str, from: &str) -> Result<(), Unsupported> {
+        let target = self.score_name(name)?;
+        for r in &mut self.rules {
+            let add: i64 = r
+                .score
+                .iter()
+                .filter(|(n, _)| n == from)
+                .map(|(_, p)| *p)
+                .sum();
+            if add != 0 {
+                r.score.push((target.clone(), add));
+            }
+        }
+        Ok(())
+    }
+
+    /// The engine score a `TX` variable accumulates into (made one if it was unset or 0).
+    fn score_name(&mut self, name: &str) -> Result<String, Unsupported> {
+        match self.env.get(name) {
+            Some(Tx::Score(s)) => Ok(s.clone()),
+            None => {
+                self.env
+                    .insert(name.to_string(), Tx::Score(name.to_string()));
+                Ok(name.to_string())
+            }
+            Some(Tx::Const(c)) if c.trim() == "0" => {
+                self.env
+                    .insert(name.to_string(), Tx::Score(name.to_string()));
+                Ok(name.to_string())
+            }
+            _ => Err(Unsupported(format!(
+                "adding to tx.{name}, which is not a score"
+            ))),
+        }
+    }
+
+    /// Records a rule that sets variables per request (once).
+    fn writer(&mut self, id: u32) {
+        if !self.writers.contains(&id) {
+            self.writers.push(id);
+        }
+    }
+}

@@ -34,7 +34,8 @@ mod regexes;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use regex_automata::meta;
+use regex_automata::nfa::thompson::pikevm;
+use regex_automata::{hybrid, meta};
 use regex_automata::{Input, PatternSet};
 
 use crate::error::{ScanError, ScanErrorKind};
@@ -281,9 +282,7 @@ impl ScannerBuilder {
         always.sort_unstable();
         always.dedup();
         let ungated = ungated.build(&limits, cache)?;
-        let ungated_bytes = ungated
-            .as_ref()
-            .map_or(0, |r| r.regex.memory_usage() + r.any.memory_usage());
+        let ungated_bytes = ungated.as_ref().map_or(0, |r| r.set.memory_usage());
         Ok(Scanner {
             token: NEXT_TOKEN.fetch_add(1, Ordering::Relaxed),
             always: always.into_boxed_slice(),
@@ -341,8 +340,8 @@ pub struct ScanScratch {
 
 #[derive(Clone, Debug)]
 struct RegexScratch {
-    cache: meta::Cache,
-    any_cache: meta::Cache,
+    dfa: Option<hybrid::dfa::Cache>,
+    pikevm: pikevm::Cache,
     patset: PatternSet,
 }
 
@@ -367,10 +366,7 @@ impl Scanner {
     /// [`ScanLimits::regex_size_limit`] bounds.
     #[must_use]
     pub fn regex_memory(&self) -> usize {
-        let ungated = self
-            .ungated
-            .as_ref()
-            .map_or(0, |r| r.regex.memory_usage() + r.any.memory_usage());
+        let ungated = self.ungated.as_ref().map_or(0, |r| r.set.memory_usage());
         self.gated
             .iter()
             .fold(ungated, |n, g| n.saturating_add(g.regex.memory_usage()))
@@ -400,7 +396,7 @@ impl Scanner {
     #[must_use]
     pub fn regex_memory_bytes(&self) -> usize {
         let gated: usize = self.gated.iter().map(|g| g.regex.memory_usage()).sum();
-        gated + self.ungated.as_ref().map_or(0, |r| r.regex.memory_usage())
+        gated + self.ungated.as_ref().map_or(0, |r| r.set.memory_usage())
     }
 
     /// Sets bit `id` in `out` for every pattern `haystack` satisfies. Bits

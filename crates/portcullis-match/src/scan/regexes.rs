@@ -1,11 +1,12 @@
-//! Regex patterns: lowering literal regexes, extracting gates, and the shared meta
-//! regex beside the gated ones compiled on their own.
+//! Regex patterns: lowering literal regexes, extracting gates, and the set of ungated
+//! regexes beside the gated ones compiled on their own.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use regex_automata::hybrid;
 use regex_automata::meta;
-use regex_automata::nfa::thompson::{self, WhichCaptures};
+use regex_automata::nfa::thompson::{self, pikevm::PikeVM, WhichCaptures};
 use regex_automata::{Input, MatchKind, PatternSet};
 use regex_syntax::hir::literal::{ExtractKind, Extractor};
 use regex_syntax::hir::{Hir, HirKind, Look};
@@ -123,7 +124,7 @@ type FirstMatch = regex_automata::dfa::dense::DFA<Vec<u32>>;
 pub struct CompileCache {
     parsed: HashMap<(String, bool), Result<Arc<Parsed>, String>>,
     gated: HashMap<(String, bool), meta::Regex>,
-    ungated: HashMap<Vec<(String, bool)>, (meta::Regex, meta::Regex)>,
+    ungated: HashMap<Vec<(String, bool)>, RegexSet>,
     /// Literal automata by keys and case folding.
     pub(super) literals: HashMap<(Vec<Vec<u8>>, bool), aho_corasick::AhoCorasick>,
     /// First-match DFAs of single lists, by keys and case folding.
@@ -145,10 +146,7 @@ impl CompileCache {
     /// scanners share it.
     #[must_use]
     pub fn regex_bytes(&self) -> usize {
-        let sets = self
-            .ungated
-            .values()
-            .map(|(r, a)| r.memory_usage() + a.memory_usage());
+        let sets = self.ungated.values().map(RegexSet::memory_usage);
         self.gated
             .values()
             .map(meta::Regex::memory_usage)
@@ -269,6 +267,10 @@ impl RegexesBuilder {
         Ok(gated.into_boxed_slice())
     }
 
+    /// Compiles the ungated regexes into one set: a single forward NFA, searched by a lazy
+    /// DFA and, where that gives up, a PikeVM. A set is only asked which of its regexes
+    /// match, never where, so it needs none of what a meta regex adds for match bounds
+    /// (a reverse NFA, a literal prefilter): building those was most of compiling CRS.
     pub(super) fn build(
         self,
         limits: &ScanLimits,
@@ -277,39 +279,23 @@ impl RegexesBuilder {
         if self.hirs.is_empty() {
             return Ok(None);
         }
-        if let Some((regex, any)) = cache.ungated.get(&self.texts) {
+        let ids: Box<[Box<[PatternId]>]> = self
+            .ids
+            .iter()
+            .map(|ids| ids.clone().into_boxed_slice())
+            .collect();
+        if let Some(set) = cache.ungated.get(&self.texts) {
             return Ok(Some(Regexes {
-                regex: regex.clone(),
-                any: any.clone(),
-                ids: self.ids.into_iter().map(Vec::into_boxed_slice).collect(),
+                set: set.clone(),
+                ids,
             }));
         }
-        let regex = match meta::Builder::new()
-            .configure(Self::config(limits, MatchKind::All))
-            .build_many_from_hir(&self.hirs)
-        {
-            Ok(regex) => regex,
-            Err(e) => {
-                let culprit = self.culprit(limits.regex_size_limit);
-                let pattern_id = culprit
-                    .and_then(|i| self.ids.get(i))
-                    .and_then(|ids| ids.first().copied());
-                let kind = match e.size_limit() {
-                    Some(limit) => ScanErrorKind::RegexTooBig { limit },
-                    None => ScanErrorKind::InvalidRegex {
-                        message: e.to_string(),
-                    },
-                };
-                return Err(ScanError::new(kind, pattern_id));
-            }
-        };
-        // The same set for "does any match?": a leftmost-first regex answers with an
-        // earliest forward search, which an all-matches regex cannot run.
-        // Implicit captures: without them meta's half searches may come back empty.
-        let any = meta::Builder::new()
+        let nfa = thompson::Compiler::new()
             .configure(
-                Self::config(limits, MatchKind::LeftmostFirst)
-                    .which_captures(WhichCaptures::Implicit),
+                thompson::Config::new()
+                    .which_captures(WhichCaptures::None)
+                    .nfa_size_limit(Some(limits.regex_size_limit))
+                    .shrink(false),
             )
             .build_many_from_hir(&self.hirs)
             .map_err(|e| {
@@ -319,11 +305,18 @@ impl RegexesBuilder {
                         message: e.to_string(),
                     },
                 };
-                ScanError::new(kind, self.ids.first().and_then(|ids| ids.first().copied()))
+                let culprit = self.culprit(limits.regex_size_limit);
+                let id = culprit
+                    .and_then(|i| self.ids.get(i))
+                    .and_then(|ids| ids.first().copied());
+                ScanError::new(kind, id)
             })?;
-        // Each NFA was within the limit; the two regexes together must be too.
-        if regex.memory_usage().saturating_add(any.memory_usage()) > limits.regex_size_limit {
-            let culprit = self.culprit(limits.regex_size_limit / 2).unwrap_or(0);
+        let set = RegexSet::new(nfa, limits.dfa_size_limit).map_err(|message| {
+            let id = self.ids.first().and_then(|ids| ids.first().copied());
+            ScanError::new(ScanErrorKind::InvalidRegex { message }, id)
+        })?;
+        if set.memory_usage() > limits.regex_size_limit {
+            let culprit = self.culprit(limits.regex_size_limit).unwrap_or(0);
             return Err(ScanError::new(
                 ScanErrorKind::RegexTooBig {
                     limit: limits.regex_size_limit,
@@ -331,35 +324,25 @@ impl RegexesBuilder {
                 self.ids.get(culprit).and_then(|ids| ids.first().copied()),
             ));
         }
-        cache
-            .ungated
-            .insert(self.texts, (regex.clone(), any.clone()));
-        Ok(Some(Regexes {
-            regex,
-            any,
-            ids: self.ids.into_iter().map(Vec::into_boxed_slice).collect(),
-        }))
+        cache.ungated.insert(self.texts, set.clone());
+        Ok(Some(Regexes { set, ids }))
     }
 
-    /// The first regex whose NFAs, together with the ones before it, exceed
+    /// The first regex whose NFA, together with the ones before it, exceeds
     /// `limit`: a binary search over prefixes of the list, only run on the
-    /// error path. The meta regex compiles a forward and a reverse NFA;
-    /// either may be the one over the limit.
+    /// error path.
     pub(super) fn culprit(&self, limit: usize) -> Option<usize> {
         let fits = |n: usize| {
             let hirs = self.hirs.get(..n).unwrap_or(&[]);
-            [false, true].iter().all(|&reverse| {
-                thompson::Compiler::new()
-                    .configure(
-                        thompson::Config::new()
-                            .which_captures(WhichCaptures::None)
-                            .nfa_size_limit(Some(limit))
-                            .reverse(reverse)
-                            .shrink(false),
-                    )
-                    .build_many_from_hir(hirs)
-                    .is_ok()
-            })
+            thompson::Compiler::new()
+                .configure(
+                    thompson::Config::new()
+                        .which_captures(WhichCaptures::None)
+                        .nfa_size_limit(Some(limit))
+                        .shrink(false),
+                )
+                .build_many_from_hir(hirs)
+                .is_ok()
         };
         if fits(self.hirs.len()) {
             return None;
@@ -386,11 +369,47 @@ pub(super) struct Gated {
     pub(super) ids: Box<[PatternId]>,
 }
 
+/// Regexes asked together which of them match anywhere in a haystack.
+#[derive(Clone, Debug)]
+pub(super) struct RegexSet {
+    /// `None` when the NFA cannot be searched lazily (never for CRS); the PikeVM answers.
+    dfa: Option<hybrid::dfa::DFA>,
+    pikevm: PikeVM,
+}
+
+impl RegexSet {
+    fn new(nfa: thompson::NFA, cache_capacity: usize) -> Result<RegexSet, String> {
+        // As the meta regex configures its lazy DFA: give up on a haystack that thrashes
+        // the cache (the PikeVM then answers, still in linear time), and search ASCII
+        // haystacks despite a Unicode `\b`.
+        let dfa = hybrid::dfa::Builder::new()
+            .configure(
+                hybrid::dfa::Config::new()
+                    .match_kind(MatchKind::All)
+                    .cache_capacity(cache_capacity)
+                    .skip_cache_capacity_check(true)
+                    .unicode_word_boundary(true)
+                    .minimum_cache_clear_count(Some(3))
+                    .minimum_bytes_per_state(Some(10)),
+            )
+            .build_from_nfa(nfa.clone())
+            .ok();
+        let pikevm = PikeVM::builder()
+            .configure(PikeVM::config().match_kind(MatchKind::All))
+            .build_from_nfa(nfa)
+            .map_err(|e| e.to_string())?;
+        Ok(RegexSet { dfa, pikevm })
+    }
+
+    /// Bytes of the NFA and the DFA's tables, not its per-thread cache.
+    pub(super) fn memory_usage(&self) -> usize {
+        self.pikevm.get_nfa().memory_usage() + self.dfa.as_ref().map_or(0, |d| d.memory_usage())
+    }
+}
+
 #[derive(Clone, Debug)]
 pub(super) struct Regexes {
-    pub(super) regex: meta::Regex,
-    /// The same regexes, leftmost-first: a cheap "does any match?" before `regex`.
-    pub(super) any: meta::Regex,
+    pub(super) set: RegexSet,
     /// Regex pattern id -> pattern ids it sets.
     pub(super) ids: Box<[Box<[PatternId]>]>,
 }
@@ -398,30 +417,41 @@ pub(super) struct Regexes {
 impl Regexes {
     pub(super) fn scratch(&self) -> RegexScratch {
         RegexScratch {
-            cache: self.regex.create_cache(),
-            any_cache: self.any.create_cache(),
+            dfa: self.set.dfa.as_ref().map(hybrid::dfa::DFA::create_cache),
+            pikevm: self.set.pikevm.create_cache(),
             patset: PatternSet::new(self.ids.len()),
         }
     }
 
     #[inline]
     pub(super) fn scan(&self, haystack: &str, scratch: &mut RegexScratch, out: &mut MatchSet) {
-        // Most fields match no regex: an earliest-match search stops at the first match and
-        // spares the costlier overlapping search that finds which ones matched.
-        let input = Input::new(haystack).earliest(true);
-        if self
-            .any
-            .search_half_with(&mut scratch.any_cache, &input)
-            .is_none()
-        {
-            return;
-        }
         scratch.patset.clear();
-        self.regex.which_overlapping_matches_with(
-            &mut scratch.cache,
-            &Input::new(haystack),
-            &mut scratch.patset,
-        );
+        let found = match (&self.set.dfa, &mut scratch.dfa) {
+            (Some(dfa), Some(cache)) => {
+                // Most fields match no regex: an earliest search stops at the first match
+                // and spares the costlier overlapping one that finds which ones matched.
+                match dfa.try_search_fwd(cache, &Input::new(haystack).earliest(true)) {
+                    Ok(None) => return,
+                    Ok(Some(_)) => dfa
+                        .try_which_overlapping_matches(
+                            cache,
+                            &Input::new(haystack),
+                            &mut scratch.patset,
+                        )
+                        .is_ok(),
+                    Err(_) => false,
+                }
+            }
+            _ => false,
+        };
+        if !found {
+            scratch.patset.clear();
+            self.set.pikevm.which_overlapping_matches(
+                &mut scratch.pikevm,
+                &Input::new(haystack),
+                &mut scratch.patset,
+            );
+        }
         for pid in scratch.patset.iter() {
             for &id in self.ids.get(pid.as_usize()).map_or(&[][..], |ids| &ids[..]) {
                 out.insert(id);

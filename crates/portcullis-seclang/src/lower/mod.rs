@@ -140,14 +140,18 @@ pub fn lower(set: &SecLangRuleSet, options: &LowerOptions) -> Result<Lowered, Er
     if !l.errors.is_empty() {
         return Err(Error::new(l.errors, set.sources.clone()));
     }
-    // CRS's assembled regexes run to 11 KB of source, and one regex on five collections
-    // is five compiled copies today (about 130 MB for CRS at paranoia level 4).
+    // CRS's assembled regexes run to 11 KB of source, and its regex sets differ by field
+    // (about 130 MB for CRS at paranoia level 4).
     let mut settings = Settings {
         max_pattern_len: 64 << 10,
         max_regex_bytes: 512 << 20,
         // CRS's largest regexes need more lazy DFA cache than the default to run on
         // the lazy DFA at all (without it they fall back to a backtracker, 100x slower).
         max_regex_cache_bytes: 32 << 20,
+        // CRS's phrase lists make literal automata of up to 3,000 phrases on several
+        // fields: as DFAs they took 19 MB and half the compile time each, for a
+        // literal pass about 1 % of evaluating.
+        max_literal_dfa_bytes: 1 << 20,
         ..Settings::default()
     };
     if let Some(limit) = set.settings.request_body_no_files_limit {

@@ -285,6 +285,7 @@ pub fn requests(n: usize, blocklist: &[IpNet], rng: &mut Rng) -> Vec<OwnedReques
                 attrs: Vec::new(),
                 time: Some(Duration::from_secs(1_767_225_600 + i as u64)),
                 body: None,
+                response: None,
             }
         })
         .collect()
@@ -484,6 +485,7 @@ pub fn small_requests(n: usize, blocklist: &[IpNet], rng: &mut Rng) -> Vec<Owned
                 attrs: Vec::new(),
                 time: Some(Duration::from_secs(1_767_225_600 + i as u64)),
                 body: None,
+                response: None,
             }
         })
         .collect()
@@ -638,6 +640,7 @@ pub fn json_requests(n: usize, rng: &mut Rng) -> Vec<OwnedRequest> {
                 attrs: Vec::new(),
                 time: Some(Duration::from_secs(1_800_000_000 + i as u64)),
                 body: Some(body.into_bytes()),
+                response: None,
             }
         })
         .collect()

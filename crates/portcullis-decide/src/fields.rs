@@ -26,6 +26,7 @@ pub(crate) struct Fields<'r> {
     /// limit, which the compiled program refuses).
     name_regexes: std::cell::RefCell<std::collections::HashMap<String, Option<Regex>>>,
     max_regex_bytes: usize,
+    max_body_bytes: usize,
 }
 
 impl portcullis_rules::Values for Fields<'_> {
@@ -76,6 +77,7 @@ impl<'r> Fields<'r> {
             tally: std::cell::RefCell::new(Tally::default()),
             name_regexes: std::cell::RefCell::default(),
             max_regex_bytes: settings.max_regex_bytes,
+            max_body_bytes: settings.max_body_bytes,
         }
     }
 
@@ -287,6 +289,20 @@ impl<'r> Fields<'r> {
             Field::Attr(name) => self.req.attrs.get(name).map(Cow::Borrowed),
             Field::Body => self.body.text.as_deref().map(Cow::Borrowed),
             Field::BodyError => self.body.error.map(|e| Cow::Borrowed(e.name())),
+            Field::ResponseStatus => self.req.response.map(|r| Cow::Owned(r.status.to_string())),
+            Field::ResponseHeader(name) => {
+                let mut values = Vec::new();
+                self.req
+                    .response?
+                    .headers
+                    .for_each(name, &mut |v| values.push(naive::header_text(v)));
+                (!values.is_empty()).then(|| Cow::Owned(values.join(", ")))
+            }
+            Field::ResponseBody => {
+                let body = self.req.response?.body?;
+                let kept = &body[..body.len().min(self.max_body_bytes)];
+                Some(Cow::Owned(String::from_utf8_lossy(kept).into_owned()))
+            }
             _ => None,
         }
     }

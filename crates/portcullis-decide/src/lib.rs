@@ -104,8 +104,8 @@ pub use policy::{CompileError, Policy, RuleTrace};
 pub use portcullis_match::normalize::Ambiguity;
 pub use ratelimit::{intervals, RateCheck, RateLimiter};
 pub use request::{
-    parse_client_ip, AttrSource, Auth, AuthStatus, HeaderSource, HeaderTotals, OwnedRequest,
-    Request, RequestError,
+    parse_client_ip, AppResponse, AttrSource, Auth, AuthStatus, HeaderSource, HeaderTotals,
+    OwnedAppResponse, OwnedRequest, Request, RequestError,
 };
 
 #[cfg(test)]

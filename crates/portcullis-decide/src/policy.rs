@@ -382,6 +382,14 @@ impl Policy {
         self.inner.program.reads_body
     }
 
+    /// Whether a rule reads the application's response (`response.*`): a host should
+    /// then ask again with the response ([`Request::response`]) once the request was
+    /// allowed, and needs to only then.
+    #[must_use]
+    pub fn reads_response(&self) -> bool {
+        self.inner.program.reads_response
+    }
+
     /// The rule set this policy was compiled from.
     #[must_use]
     pub fn rules(&self) -> &RuleSet {
@@ -741,6 +749,9 @@ impl Policy {
                     decided = Some((Verdict::Forbid, idx, cause, status));
                     break;
                 }
+                // Asked again with its response, the request was counted when it was first
+                // asked about: counting it twice would halve its limits.
+                Action::RateLimit if req.response.is_some() => continue,
                 Action::RateLimit => {
                     // Counted by a store later: the walk goes on as if the limit held.
                     if let Some((seed, checks)) = defer.as_mut() {

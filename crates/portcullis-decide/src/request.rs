@@ -300,6 +300,64 @@ pub struct Request<'a> {
     /// docs/requests.md). `None`: no body was given (rules see none: `body.inspected` is
     /// false for a request that says it has one).
     pub body: Option<&'a [u8]>,
+    /// The application's response to this request, when the host asks about it (after
+    /// the request was allowed): the `response.*` fields read it; without it they are
+    /// absent, and rules on them do not match. Asked with its response, a request is not
+    /// counted against rate limits again.
+    pub response: Option<AppResponse<'a>>,
+}
+
+/// What the application answered, as a host hands it over for the rules on `response.*`
+/// (ModSecurity's response phases: data leakage and web shell detection in OWASP CRS).
+#[derive(Clone, Copy)]
+pub struct AppResponse<'a> {
+    /// The status code.
+    pub status: u16,
+    /// Headers.
+    pub headers: &'a dyn HeaderSource,
+    /// The body as far as the host read it (see `max_body_bytes`); `None` when it was
+    /// not read (a type that is not text, or a stream).
+    pub body: Option<&'a [u8]>,
+}
+
+impl<'a> AppResponse<'a> {
+    /// A response with a status only.
+    #[must_use]
+    pub fn new(status: u16) -> AppResponse<'a> {
+        AppResponse {
+            status,
+            headers: &NO_HEADERS,
+            body: None,
+        }
+    }
+
+    /// Sets the headers.
+    #[must_use]
+    pub fn headers(mut self, headers: &'a dyn HeaderSource) -> Self {
+        self.headers = headers;
+        self
+    }
+
+    /// Sets the body.
+    #[must_use]
+    pub fn body(mut self, body: &'a [u8]) -> Self {
+        self.body = Some(body);
+        self
+    }
+
+    /// A response header's values joined with `, ` (as a request header's are), when
+    /// present.
+    pub(crate) fn header_into(&self, name: &str, out: &mut String) -> bool {
+        let mut n = 0;
+        self.headers.for_each(name, &mut |v| {
+            if n > 0 {
+                out.push_str(", ");
+            }
+            portcullis_match::normalize::push_bytes_lossy(v, out);
+            n += 1;
+        });
+        n > 0
+    }
 }
 
 impl<'a> Request<'a> {
@@ -319,7 +377,15 @@ impl<'a> Request<'a> {
             time: None,
             id: None,
             body: None,
+            response: None,
         }
+    }
+
+    /// Sets the application's response, for the rules on `response.*`.
+    #[must_use]
+    pub fn response(mut self, response: AppResponse<'a>) -> Self {
+        self.response = Some(response);
+        self
     }
 
     /// Sets the body.
@@ -505,6 +571,19 @@ struct JsonRequest {
     body: Option<String>,
     #[serde(default)]
     body_base64: Option<String>,
+    #[serde(default)]
+    response: Option<JsonResponse>,
+}
+
+/// `"response": {"status": 500, "headers": {…}, "body": "…"}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JsonResponse {
+    status: u16,
+    #[serde(default)]
+    headers: Option<JsonHeaders>,
+    #[serde(default)]
+    body: Option<String>,
 }
 
 fn default_method() -> String {
@@ -536,6 +615,31 @@ pub struct OwnedRequest {
     pub time: Option<Duration>,
     /// Body.
     pub body: Option<Vec<u8>>,
+    /// The application's response, when the request is asked about with it.
+    pub response: Option<OwnedAppResponse>,
+}
+
+/// An owned [`AppResponse`].
+#[derive(Clone, Debug, Default)]
+pub struct OwnedAppResponse {
+    /// The status code.
+    pub status: u16,
+    /// Headers, in order.
+    pub headers: Vec<(String, String)>,
+    /// Body.
+    pub body: Option<Vec<u8>>,
+}
+
+impl OwnedAppResponse {
+    /// The borrowed view.
+    #[must_use]
+    pub fn view(&self) -> AppResponse<'_> {
+        AppResponse {
+            status: self.status,
+            headers: &self.headers,
+            body: self.body.as_deref(),
+        }
+    }
 }
 
 /// Why a JSON request could not be read.
@@ -584,20 +688,7 @@ impl OwnedRequest {
                 )))
             }
         };
-        let headers = match j.headers {
-            None => Vec::new(),
-            Some(JsonHeaders::Pairs(p)) => p,
-            Some(JsonHeaders::Map(m)) => m
-                .into_iter()
-                .flat_map(|(k, v)| {
-                    let vals = match v {
-                        OneOrMany::One(s) => vec![s],
-                        OneOrMany::Many(v) => v,
-                    };
-                    vals.into_iter().map(move |v| (k.clone(), v))
-                })
-                .collect(),
-        };
+        let headers = header_pairs(j.headers);
         if j.method.is_empty() || !j.method.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(RequestError(format!(
                 "`method` is not a valid method: {:?}",
@@ -636,6 +727,11 @@ impl OwnedRequest {
             attrs: j.attrs.into_iter().collect(),
             time,
             body,
+            response: j.response.map(|r| OwnedAppResponse {
+                status: r.status,
+                headers: header_pairs(r.headers),
+                body: r.body.map(String::into_bytes),
+            }),
         })
     }
 
@@ -655,7 +751,25 @@ impl OwnedRequest {
             time: self.time,
             id: self.id.as_deref(),
             body: self.body.as_deref(),
+            response: self.response.as_ref().map(OwnedAppResponse::view),
         }
+    }
+}
+
+fn header_pairs(headers: Option<JsonHeaders>) -> Vec<(String, String)> {
+    match headers {
+        None => Vec::new(),
+        Some(JsonHeaders::Pairs(p)) => p,
+        Some(JsonHeaders::Map(m)) => m
+            .into_iter()
+            .flat_map(|(k, v)| {
+                let vals = match v {
+                    OneOrMany::One(s) => vec![s],
+                    OneOrMany::Many(v) => v,
+                };
+                vals.into_iter().map(move |v| (k.clone(), v))
+            })
+            .collect(),
     }
 }
 

@@ -117,6 +117,14 @@ pub enum Field {
     Cookies,
     /// Every cookie name.
     CookieNames,
+    /// The application's response status code, three digits (`"404"`); absent until the
+    /// host asks about the response (ModSecurity's `RESPONSE_STATUS`).
+    ResponseStatus,
+    /// A response header (name lowercased); repeated headers are joined with `, `.
+    ResponseHeader(String),
+    /// The response body as text (invalid UTF-8 replaced), up to `max_body_bytes`; absent
+    /// when the host did not read it (`RESPONSE_BODY`).
+    ResponseBody,
     /// A named score: the points the rules that matched so far added (0 when none).
     Score(String),
     /// The labels the rules that matched so far attached.
@@ -337,6 +345,16 @@ impl Field {
         }
     }
 
+    /// Whether the field reads the application's response (`response.*`): a host asks
+    /// about the response only for a policy with such rules.
+    #[must_use]
+    pub fn reads_response(&self) -> bool {
+        matches!(
+            self,
+            Field::ResponseStatus | Field::ResponseHeader(_) | Field::ResponseBody
+        )
+    }
+
     /// Whether the field holds the request's path, as sent, decoded once or normalised
     /// (`path`, `raw_path`, `request_line`, `uri`, `raw_uri`, `basename`, `filename`).
     #[must_use]
@@ -404,6 +422,9 @@ impl fmt::Display for Field {
             Field::HeaderNames => f.write_str("header_names"),
             Field::Cookies => f.write_str("cookies"),
             Field::CookieNames => f.write_str("cookie_names"),
+            Field::ResponseStatus => f.write_str("response.status"),
+            Field::ResponseHeader(n) => write!(f, "response.header[{n:?}]"),
+            Field::ResponseBody => f.write_str("response.body"),
             Field::Score(n) => write!(f, "score[{n:?}]"),
             Field::Labels => f.write_str("labels"),
             Field::Header(n) => write!(f, "header[{n:?}]"),

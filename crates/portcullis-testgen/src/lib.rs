@@ -17,7 +17,7 @@ pub mod redis_server;
 
 use std::time::Duration;
 
-use portcullis_decide::{Auth, AuthStatus, Decision, OwnedRequest, Policy};
+use portcullis_decide::{Auth, AuthStatus, Decision, OwnedAppResponse, OwnedRequest, Policy};
 
 /// String terms a predicate reads.
 pub const TERMS: &[&str] = &[
@@ -44,6 +44,10 @@ pub const TERMS: &[&str] = &[
     "geo.country",
     "attr[\"k\"]",
     "lower(user_agent)",
+    "response.status",
+    "response.header[\"x-a\"]",
+    "response.body",
+    "lower(response.body)",
     "lower(arg[\"a\"])",
     "url_decode(query)",
     "url_decode(arg[\"a\"])",
@@ -549,6 +553,12 @@ pub fn request(g: &mut Gen<'_>, t: u64) -> OwnedRequest {
             Some("a"),
         ])
         .map(str::to_string);
+    // Drawn after everything else, for the same reason.
+    let response = (g.below(3) > 0).then(|| OwnedAppResponse {
+        status: g.pick(&[200, 404, 500, 503]),
+        headers: vec![("X-A".to_string(), g.text(2))],
+        body: (g.below(2) > 0).then(|| g.text(4).into_bytes()),
+    });
     OwnedRequest {
         id: Some(format!("req-{t}")),
         client_ip: g.pick(IPS).and_then(portcullis_decide::parse_client_ip),
@@ -561,6 +571,7 @@ pub fn request(g: &mut Gen<'_>, t: u64) -> OwnedRequest {
         attrs,
         time: Some(Duration::from_secs(1_000_000 + t)),
         body: body.map(String::into_bytes),
+        response,
     }
 }
 

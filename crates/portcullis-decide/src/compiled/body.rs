@@ -109,6 +109,11 @@ fn announces_body(req: &Request<'_>, tmp: &mut String) -> bool {
 /// The body as text, as `body` shows it: the first `max_bytes`, invalid UTF-8 replaced.
 pub(super) fn text(req: &Request<'_>, max_bytes: usize, out: &mut String) {
     if let Some(b) = req.body {
-        out.push_str(&String::from_utf8_lossy(b.get(..max_bytes).unwrap_or(b)));
+        push_text(b, max_bytes, out);
     }
+}
+
+/// A body's first `max_bytes` as text, invalid UTF-8 replaced.
+pub(super) fn push_text(b: &[u8], max_bytes: usize, out: &mut String) {
+    out.push_str(&String::from_utf8_lossy(b.get(..max_bytes).unwrap_or(b)));
 }

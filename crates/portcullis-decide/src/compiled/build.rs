@@ -624,12 +624,8 @@ impl Program {
                 limits: crate::policy::body_limits(&rules.settings),
                 on_limit: rules.settings.on_body_limit,
             },
-            reads_body: rules.rules.iter().any(|r| {
-                let mut reads = false;
-                r.when
-                    .visit_preds(&mut |p| p.visit_fields(&mut |f| reads |= f.reads_body()));
-                reads
-            }),
+            reads_body: reads_any(rules, Field::reads_body),
+            reads_response: reads_any(rules, Field::reads_response),
             score_names,
             label_names,
             effects,
@@ -752,6 +748,16 @@ fn tally_layout(rules: &RuleSet) -> (Vec<String>, Vec<String>, Vec<super::Effect
         })
         .collect();
     (scores, labels, effects)
+}
+
+/// Whether a rule reads a field `kind` says yes to.
+fn reads_any(rules: &RuleSet, kind: fn(&Field) -> bool) -> bool {
+    rules.rules.iter().any(|r| {
+        let mut reads = false;
+        r.when
+            .visit_preds(&mut |p| p.visit_fields(&mut |f| reads |= kind(f)));
+        reads
+    })
 }
 
 #[cfg(test)]

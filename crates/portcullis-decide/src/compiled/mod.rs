@@ -128,6 +128,8 @@ pub(crate) struct Program {
     /// How bodies are read, and whether any rule reads one.
     body: body::BodyPolicy,
     pub(crate) reads_body: bool,
+    /// Whether any rule reads the application's response.
+    pub(crate) reads_response: bool,
     /// Score and label names, sorted (a request's tally is indexed by them), and what each
     /// rule adds when it matches.
     score_names: Vec<String>,

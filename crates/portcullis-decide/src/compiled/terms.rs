@@ -1,5 +1,6 @@
 //! A string term's value for a request: fields, decoded arguments, functions of them.
 
+use std::fmt::Write as _;
 use std::net::IpAddr;
 
 use portcullis_match::normalize;
@@ -160,6 +161,21 @@ pub(super) fn compute(
             }
             Field::BodyError => copy(target.body.error.map(|e| e.name()), out),
             Field::Header(name) => req.header_into(name, out),
+            Field::ResponseStatus => match req.response {
+                Some(r) => {
+                    let _ = write!(out, "{}", r.status);
+                    true
+                }
+                None => false,
+            },
+            Field::ResponseHeader(name) => req.response.is_some_and(|r| r.header_into(name, out)),
+            Field::ResponseBody => match req.response.and_then(|r| r.body) {
+                Some(b) => {
+                    body::push_text(b, target.max_body_bytes, out);
+                    true
+                }
+                None => false,
+            },
             Field::UserAgent => req.header_into("user-agent", out),
             Field::Cookie(name) => {
                 let mut found = false;

@@ -533,6 +533,7 @@ impl Parser<'_, '_> {
         let keyed = |k: &str, name: String| match k {
             "arg" => Field::Arg(name),
             "header" => Field::Header(name.to_ascii_lowercase()),
+            "response.header" => Field::ResponseHeader(name.to_ascii_lowercase()),
             "cookie" => Field::Cookie(name),
             "score" => Field::Score(name),
             _ => Field::Attr(name),
@@ -580,7 +581,9 @@ impl Parser<'_, '_> {
             "cookies" => Field::Cookies,
             "cookie_names" => Field::CookieNames,
             "labels" => Field::Labels,
-            "arg" | "header" | "cookie" | "attr" | "score" => {
+            "response.status" => Field::ResponseStatus,
+            "response.body" => Field::ResponseBody,
+            "arg" | "header" | "cookie" | "attr" | "score" | "response.header" => {
                 if *self.peek() != Tok::LBrack {
                     return Err(self.error_at(
                         r,
@@ -597,7 +600,7 @@ impl Parser<'_, '_> {
                         &format!("write `{w}[\"name\"]`"),
                     ));
                 };
-                if w == "header" && !is_header_name(&name) {
+                if (w == "header" || w == "response.header") && !is_header_name(&name) {
                     return Err(self.error_at(
                         nr,
                         &format!("{name:?} is not a header name, so no request has it"),

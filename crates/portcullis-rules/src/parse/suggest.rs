@@ -48,6 +48,9 @@ pub(super) const FIELDS: &[&str] = &[
     "cookie_names",
     "score",
     "labels",
+    "response.status",
+    "response.header",
+    "response.body",
 ];
 pub(super) const FUNCS: &[&str] = &[
     "lower",

@@ -57,7 +57,7 @@ impl Lowering<'_> {
     pub(super) fn only_aliases(&self, rule: &Rule) -> bool {
         rule.actions.iter().all(|a| match &a.kind {
             ActionKind::SetVar(sv) => match &sv.op {
-                SetVarOp::Add(v) => self.score_ref(v).is_some(),
+                SetVarOp::Add(v) | SetVarOp::Set(v) => self.score_ref(v).is_some(),
                 _ => false,
             },
             ActionKind::Ctl(_) | ActionKind::SkipAfter(_) | ActionKind::Skip(_) => false,
@@ -83,10 +83,7 @@ impl Lowering<'_> {
                                     ));
                                 }
                                 // A score reset: later rules add to a fresh engine score.
-                                let n = self.versions.entry(name.clone()).or_insert(1);
-                                *n += 1;
-                                let fresh = format!("{name}@{n}");
-                                self.env.insert(name, Tx::Score(fresh));
+                                self.fresh_score(&name);
                             } else {
                                 self.env.insert(name, Tx::Const(v));
                             }

@@ -63,31 +63,36 @@ pub struct Lowered {
     pub skipped: Vec<(u32, String)>,
     /// Rules decided at load time because they read only constants (`TX` set by the setup).
     pub folded: usize,
-    /// Rules of the response phases (3 to 5), not run: portcullis sees requests only.
-    pub response_rules: usize,
-    /// Rules of the request phases (1 and 2).
-    pub request_rules: usize,
-    /// Engine rules from phase 1 and from phase 2.
-    pub phases: [usize; 2],
+    /// All the SecLang rules.
+    pub total: usize,
+    /// Engine rules from each phase, 1 to 5. Those of phases 3 and 4 read the response:
+    /// they match only when the host asks about it (`Policy::reads_response`).
+    pub phases: [usize; 5],
     /// Engine rules whose chain runs link by link (it binds values).
     pub interpreted: usize,
+    /// `nolog` rules that only skip, each become a condition of the rules it skips.
+    pub skips: usize,
 }
 
 impl Lowered {
-    /// What became of the rules, in one line: `566 SecLang rules: 154 run per request
-    /// (phase 1: 20, phase 2: 134; 16 link by link), 171 decided at load time, …`.
+    /// What became of the rules, in one line: `630 SecLang rules: 205 run (phase 1: 39,
+    /// phase 2: 116, phase 3: 1, phase 4: 47, phase 5: 2; 9 link by link), …`.
     #[must_use]
     pub fn summary(&self) -> String {
-        let [one, two] = self.phases;
+        let run: usize = self.phases.iter().sum();
         let passed_over = self
-            .request_rules
-            .saturating_sub(one + two + self.folded + self.skipped.len());
+            .total
+            .saturating_sub(run + self.skips + self.folded + self.skipped.len());
+        let per_phase: Vec<String> = (1..)
+            .zip(self.phases)
+            .map(|(p, n)| format!("phase {p}: {n}"))
+            .collect();
         let mut s = format!(
-            "{} run per request (phase 1: {one}, phase 2: {two}; {} link by link), {} decided at load time, {passed_over} passed over (above the paranoia level, removed, or without effect), {} of response phases not run",
-            one + two,
+            "{run} run ({}; {} link by link), {} skipping only (conditions of the rules they skip), {} decided at load time, {passed_over} passed over (above the paranoia level, removed, or without effect)",
+            per_phase.join(", "),
             self.interpreted,
+            self.skips,
             self.folded,
-            self.response_rules
         );
         if !self.skipped.is_empty() {
             s.push_str(&format!(", {} left out as unsupported", self.skipped.len()));
@@ -114,29 +119,27 @@ pub fn lower(set: &SecLangRuleSet, options: &LowerOptions) -> Result<Lowered, Er
         removed: HashSet::new(),
         removals: Vec::new(),
         removed_targets: Vec::new(),
-        phases: [0; 2],
+        phases: [0; 5],
         interpreted: 0,
+        skips: 0,
         writers: Vec::new(),
         rules: Vec::new(),
         lists: Vec::new(),
         skipped: Vec::new(),
         errors: Vec::new(),
         folded: 0,
-        response_rules: 0,
         options,
         set,
     };
-    for (i, phase) in [Phase::RequestHeaders, Phase::RequestBody]
-        .into_iter()
-        .enumerate()
-    {
+    // One evaluation runs them all, in ModSecurity's order: the response's phases read
+    // `response.*`, absent until the host asks with the response.
+    for (i, phase) in Phase::ALL.into_iter().enumerate() {
         let before = l.rules.len();
         l.phase(phase);
         if let Some(n) = l.phases.get_mut(i) {
             *n = l.rules.len() - before;
         }
     }
-    l.response_rules = set.rules().filter(|r| r.phase > Phase::RequestBody).count();
     if !l.errors.is_empty() {
         return Err(Error::new(l.errors, set.sources.clone()));
     }
@@ -174,10 +177,10 @@ pub fn lower(set: &SecLangRuleSet, options: &LowerOptions) -> Result<Lowered, Er
         rules,
         skipped: l.skipped,
         folded: l.folded,
-        response_rules: l.response_rules,
-        request_rules: set.rules().count() - l.response_rules,
+        total: set.rules().count(),
         phases: l.phases,
         interpreted: l.interpreted,
+        skips: l.skips,
     })
 }
 
@@ -202,8 +205,9 @@ struct Lowering<'a> {
     removals: Vec<(Removal, Expr)>,
     /// The variables removed from the rule being lowered, and when.
     removed_targets: Vec<(VariableKind, Expr)>,
-    phases: [usize; 2],
+    phases: [usize; 5],
     interpreted: usize,
+    skips: usize,
     /// Rules that set transaction variables per request beyond scores (counters, names
     /// built from macros): the chains that read those variables run them first.
     writers: Vec<u32>,
@@ -212,7 +216,6 @@ struct Lowering<'a> {
     skipped: Vec<(u32, String)>,
     errors: Vec<Diagnostic>,
     folded: usize,
-    response_rules: usize,
     options: &'a LowerOptions,
     set: &'a SecLangRuleSet,
 }
@@ -344,15 +347,30 @@ impl Lowering<'_> {
         {
             return Err(Unsupported("`skip` (use skipAfter)".into()));
         }
+        let nolog = rule
+            .actions
+            .iter()
+            .rev()
+            .find_map(|a| match a.kind {
+                ActionKind::NoLog => Some(true),
+                ActionKind::Log => Some(false),
+                _ => None,
+            })
+            .unwrap_or(false);
         let expr = match cond {
             Cond::Static(false) => {
                 self.folded += 1;
                 return Ok(None);
             }
+            // A rule that logs on every request it reaches (CRS 980170, the scores'
+            // report) is an engine rule: it shows in `matched` where ModSecurity logs it.
             Cond::Static(true) if self.is_static_effect(rule) => {
-                self.folded += 1;
                 self.apply_static(rule)?;
-                return Ok(skip_after.map(Skip::Static));
+                if nolog || skip_after.is_some() {
+                    self.folded += 1;
+                    return Ok(skip_after.map(Skip::Static));
+                }
+                Expr::Const(true)
             }
             // A score added into another at a point every request reaches: done here, on
             // the rules before it.
@@ -378,23 +396,17 @@ impl Lowering<'_> {
         // A `nolog` rule that lets the request pass and adds to no score has no effect
         // the engine models (CRS 901340 forces a body variable portcullis always has): it
         // would only show in `matched`, where ModSecurity's log would not show it.
-        let nolog = rule
-            .actions
-            .iter()
-            .rev()
-            .find_map(|a| match a.kind {
-                ActionKind::NoLog => Some(true),
-                ActionKind::Log => Some(false),
-                _ => None,
-            })
-            .unwrap_or(false);
         if nolog
             && score.is_empty()
-            && skip_after.is_none()
             && matches!(rule.disruptive.kind, ActionKind::Pass | ActionKind::Block)
         {
-            self.folded += 1;
-            return Ok(None);
+            // Its `skipAfter` (CRS 951100: no SQL error text in the response) is only a
+            // condition of the rules it skips.
+            match skip_after {
+                None => self.folded += 1,
+                Some(_) => self.skips += 1,
+            }
+            return Ok(skip_after.map(|m| Skip::Dynamic(m, expr)));
         }
         let (action, status) = match rule.disruptive.kind {
             ActionKind::Deny | ActionKind::Drop => (

@@ -55,7 +55,22 @@ impl Lowering<'_> {
                                 continue;
                             }
                             let engine = self.score_name(&name)?;
-                            score.push((engine, d));
+                            // Adding 0 (`+%{tx.outbound_anomaly_score_pl3}` when no rule
+                            // scores at that level) changes nothing: a `nolog` rule doing
+                            // only that has no effect, and must not show in `matched`.
+                            if d != 0 {
+                                score.push((engine, d));
+                            }
+                        }
+                        // `tx.x=%{tx.score}` where every request gets: `x` starts afresh
+                        // as a copy of the score (CRS 980099 sums inbound and outbound).
+                        SetVarOp::Set(v)
+                            if matches!(when, Expr::Const(true)) && self.score_ref(v).is_some() =>
+                        {
+                            if let Some(from) = self.score_ref(v) {
+                                self.fresh_score(&name);
+                                self.alias(&name, &from)?;
+                            }
                         }
                         _ => {
                             self.env.insert(name, Tx::Dynamic);
@@ -105,6 +120,15 @@ impl Lowering<'_> {
             }
         }
         Ok(())
+    }
+
+    /// Makes `name` a new engine score, holding 0: rules after this point add to it, and
+    /// what rules before added to the old one stays there.
+    pub(super) fn fresh_score(&mut self, name: &str) {
+        let n = self.versions.entry(name.to_string()).or_insert(1);
+        *n += 1;
+        let fresh = format!("{name}@{n}");
+        self.env.insert(name.to_string(), Tx::Score(fresh));
     }
 
     /// The engine score a `TX` variable accumulates into (made one if it was unset or 0).

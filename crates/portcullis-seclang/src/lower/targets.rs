@@ -344,6 +344,9 @@ pub(crate) fn field_of(v: &Variable, excluded: &[&Variable]) -> Result<(Field, b
             return Ok((Field::Header(k.to_ascii_lowercase()), false))
         }
         (V::RequestCookies, Some(k), true) => return Ok((Field::Cookie(k.to_string()), false)),
+        (V::ResponseHeaders, Some(k), true) => {
+            return Ok((Field::ResponseHeader(k.to_ascii_lowercase()), false))
+        }
         _ => {}
     }
     if let Some(c) = collection_of(v, excluded)? {
@@ -364,6 +367,8 @@ pub(crate) fn field_of(v: &Variable, excluded: &[&Variable]) -> Result<(Field, b
         V::RequestBasename => (Field::Basename, false),
         V::ReqbodyProcessor => (Field::BodyProcessor, false),
         V::RemoteAddr => (Field::Ip, false),
+        V::ResponseStatus => (Field::ResponseStatus, false),
+        V::ResponseBody => (Field::ResponseBody, false),
         kind => return Err(Unsupported(kind.name().to_string())),
     })
 }

@@ -38,6 +38,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+mod backend;
 mod request;
 mod run;
 mod schema;

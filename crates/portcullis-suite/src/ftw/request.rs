@@ -113,7 +113,8 @@ impl fmt::Display for RequestProblem {
 
 impl std::error::Error for RequestProblem {}
 
-/// Builds the request of one stage as go-ftw would send it.
+/// Builds the request of one stage as go-ftw would send it, with the response the test
+/// setup's backend gives it (see `backend.rs`).
 ///
 /// # Errors
 ///
@@ -169,6 +170,7 @@ pub fn stage_request(input: &Input, limits: &FtwLimits) -> Result<FtwRequest, Re
         })
         .map(|mut r| {
             r.raw = raw;
+            r.request.response = Some(super::backend::answer(&r.request));
             r
         })
 }

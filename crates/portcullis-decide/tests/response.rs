@@ -114,5 +114,9 @@ rate_limit = { limit = 1, period = "1m", key = ["ip"] }
         let answered = req.response(AppResponse::new(200));
         assert_eq!(p.evaluate(&answered).verdict(), Verdict::Allow);
     }
-    assert_eq!(p.evaluate(&req).verdict(), Verdict::RateLimit, "the second request");
+    assert_eq!(
+        p.evaluate(&req).verdict(),
+        Verdict::RateLimit,
+        "the second request"
+    );
 }

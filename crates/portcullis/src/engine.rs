@@ -513,6 +513,18 @@ impl Engine {
             .then(|| p.rules().settings.max_body_bytes.saturating_add(1))
     }
 
+    /// How many bytes of the application's response body to hand over when asking again
+    /// with the response ([`Request::response`](portcullis_decide::Request::response)),
+    /// when the policy in force reads responses: `max_body_bytes`; `None` when no rule
+    /// reads them.
+    #[must_use]
+    pub fn response_bytes_wanted(&self) -> Option<usize> {
+        let current = self.shared.current.load();
+        let p = &current.policy;
+        p.reads_response()
+            .then(|| p.rules().settings.max_body_bytes)
+    }
+
     /// The policy in force (a cheap handle; it stays valid across reloads).
     #[must_use]
     pub fn policy(&self) -> Policy {

@@ -168,7 +168,7 @@ mod testoibits {
             assert_send_sync_only::<PortcullisLayer>();
             assert_send_sync_only::<Portcullis<()>>();
             assert_send_sync::<CorsHeaders>();
-            assert_send_sync_only::<ResponseFuture<std::future::Ready<()>, (), ()>>();
+            assert_send_sync_only::<ResponseFuture<std::future::Ready<()>, (), (), ()>>();
             assert_send_sync::<ResponseBody<String>>();
         }
         #[cfg(feature = "watch")]

@@ -1,8 +1,10 @@
 //! The response future of [`Portcullis`](super::Portcullis): a request whose body is read
 //! first, or that waits for a rate-limit store, then the inner service's future or a
-//! refusal.
+//! refusal; and, for a policy that reads responses, the application's response read and
+//! judged before it goes out.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
@@ -13,12 +15,12 @@ use http::request::Parts;
 use http::HeaderMap;
 use http_body::Body;
 use pin_project_lite::pin_project;
-use portcullis_decide::{Auth, Decision};
+use portcullis_decide::{AppResponse, Auth, Decision};
 use tower_service::Service;
 
 use super::{Config, NotFound, RequestBody, ResponseBody};
 use crate::engine::{Engine, Waiting};
-use crate::http_request::{to_http_response, ClientIp, HttpRequest};
+use crate::http_request::{to_http_response, ClientIp, HeaderMapSource, HttpRequest};
 use crate::log::ShadowHits;
 
 /// What a request waiting for its body or a rate-limit store needs to go on.
@@ -43,9 +45,81 @@ pub(super) struct Reading<S, B> {
     pub(super) rest: Option<Box<Rest<S, ()>>>,
 }
 
+/// What the layer keeps of an allowed request, for a policy that reads responses: the
+/// request as the rules judged it, to ask again with the application's response.
+pub(super) struct Asked {
+    engine: Engine,
+    config: Arc<Config>,
+    /// Method, target, version and headers as they came (the extensions stay behind).
+    parts: Parts,
+    peer: Option<SocketAddr>,
+    auth: Auth,
+    body: Option<Bytes>,
+    /// How much of the response body to read.
+    limit: usize,
+}
+
+impl Asked {
+    /// The refusal the rules give the response, with the body read so far (`None`: a body
+    /// that is not text); `None` when they let it through.
+    fn judge(
+        &self,
+        head: &http::response::Parts,
+        body: Option<&[u8]>,
+    ) -> Option<http::Response<Bytes>> {
+        let view =
+            HttpRequest::from_parts(&self.parts, self.peer, &self.config.proxies).auth(&self.auth);
+        let mut request = view.request();
+        request.body = self.body.as_deref();
+        let headers = HeaderMapSource::new(&head.headers);
+        let mut response = AppResponse::new(head.status.as_u16()).headers(&headers);
+        response.body = body;
+        let request = request.response(response);
+        let decision = self.engine.evaluate(&request);
+        let refusal = decision.response(&request)?;
+        let mut res = to_http_response(refusal).map(Bytes::from);
+        if let (Some(cors), Some(origin)) =
+            (&self.config.cors, self.parts.headers.get(header::ORIGIN))
+        {
+            cors.apply(origin, res.headers_mut());
+        }
+        Some(res)
+    }
+}
+
+/// An application's response being read for the response rules.
+pub(super) struct Answering<R> {
+    asked: Box<Asked>,
+    head: http::response::Parts,
+    /// `None` once the stream ended.
+    body: Option<Pin<Box<R>>>,
+    buf: Vec<u8>,
+    leftover: Option<Bytes>,
+    trailers: Option<HeaderMap>,
+}
+
+/// Whether the rules can read a response body as text: not compressed, and of a text type
+/// (or none), as ModSecurity reads only the types `SecResponseBodyMimeType` names.
+fn readable(headers: &HeaderMap) -> bool {
+    let encoded = headers
+        .get(header::CONTENT_ENCODING)
+        .is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"identity"));
+    let text = headers.get(header::CONTENT_TYPE).is_none_or(|v| {
+        let t = v.to_str().unwrap_or("").to_ascii_lowercase();
+        let essence = t.split(';').next().unwrap_or("").trim();
+        essence.starts_with("text/")
+            || essence.ends_with("/json")
+            || essence.ends_with("+json")
+            || essence.ends_with("/xml")
+            || essence.ends_with("+xml")
+            || essence == "application/javascript"
+    });
+    !encoded && text
+}
+
 /// A request on its way through the layer.
 pub(super) struct Step<'a, B> {
-    pub(super) config: &'a Config,
+    pub(super) config: &'a Arc<Config>,
     pub(super) engine: &'a Engine,
     pub(super) parts: Parts,
     pub(super) body: RequestBody<B>,
@@ -63,7 +137,7 @@ impl<B> Step<'_, B> {
         self,
         inner: &mut S,
         decided: Option<(Decision, &Waiting)>,
-    ) -> Result<Kind<F, S, B>, Waits<B>>
+    ) -> Result<Kind<F, S, B, ResBody>, Waits<B>>
     where
         S: Service<http::Request<RequestBody<B>>, Response = http::Response<ResBody>, Future = F>,
     {
@@ -108,6 +182,7 @@ impl<B> Step<'_, B> {
                         future,
                         headers: Vec::new(),
                         shadow,
+                        asked: None,
                     });
                 }
                 NotFound::Answer(f) => {
@@ -129,6 +204,22 @@ impl<B> Step<'_, B> {
         let client_ip = view.client_ip();
         let routed = view.routed_uri(&decision);
         let headers = decision.allow_headers();
+        let asked = engine.response_bytes_wanted().map(|limit| {
+            let (mut copy, ()) = http::Request::new(()).into_parts();
+            copy.method = parts.method.clone();
+            copy.uri = parts.uri.clone();
+            copy.version = parts.version;
+            copy.headers = parts.headers.clone();
+            Box::new(Asked {
+                engine: engine.clone(),
+                config: Arc::clone(config),
+                parts: copy,
+                peer,
+                auth: auth.clone(),
+                body: bytes.clone(),
+                limit,
+            })
+        });
         if let Some(uri) = routed {
             parts.uri = uri;
         }
@@ -145,6 +236,7 @@ impl<B> Step<'_, B> {
             future,
             headers,
             shadow,
+            asked,
         })
     }
 }
@@ -153,15 +245,15 @@ pin_project! {
     /// The response future of [`Portcullis`]: the inner service's, a refusal ready at
     /// once, or a request whose body is being read, or that waits for a rate-limit
     /// store's answer, first.
-    pub struct ResponseFuture<F, S, B> {
+    pub struct ResponseFuture<F, S, B, R> {
         #[pin]
-        pub(super) kind: Kind<F, S, B>,
+        pub(super) kind: Kind<F, S, B, R>,
     }
 }
 
 pin_project! {
     #[project = KindProj]
-    pub(super) enum Kind<F, S, B> {
+    pub(super) enum Kind<F, S, B, R> {
         Reading {
             reading: Box<Reading<S, B>>,
         },
@@ -178,6 +270,12 @@ pin_project! {
             // Shadow hits to log with the inner service's status; `None` (no
             // allocation) without any.
             shadow: Option<Box<ShadowHits>>,
+            // The request, to ask again with the response; `None` (no allocation) for a
+            // policy without response rules.
+            asked: Option<Box<Asked>>,
+        },
+        Answering {
+            answering: Box<Answering<R>>,
         },
         Refused {
             response: Option<http::Response<Bytes>>,
@@ -185,7 +283,7 @@ pin_project! {
     }
 }
 
-impl<F, S, B, ResBody, E> Future for ResponseFuture<F, S, B>
+impl<F, S, B, ResBody, E> Future for ResponseFuture<F, S, B, ResBody>
 where
     F: Future<Output = Result<http::Response<ResBody>, E>>,
     S: Service<
@@ -195,6 +293,7 @@ where
         Error = E,
     >,
     B: Body<Data = Bytes>,
+    ResBody: Body<Data = Bytes>,
 {
     type Output = Result<http::Response<ResponseBody<ResBody>>, E>;
 
@@ -314,6 +413,7 @@ where
                     future,
                     headers,
                     shadow,
+                    asked,
                 } => {
                     let out = ready!(future.poll(cx));
                     if let Some(shadow) = shadow.take() {
@@ -321,7 +421,70 @@ where
                     }
                     let mut res = out?;
                     add_headers(res.headers_mut(), std::mem::take(headers));
-                    return Poll::Ready(Ok(res.map(ResponseBody::inner)));
+                    let Some(asked) = asked.take() else {
+                        return Poll::Ready(Ok(res.map(ResponseBody::inner)));
+                    };
+                    let (head, body) = res.into_parts();
+                    if readable(&head.headers) && !body.is_end_stream() {
+                        kind.set(Kind::Answering {
+                            answering: Box::new(Answering {
+                                asked,
+                                head,
+                                body: Some(Box::pin(body)),
+                                buf: Vec::new(),
+                                leftover: None,
+                                trailers: None,
+                            }),
+                        });
+                        continue;
+                    }
+                    let read = readable(&head.headers).then_some(&[][..]);
+                    let res = match asked.judge(&head, read) {
+                        Some(refusal) => refusal.map(ResponseBody::full),
+                        None => http::Response::from_parts(head, ResponseBody::inner(body)),
+                    };
+                    return Poll::Ready(Ok(res));
+                }
+                KindProj::Answering { answering } => {
+                    let a = &mut **answering;
+                    while a.buf.len() < a.asked.limit {
+                        let Some(body) = a.body.as_mut() else { break };
+                        match ready!(body.as_mut().poll_frame(cx)) {
+                            Some(Ok(frame)) => match frame.into_data() {
+                                Ok(data) => {
+                                    let take = data.len().min(a.asked.limit - a.buf.len());
+                                    a.buf.extend_from_slice(&data[..take]);
+                                    if take < data.len() {
+                                        a.leftover = Some(data.slice(take..));
+                                    }
+                                }
+                                Err(frame) => {
+                                    if let Ok(t) = frame.into_trailers() {
+                                        a.trailers = Some(t);
+                                    }
+                                }
+                            },
+                            // A response that cannot be read is not judged, nor sent on.
+                            Some(Err(_)) => {
+                                return Poll::Ready(Ok(bad_gateway().map(ResponseBody::full)));
+                            }
+                            None => a.body = None,
+                        }
+                    }
+                    if let Some(refusal) = a.asked.judge(&a.head, Some(&a.buf)) {
+                        return Poll::Ready(Ok(refusal.map(ResponseBody::full)));
+                    }
+                    let bytes = Bytes::from(std::mem::take(&mut a.buf));
+                    let forward = match a.leftover.take() {
+                        Some(more) => [bytes.as_ref(), more.as_ref()].concat().into(),
+                        None => bytes,
+                    };
+                    let body = RequestBody::read(forward, a.trailers.take(), a.body.take());
+                    let head = std::mem::replace(&mut a.head, again::<()>().into_parts().0);
+                    return Poll::Ready(Ok(http::Response::from_parts(
+                        head,
+                        ResponseBody::replayed(body),
+                    )));
                 }
                 KindProj::Refused { response } => {
                     // Polled again after completion: answer rather than panic.
@@ -340,6 +503,20 @@ fn unreadable_body() -> http::Response<Bytes> {
         br#"{"type":"about:blank","title":"Bad Request","status":400,"detail":"the request body could not be read"}"#,
     ));
     *r.status_mut() = http::StatusCode::BAD_REQUEST;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    r
+}
+
+/// The answer to a request whose response stream failed while the layer read it.
+fn bad_gateway() -> http::Response<Bytes> {
+    tracing::info!(target: crate::log::DECISION_TARGET, "response withheld: its body could not be read");
+    let mut r = http::Response::new(Bytes::from_static(
+        br#"{"type":"about:blank","title":"Bad Gateway","status":502,"detail":"the response could not be read"}"#,
+    ));
+    *r.status_mut() = http::StatusCode::BAD_GATEWAY;
     r.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/problem+json"),

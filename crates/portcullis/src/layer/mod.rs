@@ -84,6 +84,14 @@ enum NotFound {
 /// and its trailers; a body stream that fails meanwhile is answered 400. Otherwise the
 /// [`RequestBody`] wraps the stream untouched.
 ///
+/// **Responses.** When the policy has a rule on the application's response
+/// (`response.status`, `response.header[…]`, `response.body`: OWASP CRS's data leakage
+/// rules), the layer asks again once the inner service answered: with its status and
+/// headers, and its body up to `max_body_bytes` when that is text (a `text/*`, JSON or XML
+/// type, or none) and not compressed. A refusal replaces the response; otherwise it goes
+/// out whole, the bytes read followed by the rest of the stream. A response stream that
+/// fails while it is read is answered 502. Without such rules the response passes untouched.
+///
 /// The check is synchronous but for a body to read or a rate-limit store to ask
 /// ([`Engine::evaluate_async`]); then the readied inner service goes with the request and
 /// a clone stays behind, which is why the inner service must be `Clone`. `poll_ready` is
@@ -278,10 +286,11 @@ impl<S, ReqBody, ResBody> Service<http::Request<ReqBody>> for Portcullis<S>
 where
     S: Service<http::Request<RequestBody<ReqBody>>, Response = http::Response<ResBody>> + Clone,
     ReqBody: Body<Data = Bytes>,
+    ResBody: Body<Data = Bytes>,
 {
     type Response = http::Response<ResponseBody<ResBody>>;
     type Error = S::Error;
-    type Future = ResponseFuture<S::Future, S, ReqBody>;
+    type Future = ResponseFuture<S::Future, S, ReqBody, ResBody>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
         self.inner.poll_ready(cx)
@@ -361,6 +370,8 @@ pin_project! {
     #[project = BodyProj]
     enum BodyKind<B> {
         Inner { #[pin] body: B },
+        // The part the response rules read, then the rest of the stream.
+        Replayed { #[pin] body: RequestBody<B> },
         Full { data: Option<Bytes> },
     }
 }
@@ -369,6 +380,12 @@ impl<B> ResponseBody<B> {
     fn inner(body: B) -> ResponseBody<B> {
         ResponseBody {
             kind: BodyKind::Inner { body },
+        }
+    }
+
+    fn replayed(body: RequestBody<B>) -> ResponseBody<B> {
+        ResponseBody {
+            kind: BodyKind::Replayed { body },
         }
     }
 
@@ -385,6 +402,7 @@ impl<B> fmt::Debug for ResponseBody<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {
             BodyKind::Inner { .. } => f.write_str("ResponseBody::Inner"),
+            BodyKind::Replayed { .. } => f.write_str("ResponseBody::Replayed"),
             BodyKind::Full { data } => f.debug_tuple("ResponseBody::Full").field(data).finish(),
         }
     }
@@ -403,6 +421,7 @@ where
     ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
         match self.project().kind.project() {
             BodyProj::Inner { body } => body.poll_frame(cx),
+            BodyProj::Replayed { body } => body.poll_frame(cx),
             BodyProj::Full { data } => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
         }
     }
@@ -410,6 +429,7 @@ where
     fn is_end_stream(&self) -> bool {
         match &self.kind {
             BodyKind::Inner { body } => body.is_end_stream(),
+            BodyKind::Replayed { body } => body.is_end_stream(),
             BodyKind::Full { data } => data.is_none(),
         }
     }
@@ -417,6 +437,7 @@ where
     fn size_hint(&self) -> SizeHint {
         match &self.kind {
             BodyKind::Inner { body } => body.size_hint(),
+            BodyKind::Replayed { body } => body.size_hint(),
             BodyKind::Full { data } => {
                 SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))
             }
@@ -627,6 +648,87 @@ rate_limit = { key = ["ip"], limit = 2, period = "1m" }
 
     fn get(path: &str) -> http::request::Builder {
         http::Request::get(path).extension(PeerAddr("192.0.2.1:5000".parse().unwrap()))
+    }
+
+    /// An application whose answers leak, in ways the response rules can and cannot read.
+    #[derive(Clone)]
+    struct Leaky;
+
+    impl<B> Service<http::Request<B>> for Leaky {
+        type Response = http::Response<String>;
+        type Error = Infallible;
+        type Future = std::future::Ready<Result<http::Response<String>, Infallible>>;
+
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, req: http::Request<B>) -> Self::Future {
+            let leak = "ORA-00933: SQL command not properly ended";
+            let (status, kind, encoding, body) = match req.uri().path() {
+                "/leak" => (200, "text/html", None, leak.to_string()),
+                "/late" => (200, "text/html", None, format!("{}{leak}", "x".repeat(40))),
+                "/png" => (200, "image/png", None, leak.to_string()),
+                "/gz" => (200, "text/html", Some("gzip"), leak.to_string()),
+                "/boom" => (500, "text/plain", None, String::new()),
+                _ => (200, "text/plain", None, "fine".to_string()),
+            };
+            let mut res = http::Response::builder()
+                .status(status)
+                .header("content-type", kind);
+            if let Some(e) = encoding {
+                res = res.header("content-encoding", e);
+            }
+            std::future::ready(Ok(res.body(body).unwrap()))
+        }
+    }
+
+    #[test]
+    fn responses_are_judged_when_the_policy_reads_them() {
+        let engine = Engine::from_str(
+            r#"
+[policy]
+max_body_bytes = 32
+
+[[rule]]
+id = "sql-leak"
+when = 'response.body contains "ORA-00933"'
+action = "forbid"
+
+[[rule]]
+id = "server-error"
+when = 'response.status == "500"'
+action = "forbid"
+"#,
+        )
+        .unwrap();
+        let mut svc = PortcullisLayer::new(engine).layer(Leaky);
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut ask = |path: &str| {
+            let fut = std::pin::pin!(svc.call(get(path).body(String::new()).unwrap()));
+            match fut.poll(&mut cx) {
+                Poll::Ready(Ok(res)) => {
+                    let status = res.status().as_u16();
+                    (status, body_text(res.into_body()).unwrap_or_default())
+                }
+                _ => unreachable!("ready service"),
+            }
+        };
+        let (status, body) = ask("/leak");
+        assert_eq!(status, 403);
+        assert!(
+            body.contains("Forbidden") && !body.contains("ORA"),
+            "{body}"
+        );
+        assert_eq!(ask("/boom").0, 403);
+        // What the rules could not read goes out whole: past `max_body_bytes`, an image, a
+        // compressed body.
+        let (status, body) = ask("/late");
+        assert_eq!((status, body.len()), (200, 40 + 41));
+        assert!(body.ends_with("properly ended"));
+        assert_eq!(ask("/png").0, 200);
+        assert_eq!(ask("/gz").0, 200);
+        assert_eq!(ask("/fine"), (200, "fine".to_string()));
     }
 
     #[test]

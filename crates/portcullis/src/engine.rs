@@ -389,6 +389,25 @@ impl Engine {
         decision
     }
 
+    /// Decides about a request asked about again with the application's response
+    /// ([`Request::response`](portcullis_decide::Request::response)), once it was allowed:
+    /// as [`Engine::evaluate`], but logging only what the response adds (a refusal, the
+    /// shadow hits of the rules that read the response), since the request's own were
+    /// logged the first time. It never waits for a store: rate limits are not counted again.
+    pub fn evaluate_response(&self, request: &Request<'_>) -> Decision {
+        let current = self.shared.current.load();
+        let decision = match self.evaluate_in(&current, request) {
+            Ok(d) => d,
+            Err((store, pending)) => store::resolve_blocking(store, pending),
+        };
+        let budget = log::Budget {
+            table: &current.log,
+            limits: &self.shared.log,
+        };
+        log::response_decision(&decision, request, budget);
+        decision
+    }
+
     /// [`Engine::evaluate`] without blocking: a request that reaches no rate limit kept in
     /// a store is decided at once, the others when the store answered. The future borrows
     /// nothing and runs on any executor.

@@ -120,9 +120,9 @@ pub use layer::{
 };
 pub use log::LogBudget;
 pub use portcullis_decide::{
-    parse_client_ip, Ambiguity, AttrSource, Auth, AuthStatus, CompileError, Decision, HeaderSource,
-    Malformed, Oversize, OwnedRequest, Policy, RateCheck, RateInfo, RateLimiter, Request,
-    RequestError, RequestId, Response, Verdict,
+    parse_client_ip, Ambiguity, AppResponse, AttrSource, Auth, AuthStatus, CompileError, Decision,
+    HeaderSource, Malformed, Oversize, OwnedAppResponse, OwnedRequest, Policy, RateCheck, RateInfo,
+    RateLimiter, Request, RequestError, RequestId, Response, Verdict,
 };
 pub use portcullis_rules::{
     Action, Ceilings, Diagnostic, Error as RulesError, LoadOptions, Mode, Rule, RuleSet, Severity,

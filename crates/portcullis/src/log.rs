@@ -133,6 +133,26 @@ pub(crate) fn decision_of(decision: &Decision, fields: &Fields<'_>, budget: Budg
     shadow_hits(decision, fields, AppStatus(None), budget);
 }
 
+/// The decision on a request asked about again with its response: the refusal, and the
+/// shadow hits of the rules that read the response, with its status (the request's own
+/// were logged when it was first asked about).
+pub(crate) fn response_decision(decision: &Decision, request: &Request<'_>, budget: Budget<'_>) {
+    let fields = Fields::of(request);
+    if !decision.is_allowed() {
+        refusal(decision, &fields, budget);
+    }
+    let status = AppStatus(request.response.map(|r| r.status));
+    shadow_hits_of(decision, &fields, status, budget, reads_response);
+}
+
+/// Whether a rule reads the application's response.
+fn reads_response(rule: &portcullis_rules::Rule) -> bool {
+    let mut reads = false;
+    rule.when
+        .visit_preds(&mut |p| p.visit_fields(&mut |f| reads |= f.reads_response()));
+    reads
+}
+
 /// The logged fields of a request, kept while a decision waits for a rate-limit store.
 pub(crate) struct Owned {
     client_ip: Option<IpAddr>,
@@ -219,7 +239,18 @@ fn shadow_hits(
     app_status: AppStatus,
     budget: Budget<'_>,
 ) {
-    for (rule, action) in decision.shadow_hits() {
+    shadow_hits_of(decision, fields, app_status, budget, |_| true);
+}
+
+/// [`shadow_hits`] of the rules `keep` says yes to.
+fn shadow_hits_of(
+    decision: &Decision,
+    fields: &Fields<'_>,
+    app_status: AppStatus,
+    budget: Budget<'_>,
+    keep: fn(&portcullis_rules::Rule) -> bool,
+) {
+    for (rule, action) in decision.shadow_hits().filter(|(r, _)| keep(r)) {
         if !budget.admit(true, &rule.id) {
             continue;
         }
@@ -289,7 +320,7 @@ mod tests {
 
     use super::{logged_path, Clock, LogBudget};
     use crate::capture::{events, Captured};
-    use crate::{Engine, Request};
+    use crate::{AppResponse, Engine, Request};
 
     /// A clock the test steps.
     #[derive(Default)]
@@ -558,6 +589,46 @@ on_oversize = "allow"
         let (_, seen) = events(|| engine.evaluate(&Request::new("GET", &long)));
         assert_eq!(seen.len(), 1);
         assert_eq!(seen[0].get("rule"), Some("(default)"));
+    }
+
+    #[test]
+    fn asked_again_with_the_response_only_what_the_response_adds_is_logged() {
+        let (engine, _clock) = engine(
+            r#"
+[[rule]]
+id = "watching"
+when = 'path starts_with "/watched"'
+action = "log"
+[[rule]]
+id = "leak-watch"
+when = 'response.body contains "ORA-"'
+action = "log"
+[[rule]]
+id = "leak"
+when = 'response.status == "500"'
+action = "forbid"
+"#,
+        );
+        let req = Request::new("GET", "/watched");
+        let (_, seen) = events(|| engine.evaluate(&req));
+        assert_eq!(seen.len(), 1);
+        let answered = req.response(AppResponse::new(200).body(b"ORA-00933"));
+        let (_, seen) = events(|| engine.evaluate_response(&answered));
+        let got: Vec<_> = seen
+            .iter()
+            .map(|e| {
+                (
+                    e.get("rule").unwrap_or("-"),
+                    e.get("app_status").unwrap_or("-"),
+                )
+            })
+            .collect();
+        assert_eq!(got, [("leak-watch", "200")]);
+        let failed = req.response(AppResponse::new(500));
+        let (d, seen) = events(|| engine.evaluate_response(&failed));
+        assert!(!d.is_allowed());
+        assert_eq!(seen.len(), 1);
+        assert_eq!(seen[0].get("rule"), Some("leak"));
     }
 
     #[test]

@@ -75,7 +75,7 @@ impl Asked {
         let mut response = AppResponse::new(head.status.as_u16()).headers(&headers);
         response.body = body;
         let request = request.response(response);
-        let decision = self.engine.evaluate(&request);
+        let decision = self.engine.evaluate_response(&request);
         let refusal = decision.response(&request)?;
         let mut res = to_http_response(refusal).map(Bytes::from);
         if let (Some(cors), Some(origin)) =

@@ -394,6 +394,7 @@ impl Engine {
     /// as [`Engine::evaluate`], but logging only what the response adds (a refusal, the
     /// shadow hits of the rules that read the response), since the request's own were
     /// logged the first time. It never waits for a store: rate limits are not counted again.
+    #[must_use]
     pub fn evaluate_response(&self, request: &Request<'_>) -> Decision {
         let current = self.shared.current.load();
         let decision = match self.evaluate_in(&current, request) {

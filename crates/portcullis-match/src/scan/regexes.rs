@@ -120,9 +120,9 @@ type FirstMatch = regex_automata::dfa::dense::DFA<Vec<u32>>;
 /// What the scanners of one policy share as they are built: the same regex on several
 /// fields (OWASP CRS puts most of its on arguments, their names, cookies and XML alike) is
 /// parsed once, and compiled once, alone or in the same set.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct CompileCache {
-    parsed: HashMap<(String, bool), Result<Arc<Parsed>, String>>,
+    parsed: HashMap<RegexKey, ParseResult>,
     gated: HashMap<(String, bool), meta::Regex>,
     ungated: HashMap<Vec<(String, bool)>, RegexSet>,
     /// Literal automata by keys and case folding.
@@ -130,6 +130,11 @@ pub struct CompileCache {
     /// First-match DFAs of single lists, by keys and case folding.
     pub(super) first_match: HashMap<(Vec<Vec<u8>>, bool), Option<FirstMatch>>,
 }
+
+/// A regex as written, and whether it ignores case.
+type RegexKey = (String, bool);
+/// A regex parsed, or why it cannot be.
+type ParseResult = Result<Arc<Parsed>, String>;
 
 /// A regex parsed, and what the scanner makes of it.
 #[derive(Debug)]
@@ -139,6 +144,23 @@ pub(super) struct Parsed {
     pub(super) literal: Option<(PatternKind, String)>,
     /// [`gate_literals`]
     pub(super) gate: Option<Vec<Vec<u8>>>,
+}
+
+impl Parsed {
+    /// [`parse_regex`], [`lower_to_literal`] and [`gate_literals`].
+    fn new(pattern: &str, case_insensitive: bool) -> Result<Arc<Parsed>, String> {
+        let hir = parse_regex(pattern, case_insensitive)?;
+        let literal = lower_to_literal(&hir);
+        let gate = match literal {
+            Some(_) => None,
+            None => gate_literals(&hir, case_insensitive),
+        };
+        Ok(Arc::new(Parsed {
+            hir: Arc::new(hir),
+            literal,
+            gate,
+        }))
+    }
 }
 
 impl CompileCache {
@@ -154,7 +176,7 @@ impl CompileCache {
             .fold(0, usize::saturating_add)
     }
 
-    /// [`parse_regex`], [`lower_to_literal`] and [`gate_literals`], remembered.
+    /// [`Parsed::new`], remembered.
     pub(super) fn parse(
         &mut self,
         pattern: &str,
@@ -162,20 +184,49 @@ impl CompileCache {
     ) -> Result<Arc<Parsed>, String> {
         self.parsed
             .entry((pattern.to_owned(), case_insensitive))
-            .or_insert_with(|| {
-                let hir = parse_regex(pattern, case_insensitive)?;
-                let literal = lower_to_literal(&hir);
-                let gate = match literal {
-                    Some(_) => None,
-                    None => gate_literals(&hir, case_insensitive),
-                };
-                Ok(Arc::new(Parsed {
-                    hir: Arc::new(hir),
-                    literal,
-                    gate,
-                }))
-            })
+            .or_insert_with(|| Parsed::new(pattern, case_insensitive))
             .clone()
+    }
+
+    /// Parses the regexes of `builders` not parsed yet, on the machine's cores (up to 4):
+    /// parsing and gating CRS's large regexes is a third of compiling it, and each regex
+    /// is parsed on its own. The builds after it find them parsed.
+    pub fn prepare<'b>(&mut self, builders: impl IntoIterator<Item = &'b super::ScannerBuilder>) {
+        let mut todo: Vec<(String, bool)> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for b in builders {
+            for p in b.patterns.iter().filter(|p| p.kind == PatternKind::Regex) {
+                let key = (p.text.clone(), p.case_insensitive);
+                if p.text.len() <= b.limits.max_pattern_len
+                    && !self.parsed.contains_key(&key)
+                    && seen.insert(key.clone())
+                {
+                    todo.push(key);
+                }
+            }
+        }
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+        if threads < 2 || todo.len() < 2 * threads {
+            return;
+        }
+        // Round robin: CRS's regexes run from a few bytes to 11 KB, in file order.
+        let done: Vec<Vec<(RegexKey, ParseResult)>> = std::thread::scope(|s| {
+            let todo = &todo;
+            let handles: Vec<_> = (0..threads)
+                .map(|t| {
+                    s.spawn(move || {
+                        todo.iter()
+                            .skip(t)
+                            .step_by(threads)
+                            .map(|(p, ci)| ((p.clone(), *ci), Parsed::new(p, *ci)))
+                            .collect()
+                    })
+                })
+                .collect();
+            // A thread that failed leaves its regexes to be parsed when built.
+            handles.into_iter().filter_map(|h| h.join().ok()).collect()
+        });
+        self.parsed.extend(done.into_iter().flatten());
     }
 }
 

@@ -10,9 +10,10 @@
 //! is gone), and what is left reads the request and becomes an engine rule. Anomaly scores
 //! (`setvar:tx.x=+5` in a rule that reads the request) become engine scores; a score
 //! added into another (`tx.blocking=+%{tx.pl1}`, CRS's blocking evaluation) adds, at that
-//! point, what each rule before it added. Phase 1 rules run before phase 2 rules, each
-//! phase in file order; `skipAfter` in a rule that reads the request becomes a condition
-//! of the rules it skips.
+//! point, what each rule before it added. The phases run in order, 1 to 5, each in file
+//! order (the response's, 3 and 4, read `response.*`, which a request has only when the
+//! host asks again with the response); `skipAfter` in a rule that reads the request
+//! becomes a condition of the rules it skips.
 //!
 //! What the engine cannot model yet is an error naming the rule, or with
 //! [`LowerOptions::skip_unsupported`] a rule left out and listed.

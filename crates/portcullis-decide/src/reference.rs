@@ -381,6 +381,9 @@ fn term<'a>(t: &'a Term, f: &'a Fields<'a>, c: &Choice<'a>) -> Val<'a> {
                 portcullis_rules::Field::BodyLength => {
                     i64::try_from(f.body.length).unwrap_or(i64::MAX)
                 }
+                portcullis_rules::Field::FilesSize => {
+                    i64::try_from(f.body.files_size).unwrap_or(i64::MAX)
+                }
                 _ => 0,
             }),
             _ => Val::Str(f.string(field)),

@@ -99,6 +99,9 @@ pub enum Field {
     BodyLength,
     /// The file names of a multipart body's files.
     Files,
+    /// The bytes of a multipart body's file contents, all files together (0 without
+    /// files; ModSecurity's `FILES_COMBINED_SIZE`).
+    FilesSize,
     /// The form field names of a multipart body's files (`FILES_NAMES`).
     FileFields,
     /// Every header line of every part of a multipart body (`Name: value`), named by the
@@ -271,7 +274,7 @@ impl Field {
             | Field::BodyInspected
             | Field::BodyTruncated => Type::Bool,
             Field::AuthRoles | Field::AuthScopes | Field::Labels => Type::StrSet,
-            Field::Score(_) | Field::BodyLength => Type::Int,
+            Field::Score(_) | Field::BodyLength | Field::FilesSize => Type::Int,
             _ => Type::Str,
         }
     }
@@ -336,6 +339,7 @@ impl Field {
                     | Field::BodyError
                     | Field::BodyProcessor
                     | Field::BodyLength
+                    | Field::FilesSize
                     | Field::Files
                     | Field::FileFields
                     | Field::PartHeaders
@@ -414,6 +418,7 @@ impl fmt::Display for Field {
             Field::BodyProcessor => f.write_str("body.processor"),
             Field::BodyLength => f.write_str("body.length"),
             Field::Files => f.write_str("files"),
+            Field::FilesSize => f.write_str("files_size"),
             Field::FileFields => f.write_str("file_fields"),
             Field::PartHeaders => f.write_str("part_headers"),
             Field::XmlText => f.write_str("xml_text"),

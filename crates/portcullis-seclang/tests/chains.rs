@@ -170,7 +170,7 @@ SecRule &TX:TOTAL "@eq 1" "id:21,phase:2,pass,log,chain"
 #[test]
 fn what_is_not_modelled_is_still_refused() {
     let rules = r#"
-SecRule FILES_COMBINED_SIZE "@gt 10" "id:9,phase:2,pass,log"
+SecRule RESPONSE_CONTENT_TYPE "@rx html" "id:9,phase:3,pass,log"
 "#;
     let set = parse_str("t.conf", rules).unwrap_or_else(|e| panic!("{e}"));
     let e = lower(&set, &LowerOptions::default())

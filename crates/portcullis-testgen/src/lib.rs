@@ -201,6 +201,8 @@ pub const OTHER: &[&str] = &[
     "present(protocol)",
     "len(request_line) > 12",
     "body.length > 3",
+    "files_size > 4",
+    "files_size == 0",
     "body.length == len(body)",
     "count(args) < body.length",
     "basename within \"a b.a\"",

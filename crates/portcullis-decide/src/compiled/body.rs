@@ -17,6 +17,8 @@ pub(super) struct BodyFacts {
     pub(super) shown: bool,
     /// The processor that read the body (`body.processor`).
     pub(super) processor: Option<BodyKind>,
+    /// `files_size`.
+    pub(super) files_size: u64,
 }
 
 /// `body.processor`: a processor as ModSecurity's `REQBODY_PROCESSOR` names it, `""` for
@@ -80,6 +82,7 @@ pub(super) fn read(
                 error: args.error,
                 shown: true,
                 processor: Some(kind),
+                files_size: args.files_size,
             }
         }
         None => BodyFacts {
@@ -88,6 +91,7 @@ pub(super) fn read(
             error: None,
             shown: true,
             processor: None,
+            files_size: 0,
         },
     }
 }

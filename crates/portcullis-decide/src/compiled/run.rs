@@ -1112,6 +1112,10 @@ impl Run<'_, '_> {
                     .body
                     .map_or(0, |b| i64::try_from(b.len()).unwrap_or(i64::MAX)),
             ),
+            Term::Field(Field::FilesSize) => {
+                self.ensure_body();
+                Some(i64::try_from(self.scratch.body_facts.files_size).unwrap_or(i64::MAX))
+            }
             Term::Len(inner) if **inner == Term::Field(Field::Labels) => {
                 Some(self.labels().count() as i64)
             }

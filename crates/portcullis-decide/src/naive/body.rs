@@ -23,6 +23,8 @@ pub(crate) struct BodyView {
     pub(crate) processor: Option<BodyKind>,
     /// `body.length`: the body's bytes, all of them (0 without a body).
     pub(crate) length: usize,
+    /// `files_size`: the bytes of a multipart body's file contents.
+    pub(crate) files_size: u64,
 }
 
 /// The body fields of `req` under `s`, as docs/requests.md says.
@@ -76,6 +78,7 @@ pub(crate) fn view(req: &Request<'_>, s: &Settings) -> BodyView {
         truncated: read.truncated,
         processor: Some(kind),
         length,
+        files_size: read.files_size,
     }
 }
 
@@ -123,7 +126,11 @@ pub(crate) struct Body {
     pub(crate) args: Vec<(ArgKind, String, String)>,
     pub(crate) error: Option<BodyError>,
     pub(crate) truncated: bool,
+    pub(crate) files_size: u64,
 }
+
+/// An argument: its kind, name and value.
+type Arg = (ArgKind, String, String);
 
 pub(crate) fn read_body(
     kind: BodyKind,
@@ -133,17 +140,18 @@ pub(crate) fn read_body(
 ) -> Body {
     let mut truncated = body.len() > limits.max_bytes;
     let body = &body[..body.len().min(limits.max_bytes)];
+    let no_files = |args| (args, 0);
     let result = match kind {
-        BodyKind::Form => Ok(form(body)),
-        BodyKind::Json => json(body, limits.max_depth.min(512)),
+        BodyKind::Form => Ok(no_files(form(body))),
+        BodyKind::Json => json(body, limits.max_depth.min(512)).map(no_files),
         BodyKind::Multipart => match boundary {
             Some(b) if boundary_ok(b) => multipart(body, b, limits.max_parts, &mut truncated),
             _ => Err(BodyError::NoBoundary),
         },
-        BodyKind::Xml => xml(body, limits.max_depth),
+        BodyKind::Xml => xml(body, limits.max_depth).map(no_files),
     };
     match result {
-        Ok(mut args) => {
+        Ok((mut args, files_size)) => {
             if args.len() > limits.max_args {
                 args.truncate(limits.max_args);
                 truncated = true;
@@ -152,11 +160,13 @@ pub(crate) fn read_body(
                 args,
                 error: None,
                 truncated,
+                files_size,
             }
         }
         Err(e) => Body {
             args: Vec::new(),
             error: Some(e),
+            files_size: 0,
             truncated,
         },
     }
@@ -599,7 +609,7 @@ fn multipart(
     boundary: &str,
     max_parts: usize,
     truncated: &mut bool,
-) -> Result<Vec<(ArgKind, String, String)>, BodyError> {
+) -> Result<(Vec<Arg>, u64), BodyError> {
     let bad = BodyError::MalformedMultipart;
     let delimiter = format!("\r\n--{boundary}").into_bytes();
     // Every delimiter, the first one possibly without its CRLF at the very start.
@@ -628,17 +638,21 @@ fn multipart(
         return Err(bad);
     }
     let mut args = Vec::new();
+    let mut files_size = 0u64;
     for pair in cuts.windows(2) {
         let part = &body[pair[0].1..pair[1].0];
         let part = part.strip_prefix(b"\r\n").ok_or(bad)?;
-        args.extend(part_args(part)?);
+        let (part_args, file_bytes) = part_args(part)?;
+        args.extend(part_args);
+        files_size += file_bytes as u64;
     }
     // Cut short only if what was read was well formed.
     *truncated |= cut_short;
-    Ok(args)
+    Ok((args, files_size))
 }
 
-fn part_args(part: &[u8]) -> Result<Vec<(ArgKind, String, String)>, BodyError> {
+/// A part's arguments, and the bytes of its content when it is a file.
+fn part_args(part: &[u8]) -> Result<(Vec<Arg>, usize), BodyError> {
     let bad = BodyError::MalformedMultipart;
     let (head, content): (&[u8], &[u8]) = if part.starts_with(b"\r\n") {
         (b"", &part[2..])
@@ -692,6 +706,7 @@ fn part_args(part: &[u8]) -> Result<Vec<(ArgKind, String, String)>, BodyError> {
         .into_iter()
         .map(|(_, v, sent)| (ArgKind::PartHeader, field.clone(), format!("{sent}: {v}")))
         .collect();
+    let file_bytes = if file.is_some() { content.len() } else { 0 };
     args.push(match file {
         Some(f) => (ArgKind::File, field, f),
         None => (
@@ -700,7 +715,7 @@ fn part_args(part: &[u8]) -> Result<Vec<(ArgKind, String, String)>, BodyError> {
             String::from_utf8_lossy(content).into_owned(),
         ),
     });
-    Ok(args)
+    Ok((args, file_bytes))
 }
 
 /// `form-data; name="a"; filename=b` as `[("form-data", None), ("name", Some("a")), …]`.
@@ -777,6 +792,7 @@ mod tests {
                 .collect(),
             error: b.error,
             truncated: b.truncated,
+            files_size: b.files_size,
         }
     }
 

@@ -168,6 +168,9 @@ pub struct BodyArgs {
     /// Whether a limit cut the inspection short: the bytes, or (for a body read without
     /// error) the arguments or parts.
     pub truncated: bool,
+    /// The bytes of a multipart body's file contents, all files read together (past
+    /// `max_args` too): ModSecurity's `FILES_COMBINED_SIZE`.
+    pub files_size: u64,
     /// The JSON reader's path and string buffers, or the XML reader's text and scratch
     /// buffers, kept so a body allocates nothing once they have grown.
     bufs: (String, String),
@@ -188,6 +191,7 @@ impl BodyArgs {
         self.args.clear();
         self.error = None;
         self.truncated = false;
+        self.files_size = 0;
     }
 
     /// Reads `body` as `kind` (with multipart `boundary`) under `limits`, replacing what
@@ -232,6 +236,7 @@ impl BodyArgs {
             self.truncated = cut;
             self.text.clear();
             self.args.clear();
+            self.files_size = 0;
         }
     }
 

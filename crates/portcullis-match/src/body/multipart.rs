@@ -105,6 +105,9 @@ fn read_part(part: &[u8], limits: &BodyLimits, out: &mut BodyArgs) -> Result<(),
         (true, Some(n)) => n,
         _ => return Err(BAD),
     };
+    if filename.is_some() {
+        out.files_size = out.files_size.saturating_add(content.len() as u64);
+    }
     for line in &lines {
         if let Some((n, v)) = line.split_once(':') {
             if out.room(limits) {
@@ -183,4 +186,40 @@ fn unquote(v: &str) -> Result<String, BodyError> {
         }
     }
     Err(BAD)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{BodyArgs, BodyKind, BodyLimits};
+
+    #[test]
+    fn files_size_adds_every_files_content_and_no_fields() {
+        let body = "--b\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nfield text\r\n\
+                    --b\r\nContent-Disposition: form-data; name=\"f\"; filename=\"x.txt\"\r\n\r\n12345\r\n\
+                    --b\r\nContent-Disposition: form-data; name=\"g\"; filename=\"y\"\r\n\r\n123\r\n--b--\r\n";
+        let mut args = BodyArgs::new();
+        args.parse(
+            BodyKind::Multipart,
+            Some("b"),
+            body.as_bytes(),
+            &BodyLimits::default(),
+        );
+        assert_eq!((args.error, args.files_size), (None, 8));
+        // Past `max_args` the files still count; a malformed body counts none.
+        let few = BodyLimits {
+            max_args: 1,
+            ..BodyLimits::default()
+        };
+        args.parse(BodyKind::Multipart, Some("b"), body.as_bytes(), &few);
+        assert_eq!((args.truncated, args.files_size), (true, 8));
+        let cut = &body[..body.len() - 8];
+        args.parse(
+            BodyKind::Multipart,
+            Some("b"),
+            cut.as_bytes(),
+            &BodyLimits::default(),
+        );
+        assert!(args.error.is_some());
+        assert_eq!(args.files_size, 0);
+    }
 }

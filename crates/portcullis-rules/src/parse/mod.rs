@@ -573,6 +573,7 @@ impl Parser<'_, '_> {
             "body.processor" => Field::BodyProcessor,
             "body.length" => Field::BodyLength,
             "files" => Field::Files,
+            "files_size" => Field::FilesSize,
             "part_headers" => Field::PartHeaders,
             "xml_text" => Field::XmlText,
             "xml_attrs" => Field::XmlAttrs,

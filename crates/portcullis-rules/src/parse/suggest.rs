@@ -39,6 +39,7 @@ pub(super) const FIELDS: &[&str] = &[
     "body.processor",
     "body.length",
     "files",
+    "files_size",
     "part_headers",
     "xml_text",
     "xml_attrs",

@@ -166,6 +166,7 @@ impl Lowering<'_> {
     fn numeric_target(&mut self, v: &Variable, op: &Operator) -> Result<Option<Cond>, Unsupported> {
         let lhs = match v.kind {
             VariableKind::RequestBodyLength => Term::Field(Field::BodyLength),
+            VariableKind::FilesCombinedSize => Term::Field(Field::FilesSize),
             VariableKind::ReqbodyError => {
                 // `@eq 1`/`@eq 0` on whether a body processor failed.
                 let n = match &op.kind {

@@ -130,7 +130,7 @@ fn crs_regression_suite() {
     // The target is 99 % of the tests with log expectations (docs/crs-conformance.md says
     // where the rest fail); the floor, the last run's count, also stops regressions above
     // it: raise it with every gain.
-    const FLOOR: usize = 5033;
+    const FLOOR: usize = 5034;
     assert!(
         t.passed >= FLOOR,
         "{} tests passed, fewer than the {FLOOR} of the last run",

@@ -49,12 +49,24 @@ pub(super) fn read(
     tmp: &mut String,
 ) -> BodyFacts {
     args.clear();
+    let mut types = 0;
+    tmp.clear();
+    req.headers.for_each("content-type", &mut |v| {
+        types += 1;
+        normalize::push_bytes_lossy(v, tmp);
+    });
+    // Two content types: which one the application believes is anyone's guess.
+    let named = (types == 1).then(|| BodyKind::of(tmp)).flatten();
+    // The processor the type selects, body or not (as ModSecurity sets REQBODY_PROCESSOR
+    // from the header before the body).
+    let processor = named.map(|(kind, _)| kind);
     let body = match req.body {
         Some(b) if !b.is_empty() => b,
         _ => {
             // No body given: inspected unless the request says it has one.
             return BodyFacts {
                 inspected: !announces_body(req, tmp),
+                processor,
                 ..BodyFacts::default()
             };
         }
@@ -63,17 +75,11 @@ pub(super) fn read(
     if over && p.on_limit == OnBodyLimit::Allow {
         return BodyFacts {
             truncated: true,
+            processor,
             ..BodyFacts::default()
         };
     }
-    let mut types = 0;
-    tmp.clear();
-    req.headers.for_each("content-type", &mut |v| {
-        types += 1;
-        normalize::push_bytes_lossy(v, tmp);
-    });
-    // Two content types: which one the application believes is anyone's guess.
-    match (types == 1).then(|| BodyKind::of(tmp)).flatten() {
+    match named {
         Some((kind, boundary)) => {
             args.parse(kind, boundary, body, &p.limits);
             BodyFacts {

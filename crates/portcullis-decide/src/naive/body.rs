@@ -32,11 +32,19 @@ pub(crate) fn view(req: &Request<'_>, s: &Settings) -> BodyView {
     let header_values = |name: &str| super::header_values(req, name);
     let body = req.body.unwrap_or_default();
     let length = body.len();
+    let types = header_values("content-type");
+    let kind = match types.as_slice() {
+        [one] => content_kind(one),
+        _ => None,
+    };
+    // Named by the type whether a body came or not.
+    let processor = kind.as_ref().map(|(k, _)| *k);
     if body.is_empty() {
         let length_says = header_values("content-length").iter().any(|v| v != "0");
         let chunked = !header_values("transfer-encoding").is_empty();
         return BodyView {
             inspected: !(length_says || chunked),
+            processor,
             ..BodyView::default()
         };
     }
@@ -45,16 +53,12 @@ pub(crate) fn view(req: &Request<'_>, s: &Settings) -> BodyView {
         return BodyView {
             truncated: true,
             length,
+            processor,
             ..BodyView::default()
         };
     }
     let shown = &body[..body.len().min(s.max_body_bytes)];
     let text = Some(String::from_utf8_lossy(shown).into_owned());
-    let types = header_values("content-type");
-    let kind = match types.as_slice() {
-        [one] => content_kind(one),
-        _ => None,
-    };
     let Some((kind, boundary)) = kind else {
         return BodyView {
             text,

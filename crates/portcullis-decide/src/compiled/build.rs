@@ -521,7 +521,16 @@ impl Program {
                 .collect();
             (merged, cache)
         };
-        let parallel = std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2);
+        // A second thread pays for itself only on large policies (CRS merges thousands of
+        // patterns; a hand-written policy, a few).
+        let merged_patterns: usize = group_builders
+            .iter()
+            .zip(merging)
+            .filter(|(_, &m)| m)
+            .map(|(gb, _)| gb.len())
+            .sum();
+        let parallel = merged_patterns >= 1000
+            && std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2);
         let mut pending = Some(cache.clone());
         let (merged, merged_cache) = std::thread::scope(|s| {
             let handle = match parallel {

@@ -1,0 +1,268 @@
+//! Predicates evaluated directly rather than scanned: comparisons, set membership,
+//! tests, detectors, and interpreted predicates reading the request's values.
+
+use portcullis_rules::{CmpOp, Field, ListOp, PredKind, StrOp, Term, Type};
+
+use super::terms::{compute, ip_of};
+use super::Run;
+
+/// A request's values as an interpreted test reads them, from the evaluation's buffers.
+struct RunValues<'x, 'a, 'r>(std::cell::RefCell<&'x mut Run<'a, 'r>>);
+
+impl portcullis_rules::Values for RunValues<'_, '_, '_> {
+    fn each(&self, f: &Field, each: &mut dyn FnMut(&str, &str)) {
+        self.0.borrow_mut().values_of(f, each);
+    }
+}
+
+impl Run<'_, '_> {
+    /// Calls `each` with the name and value of every member of collection `of`, or with
+    /// field `of`'s, for an interpreted test (rare: behind the scanned links of its rule,
+    /// so allocating).
+    fn values_of(&mut self, of: &Field, each: &mut dyn FnMut(&str, &str)) {
+        if !of.is_collection() {
+            let target = self.target_for(of);
+            let (mut out, mut tmp, mut tmp2) = (String::new(), String::new(), String::new());
+            let term = Term::Field(of.clone());
+            if compute(&term, self.req, target, None, &mut out, &mut tmp, &mut tmp2) {
+                each(&of.to_string(), &out);
+            }
+            return;
+        }
+        let names = self.member_names(of);
+        let mut names = names.iter();
+        self.walk(of, &mut |v| {
+            if let Some(name) = names.next() {
+                each(name, v);
+            }
+        });
+    }
+
+    /// A string operand: a literal, or the `k`-th value of its (computed) slot.
+    fn string_of<'s>(&'s self, t: &'s Term, slot: Option<u32>, k: usize) -> Option<&'s str> {
+        match t {
+            Term::Str(s) => Some(s),
+            _ => self.value_at(slot?, k),
+        }
+    }
+
+    /// Whether two string operands are present and equal.
+    fn string_eq(&mut self, a: &Term, b: &Term, slots: [Option<u32>; 2], k: [usize; 2]) -> bool {
+        let mut held = std::mem::take(&mut self.scratch.held);
+        held.clear();
+        let eq = match self.string_of(a, slots[0], k[0]) {
+            Some(x) => {
+                held.push_str(x);
+                self.string_of(b, slots[1], k[1]).is_some_and(|y| y == held)
+            }
+            None => false,
+        };
+        self.scratch.held = held;
+        eq
+    }
+
+    fn set_of(&self, t: &Term) -> &[String] {
+        let auth = self.req.auth;
+        if !auth.is_authenticated() {
+            return &[];
+        }
+        match t {
+            Term::Field(Field::AuthRoles) => &auth.roles,
+            Term::Field(Field::AuthScopes) => &auth.scopes,
+            _ => &[],
+        }
+    }
+
+    /// The request's score `name` so far (0 when no rule added to it).
+    fn score(&self, name: &str) -> i64 {
+        let names = &self.program.score_names;
+        names
+            .binary_search_by(|n| n.as_str().cmp(name))
+            .ok()
+            .and_then(|i| self.scratch.scores.get(i).copied())
+            .unwrap_or(0)
+    }
+
+    /// Whether a rule that matched so far attached label `name`.
+    fn has_label(&self, name: &str) -> bool {
+        let names = &self.program.label_names;
+        names
+            .binary_search_by(|n| n.as_str().cmp(name))
+            .ok()
+            .and_then(|i| self.scratch.labels.get(i).copied())
+            .unwrap_or(false)
+    }
+
+    /// The labels attached so far.
+    fn labels(&self) -> impl Iterator<Item = &str> + '_ {
+        self.program
+            .label_names
+            .iter()
+            .zip(&self.scratch.labels)
+            .filter(|(_, on)| **on)
+            .map(|(n, _)| n.as_str())
+    }
+
+    fn int_of(&mut self, t: &Term, slot: Option<u32>, k: usize) -> Option<i64> {
+        match t {
+            Term::Int(n) => Some(*n),
+            Term::Count(of) => Some(self.count(of)),
+            Term::Field(Field::Score(name)) => Some(self.score(name)),
+            Term::Field(Field::BodyLength) => Some(
+                self.req
+                    .body
+                    .map_or(0, |b| i64::try_from(b.len()).unwrap_or(i64::MAX)),
+            ),
+            Term::Field(Field::FilesSize) => {
+                self.ensure_body();
+                Some(i64::try_from(self.scratch.body_facts.files_size).unwrap_or(i64::MAX))
+            }
+            Term::Len(inner) if **inner == Term::Field(Field::Labels) => {
+                Some(self.labels().count() as i64)
+            }
+            Term::Len(inner) if inner.ty() == Type::StrSet => Some(self.set_of(inner).len() as i64),
+            Term::Len(inner) => Some(self.string_of(inner, slot, k).map_or(0, |s| s.len() as i64)),
+            _ => None,
+        }
+    }
+
+    fn bool_of(&self, t: &Term, slot: Option<u32>, k: usize) -> bool {
+        match t {
+            Term::Bool(b) => *b,
+            Term::Field(Field::AuthAuthenticated) => self.req.auth.is_authenticated(),
+            Term::Field(Field::CorsPreflight) => self.preflight,
+            Term::Field(Field::BodyInspected) => self.scratch.body_facts.inspected,
+            Term::Field(Field::BodyTruncated) => self.scratch.body_facts.truncated,
+            Term::Detect(d, inner) => self
+                .string_of(inner, slot, k)
+                .is_some_and(|s| d.detect(s.as_bytes())),
+            Term::Present(inner) if **inner == Term::Field(Field::Labels) => {
+                self.labels().next().is_some()
+            }
+            Term::Present(inner) => match inner.ty() {
+                Type::Ip => self.req.client_ip.is_some(),
+                Type::StrSet => !self.set_of(inner).is_empty(),
+                Type::Str => self.string_of(inner, slot, k).is_some(),
+                Type::Int | Type::Bool => true,
+            },
+            _ => false,
+        }
+    }
+
+    /// A predicate evaluated directly. It holds when it holds for any value of its
+    /// operands (several for a term on a repeated argument); `a != b` is `not a == b`.
+    pub(super) fn direct(&mut self, id: u32, p: &PredKind, slots: [Option<u32>; 2]) -> bool {
+        if self.program.reads_body {
+            self.ensure_body();
+        }
+        let counts = slots.map(|s| s.map_or(1, |s| self.value_count(s).max(1)));
+        let any =
+            (0..counts[0]).any(|a| (0..counts[1]).any(|b| self.direct_one(id, p, slots, [a, b])));
+        match p {
+            PredKind::Compare { op: CmpOp::Ne, .. } => !any,
+            _ => any,
+        }
+    }
+
+    /// [`Run::direct`] on one value of each operand (`!=` read as `==`).
+    pub(super) fn direct_one(
+        &mut self,
+        id: u32,
+        p: &PredKind,
+        slots: [Option<u32>; 2],
+        k: [usize; 2],
+    ) -> bool {
+        match p {
+            PredKind::Test(t) => self.bool_of(t, slots[0], k[0]),
+            PredKind::Interpreted(i) => i.0.holds(&RunValues(std::cell::RefCell::new(self))),
+            PredKind::Compare { lhs, op, rhs } => {
+                let op = if *op == CmpOp::Ne { CmpOp::Eq } else { *op };
+                let eq = match lhs.ty() {
+                    Type::Str => self.string_eq(lhs, rhs, slots, k),
+                    Type::Int => {
+                        let a = self.int_of(lhs, slots[0], k[0]);
+                        let b = self.int_of(rhs, slots[1], k[1]);
+                        let (Some(a), Some(b)) = (a, b) else {
+                            return false;
+                        };
+                        return op.holds(a, b);
+                    }
+                    Type::Bool => {
+                        self.bool_of(lhs, slots[0], k[0]) == self.bool_of(rhs, slots[1], k[1])
+                    }
+                    Type::Ip => match (ip_of(lhs, self.req), ip_of(rhs, self.req)) {
+                        (Some(a), Some(b)) => a == b,
+                        _ => false,
+                    },
+                    Type::StrSet => false,
+                };
+                op == CmpOp::Eq && eq
+            }
+            PredKind::Has { set, item } if *set == Term::Field(Field::Labels) => self
+                .string_of(item, slots[1], k[1])
+                .is_some_and(|l| self.has_label(l)),
+            PredKind::Has { set, item } => {
+                let mut held = std::mem::take(&mut self.scratch.held);
+                held.clear();
+                let present = match self.string_of(item, slots[1], k[1]) {
+                    Some(x) => {
+                        held.push_str(x);
+                        true
+                    }
+                    None => false,
+                };
+                let found = present && self.set_of(set).contains(&held);
+                self.scratch.held = held;
+                found
+            }
+            PredKind::List {
+                lhs,
+                op: ListOp::HasAny,
+                ..
+            } if *lhs == Term::Field(Field::Labels) => {
+                let Some((ci, set)) = self.program.sets.get(&id) else {
+                    return false;
+                };
+                self.labels().any(|l| {
+                    if *ci {
+                        set.contains(l.to_ascii_lowercase().as_str())
+                    } else {
+                        set.contains(l)
+                    }
+                })
+            }
+            PredKind::List {
+                lhs,
+                op: ListOp::HasAny,
+                ..
+            } => {
+                let Some((ci, set)) = self.program.sets.get(&id) else {
+                    return false;
+                };
+                let mut held = std::mem::take(&mut self.scratch.held);
+                let found = self.set_of(lhs).iter().any(|m| {
+                    if *ci {
+                        held.clear();
+                        held.push_str(m);
+                        held.make_ascii_lowercase();
+                        set.contains(held.as_str())
+                    } else {
+                        set.contains(m.as_str())
+                    }
+                });
+                self.scratch.held = held;
+                found
+            }
+            PredKind::Str {
+                lhs,
+                op: StrOp::Within,
+                pattern,
+            } => self
+                .string_of(lhs, slots[0], k[0])
+                .is_some_and(|v| pattern.contains(v)),
+            // Every other list and string predicate on a computed term is scanned, and
+            // `SomeNot` has its own code.
+            PredKind::List { .. } | PredKind::Str { .. } | PredKind::SomeNot(_) => false,
+        }
+    }
+}

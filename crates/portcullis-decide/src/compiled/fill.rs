@@ -1,0 +1,313 @@
+//! Filling the slots that hold several values: every `arg["name"]` in one pass over the
+//! query, a term over an argument once per value, a term over a collection once per
+//! member, and a group of terms over one collection in one walk.
+
+use portcullis_match::body::ArgKind;
+use portcullis_match::{normalize, PatternId};
+use portcullis_rules::{Field, Term, Transform};
+
+use super::members::for_members;
+use super::terms::compute;
+use super::{Run, Scratch};
+
+impl Run<'_, '_> {
+    /// Fills every `arg["name"]` slot in one pass over the query string, and scans each.
+    /// A repeated argument gives its slot one value per occurrence, each scanned, so a
+    /// predicate holds when any value satisfies it.
+    pub(super) fn ensure_args(&mut self) {
+        if self.scratch.args_done {
+            return;
+        }
+        self.scratch.args_done = true;
+        let target = self.target();
+        self.ensure_body();
+        let Scratch {
+            values,
+            ranges,
+            tmp,
+            state,
+            scan,
+            bits,
+            body,
+            ..
+        } = &mut *self.scratch;
+        for (_, slots) in &self.program.arg_slots {
+            for &s in slots {
+                if let (Some(v), Some(r)) = (values.get_mut(s as usize), ranges.get_mut(s as usize))
+                {
+                    v.clear();
+                    r.clear();
+                }
+            }
+        }
+        let program = self.program;
+        // Appends one value of argument `name` (written by `write`) to each of its slots,
+        // and scans it there.
+        let mut add = |name: &str, write: &mut dyn FnMut(&mut String)| {
+            let Ok(at) = program
+                .arg_slots
+                .binary_search_by(|(n, _)| n.as_str().cmp(name))
+            else {
+                return;
+            };
+            let Some((_, slots)) = program.arg_slots.get(at) else {
+                return;
+            };
+            for &s in slots {
+                let i = s as usize;
+                let (Some(buf), Some(r), Some(st)) =
+                    (values.get_mut(i), ranges.get_mut(i), state.get_mut(i))
+                else {
+                    continue;
+                };
+                let start = buf.len();
+                write(buf);
+                r.push((start as u32, buf.len() as u32));
+                *st = 2;
+                if let (Some(Some(scanner)), Some(Some(sc)), Some(value)) =
+                    (program.scanners.get(i), scan.get_mut(i), buf.get(start..))
+                {
+                    scanner.scan(value, sc, bits);
+                }
+            }
+        };
+        for pair in target.query.split('&') {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let name = if k.bytes().any(|b| b == b'%' || b == b'+') {
+                tmp.clear();
+                normalize::percent_decode_into(k, true, tmp);
+                tmp.as_str()
+            } else {
+                k
+            };
+            add(name, &mut |buf| {
+                normalize::percent_decode_into(v, true, buf)
+            });
+        }
+        // Then the body's arguments, read (once) when a rule reads a body field.
+        for (kind, name, value) in body.iter() {
+            if kind == ArgKind::Field {
+                add(name, &mut |buf| buf.push_str(value));
+            }
+        }
+        for (_, slots) in &self.program.arg_slots {
+            for &s in slots {
+                if let Some(st @ 0) = state.get_mut(s as usize) {
+                    *st = 1;
+                }
+            }
+        }
+    }
+
+    /// Computes a term over an argument (`lower(arg["q"])`) once per value of the
+    /// argument, scanning each.
+    pub(super) fn fill_arg_term(&mut self, i: usize, name: &str) -> Option<()> {
+        self.fill_values(i, |query, body, tmp, arg, each| {
+            let mut pairs = normalize::QueryArgs::new(query);
+            while pairs.next_value(name, tmp, arg) {
+                each(arg);
+            }
+            for (kind, n, v) in body.iter() {
+                if kind == ArgKind::Field && n == name {
+                    arg.clear();
+                    arg.push_str(v);
+                    each(arg);
+                }
+            }
+        })
+    }
+
+    /// Computes a term over a collection (`args`, `lower(arg_names)`…) once per member,
+    /// scanning each.
+    pub(super) fn fill_members(&mut self, i: usize, of: &Field) -> Option<()> {
+        let req = self.req;
+        let filter = self.program.selections.of(of);
+        self.fill_values(i, |query, body, line, arg, each| {
+            for_members(req, of, filter, query, body, line, arg, each);
+        })
+    }
+
+    /// Fills every slot of group `g` (the terms over one collection) in one walk over the
+    /// collection's members. A member every chain of the group leaves unchanged (most are:
+    /// no `%`, no `&`, no `\\`…) is scanned once, by the group's merged scanner, and each
+    /// slot takes the matches of its own patterns; the others are computed and scanned slot
+    /// by slot, as `fill_members` does.
+    pub(super) fn fill_group(&mut self, g: usize) -> Option<()> {
+        let program = self.program;
+        let group = program.groups.get(g)?;
+        let target = self.target_for(&group.of);
+        let req = self.req;
+        let Scratch {
+            values,
+            ranges,
+            tmp,
+            tmp2,
+            arg,
+            one,
+            state,
+            scan,
+            bits,
+            body,
+            held,
+            group_scan,
+            group_hits,
+            ..
+        } = &mut *self.scratch;
+        for &s in &group.slots {
+            if let (Some(v), Some(r)) = (values.get_mut(s as usize), ranges.get_mut(s as usize)) {
+                v.clear();
+                r.clear();
+            }
+        }
+        let mut gsc = group_scan.get_mut(g).and_then(Option::as_mut);
+        let hits = group_hits.get_mut(g)?;
+        let mut each = |member: &str| {
+            // Which of the group's functions would change this member.
+            let changes = Transform::changing(member.as_bytes(), group.used);
+            let shared = match (&group.merged, gsc.as_deref_mut()) {
+                (Some(merged), Some(sc)) if group.chains.iter().any(|&c| c & changes == 0) => {
+                    hits.clear();
+                    merged.scan(member, sc, hits);
+                    true
+                }
+                _ => false,
+            };
+            let any_hit = shared && !hits.is_empty();
+            for (k, (&s, &chain)) in group.slots.iter().zip(&group.chains).enumerate() {
+                let i = s as usize;
+                let scanner = program.scanners.get(i).and_then(Option::as_ref);
+                if chain & changes != 0 {
+                    // The value: the parent slot's for this member (its last) with one more
+                    // function, or the chain computed whole.
+                    one.clear();
+                    let parent = group.parents.get(k).copied().flatten().and_then(|(p, f)| {
+                        let ps = *group.slots.get(p)? as usize;
+                        let &(a, b) = ranges.get(ps)?.last()?;
+                        Some((values.get(ps)?.get(a as usize..b as usize)?, f))
+                    });
+                    match parent {
+                        Some((value, f)) => {
+                            let mut bytes = std::mem::take(tmp2).into_bytes();
+                            bytes.clear();
+                            f.apply(value, one, &mut bytes);
+                            bytes.clear();
+                            *tmp2 = String::from_utf8(bytes).unwrap_or_default();
+                        }
+                        None => {
+                            let Some(term) = program.slots.get(i) else {
+                                continue;
+                            };
+                            compute(term, req, target, Some(member), one, tmp2, held);
+                        }
+                    }
+                }
+                let (Some(buf), Some(r)) = (values.get_mut(i), ranges.get_mut(i)) else {
+                    continue;
+                };
+                let start = buf.len();
+                if chain & changes == 0 {
+                    buf.push_str(member);
+                    r.push((start as u32, buf.len() as u32));
+                    if shared {
+                        if any_hit {
+                            let (lo, hi) = program.slot_preds.get(i).copied().unwrap_or((0, 0));
+                            for p in hits.iter_range(PatternId::new(lo), PatternId::new(hi)) {
+                                bits.insert(p);
+                            }
+                        }
+                        continue;
+                    }
+                    if let (Some(scanner), Some(Some(sc))) = (scanner, scan.get_mut(i)) {
+                        scanner.scan(member, sc, bits);
+                    }
+                } else {
+                    buf.push_str(one);
+                    r.push((start as u32, buf.len() as u32));
+                    if let (Some(scanner), Some(Some(sc))) = (scanner, scan.get_mut(i)) {
+                        scanner.scan(one, sc, bits);
+                    }
+                }
+            }
+        };
+        let filter = program.selections.of(&group.of);
+        for_members(
+            req,
+            &group.of,
+            filter,
+            target.query,
+            body,
+            tmp,
+            arg,
+            &mut each,
+        );
+        for &s in &group.slots {
+            let i = s as usize;
+            let present = ranges.get(i).is_some_and(|r| !r.is_empty());
+            if let Some(st) = state.get_mut(i) {
+                *st = if present { 2 } else { 1 };
+            }
+        }
+        Some(())
+    }
+
+    /// Fills slot `i` with the term's value of each member `members` gives (through
+    /// `each`), scanning each.
+    fn fill_values(
+        &mut self,
+        i: usize,
+        members: impl FnOnce(
+            &str,
+            &portcullis_match::body::BodyArgs,
+            &mut String,
+            &mut String,
+            &mut dyn FnMut(&str),
+        ),
+    ) -> Option<()> {
+        // Only a term over the body reads it (not one over `headers` or `query_args`).
+        let reads_body = self
+            .program
+            .slots
+            .get(i)
+            .and_then(Term::field)
+            .is_some_and(Field::reads_body);
+        let target = if reads_body {
+            self.target_with_body()
+        } else {
+            self.target()
+        };
+        let term = self.program.slots.get(i)?;
+        let Scratch {
+            values,
+            ranges,
+            tmp,
+            tmp2,
+            arg,
+            one,
+            state,
+            scan,
+            bits,
+            body,
+            held,
+            ..
+        } = &mut *self.scratch;
+        let (buf, r) = (values.get_mut(i)?, ranges.get_mut(i)?);
+        buf.clear();
+        r.clear();
+        let scanner = self.program.scanners.get(i).and_then(Option::as_ref);
+        let mut sc = scan.get_mut(i).and_then(Option::as_mut);
+        let req = self.req;
+        let mut each = |member: &str| {
+            one.clear();
+            compute(term, req, target, Some(member), one, tmp2, held);
+            let start = buf.len();
+            buf.push_str(one);
+            r.push((start as u32, buf.len() as u32));
+            if let (Some(scanner), Some(sc)) = (scanner, sc.as_deref_mut()) {
+                scanner.scan(one, sc, bits);
+            }
+        };
+        members(target.query, body, tmp, arg, &mut each);
+        *state.get_mut(i)? = if r.is_empty() { 1 } else { 2 };
+        Some(())
+    }
+}

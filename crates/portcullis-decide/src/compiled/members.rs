@@ -1,0 +1,193 @@
+//! Walking a collection's members (`args`, `headers`, `cookies`, body fields…): their
+//! values, their count, their names.
+
+use portcullis_match::body::ArgKind;
+use portcullis_match::normalize;
+use portcullis_rules::Field;
+
+use crate::request::Request;
+
+use super::select::NameFilter;
+use super::{Run, Scratch};
+
+/// Calls `each` with every member of collection `of`, in order: the query's arguments,
+/// then the body's (or their names, or the body's file names or their form fields); every
+/// header field's value (or lowercased name); every cookie's value (or name). A selected
+/// collection gives only the members whose name `filter` keeps. `line` and `arg` are
+/// scratch.
+#[allow(clippy::too_many_arguments)] // one walk shared by every caller, over split borrows
+pub(super) fn for_members(
+    req: &Request<'_>,
+    of: &Field,
+    filter: Option<&NameFilter>,
+    query: &str,
+    body: &portcullis_match::body::BodyArgs,
+    line: &mut String,
+    arg: &mut String,
+    each: &mut dyn FnMut(&str),
+) {
+    let keeps = |name: &str| filter.is_none_or(|f| f.keeps(name));
+    let (of, _) = of.selected();
+    match of {
+        Field::Headers | Field::HeaderNames => {
+            req.headers.for_all(&mut |n, v| {
+                if !keeps(n) {
+                    return;
+                }
+                arg.clear();
+                if *of == Field::HeaderNames {
+                    arg.push_str(n);
+                    arg.make_ascii_lowercase();
+                } else {
+                    normalize::push_bytes_lossy(v, arg);
+                }
+                each(arg);
+            });
+        }
+        Field::Cookies | Field::CookieNames => {
+            req.headers.for_each("cookie", &mut |v| {
+                line.clear();
+                normalize::push_bytes_lossy(v, line);
+                for (name, value) in normalize::cookies(line) {
+                    if !keeps(name) {
+                        continue;
+                    }
+                    arg.clear();
+                    arg.push_str(if *of == Field::CookieNames {
+                        name
+                    } else {
+                        value
+                    });
+                    each(arg);
+                }
+            });
+        }
+        _ => {
+            let names = matches!(
+                of,
+                Field::ArgNames | Field::QueryArgNames | Field::BodyArgNames | Field::FileFields
+            );
+            let query_too = matches!(
+                of,
+                Field::Args | Field::ArgNames | Field::QueryArgs | Field::QueryArgNames
+            );
+            if query_too {
+                for pair in query.split('&').filter(|p| !p.is_empty()) {
+                    let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                    arg.clear();
+                    if names {
+                        normalize::percent_decode_into(k, true, arg);
+                        if !keeps(arg) {
+                            continue;
+                        }
+                    } else {
+                        if filter.is_some() {
+                            line.clear();
+                            normalize::percent_decode_into(k, true, line);
+                            if !keeps(line) {
+                                continue;
+                            }
+                        }
+                        normalize::percent_decode_into(v, true, arg);
+                    }
+                    each(arg);
+                }
+            }
+            let want = match of {
+                Field::Files | Field::FileFields => ArgKind::File,
+                Field::PartHeaders => ArgKind::PartHeader,
+                Field::XmlText => ArgKind::XmlText,
+                Field::XmlAttrs => ArgKind::XmlAttr,
+                Field::QueryArgs | Field::QueryArgNames => return,
+                _ => ArgKind::Field,
+            };
+            for (kind, n, v) in body.iter() {
+                if kind == want && keeps(n) {
+                    arg.clear();
+                    arg.push_str(if names { n } else { v });
+                    each(arg);
+                }
+            }
+        }
+    }
+}
+
+impl Run<'_, '_> {
+    /// Calls `each` with every member of collection `of` (after its selection).
+    pub(super) fn walk(&mut self, of: &Field, each: &mut dyn FnMut(&str)) {
+        let target = self.target_for(of);
+        let program = self.program;
+        let Scratch { body, tmp, arg, .. } = &mut *self.scratch;
+        let filter = program.selections.of(of);
+        for_members(self.req, of, filter, target.query, body, tmp, arg, each);
+    }
+
+    /// How many members collection `of` has (after its selection), for `count(of)`.
+    pub(super) fn count(&mut self, of: &Field) -> i64 {
+        let mut n = 0i64;
+        self.walk(of, &mut |_| n += 1);
+        n
+    }
+
+    /// The names of a collection's members (those its selection keeps), in the order
+    /// `fill_members` gives its values.
+    pub(super) fn member_names(&mut self, of: &Field) -> Vec<String> {
+        let mut names = Vec::new();
+        let req = self.req;
+        let filter = self.program.selections.of(of);
+        let keeps = |name: &str| filter.is_none_or(|f| f.keeps(name));
+        let (of, _) = of.selected();
+        match of {
+            Field::Headers | Field::HeaderNames => {
+                req.headers.for_all(&mut |n, _| {
+                    if keeps(n) {
+                        names.push(n.to_string());
+                    }
+                });
+            }
+            Field::Cookies | Field::CookieNames => {
+                let mut line = String::new();
+                req.headers.for_each("cookie", &mut |v| {
+                    line.clear();
+                    normalize::push_bytes_lossy(v, &mut line);
+                    names.extend(
+                        normalize::cookies(&line)
+                            .map(|(n, _)| n)
+                            .filter(|n| keeps(n))
+                            .map(str::to_string),
+                    );
+                });
+            }
+            _ => {
+                let target = self.target_for(of);
+                if matches!(
+                    of,
+                    Field::Args | Field::ArgNames | Field::QueryArgs | Field::QueryArgNames
+                ) {
+                    for pair in target.query.split('&').filter(|p| !p.is_empty()) {
+                        let (k, _) = pair.split_once('=').unwrap_or((pair, ""));
+                        let mut name = String::new();
+                        normalize::percent_decode_into(k, true, &mut name);
+                        if keeps(&name) {
+                            names.push(name);
+                        }
+                    }
+                }
+                let want = match of {
+                    Field::Files | Field::FileFields => Some(ArgKind::File),
+                    Field::PartHeaders => Some(ArgKind::PartHeader),
+                    Field::XmlText => Some(ArgKind::XmlText),
+                    Field::XmlAttrs => Some(ArgKind::XmlAttr),
+                    Field::QueryArgs | Field::QueryArgNames => None,
+                    _ => Some(ArgKind::Field),
+                };
+                for (kind, n, _) in self.scratch.body.iter() {
+                    if Some(kind) == want && keeps(n) {
+                        names.push(n.to_string());
+                    }
+                }
+            }
+        }
+        names
+    }
+}

@@ -345,19 +345,24 @@ impl<'a> AppResponse<'a> {
         self
     }
 
-    /// A response header's values joined with `, ` (as a request header's are), when
-    /// present.
+    /// A response header's values joined as a request header's are ([`header_into`]).
     pub(crate) fn header_into(&self, name: &str, out: &mut String) -> bool {
-        let mut n = 0;
-        self.headers.for_each(name, &mut |v| {
-            if n > 0 {
-                out.push_str(", ");
-            }
-            portcullis_match::normalize::push_bytes_lossy(v, out);
-            n += 1;
-        });
-        n > 0
+        header_into(self.headers, name, out)
     }
+}
+
+/// Appends every value of header `name` joined with `, ` (RFC 9110 field combination),
+/// invalid UTF-8 replaced; returns whether the header is there.
+fn header_into(headers: &dyn HeaderSource, name: &str, out: &mut String) -> bool {
+    let mut n = 0;
+    headers.for_each(name, &mut |v| {
+        if n > 0 {
+            out.push_str(", ");
+        }
+        portcullis_match::normalize::push_bytes_lossy(v, out);
+        n += 1;
+    });
+    n > 0
 }
 
 impl<'a> Request<'a> {
@@ -437,18 +442,9 @@ impl<'a> Request<'a> {
         self
     }
 
-    /// Appends every value of header `name` joined with `, ` (RFC 9110 field combination),
-    /// invalid UTF-8 replaced; returns whether the header is there.
+    /// A header's values joined ([`header_into`]).
     pub(crate) fn header_into(&self, name: &str, out: &mut String) -> bool {
-        let mut n = 0;
-        self.headers.for_each(name, &mut |v| {
-            if n > 0 {
-                out.push_str(", ");
-            }
-            portcullis_match::normalize::push_bytes_lossy(v, out);
-            n += 1;
-        });
-        n > 0
+        header_into(self.headers, name, out)
     }
 
     /// Whether this is a CORS preflight: the method exactly `OPTIONS` (methods are

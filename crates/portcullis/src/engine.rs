@@ -376,17 +376,7 @@ impl Engine {
     /// timeout): from async code, use [`Engine::evaluate_async`].
     #[must_use]
     pub fn evaluate(&self, request: &Request<'_>) -> Decision {
-        let current = self.shared.current.load();
-        let decision = match self.evaluate_in(&current, request) {
-            Ok(d) => d,
-            Err((store, pending)) => store::resolve_blocking(store, pending),
-        };
-        let budget = log::Budget {
-            table: &current.log,
-            limits: &self.shared.log,
-        };
-        log::decision(&decision, request, budget);
-        decision
+        self.evaluate_logged(request, log::decision)
     }
 
     /// Decides about a request asked about again with the application's response
@@ -396,6 +386,15 @@ impl Engine {
     /// logged the first time. It never waits for a store: rate limits are not counted again.
     #[must_use]
     pub fn evaluate_response(&self, request: &Request<'_>) -> Decision {
+        self.evaluate_logged(request, log::response_decision)
+    }
+
+    /// Decides, waiting for a store if need be, and logs the decision with `log`.
+    fn evaluate_logged(
+        &self,
+        request: &Request<'_>,
+        log: fn(&Decision, &Request<'_>, log::Budget<'_>),
+    ) -> Decision {
         let current = self.shared.current.load();
         let decision = match self.evaluate_in(&current, request) {
             Ok(d) => d,
@@ -405,7 +404,7 @@ impl Engine {
             table: &current.log,
             limits: &self.shared.log,
         };
-        log::response_decision(&decision, request, budget);
+        log(&decision, request, budget);
         decision
     }
 

@@ -95,15 +95,7 @@ impl Lowering<'_> {
                             self.env.remove(&name);
                         }
                         SetVarOp::Add(v) | SetVarOp::Sub(v) => {
-                            let d: i64 =
-                                self.expand(v)?.trim().parse().map_err(|_| {
-                                    Unsupported("adding what is not a number".into())
-                                })?;
-                            let d = if matches!(sv.op, SetVarOp::Sub(_)) {
-                                -d
-                            } else {
-                                d
-                            };
+                            let d = self.amount(v, &sv.op)?;
                             let cur = match self.env.get(&name) {
                                 Some(Tx::Const(c)) => c.trim().parse::<i64>().unwrap_or(0),
                                 None => 0,
@@ -152,6 +144,20 @@ impl Lowering<'_> {
     }
 
     /// A macro string whose references are all load-time constants.
+    /// What `=+v` adds (`=-v`: its negation), `v` expanded to a number.
+    pub(super) fn amount(&self, v: &MacroString, op: &SetVarOp) -> Result<i64, Unsupported> {
+        let d: i64 = self
+            .expand(v)?
+            .trim()
+            .parse()
+            .map_err(|_| Unsupported("adding what is not a number".into()))?;
+        Ok(if matches!(op, SetVarOp::Sub(_)) {
+            -d
+        } else {
+            d
+        })
+    }
+
     pub(super) fn expand(&self, m: &MacroString) -> Result<String, Unsupported> {
         let mut out = String::new();
         for p in &m.parts {

@@ -40,15 +40,7 @@ impl Lowering<'_> {
                                 self.alias(&name, &from)?;
                                 continue;
                             }
-                            let d: i64 =
-                                self.expand(v)?.trim().parse().map_err(|_| {
-                                    Unsupported("adding what is not a number".into())
-                                })?;
-                            let d = if matches!(sv.op, SetVarOp::Sub(_)) {
-                                -d
-                            } else {
-                                d
-                            };
+                            let d = self.amount(v, &sv.op)?;
                             if matches!(self.env.get(&name), Some(Tx::Dynamic)) {
                                 // A counter set per request: read through this rule.
                                 self.writer(rule.id);

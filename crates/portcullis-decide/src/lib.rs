@@ -64,6 +64,7 @@ mod ratekey;
 mod ratelimit;
 mod reference;
 mod request;
+mod response;
 
 pub use compiled::{FieldCost, RuleCost, Scratch};
 pub use decision::{
@@ -104,9 +105,10 @@ pub use policy::{CompileError, Policy, RuleTrace};
 pub use portcullis_match::normalize::Ambiguity;
 pub use ratelimit::{intervals, RateCheck, RateLimiter};
 pub use request::{
-    parse_client_ip, AppResponse, AttrSource, Auth, AuthStatus, HeaderSource, HeaderTotals,
-    OwnedAppResponse, OwnedRequest, Request, RequestError,
+    parse_client_ip, AttrSource, Auth, AuthStatus, HeaderSource, HeaderTotals, OwnedRequest,
+    Request, RequestError,
 };
+pub use response::{AppResponse, OwnedAppResponse};
 
 #[cfg(test)]
 mod testoibits {

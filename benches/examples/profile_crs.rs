@@ -1,5 +1,6 @@
 //! CRS at paranoia level 1 over the `crs` bench's request mix, in a loop, for profilers
-//! (`valgrind --tool=callgrind --toggle-collect='portcullis_decide::policy::Policy::evaluate'`).
+//! (`valgrind --tool=callgrind --toggle-collect='portcullis_decide::policy::Policy::evaluate'`):
+//! `profile_crs ROUNDS [small|browser|json]`.
 use std::path::Path;
 
 use portcullis_benches::corpus::Rng;
@@ -28,9 +29,18 @@ fn main() {
     let policy = Policy::compile(lowered.rules).expect("compiles");
     let mut rng = Rng::new(0xC25);
     let clients: Vec<ipnet::IpNet> = vec!["192.0.2.0/24".parse().expect("net")];
-    let mut reqs = policies::small_requests(70, &clients, &mut rng);
-    reqs.extend(policies::requests(20, &clients, &mut rng));
-    reqs.extend(policies::json_requests(10, &mut rng));
+    // The bench's mix, or one part of it: `small`, `browser` or `json` (second argument).
+    let part = std::env::args().nth(2).unwrap_or_default();
+    let mut reqs = Vec::new();
+    if part.is_empty() || part == "small" {
+        reqs.extend(policies::small_requests(70, &clients, &mut rng));
+    }
+    if part.is_empty() || part == "browser" {
+        reqs.extend(policies::requests(20, &clients, &mut rng));
+    }
+    if part.is_empty() || part == "json" {
+        reqs.extend(policies::json_requests(10, &mut rng));
+    }
     let views: Vec<Request<'_>> = reqs.iter().map(OwnedRequest::view).collect();
     let mut n = 0;
     for _ in 0..rounds {

@@ -85,6 +85,7 @@ mod lowered;
 mod matchset;
 mod naive;
 pub mod normalize;
+pub mod quickhash;
 mod scan;
 pub mod transform;
 

@@ -106,7 +106,7 @@ fn incomplete_tail(bytes: &[u8]) -> usize {
 }
 
 /// Appends bytes as UTF-8, each invalid sequence replaced by U+FFFD, without allocating.
-fn push_lossy(mut bytes: &[u8], out: &mut String) {
+pub(crate) fn push_lossy(mut bytes: &[u8], out: &mut String) {
     loop {
         match std::str::from_utf8(bytes) {
             Ok(s) => {

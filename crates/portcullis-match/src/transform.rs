@@ -219,7 +219,7 @@ impl Transform {
             Transform::CmdLine => cmd_line(s, bytes),
             _ => {}
         }
-        out.push_str(&String::from_utf8_lossy(bytes));
+        crate::normalize::push_lossy(bytes, out);
     }
 }
 

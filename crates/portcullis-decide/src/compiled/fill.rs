@@ -131,7 +131,8 @@ impl Run<'_, '_> {
     /// collection's members. A member every chain of the group leaves unchanged (most are:
     /// no `%`, no `&`, no `\\`…) is scanned once, by the group's merged scanner, and each
     /// slot takes the matches of its own patterns; the others are computed and scanned slot
-    /// by slot, as `fill_members` does.
+    /// by slot, as `fill_members` does. A member equal to an earlier one takes its values
+    /// again: its matches are already in.
     pub(super) fn fill_group(&mut self, g: usize) -> Option<()> {
         let program = self.program;
         let group = program.groups.get(g)?;
@@ -151,8 +152,10 @@ impl Run<'_, '_> {
             held,
             group_scan,
             group_hits,
+            repeats,
             ..
         } = &mut *self.scratch;
+        repeats.start();
         for &s in &group.slots {
             if let (Some(v), Some(r)) = (values.get_mut(s as usize), ranges.get_mut(s as usize)) {
                 v.clear();
@@ -162,6 +165,16 @@ impl Run<'_, '_> {
         let mut gsc = group_scan.get_mut(g).and_then(Option::as_mut);
         let hits = group_hits.get_mut(g)?;
         let mut each = |member: &str| {
+            if let Some(first) = repeats.seen(member) {
+                for &s in &group.slots {
+                    if let Some(r) = ranges.get_mut(s as usize) {
+                        if let Some(&range) = r.get(first) {
+                            r.push(range);
+                        }
+                    }
+                }
+                return;
+            }
             // Which of the group's functions would change this member.
             let changes = Transform::changing(member.as_bytes(), group.used);
             let shared = match (&group.merged, gsc.as_deref_mut()) {

@@ -29,6 +29,7 @@ mod explain;
 mod fill;
 mod members;
 mod profile;
+mod repeats;
 mod run;
 mod select;
 mod terms;
@@ -178,6 +179,8 @@ pub struct Scratch {
     /// Per group: the merged scanner's scratch, and the matches of one member.
     group_scan: Vec<Option<ScanScratch>>,
     group_hits: Vec<MatchSet>,
+    /// A group's members seen in its walk, so a repeated one is computed once.
+    repeats: repeats::Repeats,
     ip_done: bool,
     args_done: bool,
     body_done: bool,
@@ -237,6 +240,7 @@ impl Program {
                         .map_or_else(|| MatchSet::new(0), Scanner::match_set)
                 })
                 .collect(),
+            repeats: repeats::Repeats::default(),
             ip_done: false,
             args_done: false,
             body_done: false,

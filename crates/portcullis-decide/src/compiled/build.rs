@@ -345,6 +345,26 @@ impl Program {
             .at(Some(span)));
         }
 
+        // Every function of a single value is computed from its argument's slot, so a
+        // chain shared by several terms (CRS decodes `REQUEST_FILENAME` thirty ways) is
+        // computed once per link: the arguments not read by any rule get a slot too.
+        let mut i = 0;
+        while let Some(t) = b.slots.get(i) {
+            if let Some((_, inner)) = single_func(t) {
+                let inner = inner.clone();
+                b.slot(&inner);
+            }
+            i += 1;
+        }
+        let single_parents: Vec<Option<(u32, Transform)>> = b
+            .slots
+            .iter()
+            .map(|t| {
+                let (f, inner) = single_func(t)?;
+                Some((*b.slot_index.get(&key(inner))?, f))
+            })
+            .collect();
+
         // Assign ids: scanned predicates grouped by slot, then IP, then direct.
         // Scanned predicates grouped by slot, those of `arg` slots together (one source).
         let is_arg =
@@ -638,6 +658,7 @@ impl Program {
             .map(|p| p as u32);
         Ok(Program {
             slots: b.slots,
+            single_parents,
             scanners,
             regex_bytes,
             codes,
@@ -669,6 +690,19 @@ impl Program {
             rule_count: rules.rules.len(),
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         })
+    }
+}
+
+/// A function of a single value (not a collection's, an argument's or a path segment's):
+/// the function and its argument.
+fn single_func(t: &Term) -> Option<(Transform, &Term)> {
+    match t {
+        Term::Func(f, inner)
+            if super::terms::collection(t).is_none() && super::terms::base_arg(t).is_none() =>
+        {
+            Some((*f, inner))
+        }
+        _ => None,
     }
 }
 

@@ -19,7 +19,7 @@ use std::net::IpAddr;
 
 use portcullis_match::normalize::PathStyle;
 use portcullis_match::{IpTable, MatchSet, ScanScratch, Scanner};
-use portcullis_rules::{PredKind, Term};
+use portcullis_rules::{PredKind, Term, Transform};
 
 mod anchors;
 mod body;
@@ -97,6 +97,8 @@ struct Group {
 pub(crate) struct Program {
     /// String terms computed per request, with their scanners.
     slots: Vec<Term>,
+    /// Per slot, for a function of a single value: its argument's slot and the function.
+    single_parents: Vec<Option<(u32, Transform)>>,
     scanners: Vec<Option<Scanner>>,
     /// Bytes the scanners' regexes hold, within `max_regex_bytes`.
     pub(crate) regex_bytes: usize,

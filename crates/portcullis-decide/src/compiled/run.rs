@@ -4,7 +4,7 @@
 //! `direct` (predicates evaluated directly), `explain` (traces and evidence).
 
 use portcullis_match::{normalize, PatternId};
-use portcullis_rules::{Field, Term};
+use portcullis_rules::{Field, Term, Transform};
 
 use crate::policy::MalformedChecks;
 use crate::request::Request;
@@ -258,6 +258,10 @@ impl Run<'_, '_> {
             }
         }
         if self.scratch.state.get(i).copied()? == 0 {
+            if let Some(&Some((parent, f))) = self.program.single_parents.get(i) {
+                self.apply_to_parent(i, parent, f);
+                return self.value_at(s, 0);
+            }
             let term = self.program.slots.get(i)?;
             let target = if self.program.reads_body && term.field().is_some_and(Field::reads_body) {
                 self.target_with_body()
@@ -288,6 +292,41 @@ impl Run<'_, '_> {
             }
         }
         self.value_at(s, 0)
+    }
+
+    /// Computes slot `i`, function `f` of slot `parent`'s value, from that value (computed
+    /// first), and scans it.
+    fn apply_to_parent(&mut self, i: usize, parent: u32, f: Transform) -> Option<()> {
+        self.ensure_slot(parent);
+        let Scratch {
+            values,
+            ranges,
+            tmp,
+            state,
+            scan,
+            bits,
+            ..
+        } = &mut *self.scratch;
+        let mut buf = std::mem::take(values.get_mut(i)?);
+        buf.clear();
+        let present = state.get(parent as usize) == Some(&2);
+        if let Some(value) = values.get(parent as usize).filter(|_| present) {
+            let mut bytes = std::mem::take(tmp).into_bytes();
+            f.apply(value, &mut buf, &mut bytes);
+            bytes.clear();
+            *tmp = String::from_utf8(bytes).unwrap_or_default();
+        }
+        *state.get_mut(i)? = if present { 2 } else { 1 };
+        set_single(ranges, i, buf.len());
+        if present {
+            if let (Some(Some(scanner)), Some(Some(sc))) =
+                (self.program.scanners.get(i), scan.get_mut(i))
+            {
+                scanner.scan(&buf, sc, bits);
+            }
+        }
+        *values.get_mut(i)? = buf;
+        Some(())
     }
 
     /// The `k`-th value of a computed slot (`None` past the last, or when absent).

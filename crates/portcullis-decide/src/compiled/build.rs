@@ -399,6 +399,8 @@ impl Program {
             })
             .collect();
         let mut slot_preds = vec![(u32::MAX, 0u32); nslots];
+        // Each slot's patterns, in id order: slots with the same are twins.
+        let mut slot_patterns: Vec<Vec<(PatternKind, String, bool)>> = vec![Vec::new(); nslots];
         let mut ip_preds = (u32::MAX, 0u32);
         let mut ip_builder = IpTableBuilder::new();
         let mut ip_list_preds: Vec<Vec<u32>> = vec![Vec::new(); rules.lists.len()];
@@ -436,6 +438,9 @@ impl Program {
                     }
                     if let Some(r) = slot_preds.get_mut(slot as usize) {
                         widen(r);
+                    }
+                    if let Some(all) = slot_patterns.get_mut(slot as usize) {
+                        all.extend(patterns);
                     }
                     Code::Scan(slot)
                 }
@@ -617,6 +622,19 @@ impl Program {
             group.merged = m;
         }
         // Each cache counts what it compiled: a regex both compiled is held twice.
+        for group in &mut groups {
+            group.twin_parents = group
+                .parents
+                .iter()
+                .zip(&group.slots)
+                .map(|(parent, &s)| {
+                    let &(p, _) = parent.as_ref()?;
+                    let p = *group.slots.get(p)?;
+                    let mine = slot_patterns.get(s as usize)?;
+                    (!mine.is_empty() && slot_patterns.get(p as usize) == Some(mine)).then_some(p)
+                })
+                .collect();
+        }
         let regex_bytes = cache.regex_bytes() + merged_cache.regex_bytes();
         let ip_table = (!ip_lists_added.is_empty()).then(|| ip_builder.build());
         let formulas: Vec<Formula> = formulas.into_iter().map(|f| renumber(f, &map)).collect();
@@ -728,6 +746,7 @@ fn group_layout(slots: &[Term]) -> (Vec<super::Group>, Vec<Option<u32>>) {
                 chains: vec![chain],
                 used: chain,
                 parents: Vec::new(),
+                twin_parents: Vec::new(),
                 merged: None,
             }),
         }
@@ -866,6 +885,40 @@ action = "forbid"
         assert_eq!(g.slots.len(), 3);
         assert!(g.merged.is_some());
         assert!(p.slot_group.iter().filter(|g| g.is_none()).count() >= 1);
+    }
+
+    /// A chain scanning its parent's very patterns is its twin: a member the outer function
+    /// leaves alone is not scanned again while the parent matched nothing, and still
+    /// matches when the function makes it match, or when the parent matched.
+    #[test]
+    fn a_twin_chain_skips_only_what_its_parent_answered() {
+        let rules = RuleSet::parse(
+            "t.toml",
+            r#"
+[[rule]]
+id = "plain"
+when = 'url_decode(args) matches "ab+c"'
+action = "log"
+[[rule]]
+id = "joined"
+when = 'remove_whitespace(url_decode(args)) matches "ab+c"'
+action = "log"
+"#,
+        )
+        .expect("parses");
+        let p = Program::compile(&rules).expect("compiles");
+        let g = p.groups.first().unwrap_or_else(|| panic!("{:?}", p.slots));
+        assert_eq!(g.twin_parents.iter().filter(|t| t.is_some()).count(), 1);
+        let policy = crate::Policy::compile(rules).expect("compiles");
+        let matched = |uri: &str| -> Vec<String> {
+            let d = policy.evaluate(&crate::Request::new("GET", uri));
+            d.matched().map(|r| r.id.to_string()).collect()
+        };
+        assert_eq!(matched("/?a=x&b=y&c=a%20bc"), ["joined"]);
+        assert_eq!(matched("/?a=x&b=abbc"), ["plain", "joined"]);
+        assert_eq!(matched("/?a=abc&b=a+b+c&c=x"), ["plain", "joined"]);
+        assert_eq!(matched("/?a=a+b+c&b=abc"), ["plain", "joined"]);
+        assert_eq!(matched("/?a=x&b=y"), Vec::<String>::new());
     }
 
     /// A collection narrowed by a selector is another collection: its terms form a group

@@ -189,6 +189,9 @@ impl Run<'_, '_> {
             for (k, (&s, &chain)) in group.slots.iter().zip(&group.chains).enumerate() {
                 let i = s as usize;
                 let scanner = program.scanners.get(i).and_then(Option::as_ref);
+                // Whether the value is the parent's (a chain that leaves the member alone
+                // leaves it alone at every link).
+                let mut as_parent = chain & changes == 0;
                 if chain & changes != 0 {
                     // The value: the parent slot's for this member (its last) with one more
                     // function, or the chain computed whole.
@@ -205,6 +208,7 @@ impl Run<'_, '_> {
                             f.apply(value, one, &mut bytes);
                             bytes.clear();
                             *tmp2 = String::from_utf8(bytes).unwrap_or_default();
+                            as_parent = one == value;
                         }
                         None => {
                             let Some(term) = program.slots.get(i) else {
@@ -214,6 +218,26 @@ impl Run<'_, '_> {
                         }
                     }
                 }
+                // A twin of its parent given the parent's value need not scan while the
+                // parent matched nothing.
+                let scanner = scanner.filter(|_| {
+                    !(as_parent
+                        && group
+                            .twin_parents
+                            .get(k)
+                            .copied()
+                            .flatten()
+                            .is_some_and(|p| {
+                                let (lo, hi) = program
+                                    .slot_preds
+                                    .get(p as usize)
+                                    .copied()
+                                    .unwrap_or((0, 0));
+                                bits.iter_range(PatternId::new(lo), PatternId::new(hi))
+                                    .next()
+                                    .is_none()
+                            }))
+                });
                 let (Some(buf), Some(r)) = (values.get_mut(i), ranges.get_mut(i)) else {
                     continue;
                 };

@@ -88,6 +88,11 @@ struct Group {
     /// `url_decode_uni(args)`): its value is that slot's with one more function applied.
     /// Slots are ordered by the depth of their chains, so a parent comes first.
     parents: Vec<Option<(usize, portcullis_rules::Transform)>>,
+    /// Per slot: its parent's slot when the parent scans the very same patterns (CRS's
+    /// `multiMatch` scans one regex after each function of a chain): a member the outer
+    /// function leaves alone gives both the same value, so while the parent matched no
+    /// member, this one cannot match it either and is not scanned.
+    twin_parents: Vec<Option<u32>>,
     /// Every pattern of the group's slots (their predicate ids): one scan of a member that
     /// no chain changes serves them all. `None` when fewer than two slots scan, or when
     /// it would not fit the regex limits (each slot then scans alone, as it would anyway).

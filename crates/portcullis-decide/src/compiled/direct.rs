@@ -156,8 +156,21 @@ impl Run<'_, '_> {
             self.ensure_body();
         }
         let counts = slots.map(|s| s.map_or(1, |s| self.value_count(s).max(1)));
-        let any =
-            (0..counts[0]).any(|a| (0..counts[1]).any(|b| self.direct_one(id, p, slots, [a, b])));
+        let [s0, s1] = slots;
+        let mut any = false;
+        let mut end0 = 0;
+        'values: for a in 0..counts[0] {
+            if !self.fresh(s0, a, &mut end0) {
+                continue;
+            }
+            let mut end1 = 0;
+            for b in 0..counts[1] {
+                if self.fresh(s1, b, &mut end1) && self.direct_one(id, p, slots, [a, b]) {
+                    any = true;
+                    break 'values;
+                }
+            }
+        }
         match p {
             PredKind::Compare { op: CmpOp::Ne, .. } => !any,
             _ => any,

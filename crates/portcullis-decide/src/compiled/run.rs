@@ -339,6 +339,21 @@ impl Run<'_, '_> {
         self.scratch.values.get(i)?.get(a as usize..b as usize)
     }
 
+    /// Whether value `k` of slot `s` is not a repeat of an earlier one (`end`: the furthest
+    /// end of the values before it, updated). A repeated member takes its first
+    /// occurrence's range again (see `Repeats`), which starts before the end of a range
+    /// already given, where a new value never does; no slot, one value.
+    pub(super) fn fresh(&self, s: Option<u32>, k: usize, end: &mut u32) -> bool {
+        match s.and_then(|s| self.scratch.ranges.get(s as usize)?.get(k)) {
+            Some(&(a, _)) if a < *end => false,
+            Some(&(_, b)) => {
+                *end = (*end).max(b);
+                true
+            }
+            None => true,
+        }
+    }
+
     /// How many values a slot has (computing it first): 0 when absent.
     pub(super) fn value_count(&mut self, s: u32) -> usize {
         match self.ensure_slot(s) {
@@ -415,7 +430,10 @@ impl Run<'_, '_> {
                 if self.program.reads_body {
                     self.ensure_body();
                 }
-                (0..count).find(|&k| !self.direct_one(p, kind, *slots, [k, 0]))
+                let mut end = 0;
+                (0..count).find(|&k| {
+                    self.fresh(Some(slot), k, &mut end) && !self.direct_one(p, kind, *slots, [k, 0])
+                })
             }
             Code::Ip | Code::SomeNot { .. } => None,
         }

@@ -82,14 +82,24 @@ impl<'a, 'r> Run<'a, 'r> {
 
 impl crate::policy::Candidates for Run<'_, '_> {
     fn next_candidate(&mut self, from: usize) -> Option<usize> {
+        let mut next = next_bit(&self.scratch.candidates, from, self.program.rule_count);
         loop {
-            let next = next_bit(&self.scratch.candidates, from, self.program.rule_count);
             // Scan every source whose first anchored rule comes before that candidate: its
-            // matches may add earlier candidates.
+            // matches may add earlier candidates. One before `from` (a walk that skipped
+            // ahead) is not one: then the next is searched for again.
             match self.program.pending.get(self.scratch.next_pending) {
                 Some(&(first, src)) if next.is_none_or(|n| first as usize <= n) => {
                     self.scratch.next_pending += 1;
-                    self.add_anchored(src);
+                    match self.add_anchored(src) {
+                        Some(added) if added >= from => {
+                            next = Some(next.map_or(added, |n| n.min(added)));
+                        }
+                        Some(_) => {
+                            next =
+                                next_bit(&self.scratch.candidates, from, self.program.rule_count);
+                        }
+                        None => {}
+                    }
                 }
                 _ => return next,
             }
@@ -153,7 +163,9 @@ fn next_bit(words: &[u64], from: usize, limit: usize) -> Option<usize> {
 }
 
 impl Run<'_, '_> {
-    fn add_anchored(&mut self, src: Source) {
+    /// Scans source `src` and makes the rules its matches anchor candidates; returns the
+    /// first of them.
+    fn add_anchored(&mut self, src: Source) -> Option<usize> {
         let (lo, hi) = match src {
             Source::Ip => {
                 self.ensure_ip();
@@ -175,15 +187,18 @@ impl Run<'_, '_> {
         let Scratch {
             bits, candidates, ..
         } = &mut *self.scratch;
+        let mut first = None;
         for p in bits.iter_range(PatternId::new(lo), PatternId::new(hi)) {
             if let Some(rules) = self.program.anchored.get(p.as_usize()) {
                 for &r in rules {
                     if let Some(w) = candidates.get_mut(r as usize / 64) {
                         *w |= 1 << (r % 64);
+                        first = Some(first.map_or(r as usize, |f: usize| f.min(r as usize)));
                     }
                 }
             }
         }
+        first
     }
 
     fn ensure_ip(&mut self) {

@@ -724,13 +724,15 @@ fn single_func(t: &Term) -> Option<(Transform, &Term)> {
     }
 }
 
-/// The groups of slots over one collection (see [`super::Group`], their merged scanners
-/// still to build) and each slot's group. A collection read by one term only needs none.
+/// The groups of slots over one collection or one single field (see [`super::Group`],
+/// their merged scanners still to build) and each slot's group. A field read by one term
+/// only needs none.
 fn group_layout(slots: &[Term]) -> (Vec<super::Group>, Vec<Option<u32>>) {
     let mut groups: Vec<super::Group> = Vec::new();
     let mut slot_group = vec![None; slots.len()];
     for (i, t) in slots.iter().enumerate() {
-        let Some(of) = super::terms::collection(t) else {
+        // A collection's terms, or a single field's: its one value is a collection of one.
+        let Some(of) = super::terms::collection(t).or_else(|| super::terms::single_field(t)) else {
             continue;
         };
         let chain = chain_mask(t);
@@ -742,6 +744,7 @@ fn group_layout(slots: &[Term]) -> (Vec<super::Group>, Vec<Option<u32>>) {
             }
             None => groups.push(super::Group {
                 of: of.clone(),
+                base: Term::Field(of.clone()),
                 slots: vec![i as u32],
                 chains: vec![chain],
                 used: chain,

@@ -266,17 +266,26 @@ impl Run<'_, '_> {
                 }
             }
         };
-        let filter = program.selections.of(&group.of);
-        for_members(
-            req,
-            &group.of,
-            filter,
-            target.query,
-            body,
-            tmp,
-            arg,
-            &mut each,
-        );
+        if group.of.is_multi() {
+            let filter = program.selections.of(&group.of);
+            for_members(
+                req,
+                &group.of,
+                filter,
+                target.query,
+                body,
+                tmp,
+                arg,
+                &mut each,
+            );
+        } else {
+            // A single field: its value, when present, is the one member.
+            arg.clear();
+            let mut unused = String::new();
+            if compute(&group.base, req, target, None, arg, tmp, &mut unused) {
+                each(arg);
+            }
+        }
         for &s in &group.slots {
             let i = s as usize;
             let present = ranges.get(i).is_some_and(|r| !r.is_empty());

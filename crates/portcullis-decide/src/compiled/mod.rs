@@ -77,7 +77,10 @@ enum Source {
 /// `cmd_line(args)`…), filled together in one walk over its members.
 #[derive(Debug)]
 struct Group {
+    /// The collection, or the single field, the group's terms are over.
     of: portcullis_rules::Field,
+    /// `of` as a term.
+    base: Term,
     slots: Vec<u32>,
     /// Per slot: the functions of its chain, one bit per index in `Transform::ALL`.
     chains: Vec<u64>,
@@ -125,7 +128,7 @@ pub(crate) struct Program {
     pending: Vec<(u32, Source)>,
     /// String sets for `has_any`, and whether they are case-insensitive (then lowercased).
     sets: HashMap<u32, (bool, std::collections::HashSet<String>)>,
-    /// Groups of slots over one collection, and each slot's group.
+    /// Groups of slots over one collection or single field, and each slot's group.
     groups: Vec<Group>,
     /// The selections of selected collections, compiled.
     selections: select::Selections,

@@ -224,6 +224,11 @@ impl Run<'_, '_> {
         if self.scratch.state.get(i).copied()? == 0 {
             let slot_term = self.program.slots.get(i)?;
             match slot_term {
+                _ if self.program.slot_group.get(i).copied().flatten().is_some() => {
+                    if let Some(&Some(g)) = self.program.slot_group.get(i) {
+                        self.fill_group(g as usize);
+                    }
+                }
                 Term::Field(Field::Arg(_)) => self.ensure_args(),
                 t if base_arg(t).is_some() => {
                     let name = base_arg(t).unwrap_or_default();

@@ -48,6 +48,18 @@ pub(super) fn collection(t: &Term) -> Option<&Field> {
     }
 }
 
+/// The single-valued field a term is computed from (`filename` for
+/// `url_decode_uni(filename)`), if any: not a collection, an argument, a path segment or a
+/// body (whose few chains scan faster alone than through a merged scanner).
+pub(super) fn single_field(t: &Term) -> Option<&Field> {
+    match t {
+        Term::Field(Field::Body | Field::ResponseBody) => None,
+        Term::Field(f) if !f.is_multi() => Some(f),
+        Term::Func(_, inner) => single_field(inner),
+        _ => None,
+    }
+}
+
 /// Writes ModSecurity v3's `REQUEST_URI` of `target` into `out`: percent-decoded once
 /// (`+` kept); unless that starts with `/`, from the first `/` after `scheme://` when the
 /// first `:` is followed by `//` and a `/` comes after them.

@@ -17,14 +17,19 @@ pub(super) struct Anchors {
 }
 
 /// The anchors of every rule's formula.
-pub(super) fn anchors(formulas: &[Formula], codes: &[Code], arg_slot: &[bool]) -> Anchors {
+pub(super) fn anchors(
+    formulas: &[Formula],
+    codes: &[Code],
+    arg_slot: &[bool],
+    slot_group: &[Option<u32>],
+) -> Anchors {
     let mut anchored: Vec<Vec<u32>> = vec![Vec::new(); codes.len()];
     let mut unanchored = vec![0u64; formulas.len().div_ceil(64)];
     let mut first_rule: HashMap<Source, u32> = HashMap::new();
     for (r, f) in formulas.iter().enumerate() {
         // A rule is reached only after every source it is anchored on was scanned:
         // each source is scanned when the walk reaches its first anchored rule.
-        match anchor(f, codes, arg_slot) {
+        match anchor(f, codes, arg_slot, slot_group) {
             Some(anchors) => {
                 for (src, p) in anchors {
                     if let Some(v) = anchored.get_mut(p as usize) {
@@ -54,14 +59,23 @@ pub(super) fn anchors(formulas: &[Formula], codes: &[Code], arg_slot: &[bool]) -
 
 /// Scanned predicates (with the source each comes from), at least one of which holds
 /// whenever the formula holds: the rule need only be evaluated when one of their bits is set.
-fn anchor(f: &Formula, codes: &[Code], arg_slot: &[bool]) -> Option<Vec<(Source, u32)>> {
-    let anchor = |f: &Formula| anchor(f, codes, arg_slot);
+fn anchor(
+    f: &Formula,
+    codes: &[Code],
+    arg_slot: &[bool],
+    slot_group: &[Option<u32>],
+) -> Option<Vec<(Source, u32)>> {
+    let anchor = |f: &Formula| anchor(f, codes, arg_slot, slot_group);
     match f {
         Formula::Pred(p) => match codes.get(*p as usize)? {
             Code::Scan(slot) if arg_slot.get(*slot as usize) == Some(&true) => {
                 Some(vec![(Source::Args, *p)])
             }
-            Code::Scan(slot) => Some(vec![(Source::Slot(*slot), *p)]),
+            // A group's slots are filled in one walk: one source.
+            Code::Scan(slot) => match slot_group.get(*slot as usize).copied().flatten() {
+                Some(g) => Some(vec![(Source::Group(g), *p)]),
+                None => Some(vec![(Source::Slot(*slot), *p)]),
+            },
             Code::Ip => Some(vec![(Source::Ip, *p)]),
             Code::Direct(..) | Code::SomeNot { .. } => None,
         },

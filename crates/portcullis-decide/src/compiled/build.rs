@@ -366,13 +366,16 @@ impl Program {
             .collect();
 
         // Assign ids: scanned predicates grouped by slot, then IP, then direct.
-        // Scanned predicates grouped by slot, those of `arg` slots together (one source).
+        // Scanned predicates grouped by slot, those of a group's slots together, and those
+        // of `arg` slots together (each one source).
+        let (mut groups, slot_group) = group_layout(&b.slots);
         let is_arg =
             |slot: u32| matches!(b.slots.get(slot as usize), Some(Term::Field(Field::Arg(_))));
+        let group_of = |slot: u32| slot_group.get(slot as usize).copied().flatten();
         let order_key = |c: &Class| match c {
-            Class::Scan { slot, .. } => (0u8, is_arg(*slot), *slot),
-            Class::Ip { .. } => (1, false, 0),
-            Class::Direct(..) | Class::SomeNot { .. } => (2, false, 0),
+            Class::Scan { slot, .. } => (0u8, is_arg(*slot), group_of(*slot), *slot),
+            Class::Ip { .. } => (1, false, None, 0),
+            Class::Direct(..) | Class::SomeNot { .. } => (2, false, None, 0),
         };
         let mut order: Vec<usize> = (0..b.preds.len()).collect();
         order.sort_by_key(|&i| order_key(&b.preds[i]));
@@ -389,7 +392,6 @@ impl Program {
                 b
             })
             .collect();
-        let (mut groups, slot_group) = group_layout(&b.slots);
         let mut group_builders: Vec<ScannerBuilder> = groups
             .iter()
             .map(|_| {
@@ -656,7 +658,17 @@ impl Program {
             anchored,
             unanchored,
             pending,
-        } = anchors(&formulas, &codes, &arg_slot);
+        } = anchors(&formulas, &codes, &arg_slot, &slot_group);
+        // Each group's predicates, contiguous.
+        let group_preds: Vec<(u32, u32)> = groups
+            .iter()
+            .map(|g| {
+                g.slots
+                    .iter()
+                    .filter_map(|&s| slot_preds.get(s as usize))
+                    .fold((u32::MAX, 0), |(lo, hi), &(l, h)| (lo.min(l), hi.max(h)))
+            })
+            .collect();
         let mut arg_slots: Vec<(String, Vec<u32>)> = Vec::new();
         for (i, t) in b.slots.iter().enumerate() {
             if let Term::Field(Field::Arg(name)) = t {
@@ -692,6 +704,7 @@ impl Program {
             sets,
             arg_slots,
             groups,
+            group_preds,
             slot_group,
             selections,
             path_slot,

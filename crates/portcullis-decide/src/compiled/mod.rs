@@ -71,6 +71,8 @@ enum Source {
     /// Every plain `arg["name"]` slot: filled by one pass over the query string.
     Args,
     Slot(u32),
+    /// Every slot of a group: filled in one walk.
+    Group(u32),
 }
 
 /// The slots computed from one collection (`args`, `url_decode_uni(args)`,
@@ -130,6 +132,8 @@ pub(crate) struct Program {
     sets: HashMap<u32, (bool, std::collections::HashSet<String>)>,
     /// Groups of slots over one collection or single field, and each slot's group.
     groups: Vec<Group>,
+    /// Predicate ids of each group's slots (contiguous).
+    group_preds: Vec<(u32, u32)>,
     /// The selections of selected collections, compiled.
     selections: select::Selections,
     slot_group: Vec<Option<u32>>,

@@ -175,6 +175,21 @@ impl Run<'_, '_> {
                 self.ensure_args();
                 self.program.arg_preds
             }
+            Source::Group(g) => {
+                let first = self
+                    .program
+                    .groups
+                    .get(g as usize)?
+                    .slots
+                    .first()
+                    .copied()?;
+                self.ensure_slot(first);
+                self.program
+                    .group_preds
+                    .get(g as usize)
+                    .copied()
+                    .unwrap_or((0, 0))
+            }
             Source::Slot(s) => {
                 self.ensure_slot(s);
                 self.program

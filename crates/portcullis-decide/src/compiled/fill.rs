@@ -153,6 +153,7 @@ impl Run<'_, '_> {
             group_scan,
             group_hits,
             repeats,
+            bytes,
             ..
         } = &mut *self.scratch;
         repeats.start();
@@ -203,11 +204,7 @@ impl Run<'_, '_> {
                     });
                     match parent {
                         Some((value, f)) => {
-                            let mut bytes = std::mem::take(tmp2).into_bytes();
-                            bytes.clear();
-                            f.apply(value, one, &mut bytes);
-                            bytes.clear();
-                            *tmp2 = String::from_utf8(bytes).unwrap_or_default();
+                            f.apply(value, one, bytes);
                             as_parent = one == value;
                         }
                         None => {

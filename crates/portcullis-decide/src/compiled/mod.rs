@@ -187,6 +187,8 @@ pub struct Scratch {
     one: String,
     /// Holds one side of a comparison; never written by slot computation.
     held: String,
+    /// A decoding function's bytes before they join their value.
+    bytes: Vec<u8>,
     /// The matches of one value scanned alone (`SomeNot`): room for every predicate id,
     /// never cleared but for the one bit read.
     one_hits: MatchSet,
@@ -255,6 +257,7 @@ impl Program {
                 })
                 .collect(),
             repeats: repeats::Repeats::default(),
+            bytes: Vec::new(),
             ip_done: false,
             args_done: false,
             body_done: false,

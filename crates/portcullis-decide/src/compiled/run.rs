@@ -336,7 +336,7 @@ impl Run<'_, '_> {
         let Scratch {
             values,
             ranges,
-            tmp,
+            bytes,
             state,
             scan,
             bits,
@@ -346,10 +346,7 @@ impl Run<'_, '_> {
         buf.clear();
         let present = state.get(parent as usize) == Some(&2);
         if let Some(value) = values.get(parent as usize).filter(|_| present) {
-            let mut bytes = std::mem::take(tmp).into_bytes();
-            f.apply(value, &mut buf, &mut bytes);
-            bytes.clear();
-            *tmp = String::from_utf8(bytes).unwrap_or_default();
+            f.apply(value, &mut buf, bytes);
         }
         *state.get_mut(i)? = if present { 2 } else { 1 };
         set_single(ranges, i, buf.len());

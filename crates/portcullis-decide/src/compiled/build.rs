@@ -937,6 +937,47 @@ action = "log"
         assert_eq!(matched("/?a=x&b=y"), Vec::<String>::new());
     }
 
+    /// A group slot keeps only the values its chain changed; the others, and repeated
+    /// members, read as the member itself: predicates evaluated value by value see every
+    /// value either way.
+    #[test]
+    fn group_values_read_the_same_changed_or_not() {
+        let rules = RuleSet::parse(
+            "v.toml",
+            r#"
+[[rule]]
+id = "short"
+when = 'len(remove_whitespace(args)) == 2'
+action = "log"
+[[rule]]
+id = "sqli"
+when = 'detect_sqli(url_decode(args))'
+action = "log"
+[[rule]]
+id = "scanned"
+when = 'remove_whitespace(args) contains "ab"'
+action = "log"
+"#,
+        )
+        .expect("parses");
+        let policy = crate::Policy::compile(rules).expect("compiles");
+        let matched = |uri: &str| -> Vec<String> {
+            let d = policy.evaluate(&crate::Request::new("GET", uri));
+            d.matched().map(|r| r.id.to_string()).collect()
+        };
+        // Changed by remove_whitespace (`a b`), unchanged (`xy`), repeated.
+        assert_eq!(matched("/?p=a+b&q=zzz&r=a+b"), ["short", "scanned"]);
+        assert_eq!(matched("/?p=xyz&q=xy&r=xyz"), ["short"]);
+        assert_eq!(matched("/?p=xyz&q=xyz"), Vec::<String>::new());
+        // The detector reads an unchanged member, then its repeat, then a decoded one.
+        assert_eq!(matched("/?a=1&b=1%27%20or%20%271%27%3D%271"), ["sqli"]);
+        assert_eq!(
+            matched("/?a=x&b=x&c=1%2527%2520or%2520%25271%2527%253D%25271"),
+            ["sqli"]
+        );
+        assert_eq!(matched("/?a=x&b=x&c=x"), Vec::<String>::new());
+    }
+
     /// A collection narrowed by a selector is another collection: its terms form a group
     /// of their own, apart from the whole collection's and from another selection's.
     #[test]

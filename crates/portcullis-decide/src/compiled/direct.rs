@@ -158,14 +158,12 @@ impl Run<'_, '_> {
         let counts = slots.map(|s| s.map_or(1, |s| self.value_count(s).max(1)));
         let [s0, s1] = slots;
         let mut any = false;
-        let mut end0 = 0;
         'values: for a in 0..counts[0] {
-            if !self.fresh(s0, a, &mut end0) {
+            if !self.fresh(s0, a) {
                 continue;
             }
-            let mut end1 = 0;
             for b in 0..counts[1] {
-                if self.fresh(s1, b, &mut end1) && self.direct_one(id, p, slots, [a, b]) {
+                if self.fresh(s1, b) && self.direct_one(id, p, slots, [a, b]) {
                     any = true;
                     break 'values;
                 }

@@ -7,6 +7,7 @@ use portcullis_match::{normalize, PatternId};
 use portcullis_rules::{Field, Term, Transform};
 
 use super::members::for_members;
+use super::repeats::{Added, UNCHANGED};
 use super::terms::compute;
 use super::{Run, Scratch};
 
@@ -127,12 +128,13 @@ impl Run<'_, '_> {
         })
     }
 
-    /// Fills every slot of group `g` (the terms over one collection) in one walk over the
-    /// collection's members. A member every chain of the group leaves unchanged (most are:
+    /// Fills every slot of group `g` (the terms over one collection, or one field) in one
+    /// walk over the members. A member every chain of the group leaves unchanged (most are:
     /// no `%`, no `&`, no `\\`…) is scanned once, by the group's merged scanner, and each
     /// slot takes the matches of its own patterns; the others are computed and scanned slot
-    /// by slot, as `fill_members` does. A member equal to an earlier one takes its values
-    /// again: its matches are already in.
+    /// by slot, each from its parent chain's value. A slot stores only the values its chain
+    /// changed (at the member's position; `UNCHANGED` before): the rest are the members,
+    /// which the group's walk keeps. A member equal to an earlier one is that one again.
     pub(super) fn fill_group(&mut self, g: usize) -> Option<()> {
         let program = self.program;
         let group = program.groups.get(g)?;
@@ -156,7 +158,8 @@ impl Run<'_, '_> {
             bytes,
             ..
         } = &mut *self.scratch;
-        repeats.start();
+        let walk = repeats.get_mut(g)?;
+        walk.start();
         for &s in &group.slots {
             if let (Some(v), Some(r)) = (values.get_mut(s as usize), ranges.get_mut(s as usize)) {
                 v.clear();
@@ -166,16 +169,9 @@ impl Run<'_, '_> {
         let mut gsc = group_scan.get_mut(g).and_then(Option::as_mut);
         let hits = group_hits.get_mut(g)?;
         let mut each = |member: &str| {
-            if let Some(first) = repeats.seen(member) {
-                for &s in &group.slots {
-                    if let Some(r) = ranges.get_mut(s as usize) {
-                        if let Some(&range) = r.get(first) {
-                            r.push(range);
-                        }
-                    }
-                }
+            let Added::New(at) = walk.add(member) else {
                 return;
-            }
+            };
             // Which of the group's functions would change this member.
             let changes = Transform::changing(member.as_bytes(), group.used);
             let shared = match (&group.merged, gsc.as_deref_mut()) {
@@ -189,59 +185,8 @@ impl Run<'_, '_> {
             let any_hit = shared && !hits.is_empty();
             for (k, (&s, &chain)) in group.slots.iter().zip(&group.chains).enumerate() {
                 let i = s as usize;
-                let scanner = program.scanners.get(i).and_then(Option::as_ref);
-                // Whether the value is the parent's (a chain that leaves the member alone
-                // leaves it alone at every link).
-                let mut as_parent = chain & changes == 0;
-                if chain & changes != 0 {
-                    // The value: the parent slot's for this member (its last) with one more
-                    // function, or the chain computed whole.
-                    one.clear();
-                    let parent = group.parents.get(k).copied().flatten().and_then(|(p, f)| {
-                        let ps = *group.slots.get(p)? as usize;
-                        let &(a, b) = ranges.get(ps)?.last()?;
-                        Some((values.get(ps)?.get(a as usize..b as usize)?, f))
-                    });
-                    match parent {
-                        Some((value, f)) => {
-                            f.apply(value, one, bytes);
-                            as_parent = one == value;
-                        }
-                        None => {
-                            let Some(term) = program.slots.get(i) else {
-                                continue;
-                            };
-                            compute(term, req, target, Some(member), one, tmp2, held);
-                        }
-                    }
-                }
-                // A twin of its parent given the parent's value need not scan while the
-                // parent matched nothing.
-                let scanner = scanner.filter(|_| {
-                    !(as_parent
-                        && group
-                            .twin_parents
-                            .get(k)
-                            .copied()
-                            .flatten()
-                            .is_some_and(|p| {
-                                let (lo, hi) = program
-                                    .slot_preds
-                                    .get(p as usize)
-                                    .copied()
-                                    .unwrap_or((0, 0));
-                                bits.iter_range(PatternId::new(lo), PatternId::new(hi))
-                                    .next()
-                                    .is_none()
-                            }))
-                });
-                let (Some(buf), Some(r)) = (values.get_mut(i), ranges.get_mut(i)) else {
-                    continue;
-                };
-                let start = buf.len();
                 if chain & changes == 0 {
-                    buf.push_str(member);
-                    r.push((start as u32, buf.len() as u32));
+                    // The member as it is: nothing to store, scanned already when shared.
                     if shared {
                         if any_hit {
                             let (lo, hi) = program.slot_preds.get(i).copied().unwrap_or((0, 0));
@@ -249,17 +194,57 @@ impl Run<'_, '_> {
                                 bits.insert(p);
                             }
                         }
-                        continue;
+                    } else if !twin_answered(program, group, k, bits) {
+                        if let (Some(Some(scanner)), Some(Some(sc))) =
+                            (program.scanners.get(i), scan.get_mut(i))
+                        {
+                            scanner.scan(member, sc, bits);
+                        }
                     }
-                    if let (Some(scanner), Some(Some(sc))) = (scanner, scan.get_mut(i)) {
-                        scanner.scan(member, sc, bits);
+                    continue;
+                }
+                // The value: the parent slot's for this member with one more function, or
+                // the chain computed whole.
+                one.clear();
+                let mut as_parent = false;
+                let parent = group.parents.get(k).copied().flatten().and_then(|(p, f)| {
+                    let ps = *group.slots.get(p)? as usize;
+                    let value = match ranges.get(ps)?.get(at) {
+                        Some(&(a, b)) if a != UNCHANGED => {
+                            values.get(ps)?.get(a as usize..b as usize)?
+                        }
+                        _ => member,
+                    };
+                    Some((value, f))
+                });
+                match parent {
+                    Some((value, f)) => {
+                        f.apply(value, one, bytes);
+                        as_parent = one == value;
                     }
-                } else {
-                    buf.push_str(one);
-                    r.push((start as u32, buf.len() as u32));
-                    if let (Some(scanner), Some(Some(sc))) = (scanner, scan.get_mut(i)) {
-                        scanner.scan(one, sc, bits);
+                    None => {
+                        let Some(term) = program.slots.get(i) else {
+                            continue;
+                        };
+                        compute(term, req, target, Some(member), one, tmp2, held);
                     }
+                }
+                let (Some(buf), Some(r)) = (values.get_mut(i), ranges.get_mut(i)) else {
+                    continue;
+                };
+                if r.len() < at {
+                    r.resize(at, (UNCHANGED, 0));
+                }
+                let start = buf.len();
+                buf.push_str(one);
+                r.push((start as u32, buf.len() as u32));
+                if as_parent && twin_answered(program, group, k, bits) {
+                    continue;
+                }
+                if let (Some(Some(scanner)), Some(Some(sc))) =
+                    (program.scanners.get(i), scan.get_mut(i))
+                {
+                    scanner.scan(one, sc, bits);
                 }
             }
         };
@@ -283,10 +268,9 @@ impl Run<'_, '_> {
                 each(arg);
             }
         }
+        let present = walk.count() > 0;
         for &s in &group.slots {
-            let i = s as usize;
-            let present = ranges.get(i).is_some_and(|r| !r.is_empty());
-            if let Some(st) = state.get_mut(i) {
+            if let Some(st) = state.get_mut(s as usize) {
                 *st = if present { 2 } else { 1 };
             }
         }
@@ -353,4 +337,30 @@ impl Run<'_, '_> {
         *state.get_mut(i)? = if r.is_empty() { 1 } else { 2 };
         Some(())
     }
+}
+
+/// Whether slot `k` of `group`, given its parent's value, need not be scanned: its parent
+/// scans the very same patterns (see `Group::twin_parents`) and matched nothing so far, so
+/// this value matches nothing either.
+fn twin_answered(
+    program: &super::Program,
+    group: &super::Group,
+    k: usize,
+    bits: &portcullis_match::MatchSet,
+) -> bool {
+    group
+        .twin_parents
+        .get(k)
+        .copied()
+        .flatten()
+        .is_some_and(|p| {
+            let (lo, hi) = program
+                .slot_preds
+                .get(p as usize)
+                .copied()
+                .unwrap_or((0, 0));
+            bits.iter_range(PatternId::new(lo), PatternId::new(hi))
+                .next()
+                .is_none()
+        })
 }

@@ -195,8 +195,8 @@ pub struct Scratch {
     /// Per group: the merged scanner's scratch, and the matches of one member.
     group_scan: Vec<Option<ScanScratch>>,
     group_hits: Vec<MatchSet>,
-    /// A group's members seen in its walk, so a repeated one is computed once.
-    repeats: repeats::Repeats,
+    /// Per group: the members of its walk, which its slots' unchanged values are.
+    repeats: Vec<repeats::Repeats>,
     ip_done: bool,
     args_done: bool,
     body_done: bool,
@@ -256,7 +256,11 @@ impl Program {
                         .map_or_else(|| MatchSet::new(0), Scanner::match_set)
                 })
                 .collect(),
-            repeats: repeats::Repeats::default(),
+            repeats: self
+                .groups
+                .iter()
+                .map(|_| repeats::Repeats::default())
+                .collect(),
             bytes: Vec::new(),
             ip_done: false,
             args_done: false,

@@ -1,23 +1,39 @@
-//! The members of one walk over a collection, remembered so a repeated one (a JSON
-//! array's `"qty": 1`, the same note on every item) is decoded and scanned once: its
-//! slots take the first occurrence's values again, and its matches are already in.
+//! The members of one walk over a group's collection (or its single field), kept for the
+//! rest of the request: the group's slots read a member no function of theirs changed
+//! from here rather than from a copy of their own, and a member equal to an earlier one (a
+//! JSON array's `"qty": 1`, the same note on every item) is decoded and scanned once, its
+//! values and matches those of its first occurrence.
 
 use portcullis_match::quickhash;
 
-/// Members seen in the current walk, by content.
+/// In a group slot's ranges: the member's value is the member itself.
+pub(super) const UNCHANGED: u32 = u32::MAX;
+
+/// What [`Repeats::add`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Added {
+    /// The first member of its kind, at this position of the walk.
+    New(usize),
+    /// A repeat of an earlier member.
+    Repeat,
+}
+
+/// The members of the current walk, by position and by content.
 #[derive(Default)]
 pub(super) struct Repeats {
     seed: u64,
-    /// Open addressing over `spans`: `(walk, ordinal)`, live when `walk` is the current one.
+    /// Open addressing over the distinct members: `(walk, index)`, live when `walk` is the
+    /// current one.
     table: Vec<(u32, u32)>,
     walk: u32,
-    /// Each distinct member's hash, position in the walk, and where its text is in `text`.
+    /// Each distinct member's hash and the position of its first occurrence.
     hashes: Vec<u64>,
-    positions: Vec<u32>,
-    spans: Vec<(u32, u32)>,
+    firsts: Vec<u32>,
+    /// The distinct members' text, one after the other.
     text: String,
-    /// Members walked so far, repeats included.
-    walked: u32,
+    /// Per position: the first occurrence's position, and where its text is in `text`.
+    canon: Vec<u32>,
+    spans: Vec<(u32, u32)>,
 }
 
 impl Repeats {
@@ -27,10 +43,10 @@ impl Repeats {
             self.seed = quickhash::seed();
         }
         self.hashes.clear();
-        self.positions.clear();
-        self.spans.clear();
-        self.walked = 0;
+        self.firsts.clear();
         self.text.clear();
+        self.canon.clear();
+        self.spans.clear();
         self.walk = self.walk.wrapping_add(1);
         if self.walk == 0 {
             // Stale entries of 2^32 walks ago would look live.
@@ -39,50 +55,59 @@ impl Repeats {
         }
     }
 
-    /// The position in the walk of the earlier member equal to `member` (the walk's next
-    /// member); `None`, and `member` is remembered, when it is the first of its kind.
-    pub(super) fn seen(&mut self, member: &str) -> Option<usize> {
-        let position = self.walked;
-        self.walked = self.walked.saturating_add(1);
-        if self.table.len() < 2 * (self.spans.len() + 1) {
+    /// Members walked, repeats included.
+    pub(super) fn count(&self) -> usize {
+        self.canon.len()
+    }
+
+    /// The position of the first occurrence of the member at position `k`.
+    pub(super) fn first(&self, k: usize) -> Option<usize> {
+        self.canon.get(k).map(|&f| f as usize)
+    }
+
+    /// The member at position `k`.
+    pub(super) fn member(&self, k: usize) -> Option<&str> {
+        let &(a, b) = self.spans.get(k)?;
+        self.text.get(a as usize..b as usize)
+    }
+
+    /// Adds the walk's next member.
+    pub(super) fn add(&mut self, member: &str) -> Added {
+        let position = self.canon.len() as u32;
+        if self.table.len() < 2 * (self.hashes.len() + 1) {
             self.grow();
         }
         let h = quickhash::hash(self.seed, member.as_bytes());
-        let mask = self.table.len() - 1;
+        let mask = self.table.len().saturating_sub(1);
         let mut at = h as usize & mask;
-        loop {
-            let &(walk, ord) = self.table.get(at)?;
+        while let Some(&(walk, d)) = self.table.get(at) {
             if walk != self.walk {
                 break;
             }
-            let k = ord as usize;
-            if self.hashes.get(k) == Some(&h) && self.member(k) == Some(member) {
-                return self.positions.get(k).map(|&p| p as usize);
+            let d = d as usize;
+            if let (Some(&hd), Some(&first)) = (self.hashes.get(d), self.firsts.get(d)) {
+                if hd == h && self.member(first as usize) == Some(member) {
+                    let span = self.spans.get(first as usize).copied().unwrap_or((0, 0));
+                    self.canon.push(first);
+                    self.spans.push(span);
+                    return Added::Repeat;
+                }
             }
             at = (at + 1) & mask;
         }
-        let (Ok(ord), Ok(a)) = (
-            u32::try_from(self.spans.len()),
-            u32::try_from(self.text.len()),
-        ) else {
-            return None;
-        };
+        // The text stays under 4 GiB: members come from a request read within
+        // `max_body_bytes`, decoded.
+        let a = self.text.len() as u32;
         self.text.push_str(member);
-        let Ok(b) = u32::try_from(self.text.len()) else {
-            return None;
-        };
+        let b = self.text.len() as u32;
         if let Some(e) = self.table.get_mut(at) {
-            *e = (self.walk, ord);
+            *e = (self.walk, self.hashes.len() as u32);
         }
         self.hashes.push(h);
-        self.positions.push(position);
+        self.firsts.push(position);
+        self.canon.push(position);
         self.spans.push((a, b));
-        None
-    }
-
-    fn member(&self, k: usize) -> Option<&str> {
-        let &(a, b) = self.spans.get(k)?;
-        self.text.get(a as usize..b as usize)
+        Added::New(position as usize)
     }
 
     /// Doubles the table (at least 64 entries) and re-enters this walk's members.
@@ -91,13 +116,13 @@ impl Repeats {
         self.table.clear();
         self.table.resize(size, (0, 0));
         let mask = size - 1;
-        for (ord, &h) in self.hashes.iter().enumerate() {
+        for (d, &h) in self.hashes.iter().enumerate() {
             let mut at = h as usize & mask;
             while self.table.get(at).is_some_and(|&(w, _)| w == self.walk) {
                 at = (at + 1) & mask;
             }
             if let Some(e) = self.table.get_mut(at) {
-                *e = (self.walk, ord as u32);
+                *e = (self.walk, d as u32);
             }
         }
     }
@@ -113,16 +138,22 @@ mod tests {
         r.start();
         // Enough members to grow the table several times.
         for i in 0..1000 {
-            assert_eq!(r.seen(&format!("v{i}")), None);
+            assert_eq!(r.add(&format!("v{i}")), Added::New(i));
         }
         for i in 0..1000 {
-            assert_eq!(r.seen(&format!("v{i}")), Some(i));
+            assert_eq!(r.add(&format!("v{i}")), Added::Repeat);
+            assert_eq!(r.first(1000 + i), Some(i));
+            assert_eq!(r.member(1000 + i), Some(format!("v{i}").as_str()));
         }
-        // Positions count the repeats walked.
-        assert_eq!(r.seen(""), None);
-        assert_eq!(r.seen(""), Some(2000));
+        assert_eq!(r.add(""), Added::New(2000));
+        assert_eq!(r.add(""), Added::Repeat);
+        assert_eq!(
+            (r.count(), r.first(2001), r.member(2001)),
+            (2002, Some(2000), Some(""))
+        );
         r.start();
-        assert_eq!(r.seen("v5"), None);
-        assert_eq!(r.seen("v5"), Some(0));
+        assert_eq!(r.add("v5"), Added::New(0));
+        assert_eq!(r.add("v5"), Added::Repeat);
+        assert_eq!(r.count(), 2);
     }
 }

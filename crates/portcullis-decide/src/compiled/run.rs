@@ -10,6 +10,7 @@ use crate::policy::MalformedChecks;
 use crate::request::Request;
 
 use super::body::{self, BodyFacts};
+use super::repeats::{Repeats, UNCHANGED};
 use super::terms::{base_arg, collection, compute, set_single, Target};
 use super::{Code, Formula, Program, Scratch, Source};
 
@@ -269,13 +270,14 @@ impl Run<'_, '_> {
                         state,
                         scan,
                         bits,
+                        repeats,
                         ..
                     } = &mut *self.scratch;
                     let mut buf = std::mem::take(values.get_mut(i)?);
                     buf.clear();
-                    let segment = values
-                        .get(path_slot as usize)
-                        .and_then(|p| normalize::path_segment(p, n));
+                    let path =
+                        slot_value(self.program, values, ranges, repeats, path_slot as usize, 0);
+                    let segment = path.and_then(|p| normalize::path_segment(p, n));
                     let present = segment.is_some();
                     buf.push_str(segment.unwrap_or(""));
                     state[i] = if present { 2 } else { 1 };
@@ -336,6 +338,7 @@ impl Run<'_, '_> {
         let Scratch {
             values,
             ranges,
+            repeats,
             bytes,
             state,
             scan,
@@ -345,7 +348,8 @@ impl Run<'_, '_> {
         let mut buf = std::mem::take(values.get_mut(i)?);
         buf.clear();
         let present = state.get(parent as usize) == Some(&2);
-        if let Some(value) = values.get(parent as usize).filter(|_| present) {
+        let value = slot_value(self.program, values, ranges, repeats, parent as usize, 0);
+        if let Some(value) = value.filter(|_| present) {
             f.apply(value, &mut buf, bytes);
         }
         *state.get_mut(i)? = if present { 2 } else { 1 };
@@ -367,30 +371,38 @@ impl Run<'_, '_> {
         if self.scratch.state.get(i) != Some(&2) {
             return None;
         }
-        let &(a, b) = self.scratch.ranges.get(i)?.get(k)?;
-        self.scratch.values.get(i)?.get(a as usize..b as usize)
+        let Scratch {
+            values,
+            ranges,
+            repeats,
+            ..
+        } = &*self.scratch;
+        slot_value(self.program, values, ranges, repeats, i, k)
     }
 
-    /// Whether value `k` of slot `s` is not a repeat of an earlier one (`end`: the furthest
-    /// end of the values before it, updated). A repeated member takes its first
-    /// occurrence's range again (see `Repeats`), which starts before the end of a range
-    /// already given, where a new value never does; no slot, one value.
-    pub(super) fn fresh(&self, s: Option<u32>, k: usize, end: &mut u32) -> bool {
-        match s.and_then(|s| self.scratch.ranges.get(s as usize)?.get(k)) {
-            Some(&(a, _)) if a < *end => false,
-            Some(&(_, b)) => {
-                *end = (*end).max(b);
-                true
-            }
+    /// Whether value `k` of slot `s` is not a repeat of an earlier member (which answers
+    /// for it); no slot, or one outside a group: never a repeat.
+    pub(super) fn fresh(&self, s: Option<u32>, k: usize) -> bool {
+        let group = s.and_then(|s| self.program.slot_group.get(s as usize).copied().flatten());
+        match group.and_then(|g| self.scratch.repeats.get(g as usize)) {
+            Some(walk) => walk.first(k).is_none_or(|f| f == k),
             None => true,
         }
     }
 
     /// How many values a slot has (computing it first): 0 when absent.
     pub(super) fn value_count(&mut self, s: u32) -> usize {
-        match self.ensure_slot(s) {
-            Some(_) => self.scratch.ranges.get(s as usize).map_or(0, Vec::len),
-            None => 0,
+        if self.ensure_slot(s).is_none() {
+            return 0;
+        }
+        let i = s as usize;
+        match self.program.slot_group.get(i).copied().flatten() {
+            Some(g) => self
+                .scratch
+                .repeats
+                .get(g as usize)
+                .map_or(0, Repeats::count),
+            None => self.scratch.ranges.get(i).map_or(0, Vec::len),
         }
     }
 
@@ -444,17 +456,14 @@ impl Run<'_, '_> {
                     ranges,
                     scan,
                     one_hits,
+                    repeats,
                     ..
                 } = &mut *self.scratch;
-                let (buf, ranges) = (values.get(slot as usize)?, ranges.get(slot as usize)?);
                 let sc = scan.get_mut(slot as usize)?.as_mut()?;
-                ranges.iter().position(|&(a, b)| {
+                (0..count).find(|&k| {
+                    let value = slot_value(program, values, ranges, repeats, slot as usize, k);
                     one_hits.remove(id);
-                    scanner.scan(
-                        buf.get(a as usize..b as usize).unwrap_or_default(),
-                        sc,
-                        one_hits,
-                    );
+                    scanner.scan(value.unwrap_or_default(), sc, one_hits);
                     !one_hits.contains(id)
                 })
             }
@@ -462,12 +471,38 @@ impl Run<'_, '_> {
                 if self.program.reads_body {
                     self.ensure_body();
                 }
-                let mut end = 0;
                 (0..count).find(|&k| {
-                    self.fresh(Some(slot), k, &mut end) && !self.direct_one(p, kind, *slots, [k, 0])
+                    self.fresh(Some(slot), k) && !self.direct_one(p, kind, *slots, [k, 0])
                 })
             }
             Code::Ip | Code::SomeNot { .. } => None,
+        }
+    }
+}
+
+/// Value `k` of slot `i`, computed: a group slot holds the values its chain changed, the
+/// others are the members its group's walk keeps; a repeated member reads as its first
+/// occurrence.
+fn slot_value<'s>(
+    program: &Program,
+    values: &'s [String],
+    ranges: &'s [Vec<(u32, u32)>],
+    walks: &'s [Repeats],
+    i: usize,
+    k: usize,
+) -> Option<&'s str> {
+    match program.slot_group.get(i).copied().flatten() {
+        Some(g) => {
+            let walk = walks.get(g as usize)?;
+            let k = walk.first(k)?;
+            match ranges.get(i)?.get(k) {
+                Some(&(a, b)) if a != UNCHANGED => values.get(i)?.get(a as usize..b as usize),
+                _ => walk.member(k),
+            }
+        }
+        None => {
+            let &(a, b) = ranges.get(i)?.get(k)?;
+            values.get(i)?.get(a as usize..b as usize)
         }
     }
 }

@@ -903,14 +903,22 @@ action = "forbid"
         assert!(p.slot_group.iter().filter(|g| g.is_none()).count() >= 1);
     }
 
+    /// The ids of the rules of `toml` that a GET of `uri` matches, in order.
+    fn matcher(toml: &str) -> impl Fn(&str) -> Vec<String> {
+        let rules = RuleSet::parse("t.toml", toml).expect("parses");
+        let policy = crate::Policy::compile(rules).expect("compiles");
+        move |uri| {
+            let d = policy.evaluate(&crate::Request::new("GET", uri));
+            d.matched().map(|r| r.id.to_string()).collect()
+        }
+    }
+
     /// A chain scanning its parent's very patterns is its twin: a member the outer function
     /// leaves alone is not scanned again while the parent matched nothing, and still
     /// matches when the function makes it match, or when the parent matched.
     #[test]
     fn a_twin_chain_skips_only_what_its_parent_answered() {
-        let rules = RuleSet::parse(
-            "t.toml",
-            r#"
+        let toml = r#"
 [[rule]]
 id = "plain"
 when = 'url_decode(args) matches "ab+c"'
@@ -919,17 +927,12 @@ action = "log"
 id = "joined"
 when = 'remove_whitespace(url_decode(args)) matches "ab+c"'
 action = "log"
-"#,
-        )
-        .expect("parses");
-        let p = Program::compile(&rules).expect("compiles");
+"#;
+        let p =
+            Program::compile(&RuleSet::parse("t.toml", toml).expect("parses")).expect("compiles");
         let g = p.groups.first().unwrap_or_else(|| panic!("{:?}", p.slots));
         assert_eq!(g.twin_parents.iter().filter(|t| t.is_some()).count(), 1);
-        let policy = crate::Policy::compile(rules).expect("compiles");
-        let matched = |uri: &str| -> Vec<String> {
-            let d = policy.evaluate(&crate::Request::new("GET", uri));
-            d.matched().map(|r| r.id.to_string()).collect()
-        };
+        let matched = matcher(toml);
         assert_eq!(matched("/?a=x&b=y&c=a%20bc"), ["joined"]);
         assert_eq!(matched("/?a=x&b=abbc"), ["plain", "joined"]);
         assert_eq!(matched("/?a=abc&b=a+b+c&c=x"), ["plain", "joined"]);
@@ -942,8 +945,7 @@ action = "log"
     /// value either way.
     #[test]
     fn group_values_read_the_same_changed_or_not() {
-        let rules = RuleSet::parse(
-            "v.toml",
+        let matched = matcher(
             r#"
 [[rule]]
 id = "short"
@@ -958,13 +960,7 @@ id = "scanned"
 when = 'remove_whitespace(args) contains "ab"'
 action = "log"
 "#,
-        )
-        .expect("parses");
-        let policy = crate::Policy::compile(rules).expect("compiles");
-        let matched = |uri: &str| -> Vec<String> {
-            let d = policy.evaluate(&crate::Request::new("GET", uri));
-            d.matched().map(|r| r.id.to_string()).collect()
-        };
+        );
         // Changed by remove_whitespace (`a b`), unchanged (`xy`), repeated.
         assert_eq!(matched("/?p=a+b&q=zzz&r=a+b"), ["short", "scanned"]);
         assert_eq!(matched("/?p=xyz&q=xy&r=xyz"), ["short"]);

@@ -184,7 +184,7 @@ impl Run<'_, '_> {
                     .slots
                     .first()
                     .copied()?;
-                self.ensure_slot(first);
+                self.compute_slot(first);
                 self.program
                     .group_preds
                     .get(g as usize)
@@ -192,7 +192,7 @@ impl Run<'_, '_> {
                     .unwrap_or((0, 0))
             }
             Source::Slot(s) => {
-                self.ensure_slot(s);
+                self.compute_slot(s);
                 self.program
                     .slot_preds
                     .get(s as usize)
@@ -236,6 +236,12 @@ impl Run<'_, '_> {
 
     /// Computes a slot's value (and scans it) once per request; returns its value.
     pub(super) fn ensure_slot(&mut self, s: u32) -> Option<&str> {
+        self.compute_slot(s);
+        self.value_at(s, 0)
+    }
+
+    /// Computes a slot's value (and scans it) once per request.
+    pub(super) fn compute_slot(&mut self, s: u32) -> Option<()> {
         let i = s as usize;
         if self.scratch.state.get(i).copied()? == 0 {
             let slot_term = self.program.slots.get(i)?;
@@ -263,7 +269,7 @@ impl Run<'_, '_> {
                 Term::PathSegment(n) => {
                     let n = *n;
                     let path_slot = self.program.path_slot?;
-                    self.ensure_slot(path_slot);
+                    self.compute_slot(path_slot);
                     let Scratch {
                         values,
                         ranges,
@@ -296,8 +302,7 @@ impl Run<'_, '_> {
         }
         if self.scratch.state.get(i).copied()? == 0 {
             if let Some(&Some((parent, f))) = self.program.single_parents.get(i) {
-                self.apply_to_parent(i, parent, f);
-                return self.value_at(s, 0);
+                return self.apply_to_parent(i, parent, f);
             }
             let term = self.program.slots.get(i)?;
             let target = if self.program.reads_body && term.field().is_some_and(Field::reads_body) {
@@ -328,13 +333,13 @@ impl Run<'_, '_> {
                 }
             }
         }
-        self.value_at(s, 0)
+        Some(())
     }
 
     /// Computes slot `i`, function `f` of slot `parent`'s value, from that value (computed
     /// first), and scans it.
     fn apply_to_parent(&mut self, i: usize, parent: u32, f: Transform) -> Option<()> {
-        self.ensure_slot(parent);
+        self.compute_slot(parent);
         let Scratch {
             values,
             ranges,
@@ -420,7 +425,7 @@ impl Run<'_, '_> {
         let program = self.program;
         match program.codes.get(p as usize) {
             Some(Code::Scan(slot)) => {
-                self.ensure_slot(*slot);
+                self.compute_slot(*slot);
                 self.scratch.bits.contains(PatternId::new(p))
             }
             Some(Code::Ip) => {

@@ -245,28 +245,23 @@ impl Run<'_, '_> {
         let i = s as usize;
         if self.scratch.state.get(i).copied()? == 0 {
             let slot_term = self.program.slots.get(i)?;
-            match slot_term {
-                _ if self.program.slot_group.get(i).copied().flatten().is_some() => {
-                    if let Some(&Some(g)) = self.program.slot_group.get(i) {
-                        self.fill_group(g as usize);
-                    }
+            // A group's slots (a collection's terms, or a single field's) fill together.
+            let group = self.program.slot_group.get(i).copied().flatten();
+            match (group, slot_term) {
+                (Some(g), _) => {
+                    self.fill_group(g as usize);
                 }
-                Term::Field(Field::Arg(_)) => self.ensure_args(),
-                t if base_arg(t).is_some() => {
+                (None, Term::Field(Field::Arg(_))) => self.ensure_args(),
+                (None, t) if base_arg(t).is_some() => {
                     let name = base_arg(t).unwrap_or_default();
                     self.fill_arg_term(i, name);
                 }
-                t if collection(t).is_some() => match self.program.slot_group.get(i) {
-                    Some(&Some(g)) => {
-                        self.fill_group(g as usize);
+                (None, t) if collection(t).is_some() => {
+                    if let Some(of) = collection(t) {
+                        self.fill_members(i, of);
                     }
-                    _ => {
-                        if let Some(of) = collection(t) {
-                            self.fill_members(i, of);
-                        }
-                    }
-                },
-                Term::PathSegment(n) => {
+                }
+                (None, Term::PathSegment(n)) => {
                     let n = *n;
                     let path_slot = self.program.path_slot?;
                     self.compute_slot(path_slot);
@@ -286,15 +281,7 @@ impl Run<'_, '_> {
                     let segment = path.and_then(|p| normalize::path_segment(p, n));
                     let present = segment.is_some();
                     buf.push_str(segment.unwrap_or(""));
-                    state[i] = if present { 2 } else { 1 };
-                    set_single(ranges, i, buf.len());
-                    if present {
-                        if let (Some(Some(scanner)), Some(Some(sc))) =
-                            (self.program.scanners.get(i), scan.get_mut(i))
-                        {
-                            scanner.scan(&buf, sc, bits);
-                        }
-                    }
+                    settle_single(self.program, i, present, &buf, state, ranges, scan, bits);
                     *values.get_mut(i)? = buf;
                 }
                 _ => {}
@@ -323,15 +310,7 @@ impl Run<'_, '_> {
             let buf = values.get_mut(i)?;
             buf.clear();
             let present = compute(term, self.req, target, None, buf, tmp, tmp2);
-            state[i] = if present { 2 } else { 1 };
-            set_single(ranges, i, buf.len());
-            if present {
-                if let (Some(Some(scanner)), Some(Some(sc))) =
-                    (self.program.scanners.get(i), scan.get_mut(i))
-                {
-                    scanner.scan(buf, sc, bits);
-                }
-            }
+            settle_single(self.program, i, present, buf, state, ranges, scan, bits);
         }
         Some(())
     }
@@ -357,15 +336,7 @@ impl Run<'_, '_> {
         if let Some(value) = value.filter(|_| present) {
             f.apply(value, &mut buf, bytes);
         }
-        *state.get_mut(i)? = if present { 2 } else { 1 };
-        set_single(ranges, i, buf.len());
-        if present {
-            if let (Some(Some(scanner)), Some(Some(sc))) =
-                (self.program.scanners.get(i), scan.get_mut(i))
-            {
-                scanner.scan(&buf, sc, bits);
-            }
-        }
+        settle_single(self.program, i, present, &buf, state, ranges, scan, bits);
         *values.get_mut(i)? = buf;
         Some(())
     }
@@ -481,6 +452,30 @@ impl Run<'_, '_> {
                 })
             }
             Code::Ip | Code::SomeNot { .. } => None,
+        }
+    }
+}
+
+/// Records slot `i`'s one value, `value` (absent unless `present`), and scans it when
+/// present.
+#[allow(clippy::too_many_arguments)] // the scratch's parts, borrowed apart by the callers
+fn settle_single(
+    program: &Program,
+    i: usize,
+    present: bool,
+    value: &str,
+    state: &mut [u8],
+    ranges: &mut [Vec<(u32, u32)>],
+    scan: &mut [Option<portcullis_match::ScanScratch>],
+    bits: &mut portcullis_match::MatchSet,
+) {
+    if let Some(st) = state.get_mut(i) {
+        *st = if present { 2 } else { 1 };
+    }
+    set_single(ranges, i, value.len());
+    if present {
+        if let (Some(Some(scanner)), Some(Some(sc))) = (program.scanners.get(i), scan.get_mut(i)) {
+            scanner.scan(value, sc, bits);
         }
     }
 }

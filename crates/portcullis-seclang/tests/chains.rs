@@ -181,3 +181,49 @@ SecRule RESPONSE_CONTENT_TYPE "@rx html" "id:9,phase:3,pass,log"
         "{e}"
     );
 }
+
+#[test]
+fn a_name_captured_whole_then_wrapped_is_tested_against_the_list_as_a_set() {
+    // CRS 920450: each header name, wrapped in slashes, within a list. Rule 1 has CRS's
+    // shape and is compiled into a list test; rule 2 differs only in a regex that is not
+    // literally `^.*$`, so it runs link by link: both must agree, and with the list.
+    let list = "/content-encoding/ /proxy/ /if/";
+    let rules = format!(
+        r#"
+SecAction "id:10,phase:1,pass,nolog,setvar:'tx.restricted={list}'"
+SecRule REQUEST_HEADERS_NAMES "@rx ^.*$" "id:1,phase:1,pass,log,capture,t:none,t:lowercase,setvar:'tx.header_name_1_%{{tx.0}}=/%{{tx.0}}/',chain"
+    SecRule TX:/^header_name_1_/ "@within %{{tx.restricted}}"
+SecRule REQUEST_HEADERS_NAMES "@rx ^(?:.*)$" "id:2,phase:1,pass,log,capture,t:none,t:lowercase,setvar:'tx.header_name_2_%{{tx.0}}=/%{{tx.0}}/',chain"
+    SecRule TX:/^header_name_2_/ "@within %{{tx.restricted}}"
+SecRule REQUEST_HEADERS_NAMES "@rx ^.*$" "id:3,phase:1,pass,log,capture,t:none,setvar:'tx.header_name_3_%{{tx.0}}=/%{{tx.0}}/',chain"
+    SecRule TX:/^header_name_3_/ "!@within %{{tx.restricted}}" "t:lowercase"
+"#
+    );
+    let names = [
+        ("Proxy", "1"),
+        ("range", "1"),
+        ("content-encoding", "1"),
+        ("content-range", "1"),
+        ("proxy/ /if", "1"),
+        ("prox", "1"),
+        ("", "1"),
+        ("If", "1"),
+        ("x-if", "1"),
+    ];
+    let headers = names.map(|h| [h]);
+    let requests: Vec<Request<'_>> = headers.iter().map(|h| get("/").headers(h)).collect();
+    let got = matched(&rules, &requests);
+    // Only rule 2 runs link by link.
+    let set = parse_str("t.conf", &rules).unwrap_or_else(|e| panic!("{e}"));
+    let lowered = lower(&set, &LowerOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(lowered.interpreted, 1);
+    for ((n, _), ids) in names.iter().zip(&got) {
+        let restricted = list.contains(&format!("/{}/", n.to_ascii_lowercase()));
+        let want = if restricted {
+            vec!["1", "2"]
+        } else {
+            vec!["3"]
+        };
+        assert_eq!(ids, &want, "{n:?}");
+    }
+}

@@ -18,6 +18,7 @@
 //! What the engine cannot model yet is an error naming the rule, or with
 //! [`LowerOptions::skip_unsupported`] a rule left out and listed.
 
+mod captured;
 mod chain;
 mod constants;
 mod operators;
@@ -77,7 +78,7 @@ pub struct Lowered {
 
 impl Lowered {
     /// What became of the rules, in one line: `630 SecLang rules: 205 run (phase 1: 39,
-    /// phase 2: 116, phase 3: 1, phase 4: 47, phase 5: 2; 9 link by link), …`.
+    /// phase 2: 116, phase 3: 1, phase 4: 47, phase 5: 2; 8 link by link), …`.
     #[must_use]
     pub fn summary(&self) -> String {
         let run: usize = self.phases.iter().sum();
@@ -305,7 +306,11 @@ impl Lowering<'_> {
         let mut unsupported = None;
         for (i, link) in rule.links.iter().enumerate() {
             let actions = if i == 0 { &rule.actions } else { &link.actions };
-            match self.link(link, actions, prev) {
+            let lowered = match self.captured_within(link, actions, prev) {
+                Some(c) => c,
+                None => self.link(link, actions, prev),
+            };
+            match lowered {
                 Ok(c) => cond = and(cond, c),
                 // A link that cannot be lowered does not matter when another is false at
                 // load time (CRS guards a check with `&TX:arg_length "@eq 1"`).

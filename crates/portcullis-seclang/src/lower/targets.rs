@@ -43,6 +43,18 @@ impl Lowering<'_> {
         } else {
             &link.variables
         };
+        self.each_target(targets, |l, v, excl| {
+            l.target(v, excl, &chain, op, link.span)
+        })
+    }
+
+    /// Any of `targets` (but the excluded ones) satisfies `one`, which lowers one target
+    /// with the exclusions of its kind.
+    pub(super) fn each_target(
+        &mut self,
+        targets: &[Variable],
+        mut one: impl FnMut(&mut Self, &Variable, &[&Variable]) -> Result<Cond, Unsupported>,
+    ) -> Result<Cond, Unsupported> {
         let vars: Vec<&Variable> = targets.iter().filter(|v| !v.exclude).collect();
         let excluded: Vec<&Variable> = targets.iter().filter(|v| v.exclude).collect();
         let mut out = Cond::Static(false);
@@ -52,7 +64,7 @@ impl Lowering<'_> {
                 .copied()
                 .filter(|e| e.kind == v.kind)
                 .collect();
-            let mut c = self.target(v, &excl, &chain, op, link.span)?;
+            let mut c = one(self, v, &excl)?;
             for (kind, when) in &self.removed_targets {
                 if *kind == v.kind {
                     c = and(c, Cond::Dynamic(Expr::Not(Box::new(when.clone()))));
@@ -98,6 +110,22 @@ impl Lowering<'_> {
         if let Some(c) = self.numeric_target(v, op)? {
             return Ok(c);
         }
+        self.field_target(v, excluded, chain, op.negated, span, &mut |l, term| {
+            l.operator(term, op, span)
+        })
+    }
+
+    /// One target that is a request field or collection, read through `chain`, under the
+    /// test `test` makes of a term (`negated`: ModSecurity's `!@…`).
+    pub(super) fn field_target(
+        &mut self,
+        v: &Variable,
+        excluded: &[&Variable],
+        chain: &Chain,
+        negated: bool,
+        span: Span,
+        test: &mut dyn FnMut(&mut Self, Term) -> Result<PredKind, Unsupported>,
+    ) -> Result<Cond, Unsupported> {
         let (field, collection) = field_of(v, excluded)?;
         let base = field.clone();
         // `multiMatch`: the operator runs on the value before and after each function.
@@ -115,7 +143,7 @@ impl Lowering<'_> {
             if chain.length {
                 term = Term::Len(Box::new(term));
             }
-            let kind = self.operator(term, op, span)?;
+            let kind = test(self, term)?;
             preds.push(Expr::Pred(Pred {
                 kind,
                 span,
@@ -127,7 +155,7 @@ impl Lowering<'_> {
         } else {
             Expr::Or(preds)
         };
-        if !op.negated {
+        if !negated {
             return Ok(Cond::Dynamic(pred));
         }
         if collection {

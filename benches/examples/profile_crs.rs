@@ -1,6 +1,6 @@
 //! CRS at paranoia level 1 over the `crs` bench's request mix, in a loop, for profilers
 //! (`valgrind --tool=callgrind --toggle-collect='portcullis_decide::policy::Policy::evaluate'`):
-//! `profile_crs ROUNDS [small|browser|json]`.
+//! `profile_crs ROUNDS [small|browser|json] [same]`.
 use std::path::Path;
 
 use portcullis_benches::corpus::Rng;
@@ -31,19 +31,34 @@ fn main() {
     let clients: Vec<ipnet::IpNet> = vec!["192.0.2.0/24".parse().expect("net")];
     // The bench's mix, or one part of it: `small`, `browser` or `json` (second argument).
     let part = std::env::args().nth(2).unwrap_or_default();
-    let mut reqs = Vec::new();
-    if part.is_empty() || part == "small" {
-        reqs.extend(policies::small_requests(70, &clients, &mut rng));
+    // Each round is a fresh batch of the mix (or of one part): values unique to a request
+    // (paths, item ids, user agents) do not come back, as in real traffic, and only what
+    // real traffic repeats (header names, a client's headers, an API's argument names)
+    // does. `same` as third argument replays the first batch instead.
+    let same = std::env::args().nth(3).as_deref() == Some("same");
+    let mut batches = Vec::new();
+    for round in 0..rounds {
+        if same && round > 0 {
+            break;
+        }
+        let mut reqs = Vec::new();
+        if part.is_empty() || part == "small" {
+            reqs.extend(policies::small_requests(70, &clients, &mut rng));
+        }
+        if part.is_empty() || part == "browser" {
+            reqs.extend(policies::requests(20, &clients, &mut rng));
+        }
+        if part.is_empty() || part == "json" {
+            reqs.extend(policies::json_requests(10, &mut rng));
+        }
+        batches.push(reqs);
     }
-    if part.is_empty() || part == "browser" {
-        reqs.extend(policies::requests(20, &clients, &mut rng));
-    }
-    if part.is_empty() || part == "json" {
-        reqs.extend(policies::json_requests(10, &mut rng));
-    }
-    let views: Vec<Request<'_>> = reqs.iter().map(OwnedRequest::view).collect();
     let mut n = 0;
-    for _ in 0..rounds {
+    for round in 0..rounds {
+        let Some(batch) = batches.get(if same { 0 } else { round }) else {
+            break;
+        };
+        let views: Vec<Request<'_>> = batch.iter().map(OwnedRequest::view).collect();
         for r in &views {
             n += usize::from(policy.evaluate(r).is_allowed());
         }

@@ -974,6 +974,34 @@ action = "log"
         assert_eq!(matched("/?a=x&b=x&c=x"), Vec::<String>::new());
     }
 
+    /// A member that matched nothing is remembered across requests with the values its
+    /// chains changed: asked again, it reads the same to scanned and direct predicates. One
+    /// scanned after a match in the same walk is not remembered: its scan skipped the
+    /// patterns already matched, so it may hold one of them.
+    #[test]
+    fn members_that_matched_nothing_are_remembered_with_their_values() {
+        let matched = matcher(
+            r#"
+[[rule]]
+id = "short"
+when = 'len(remove_whitespace(args)) == 2'
+action = "log"
+[[rule]]
+id = "scanned"
+when = 'remove_whitespace(args) contains "ab" or url_decode(args) contains "%"'
+action = "log"
+"#,
+        );
+        for _ in 0..3 {
+            assert_eq!(matched("/?p=x+y&q=xyz"), ["short"]);
+            assert_eq!(matched("/?p=a+b"), ["short", "scanned"]);
+            assert_eq!(matched("/?q=xyz"), Vec::<String>::new());
+        }
+        // `zab` after `abc`: its scan found nothing new, and it is not taken for clean.
+        assert_eq!(matched("/?a=abc&b=z+ab"), ["scanned"]);
+        assert_eq!(matched("/?b=z+ab"), ["scanned"]);
+    }
+
     /// A collection narrowed by a selector is another collection: its terms form a group
     /// of their own, apart from the whole collection's and from another selection's.
     #[test]

@@ -156,9 +156,15 @@ impl Run<'_, '_> {
             group_hits,
             repeats,
             bytes,
+            memo,
             ..
         } = &mut *self.scratch;
         let walk = repeats.get_mut(g)?;
+        // Whether no member so far set one of the group's bits: then a member that sets
+        // none matched nothing, and is remembered.
+        let (lo, hi) = program.group_preds.get(g).copied().unwrap_or((0, 0));
+        let (lo, hi) = (PatternId::new(lo), PatternId::new(hi));
+        let mut clean = bits.iter_range(lo, hi).next().is_none();
         walk.start();
         for &s in &group.slots {
             if let (Some(v), Some(r)) = (values.get_mut(s as usize), ranges.get_mut(s as usize)) {
@@ -172,6 +178,15 @@ impl Run<'_, '_> {
             let Added::New(at) = walk.add(member) else {
                 return;
             };
+            if let Some(known) = memo.find(g, member) {
+                for (k, value) in known {
+                    let i = group.slots.get(k).copied().unwrap_or(u32::MAX) as usize;
+                    if let (Some(buf), Some(r)) = (values.get_mut(i), ranges.get_mut(i)) {
+                        push_at(buf, r, at, value);
+                    }
+                }
+                return;
+            }
             // Which of the group's functions would change this member.
             let changes = Transform::changing(member.as_bytes(), group.used);
             let shared = match (&group.merged, gsc.as_deref_mut()) {
@@ -232,12 +247,7 @@ impl Run<'_, '_> {
                 let (Some(buf), Some(r)) = (values.get_mut(i), ranges.get_mut(i)) else {
                     continue;
                 };
-                if r.len() < at {
-                    r.resize(at, (UNCHANGED, 0));
-                }
-                let start = buf.len();
-                buf.push_str(one);
-                r.push((start as u32, buf.len() as u32));
+                push_at(buf, r, at, one);
                 if as_parent && twin_answered(program, group, k, bits) {
                     continue;
                 }
@@ -246,6 +256,20 @@ impl Run<'_, '_> {
                 {
                     scanner.scan(one, sc, bits);
                 }
+            }
+            clean = clean && bits.iter_range(lo, hi).next().is_none();
+            if clean {
+                let changed = group.slots.iter().zip(&group.chains).enumerate();
+                let changed = changed.filter(|(_, (_, &chain))| chain & changes != 0);
+                memo.learn(
+                    g,
+                    member,
+                    changed.filter_map(|(k, (&s, _))| {
+                        let &(a, b) = ranges.get(s as usize)?.get(at)?;
+                        let value = values.get(s as usize)?.get(a as usize..b as usize)?;
+                        Some((k, value))
+                    }),
+                );
             }
         };
         if group.of.is_multi() {
@@ -337,6 +361,17 @@ impl Run<'_, '_> {
         *state.get_mut(i)? = if r.is_empty() { 1 } else { 2 };
         Some(())
     }
+}
+
+/// Adds value `value` of the member at position `at` to a group slot's values, the
+/// members before it that its chain left unchanged marked so.
+fn push_at(buf: &mut String, r: &mut Vec<(u32, u32)>, at: usize, value: &str) {
+    if r.len() < at {
+        r.resize(at, (UNCHANGED, 0));
+    }
+    let start = buf.len();
+    buf.push_str(value);
+    r.push((start as u32, buf.len() as u32));
 }
 
 /// Whether slot `k` of `group`, given its parent's value, need not be scanned: its parent

@@ -28,6 +28,7 @@ mod direct;
 mod explain;
 mod fill;
 mod members;
+mod memo;
 mod profile;
 mod repeats;
 mod run;
@@ -197,6 +198,8 @@ pub struct Scratch {
     group_hits: Vec<MatchSet>,
     /// Per group: the members of its walk, which its slots' unchanged values are.
     repeats: Vec<repeats::Repeats>,
+    /// Members that matched nothing in earlier requests; kept across requests.
+    memo: memo::Memo,
     ip_done: bool,
     args_done: bool,
     body_done: bool,
@@ -262,6 +265,7 @@ impl Program {
                 .map(|_| repeats::Repeats::default())
                 .collect(),
             bytes: Vec::new(),
+            memo: memo::Memo::default(),
             ip_done: false,
             args_done: false,
             body_done: false,

@@ -1,0 +1,158 @@
+//! Members that matched nothing, remembered across requests: a browser's headers, an API's
+//! argument names and their common values come back on every request, and a member that
+//! matched none of a group's patterns once matches none again. Remembered with the values
+//! the group's chains changed, so the slots read them as if computed.
+//!
+//! A member is learnt only when its walk had set none of the group's bits before it and
+//! still had none after it: a scanner skips patterns whose bit is already set, so a member
+//! scanned after a match might have matched one of those unseen. Each entry holds the whole
+//! member it answers for, compared byte for byte: a hash collision costs a miss, never a
+//! wrong answer. The table lives in the scratch, which is rebuilt when the program changes.
+
+use portcullis_match::quickhash;
+
+/// Longest member remembered.
+const MAX_MEMBER: usize = 256;
+/// Most bytes of changed values an entry holds.
+const MAX_VALUES: usize = 2048;
+/// Entries, two per set: room for a JSON API's hundreds of argument names across requests.
+const ENTRIES: usize = 4096;
+
+#[derive(Default)]
+struct Entry {
+    /// The group, plus one (0: empty).
+    group: u32,
+    member: String,
+    /// Each changed value: the slot's position in the group, and where the value ends in
+    /// `values`.
+    changed: Vec<(u16, u32)>,
+    values: String,
+}
+
+/// Groups' clean members, in a two-way set-associative table under a seeded hash (the seed
+/// random per process, so no client can aim members at one set).
+#[derive(Default)]
+pub(super) struct Memo {
+    seed: u64,
+    entries: Vec<Entry>,
+}
+
+impl Memo {
+    /// The first of the two entries member `member` of group `g` may be in.
+    fn set(&mut self, g: usize, member: &str) -> usize {
+        if self.entries.is_empty() {
+            self.seed = quickhash::seed();
+            self.entries.resize_with(ENTRIES, Entry::default);
+        }
+        let h = quickhash::hash(self.seed ^ g as u64, member.as_bytes());
+        (h % (ENTRIES / 2) as u64) as usize * 2
+    }
+
+    fn holds(&self, i: usize, g: usize, member: &str) -> bool {
+        self.entries
+            .get(i)
+            .is_some_and(|e| e.group as usize == g + 1 && e.member == member)
+    }
+
+    /// The values group `g`'s chains changed in `member` (slot position, value), when it is
+    /// remembered as matching nothing. A hit moves it to its set's first entry.
+    pub(super) fn find(
+        &mut self,
+        g: usize,
+        member: &str,
+    ) -> Option<impl Iterator<Item = (usize, &str)>> {
+        if member.len() > MAX_MEMBER {
+            return None;
+        }
+        let i = self.set(g, member);
+        let at = if self.holds(i, g, member) {
+            i
+        } else if self.holds(i + 1, g, member) {
+            self.entries.swap(i, i + 1);
+            i
+        } else {
+            return None;
+        };
+        let e = self.entries.get(at)?;
+        let mut start = 0;
+        Some(e.changed.iter().map(move |&(k, end)| {
+            let value = e.values.get(start..end as usize).unwrap_or_default();
+            start = end as usize;
+            (usize::from(k), value)
+        }))
+    }
+
+    /// Remembers that `member` of group `g` matched nothing, with the values `changed` gives
+    /// (slot position, value), in its set's first entry; the one there moves to the second.
+    pub(super) fn learn<'v>(
+        &mut self,
+        g: usize,
+        member: &str,
+        changed: impl Iterator<Item = (usize, &'v str)>,
+    ) {
+        if member.len() > MAX_MEMBER {
+            return;
+        }
+        let i = self.set(g, member);
+        if i + 1 < self.entries.len() {
+            self.entries.swap(i, i + 1);
+        }
+        let Some(e) = self.entries.get_mut(i) else {
+            return;
+        };
+        e.group = 0;
+        e.member.clear();
+        e.member.push_str(member);
+        e.changed.clear();
+        e.values.clear();
+        for (k, v) in changed {
+            let (Ok(k), true) = (u16::try_from(k), e.values.len() + v.len() <= MAX_VALUES) else {
+                // Too much to hold: left empty rather than partly filled.
+                return;
+            };
+            e.values.push_str(v);
+            e.changed.push((k, e.values.len() as u32));
+        }
+        e.group = u32::try_from(g + 1).unwrap_or(0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remembers_members_with_their_values_per_group_and_keeps_two_per_set() {
+        let mut m = Memo::default();
+        assert!(m.find(0, "a").is_none());
+        m.learn(0, "a", [(2, "A"), (5, "aa")].into_iter());
+        m.learn(1, "a", std::iter::empty());
+        let got: Vec<(usize, String)> = m
+            .find(0, "a")
+            .map(|it| it.map(|(k, v)| (k, v.to_string())).collect())
+            .unwrap_or_default();
+        assert_eq!(got, [(2, "A".to_string()), (5, "aa".to_string())]);
+        assert_eq!(m.find(1, "a").map(Iterator::count), Some(0));
+        assert!(m.find(2, "a").is_none());
+        assert!(m.find(0, "b").is_none());
+        // Too long to remember, or values too long to hold: not remembered.
+        let long = "x".repeat(MAX_MEMBER + 1);
+        m.learn(0, &long, std::iter::empty());
+        assert!(m.find(0, &long).is_none());
+        let big = "y".repeat(MAX_VALUES + 1);
+        m.learn(3, "c", [(0, big.as_str())].into_iter());
+        assert!(m.find(3, "c").is_none());
+        // Many members: each found is found with its own values.
+        for i in 0..10_000 {
+            let s = format!("m{i}");
+            m.learn(7, &s, [(1, s.as_str())].into_iter());
+        }
+        for i in 0..10_000 {
+            let s = format!("m{i}");
+            if let Some(mut it) = m.find(7, &s) {
+                assert_eq!(it.next(), Some((1, s.as_str())));
+                assert_eq!(it.next(), None);
+            }
+        }
+    }
+}

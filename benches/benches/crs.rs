@@ -1,7 +1,7 @@
 //! `crs`: OWASP CRS v4 (from `../shared/crs`, never copied into the repository) in
 //! portcullis, per phase: parsing the SecLang files, lowering and compiling them, and
 //! evaluating a realistic request mix at paranoia level 1 (CRS's default, blocking) and at
-//! paranoia level 4.
+//! paranoia level 4, and at paranoia level 1 the mix with small bodies instead of large.
 
 use std::path::{Path, PathBuf};
 
@@ -36,6 +36,24 @@ fn mix(rng: &mut Rng) -> Vec<OwnedRequest> {
     reqs.extend(policies::requests(MIX / 5, &clients, rng));
     reqs.extend(policies::json_requests(MIX / 10, rng));
     reqs
+}
+
+/// The mix the issue describes: the same page loads and API calls, and small form and
+/// JSON bodies (100 to 400 bytes) instead of the 3.6 KB orders.
+fn small_bodies_mix(rng: &mut Rng) -> Vec<OwnedRequest> {
+    let clients: Vec<ipnet::IpNet> = vec!["192.0.2.0/24".parse().expect("net")];
+    let mut reqs = policies::small_requests(MIX * 7 / 10, &clients, rng);
+    reqs.extend(policies::requests(MIX / 5, &clients, rng));
+    reqs.extend(policies::small_body_requests(MIX / 10, rng));
+    reqs
+}
+
+/// Views of the requests of each batch.
+fn views(batches: &[Vec<OwnedRequest>]) -> Vec<Vec<Request<'_>>> {
+    batches
+        .iter()
+        .map(|b| b.iter().map(OwnedRequest::view).collect())
+        .collect()
 }
 
 fn config(extra: Option<&Path>) -> SecLangConfig {
@@ -88,22 +106,29 @@ fn crs_bench(c: &mut Criterion) {
     // Each iteration evaluates the next of several fresh mixes: replaying one mix would
     // let the per-thread caches (remembered members, detector verdicts) hold values real
     // traffic never repeats (paths, item ids, user agents).
-    let mut rng = Rng::new(0xC25);
-    let batches: Vec<Vec<OwnedRequest>> = (0..BATCHES).map(|_| mix(&mut rng)).collect();
-    let views: Vec<Vec<Request<'_>>> = batches
-        .iter()
-        .map(|b| b.iter().map(OwnedRequest::view).collect())
-        .collect();
-    for (name, extra) in [("pl1", None), ("pl4", Some(pl4.as_path()))] {
-        let p = policy(config(extra));
+    let fresh = |mix: fn(&mut Rng) -> Vec<OwnedRequest>| -> Vec<Vec<OwnedRequest>> {
+        let mut rng = Rng::new(0xC25);
+        (0..BATCHES).map(|_| mix(&mut rng)).collect()
+    };
+    let (large, small) = (fresh(mix), fresh(small_bodies_mix));
+    let (large, small) = (views(&large), views(&small));
+    let pl1 = policy(config(None));
+    let pl4 = policy(config(Some(pl4.as_path())));
+    for (p, name) in [(&pl1, "pl1"), (&pl4, "pl4")] {
         note(format_args!(
             "crs {name}: regexes {} MB",
             p.regex_bytes() >> 20
         ));
-        let mut g = c.benchmark_group("crs_evaluate");
-        g.throughput(Throughput::Elements(MIX as u64));
-        g.sample_size(10);
-        let mut next = views.iter().cycle();
+    }
+    let mut g = c.benchmark_group("crs_evaluate");
+    g.throughput(Throughput::Elements(MIX as u64));
+    g.sample_size(10);
+    for (p, name, batches) in [
+        (&pl1, "pl1", &large),
+        (&pl4, "pl4", &large),
+        (&pl1, "pl1_small_bodies", &small),
+    ] {
+        let mut next = batches.iter().cycle();
         g.bench_function(BenchmarkId::new("compiled", name), |b| {
             b.iter(|| {
                 for r in next.next().into_iter().flatten() {
@@ -111,8 +136,8 @@ fn crs_bench(c: &mut Criterion) {
                 }
             })
         });
-        g.finish();
     }
+    g.finish();
     let _ = std::fs::remove_dir_all(&dir);
 }
 

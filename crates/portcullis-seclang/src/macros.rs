@@ -43,6 +43,19 @@ impl MacroString {
         }
     }
 
+    /// The literal text before the first reference (all of it without one), lowercased:
+    /// what a variable name built from it starts with.
+    #[must_use]
+    pub(crate) fn literal_start(&self) -> String {
+        self.parts
+            .iter()
+            .map_while(|p| match p {
+                MacroPart::Literal(s) => Some(s.to_ascii_lowercase()),
+                MacroPart::Ref { .. } => None,
+            })
+            .collect()
+    }
+
     /// Whether it holds at least one reference.
     #[must_use]
     pub fn has_refs(&self) -> bool {

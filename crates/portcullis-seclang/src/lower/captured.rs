@@ -139,15 +139,7 @@ impl Lowering<'_> {
             .filter(|a| !own.contains(&(*a as *const Action)))
             .any(|a| match &a.kind {
                 ActionKind::SetVar(sv) if sv.collection == Collection::Tx => {
-                    let literal: String = sv
-                        .name
-                        .parts
-                        .iter()
-                        .map_while(|p| match p {
-                            MacroPart::Literal(s) => Some(s.to_ascii_lowercase()),
-                            MacroPart::Ref { .. } => None,
-                        })
-                        .collect();
+                    let literal = sv.name.literal_start();
                     let whole = sv.name.as_literal().is_some();
                     literal.starts_with(prefix) || (!whole && prefix.starts_with(&literal))
                 }
@@ -179,11 +171,14 @@ fn around_capture(m: &MacroString) -> Option<(String, String)> {
 
 /// Every `w` for which `<before>w<after>` is within `list`; `None` past [`MAX_ITEMS`].
 fn between(list: &str, before: &str, after: &str) -> Option<Vec<String>> {
-    let starts: Vec<usize> = list
-        .match_indices(before)
-        .map(|(i, _)| i + before.len())
-        .collect();
-    let ends: Vec<usize> = list.match_indices(after).map(|(i, _)| i).collect();
+    // Every occurrence, overlapping ones too (`||` twice in `|||`).
+    let at = |pat: &str| -> Vec<usize> {
+        (0..=list.len())
+            .filter(|&i| list.get(i..).is_some_and(|rest| rest.starts_with(pat)))
+            .collect()
+    };
+    let starts: Vec<usize> = at(before).iter().map(|i| i + before.len()).collect();
+    let ends = at(after);
     let mut items = Vec::new();
     for &s in &starts {
         for &e in ends.iter().filter(|&&e| e >= s) {
@@ -212,7 +207,10 @@ mod tests {
         }
         assert_eq!(items, [" ", " /if", "if", "proxy", "proxy/ ", "proxy/ /if"]);
         assert!(items.iter().all(|w| naive(w)));
-        // Overlapping delimiters: `//` wraps the empty string.
+        // Adjacent delimiters: `//` wraps the empty string.
         assert!(between("a//b", "/", "/").is_some_and(|i| i.contains(&String::new())));
+        // Overlapping ones: `||x|` starts at the second `|` of `|||`.
+        let items = between("|||x|", "||", "|").unwrap_or_default();
+        assert_eq!(items, ["", "x", "|x"]);
     }
 }

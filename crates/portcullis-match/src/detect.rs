@@ -46,6 +46,9 @@ impl Detector {
         if value.is_empty() || plain_word(value) || plain_number(value) {
             return false;
         }
+        if self == Detector::Xss && no_tag_or_value(value) {
+            return false;
+        }
         if value.len() > cache::MAX_LEN {
             return self.run(value);
         }
@@ -94,6 +97,17 @@ fn plain_word(value: &[u8]) -> bool {
         && value
             .iter()
             .all(|&b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// Whether `value` holds neither `<` nor `=`: then the XSS detector never flags it (a user
+/// agent, a path, most argument values). Reading libinjection's HTML5 tokeniser: a tag, a
+/// comment or a doctype, three of its verdicts, are tokens only the state after a `<`
+/// reaches; the other verdicts are an attribute value after a blacklisted name, and a
+/// value follows a name only across a `=` (the one value with no name before it, which
+/// the attribute contexts start with, is never one). `tests::xss_needs_a_tag_or_a_value`
+/// checks it against the library on attribute-laden text.
+fn no_tag_or_value(value: &[u8]) -> bool {
+    !value.iter().any(|&b| b == b'<' || b == b'=')
 }
 
 /// Whether `value` is a plain decimal number: digits, and at most one `.` between digits.
@@ -212,7 +226,7 @@ impl std::fmt::Display for Detector {
 
 #[cfg(test)]
 mod tests {
-    use super::Detector;
+    use super::{no_tag_or_value, Detector};
 
     /// Cases from libinjection's own test files and CRS's regression tests for 942100 and
     /// 941100, with the benign look-alikes the starter pack must let through.
@@ -389,6 +403,23 @@ mod tests {
             for d in Detector::ALL {
                 proptest::prop_assert!(!d.run(w.as_bytes()), "{} flags {:?}", d, w);
                 proptest::prop_assert_eq!(d.detect(w.as_bytes()), d.run(w.as_bytes()));
+            }
+        }
+
+        #[test]
+        fn xss_needs_a_tag_or_a_value(
+            parts in proptest::collection::vec(
+                "(on[a-z]{1,8}|style|href|src|xmlns|xlink:href|formaction|javascript:|vbscript:|data:|alert\\(1\\)|[ \t\n\"'`/>:;()#&%?!*-]|[A-Za-z0-9]{1,6}|\\x00|\\u{e9})",
+                0..12,
+            )
+        ) {
+            let v = parts.concat();
+            proptest::prop_assert!(no_tag_or_value(v.as_bytes()));
+            proptest::prop_assert!(!Detector::Xss.run(v.as_bytes()), "flags {:?}", v);
+            // With a `=` or a `<` somewhere, the library decides, as `detect` does.
+            for extra in ["=", "<", "=x ", " <a "] {
+                let w = format!("{v}{extra}{v}");
+                proptest::prop_assert_eq!(Detector::Xss.detect(w.as_bytes()), Detector::Xss.run(w.as_bytes()));
             }
         }
 

@@ -178,7 +178,8 @@ impl Run<'_, '_> {
             let Added::New(at) = walk.add(member) else {
                 return;
             };
-            if let Some(known) = memo.find(g, member) {
+            let key = memo.hash(g, member);
+            if let Some(known) = key.and_then(|h| memo.find(h, g, member)) {
                 for (k, value) in known {
                     let i = group.slots.get(k).copied().unwrap_or(u32::MAX) as usize;
                     if let (Some(buf), Some(r)) = (values.get_mut(i), ranges.get_mut(i)) {
@@ -258,10 +259,11 @@ impl Run<'_, '_> {
                 }
             }
             clean = clean && bits.iter_range(lo, hi).next().is_none();
-            if clean {
+            if let (true, Some(h)) = (clean, key) {
                 let changed = group.slots.iter().zip(&group.chains).enumerate();
                 let changed = changed.filter(|(_, (_, &chain))| chain & changes != 0);
                 memo.learn(
+                    h,
                     g,
                     member,
                     changed.filter_map(|(k, (&s, _))| {

@@ -45,15 +45,23 @@ pub(super) struct Memo {
 }
 
 impl Memo {
-    /// The first of the two entries member `member` of group `g` may be in, and its hash.
-    fn set(&mut self, g: usize, member: &str) -> (usize, u64) {
+    /// The hash member `member` of group `g` is found and learnt by (computed once for
+    /// both); `None` for a member too long to remember.
+    pub(super) fn hash(&mut self, g: usize, member: &str) -> Option<u64> {
+        if member.len() > MAX_MEMBER {
+            return None;
+        }
         if self.entries.is_empty() {
             self.seed = quickhash::seed();
             self.entries.resize_with(ENTRIES, Entry::default);
             self.offered.resize(OFFERED, 0);
         }
-        let h = quickhash::hash(self.seed ^ g as u64, member.as_bytes());
-        ((h % (ENTRIES / 2) as u64) as usize * 2, h)
+        Some(quickhash::hash(self.seed ^ g as u64, member.as_bytes()))
+    }
+
+    /// The first of the two entries a member of hash `h` may be in.
+    fn set(h: u64) -> usize {
+        (h % (ENTRIES / 2) as u64) as usize * 2
     }
 
     fn holds(&self, i: usize, g: usize, member: &str) -> bool {
@@ -63,16 +71,15 @@ impl Memo {
     }
 
     /// The values group `g`'s chains changed in `member` (slot position, value), when it is
-    /// remembered as matching nothing. A hit moves it to its set's first entry.
+    /// remembered as matching nothing; `h` is its [`Memo::hash`]. A hit moves it to its
+    /// set's first entry.
     pub(super) fn find(
         &mut self,
+        h: u64,
         g: usize,
         member: &str,
     ) -> Option<impl Iterator<Item = (usize, &str)>> {
-        if member.len() > MAX_MEMBER {
-            return None;
-        }
-        let (i, _) = self.set(g, member);
+        let i = Memo::set(h);
         let at = if self.holds(i, g, member) {
             i
         } else if self.holds(i + 1, g, member) {
@@ -95,14 +102,12 @@ impl Memo {
     /// second), when it was offered before.
     pub(super) fn learn<'v>(
         &mut self,
+        h: u64,
         g: usize,
         member: &str,
         changed: impl Iterator<Item = (usize, &'v str)>,
     ) {
-        if member.len() > MAX_MEMBER {
-            return;
-        }
-        let (i, h) = self.set(g, member);
+        let i = Memo::set(h);
         // The high half of the hash, never 0 (an empty tag), at a place the low half picks.
         let tag = (h >> 32) as u32 | 1;
         if let Some(t) = self.offered.get_mut((h as usize >> 1) % OFFERED) {
@@ -138,41 +143,62 @@ impl Memo {
 mod tests {
     use super::*;
 
+    /// [`Memo::find`] by member, hashing it first.
+    fn find<'m>(
+        m: &'m mut Memo,
+        g: usize,
+        member: &str,
+    ) -> Option<impl Iterator<Item = (usize, &'m str)> + use<'m>> {
+        let h = m.hash(g, member)?;
+        m.find(h, g, member)
+    }
+
+    /// [`Memo::learn`] by member, hashing it first.
+    fn learn<'v>(
+        m: &mut Memo,
+        g: usize,
+        member: &str,
+        changed: impl Iterator<Item = (usize, &'v str)>,
+    ) {
+        if let Some(h) = m.hash(g, member) {
+            m.learn(h, g, member, changed);
+        }
+    }
+
     #[test]
     fn remembers_members_with_their_values_per_group_and_keeps_two_per_set() {
         let mut m = Memo::default();
-        assert!(m.find(0, "a").is_none());
-        m.learn(0, "a", [(2, "A"), (5, "aa")].into_iter());
-        assert!(m.find(0, "a").is_none(), "learnt when offered again");
-        m.learn(0, "a", [(2, "A"), (5, "aa")].into_iter());
+        assert!(find(&mut m, 0, "a").is_none());
+        learn(&mut m, 0, "a", [(2, "A"), (5, "aa")].into_iter());
+        assert!(find(&mut m, 0, "a").is_none(), "learnt when offered again");
+        learn(&mut m, 0, "a", [(2, "A"), (5, "aa")].into_iter());
         for _ in 0..2 {
-            m.learn(1, "a", std::iter::empty());
+            learn(&mut m, 1, "a", std::iter::empty());
         }
-        let got: Vec<(usize, String)> = m
-            .find(0, "a")
+        let got: Vec<(usize, String)> = find(&mut m, 0, "a")
             .map(|it| it.map(|(k, v)| (k, v.to_string())).collect())
             .unwrap_or_default();
         assert_eq!(got, [(2, "A".to_string()), (5, "aa".to_string())]);
-        assert_eq!(m.find(1, "a").map(Iterator::count), Some(0));
-        assert!(m.find(2, "a").is_none());
-        assert!(m.find(0, "b").is_none());
+        assert_eq!(find(&mut m, 1, "a").map(Iterator::count), Some(0));
+        assert!(find(&mut m, 2, "a").is_none());
+        assert!(find(&mut m, 0, "b").is_none());
         // Too long to remember, or values too long to hold: not remembered.
         let long = "x".repeat(MAX_MEMBER + 1);
         let big = "y".repeat(MAX_VALUES + 1);
         for _ in 0..2 {
-            m.learn(0, &long, std::iter::empty());
-            m.learn(3, "c", [(0, big.as_str())].into_iter());
+            learn(&mut m, 0, &long, std::iter::empty());
+            learn(&mut m, 3, "c", [(0, big.as_str())].into_iter());
         }
-        assert!(m.find(0, &long).is_none());
-        assert!(m.find(3, "c").is_none());
+        assert!(find(&mut m, 0, &long).is_none());
+        assert!(find(&mut m, 3, "c").is_none());
         // Many members: each found is found with its own values.
         for i in 0..20_000 {
             let s = format!("m{}", i / 2);
-            m.learn(7, &s, [(1, s.as_str())].into_iter());
+            learn(&mut m, 7, &s, [(1, s.as_str())].into_iter());
         }
         for i in 0..10_000 {
             let s = format!("m{i}");
-            if let Some(mut it) = m.find(7, &s) {
+            if let Some(mut it) = find(&mut m, 7, &s) {
                 assert_eq!(it.next(), Some((1, s.as_str())));
                 assert_eq!(it.next(), None);
             }

@@ -69,7 +69,11 @@ impl Detector {
 
     pub(crate) fn run(self, value: &[u8]) -> bool {
         match self {
-            Detector::Sqli => libinjectionrs::detect_sqli(value).is_injection(),
+            // `detect_sqli` would fold the tokens once more after the verdict, for a
+            // fingerprint we do not read: half its cost.
+            Detector::Sqli => {
+                libinjectionrs::SqliState::new(value, libinjectionrs::SqliFlags::FLAG_NONE).detect()
+            }
             Detector::Xss => libinjectionrs::detect_xss(value).is_injection(),
         }
     }
@@ -421,6 +425,24 @@ mod tests {
                 let w = format!("{v}{extra}{v}");
                 proptest::prop_assert_eq!(Detector::Xss.detect(w.as_bytes()), Detector::Xss.run(w.as_bytes()));
             }
+        }
+
+        /// `run` skips the library's wrapper (which folds the tokens once more for a
+        /// fingerprint we do not read); the verdict is the wrapper's, in every quoting
+        /// context and dialect the detector tries (quotes, `--` and `#` comments).
+        #[test]
+        fn sqli_verdict_is_the_wrappers(
+            parts in proptest::collection::vec(
+                "(1|0x1f|'|\"|`|--|#|/\\*|\\*/|OR|AND|UNION|SELECT|FROM|WHERE|SLEEP\\(5\\)|=|<|>|\\(|\\)|,|;| |[a-z]{1,6}|@@version|\\x00)",
+                0..14,
+            )
+        ) {
+            let v = parts.concat();
+            proptest::prop_assert_eq!(
+                Detector::Sqli.run(v.as_bytes()),
+                libinjectionrs::detect_sqli(v.as_bytes()).is_injection(),
+                "{:?}", v
+            );
         }
 
         #[test]

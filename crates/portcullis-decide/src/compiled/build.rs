@@ -681,6 +681,9 @@ impl Program {
         arg_slots.sort();
         let (score_names, label_names, effects) = tally_layout(rules);
         let selections = super::select::Selections::compile(rules)?;
+        for group in &mut groups {
+            group.filter = selections.index_of(&group.of);
+        }
         let path_slot = b
             .slots
             .iter()
@@ -764,6 +767,7 @@ fn group_layout(slots: &[Term]) -> (Vec<super::Group>, Vec<Option<u32>>) {
                 parents: Vec::new(),
                 twin_parents: Vec::new(),
                 merged: None,
+                filter: None,
             }),
         }
     }

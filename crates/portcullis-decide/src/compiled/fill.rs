@@ -166,18 +166,31 @@ impl Run<'_, '_> {
         let (lo, hi) = (PatternId::new(lo), PatternId::new(hi));
         let mut clean = bits.iter_range(lo, hi).next().is_none();
         walk.start();
-        for &s in &group.slots {
-            if let (Some(v), Some(r)) = (values.get_mut(s as usize), ranges.get_mut(s as usize)) {
-                v.clear();
-                r.clear();
-            }
-        }
+        // A single field's one member cannot repeat: it is kept without looking it up.
+        let single = !group.of.is_multi();
         let mut gsc = group_scan.get_mut(g).and_then(Option::as_mut);
         let hits = group_hits.get_mut(g)?;
         let mut each = |member: &str| {
-            let Added::New(at) = walk.add(member) else {
-                return;
+            let at = if single {
+                walk.push(member)
+            } else {
+                let Added::New(at) = walk.add(member) else {
+                    return;
+                };
+                at
             };
+            // The slots keep last request's values until the group has a member (an absent
+            // one's are never read: its walk has no member).
+            if at == 0 {
+                for &s in &group.slots {
+                    if let (Some(v), Some(r)) =
+                        (values.get_mut(s as usize), ranges.get_mut(s as usize))
+                    {
+                        v.clear();
+                        r.clear();
+                    }
+                }
+            }
             let key = memo.hash(g, member);
             if let Some(known) = key.and_then(|h| memo.find(h, g, member)) {
                 for (k, value) in known {
@@ -274,8 +287,8 @@ impl Run<'_, '_> {
                 );
             }
         };
-        if group.of.is_multi() {
-            let filter = program.selections.of(&group.of);
+        if !single {
+            let filter = program.selections.get(group.filter);
             for_members(
                 req,
                 &group.of,

@@ -103,6 +103,8 @@ struct Group {
     /// no chain changes serves them all. `None` when fewer than two slots scan, or when
     /// it would not fit the regex limits (each slot then scans alone, as it would anyway).
     merged: Option<Scanner>,
+    /// Where the collection's name filter is in `Program::selections` (none: every member).
+    filter: Option<u32>,
 }
 
 pub(crate) struct Program {

@@ -71,6 +71,17 @@ impl Repeats {
         self.text.get(a as usize..b as usize)
     }
 
+    /// Adds the walk's next member without looking for an earlier occurrence (the walk of
+    /// a single field, whose one member is always new); returns its position.
+    pub(super) fn push(&mut self, member: &str) -> usize {
+        let position = self.canon.len() as u32;
+        let a = self.text.len() as u32;
+        self.text.push_str(member);
+        self.canon.push(position);
+        self.spans.push((a, self.text.len() as u32));
+        position as usize
+    }
+
     /// Adds the walk's next member.
     pub(super) fn add(&mut self, member: &str) -> Added {
         let position = self.canon.len() as u32;

@@ -77,12 +77,20 @@ impl Selections {
 
     /// The filter of a selected collection; `None` for any other field (every member kept).
     pub(super) fn of(&self, f: &Field) -> Option<&NameFilter> {
+        self.get(self.index_of(f))
+    }
+
+    /// Where [`Selections::of`] finds `f`'s filter, for [`Selections::get`]: a group looks
+    /// its own up once, when the program is built.
+    pub(super) fn index_of(&self, f: &Field) -> Option<u32> {
         let (_, selection) = f.selected();
         let selection = selection?;
-        self.0
-            .iter()
-            .find(|(s, _)| s == selection)
-            .map(|(_, filter)| filter)
+        let at = self.0.iter().position(|(s, _)| s == selection)?;
+        u32::try_from(at).ok()
+    }
+
+    pub(super) fn get(&self, at: Option<u32>) -> Option<&NameFilter> {
+        self.0.get(at? as usize).map(|(_, filter)| filter)
     }
 }
 

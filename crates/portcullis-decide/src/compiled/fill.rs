@@ -160,8 +160,8 @@ impl Run<'_, '_> {
             ..
         } = &mut *self.scratch;
         let walk = repeats.get_mut(g)?;
-        // Whether no member so far set one of the group's bits: then a member that sets
-        // none matched nothing, and is remembered.
+        // Whether no member so far set one of the group's bits: then the bits the next
+        // member sets are all its matches, and it is remembered with them.
         let (lo, hi) = program.group_preds.get(g).copied().unwrap_or((0, 0));
         let (lo, hi) = (PatternId::new(lo), PatternId::new(hi));
         let mut clean = bits.iter_range(lo, hi).next().is_none();
@@ -193,12 +193,16 @@ impl Run<'_, '_> {
             }
             let key = memo.hash(g, member);
             if let Some(known) = key.and_then(|h| memo.find(h, g, member)) {
-                for (k, value) in known {
+                for (k, value) in known.values() {
                     let i = group.slots.get(k).copied().unwrap_or(u32::MAX) as usize;
                     if let (Some(buf), Some(r)) = (values.get_mut(i), ranges.get_mut(i)) {
                         push_at(buf, r, at, value);
                     }
                 }
+                for &p in known.hits() {
+                    bits.insert(PatternId::new(lo.as_u32().saturating_add(p)));
+                }
+                clean = clean && known.hits().is_empty();
                 return;
             }
             // Which of the group's functions would change this member.
@@ -271,8 +275,10 @@ impl Run<'_, '_> {
                     scanner.scan(one, sc, bits);
                 }
             }
+            // From a clean start, the group's bits are this member's matches.
+            let learn = clean;
             clean = clean && bits.iter_range(lo, hi).next().is_none();
-            if let (true, Some(h)) = (clean, key) {
+            if let (true, Some(h)) = (learn, key) {
                 let changed = group.slots.iter().zip(&group.chains).enumerate();
                 let changed = changed.filter(|(_, (_, &chain))| chain & changes != 0);
                 memo.learn(
@@ -284,6 +290,7 @@ impl Run<'_, '_> {
                         let value = values.get(s as usize)?.get(a as usize..b as usize)?;
                         Some((k, value))
                     }),
+                    bits.iter_range(lo, hi).map(|p| p.as_u32() - lo.as_u32()),
                 );
             }
         };

@@ -1,13 +1,15 @@
-//! Members that matched nothing, remembered across requests: a browser's headers, an API's
-//! argument names and their common values come back on every request, and a member that
-//! matched none of a group's patterns once matches none again. Remembered with the values
-//! the group's chains changed, so the slots read them as if computed.
+//! Group members remembered across requests: a browser's headers, an API's argument names
+//! and their common values come back on every request, and a member gives the same values
+//! and matches the same patterns every time. Remembered with the values the group's chains
+//! changed and the group's patterns it matched, so the slots and the match bits read them
+//! as if computed and scanned.
 //!
-//! A member is learnt only when its walk had set none of the group's bits before it and
-//! still had none after it: a scanner skips patterns whose bit is already set, so a member
-//! scanned after a match might have matched one of those unseen. Each entry holds the whole
-//! member it answers for, compared byte for byte: a hash collision costs a miss, never a
-//! wrong answer. The table lives in the scratch, which is rebuilt when the program changes.
+//! A member is learnt only when its walk had set none of the group's bits before it: a
+//! scanner skips patterns whose bit is already set, so a member scanned after a match might
+//! have matched one of those unseen; from a clean start, the group's bits after it are its
+//! matches, all of them. Each entry holds the whole member it answers for, compared byte
+//! for byte: a hash collision costs a miss, never a wrong answer. The table lives in the
+//! scratch, which is rebuilt when the program changes (and pattern ids with it).
 
 use portcullis_match::quickhash;
 
@@ -15,6 +17,8 @@ use portcullis_match::quickhash;
 const MAX_MEMBER: usize = 256;
 /// Most bytes of changed values an entry holds.
 const MAX_VALUES: usize = 1024;
+/// Most patterns a remembered member matched.
+const MAX_HITS: usize = 16;
 /// Members whose first offer is kept track of.
 const OFFERED: usize = 8192;
 /// Entries, two per set: room for a JSON API's hundreds of argument names across requests.
@@ -31,6 +35,29 @@ struct Entry {
     /// `values`.
     changed: Vec<(u16, u32)>,
     values: String,
+    /// The group's patterns it matched, as offsets from the group's first predicate id.
+    hits: Vec<u32>,
+}
+
+/// A remembered member (see [`Memo::find`]).
+pub(super) struct Known<'m>(&'m Entry);
+
+impl<'m> Known<'m> {
+    /// The values the group's chains changed: (slot position, value).
+    pub(super) fn values(&self) -> impl Iterator<Item = (usize, &'m str)> + use<'m> {
+        let e = self.0;
+        let mut start = 0;
+        e.changed.iter().map(move |&(k, end)| {
+            let value = e.values.get(start..end as usize).unwrap_or_default();
+            start = end as usize;
+            (usize::from(k), value)
+        })
+    }
+
+    /// The group's patterns it matched, as offsets from the group's first predicate id.
+    pub(super) fn hits(&self) -> &'m [u32] {
+        &self.0.hits
+    }
 }
 
 /// Groups' clean members, in a two-way set-associative table under a seeded hash (the seed
@@ -70,15 +97,9 @@ impl Memo {
             .is_some_and(|e| e.group as usize == g + 1 && e.member == member)
     }
 
-    /// The values group `g`'s chains changed in `member` (slot position, value), when it is
-    /// remembered as matching nothing; `h` is its [`Memo::hash`]. A hit moves it to its
-    /// set's first entry.
-    pub(super) fn find(
-        &mut self,
-        h: u64,
-        g: usize,
-        member: &str,
-    ) -> Option<impl Iterator<Item = (usize, &str)>> {
+    /// Member `member` of group `g`, when remembered; `h` is its [`Memo::hash`]. A hit
+    /// moves it to its set's first entry.
+    pub(super) fn find(&mut self, h: u64, g: usize, member: &str) -> Option<Known<'_>> {
         let i = Memo::set(h);
         let at = if self.holds(i, g, member) {
             i
@@ -88,24 +109,20 @@ impl Memo {
         } else {
             return None;
         };
-        let e = self.entries.get(at)?;
-        let mut start = 0;
-        Some(e.changed.iter().map(move |&(k, end)| {
-            let value = e.values.get(start..end as usize).unwrap_or_default();
-            start = end as usize;
-            (usize::from(k), value)
-        }))
+        self.entries.get(at).map(Known)
     }
 
-    /// Remembers that `member` of group `g` matched nothing, with the values `changed` gives
-    /// (slot position, value), in its set's first entry (the one there moves to the
-    /// second), when it was offered before.
+    /// Remembers `member` of group `g`, with the values `changed` gives (slot position,
+    /// value) and the patterns it matched (`hits`, offsets from the group's first predicate
+    /// id), in its set's first entry (the one there moves to the second), when it was
+    /// offered before.
     pub(super) fn learn<'v>(
         &mut self,
         h: u64,
         g: usize,
         member: &str,
         changed: impl Iterator<Item = (usize, &'v str)>,
+        hits: impl Iterator<Item = u32>,
     ) {
         let i = Memo::set(h);
         // The high half of the hash, never 0 (an empty tag), at a place the low half picks.
@@ -135,6 +152,13 @@ impl Memo {
             e.values.push_str(v);
             e.changed.push((k, e.values.len() as u32));
         }
+        e.hits.clear();
+        for p in hits {
+            if e.hits.len() == MAX_HITS {
+                return;
+            }
+            e.hits.push(p);
+        }
         e.group = u32::try_from(g + 1).unwrap_or(0);
     }
 }
@@ -143,17 +167,17 @@ impl Memo {
 mod tests {
     use super::*;
 
-    /// [`Memo::find`] by member, hashing it first.
+    /// [`Memo::find`] by member, hashing it first: its changed values.
     fn find<'m>(
         m: &'m mut Memo,
         g: usize,
         member: &str,
     ) -> Option<impl Iterator<Item = (usize, &'m str)> + use<'m>> {
         let h = m.hash(g, member)?;
-        m.find(h, g, member)
+        m.find(h, g, member).map(|k| k.values())
     }
 
-    /// [`Memo::learn`] by member, hashing it first.
+    /// [`Memo::learn`] by member, hashing it first, with no matches.
     fn learn<'v>(
         m: &mut Memo,
         g: usize,
@@ -161,8 +185,28 @@ mod tests {
         changed: impl Iterator<Item = (usize, &'v str)>,
     ) {
         if let Some(h) = m.hash(g, member) {
-            m.learn(h, g, member, changed);
+            m.learn(h, g, member, changed, std::iter::empty());
         }
+    }
+
+    #[test]
+    fn remembers_the_patterns_a_member_matched() {
+        let mut m = Memo::default();
+        let hits = |m: &mut Memo, member: &str| {
+            let h = m.hash(4, member)?;
+            m.find(h, 4, member).map(|k| k.hits().to_vec())
+        };
+        for _ in 0..2 {
+            if let Some(h) = m.hash(4, "x") {
+                m.learn(h, 4, "x", std::iter::empty(), [0, 7].into_iter());
+            }
+            if let Some(h) = m.hash(4, "many") {
+                m.learn(h, 4, "many", std::iter::empty(), 0..=MAX_HITS as u32);
+            }
+        }
+        assert_eq!(hits(&mut m, "x"), Some(vec![0, 7]));
+        // More matches than an entry holds: not remembered.
+        assert_eq!(hits(&mut m, "many"), None);
     }
 
     #[test]

@@ -20,8 +20,8 @@ pub(crate) struct Run<'a, 'r> {
     pub(super) scratch: &'a mut Scratch,
     pub(super) req: &'a Request<'r>,
     pub(super) preflight: bool,
-    /// The request target, split on first use.
-    target: Option<Target<'r>>,
+    /// The request target, split (nearly every program reads it; asking is a copy).
+    target: Target<'r>,
 }
 
 impl<'a, 'r> Run<'a, 'r> {
@@ -31,26 +31,25 @@ impl<'a, 'r> Run<'a, 'r> {
         req: &'a Request<'r>,
         preflight: bool,
     ) -> Self {
+        let (path, query) = normalize::split_target(req.uri);
+        let target = Target {
+            path,
+            query,
+            style: program.path_style,
+            body: BodyFacts::default(),
+            max_body_bytes: program.body.limits.max_bytes,
+        };
         Run {
             program,
             scratch,
             req,
             preflight,
-            target: None,
+            target,
         }
     }
 
-    pub(super) fn target(&mut self) -> Target<'r> {
-        *self.target.get_or_insert_with(|| {
-            let (path, query) = normalize::split_target(self.req.uri);
-            Target {
-                path,
-                query,
-                style: self.program.path_style,
-                body: BodyFacts::default(),
-                max_body_bytes: self.program.body.limits.max_bytes,
-            }
-        })
+    pub(super) fn target(&self) -> Target<'r> {
+        self.target
     }
 
     /// The target with the body fields: the body is read first (once per request).

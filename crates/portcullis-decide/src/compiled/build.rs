@@ -980,8 +980,8 @@ action = "log"
 
     /// A member is remembered across requests with the values its chains changed and the
     /// patterns it matched: asked again, it reads the same to scanned and direct
-    /// predicates. One scanned after a match in the same walk is not remembered: its scan
-    /// skipped the patterns already matched, so its own matches are not all known.
+    /// predicates, wherever it comes in the walk (its matches are its own, not those of
+    /// the members before it, and all of them, though a scanner skips what they matched).
     #[test]
     fn members_are_remembered_with_their_values_and_matches() {
         let matched = matcher(
@@ -1005,8 +1005,9 @@ action = "log"
             assert_eq!(matched("/?p=a+b"), ["short", "scanned"]);
             assert_eq!(matched("/?q=xyz"), Vec::<String>::new());
         }
-        // After `abc` matched, neither `z ab` (whose scan may skip "ab") nor `qqq` (which
-        // the bits would credit with `abc`'s match) is learnt; alone, each reads as itself.
+        // After `abc` matched, `z ab` (whose scan into the request's bits would skip "ab")
+        // and `qqq` (which those bits would credit with `abc`'s match) are learnt with
+        // their own matches: alone, each reads as itself.
         for _ in 0..3 {
             assert_eq!(matched("/?a=abc&b=z+ab"), ["scanned", "other"]);
             assert_eq!(matched("/?a=abc&b=qqq"), ["scanned"]);

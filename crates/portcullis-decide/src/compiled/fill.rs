@@ -157,14 +157,12 @@ impl Run<'_, '_> {
             repeats,
             bytes,
             memo,
+            member_hits,
             ..
         } = &mut *self.scratch;
         let walk = repeats.get_mut(g)?;
-        // Whether no member so far set one of the group's bits: then the bits the next
-        // member sets are all its matches, and it is remembered with them.
         let (lo, hi) = program.group_preds.get(g).copied().unwrap_or((0, 0));
         let (lo, hi) = (PatternId::new(lo), PatternId::new(hi));
-        let mut clean = bits.iter_range(lo, hi).next().is_none();
         walk.start();
         // A single field's one member cannot repeat: it is kept without looking it up.
         let single = !group.of.is_multi();
@@ -202,9 +200,12 @@ impl Run<'_, '_> {
                 for &p in known.hits() {
                     bits.insert(PatternId::new(lo.as_u32().saturating_add(p)));
                 }
-                clean = clean && known.hits().is_empty();
                 return;
             }
+            // This member's matches, apart from the other members': a scanner skips the
+            // patterns already in the set it writes to, so only a set of its own holds all
+            // of them, to remember it with.
+            member_hits.clear_range(lo, hi);
             // Which of the group's functions would change this member.
             let changes = Transform::changing(member.as_bytes(), group.used);
             let shared = match (&group.merged, gsc.as_deref_mut()) {
@@ -224,14 +225,14 @@ impl Run<'_, '_> {
                         if any_hit {
                             let (lo, hi) = program.slot_preds.get(i).copied().unwrap_or((0, 0));
                             for p in hits.iter_range(PatternId::new(lo), PatternId::new(hi)) {
-                                bits.insert(p);
+                                member_hits.insert(p);
                             }
                         }
-                    } else if !twin_answered(program, group, k, bits) {
+                    } else if !twin_answered(program, group, k, member_hits) {
                         if let (Some(Some(scanner)), Some(Some(sc))) =
                             (program.scanners.get(i), scan.get_mut(i))
                         {
-                            scanner.scan(member, sc, bits);
+                            scanner.scan(member, sc, member_hits);
                         }
                     }
                     continue;
@@ -266,19 +267,19 @@ impl Run<'_, '_> {
                     continue;
                 };
                 push_at(buf, r, at, one);
-                if as_parent && twin_answered(program, group, k, bits) {
+                if as_parent && twin_answered(program, group, k, member_hits) {
                     continue;
                 }
                 if let (Some(Some(scanner)), Some(Some(sc))) =
                     (program.scanners.get(i), scan.get_mut(i))
                 {
-                    scanner.scan(one, sc, bits);
+                    scanner.scan(one, sc, member_hits);
                 }
             }
-            // From a clean start, the group's bits are this member's matches.
-            let learn = clean;
-            clean = clean && bits.iter_range(lo, hi).next().is_none();
-            if let (true, Some(h)) = (learn, key) {
+            for p in member_hits.iter_range(lo, hi) {
+                bits.insert(p);
+            }
+            if let Some(h) = key {
                 let changed = group.slots.iter().zip(&group.chains).enumerate();
                 let changed = changed.filter(|(_, (_, &chain))| chain & changes != 0);
                 memo.learn(
@@ -290,7 +291,9 @@ impl Run<'_, '_> {
                         let value = values.get(s as usize)?.get(a as usize..b as usize)?;
                         Some((k, value))
                     }),
-                    bits.iter_range(lo, hi).map(|p| p.as_u32() - lo.as_u32()),
+                    member_hits
+                        .iter_range(lo, hi)
+                        .map(|p| p.as_u32() - lo.as_u32()),
                 );
             }
         };

@@ -4,10 +4,10 @@
 //! changed and the group's patterns it matched, so the slots and the match bits read them
 //! as if computed and scanned.
 //!
-//! A member is learnt only when its walk had set none of the group's bits before it: a
-//! scanner skips patterns whose bit is already set, so a member scanned after a match might
-//! have matched one of those unseen; from a clean start, the group's bits after it are its
-//! matches, all of them. Each entry holds the whole member it answers for, compared byte
+//! A member's matches are taken from a set of its own (`Scratch::member_hits`), not from
+//! the request's bits: a scanner skips patterns already in the set it writes to, so the
+//! request's bits after a member hold the earlier members' matches and may miss some of
+//! its own. Each entry holds the whole member it answers for, compared byte
 //! for byte: a hash collision costs a miss, never a wrong answer. The table lives in the
 //! scratch, which is rebuilt when the program changes (and pattern ids with it).
 

@@ -200,8 +200,10 @@ pub struct Scratch {
     group_hits: Vec<MatchSet>,
     /// Per group: the members of its walk, which its slots' unchanged values are.
     repeats: Vec<repeats::Repeats>,
-    /// Members that matched nothing in earlier requests; kept across requests.
+    /// Group members of earlier requests, with their values and matches.
     memo: memo::Memo,
+    /// The matches of the group member being walked, apart from the other members'.
+    member_hits: MatchSet,
     ip_done: bool,
     args_done: bool,
     body_done: bool,
@@ -247,6 +249,7 @@ impl Program {
             one: String::new(),
             held: String::new(),
             one_hits: MatchSet::new(self.codes.len()),
+            member_hits: MatchSet::new(self.codes.len()),
             group_scan: self
                 .groups
                 .iter()

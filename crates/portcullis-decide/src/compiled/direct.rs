@@ -155,8 +155,9 @@ impl Run<'_, '_> {
         if self.program.reads_body {
             self.ensure_body();
         }
-        let counts = slots.map(|s| s.map_or(1, |s| self.value_count(s).max(1)));
         let [s0, s1] = slots;
+        let mut count = |s: Option<u32>| s.map_or(1, |s| self.value_count(s).max(1));
+        let counts = [count(s0), count(s1)];
         let mut any = false;
         'values: for a in 0..counts[0] {
             if !self.fresh(s0, a) {

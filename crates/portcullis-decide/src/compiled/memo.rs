@@ -31,9 +31,10 @@ struct Entry {
     /// The group, plus one (0: empty).
     group: u32,
     member: String,
-    /// Each changed value: the slot's position in the group, and where the value ends in
-    /// `values`.
-    changed: Vec<(u16, u32)>,
+    /// Each changed value: the slot's position in the group, and where the value is in
+    /// `values` (chains that give the same value share it: CRS lowercases a user agent
+    /// and then removes nothing from it in several chains).
+    changed: Vec<(u16, u32, u32)>,
     values: String,
     /// The group's patterns it matched, as offsets from the group's first predicate id.
     hits: Vec<u32>,
@@ -46,10 +47,11 @@ impl<'m> Known<'m> {
     /// The values the group's chains changed: (slot position, value).
     pub(super) fn values(&self) -> impl Iterator<Item = (usize, &'m str)> + use<'m> {
         let e = self.0;
-        let mut start = 0;
-        e.changed.iter().map(move |&(k, end)| {
-            let value = e.values.get(start..end as usize).unwrap_or_default();
-            start = end as usize;
+        e.changed.iter().map(move |&(k, start, end)| {
+            let value = e
+                .values
+                .get(start as usize..end as usize)
+                .unwrap_or_default();
             (usize::from(k), value)
         })
     }
@@ -145,12 +147,21 @@ impl Memo {
         e.changed.clear();
         e.values.clear();
         for (k, v) in changed {
+            let same = e
+                .changed
+                .iter()
+                .find(|&&(_, a, b)| e.values.get(a as usize..b as usize) == Some(v));
+            if let (Some(&(_, a, b)), Ok(k)) = (same, u16::try_from(k)) {
+                e.changed.push((k, a, b));
+                continue;
+            }
             let (Ok(k), true) = (u16::try_from(k), e.values.len() + v.len() <= MAX_VALUES) else {
                 // Too much to hold: left empty rather than partly filled.
                 return;
             };
+            let start = e.values.len() as u32;
             e.values.push_str(v);
-            e.changed.push((k, e.values.len() as u32));
+            e.changed.push((k, start, e.values.len() as u32));
         }
         e.hits.clear();
         for p in hits {
@@ -235,6 +246,21 @@ mod tests {
         }
         assert!(find(&mut m, 0, &long).is_none());
         assert!(find(&mut m, 3, "c").is_none());
+        // Chains giving the same value share it: three copies would not fit, one does.
+        let half = "z".repeat(MAX_VALUES / 2);
+        let shared = [
+            (0, half.as_str()),
+            (1, "B"),
+            (2, half.as_str()),
+            (4, half.as_str()),
+        ];
+        for _ in 0..2 {
+            learn(&mut m, 5, "d", shared.into_iter());
+        }
+        let got: Vec<(usize, &str)> = find(&mut m, 5, "d")
+            .map(Iterator::collect)
+            .unwrap_or_default();
+        assert_eq!(got, shared);
         // Many members: each found is found with its own values.
         for i in 0..20_000 {
             let s = format!("m{}", i / 2);

@@ -366,6 +366,7 @@ impl Run<'_, '_> {
     }
 
     /// How many values a slot has (computing it first): 0 when absent.
+    #[inline]
     pub(super) fn value_count(&mut self, s: u32) -> usize {
         if self.ensure_slot(s).is_none() {
             return 0;

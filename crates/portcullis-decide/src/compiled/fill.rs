@@ -103,7 +103,7 @@ impl Run<'_, '_> {
     /// Computes a term over an argument (`lower(arg["q"])`) once per value of the
     /// argument, scanning each.
     pub(super) fn fill_arg_term(&mut self, i: usize, name: &str) -> Option<()> {
-        self.fill_values(i, |query, body, tmp, arg, each| {
+        self.fill_values(i, |query, body, _, tmp, arg, each| {
             let mut pairs = normalize::QueryArgs::new(query);
             while pairs.next_value(name, tmp, arg) {
                 each(arg);
@@ -123,8 +123,8 @@ impl Run<'_, '_> {
     pub(super) fn fill_members(&mut self, i: usize, of: &Field) -> Option<()> {
         let req = self.req;
         let filter = self.program.selections.of(of);
-        self.fill_values(i, |query, body, line, arg, each| {
-            for_members(req, of, filter, query, body, line, arg, each);
+        self.fill_values(i, |query, body, headers, line, arg, each| {
+            for_members(req, of, filter, query, body, headers, line, arg, each);
         })
     }
 
@@ -151,6 +151,7 @@ impl Run<'_, '_> {
             scan,
             bits,
             body,
+            headers,
             held,
             group_scan,
             group_hits,
@@ -305,6 +306,7 @@ impl Run<'_, '_> {
                 filter,
                 target.query,
                 body,
+                headers,
                 tmp,
                 arg,
                 &mut each,
@@ -334,6 +336,7 @@ impl Run<'_, '_> {
         members: impl FnOnce(
             &str,
             &portcullis_match::body::BodyArgs,
+            &mut super::members::HeaderFields,
             &mut String,
             &mut String,
             &mut dyn FnMut(&str),
@@ -363,6 +366,7 @@ impl Run<'_, '_> {
             scan,
             bits,
             body,
+            headers,
             held,
             ..
         } = &mut *self.scratch;
@@ -382,7 +386,7 @@ impl Run<'_, '_> {
                 scanner.scan(one, sc, bits);
             }
         };
-        members(target.query, body, tmp, arg, &mut each);
+        members(target.query, body, headers, tmp, arg, &mut each);
         *state.get_mut(i)? = if r.is_empty() { 1 } else { 2 };
         Some(())
     }

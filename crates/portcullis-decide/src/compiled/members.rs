@@ -10,6 +10,59 @@ use crate::request::Request;
 use super::select::NameFilter;
 use super::{Run, Scratch};
 
+/// A request's header fields, decoded once for every walk over them (CRS walks them in
+/// four groups and counts them six times a request): each name lowercased, each value as
+/// text (bytes that are not UTF-8 replaced).
+#[derive(Default)]
+pub(super) struct HeaderFields {
+    read: bool,
+    text: String,
+    /// Per field: where its name ends and where its value ends in `text` (each name starts
+    /// where the field before ended).
+    ends: Vec<(u32, u32)>,
+}
+
+impl HeaderFields {
+    /// Forgets the fields of the request before.
+    pub(super) fn reset(&mut self) {
+        self.read = false;
+    }
+
+    /// The request's fields, (lowercased name, value), in order.
+    pub(super) fn of<'h>(
+        &'h mut self,
+        req: &Request<'_>,
+    ) -> impl Iterator<Item = (&'h str, &'h str)> + 'h {
+        if !self.read {
+            self.read = true;
+            self.text.clear();
+            self.ends.clear();
+            let (text, ends) = (&mut self.text, &mut self.ends);
+            // Offsets fit: header bytes are bounded by `max_header_bytes` before a rule
+            // runs; past `u32::MAX` a slice would read as empty, never panic.
+            let at = |t: &String| u32::try_from(t.len()).unwrap_or(u32::MAX);
+            req.headers.for_all(&mut |n, v| {
+                let start = text.len();
+                text.push_str(n);
+                if let Some(name) = text.get_mut(start..) {
+                    name.make_ascii_lowercase();
+                }
+                let name_end = at(text);
+                normalize::push_bytes_lossy(v, text);
+                ends.push((name_end, at(text)));
+            });
+        }
+        let text = &self.text;
+        let mut start = 0usize;
+        self.ends.iter().map(move |&(n, v)| {
+            let name = text.get(start..n as usize).unwrap_or_default();
+            let value = text.get(n as usize..v as usize).unwrap_or_default();
+            start = v as usize;
+            (name, value)
+        })
+    }
+}
+
 /// Calls `each` with every member of collection `of`, in order: the query's arguments,
 /// then the body's (or their names, or the body's file names or their form fields); every
 /// header field's value (or lowercased name); every cookie's value (or name). A selected
@@ -22,6 +75,7 @@ pub(super) fn for_members(
     filter: Option<&NameFilter>,
     query: &str,
     body: &portcullis_match::body::BodyArgs,
+    headers: &mut HeaderFields,
     line: &mut String,
     arg: &mut String,
     each: &mut dyn FnMut(&str),
@@ -30,19 +84,11 @@ pub(super) fn for_members(
     let (of, _) = of.selected();
     match of {
         Field::Headers | Field::HeaderNames => {
-            req.headers.for_all(&mut |n, v| {
-                if !keeps(n) {
-                    return;
+            for (n, v) in headers.of(req) {
+                if keeps(n) {
+                    each(if *of == Field::HeaderNames { n } else { v });
                 }
-                arg.clear();
-                if *of == Field::HeaderNames {
-                    arg.push_str(n);
-                    arg.make_ascii_lowercase();
-                } else {
-                    normalize::push_bytes_lossy(v, arg);
-                }
-                each(arg);
-            });
+            }
         }
         Field::Cookies | Field::CookieNames => {
             req.headers.for_each("cookie", &mut |v| {
@@ -117,9 +163,25 @@ impl Run<'_, '_> {
     pub(super) fn walk(&mut self, of: &Field, each: &mut dyn FnMut(&str)) {
         let target = self.target_for(of);
         let program = self.program;
-        let Scratch { body, tmp, arg, .. } = &mut *self.scratch;
+        let Scratch {
+            body,
+            headers,
+            tmp,
+            arg,
+            ..
+        } = &mut *self.scratch;
         let filter = program.selections.of(of);
-        for_members(self.req, of, filter, target.query, body, tmp, arg, each);
+        for_members(
+            self.req,
+            of,
+            filter,
+            target.query,
+            body,
+            headers,
+            tmp,
+            arg,
+            each,
+        );
     }
 
     /// How many members collection `of` has (after its selection), for `count(of)`.
@@ -129,11 +191,11 @@ impl Run<'_, '_> {
         // `&REQUEST_HEADERS:Host` and five others on every request).
         if matches!(of.selected().0, Field::Headers | Field::HeaderNames) {
             let filter = self.program.selections.of(of);
-            self.req.headers.for_all(&mut |name, _| {
+            for (name, _) in self.scratch.headers.of(self.req) {
                 if filter.is_none_or(|f| f.keeps(name)) {
                     n += 1;
                 }
-            });
+            }
             return n;
         }
         self.walk(of, &mut |_| n += 1);

@@ -209,6 +209,7 @@ pub struct Scratch {
     body_done: bool,
     body: portcullis_match::body::BodyArgs,
     body_facts: body::BodyFacts,
+    headers: members::HeaderFields,
     /// The request's scores and labels so far, by name index.
     scores: Vec<i64>,
     labels: Vec<bool>,
@@ -276,6 +277,7 @@ impl Program {
             body_done: false,
             body: portcullis_match::body::BodyArgs::new(),
             body_facts: body::BodyFacts::default(),
+            headers: members::HeaderFields::default(),
             scores: vec![0; self.score_names.len()],
             labels: vec![false; self.label_names.len()],
             candidates: vec![0; self.unanchored.len()],
@@ -301,6 +303,7 @@ impl Program {
         s.ip_done = false;
         s.args_done = false;
         s.body_done = false;
+        s.headers.reset();
         if !s.scores.is_empty() {
             s.scores.fill(0);
         }

@@ -54,6 +54,17 @@ pub fn hash(seed: u64, bytes: &[u8]) -> u64 {
     h ^ (h >> 33)
 }
 
+/// A hash of `h` (a [`hash`]) and a number `n`: a table of its own keyed on both (a
+/// value and the group it belongs to) without hashing the value's bytes again.
+#[must_use]
+#[inline]
+pub fn combine(h: u64, n: u64) -> u64 {
+    let mut h = fold(h ^ n.wrapping_mul(K), K);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xFF51_AFD7_ED55_8CCD);
+    h ^ (h >> 33)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,5 +85,23 @@ mod tests {
         assert_ne!(hash(s, b"a"), hash(s, b"a\0"));
         assert_ne!(hash(s, b"12345678"), hash(s, b"12345678\0"));
         assert_ne!(hash(s, b"x"), hash(s ^ 2, b"x"));
+    }
+
+    /// Every pair of a few thousand hashes and numbers combines to its own key, and its
+    /// low bits (a table's index) spread.
+    #[test]
+    fn combined_keys_differ() {
+        let s = seed();
+        let mut seen = std::collections::HashSet::new();
+        let mut low = std::collections::HashSet::new();
+        for v in 0..2000u32 {
+            let h = hash(s, v.to_string().as_bytes());
+            for g in 0..8u64 {
+                let k = combine(h, g);
+                assert!(seen.insert(k), "{v} {g}");
+                low.insert(k & 0xFFF);
+            }
+        }
+        assert!(low.len() > 3000, "{}", low.len());
     }
 }

@@ -190,7 +190,7 @@ impl Run<'_, '_> {
                     }
                 }
             }
-            let key = memo.hash(g, member);
+            let key = memo.key(g, member, walk.last_hash());
             if let Some(known) = key.and_then(|h| memo.find(h, g, member)) {
                 for (k, value) in known.values() {
                     let i = group.slots.get(k).copied().unwrap_or(u32::MAX) as usize;

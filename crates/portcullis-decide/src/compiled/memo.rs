@@ -62,11 +62,10 @@ impl<'m> Known<'m> {
     }
 }
 
-/// Groups' clean members, in a two-way set-associative table under a seeded hash (the seed
+/// Groups' members, in a two-way set-associative table under a seeded hash (the seed
 /// random per process, so no client can aim members at one set).
 #[derive(Default)]
 pub(super) struct Memo {
-    seed: u64,
     entries: Vec<Entry>,
     /// A tag of each member offered once, by hash: a member is learnt the second time it
     /// is offered, so values that never come back (ids, prices) cost no copy.
@@ -74,18 +73,18 @@ pub(super) struct Memo {
 }
 
 impl Memo {
-    /// The hash member `member` of group `g` is found and learnt by (computed once for
-    /// both); `None` for a member too long to remember.
-    pub(super) fn hash(&mut self, g: usize, member: &str) -> Option<u64> {
+    /// The key member `member` of group `g` is found and learnt by, from the member's
+    /// hash `h` (its walk's, [`quickhash::hash`] under the process's seed); `None` for a
+    /// member too long to remember.
+    pub(super) fn key(&mut self, g: usize, member: &str, h: u64) -> Option<u64> {
         if member.len() > MAX_MEMBER {
             return None;
         }
         if self.entries.is_empty() {
-            self.seed = quickhash::seed();
             self.entries.resize_with(ENTRIES, Entry::default);
             self.offered.resize(OFFERED, 0);
         }
-        Some(quickhash::hash(self.seed ^ g as u64, member.as_bytes()))
+        Some(quickhash::combine(h, g as u64))
     }
 
     /// The first of the two entries a member of hash `h` may be in.
@@ -99,7 +98,7 @@ impl Memo {
             .is_some_and(|e| e.group as usize == g + 1 && e.member == member)
     }
 
-    /// Member `member` of group `g`, when remembered; `h` is its [`Memo::hash`]. A hit
+    /// Member `member` of group `g`, when remembered; `h` is its [`Memo::key`]. A hit
     /// moves it to its set's first entry.
     pub(super) fn find(&mut self, h: u64, g: usize, member: &str) -> Option<Known<'_>> {
         let i = Memo::set(h);
@@ -178,13 +177,22 @@ impl Memo {
 mod tests {
     use super::*;
 
+    /// [`Memo::key`], hashing the member as its walk would.
+    fn hash(m: &mut Memo, g: usize, member: &str) -> Option<u64> {
+        m.key(
+            g,
+            member,
+            quickhash::hash(quickhash::seed(), member.as_bytes()),
+        )
+    }
+
     /// [`Memo::find`] by member, hashing it first: its changed values.
     fn find<'m>(
         m: &'m mut Memo,
         g: usize,
         member: &str,
     ) -> Option<impl Iterator<Item = (usize, &'m str)> + use<'m>> {
-        let h = m.hash(g, member)?;
+        let h = hash(m, g, member)?;
         m.find(h, g, member).map(|k| k.values())
     }
 
@@ -195,7 +203,7 @@ mod tests {
         member: &str,
         changed: impl Iterator<Item = (usize, &'v str)>,
     ) {
-        if let Some(h) = m.hash(g, member) {
+        if let Some(h) = hash(m, g, member) {
             m.learn(h, g, member, changed, std::iter::empty());
         }
     }
@@ -204,14 +212,14 @@ mod tests {
     fn remembers_the_patterns_a_member_matched() {
         let mut m = Memo::default();
         let hits = |m: &mut Memo, member: &str| {
-            let h = m.hash(4, member)?;
+            let h = hash(m, 4, member)?;
             m.find(h, 4, member).map(|k| k.hits().to_vec())
         };
         for _ in 0..2 {
-            if let Some(h) = m.hash(4, "x") {
+            if let Some(h) = hash(&mut m, 4, "x") {
                 m.learn(h, 4, "x", std::iter::empty(), [0, 7].into_iter());
             }
-            if let Some(h) = m.hash(4, "many") {
+            if let Some(h) = hash(&mut m, 4, "many") {
                 m.learn(h, 4, "many", std::iter::empty(), 0..=MAX_HITS as u32);
             }
         }

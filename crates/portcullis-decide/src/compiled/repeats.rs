@@ -34,6 +34,8 @@ pub(super) struct Repeats {
     /// Per position: the first occurrence's position, and where its text is in `text`.
     canon: Vec<u32>,
     spans: Vec<(u32, u32)>,
+    /// The hash of the member added last.
+    last_hash: u64,
 }
 
 impl Repeats {
@@ -71,9 +73,18 @@ impl Repeats {
         self.text.get(a as usize..b as usize)
     }
 
+    /// The hash of the member added last (for the cross-request memo's key).
+    pub(super) fn last_hash(&self) -> u64 {
+        self.last_hash
+    }
+
     /// Adds the walk's next member without looking for an earlier occurrence (the walk of
     /// a single field, whose one member is always new); returns its position.
     pub(super) fn push(&mut self, member: &str) -> usize {
+        if self.seed == 0 {
+            self.seed = quickhash::seed();
+        }
+        self.last_hash = quickhash::hash(self.seed, member.as_bytes());
         let position = self.canon.len() as u32;
         let a = self.text.len() as u32;
         self.text.push_str(member);
@@ -89,6 +100,7 @@ impl Repeats {
             self.grow();
         }
         let h = quickhash::hash(self.seed, member.as_bytes());
+        self.last_hash = h;
         let mask = self.table.len().saturating_sub(1);
         let mut at = h as usize & mask;
         while let Some(&(walk, d)) = self.table.get(at) {

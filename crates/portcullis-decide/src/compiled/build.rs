@@ -918,7 +918,7 @@ action = "forbid"
     }
 
     /// A chain scanning its parent's very patterns is its twin: a member the outer function
-    /// leaves alone is not scanned again while the parent matched nothing, and still
+    /// leaves alone is not scanned again when the parent did not match it, and still
     /// matches when the function makes it match, or when the parent matched.
     #[test]
     fn a_twin_chain_skips_only_what_its_parent_answered() {

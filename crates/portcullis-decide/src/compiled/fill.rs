@@ -404,8 +404,8 @@ fn push_at(buf: &mut String, r: &mut Vec<(u32, u32)>, at: usize, value: &str) {
 }
 
 /// Whether slot `k` of `group`, given its parent's value, need not be scanned: its parent
-/// scans the very same patterns (see `Group::twin_parents`) and matched nothing so far, so
-/// this value matches nothing either.
+/// scans the very same patterns (see `Group::twin_parents`) and matched nothing in this
+/// member (`bits`: the member's own matches), so the same value matches nothing either.
 fn twin_answered(
     program: &super::Program,
     group: &super::Group,

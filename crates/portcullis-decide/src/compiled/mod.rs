@@ -96,8 +96,8 @@ struct Group {
     parents: Vec<Option<(usize, portcullis_rules::Transform)>>,
     /// Per slot: its parent's slot when the parent scans the very same patterns (CRS's
     /// `multiMatch` scans one regex after each function of a chain): a member the outer
-    /// function leaves alone gives both the same value, so while the parent matched no
-    /// member, this one cannot match it either and is not scanned.
+    /// function leaves alone gives both the same value, so when the parent did not match
+    /// it, this one cannot either and is not scanned.
     twin_parents: Vec<Option<u32>>,
     /// Every pattern of the group's slots (their predicate ids): one scan of a member that
     /// no chain changes serves them all. `None` when fewer than two slots scan, or when

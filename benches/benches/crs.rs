@@ -27,24 +27,16 @@ const MIX: usize = 1000;
 /// per-thread caches hold.
 const BATCHES: usize = 16;
 
-/// The request mix: browser page loads (most), API calls with query strings, JSON bodies
-/// (~3.6 KB, 170 arguments) of which 5 % carry an attack.
-fn mix(rng: &mut Rng) -> Vec<OwnedRequest> {
+/// The request mix: browser page loads (most), API calls with query strings, and a tenth
+/// of bodies from `bodies`: JSON orders (`json_requests`: ~3.6 KB, 170 arguments, 5 % of
+/// them an attack) for the bench's mix, or small form and JSON bodies
+/// (`small_body_requests`: 100 to 400 bytes) for the mix the issue describes.
+fn mix(rng: &mut Rng, bodies: fn(usize, &mut Rng) -> Vec<OwnedRequest>) -> Vec<OwnedRequest> {
     // Some clients come from this documentation range (the generators' blocklist).
     let clients: Vec<ipnet::IpNet> = vec!["192.0.2.0/24".parse().expect("net")];
     let mut reqs = policies::small_requests(MIX * 7 / 10, &clients, rng);
     reqs.extend(policies::requests(MIX / 5, &clients, rng));
-    reqs.extend(policies::json_requests(MIX / 10, rng));
-    reqs
-}
-
-/// The mix the issue describes: the same page loads and API calls, and small form and
-/// JSON bodies (100 to 400 bytes) instead of the 3.6 KB orders.
-fn small_bodies_mix(rng: &mut Rng) -> Vec<OwnedRequest> {
-    let clients: Vec<ipnet::IpNet> = vec!["192.0.2.0/24".parse().expect("net")];
-    let mut reqs = policies::small_requests(MIX * 7 / 10, &clients, rng);
-    reqs.extend(policies::requests(MIX / 5, &clients, rng));
-    reqs.extend(policies::small_body_requests(MIX / 10, rng));
+    reqs.extend(bodies(MIX / 10, rng));
     reqs
 }
 
@@ -106,11 +98,14 @@ fn crs_bench(c: &mut Criterion) {
     // Each iteration evaluates the next of several fresh mixes: replaying one mix would
     // let the per-thread caches (remembered members, detector verdicts) hold values real
     // traffic never repeats (paths, item ids, user agents).
-    let fresh = |mix: fn(&mut Rng) -> Vec<OwnedRequest>| -> Vec<Vec<OwnedRequest>> {
+    let fresh = |bodies: fn(usize, &mut Rng) -> Vec<OwnedRequest>| -> Vec<Vec<OwnedRequest>> {
         let mut rng = Rng::new(0xC25);
-        (0..BATCHES).map(|_| mix(&mut rng)).collect()
+        (0..BATCHES).map(|_| mix(&mut rng, bodies)).collect()
     };
-    let (large, small) = (fresh(mix), fresh(small_bodies_mix));
+    let (large, small) = (
+        fresh(policies::json_requests),
+        fresh(policies::small_body_requests),
+    );
     let (large, small) = (views(&large), views(&small));
     let pl1 = policy(config(None));
     let pl4 = policy(config(Some(pl4.as_path())));

@@ -641,29 +641,17 @@ pub fn small_body_requests(n: usize, rng: &mut Rng) -> Vec<OwnedRequest> {
                     ),
                 ),
             };
-            OwnedRequest {
-                id: None,
-                client_ip: Some(IpAddr::V4(Ipv4Addr::new(198, 51, 100, (i % 250) as u8))),
-                method: "POST".to_string(),
-                uri: uri.to_string(),
-                version: Some("HTTP/1.1".to_string()),
-                headers: vec![
-                    ("host".into(), "shop.example".into()),
-                    (
-                        "user-agent".into(),
-                        "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
-                            .into(),
-                    ),
-                    ("content-type".into(), content_type.into()),
-                    ("cookie".into(), format!("session={:x}", rng.next_u64())),
-                ],
-                auth: Auth::default(),
-                geo_country: None,
-                attrs: Vec::new(),
-                time: Some(Duration::from_secs(1_800_000_000 + i as u64)),
-                body: Some(body.into_bytes()),
-                response: None,
-            }
+            let headers = vec![
+                ("host".into(), "shop.example".into()),
+                (
+                    "user-agent".into(),
+                    "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0".into(),
+                ),
+                ("content-type".into(), content_type.into()),
+                ("cookie".into(), format!("session={:x}", rng.next_u64())),
+            ];
+            let client = Ipv4Addr::new(198, 51, 100, (i % 250) as u8);
+            post(i, client, uri, headers, Auth::default(), body)
         })
         .collect()
 }
@@ -707,27 +695,42 @@ pub fn json_requests(n: usize, rng: &mut Rng) -> Vec<OwnedRequest> {
                 "Please leave the parcel with the neighbour if nobody is home.".to_string()
             };
             let _ = write!(body, "]}}, \"comment\": {}}}", serde_json_string(&comment));
-            OwnedRequest {
-                id: None,
-                client_ip: Some(IpAddr::V4(Ipv4Addr::new(203, 0, 113, (i % 250) as u8))),
-                method: "POST".to_string(),
-                uri: "/api/v1/orders".to_string(),
-                version: Some("HTTP/1.1".to_string()),
-                headers: vec![
-                    ("host".into(), "shop.example".into()),
-                    ("user-agent".into(), "okhttp/4.12.0".into()),
-                    ("content-type".into(), "application/json".into()),
-                    ("authorization".into(), "Bearer t".into()),
-                ],
-                auth: Auth::authenticated(format!("u{}", i % 50)),
-                geo_country: None,
-                attrs: Vec::new(),
-                time: Some(Duration::from_secs(1_800_000_000 + i as u64)),
-                body: Some(body.into_bytes()),
-                response: None,
-            }
+            let headers = vec![
+                ("host".into(), "shop.example".into()),
+                ("user-agent".into(), "okhttp/4.12.0".into()),
+                ("content-type".into(), "application/json".into()),
+                ("authorization".into(), "Bearer t".into()),
+            ];
+            let client = Ipv4Addr::new(203, 0, 113, (i % 250) as u8);
+            let auth = Auth::authenticated(format!("u{}", i % 50));
+            post(i, client, "/api/v1/orders", headers, auth, body)
         })
         .collect()
+}
+
+/// The `i`-th POST of a body generator: from `client`, to `uri`, carrying `body`.
+fn post(
+    i: usize,
+    client: Ipv4Addr,
+    uri: &str,
+    headers: Vec<(String, String)>,
+    auth: Auth,
+    body: String,
+) -> OwnedRequest {
+    OwnedRequest {
+        id: None,
+        client_ip: Some(IpAddr::V4(client)),
+        method: "POST".to_string(),
+        uri: uri.to_string(),
+        version: Some("HTTP/1.1".to_string()),
+        headers,
+        auth,
+        geo_country: None,
+        attrs: Vec::new(),
+        time: Some(Duration::from_secs(1_800_000_000 + i as u64)),
+        body: Some(body.into_bytes()),
+        response: None,
+    }
 }
 
 /// A JSON string literal.

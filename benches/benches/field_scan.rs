@@ -22,9 +22,10 @@ const REGEX_PERCENT: u64 = 10;
 
 /// Every pattern as a regex in one `RegexSet`.
 fn regex_set(patterns: &[Pattern]) -> (regex::RegexSet, Vec<PatternId>) {
-    let texts: Vec<String> = patterns
+    // A detector has no regex: the corpus has none, and the set leaves any out.
+    let (texts, ids): (Vec<String>, Vec<PatternId>) = patterns
         .iter()
-        .map(|p| {
+        .filter_map(|p| {
             let flags = if p.case_insensitive {
                 // Literal kinds are ASCII case-insensitive; (?i-u) is that.
                 if p.kind == PatternKind::Regex {
@@ -41,16 +42,17 @@ fn regex_set(patterns: &[Pattern]) -> (regex::RegexSet, Vec<PatternId>) {
                 PatternKind::StartsWith => format!("^{}", regex_escape(&p.text)),
                 PatternKind::EndsWith => format!("{}$", regex_escape(&p.text)),
                 PatternKind::Equals => format!("^{}$", regex_escape(&p.text)),
+                PatternKind::Detect(_) => return None,
             };
-            format!("{flags}(?:{body})")
+            Some((format!("{flags}(?:{body})"), p.id))
         })
-        .collect();
+        .unzip();
     let set = regex::RegexSetBuilder::new(&texts)
         .size_limit(256 << 20)
         .dfa_size_limit(16 << 20)
         .build()
         .expect("corpus regexes fit the raised limits");
-    (set, patterns.iter().map(|p| p.id).collect())
+    (set, ids)
 }
 
 /// The literals (any kind) in one ASCII case-insensitive automaton.

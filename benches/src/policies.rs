@@ -107,14 +107,14 @@ pub fn large_policy(rng: &mut Rng) -> (String, Vec<IpNet>) {
             PatternKind::EndsWith => "ends_with",
             PatternKind::Equals => "==",
             PatternKind::Regex => "matches",
+            PatternKind::Detect(d) => {
+                let when = format!("{}({lhs})", d.name());
+                rule(&mut t, &format!("agent-{i}"), &when, "forbid", "");
+                continue;
+            }
         };
-        rule(
-            &mut t,
-            &format!("agent-{i}"),
-            &format!("{lhs} {op} {}", quote(&text)),
-            "forbid",
-            "",
-        );
+        let when = format!("{lhs} {op} {}", quote(&text));
+        rule(&mut t, &format!("agent-{i}"), &when, "forbid", "");
     }
     for i in 0..200 {
         let area = AREAS[i % AREAS.len()];

@@ -3,7 +3,7 @@
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use portcullis_match::{MatchSet, NaiveScanner, PatternId, PatternKind, ScannerBuilder};
+use portcullis_match::{Detector, MatchSet, NaiveScanner, PatternId, PatternKind, ScannerBuilder};
 
 #[derive(Arbitrary, Debug)]
 struct Input {
@@ -18,11 +18,13 @@ fuzz_target!(|input: Input| {
     let mut fast = ScannerBuilder::new();
     let mut naive = NaiveScanner::new();
     for (kind, text, ci, id) in &input.patterns {
-        let kind = match kind % 5 {
+        let kind = match kind % 7 {
             0 => PatternKind::Contains,
             1 => PatternKind::StartsWith,
             2 => PatternKind::EndsWith,
             3 => PatternKind::Equals,
+            4 => PatternKind::Detect(Detector::Sqli),
+            5 => PatternKind::Detect(Detector::Xss),
             _ => PatternKind::Regex,
         };
         let id = PatternId::new(u32::from(*id % 64));

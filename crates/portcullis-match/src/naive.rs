@@ -154,6 +154,7 @@ impl NaiveScanner {
             (PatternKind::Equals, _) => hay == p.text,
             (PatternKind::Regex, Some(re)) => re.is_match(hay),
             (PatternKind::Regex, None) => false,
+            (PatternKind::Detect(d), _) => d.run(haystack.as_bytes()),
         }
     }
 

@@ -4,7 +4,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use portcullis_match::{
-    IpTableBuilder, MatchSet, NaiveIpTable, NaiveScanner, PatternId, PatternKind, ScannerBuilder,
+    Detector, IpTableBuilder, MatchSet, NaiveIpTable, NaiveScanner, PatternId, PatternKind,
+    ScannerBuilder,
 };
 use proptest::prelude::*;
 
@@ -284,6 +285,36 @@ proptest! {
             .iter()
             .zip(&flips)
             .map(|((_, _, text, _), &flip)| if flip { text.to_ascii_uppercase() } else { text.clone() })
+            .collect();
+        check_scanner(&patterns, &haystacks)?;
+    }
+
+    /// Detectors beside literals and regexes, ids shared between them, over text that
+    /// is sometimes an injection: a detector's bit is its verdict on the field, however
+    /// many patterns share the detector or the id.
+    #[test]
+    fn detectors_match_naive(
+        patterns in prop::collection::vec(
+            (0u32..6, prop::sample::select(vec![
+                PatternKind::Detect(Detector::Sqli),
+                PatternKind::Detect(Detector::Xss),
+                PatternKind::Contains,
+                PatternKind::Regex,
+            ]), prop::sample::select(vec!["'", "or", "<", "^1", "script"])),
+            0..10),
+        haystacks in prop::collection::vec(
+            prop::collection::vec(
+                prop::sample::select(vec![
+                    "1", "'", " OR ", "=", "<script>", "alert(1)", "<img src=x onerror=", ">",
+                    "--", "(", ")", "\"", "a", " ", "union select ", "Mozilla/5.0 ",
+                ]),
+                0..8,
+            ).prop_map(|parts| parts.concat()),
+            1..20),
+    ) {
+        let patterns: Vec<_> = patterns
+            .into_iter()
+            .map(|(id, kind, text)| (id, kind, text.to_string(), false))
             .collect();
         check_scanner(&patterns, &haystacks)?;
     }

@@ -156,6 +156,16 @@ impl Builder<'_> {
                 });
                 Formula::Pred(i as u32)
             }
+            // A detector's verdict on a value is scanned with the value, like a pattern:
+            // remembered with the member, and an anchor for the rule.
+            PredKind::Test(Term::Detect(d, inner)) if is_slot_term(inner) => {
+                let d = *d;
+                let i = self.add_pred(k, rule, |b| Class::Scan {
+                    slot: b.slot(inner),
+                    patterns: vec![(PatternKind::Detect(d), String::new(), false)],
+                });
+                Formula::Pred(i as u32)
+            }
             PredKind::Compare {
                 lhs,
                 op: op @ (CmpOp::Eq | CmpOp::Ne),

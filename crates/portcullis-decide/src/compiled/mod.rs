@@ -4,8 +4,9 @@
 //! Compilation:
 //! - each distinct string-valued term a predicate reads (`path`, `lower(header["x"])`,
 //!   `path_segment(1)`…) is a *slot*: computed at most once per request into a reused buffer;
-//! - every literal, list and regex predicate on a slot goes into that slot's `Scanner`, with
-//!   the predicate's id as pattern id; predicate ids of one slot are contiguous;
+//! - every literal, list, regex and detector predicate on a slot goes into that slot's
+//!   `Scanner`, with the predicate's id as pattern id; predicate ids of one slot are
+//!   contiguous;
 //! - every `ip in <list>` predicate is answered by one `IpTable` holding all IP lists;
 //! - the rest (`has`, `len`, `present`, field-to-field comparisons…) are evaluated directly;
 //! - each rule gets an *anchor* when its condition implies one of a set of scanned

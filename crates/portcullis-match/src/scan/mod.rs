@@ -39,7 +39,7 @@ use regex_automata::{hybrid, meta};
 use regex_automata::{Input, PatternSet};
 
 use crate::error::{ScanError, ScanErrorKind};
-use crate::{MatchSet, PatternId};
+use crate::{Detector, MatchSet, PatternId};
 
 use equals::{Equals, EqualsBuilder};
 use literals::{Anchor, Literals, LiteralsBuilder};
@@ -61,6 +61,10 @@ pub enum PatternKind {
     /// The regex matches somewhere in the field (an unanchored search;
     /// regex-automata syntax, Unicode-aware by default).
     Regex,
+    /// The detector flags the field as an injection ([`Detector::detect`]); the
+    /// pattern text and case flag are not read. Scanned with the field, a
+    /// detector's verdict is a bit like any pattern's.
+    Detect(Detector),
 }
 
 /// Size limits of a [`Scanner`], checked by [`ScannerBuilder::build`].
@@ -220,6 +224,7 @@ impl ScannerBuilder {
         let mut gated = RegexesBuilder::default();
         let mut ungated = RegexesBuilder::default();
         let mut always = Vec::new();
+        let mut detectors: Vec<(Detector, Vec<PatternId>)> = Vec::new();
         let mut max_id = None;
         for p in &self.patterns {
             if p.text.len() > limits.max_pattern_len {
@@ -232,6 +237,13 @@ impl ScannerBuilder {
                 ));
             }
             max_id = max_id.max(Some(p.id));
+            if let PatternKind::Detect(d) = p.kind {
+                match detectors.iter_mut().find(|(e, _)| *e == d) {
+                    Some((_, ids)) => ids.push(p.id),
+                    None => detectors.push((d, vec![p.id])),
+                }
+                continue;
+            }
             let lowered;
             let (kind, text, ci) = match p.kind {
                 PatternKind::Regex => {
@@ -296,6 +308,10 @@ impl ScannerBuilder {
             equals: equals.build(),
             ungated,
             gated: gated.build_each(&limits, ungated_bytes, cache)?,
+            detectors: detectors
+                .into_iter()
+                .map(|(d, ids)| (d, ids.into_boxed_slice()))
+                .collect(),
             max_id,
         })
     }
@@ -320,6 +336,8 @@ pub struct Scanner {
     /// Regexes run, each on its own, only when the literal pass saw one of
     /// their gates.
     gated: Box<[Gated]>,
+    /// Each detector run, once a scan, with the ids of its patterns.
+    detectors: Box<[(Detector, Box<[PatternId]>)]>,
     max_id: Option<PatternId>,
 }
 
@@ -439,6 +457,11 @@ impl Scanner {
                 }
             }
             scratch.candidates.clear();
+        }
+        for (d, ids) in self.detectors.iter() {
+            if !ids.iter().all(|&id| out.contains(id)) && d.detect(haystack.as_bytes()) {
+                out.extend(ids.iter().copied());
+            }
         }
     }
 }

@@ -752,7 +752,7 @@ fn single_func(t: &Term) -> Option<(Transform, &Term)> {
 
 /// The groups of slots over one collection or one single field (see [`super::Group`],
 /// their merged scanners still to build) and each slot's group. A field read by one term
-/// only needs none.
+/// is a group of one: its walk keeps repeats apart and remembers members across requests.
 fn group_layout(slots: &[Term]) -> (Vec<super::Group>, Vec<Option<u32>>) {
     let mut groups: Vec<super::Group> = Vec::new();
     let mut slot_group = vec![None; slots.len()];
@@ -781,7 +781,6 @@ fn group_layout(slots: &[Term]) -> (Vec<super::Group>, Vec<Option<u32>>) {
             }),
         }
     }
-    groups.retain(|g| g.slots.len() >= 2);
     let depth = |mut t: &Term| {
         let mut d = 0;
         while let Term::Func(_, inner) = t {
@@ -887,7 +886,7 @@ mod tests {
     use super::Program;
 
     /// Terms over one collection are one group with a merged scanner; a collection read
-    /// through one term needs no group.
+    /// through one term is a group of one, without.
     #[test]
     fn chains_over_one_collection_share_a_merged_scan() {
         let rules = RuleSet::parse(
@@ -909,12 +908,15 @@ action = "forbid"
         )
         .expect("parses");
         let p = Program::compile(&rules).expect("compiles");
-        assert_eq!(p.groups.len(), 1, "{:?}", p.groups);
+        assert_eq!(p.groups.len(), 2, "{:?}", p.groups);
         let g = &p.groups[0];
         assert_eq!(g.of, portcullis_rules::Field::Args);
         assert_eq!(g.slots.len(), 3);
         assert!(g.merged.is_some());
-        assert!(p.slot_group.iter().filter(|g| g.is_none()).count() >= 1);
+        let g = &p.groups[1];
+        assert_eq!(g.of, portcullis_rules::Field::Cookies);
+        assert_eq!(g.slots.len(), 1);
+        assert!(g.merged.is_none());
     }
 
     /// The ids of the rules of `toml` that a GET of `uri` matches, in order.

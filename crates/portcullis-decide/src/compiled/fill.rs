@@ -118,16 +118,6 @@ impl Run<'_, '_> {
         })
     }
 
-    /// Computes a term over a collection (`args`, `lower(arg_names)`…) once per member,
-    /// scanning each.
-    pub(super) fn fill_members(&mut self, i: usize, of: &Field) -> Option<()> {
-        let req = self.req;
-        let filter = self.program.selections.of(of);
-        self.fill_values(i, |query, body, headers, line, arg, each| {
-            for_members(req, of, filter, query, body, headers, line, arg, each);
-        })
-    }
-
     /// Fills every slot of group `g` (the terms over one collection, or one field) in one
     /// walk over the members. A member every chain of the group leaves unchanged (most are:
     /// no `%`, no `&`, no `\\`…) is scanned once, by the group's merged scanner, and each

@@ -203,7 +203,7 @@ impl Run<'_, '_> {
     }
 
     /// The names of a collection's members (those its selection keeps), in the order
-    /// `fill_members` gives its values.
+    /// its group's walk gives its values.
     pub(super) fn member_names(&mut self, of: &Field) -> Vec<String> {
         let mut names = Vec::new();
         let req = self.req;

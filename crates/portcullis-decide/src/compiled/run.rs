@@ -11,7 +11,7 @@ use crate::request::Request;
 
 use super::body::{self, BodyFacts};
 use super::repeats::{Repeats, UNCHANGED};
-use super::terms::{base_arg, collection, compute, set_single, Target};
+use super::terms::{base_arg, compute, set_single, Target};
 use super::{Code, Formula, Program, Scratch, Source};
 
 /// One request's evaluation over a program.
@@ -254,11 +254,6 @@ impl Run<'_, '_> {
                 (None, t) if base_arg(t).is_some() => {
                     let name = base_arg(t).unwrap_or_default();
                     self.fill_arg_term(i, name);
-                }
-                (None, t) if collection(t).is_some() => {
-                    if let Some(of) = collection(t) {
-                        self.fill_members(i, of);
-                    }
                 }
                 (None, Term::PathSegment(n)) => {
                     let n = *n;

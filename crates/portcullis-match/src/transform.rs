@@ -764,21 +764,31 @@ fn is_space_char(c: char) -> bool {
     c.is_ascii() && is_space(c as u8) || c == '\u{a0}'
 }
 
-/// Whitespace removed (`with` = None) or each run of it made `with`.
+/// Whitespace removed (`with` = None) or each run of it made `with`. Byte by byte, the
+/// text between runs copied whole: the only whitespace outside ASCII is U+00A0, which
+/// UTF-8 writes `C2 A0` (and `C2` only ever starts a character).
 fn whitespace(input: &str, with: Option<u8>, out: &mut Vec<u8>) {
-    let mut in_run = false;
-    for c in input.chars() {
-        if is_space_char(c) {
-            if let (Some(w), false) = (with, in_run) {
-                out.push(w);
-            }
-            in_run = true;
+    let s = input.as_bytes();
+    let (mut i, mut copied, mut in_run) = (0, 0, false);
+    while let Some(&b) = s.get(i) {
+        let width = if is_space(b) {
+            1
+        } else if b == 0xC2 && s.get(i + 1) == Some(&0xA0) {
+            2
         } else {
-            let mut buf = [0u8; 4];
-            out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
             in_run = false;
+            i += 1;
+            continue;
+        };
+        out.extend_from_slice(s.get(copied..i).unwrap_or_default());
+        if let (Some(w), false) = (with, in_run) {
+            out.push(w);
         }
+        in_run = true;
+        i += width;
+        copied = i;
     }
+    out.extend_from_slice(s.get(copied..).unwrap_or_default());
 }
 
 fn replace_comments(s: &[u8], out: &mut Vec<u8>) {
@@ -840,16 +850,30 @@ fn normalize_path(s: &[u8], windows: bool, out: &mut Vec<u8>) {
 }
 
 fn cmd_line(s: &[u8], out: &mut Vec<u8>) {
+    let special = |b: &u8| {
+        matches!(
+            b,
+            b'"' | b'\'' | b'\\' | b'^' | b' ' | b',' | b';' | b'\t' | b'\r' | b'\n' | b'/' | b'('
+        )
+    };
     let mut space = false;
-    for &b in s {
+    let mut rest = s;
+    loop {
+        // The bytes up to the next special one, lowercased in one go.
+        let n = rest.iter().position(special).unwrap_or(rest.len());
+        let Some((plain, tail)) = rest.split_at_checked(n) else {
+            return;
+        };
+        if !plain.is_empty() {
+            out.extend(plain.iter().map(u8::to_ascii_lowercase));
+            space = false;
+        }
+        let Some((&b, tail)) = tail.split_first() else {
+            return;
+        };
+        rest = tail;
         match b {
             b'"' | b'\'' | b'\\' | b'^' => {}
-            b' ' | b',' | b';' | b'\t' | b'\r' | b'\n' => {
-                if !space {
-                    out.push(b' ');
-                    space = true;
-                }
-            }
             b'/' | b'(' => {
                 if space {
                     out.pop();
@@ -858,8 +882,10 @@ fn cmd_line(s: &[u8], out: &mut Vec<u8>) {
                 out.push(b);
             }
             _ => {
-                out.push(b.to_ascii_lowercase());
-                space = false;
+                if !space {
+                    out.push(b' ');
+                    space = true;
+                }
             }
         }
     }

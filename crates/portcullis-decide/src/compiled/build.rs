@@ -693,7 +693,20 @@ impl Program {
         let selections = super::select::Selections::compile(rules)?;
         for group in &mut groups {
             group.filter = selections.index_of(&group.of);
+            group.reads_body = group.of.reads_body();
         }
+        let count_filters = codes
+            .iter()
+            .map(|c| match c {
+                Code::Direct(PredKind::Compare { lhs, rhs, .. }, _) => {
+                    [lhs, rhs].map(|t| match t {
+                        Term::Count(of) => selections.index_of(of),
+                        _ => None,
+                    })
+                }
+                _ => [None; 2],
+            })
+            .collect();
         let path_slot = b
             .slots
             .iter()
@@ -720,6 +733,7 @@ impl Program {
             group_preds,
             slot_group,
             selections,
+            count_filters,
             path_slot,
             path_style: crate::policy::path_style(&rules.settings),
             body: super::body::BodyPolicy {
@@ -778,6 +792,7 @@ fn group_layout(slots: &[Term]) -> (Vec<super::Group>, Vec<Option<u32>>) {
                 twin_parents: Vec::new(),
                 merged: None,
                 filter: None,
+                reads_body: false,
             }),
         }
     }

@@ -103,10 +103,17 @@ impl Run<'_, '_> {
             .map(|(n, _)| n.as_str())
     }
 
-    fn int_of(&mut self, t: &Term, slot: Option<u32>, k: usize) -> Option<i64> {
+    /// An integer operand; `filter`: where the selection of a `count(x[…])` is.
+    fn int_of(
+        &mut self,
+        t: &Term,
+        slot: Option<u32>,
+        k: usize,
+        filter: Option<u32>,
+    ) -> Option<i64> {
         match t {
             Term::Int(n) => Some(*n),
-            Term::Count(of) => Some(self.count(of)),
+            Term::Count(of) => Some(self.count(of, filter)),
             Term::Field(Field::Score(name)) => Some(self.score(name)),
             Term::Field(Field::BodyLength) => Some(
                 self.req
@@ -192,8 +199,14 @@ impl Run<'_, '_> {
                 let eq = match lhs.ty() {
                     Type::Str => self.string_eq(lhs, rhs, slots, k),
                     Type::Int => {
-                        let a = self.int_of(lhs, slots[0], k[0]);
-                        let b = self.int_of(rhs, slots[1], k[1]);
+                        let [fa, fb] = self
+                            .program
+                            .count_filters
+                            .get(id as usize)
+                            .copied()
+                            .unwrap_or_default();
+                        let a = self.int_of(lhs, slots[0], k[0], fa);
+                        let b = self.int_of(rhs, slots[1], k[1], fb);
                         let (Some(a), Some(b)) = (a, b) else {
                             return false;
                         };

@@ -128,7 +128,11 @@ impl Run<'_, '_> {
     pub(super) fn fill_group(&mut self, g: usize) -> Option<()> {
         let program = self.program;
         let group = program.groups.get(g)?;
-        let target = self.target_for(&group.of);
+        let target = if group.reads_body {
+            self.target_with_body()
+        } else {
+            self.target()
+        };
         let req = self.req;
         let Scratch {
             values,

@@ -184,13 +184,14 @@ impl Run<'_, '_> {
         );
     }
 
-    /// How many members collection `of` has (after its selection), for `count(of)`.
-    pub(super) fn count(&mut self, of: &Field) -> i64 {
+    /// How many members collection `of` has (after its selection, whose filter is at
+    /// `filter` in the program's selections), for `count(of)`.
+    pub(super) fn count(&mut self, of: &Field, filter: Option<u32>) -> i64 {
         let mut n = 0i64;
+        let filter = self.program.selections.get(filter);
         // Header fields are counted by name, their values left undecoded (CRS counts
         // `&REQUEST_HEADERS:Host` and five others on every request).
         if matches!(of.selected().0, Field::Headers | Field::HeaderNames) {
-            let filter = self.program.selections.of(of);
             for (name, _) in self.scratch.headers.of(self.req) {
                 if filter.is_none_or(|f| f.keeps(name)) {
                     n += 1;

@@ -106,6 +106,8 @@ struct Group {
     merged: Option<Scanner>,
     /// Where the collection's name filter is in `Program::selections` (none: every member).
     filter: Option<u32>,
+    /// Whether `of` is read from the body (which is then read first).
+    reads_body: bool,
 }
 
 pub(crate) struct Program {
@@ -140,6 +142,9 @@ pub(crate) struct Program {
     group_preds: Vec<(u32, u32)>,
     /// The selections of selected collections, compiled.
     selections: select::Selections,
+    /// Per predicate: where the filter of each side's `count(x[…])` is in `selections`,
+    /// looked up once when the program is built.
+    count_filters: Vec<[Option<u32>; 2]>,
     slot_group: Vec<Option<u32>>,
     /// Slots holding a plain `arg["name"]`, sorted by name: filled together in one pass
     /// over the query string.

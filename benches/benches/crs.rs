@@ -27,7 +27,8 @@ const MIX: usize = 1000;
 /// per-thread caches hold.
 const BATCHES: usize = 16;
 
-/// The request mix: browser page loads (most), API calls with query strings, and a tenth
+/// The request mix: browser page loads (most, their Chrome agents as Chrome sends them:
+/// see `policies::reduce_chrome_agents`), API calls with query strings, and a tenth
 /// of bodies from `bodies`: JSON orders (`json_requests`: ~3.6 KB, 170 arguments, 5 % of
 /// them an attack) for the bench's mix, or small form and JSON bodies
 /// (`small_body_requests`: 100 to 400 bytes) for the mix the issue describes.
@@ -37,6 +38,7 @@ fn mix(rng: &mut Rng, bodies: fn(usize, &mut Rng) -> Vec<OwnedRequest>) -> Vec<O
     let mut reqs = policies::small_requests(MIX * 7 / 10, &clients, rng);
     reqs.extend(policies::requests(MIX / 5, &clients, rng));
     reqs.extend(bodies(MIX / 10, rng));
+    policies::reduce_chrome_agents(&mut reqs);
     reqs
 }
 

@@ -1,6 +1,6 @@
 //! CRS at paranoia level 1 over the `crs` bench's request mix, in a loop, for profilers
 //! (`valgrind --tool=callgrind --toggle-collect='portcullis_decide::policy::Policy::evaluate'`):
-//! `profile_crs ROUNDS [small|browser|json|bodies] [same]`.
+//! `profile_crs ROUNDS [small|browser|json|bodies] [same] [unique]`.
 use std::path::Path;
 
 use portcullis_benches::corpus::Rng;
@@ -29,13 +29,19 @@ fn main() {
     let policy = Policy::compile(lowered.rules).expect("compiles");
     let mut rng = Rng::new(0xC25);
     let clients: Vec<ipnet::IpNet> = vec!["192.0.2.0/24".parse().expect("net")];
-    // The bench's mix, or one part of it: `small`, `browser` or `json` (second argument).
-    let part = std::env::args().nth(2).unwrap_or_default();
+    let args: Vec<String> = std::env::args().skip(2).collect();
+    let has = |a: &str| args.iter().any(|x| x == a);
+    // The bench's mix, or one part of it: `small`, `browser` or `json`.
+    let part = ["small", "browser", "json", "bodies"]
+        .into_iter()
+        .find(|p| has(p))
+        .unwrap_or_default();
     // Each round is a fresh batch of the mix (or of one part): values unique to a request
     // (paths, item ids, user agents) do not come back, as in real traffic, and only what
     // real traffic repeats (header names, a client's headers, an API's argument names)
-    // does. `same` as third argument replays the first batch instead.
-    let same = std::env::args().nth(3).as_deref() == Some("same");
+    // does. `same` replays the first batch instead. Chrome's agents are reduced as in the
+    // bench (`policies::reduce_chrome_agents`), unless `unique`: every agent new.
+    let same = has("same");
     let mut batches = Vec::new();
     for round in 0..rounds {
         if same && round > 0 {
@@ -54,6 +60,9 @@ fn main() {
         // Not in the mix: the small form and JSON bodies the mix asks for.
         if part == "bodies" {
             reqs.extend(policies::small_body_requests(10, &mut rng));
+        }
+        if !has("unique") {
+            policies::reduce_chrome_agents(&mut reqs);
         }
         batches.push(reqs);
     }

@@ -281,15 +281,15 @@ fn evaluate_allocates_nothing_in_the_steady_state() {
     ];
     // The counter works: the reference evaluator allocates.
     assert!(allocations_during(|| drop(policy.evaluate_reference(&cases[0].0))) > 0);
-    // Warm up: scratch buffers grow to their working size, the rate-limit key is created,
-    // and members are remembered (the second time they are seen in a row: another member
-    // offered in between may take its turn), each case as it is measured below.
+    // Each case warmed up right before it is measured: scratch buffers grow to their
+    // working size, the rate-limit key is created, and its members are remembered (the
+    // second time they are seen; members sharing a set of the table take turns in its two
+    // entries, each growing to the largest it held, which takes a few rounds). The cases
+    // before it may have taken its members' places.
     for (req, want) in &cases {
-        for _ in 0..3 {
+        for _ in 0..10 {
             assert_eq!(policy.evaluate(req).verdict(), *want, "{req:?}");
         }
-    }
-    for (req, want) in &cases {
         let n = allocations_during(|| {
             for _ in 0..100 {
                 let d = policy.evaluate(req);

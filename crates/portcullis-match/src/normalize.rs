@@ -106,20 +106,13 @@ fn incomplete_tail(bytes: &[u8]) -> usize {
 }
 
 /// Appends bytes as UTF-8, each invalid sequence replaced by U+FFFD, without allocating.
-pub(crate) fn push_lossy(mut bytes: &[u8], out: &mut String) {
-    loop {
-        match std::str::from_utf8(bytes) {
-            Ok(s) => {
-                out.push_str(s);
-                return;
-            }
-            Err(e) => {
-                let (good, rest) = bytes.split_at(e.valid_up_to());
-                out.push_str(std::str::from_utf8(good).unwrap_or_default());
-                out.push('\u{FFFD}');
-                let skip = e.error_len().unwrap_or(rest.len()).max(1);
-                bytes = rest.get(skip..).unwrap_or_default();
-            }
+pub(crate) fn push_lossy(bytes: &[u8], out: &mut String) {
+    // One pass: decoded binary (`base64_decode` of a plain word) is mostly invalid, and
+    // validating the rest again after each bad sequence made it quadratic.
+    for chunk in bytes.utf8_chunks() {
+        out.push_str(chunk.valid());
+        if !chunk.invalid().is_empty() {
+            out.push('\u{FFFD}');
         }
     }
 }
@@ -710,5 +703,23 @@ mod tests {
         assert_eq!(h, "example.com");
         normalize_host("[::1]:80", &mut h);
         assert_eq!(h, "[::1]");
+    }
+
+    proptest::proptest! {
+        /// Invalid sequences are replaced as the standard library replaces them: one
+        /// U+FFFD for each maximal invalid subpart.
+        #[test]
+        fn lossy_text_is_the_standard_librarys(
+            bytes in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    b'a', b' ', 0x80, 0xbf, 0xc2, 0xa0, 0xe2, 0x82, 0xac, 0xf0, 0x9f, 0xff,
+                ]),
+                0..24,
+            ),
+        ) {
+            let mut out = String::from("kept:");
+            push_lossy(&bytes, &mut out);
+            proptest::prop_assert_eq!(out, format!("kept:{}", String::from_utf8_lossy(&bytes)));
+        }
     }
 }

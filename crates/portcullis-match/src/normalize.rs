@@ -107,9 +107,22 @@ fn incomplete_tail(bytes: &[u8]) -> usize {
 
 /// Appends bytes as UTF-8, each invalid sequence replaced by U+FFFD, without allocating.
 pub(crate) fn push_lossy(bytes: &[u8], out: &mut String) {
-    // One pass: decoded binary (`base64_decode` of a plain word) is mostly invalid, and
-    // validating the rest again after each bad sequence made it quadratic.
-    for chunk in bytes.utf8_chunks() {
+    // Valid text (nearly all) through the validator's fast path; past the first invalid
+    // sequence, one pass over the rest: decoded binary (`base64_decode` of a plain word)
+    // is mostly invalid, and validating the rest again after each made it quadratic.
+    let valid = match std::str::from_utf8(bytes) {
+        Ok(s) => {
+            out.push_str(s);
+            return;
+        }
+        Err(e) => e.valid_up_to(),
+    };
+    let (head, rest) = (bytes.get(..valid), bytes.get(valid..));
+    out.push_str(
+        head.and_then(|h| std::str::from_utf8(h).ok())
+            .unwrap_or_default(),
+    );
+    for chunk in rest.unwrap_or_default().utf8_chunks() {
         out.push_str(chunk.valid());
         if !chunk.invalid().is_empty() {
             out.push('\u{FFFD}');

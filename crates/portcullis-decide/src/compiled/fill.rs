@@ -141,7 +141,7 @@ impl Run<'_, '_> {
             tmp2,
             arg,
             one,
-            state,
+            group_state,
             scan,
             bits,
             body,
@@ -313,11 +313,8 @@ impl Run<'_, '_> {
                 each(arg);
             }
         }
-        let present = walk.count() > 0;
-        for &s in &group.slots {
-            if let Some(st) = state.get_mut(s as usize) {
-                *st = if present { 2 } else { 1 };
-            }
+        if let Some(st) = group_state.get_mut(g) {
+            *st = if walk.count() > 0 { 2 } else { 1 };
         }
         Some(())
     }

@@ -182,8 +182,11 @@ pub struct Scratch {
     bits: MatchSet,
     /// Per slot, the scratch of its scanner (`None`: the slot has no scanner).
     scan: Vec<Option<ScanScratch>>,
-    /// Per slot: 0 not computed, 1 absent, 2 present (and scanned when it has a scanner).
+    /// Per slot outside a group: 0 not computed, 1 absent, 2 present (and scanned when it
+    /// has a scanner).
     state: Vec<u8>,
+    /// The same per group, for all its slots: a fill sets one byte, not one per chain.
+    group_state: Vec<u8>,
     /// Per slot: its values, one after the other (one value, except for a term on an
     /// argument repeated in the query), and where each one is in it.
     values: Vec<String>,
@@ -248,6 +251,7 @@ impl Program {
                 .map(|s| s.as_ref().map(Scanner::scratch))
                 .collect(),
             state: vec![0; self.slots.len()],
+            group_state: vec![0; self.groups.len()],
             values: vec![String::new(); self.slots.len()],
             ranges: vec![Vec::new(); self.slots.len()],
             tmp: String::new(),
@@ -305,6 +309,9 @@ impl Program {
         // An empty slice would still cost a call to memset.
         if !s.state.is_empty() {
             s.state.fill(0);
+        }
+        if !s.group_state.is_empty() {
+            s.group_state.fill(0);
         }
         s.ip_done = false;
         s.args_done = false;

@@ -239,10 +239,19 @@ impl Run<'_, '_> {
         self.value_at(s, 0)
     }
 
+    /// Slot `i`'s state: 0 not computed, 1 absent, 2 present (its group's, for a group
+    /// slot); `None` past the last slot.
+    fn state(&self, i: usize) -> Option<u8> {
+        match self.program.slot_group.get(i)? {
+            Some(g) => self.scratch.group_state.get(*g as usize).copied(),
+            None => self.scratch.state.get(i).copied(),
+        }
+    }
+
     /// Computes a slot's value (and scans it) once per request.
     pub(super) fn compute_slot(&mut self, s: u32) -> Option<()> {
         let i = s as usize;
-        if self.scratch.state.get(i).copied()? == 0 {
+        if self.state(i)? == 0 {
             let slot_term = self.program.slots.get(i)?;
             // A group's slots (a collection's terms, or a single field's) fill together.
             let group = self.program.slot_group.get(i).copied().flatten();
@@ -281,7 +290,7 @@ impl Run<'_, '_> {
                 _ => {}
             }
         }
-        if self.scratch.state.get(i).copied()? == 0 {
+        if self.state(i)? == 0 {
             if let Some(&Some((parent, f))) = self.program.single_parents.get(i) {
                 return self.apply_to_parent(i, parent, f);
             }
@@ -313,6 +322,7 @@ impl Run<'_, '_> {
     /// first), and scans it.
     fn apply_to_parent(&mut self, i: usize, parent: u32, f: Transform) -> Option<()> {
         self.compute_slot(parent);
+        let present = self.state(parent as usize) == Some(2);
         let Scratch {
             values,
             ranges,
@@ -325,7 +335,6 @@ impl Run<'_, '_> {
         } = &mut *self.scratch;
         let mut buf = std::mem::take(values.get_mut(i)?);
         buf.clear();
-        let present = state.get(parent as usize) == Some(&2);
         let value = slot_value(self.program, values, ranges, repeats, parent as usize, 0);
         if let Some(value) = value.filter(|_| present) {
             f.apply(value, &mut buf, bytes);
@@ -338,7 +347,7 @@ impl Run<'_, '_> {
     /// The `k`-th value of a computed slot (`None` past the last, or when absent).
     pub(super) fn value_at(&self, s: u32, k: usize) -> Option<&str> {
         let i = s as usize;
-        if self.scratch.state.get(i) != Some(&2) {
+        if self.state(i) != Some(2) {
             return None;
         }
         let Scratch {

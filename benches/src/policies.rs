@@ -492,11 +492,11 @@ pub fn small_requests(n: usize, blocklist: &[IpNet], rng: &mut Rng) -> Vec<Owned
 }
 
 /// Rewrites each request's Chrome user agent as Chrome has sent it since its user-agent
-/// reduction (version 101): `Chrome/MAJOR.0.0.0`, the build numbers frozen, so the
-/// agents of real traffic repeat (Firefox and Safari send `MAJOR.0` and `17.x` already). [`corpus::user_agents`]
-/// draws the build numbers at random, so that every agent is new: the harder case for
-/// a cache of values, which the other benches keep. The CRS mix, meant to be realistic,
-/// freezes them.
+/// reduction (version 101): `Chrome/MAJOR.0.0.0`, the build numbers frozen, so the agents
+/// of real traffic repeat (Firefox and Safari send `MAJOR.0` and `17.x` already).
+/// [`corpus::user_agents`] draws the build numbers at random, so that every agent is new:
+/// the harder case for a cache of values, which the other benches keep. The CRS mix, meant
+/// to be realistic, freezes them.
 pub fn reduce_chrome_agents(reqs: &mut [OwnedRequest]) {
     for r in reqs {
         for (name, value) in &mut r.headers {

@@ -13,7 +13,8 @@ calls to it.
   prefixes. Build one with [`IpTableBuilder`].
 * [`Scanner`] holds every pattern applied to one request field
   ([`PatternKind`]: contains, starts with, ends with, equals, regex, each
-  case-sensitive or not; and the injection detectors, see [`Detector`]). One [`scan`](Scanner::scan) of the field sets, in a
+  case-sensitive or not, and the injection detectors of [`Detector`]). One
+  [`scan`](Scanner::scan) of the field sets, in a
   [`MatchSet`], the id of every pattern it satisfies: the literals share one
   aho-corasick automaton, the regexes one regex-automata regex, and a regex
   that needs a literal to match runs only when the literal pass saw it.

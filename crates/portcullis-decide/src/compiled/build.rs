@@ -901,7 +901,7 @@ mod tests {
     use super::Program;
 
     /// Terms over one collection are one group with a merged scanner; a collection read
-    /// through one term is a group of one, without.
+    /// through one term is a group of one, without a merged scanner.
     #[test]
     fn chains_over_one_collection_share_a_merged_scan() {
         let rules = RuleSet::parse(

@@ -421,7 +421,9 @@ impl Scanner {
     /// already set stay set, so one set can collect several fields.
     ///
     /// Allocates nothing once `scratch` is warm and `out` has room for
-    /// [`max_id`](Scanner::max_id) (see [`match_set`](Scanner::match_set)).
+    /// [`max_id`](Scanner::max_id) (see [`match_set`](Scanner::match_set)),
+    /// but in a detector: libinjection's tokenizer allocates on the values it
+    /// runs on (plain words and numbers, and values it already judged, skip it).
     pub fn scan(&self, haystack: &str, scratch: &mut ScanScratch, out: &mut MatchSet) {
         for &id in self.always.iter() {
             out.insert(id);

@@ -695,12 +695,16 @@ impl Program {
             group.filter = selections.index_of(&group.of);
             group.reads_body = group.of.reads_body();
         }
-        let count_filters = codes
+        let int_operands = codes
             .iter()
             .map(|c| match c {
                 Code::Direct(PredKind::Compare { lhs, rhs, .. }, _) => {
                     [lhs, rhs].map(|t| match t {
                         Term::Count(of) => selections.index_of(of),
+                        Term::Field(Field::Score(name)) => score_names
+                            .binary_search_by(|n| n.as_str().cmp(name))
+                            .ok()
+                            .and_then(|i| u32::try_from(i).ok()),
                         _ => None,
                     })
                 }
@@ -733,7 +737,7 @@ impl Program {
             group_preds,
             slot_group,
             selections,
-            count_filters,
+            int_operands,
             path_slot,
             path_style: crate::policy::path_style(&rules.settings),
             body: super::body::BodyPolicy {

@@ -73,16 +73,6 @@ impl Run<'_, '_> {
         }
     }
 
-    /// The request's score `name` so far (0 when no rule added to it).
-    fn score(&self, name: &str) -> i64 {
-        let names = &self.program.score_names;
-        names
-            .binary_search_by(|n| n.as_str().cmp(name))
-            .ok()
-            .and_then(|i| self.scratch.scores.get(i).copied())
-            .unwrap_or(0)
-    }
-
     /// Whether a rule that matched so far attached label `name`.
     fn has_label(&self, name: &str) -> bool {
         let names = &self.program.label_names;
@@ -103,18 +93,16 @@ impl Run<'_, '_> {
             .map(|(n, _)| n.as_str())
     }
 
-    /// An integer operand; `filter`: where the selection of a `count(x[…])` is.
-    fn int_of(
-        &mut self,
-        t: &Term,
-        slot: Option<u32>,
-        k: usize,
-        filter: Option<u32>,
-    ) -> Option<i64> {
+    /// An integer operand; `at`: its index in the program (`Program::int_operands`).
+    fn int_of(&mut self, t: &Term, slot: Option<u32>, k: usize, at: Option<u32>) -> Option<i64> {
         match t {
             Term::Int(n) => Some(*n),
-            Term::Count(of) => Some(self.count(of, filter)),
-            Term::Field(Field::Score(name)) => Some(self.score(name)),
+            Term::Count(of) => Some(self.count(of, at)),
+            // A score no rule adds to is not among the names: 0.
+            Term::Field(Field::Score(_)) => Some(
+                at.and_then(|i| self.scratch.scores.get(i as usize).copied())
+                    .unwrap_or(0),
+            ),
             Term::Field(Field::BodyLength) => Some(
                 self.req
                     .body
@@ -201,7 +189,7 @@ impl Run<'_, '_> {
                     Type::Int => {
                         let [fa, fb] = self
                             .program
-                            .count_filters
+                            .int_operands
                             .get(id as usize)
                             .copied()
                             .unwrap_or_default();

@@ -142,9 +142,10 @@ pub(crate) struct Program {
     group_preds: Vec<(u32, u32)>,
     /// The selections of selected collections, compiled.
     selections: select::Selections,
-    /// Per predicate: where the filter of each side's `count(x[…])` is in `selections`,
-    /// looked up once when the program is built.
-    count_filters: Vec<[Option<u32>; 2]>,
+    /// Per predicate, each integer side's index, looked up once when the program is
+    /// built: where a `count(x[…])`'s filter is in `selections`, or a score in
+    /// `score_names`.
+    int_operands: Vec<[Option<u32>; 2]>,
     slot_group: Vec<Option<u32>>,
     /// Slots holding a plain `arg["name"]`, sorted by name: filled together in one pass
     /// over the query string.

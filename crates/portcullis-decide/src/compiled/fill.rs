@@ -103,7 +103,7 @@ impl Run<'_, '_> {
     /// Computes a term over an argument (`lower(arg["q"])`) once per value of the
     /// argument, scanning each.
     pub(super) fn fill_arg_term(&mut self, i: usize, name: &str) -> Option<()> {
-        self.fill_values(i, |query, body, _, tmp, arg, each| {
+        self.fill_values(i, |query, body, tmp, arg, each| {
             let mut pairs = normalize::QueryArgs::new(query);
             while pairs.next_value(name, tmp, arg) {
                 each(arg);
@@ -327,7 +327,6 @@ impl Run<'_, '_> {
         members: impl FnOnce(
             &str,
             &portcullis_match::body::BodyArgs,
-            &mut super::members::HeaderFields,
             &mut String,
             &mut String,
             &mut dyn FnMut(&str),
@@ -357,7 +356,6 @@ impl Run<'_, '_> {
             scan,
             bits,
             body,
-            headers,
             held,
             ..
         } = &mut *self.scratch;
@@ -377,7 +375,7 @@ impl Run<'_, '_> {
                 scanner.scan(one, sc, bits);
             }
         };
-        members(target.query, body, headers, tmp, arg, &mut each);
+        members(target.query, body, tmp, arg, &mut each);
         *state.get_mut(i)? = if r.is_empty() { 1 } else { 2 };
         Some(())
     }

@@ -161,8 +161,14 @@ pub(super) fn for_members(
 impl Run<'_, '_> {
     /// Calls `each` with every member of collection `of` (after its selection).
     pub(super) fn walk(&mut self, of: &Field, each: &mut dyn FnMut(&str)) {
+        let filter = self.program.selections.index_of(of);
+        self.walk_with(of, filter, each);
+    }
+
+    /// [`Run::walk`], the selection's filter being at `filter` in the program's selections.
+    fn walk_with(&mut self, of: &Field, filter: Option<u32>, each: &mut dyn FnMut(&str)) {
         let target = self.target_for(of);
-        let program = self.program;
+        let filter = self.program.selections.get(filter);
         let Scratch {
             body,
             headers,
@@ -170,7 +176,6 @@ impl Run<'_, '_> {
             arg,
             ..
         } = &mut *self.scratch;
-        let filter = program.selections.of(of);
         for_members(
             self.req,
             of,
@@ -188,18 +193,7 @@ impl Run<'_, '_> {
     /// `filter` in the program's selections), for `count(of)`.
     pub(super) fn count(&mut self, of: &Field, filter: Option<u32>) -> i64 {
         let mut n = 0i64;
-        let filter = self.program.selections.get(filter);
-        // Header fields are counted by name, their values left undecoded (CRS counts
-        // `&REQUEST_HEADERS:Host` and five others on every request).
-        if matches!(of.selected().0, Field::Headers | Field::HeaderNames) {
-            for (name, _) in self.scratch.headers.of(self.req) {
-                if filter.is_none_or(|f| f.keeps(name)) {
-                    n += 1;
-                }
-            }
-            return n;
-        }
-        self.walk(of, &mut |_| n += 1);
+        self.walk_with(of, filter, &mut |_| n += 1);
         n
     }
 

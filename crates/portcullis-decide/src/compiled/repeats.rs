@@ -81,9 +81,6 @@ impl Repeats {
     /// Adds the walk's next member without looking for an earlier occurrence (the walk of
     /// a single field, whose one member is always new); returns its position.
     pub(super) fn push(&mut self, member: &str) -> usize {
-        if self.seed == 0 {
-            self.seed = quickhash::seed();
-        }
         self.last_hash = quickhash::hash(self.seed, member.as_bytes());
         let position = self.canon.len() as u32;
         let a = self.text.len() as u32;

@@ -691,9 +691,11 @@ impl Program {
         arg_slots.sort();
         let (score_names, label_names, effects) = tally_layout(rules);
         let selections = super::select::Selections::compile(rules)?;
+        let mut watched = super::members::WatchedHeaders::default();
         for group in &mut groups {
             group.filter = selections.index_of(&group.of);
             group.reads_body = group.of.reads_body();
+            group.origin = super::members::Origin::of(&group.of, &mut watched);
         }
         let int_operands = codes
             .iter()
@@ -735,6 +737,7 @@ impl Program {
             arg_slots,
             groups,
             group_preds,
+            watched,
             slot_group,
             selections,
             int_operands,
@@ -797,6 +800,7 @@ fn group_layout(slots: &[Term]) -> (Vec<super::Group>, Vec<Option<u32>>) {
                 merged: None,
                 filter: None,
                 reads_body: false,
+                origin: None,
             }),
         }
     }

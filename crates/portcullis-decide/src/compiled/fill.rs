@@ -128,6 +128,13 @@ impl Run<'_, '_> {
     pub(super) fn fill_group(&mut self, g: usize) -> Option<()> {
         let program = self.program;
         let group = program.groups.get(g)?;
+        // Over a header the request lacks, or the body's members without a body: no
+        // member, known without a walk.
+        if group.origin.is_some_and(|o| self.lacks(o)) {
+            self.scratch.repeats.get_mut(g)?.start();
+            *self.scratch.group_state.get_mut(g)? = 1;
+            return Some(());
+        }
         let target = if group.reads_body {
             self.target_with_body()
         } else {

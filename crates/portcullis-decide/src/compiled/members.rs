@@ -63,6 +63,102 @@ impl HeaderFields {
     }
 }
 
+/// Where every member of a collection (or a single field) comes from, when a request can
+/// be seen to lack it at a glance: its group then has no member, known without a walk.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Origin {
+    /// One header (a bit of `Program::watched`): `header["referer"]`, the cookies.
+    Header(u8),
+    /// The body's parsed members (files, multipart headers, XML, form fields).
+    Body,
+}
+
+impl Origin {
+    /// The origin of field `of`'s members, its header watched from now on.
+    pub(super) fn of(of: &Field, watched: &mut WatchedHeaders) -> Option<Origin> {
+        let name = match of.selected().0 {
+            Field::Header(name) => name,
+            Field::UserAgent => "user-agent",
+            Field::Cookie(_) | Field::Cookies | Field::CookieNames => "cookie",
+            Field::Files
+            | Field::FileFields
+            | Field::PartHeaders
+            | Field::XmlText
+            | Field::XmlAttrs
+            | Field::BodyArgs
+            | Field::BodyArgNames => return Some(Origin::Body),
+            _ => return None,
+        };
+        watched.watch(name).map(Origin::Header)
+    }
+}
+
+/// The headers groups are read from alone, up to 64, and which of them a request has,
+/// found in one pass over its fields.
+#[derive(Debug, Default)]
+pub(super) struct WatchedHeaders {
+    /// Lowercase.
+    names: Vec<String>,
+    /// Per name length (the last entry: that length or more), the names of it as bits.
+    by_len: [u64; 32],
+}
+
+impl WatchedHeaders {
+    /// The bit of header `name`, watched from now on; `None` past 64 names.
+    fn watch(&mut self, name: &str) -> Option<u8> {
+        let k = match self.names.iter().position(|n| n == name) {
+            Some(k) => k,
+            None if self.names.len() < 64 => {
+                let k = self.names.len();
+                self.names.push(name.to_owned());
+                if let Some(m) = self.by_len.get_mut(name.len().min(31)) {
+                    *m |= 1 << k;
+                }
+                k
+            }
+            None => return None,
+        };
+        u8::try_from(k).ok()
+    }
+
+    /// The bits of the watched headers `req` has.
+    fn present(&self, req: &Request<'_>) -> u64 {
+        let mut present = 0u64;
+        req.headers.for_all(&mut |n, _| {
+            let mut m = self.by_len.get(n.len().min(31)).copied().unwrap_or(0) & !present;
+            while m != 0 {
+                let k = m.trailing_zeros();
+                m &= m - 1;
+                if self
+                    .names
+                    .get(k as usize)
+                    .is_some_and(|w| w.eq_ignore_ascii_case(n))
+                {
+                    present |= 1 << k;
+                }
+            }
+        });
+        present
+    }
+}
+
+impl Run<'_, '_> {
+    /// Whether the request lacks `origin`, so a field from it has no member.
+    pub(super) fn lacks(&mut self, origin: Origin) -> bool {
+        match origin {
+            Origin::Header(bit) => {
+                let (req, watched) = (self.req, &self.program.watched);
+                let present = *self
+                    .scratch
+                    .watched
+                    .get_or_insert_with(|| watched.present(req));
+                present & (1 << bit) == 0
+            }
+            Origin::Body => self.req.body.is_none_or(<[u8]>::is_empty),
+        }
+    }
+}
+
 /// Calls `each` with every member of collection `of`, in order: the query's arguments,
 /// then the body's (or their names, or the body's file names or their form fields); every
 /// header field's value (or lowercased name); every cookie's value (or name). A selected

@@ -108,6 +108,8 @@ struct Group {
     filter: Option<u32>,
     /// Whether `of` is read from the body (which is then read first).
     reads_body: bool,
+    /// Where every member of `of` comes from, when a request can be seen to lack it.
+    origin: Option<members::Origin>,
 }
 
 pub(crate) struct Program {
@@ -140,6 +142,8 @@ pub(crate) struct Program {
     groups: Vec<Group>,
     /// Predicate ids of each group's slots (contiguous).
     group_preds: Vec<(u32, u32)>,
+    /// The headers groups are read from alone.
+    watched: members::WatchedHeaders,
     /// The selections of selected collections, compiled.
     selections: select::Selections,
     /// Per predicate, each integer side's index, looked up once when the program is
@@ -220,6 +224,8 @@ pub struct Scratch {
     body: portcullis_match::body::BodyArgs,
     body_facts: body::BodyFacts,
     headers: members::HeaderFields,
+    /// Which of `Program::watched` the request has, once a group asked.
+    watched: Option<u64>,
     /// The request's scores and labels so far, by name index.
     scores: Vec<i64>,
     labels: Vec<bool>,
@@ -289,6 +295,7 @@ impl Program {
             body: portcullis_match::body::BodyArgs::new(),
             body_facts: body::BodyFacts::default(),
             headers: members::HeaderFields::default(),
+            watched: None,
             scores: vec![0; self.score_names.len()],
             labels: vec![false; self.label_names.len()],
             candidates: vec![0; self.unanchored.len()],
@@ -318,6 +325,7 @@ impl Program {
         s.args_done = false;
         s.body_done = false;
         s.headers.reset();
+        s.watched = None;
         if !s.scores.is_empty() {
             s.scores.fill(0);
         }

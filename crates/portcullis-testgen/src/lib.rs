@@ -181,6 +181,8 @@ pub const OTHER: &[&str] = &[
     "count(args) > 2",
     "count(args[/^a/]) == len(arg[\"a\"])",
     "count(headers[\"x-a\"]) == 0",
+    "count(headers[\"x-a\"]) > 1",
+    "count(headers[\"X-A\", \"host\"]) == 2",
     "count(cookies[not /^c/]) >= 1",
     "count(query_arg_names) == count(body_args)",
     "count(file_fields) > 0",

@@ -14,7 +14,7 @@ use portcullis_rules::{
 use crate::policy::CompileError;
 
 use super::anchors::{anchors, Anchors};
-use super::{Code, Formula, Program};
+use super::{Code, Formula, IntOperand, Program};
 
 fn key<T: std::fmt::Debug>(t: &T) -> String {
     format!("{t:?}")
@@ -702,11 +702,26 @@ impl Program {
             .map(|c| match c {
                 Code::Direct(PredKind::Compare { lhs, rhs, .. }, _) => {
                     [lhs, rhs].map(|t| match t {
-                        Term::Count(of) => selections.index_of(of),
+                        Term::Count(of) => {
+                            let filter = selections.index_of(of);
+                            let names = selections.get(filter).and_then(|f| f.exact_names());
+                            let mut watch = |names: Vec<&str>| {
+                                names
+                                    .iter()
+                                    .try_fold(0u64, |mask, n| Some(mask | 1 << watched.watch(n)?))
+                            };
+                            match (of.selected().0, names) {
+                                (Field::Headers, Some(names)) => watch(names)
+                                    .map(IntOperand::Headers)
+                                    .or(filter.map(IntOperand::Filter)),
+                                _ => filter.map(IntOperand::Filter),
+                            }
+                        }
                         Term::Field(Field::Score(name)) => score_names
                             .binary_search_by(|n| n.as_str().cmp(name))
                             .ok()
-                            .and_then(|i| u32::try_from(i).ok()),
+                            .and_then(|i| u32::try_from(i).ok())
+                            .map(IntOperand::Score),
                         _ => None,
                     })
                 }

@@ -4,7 +4,7 @@
 use portcullis_rules::{CmpOp, Field, ListOp, PredKind, StrOp, Term, Type};
 
 use super::terms::{compute, ip_of};
-use super::Run;
+use super::{IntOperand, Run};
 
 /// A request's values as an interpreted test reads them, from the evaluation's buffers.
 struct RunValues<'x, 'a, 'r>(std::cell::RefCell<&'x mut Run<'a, 'r>>);
@@ -93,15 +93,29 @@ impl Run<'_, '_> {
             .map(|(n, _)| n.as_str())
     }
 
-    /// An integer operand; `at`: its index in the program (`Program::int_operands`).
-    fn int_of(&mut self, t: &Term, slot: Option<u32>, k: usize, at: Option<u32>) -> Option<i64> {
+    /// An integer operand; `at`: where it is, found when the program was built
+    /// (`Program::int_operands`).
+    fn int_of(
+        &mut self,
+        t: &Term,
+        slot: Option<u32>,
+        k: usize,
+        at: Option<IntOperand>,
+    ) -> Option<i64> {
         match t {
             Term::Int(n) => Some(*n),
-            Term::Count(of) => Some(self.count(of, at)),
+            Term::Count(of) => Some(match at {
+                Some(IntOperand::Headers(mask)) => self.count_watched(mask),
+                Some(IntOperand::Filter(f)) => self.count(of, Some(f)),
+                _ => self.count(of, None),
+            }),
             // A score no rule adds to is not among the names: 0.
             Term::Field(Field::Score(_)) => Some(
-                at.and_then(|i| self.scratch.scores.get(i as usize).copied())
-                    .unwrap_or(0),
+                match at {
+                    Some(IntOperand::Score(i)) => self.scratch.scores.get(i as usize).copied(),
+                    _ => None,
+                }
+                .unwrap_or(0),
             ),
             Term::Field(Field::BodyLength) => Some(
                 self.req

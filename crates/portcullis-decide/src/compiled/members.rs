@@ -93,8 +93,9 @@ impl Origin {
     }
 }
 
-/// The headers groups are read from alone, up to 64, and which of them a request has,
-/// found in one pass over its fields.
+/// The headers groups are read from alone, and those counted by name
+/// (`count(headers["host"])`), up to 64: how many fields of each a request has is found
+/// in one pass over its fields.
 #[derive(Debug, Default)]
 pub(super) struct WatchedHeaders {
     /// Lowercase.
@@ -104,16 +105,17 @@ pub(super) struct WatchedHeaders {
 }
 
 impl WatchedHeaders {
-    /// The bit of header `name`, watched from now on; `None` past 64 names.
-    fn watch(&mut self, name: &str) -> Option<u8> {
-        let k = match self.names.iter().position(|n| n == name) {
+    /// The bit of header `name` (any case), watched from now on; `None` past 64 names.
+    pub(super) fn watch(&mut self, name: &str) -> Option<u8> {
+        let name = name.to_ascii_lowercase();
+        let k = match self.names.iter().position(|n| *n == name) {
             Some(k) => k,
             None if self.names.len() < 64 => {
                 let k = self.names.len();
-                self.names.push(name.to_owned());
                 if let Some(m) = self.by_len.get_mut(name.len().min(31)) {
                     *m |= 1 << k;
                 }
+                self.names.push(name);
                 k
             }
             None => return None,
@@ -121,41 +123,57 @@ impl WatchedHeaders {
         u8::try_from(k).ok()
     }
 
-    /// The bits of the watched headers `req` has.
-    fn present(&self, req: &Request<'_>) -> u64 {
-        let mut present = 0u64;
+    /// How many fields of each watched header `req` has.
+    fn count(&self, req: &Request<'_>) -> [u32; 64] {
+        let mut counts = [0u32; 64];
         req.headers.for_all(&mut |n, _| {
-            let mut m = self.by_len.get(n.len().min(31)).copied().unwrap_or(0) & !present;
+            let mut m = self.by_len.get(n.len().min(31)).copied().unwrap_or(0);
             while m != 0 {
-                let k = m.trailing_zeros();
+                let k = m.trailing_zeros() as usize;
                 m &= m - 1;
-                if self
-                    .names
-                    .get(k as usize)
-                    .is_some_and(|w| w.eq_ignore_ascii_case(n))
-                {
-                    present |= 1 << k;
+                if let (Some(w), Some(c)) = (self.names.get(k), counts.get_mut(k)) {
+                    if w.eq_ignore_ascii_case(n) {
+                        *c = c.saturating_add(1);
+                    }
                 }
             }
         });
-        present
+        counts
     }
 }
 
 impl Run<'_, '_> {
+    /// How many fields of each watched header the request has (counted once a request).
+    fn watched(&mut self) -> &[u32; 64] {
+        let (req, watched) = (self.req, &self.program.watched);
+        self.scratch
+            .watched
+            .get_or_insert_with(|| watched.count(req))
+    }
+
     /// Whether the request lacks `origin`, so a field from it has no member.
     pub(super) fn lacks(&mut self, origin: Origin) -> bool {
         match origin {
-            Origin::Header(bit) => {
-                let (req, watched) = (self.req, &self.program.watched);
-                let present = *self
-                    .scratch
-                    .watched
-                    .get_or_insert_with(|| watched.present(req));
-                present & (1 << bit) == 0
-            }
+            Origin::Header(bit) => self.watched().get(bit as usize).is_none_or(|&n| n == 0),
             Origin::Body => self.req.body.is_none_or(<[u8]>::is_empty),
         }
+    }
+
+    /// How many fields of the watched headers `mask` the request has.
+    pub(super) fn count_watched(&mut self, mask: u64) -> i64 {
+        let counts = self.watched();
+        let mut m = mask;
+        let mut n = 0i64;
+        while m != 0 {
+            n += i64::from(
+                counts
+                    .get(m.trailing_zeros() as usize)
+                    .copied()
+                    .unwrap_or(0),
+            );
+            m &= m - 1;
+        }
+        n
     }
 }
 

@@ -66,6 +66,18 @@ enum Formula {
     Or(Box<[Formula]>),
 }
 
+/// Where an integer operand's value is, found when the program is built.
+#[derive(Clone, Copy, Debug)]
+enum IntOperand {
+    /// `count(x[…])`: its filter's index in `Program::selections`.
+    Filter(u32),
+    /// `count(headers["a", "b"])`: the bits of its names in `Program::watched`, whose
+    /// fields the request's one pass over its headers counted.
+    Headers(u64),
+    /// A score: its index in `Program::score_names`.
+    Score(u32),
+}
+
 /// The source of an anchor's bits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 enum Source {
@@ -146,10 +158,9 @@ pub(crate) struct Program {
     watched: members::WatchedHeaders,
     /// The selections of selected collections, compiled.
     selections: select::Selections,
-    /// Per predicate, each integer side's index, looked up once when the program is
-    /// built: where a `count(x[…])`'s filter is in `selections`, or a score in
-    /// `score_names`.
-    int_operands: Vec<[Option<u32>; 2]>,
+    /// Per predicate, what each integer side reads, looked up once when the program is
+    /// built.
+    int_operands: Vec<[Option<IntOperand>; 2]>,
     slot_group: Vec<Option<u32>>,
     /// Slots holding a plain `arg["name"]`, sorted by name: filled together in one pass
     /// over the query string.
@@ -224,8 +235,8 @@ pub struct Scratch {
     body: portcullis_match::body::BodyArgs,
     body_facts: body::BodyFacts,
     headers: members::HeaderFields,
-    /// Which of `Program::watched` the request has, once a group asked.
-    watched: Option<u64>,
+    /// How many fields of each of `Program::watched` the request has, once asked.
+    watched: Option<[u32; 64]>,
     /// The request's scores and labels so far, by name index.
     scores: Vec<i64>,
     labels: Vec<bool>,

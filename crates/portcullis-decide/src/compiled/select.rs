@@ -37,6 +37,20 @@ impl NameFilter {
         (self.include.is_empty() || self.include.iter().any(|t| t.hit(name)))
             && !self.exclude.iter().any(|t| t.hit(name))
     }
+
+    /// The names it keeps, when it keeps those names only (`headers["host"]`).
+    pub(super) fn exact_names(&self) -> Option<Vec<&str>> {
+        if self.include.is_empty() || !self.exclude.is_empty() {
+            return None;
+        }
+        self.include
+            .iter()
+            .map(|t| match t {
+                NameTest::Name(n) => Some(n.as_str()),
+                NameTest::Regex(_) => None,
+            })
+            .collect()
+    }
 }
 
 /// Every distinct selection the rules read, compiled.

@@ -544,6 +544,8 @@ impl Policy {
         matched: &[RuleIndex],
     ) -> Vec<(&Rule, Evidence)> {
         let program = &self.inner.program;
+        // A scratch of its own, whose memo is empty: every value the evidence reads is
+        // computed (a remembered member's are not all kept).
         let mut scratch = program.scratch();
         program.reset(&mut scratch);
         let mut run = Run::new(program, &mut scratch, req, req.is_preflight());
@@ -590,6 +592,7 @@ impl Policy {
         let settings = &self.inner.rules.settings;
         let fields = Fields::new(req, settings);
         let program = &self.inner.program;
+        // Fresh, as for evidence: every value the trace shows is computed.
         let mut scratch = program.scratch();
         program.reset(&mut scratch);
         let preflight = req.is_preflight();

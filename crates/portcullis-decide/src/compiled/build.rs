@@ -733,9 +733,25 @@ impl Program {
             .iter()
             .position(|t| *t == Term::Field(Field::Path))
             .map(|p| p as u32);
+        // The slots whose values are read, not only scanned: a remembered member's values
+        // are copied into these alone. Evidence and `explain` read the others too, on a
+        // scratch of their own, whose memo is empty: every value is computed there.
+        let mut kept = vec![false; b.slots.len()];
+        let read = codes.iter().flat_map(|c| match c {
+            Code::Direct(_, slots) => *slots,
+            Code::SomeNot { slot, .. } => [Some(*slot), None],
+            Code::Scan(_) | Code::Ip => [None; 2],
+        });
+        let parents = single_parents.iter().flatten().map(|&(p, _)| Some(p));
+        for s in read.chain(parents).chain([path_slot]).flatten() {
+            if let Some(k) = kept.get_mut(s as usize) {
+                *k = true;
+            }
+        }
         Ok(Program {
             slots: b.slots,
             single_parents,
+            kept,
             scanners,
             regex_bytes,
             codes,

@@ -195,6 +195,10 @@ impl Run<'_, '_> {
             if let Some(known) = key.and_then(|h| memo.find(h, g, member)) {
                 for (k, value) in known.values() {
                     let i = group.slots.get(k).copied().unwrap_or(u32::MAX) as usize;
+                    // A value only scanned is not read again (see `Program::kept`).
+                    if program.kept.get(i) != Some(&true) {
+                        continue;
+                    }
                     if let (Some(buf), Some(r)) = (values.get_mut(i), ranges.get_mut(i)) {
                         push_at(buf, r, at, value);
                     }

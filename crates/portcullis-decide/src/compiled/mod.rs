@@ -129,6 +129,9 @@ pub(crate) struct Program {
     slots: Vec<Term>,
     /// Per slot, for a function of a single value: its argument's slot and the function.
     single_parents: Vec<Option<(u32, Transform)>>,
+    /// Per slot: whether a predicate reads its values (not only its scanner's bits); a
+    /// remembered member's values are copied into these slots alone.
+    kept: Vec<bool>,
     scanners: Vec<Option<Scanner>>,
     /// Bytes the scanners' regexes hold, within `max_regex_bytes`.
     pub(crate) regex_bytes: usize,

@@ -94,7 +94,7 @@ pub use crate::detect::Detector;
 pub use crate::error::ScanError;
 pub use crate::iptable::{canonical_ip, canonical_net, IpTable, IpTableBuilder, ListSet};
 pub use crate::lowered::regex_on_lowered;
-pub use crate::matchset::{MatchSet, PatternId};
+pub use crate::matchset::{MatchSet, PatternId, RangeIds};
 pub use crate::naive::{NaiveIpTable, NaiveScanner};
 pub use crate::scan::{
     CompileCache, PatternKind, ScanLimits, ScanScratch, Scanner, ScannerBuilder,

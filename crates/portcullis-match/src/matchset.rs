@@ -154,19 +154,62 @@ impl MatchSet {
 
 impl MatchSet {
     /// The ids in `lo..hi`, ascending, visiting only the words of that range.
-    pub fn iter_range(&self, lo: PatternId, hi: PatternId) -> impl Iterator<Item = PatternId> + '_ {
+    #[must_use]
+    pub fn iter_range(&self, lo: PatternId, hi: PatternId) -> RangeIds<'_> {
+        let end =
+            hi.0.min(u32::try_from(self.words.len() * 64).unwrap_or(u32::MAX));
         let first = (lo.0 / 64) as usize;
-        let last = (hi.0.div_ceil(64) as usize).min(self.words.len());
-        self.words
-            .get(first..last.max(first))
-            .unwrap_or_default()
-            .iter()
-            .enumerate()
-            .flat_map(move |(i, &word)| {
-                let base = ((first + i) as u32).wrapping_mul(64);
-                Bits(word).map(move |b| PatternId(base + b))
-            })
-            .filter(move |&id| id >= lo && id < hi)
+        // The first word without the ids below `lo`; an empty range reads no word.
+        let word = match self.words.get(first) {
+            Some(w) if lo.0 < end => w & (u64::MAX << (lo.0 % 64)),
+            _ => 0,
+        };
+        RangeIds {
+            words: &self.words,
+            next: first + 1,
+            last: (end.saturating_sub(1) / 64) as usize,
+            base: (first as u32).wrapping_mul(64),
+            word,
+            end,
+        }
+    }
+}
+
+/// The ids of a [`MatchSet`] in a range, ascending ([`MatchSet::iter_range`]).
+#[derive(Clone, Debug)]
+pub struct RangeIds<'a> {
+    words: &'a [u64],
+    /// The next word to read, and the last one of the range.
+    next: usize,
+    last: usize,
+    /// The id of the current word's bit 0, its bits not yet given, and the range's end.
+    base: u32,
+    word: u64,
+    end: u32,
+}
+
+impl Iterator for RangeIds<'_> {
+    type Item = PatternId;
+
+    #[inline]
+    fn next(&mut self) -> Option<PatternId> {
+        while self.word == 0 {
+            if self.next > self.last {
+                return None;
+            }
+            self.word = *self.words.get(self.next)?;
+            self.base = (self.next as u32).wrapping_mul(64);
+            self.next += 1;
+        }
+        let id = self.base + self.word.trailing_zeros();
+        self.word &= self.word - 1;
+        // Ids only grow: the first at or past the end ends the range.
+        if id >= self.end {
+            self.word = 0;
+            self.next = self.last + 1;
+            return None;
+        }
+        Some(PatternId(id))
     }
 }
 
@@ -236,6 +279,45 @@ mod tests {
 
     fn ids(set: &MatchSet) -> Vec<u32> {
         set.iter().map(PatternId::as_u32).collect()
+    }
+
+    /// `iter_range` gives the ids of the range that `iter` gives, in the same order.
+    #[test]
+    fn iter_range_is_iter_within_the_range() {
+        let sparse: MatchSet = [0u32, 1, 63, 64, 65, 127, 128, 200, 255, 299]
+            .into_iter()
+            .map(PatternId::new)
+            .collect();
+        let full: MatchSet = (0..300).map(PatternId::new).collect();
+        for set in [&sparse, &full, &MatchSet::default()] {
+            for lo in [0u32, 1, 5, 63, 64, 65, 127, 128, 200, 299, 300, 500] {
+                for hi in [
+                    0u32,
+                    1,
+                    6,
+                    63,
+                    64,
+                    65,
+                    128,
+                    129,
+                    250,
+                    300,
+                    301,
+                    400,
+                    u32::MAX,
+                ] {
+                    let fast: Vec<u32> = set
+                        .iter_range(PatternId::new(lo), PatternId::new(hi))
+                        .map(PatternId::as_u32)
+                        .collect();
+                    let naive: Vec<u32> = ids(set)
+                        .into_iter()
+                        .filter(|&i| lo <= i && i < hi)
+                        .collect();
+                    assert_eq!(fast, naive, "{lo}..{hi}");
+                }
+            }
+        }
     }
 
     /// `clear_range` removes what removing each id of the range would, and nothing else.

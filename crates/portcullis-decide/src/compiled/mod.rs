@@ -157,7 +157,7 @@ pub(crate) struct Program {
     groups: Vec<Group>,
     /// Predicate ids of each group's slots (contiguous).
     group_preds: Vec<(u32, u32)>,
-    /// The headers groups are read from alone.
+    /// The headers groups are read from alone, or counted by name.
     watched: members::WatchedHeaders,
     /// The selections of selected collections, compiled.
     selections: select::Selections,

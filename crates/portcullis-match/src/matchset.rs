@@ -253,7 +253,6 @@ fn split(id: PatternId) -> (usize, u64) {
     ((id.0 / 64) as usize, 1 << (id.0 % 64))
 }
 
-/// The set bits of a word, ascending.
 #[cfg(test)]
 mod tests {
     use super::{MatchSet, PatternId};

@@ -124,6 +124,7 @@ fn crs_bench(c: &mut Criterion) {
         (&pl1, "pl1", &large),
         (&pl4, "pl4", &large),
         (&pl1, "pl1_small_bodies", &small),
+        (&pl4, "pl4_small_bodies", &small),
     ] {
         let mut next = batches.iter().cycle();
         g.bench_function(BenchmarkId::new("compiled", name), |b| {

@@ -704,18 +704,21 @@ impl Program {
                     [lhs, rhs].map(|t| match t {
                         Term::Count(of) => {
                             let filter = selections.index_of(of);
-                            let names = selections.get(filter).and_then(|f| f.exact_names());
-                            let mut watch = |names: Vec<&str>| {
-                                names
-                                    .iter()
-                                    .try_fold(0u64, |mask, n| Some(mask | 1 << watched.watch(n)?))
+                            // Header fields of given names: counted by the watched pass.
+                            let by_name = match of.selected().0 {
+                                Field::Headers => selections
+                                    .get(filter)
+                                    .and_then(|f| f.exact_names())
+                                    .and_then(|names| {
+                                        names.iter().try_fold(0u64, |mask, n| {
+                                            Some(mask | 1 << watched.watch(n)?)
+                                        })
+                                    }),
+                                _ => None,
                             };
-                            match (of.selected().0, names) {
-                                (Field::Headers, Some(names)) => watch(names)
-                                    .map(IntOperand::Headers)
-                                    .or(filter.map(IntOperand::Filter)),
-                                _ => filter.map(IntOperand::Filter),
-                            }
+                            by_name
+                                .map(IntOperand::Headers)
+                                .or(filter.map(IntOperand::Filter))
                         }
                         Term::Field(Field::Score(name)) => score_names
                             .binary_search_by(|n| n.as_str().cmp(name))

@@ -1,6 +1,6 @@
 //! CRS at paranoia level 1 over the `crs` bench's request mix, in a loop, for profilers
 //! (`valgrind --tool=callgrind --toggle-collect='portcullis_decide::policy::Policy::evaluate'`):
-//! `profile_crs ROUNDS [small|browser|json|bodies] [same] [unique]`.
+//! `profile_crs ROUNDS [small|browser|json|bodies] [same|cycle] [unique] [pl4]`.
 use std::path::Path;
 
 use portcullis_benches::corpus::Rng;
@@ -13,8 +13,21 @@ fn main() {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(1);
+    let args: Vec<String> = std::env::args().skip(2).collect();
+    let has = |a: &str| args.iter().any(|x| x == a);
     let crs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/crs");
-    let paths = vec![crs.join("crs-setup.conf.example"), crs.join("rules")];
+    let mut paths = vec![crs.join("crs-setup.conf.example")];
+    // `pl4`: paranoia level 4, detecting and blocking, as in the `crs` bench.
+    let pl4 = std::env::temp_dir().join(format!("profile-crs-pl4-{}.conf", std::process::id()));
+    if has("pl4") {
+        std::fs::write(
+            &pl4,
+            r#"SecAction "id:900000,phase:1,pass,nolog,setvar:tx.blocking_paranoia_level=4""#,
+        )
+        .expect("writes");
+        paths.push(pl4.clone());
+    }
+    paths.push(crs.join("rules"));
     let set = SecLangConfig::load(&paths, &LoadOptions::default())
         .expect("parses")
         .resolve()
@@ -26,13 +39,13 @@ fn main() {
         },
     )
     .expect("lowers");
+    let _ = std::fs::remove_file(&pl4);
     let policy = Policy::compile(lowered.rules).expect("compiles");
     let mut rng = Rng::new(0xC25);
     let clients: Vec<ipnet::IpNet> = vec!["192.0.2.0/24".parse().expect("net")];
-    let args: Vec<String> = std::env::args().skip(2).collect();
-    let has = |a: &str| args.iter().any(|x| x == a);
-    // The bench's mix, or one part of it: `small`, `browser` or `json`.
-    let part = ["small", "browser", "json", "bodies"]
+    // The bench's mix, or one part of it: `small`, `browser` or `json`; or the issue's
+    // mix, `issue` (small bodies instead of JSON orders).
+    let part = ["small", "browser", "json", "bodies", "issue"]
         .into_iter()
         .find(|p| has(p))
         .unwrap_or_default();
@@ -42,24 +55,31 @@ fn main() {
     // does. `same` replays the first batch instead. Chrome's agents are reduced as in the
     // bench (`policies::reduce_chrome_agents`), unless `unique`: every agent new.
     let same = has("same");
+    // `cycle`: as the `crs` bench, 16 fresh batches of ten times as many requests,
+    // evaluated in turn.
+    let cycle = has("cycle");
+    let kept = if same {
+        1
+    } else if cycle {
+        16
+    } else {
+        rounds
+    };
+    let m = if cycle { 10 } else { 1 };
     let mut batches = Vec::new();
-    for round in 0..rounds {
-        if same && round > 0 {
-            break;
-        }
+    for _ in 0..kept {
         let mut reqs = Vec::new();
-        if part.is_empty() || part == "small" {
-            reqs.extend(policies::small_requests(70, &clients, &mut rng));
+        if matches!(part, "" | "small" | "issue") {
+            reqs.extend(policies::small_requests(70 * m, &clients, &mut rng));
         }
-        if part.is_empty() || part == "browser" {
-            reqs.extend(policies::requests(20, &clients, &mut rng));
+        if matches!(part, "" | "browser" | "issue") {
+            reqs.extend(policies::requests(20 * m, &clients, &mut rng));
         }
-        if part.is_empty() || part == "json" {
-            reqs.extend(policies::json_requests(10, &mut rng));
+        if matches!(part, "" | "json") {
+            reqs.extend(policies::json_requests(10 * m, &mut rng));
         }
-        // Not in the mix: the small form and JSON bodies the issue's mix asks for.
-        if part == "bodies" {
-            reqs.extend(policies::small_body_requests(10, &mut rng));
+        if matches!(part, "bodies" | "issue") {
+            reqs.extend(policies::small_body_requests(10 * m, &mut rng));
         }
         if !has("unique") {
             policies::reduce_chrome_agents(&mut reqs);
@@ -68,7 +88,7 @@ fn main() {
     }
     let mut n = 0;
     for round in 0..rounds {
-        let Some(batch) = batches.get(if same { 0 } else { round }) else {
+        let Some(batch) = batches.get(round % kept.max(1)) else {
             break;
         };
         let views: Vec<Request<'_>> = batch.iter().map(OwnedRequest::view).collect();

@@ -16,7 +16,7 @@
 
 use std::sync::Arc;
 
-use portcullis_rules::{Field, Interpret, Interpreted, Transform, Values};
+use portcullis_rules::{CmpOp, Field, Interpret, Interpreted, Transform, Values};
 use regex_automata::meta::Regex;
 
 use crate::action::{ActionKind, Collection, SetVarOp};
@@ -98,7 +98,7 @@ enum Op {
     BeginsWith(Text),
     EndsWith(Text),
     Contains(Text),
-    Compare(fn(i64, i64) -> bool, Text),
+    Compare(CmpOp, Text),
 }
 
 /// A macro string: literals, and what only the request knows.
@@ -143,13 +143,13 @@ impl State {
 
 impl Chained {
     /// The chain of `rule`, with `known` for the variables other rules set and `writers`,
-    /// the earlier rules that set variables per request; `Unsupported` for what it cannot
-    /// run.
+    /// the earlier rules that set variables per request, and what the request needs for
+    /// it to hold; `Unsupported` for what it cannot run.
     pub(crate) fn build(
         rule: &Rule,
         known: &dyn Fn(&str) -> Known,
         writers: &[&Rule],
-    ) -> Result<Interpreted, Unsupported> {
+    ) -> Result<(Interpreted, Option<Guard>), Unsupported> {
         let mut b = Build {
             local: (0..10).map(|d| d.to_string()).collect(),
             macro_names: false,
@@ -161,13 +161,102 @@ impl Chained {
             steps.push(b.steps(w)?);
         }
         let links = b.steps(rule)?;
-        Ok(Interpreted(Arc::new(Chained {
+        let chain = Chained {
             id: rule.id,
             writers: steps,
             links,
             reads: b.reads,
-        })))
+        };
+        let guard = chain.guard();
+        Ok((Interpreted(Arc::new(chain)), guard))
     }
+
+    /// What the request must have for the chain to hold, when its first link reads only
+    /// collections and the variables its writers set (CRS 921180 and 922110, which would
+    /// otherwise run on every request). A link matches only a member of its targets, and
+    /// a writer sets a variable only when its first link matched one.
+    fn guard(&self) -> Option<Guard> {
+        let (mut fields, stateful) = members_from(self.links.first()?)?;
+        if stateful {
+            for w in &self.writers {
+                // A stateful first link of a writer reads what the writers before it set.
+                fields.extend(members_from(w.first()?)?.0);
+            }
+        }
+        if fields.is_empty() {
+            return None;
+        }
+        let at_least = self.counted().unwrap_or(1).max(1);
+        Some(Guard { fields, at_least })
+    }
+
+    /// The fewest members the one writer's collection needs for the first link to hold,
+    /// when that link compares the counters the writer adds one to per member it matched
+    /// (921170's `tx.paramcounter_%{MATCHED_VAR_NAME}=+1`, 921180's `@gt 1`): a counter
+    /// never exceeds the members.
+    fn counted(&self) -> Option<i64> {
+        let first = self.links.first()?;
+        let Op::Compare(op, Text(n)) = &first.op else {
+            return None;
+        };
+        let [Part::Lit(n)] = n.as_slice() else {
+            return None;
+        };
+        let n: i64 = n.trim().parse().ok()?;
+        let counters = first
+            .targets
+            .iter()
+            .all(|t| matches!(t, Target::Tx(_) | Target::TxMatching(_)));
+        let [writer] = self.writers.as_slice() else {
+            return None;
+        };
+        let [step] = writer.as_slice() else {
+            return None;
+        };
+        let adds_one = matches!(step.sets.as_slice(), [(_, SetOp::Add(Text(one), false))]
+            if matches!(one.as_slice(), [Part::Lit(one)] if one.trim() == "1"));
+        let one_collection =
+            matches!(step.targets.as_slice(), [Target::Field(f, _)] if f.is_collection());
+        if !counters
+            || first.negated
+            || !first.funcs.is_empty()
+            || first.length
+            || step.capture
+            || !adds_one
+            || !one_collection
+        {
+            return None;
+        }
+        match op {
+            CmpOp::Gt => n.checked_add(1),
+            CmpOp::Ge | CmpOp::Eq => Some(n),
+            CmpOp::Ne | CmpOp::Lt | CmpOp::Le => None,
+        }
+    }
+}
+
+/// A chain holds only on a request where one of `fields` has at least `at_least` members.
+pub(crate) struct Guard {
+    pub(crate) fields: Vec<Field>,
+    pub(crate) at_least: i64,
+}
+
+/// The collections a link's members come from, and whether some come from the variables
+/// set within the test; `None` when a target has members whatever the request (a count,
+/// a constant) or is a single field.
+fn members_from(step: &Step) -> Option<(Vec<Field>, bool)> {
+    let mut fields = Vec::new();
+    let mut stateful = false;
+    for t in &step.targets {
+        match t {
+            Target::Field(f, _) if f.is_collection() => fields.push(f.clone()),
+            Target::Tx(_) | Target::TxMatching(_) | Target::MatchedVar | Target::MatchedVars => {
+                stateful = true;
+            }
+            _ => return None,
+        }
+    }
+    Some((fields, stateful))
 }
 
 /// The writers whose variables `rule` reads, or reads through another writer, in order.
@@ -409,8 +498,8 @@ impl Build<'_> {
     }
 
     fn op(&mut self, kind: &OperatorKind) -> Result<Op, Unsupported> {
-        let cmp = |f: fn(i64, i64) -> bool, m: &MacroString, b: &mut Self| {
-            Ok::<_, Unsupported>(Op::Compare(f, b.text(m)?))
+        let cmp = |op: CmpOp, m: &MacroString, b: &mut Self| {
+            Ok::<_, Unsupported>(Op::Compare(op, b.text(m)?))
         };
         Ok(match kind {
             OperatorKind::Rx(m) => {
@@ -435,11 +524,11 @@ impl Build<'_> {
             OperatorKind::BeginsWith(m) => Op::BeginsWith(self.text(m)?),
             OperatorKind::EndsWith(m) => Op::EndsWith(self.text(m)?),
             OperatorKind::Contains(m) => Op::Contains(self.text(m)?),
-            OperatorKind::Eq(m) => cmp(|a, b| a == b, m, self)?,
-            OperatorKind::Ge(m) => cmp(|a, b| a >= b, m, self)?,
-            OperatorKind::Gt(m) => cmp(|a, b| a > b, m, self)?,
-            OperatorKind::Lt(m) => cmp(|a, b| a < b, m, self)?,
-            OperatorKind::Le(m) => cmp(|a, b| a <= b, m, self)?,
+            OperatorKind::Eq(m) => cmp(CmpOp::Eq, m, self)?,
+            OperatorKind::Ge(m) => cmp(CmpOp::Ge, m, self)?,
+            OperatorKind::Gt(m) => cmp(CmpOp::Gt, m, self)?,
+            OperatorKind::Lt(m) => cmp(CmpOp::Lt, m, self)?,
+            OperatorKind::Le(m) => cmp(CmpOp::Le, m, self)?,
             _ => {
                 return Err(Unsupported(
                     "this operator in a chain read per request".into(),
@@ -689,9 +778,9 @@ impl Step {
             Op::BeginsWith(t) => v.starts_with(&*arg(t)),
             Op::EndsWith(t) => v.ends_with(&*arg(t)),
             Op::Contains(t) => v.contains(&*arg(t)),
-            Op::Compare(f, t) => {
+            Op::Compare(op, t) => {
                 let n = |s: &str| s.trim().parse::<i64>().unwrap_or(0);
-                f(n(v), n(&arg(t)))
+                op.holds(n(v), n(&arg(t)))
             }
         }
     }

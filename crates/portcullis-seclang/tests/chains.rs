@@ -4,6 +4,7 @@
 //! compiled evaluator and by the reference, which read the request each their own way.
 
 use portcullis_decide::{Policy, Request};
+use portcullis_rules::{CmpOp, PredKind, Term};
 use portcullis_seclang::{lower, parse_str, LowerOptions};
 
 /// The ids of the rules of `text` (SecLang) matching each request, after checking that
@@ -150,6 +151,76 @@ SecRule TX:/count_.*/ "@gt 1" "id:8,phase:2,pass,log"
 "#;
     let got = matched(rules, &[get("/?a=1&b=2"), get("/?a=1&b=2&a=3"), get("/")]);
     assert_eq!(got, [vec![], vec!["8"], vec![]]);
+}
+
+/// The guards of each rule lowered from `text`: `count(…) >= n` tests the lowering put
+/// before a chain run link by link.
+fn guards(text: &str) -> Vec<(String, Vec<String>)> {
+    let set = parse_str("t.conf", text).unwrap_or_else(|e| panic!("{e}"));
+    let lowered = lower(&set, &LowerOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+    lowered
+        .rules
+        .rules
+        .iter()
+        .map(|r| {
+            let mut found = Vec::new();
+            r.when.visit_preds(&mut |p| {
+                if let PredKind::Compare {
+                    lhs,
+                    op: CmpOp::Ge,
+                    rhs: Term::Int(n),
+                } = &p.kind
+                {
+                    if p.text.contains("chain can hold") {
+                        found.push(format!("{lhs} >= {n}"));
+                    }
+                }
+            });
+            (r.id.clone(), found)
+        })
+        .collect()
+}
+
+#[test]
+fn a_chain_fed_by_writers_runs_only_when_they_have_members_to_read() {
+    // 921180 counts names seen more than once: only a request with two names can have
+    // one. 922110 reads the content types 922150 captured from the multipart part
+    // headers: only a multipart body has one.
+    let rules = r#"
+SecRule ARGS_NAMES "@rx ." "id:7,phase:2,pass,nolog,setvar:'tx.count_%{MATCHED_VAR_NAME}=+1'"
+SecRule TX:/count_.*/ "@gt 1" "id:8,phase:2,pass,log"
+SecRule ARGS_NAMES "@rx ." "id:9,phase:2,pass,nolog,setvar:'tx.other_%{MATCHED_VAR_NAME}=+1'"
+SecRule TX:/other_.*/ "@lt 3" "id:10,phase:2,pass,log"
+SecRule REQUEST_HEADERS "@rx ^(\w+)" "id:11,phase:2,pass,nolog,capture,setvar:'tx.seen_%{tx.1}=%{tx.1}'"
+SecRule TX:/seen_.*/ "!@rx ^x" "id:12,phase:2,pass,log"
+"#;
+    let got = guards(rules);
+    let of = |id: &str| got.iter().find(|(i, _)| i == id).map(|(_, g)| g.clone());
+    assert_eq!(of("8"), Some(vec!["count(arg_names) >= 2".to_string()]));
+    // Not a count above a number: the counters only need a member.
+    assert_eq!(of("10"), Some(vec!["count(arg_names) >= 1".to_string()]));
+    assert_eq!(of("12"), Some(vec!["count(headers) >= 1".to_string()]));
+    let (yes, no) = (vec![("x", "yes")], vec![("x", "xno")]);
+    let got = matched(
+        rules,
+        &[
+            get("/?a=1"),
+            get("/?a=1&a=2"),
+            get("/").headers(&yes),
+            get("/").headers(&no),
+            get("/?a=1&b=2&a=3&a=4"),
+        ],
+    );
+    assert_eq!(
+        got,
+        [
+            vec!["10"],
+            vec!["8", "10"],
+            vec!["12"],
+            vec![],
+            vec!["8", "10"]
+        ]
+    );
 }
 
 #[test]

@@ -29,13 +29,13 @@ mod targets;
 use std::collections::{HashMap, HashSet};
 
 use portcullis_rules::{
-    Action as EngineAction, Diagnostic, Error, Expr, List, Mode, Pred, PredKind,
-    Rule as EngineRule, RuleSet, Settings,
+    Action as EngineAction, CmpOp, Diagnostic, Error, Expr, List, Mode, Pred, PredKind,
+    Rule as EngineRule, RuleSet, Settings, Term,
 };
 
 use crate::action::{ActionKind, SetVarOp};
 use crate::ctl::EngineMode;
-use crate::interpret::{Chained, Known};
+use crate::interpret::{Chained, Guard, Known};
 use crate::resolve::{Item, Link, Rule, SecLangRuleSet};
 use crate::variable::VariableKind;
 use crate::Phase;
@@ -332,8 +332,11 @@ impl Lowering<'_> {
                     .iter()
                     .filter_map(|id| self.set.rules().find(|r| r.id == *id))
                     .collect();
-                let chain = Chained::build(rule, &known, &writers).map_err(|_| e)?;
+                let (chain, guard) = Chained::build(rule, &known, &writers).map_err(|_| e)?;
                 self.interpreted += 1;
+                if let Some(g) = guard {
+                    cond = and(cond, Cond::Dynamic(guard_expr(g, rule)));
+                }
                 let pred = Expr::Pred(Pred {
                     kind: PredKind::Interpreted(chain),
                     span: rule.span,
@@ -448,6 +451,27 @@ impl Lowering<'_> {
 enum Skip<'r> {
     Static(&'r str),
     Dynamic(&'r str, Expr),
+}
+
+/// A chain's guard: one of its collections has enough members.
+fn guard_expr(g: Guard, rule: &Rule) -> Expr {
+    let text = format!("rule {}'s chain can hold", rule.id);
+    Expr::Or(
+        g.fields
+            .into_iter()
+            .map(|f| {
+                Expr::Pred(Pred {
+                    kind: PredKind::Compare {
+                        lhs: Term::Count(f),
+                        op: CmpOp::Ge,
+                        rhs: Term::Int(g.at_least),
+                    },
+                    span: rule.span,
+                    text: text.clone(),
+                })
+            })
+            .collect(),
+    )
 }
 
 fn and(a: Cond, b: Cond) -> Cond {

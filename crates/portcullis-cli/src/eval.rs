@@ -101,6 +101,21 @@ fn decision_json(
     if !evidence.is_empty() {
         o.insert("evidence".into(), Value::Array(evidence));
     }
+    // Each matched rule's log texts, filled in (SecLang's `msg` and `logdata`).
+    let messages: Vec<Value> = d
+        .messages(req)
+        .into_iter()
+        .map(|m| {
+            let mut o = Map::new();
+            o.insert("rule".into(), json!(m.rule));
+            o.extend(m.message.map(|t| ("msg".to_string(), json!(t))));
+            o.extend(m.data.map(|t| ("logdata".to_string(), json!(t))));
+            Value::Object(o)
+        })
+        .collect();
+    if !messages.is_empty() {
+        o.insert("messages".into(), Value::Array(messages));
+    }
     let scores = d.scores();
     if !scores.is_empty() {
         let totals: serde_json::Map<String, Value> = scores

@@ -363,6 +363,18 @@ impl Decision {
             .filter_map(|&i| self.policy.as_ref()?.rule_at(i))
     }
 
+    /// For each matched rule that has log texts (SecLang's `msg` and `logdata`), the texts
+    /// filled in: with the value it held on (`%{MATCHED_VAR}`), where (`%{MATCHED_VAR_NAME}`),
+    /// what of it matched (`%{TX.0}`) and the scores as they stood after it ran, in the order
+    /// of [`Decision::matched`]. Computed again from `req`, as [`Decision::evidence`] is.
+    #[must_use]
+    pub fn messages(&self, req: &Request<'_>) -> Vec<crate::Message> {
+        match &self.policy {
+            Some(p) => p.messages(req, &self.matched),
+            None => Vec::new(),
+        }
+    }
+
     /// For each matched rule whose condition held on a member of a collection (`args`,
     /// `arg["q"]`, `headers`, `cookies`…), which member: its name and its value as the
     /// rule saw it (see [`Evidence`]), in the order of [`Decision::matched`]. It is

@@ -55,3 +55,15 @@ mod tests {
         assert_eq!(short.value, "x");
     }
 }
+
+/// A matched rule's log texts (SecLang's `msg` and `logdata`), filled in with what it
+/// matched: see [`crate::Decision::messages`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Message {
+    /// The rule's id.
+    pub rule: String,
+    /// Its message.
+    pub message: Option<String>,
+    /// Its data: what it matched, and where.
+    pub data: Option<String>,
+}

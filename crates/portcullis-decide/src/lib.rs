@@ -71,7 +71,7 @@ pub use decision::{
     BodyState, Decision, Malformed, Oversize, RateInfo, RequestId, Response, Verdict,
 };
 pub use deferred::{Evaluation, LimitCheck, Pending};
-pub use evidence::Evidence;
+pub use evidence::{Evidence, Message};
 
 /// The reference evaluator's reading of a body, as (kind, name, value) arguments, its error
 /// and whether it was truncated: for the differential fuzz target.

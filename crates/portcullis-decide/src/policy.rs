@@ -9,8 +9,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use portcullis_match::normalize::PathStyle;
 use portcullis_match::ScanLimits;
 use portcullis_rules::{
-    Action, Default, Field, Mode, OnAmbiguousPath, OnBodyLimit, OnOversize, RateKey, Rule, RuleSet,
-    Settings, Span,
+    Action, Default, Field, Matched, MatchedValue, Mode, OnAmbiguousPath, OnBodyLimit, OnOversize,
+    RateKey, Rule, RuleSet, Settings, Span,
 };
 use smallvec::SmallVec;
 
@@ -20,7 +20,7 @@ use crate::decision::{
     Verdict,
 };
 use crate::deferred::{Evaluation, LimitCheck, Pending};
-use crate::evidence::Evidence;
+use crate::evidence::{Evidence, Message};
 use crate::fields::Fields;
 use crate::ratekey::{limit_key, rate_info};
 use crate::ratelimit::RateLimiter;
@@ -556,6 +556,54 @@ impl Policy {
                 run.evidence(i.0 as usize, &rule.when).map(|e| (rule, e))
             })
             .collect()
+    }
+
+    /// For each rule of `matched` that has log texts, the texts filled in on `req` with
+    /// the value it held on and the scores as they stood after it ran (the points of the
+    /// rules matched up to it, its own included, as ModSecurity fills in a rule's `msg`
+    /// after its `setvar`s).
+    pub(crate) fn messages(&self, req: &Request<'_>, matched: &[RuleIndex]) -> Vec<Message> {
+        let program = &self.inner.program;
+        // Fresh, as for evidence.
+        let mut scratch = program.scratch();
+        program.reset(&mut scratch);
+        let mut run = Run::new(program, &mut scratch, req, req.is_preflight());
+        let mut out = Vec::new();
+        for (j, &i) in matched.iter().enumerate() {
+            let Some(rule) = self.rule_at(i) else {
+                continue;
+            };
+            let Some(log) = &rule.log else {
+                continue;
+            };
+            let upto = matched.get(..=j).unwrap_or_default();
+            let score = |name: &str| -> Option<i64> {
+                let mut points = upto
+                    .iter()
+                    .filter_map(|&b| self.rule_at(b))
+                    .flat_map(|r| r.score.iter())
+                    .filter(|(n, _)| n == name)
+                    .map(|(_, p)| *p)
+                    .peekable();
+                points.peek()?;
+                Some(points.fold(0i64, i64::saturating_add))
+            };
+            let found = run.matched_value(i.0 as usize, &rule.when);
+            let m = Matched {
+                value: found.as_ref().map(|(field, name, value)| MatchedValue {
+                    field,
+                    name: name.as_deref(),
+                    value,
+                }),
+                score: &score,
+            };
+            out.push(Message {
+                rule: rule.id.clone(),
+                message: log.0.message(&m),
+                data: log.0.data(&m),
+            });
+        }
+        out
     }
 
     /// [`Policy::evidence`] by the reference evaluator.

@@ -67,6 +67,21 @@ impl Detector {
             .unwrap_or_else(|_| self.run(value))
     }
 
+    /// What the SQL detector read `value` as when it flagged it: libinjection's
+    /// fingerprint (`s&sos`), which ModSecurity's `@detectSQLi` puts in `TX:0`. `None`
+    /// for the XSS detector and for a value not flagged.
+    #[must_use]
+    pub fn fingerprint(self, value: &[u8]) -> Option<String> {
+        if self != Detector::Sqli {
+            return None;
+        }
+        let found = libinjectionrs::detect_sqli(value);
+        if !found.is_injection() {
+            return None;
+        }
+        found.fingerprint.map(|f| f.as_str().to_string())
+    }
+
     pub(crate) fn run(self, value: &[u8]) -> bool {
         match self {
             // `detect_sqli` would fold the tokens once more after the verdict, for a

@@ -48,6 +48,7 @@ mod diag;
 mod expr;
 mod lints;
 mod lists;
+mod logtext;
 mod parse;
 mod ruleset;
 mod source;
@@ -60,6 +61,7 @@ pub use expr::{
     PredKind, Selection, Selector, StrOp, Term, Transform, Type, Values,
 };
 pub use lists::{parse_net, List, ListItems, ListKind};
+pub use logtext::{LogText, Matched, MatchedValue, RuleLog};
 pub use portcullis_match::canonical_ip;
 pub use ruleset::{
     Action, Default, LoadOptions, Mode, OnAmbiguousPath, OnBodyLimit, OnOversize, RateKey,

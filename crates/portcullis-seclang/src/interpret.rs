@@ -511,14 +511,9 @@ impl Build<'_> {
                         .ok_or_else(|| Unsupported("a regex that does not compile".into()))?,
                 )
             }
-            OperatorKind::Pm(p) => Op::Phrases(p.iter().map(|s| s.to_ascii_lowercase()).collect()),
-            OperatorKind::PmFromFile(files) => Op::Phrases(
-                files
-                    .iter()
-                    .flat_map(|f| f.lines.iter())
-                    .map(|s| s.to_ascii_lowercase())
-                    .collect(),
-            ),
+            OperatorKind::Pm(_) | OperatorKind::PmFromFile(_) => {
+                Op::Phrases(kind.phrases().unwrap_or_default())
+            }
             OperatorKind::Streq(m) => Op::Streq(self.text(m)?),
             OperatorKind::Within(m) => Op::Within(self.text(m)?),
             OperatorKind::BeginsWith(m) => Op::BeginsWith(self.text(m)?),
@@ -586,7 +581,7 @@ impl Build<'_> {
 
 /// A regex as the engine compiles `@rx` (linear time, bytes allowed), with its capture
 /// groups.
-fn regex(pattern: &str) -> Option<Regex> {
+pub(crate) fn regex(pattern: &str) -> Option<Regex> {
     Regex::builder()
         .syntax(regex_automata::util::syntax::Config::new().utf8(false))
         .build(pattern)

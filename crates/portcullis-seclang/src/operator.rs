@@ -91,6 +91,24 @@ pub enum OperatorKind {
     NoMatch,
 }
 
+impl OperatorKind {
+    /// The phrases of `@pm` and `@pmFromFile`, lowercased (they match ignoring case).
+    pub(crate) fn phrases(&self) -> Option<Vec<String>> {
+        let lower = |s: &String| s.to_ascii_lowercase();
+        match self {
+            OperatorKind::Pm(p) => Some(p.iter().map(lower).collect()),
+            OperatorKind::PmFromFile(files) => Some(
+                files
+                    .iter()
+                    .flat_map(|f| f.lines.iter())
+                    .map(lower)
+                    .collect(),
+            ),
+            _ => None,
+        }
+    }
+}
+
 /// Operators ModSecurity defines that we refuse, with why.
 const UNSUPPORTED: &[(&str, &str)] = &[
     ("rsub", "it rewrites stream data"),

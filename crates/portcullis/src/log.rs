@@ -69,39 +69,69 @@ pub(crate) struct Fields<'a> {
 pub(crate) enum Evidence<'a> {
     Request(&'a Request<'a>),
     #[cfg(feature = "tower")]
-    Computed(&'a [(String, String)]),
+    Computed(&'a [Found]),
     Unknown,
 }
 
+/// What a matched rule's event says it found.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Found {
+    rule: String,
+    /// `matched_in`: `term "name"="value"`, Debug-quoted so the attacker's text cannot
+    /// forge log lines.
+    matched_in: Option<String>,
+    /// Its log texts filled in (SecLang's `msg` and `logdata`), Debug-quoted as well.
+    message: Option<String>,
+    data: Option<String>,
+}
+
 impl Evidence<'_> {
-    /// `matched_in` of `rule`'s event: `term "name"="value"`, Debug-quoted so the
-    /// attacker's text cannot forge log lines.
-    fn of(&self, decision: &Decision, rule: &str) -> Option<String> {
+    /// What `rule`'s event under `target` says it found: nothing is computed when no
+    /// subscriber wants the event (deciding allocates nothing then).
+    fn of(&self, decision: &Decision, rule: &str, target: &'static str) -> Found {
+        let wanted = match target {
+            SHADOW_TARGET => tracing::enabled!(target: SHADOW_TARGET, tracing::Level::INFO),
+            _ => tracing::enabled!(target: DECISION_TARGET, tracing::Level::INFO),
+        };
+        if !wanted {
+            return Found::default();
+        }
+        let find = |all: &[Found]| all.iter().find(|f| f.rule == rule).cloned();
         match self {
-            Evidence::Request(req) => evidence_text(decision, req)
-                .into_iter()
-                .find_map(|(r, text)| (r == rule).then_some(text)),
+            Evidence::Request(req) => find(&found(decision, req)),
             #[cfg(feature = "tower")]
-            Evidence::Computed(all) => all
-                .iter()
-                .find_map(|(r, text)| (r == rule).then(|| text.clone())),
+            Evidence::Computed(all) => find(all),
             Evidence::Unknown => None,
         }
+        .unwrap_or_default()
     }
 }
 
-/// Each matched rule's id and where it found its match (see [`Evidence::of`]).
-pub(crate) fn evidence_text(decision: &Decision, req: &Request<'_>) -> Vec<(String, String)> {
-    decision
+/// What each matched rule found: where (see [`Found`]), and its log texts.
+pub(crate) fn found(decision: &Decision, req: &Request<'_>) -> Vec<Found> {
+    let mut out: Vec<Found> = decision
         .evidence(req)
         .into_iter()
-        .map(|(rule, e)| {
-            (
-                rule.id.clone(),
-                format!("{} {:?}={:?}", e.term, e.name, e.value),
-            )
+        .map(|(rule, e)| Found {
+            rule: rule.id.clone(),
+            matched_in: Some(format!("{} {:?}={:?}", e.term, e.name, e.value)),
+            ..Found::default()
         })
-        .collect()
+        .collect();
+    for m in decision.messages(req) {
+        let quoted = |t: Option<String>| t.map(|t| format!("{t:?}"));
+        let (message, data) = (quoted(m.message), quoted(m.data));
+        match out.iter_mut().find(|f| f.rule == m.rule) {
+            Some(f) => (f.message, f.data) = (message, data),
+            None => out.push(Found {
+                rule: m.rule,
+                message,
+                data,
+                ..Found::default()
+            }),
+        }
+    }
+    out
 }
 
 impl<'a> Fields<'a> {
@@ -210,6 +240,7 @@ fn refusal(decision: &Decision, fields: &Fields<'_>, budget: Budget<'_>) {
     if !budget.admit(false, rule) {
         return;
     }
+    let found = fields.evidence.of(decision, rule, DECISION_TARGET);
     tracing::info!(
         target: DECISION_TARGET,
         request_id = decision.request_id().as_str(),
@@ -217,13 +248,17 @@ fn refusal(decision: &Decision, fields: &Fields<'_>, budget: Budget<'_>) {
         verdict = decision.verdict().name(),
         status = decision.status(),
         reason = decision.reason().unwrap_or(""),
+        // The rule's log texts, filled in with what it matched (SecLang's `msg`,
+        // `logdata`).
+        msg = found.message,
+        logdata = found.data,
         rate_store_unavailable = decision.rate_store_unavailable(),
         // What the rules could read of the body, when one read it.
         body_inspected = decision.body().map(|b| b.inspected),
         body_truncated = decision.body().map(|b| b.truncated),
         body_error = decision.body().and_then(|b| b.error).map(|e| e.name()),
         // Which argument, header or cookie the rule matched in, when it read a collection.
-        matched_in = fields.evidence.of(decision, rule),
+        matched_in = found.matched_in,
         client_ip = %fields.client_ip,
         // Method and path come from the client: `?` quotes and escapes them so they
         // cannot forge log lines.
@@ -254,6 +289,7 @@ fn shadow_hits_of(
         if !budget.admit(true, &rule.id) {
             continue;
         }
+        let found = fields.evidence.of(decision, &rule.id, SHADOW_TARGET);
         tracing::info!(
             target: SHADOW_TARGET,
             request_id = decision.request_id().as_str(),
@@ -263,7 +299,9 @@ fn shadow_hits_of(
             status = decision.status(),
             app_status = %app_status,
             reason = rule.reason.as_deref().unwrap_or(""),
-            matched_in = fields.evidence.of(decision, &rule.id),
+            msg = found.message,
+            logdata = found.data,
+            matched_in = found.matched_in,
             client_ip = %fields.client_ip,
             method = ?fields.method,
             path = ?fields.path,
@@ -570,6 +608,40 @@ action = "forbid"
                 (
                     "watch-cookies".to_string(),
                     r#"cookies "pref"="<b>""#.to_string()
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn events_carry_a_seclang_rules_msg_and_logdata_filled_in() {
+        let set = portcullis_seclang::parse_str(
+            "t.conf",
+            r#"
+SecRule ARGS "@rx (?i)union\s+select" "id:1,phase:2,pass,log,capture,msg:'SQL in %{MATCHED_VAR_NAME}',logdata:'Matched Data: %{TX.0} found within %{MATCHED_VAR_NAME}: %{MATCHED_VAR}',setvar:tx.score=+5"
+SecRule TX:SCORE "@ge 5" "id:2,phase:2,deny,log,msg:'Total Score: %{TX.SCORE}'"
+"#,
+        )
+        .unwrap();
+        let lowered = portcullis_seclang::lower(&set, &Default::default()).unwrap();
+        let engine = Engine::from_rules_clocked(lowered.rules, None).unwrap();
+        let (_, seen) = events(|| {
+            let _ = engine.evaluate(&Request::new("GET", "/?q=1%20UNION%20SELECT%202"));
+        });
+        let field = |e: &Captured, k: &str| e.get(k).unwrap_or("-").to_string();
+        let got: Vec<_> = seen
+            .iter()
+            .map(|e| (field(e, "rule"), field(e, "msg"), field(e, "logdata")))
+            .collect();
+        let quoted = |s: &str| format!("{s:?}");
+        assert_eq!(
+            got,
+            [
+                ("2".to_string(), quoted("Total Score: 5"), "-".to_string()),
+                (
+                    "1".to_string(),
+                    quoted("SQL in ARGS:q"),
+                    quoted("Matched Data: UNION SELECT found within ARGS:q: 1 UNION SELECT 2")
                 ),
             ]
         );

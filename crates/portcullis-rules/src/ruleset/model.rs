@@ -257,6 +257,9 @@ pub struct Rule {
     pub labels: Vec<String>,
     /// The limit, for `action = "rate_limit"`.
     pub rate_limit: Option<RateLimit>,
+    /// Its message and data for the log, filled in per match (SecLang's `msg` and
+    /// `logdata`); `reason` is the message as written.
+    pub log: Option<crate::RuleLog>,
     /// Where the rule's `id` is written.
     pub span: Span,
 }

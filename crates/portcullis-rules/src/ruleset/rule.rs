@@ -33,6 +33,7 @@ impl Loader<'_> {
             score: Vec::new(),
             labels: Vec::new(),
             rate_limit: None,
+            log: None,
             span: tspan,
         };
         let mut rl_node = None;

@@ -21,6 +21,7 @@
 mod captured;
 mod chain;
 mod constants;
+mod logtext;
 mod operators;
 mod removals;
 mod scores;
@@ -442,6 +443,7 @@ impl Lowering<'_> {
             score,
             labels: Vec::new(),
             rate_limit: None,
+            log: self.rule_log(rule),
             span: rule.span,
         });
         Ok(skip_after.map(|m| Skip::Dynamic(m, expr)))

@@ -34,7 +34,7 @@ pub(crate) fn decision_deferring_shadow(
             client_ip: request.client_ip,
             method: request.method.to_owned(),
             path: logged_path(request.uri).to_owned(),
-            evidence: super::evidence_text(decision, request),
+            evidence: super::found(decision, request),
             table: Arc::clone(table),
             limits: Arc::clone(limits),
         }),
@@ -53,7 +53,7 @@ struct Pending {
     client_ip: Option<IpAddr>,
     method: String,
     path: String,
-    evidence: Vec<(String, String)>,
+    evidence: Vec<super::Found>,
     // The counters of the policy that decided, even if another is in force by now.
     table: Arc<Table>,
     limits: Arc<Limits>,

@@ -110,6 +110,10 @@ fn decision_json(
             o.insert("rule".into(), json!(m.rule));
             o.extend(m.message.map(|t| ("msg".to_string(), json!(t))));
             o.extend(m.data.map(|t| ("logdata".to_string(), json!(t))));
+            o.extend(m.severity.map(|t| ("severity".to_string(), json!(t))));
+            if !m.tags.is_empty() {
+                o.insert("tags".into(), json!(m.tags));
+            }
             Value::Object(o)
         })
         .collect();

@@ -66,4 +66,8 @@ pub struct Message {
     pub message: Option<String>,
     /// Its data: what it matched, and where.
     pub data: Option<String>,
+    /// How grave a match is (`CRITICAL`).
+    pub severity: Option<String>,
+    /// The rule's tags.
+    pub tags: Vec<String>,
 }

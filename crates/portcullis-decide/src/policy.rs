@@ -601,6 +601,8 @@ impl Policy {
                 rule: rule.id.clone(),
                 message: log.0.message(&m),
                 data: log.0.data(&m),
+                severity: log.0.severity().map(str::to_string),
+                tags: rule.tags.clone(),
             });
         }
         out

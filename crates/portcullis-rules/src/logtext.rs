@@ -13,6 +13,8 @@ pub trait LogText:
     fn message(&self, m: &Matched<'_>) -> Option<String>;
     /// Its data: what it matched, and where.
     fn data(&self, m: &Matched<'_>) -> Option<String>;
+    /// How grave a match is (SecLang's `severity`: `CRITICAL`).
+    fn severity(&self) -> Option<&str>;
 }
 
 /// What a rule matched on one request, as its log texts read it.

@@ -88,6 +88,15 @@ impl Severity {
         ("DEBUG", Severity::Debug),
     ];
 
+    /// Its name (`CRITICAL`).
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        Severity::NAMES
+            .iter()
+            .find(|(_, v)| *v == self)
+            .map_or("", |(n, _)| n)
+    }
+
     fn parse(s: &str) -> Option<Severity> {
         if let Ok(n) = s.parse::<usize>() {
             return Severity::NAMES.get(n).map(|(_, v)| *v);

@@ -18,6 +18,8 @@ fn message(rule: &str, msg: Option<&str>, data: Option<&str>) -> Message {
         rule: rule.into(),
         message: msg.map(str::to_string),
         data: data.map(str::to_string),
+        severity: None,
+        tags: Vec::new(),
     }
 }
 
@@ -28,6 +30,7 @@ SecAction "id:900,phase:1,pass,nolog,setvar:tx.level=2,setvar:tx.score=0"
 SecRule ARGS "@rx (?i)(union)\s+select" "id:1,phase:2,pass,log,capture,t:none,t:lowercase,msg:'SQL at level %{tx.level}',logdata:'Matched Data: %{TX.0} (%{TX.1}) found within %{MATCHED_VAR_NAME}: %{MATCHED_VAR}',setvar:tx.score=+5"
 SecRule REQUEST_HEADERS:User-Agent "@pm sqlmap nikto" "id:2,phase:1,pass,log,capture,msg:'Scanner (score %{tx.score})',logdata:'Matched Data: %{TX.0} found within %{MATCHED_VAR_NAME}: %{MATCHED_VAR}',setvar:tx.score=+3"
 SecRule REQUEST_FILENAME "@detectSQLi" "id:3,phase:2,pass,log,capture,t:urlDecode,logdata:'%{TX.0} in %{MATCHED_VAR_NAME}',setvar:tx.score=+1"
+SecRule ARGS "@rx pw" "id:6,phase:2,pass,log,severity:2,tag:attack-sqli"
 SecRule TX:SCORE "@ge 8" "id:4,phase:2,deny,log,msg:'Score exceeded (Total Score: %{TX.SCORE})'"
 SecRule ARGS_NAMES "@rx ^nope$" "id:5,phase:2,pass,log,msg:'Never'"
 "#;
@@ -52,6 +55,12 @@ SecRule ARGS_NAMES "@rx ^nope$" "id:5,phase:2,pass,log,msg:'Never'"
             ),
             // libinjection's fingerprint; a single field under its own name.
             message("3", None, Some("s&sos in REQUEST_FILENAME")),
+            // No `msg` or `logdata`: its severity and tags.
+            Message {
+                severity: Some("CRITICAL".into()),
+                tags: vec!["attack-sqli".into()],
+                ..message("6", None, None)
+            },
             // The score as it stood when the rule ran.
             message("4", Some("Score exceeded (Total Score: 9)"), None),
         ]

@@ -83,6 +83,9 @@ pub(crate) struct Found {
     /// Its log texts filled in (SecLang's `msg` and `logdata`), Debug-quoted as well.
     message: Option<String>,
     data: Option<String>,
+    severity: Option<String>,
+    /// Its tags, as a Debug list.
+    tags: Option<String>,
 }
 
 impl Evidence<'_> {
@@ -120,15 +123,22 @@ pub(crate) fn found(decision: &Decision, req: &Request<'_>) -> Vec<Found> {
         .collect();
     for m in decision.messages(req) {
         let quoted = |t: Option<String>| t.map(|t| format!("{t:?}"));
-        let (message, data) = (quoted(m.message), quoted(m.data));
-        match out.iter_mut().find(|f| f.rule == m.rule) {
-            Some(f) => (f.message, f.data) = (message, data),
-            None => out.push(Found {
-                rule: m.rule,
-                message,
-                data,
-                ..Found::default()
-            }),
+        let texts = Found {
+            rule: m.rule,
+            matched_in: None,
+            message: quoted(m.message),
+            data: quoted(m.data),
+            severity: m.severity,
+            tags: (!m.tags.is_empty()).then(|| format!("{:?}", m.tags)),
+        };
+        match out.iter_mut().find(|f| f.rule == texts.rule) {
+            Some(f) => {
+                *f = Found {
+                    matched_in: f.matched_in.take(),
+                    ..texts
+                }
+            }
+            None => out.push(texts),
         }
     }
     out
@@ -252,6 +262,8 @@ fn refusal(decision: &Decision, fields: &Fields<'_>, budget: Budget<'_>) {
         // `logdata`).
         msg = found.message,
         logdata = found.data,
+        severity = found.severity,
+        tags = found.tags,
         rate_store_unavailable = decision.rate_store_unavailable(),
         // What the rules could read of the body, when one read it.
         body_inspected = decision.body().map(|b| b.inspected),
@@ -301,6 +313,8 @@ fn shadow_hits_of(
             reason = rule.reason.as_deref().unwrap_or(""),
             msg = found.message,
             logdata = found.data,
+            severity = found.severity,
+            tags = found.tags,
             matched_in = found.matched_in,
             client_ip = %fields.client_ip,
             method = ?fields.method,
@@ -618,7 +632,7 @@ action = "forbid"
         let set = portcullis_seclang::parse_str(
             "t.conf",
             r#"
-SecRule ARGS "@rx (?i)union\s+select" "id:1,phase:2,pass,log,capture,msg:'SQL in %{MATCHED_VAR_NAME}',logdata:'Matched Data: %{TX.0} found within %{MATCHED_VAR_NAME}: %{MATCHED_VAR}',setvar:tx.score=+5"
+SecRule ARGS "@rx (?i)union\s+select" "id:1,phase:2,pass,log,capture,severity:CRITICAL,tag:attack-sqli,tag:paranoia-level/1,msg:'SQL in %{MATCHED_VAR_NAME}',logdata:'Matched Data: %{TX.0} found within %{MATCHED_VAR_NAME}: %{MATCHED_VAR}',setvar:tx.score=+5"
 SecRule TX:SCORE "@ge 5" "id:2,phase:2,deny,log,msg:'Total Score: %{TX.SCORE}'"
 "#,
         )
@@ -633,6 +647,14 @@ SecRule TX:SCORE "@ge 5" "id:2,phase:2,deny,log,msg:'Total Score: %{TX.SCORE}'"
             .iter()
             .map(|e| (field(e, "rule"), field(e, "msg"), field(e, "logdata")))
             .collect();
+        let sqli = seen.iter().find(|e| field(e, "rule") == "1");
+        assert_eq!(
+            sqli.map(|e| (field(e, "severity"), field(e, "tags"))),
+            Some((
+                "CRITICAL".to_string(),
+                r#"["attack-sqli", "paranoia-level/1"]"#.to_string()
+            ))
+        );
         let quoted = |s: &str| format!("{s:?}");
         assert_eq!(
             got,

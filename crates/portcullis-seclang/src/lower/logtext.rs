@@ -11,7 +11,7 @@ use regex_automata::meta::Regex;
 
 use super::constants::Tx;
 use super::{field_of, pcre_pattern, Lowering};
-use crate::action::ActionKind;
+use crate::action::{ActionKind, Severity};
 use crate::interpret::regex;
 use crate::macros::{MacroPart, MacroString};
 use crate::operator::OperatorKind;
@@ -25,6 +25,7 @@ const MAX_PART: usize = 200;
 struct SecLangLog {
     msg: Option<Vec<Part>>,
     data: Option<Vec<Part>>,
+    severity: Option<Severity>,
     /// Each link's targets, with the names ModSecurity gives their values, and what its
     /// operator captures.
     links: Vec<(Vec<(Field, String)>, Capture)>,
@@ -70,7 +71,11 @@ impl Lowering<'_> {
             ActionKind::LogData(m) => Some(m),
             _ => None,
         });
-        if msg.is_none() && data.is_none() {
+        let severity = rule.actions.iter().rev().find_map(|a| match a.kind {
+            ActionKind::Severity(s) => Some(s),
+            _ => None,
+        });
+        if msg.is_none() && data.is_none() && severity.is_none() {
             return None;
         }
         let links = rule
@@ -96,7 +101,12 @@ impl Lowering<'_> {
                 (targets, capture(&link.operator.kind))
             })
             .collect();
-        Some(RuleLog(Arc::new(SecLangLog { msg, data, links })))
+        Some(RuleLog(Arc::new(SecLangLog {
+            msg,
+            data,
+            severity,
+            links,
+        })))
     }
 
     fn parts(&self, m: &MacroString) -> Vec<Part> {
@@ -245,5 +255,9 @@ impl LogText for SecLangLog {
 
     fn data(&self, m: &Matched<'_>) -> Option<String> {
         Some(self.fill(self.data.as_ref()?, m))
+    }
+
+    fn severity(&self) -> Option<&str> {
+        self.severity.map(Severity::name)
     }
 }

@@ -143,6 +143,44 @@ SecRule ARGS "@rx \\" "id:15,phase:1,pass,log"
 }
 
 #[test]
+fn a_rule_that_reads_the_request_removes_members_of_targets_after_it() {
+    // CRS's runtime exclusions: on the login page, the password is not read by 942100;
+    // anywhere, `ARGS:/^tmp_/` is not read by the rules tagged `t`; a rule reading only
+    // `ARGS:pwd` loses all of it, one reading `ARGS:user` nothing.
+    let rules = r#"
+SecRule REQUEST_FILENAME "@endsWith /login" "id:1,phase:1,pass,nolog,ctl:ruleRemoveTargetById=10;ARGS:pwd,ctl:ruleRemoveTargetById=11;ARGS:pwd,ctl:ruleRemoveTargetById=12;ARGS:pwd"
+SecRule REQUEST_METHOD "@streq POST" "id:2,phase:1,pass,nolog,ctl:ruleRemoveTargetByTag=t;ARGS:/^tmp_/"
+SecRule ARGS "@rx '" "id:10,phase:2,pass,log,tag:t"
+SecRule ARGS:pwd "@rx '" "id:11,phase:2,pass,log"
+SecRule ARGS:user "@rx '" "id:12,phase:2,pass,log"
+SecRule &ARGS "@ge 2" "id:13,phase:2,pass,log,tag:t"
+"#;
+    let post = |uri| Request::new("POST", uri);
+    let got = matched(
+        rules,
+        &[
+            get("/login?pwd=a'b"),
+            get("/other?pwd=a'b"),
+            get("/login?pwd=a'b&user=c'd"),
+            post("/login?tmp_x=a'b&pwd=a'b"),
+            post("/other?tmp_x=a'b&pwd=1"),
+            get("/other?tmp_x=a'b&pwd=1"),
+        ],
+    );
+    assert_eq!(
+        got,
+        [
+            vec![],
+            vec!["10", "11"],
+            vec!["10", "12", "13"],
+            vec![],
+            vec![],
+            vec!["10", "13"],
+        ]
+    );
+}
+
+#[test]
 fn a_chain_reads_what_earlier_rules_set_per_request() {
     // CRS 921170 and 921180: every argument name counted, then any name seen twice.
     let rules = r#"

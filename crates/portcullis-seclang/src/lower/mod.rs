@@ -38,7 +38,7 @@ use crate::action::{ActionKind, SetVarOp};
 use crate::ctl::EngineMode;
 use crate::interpret::{Chained, Guard, Known};
 use crate::resolve::{Item, Link, Rule, SecLangRuleSet};
-use crate::variable::VariableKind;
+use crate::variable::Variable;
 use crate::Phase;
 use constants::Tx;
 use removals::Removal;
@@ -207,7 +207,7 @@ struct Lowering<'a> {
     /// The `ctl:ruleRemove…` of rules that read the request, and those rules' conditions.
     removals: Vec<(Removal, Expr)>,
     /// The variables removed from the rule being lowered, and when.
-    removed_targets: Vec<(VariableKind, Expr)>,
+    removed_targets: Vec<(Variable, Expr)>,
     phases: [usize; 5],
     interpreted: usize,
     skips: usize,
@@ -320,6 +320,17 @@ impl Lowering<'_> {
             prev = Some((link, actions));
         }
         if let Some(e) = unsupported {
+            if self
+                .removed_targets
+                .iter()
+                .any(|(t, _)| t.selector.is_some())
+            {
+                // The chain would read the members the removal takes out.
+                return Err(Unsupported(
+                    "removing a member of a target, per request, from a chain run link by link"
+                        .into(),
+                ));
+            }
             if !matches!(cond, Cond::Static(false)) {
                 // Run link by link, behind the links compiled above.
                 let known = |k: &str| match self.env.get(k) {

@@ -7,7 +7,7 @@ use super::{Lowering, Unsupported};
 use crate::action::IdRange;
 use crate::ctl::Ctl;
 use crate::resolve::Rule;
-use crate::variable::VariableKind;
+use crate::variable::Variable;
 
 /// What a `ctl:ruleRemove…` of a rule that reads the request removes from the rules after
 /// it, on the requests that rule matches.
@@ -16,12 +16,12 @@ pub(super) enum Removal {
     Rules(Vec<IdRange>),
     /// `ruleRemoveByTag`
     Tagged(String),
-    /// `ruleRemoveTargetById`, `ruleRemoveTargetByTag`: whole variables, from the rules
-    /// with these ids or this tag.
+    /// `ruleRemoveTargetById`, `ruleRemoveTargetByTag`: variables, whole or a member
+    /// (`ARGS:pwd`, `ARGS:/^pass/`), from the rules with these ids or this tag.
     Targets {
         ids: Vec<IdRange>,
         tag: Option<String>,
-        targets: Vec<VariableKind>,
+        targets: Vec<Variable>,
     },
 }
 
@@ -51,7 +51,7 @@ impl Lowering<'_> {
             match removal {
                 Removal::Targets { targets, .. } => self
                     .removed_targets
-                    .extend(targets.iter().map(|&t| (t, when.clone()))),
+                    .extend(targets.iter().map(|t| (t.clone(), when.clone()))),
                 _ => removed_when.push(when.clone()),
             }
         }
@@ -77,17 +77,15 @@ impl Lowering<'_> {
             }
             c @ (Ctl::RuleRemoveTargetById { targets, .. }
             | Ctl::RuleRemoveTargetByTag { targets, .. }) => {
-                if targets.iter().any(|t| t.selector.is_some() || t.count) {
-                    return Err(Unsupported(
-                        "removing one member of a target, per request".into(),
-                    ));
+                if targets.iter().any(|t| t.count) {
+                    return Err(Unsupported("removing a count (`&VAR`), per request".into()));
                 }
                 let (ids, tag) = match c {
                     Ctl::RuleRemoveTargetById { ids, .. } => (ids.clone(), None),
                     Ctl::RuleRemoveTargetByTag { tag, .. } => (Vec::new(), Some(tag.clone())),
                     _ => (Vec::new(), None),
                 };
-                let targets = targets.iter().map(|t| t.kind).collect();
+                let targets = targets.clone();
                 self.removals
                     .push((Removal::Targets { ids, tag, targets }, when.clone()));
             }

@@ -13,6 +13,14 @@ use crate::operator::{Operator, OperatorKind};
 use crate::resolve::Link;
 use crate::variable::{Selector, Variable, VariableKind};
 
+/// Removals of members of one target per request a rule may have: each set of those that
+/// hold is a copy of the target's test (eight for three).
+const MAX_MEMBER_REMOVALS: usize = 3;
+
+fn not(e: Expr) -> Expr {
+    Expr::Not(Box::new(e))
+}
+
 impl Lowering<'_> {
     /// One link: any of its targets (but the excluded ones) satisfies the operator.
     pub(super) fn link(
@@ -64,11 +72,37 @@ impl Lowering<'_> {
                 .copied()
                 .filter(|e| e.kind == v.kind)
                 .collect();
-            let mut c = one(self, v, &excl)?;
-            for (kind, when) in &self.removed_targets {
-                if *kind == v.kind {
-                    c = and(c, Cond::Dynamic(Expr::Not(Box::new(when.clone()))));
+            let (whole, members) = self.removed_from_target(v);
+            let mut c = if members.is_empty() {
+                one(self, v, &excl)?
+            } else {
+                // Members removed per request (`ctl:ruleRemoveTargetById=942100;ARGS:pwd`
+                // where the path is the login's): for each set of the removals that
+                // hold, the target without the members they remove.
+                if members.len() > MAX_MEMBER_REMOVALS {
+                    return Err(Unsupported(format!(
+                        "more than {MAX_MEMBER_REMOVALS} removals of members of {} per request",
+                        v.kind.name()
+                    )));
                 }
+                let mut c = Cond::Static(false);
+                for held in 0..1u32 << members.len() {
+                    let mut case_excl = excl.clone();
+                    let mut case = Cond::Static(true);
+                    for (i, (member, when)) in members.iter().enumerate() {
+                        if held & 1 << i != 0 {
+                            case_excl.push(member);
+                            case = and(case, Cond::Dynamic(when.clone()));
+                        } else {
+                            case = and(case, Cond::Dynamic(not(when.clone())));
+                        }
+                    }
+                    c = or(c, and(case, one(self, v, &case_excl)?));
+                }
+                c
+            };
+            for when in whole {
+                c = and(c, Cond::Dynamic(not(when)));
             }
             if let (VariableKind::RequestBody, Cond::Dynamic(e)) = (v.kind, &mut c) {
                 // ModSecurity keeps the raw body only when no processor, or the form one,
@@ -265,6 +299,31 @@ impl Lowering<'_> {
             ),
         });
         Ok(Some(Cond::Dynamic(negated(e, op))))
+    }
+
+    /// What `ctl:ruleRemoveTarget…` of earlier rules remove from target `v` of the rule
+    /// being lowered, per request: the whole target under each of the first conditions, and
+    /// members of it (`ARGS:pwd` from `ARGS`) under the second's.
+    fn removed_from_target(&self, v: &Variable) -> (Vec<Expr>, Vec<(Variable, Expr)>) {
+        let mut whole = Vec::new();
+        let mut members = Vec::new();
+        for (t, when) in self
+            .removed_targets
+            .iter()
+            .filter(|(t, _)| t.kind == v.kind)
+        {
+            match (&t.selector, &v.selector) {
+                (None, _) => whole.push(when.clone()),
+                (Some(Selector::Key(a)), Some(Selector::Key(b))) => {
+                    // `ARGS:pwd` from `ARGS:pwd` is all of it; from `ARGS:user`, nothing.
+                    if a.eq_ignore_ascii_case(b.as_str()) {
+                        whole.push(when.clone());
+                    }
+                }
+                (Some(_), _) => members.push((t.clone(), when.clone())),
+            }
+        }
+        (whole, members)
     }
 
     /// `&VAR`: how many members there are.

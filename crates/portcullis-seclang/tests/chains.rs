@@ -181,6 +181,27 @@ SecRule &ARGS "@ge 2" "id:13,phase:2,pass,log,tag:t"
 }
 
 #[test]
+fn a_rule_that_reads_the_request_may_turn_the_rules_after_it_off() {
+    let rules = r#"
+SecRule ARGS "@rx '" "id:1,phase:1,pass,log"
+SecRule REQUEST_URI "@beginsWith /internal/" "id:2,phase:1,pass,nolog,ctl:ruleEngine=Off"
+SecRule ARGS "@rx '" "id:3,phase:1,deny,log"
+SecRule ARGS "@rx '" "id:4,phase:2,deny,log"
+"#;
+    let got = matched(rules, &[get("/internal/x?a='"), get("/public/x?a='")]);
+    // 1 ran before the engine was turned off.
+    assert_eq!(got, [vec!["1"], vec!["1", "3"]]);
+    let refused = r#"
+SecRule REQUEST_URI "@beginsWith /a" "id:1,phase:1,pass,nolog,ctl:ruleEngine=DetectionOnly"
+"#;
+    let set = parse_str("t.conf", refused).unwrap_or_else(|e| panic!("{e}"));
+    let e = lower(&set, &LowerOptions::default())
+        .map(|_| ())
+        .unwrap_err();
+    assert!(e.to_string().contains("`Off` is supported"), "{e}");
+}
+
+#[test]
 fn a_chain_reads_what_earlier_rules_set_per_request() {
     // CRS 921170 and 921180: every argument name counted, then any name seen twice.
     let rules = r#"

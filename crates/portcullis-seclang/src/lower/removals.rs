@@ -5,13 +5,15 @@ use portcullis_rules::Expr;
 
 use super::{Lowering, Unsupported};
 use crate::action::IdRange;
-use crate::ctl::Ctl;
+use crate::ctl::{Ctl, EngineMode};
 use crate::resolve::Rule;
 use crate::variable::Variable;
 
 /// What a `ctl:ruleRemove…` of a rule that reads the request removes from the rules after
 /// it, on the requests that rule matches.
 pub(super) enum Removal {
+    /// `ruleEngine=Off`: every rule.
+    All,
     /// `ruleRemoveById`
     Rules(Vec<IdRange>),
     /// `ruleRemoveByTag`
@@ -29,6 +31,7 @@ impl Removal {
     /// Whether it applies to `rule` (for target removals: whether the rule is one named).
     fn names(&self, rule: &Rule) -> bool {
         let (ids, tag) = match self {
+            Removal::All => return true,
             Removal::Rules(ids) => (ids.as_slice(), None),
             Removal::Tagged(tag) => (&[][..], Some(tag)),
             Removal::Targets { ids, tag, .. } => (ids.as_slice(), tag.as_ref()),
@@ -67,6 +70,11 @@ impl Lowering<'_> {
             | Ctl::ForceRequestBodyVariable(_)
             | Ctl::AuditEngine(_)
             | Ctl::AuditLogParts(_) => {}
+            // No rule after it runs (ModSecurity evaluates none): the page an operator
+            // keeps out of the WAF.
+            Ctl::RuleEngine(EngineMode::Off) => {
+                self.removals.push((Removal::All, when.clone()));
+            }
             Ctl::RuleRemoveById(ids) => {
                 self.removals
                     .push((Removal::Rules(ids.clone()), when.clone()));
@@ -89,9 +97,10 @@ impl Lowering<'_> {
                 self.removals
                     .push((Removal::Targets { ids, tag, targets }, when.clone()));
             }
-            _ => {
+            Ctl::RuleEngine(_) => {
                 return Err(Unsupported(
-                    "a ctl action that depends on the request".into(),
+                    "`ctl:ruleEngine=On` or `DetectionOnly` on some requests (`Off` is supported)"
+                        .into(),
                 ))
             }
         }

@@ -1,14 +1,15 @@
 //! `crs`: OWASP CRS v4 (from `../shared/crs`, never copied into the repository) in
 //! portcullis, per phase: parsing the SecLang files, lowering and compiling them, and
 //! evaluating a realistic request mix at paranoia level 1 (CRS's default, blocking) and at
-//! paranoia level 4, and at paranoia level 1 the mix with small bodies instead of large.
+//! paranoia level 4, and at paranoia level 1 the mix with small bodies instead of large;
+//! and, as the tower layer asks, each request and then its response.
 
 use std::path::{Path, PathBuf};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use portcullis_benches::corpus::Rng;
 use portcullis_benches::{note, policies};
-use portcullis_decide::{OwnedRequest, Policy, Request};
+use portcullis_decide::{AppResponse, OwnedRequest, Policy, Request};
 use portcullis_seclang::{lower, LoadOptions, LowerOptions, SecLangConfig};
 
 fn crs() -> PathBuf {
@@ -131,6 +132,37 @@ fn crs_bench(c: &mut Criterion) {
             b.iter(|| {
                 for r in next.next().into_iter().flatten() {
                     std::hint::black_box(p.evaluate(r));
+                }
+            })
+        });
+    }
+    // As the tower layer asks about an allowed request again with the application's
+    // response (a small HTML page), resuming after the request's rules
+    // (`Policy::evaluate_after`), or evaluating the whole policy again (`_whole`).
+    let page = format!(
+        "<!doctype html><html><head><title>Shop</title></head><body>{}</body></html>",
+        "<p>Item, in stock, ships tomorrow.</p>".repeat(20)
+    );
+    let html = [("content-type", "text/html; charset=utf-8")];
+    for (name, resume) in [
+        ("pl1_small_bodies_and_response", true),
+        ("pl1_small_bodies_and_response_whole", false),
+    ] {
+        let mut next = small.iter().cycle();
+        g.bench_function(BenchmarkId::new("compiled", name), |b| {
+            b.iter(|| {
+                for r in next.next().into_iter().flatten() {
+                    let first = pl1.evaluate(r);
+                    if !first.is_allowed() {
+                        continue;
+                    }
+                    let answered =
+                        (*r).response(AppResponse::new(200).headers(&html).body(page.as_bytes()));
+                    std::hint::black_box(if resume {
+                        pl1.evaluate_after(&answered, &first)
+                    } else {
+                        pl1.evaluate(&answered)
+                    });
                 }
             })
         });

@@ -134,6 +134,9 @@ struct Inner {
     /// unauthenticated caller is a 401 (logging in could change the outcome).
     identity_allow: bool,
     checks: MalformedChecks,
+    /// The first rule that reads the application's response: asked again with the
+    /// response, the walk resumes there (see [`Policy::evaluate_after`]).
+    first_response_rule: Option<usize>,
 }
 
 /// Which malformed-request checks a policy runs. Each guards a field against the server
@@ -344,6 +347,7 @@ impl Policy {
         let program = Program::compile(&rules).map_err(|e| e.locate(&rules))?;
         let checks = MalformedChecks::of(&rules);
         let identity: Vec<bool> = rules.rules.iter().map(Rule::is_identity).collect();
+        let first_response_rule = rules.rules.iter().position(Rule::reads_response);
         let identity_allow = rules
             .rules
             .iter()
@@ -358,6 +362,7 @@ impl Policy {
                 identity,
                 identity_allow,
                 checks,
+                first_response_rule,
             }),
         })
     }
@@ -484,11 +489,48 @@ impl Policy {
 
     /// The compiled program's decision, rate limits counted here or deferred.
     fn run(&self, req: &Request<'_>, scratch: &mut Scratch, defer: Option<Defer<'_>>) -> Decision {
+        self.run_from(req, scratch, defer, None)
+    }
+
+    /// [`Policy::run`], resumed at a rule after what a first decision did before it.
+    fn run_from(
+        &self,
+        req: &Request<'_>,
+        scratch: &mut Scratch,
+        defer: Option<Defer<'_>>,
+        resume: Option<(usize, &Decision)>,
+    ) -> Decision {
         let program = &self.inner.program;
         program.reset(scratch);
         let preflight = req.is_preflight();
         let mut run = Run::new(program, scratch, req, preflight);
-        self.decide(req, preflight, &mut run, defer)
+        self.decide(req, preflight, &mut run, defer, resume)
+    }
+
+    /// Decides about a request asked about again with the application's response
+    /// ([`Request::response`]), given the decision about it without the response,
+    /// `first`, which allowed it by default: as [`Policy::evaluate`] would, but the rules
+    /// before the first that reads the response are not evaluated again (with CRS, the
+    /// request's 200-odd rules: only the response's run). Any other `first` (another
+    /// policy's, one a rule decided) is evaluated whole.
+    #[must_use]
+    pub fn evaluate_after(&self, req: &Request<'_>, first: &Decision) -> Decision {
+        let same = first
+            .policy
+            .as_ref()
+            .is_none_or(|p| Arc::ptr_eq(&p.inner, &self.inner));
+        let from = self.inner.first_response_rule.filter(|_| {
+            same && req.response.is_some()
+                && first.verdict == Verdict::Allow
+                && first.rule.is_none()
+                && first.cause == Cause::None
+        });
+        match from {
+            Some(from) => {
+                self.with_scratch(|scratch| self.run_from(req, scratch, None, Some((from, first))))
+            }
+            None => self.evaluate(req),
+        }
     }
 
     /// Scratch space for [`Policy::evaluate_with`].
@@ -532,7 +574,7 @@ impl Policy {
                 }
             },
         };
-        self.decide(req, fields.preflight, &mut every, None)
+        self.decide(req, fields.preflight, &mut every, None, None)
     }
 
     /// For each rule of `matched` (indexes into this policy) whose condition held on a
@@ -653,7 +695,7 @@ impl Policy {
             exempt: preflight && settings.preflight_exempt,
             trace: Vec::new(),
         };
-        let decision = self.decide(req, preflight, &mut tracer, None);
+        let decision = self.decide(req, preflight, &mut tracer, None, None);
         (decision, tracer.trace)
     }
 
@@ -666,6 +708,7 @@ impl Policy {
         preflight: bool,
         rules: &mut dyn Candidates,
         mut defer: Option<Defer<'_>>,
+        resume: Option<(usize, &Decision)>,
     ) -> Decision {
         let settings = &self.inner.rules.settings;
         let (oversize, request_id) = oversize_and_id(req, settings);
@@ -756,6 +799,23 @@ impl Policy {
         let exempt = preflight && settings.preflight_exempt;
         let mut decided: Option<(Verdict, RuleIndex, Cause, u16)> = None;
         let mut cursor = 0;
+        if let Some((from, first)) = resume {
+            // The rules before `from` read nothing of the response: what they did the first
+            // time stands, in order (their points counted again for the rules after). A
+            // rate limit is not counted when asked with the response, nor shown.
+            for &i in first.matched.iter().filter(|i| i.index() < from) {
+                matched.push(i);
+                rules.record(i.index());
+            }
+            shadow.extend(
+                first
+                    .shadow
+                    .iter()
+                    .filter(|h| h.rule.index() < from && h.action != Action::RateLimit)
+                    .copied(),
+            );
+            cursor = from;
+        }
         // A policy without rules (a default only) has no candidates to look for.
         let any_rules = !self.inner.rules.rules.is_empty();
         while let Some(i) = any_rules.then(|| rules.next_candidate(cursor)).flatten() {
@@ -930,6 +990,11 @@ impl RuleIndex {
     /// loader's ceilings); a larger `i` names no rule.
     pub(crate) fn new(i: usize) -> Self {
         RuleIndex(u32::try_from(i).unwrap_or(u32::MAX))
+    }
+
+    /// The rule's evaluation-order index.
+    pub(crate) fn index(self) -> usize {
+        self.0 as usize
     }
 }
 

@@ -120,3 +120,51 @@ rate_limit = { limit = 1, period = "1m", key = ["ip"] }
         "the second request"
     );
 }
+
+#[test]
+fn asked_again_with_the_response_the_request_rules_are_not_evaluated_again() {
+    // The scores and labels of the rules before the first that reads the response count
+    // for the rules after it, as when the whole policy is evaluated again.
+    let p = policy(
+        r#"
+[[rule]]
+id = "suspicious-path"
+when = 'path starts_with "/admin"'
+action = "log"
+score = { risk = 3 }
+labels = ["admin"]
+
+[[rule]]
+id = "error-page"
+when = 'response.status == "500"'
+action = "log"
+score = { risk = 2 }
+
+[[rule]]
+id = "risky"
+when = 'score["risk"] >= 5 and labels has "admin"'
+action = "forbid"
+
+[[rule]]
+id = "always"
+when = 'method == "GET"'
+action = "log"
+"#,
+    );
+    for (path, status) in [("/admin/x", 500), ("/admin/x", 200), ("/shop", 500)] {
+        let req = Request::new("GET", path);
+        let first = p.evaluate(&req);
+        let answered = req.response(AppResponse::new(status));
+        let (resumed, whole) = (p.evaluate_after(&answered, &first), p.evaluate(&answered));
+        let ids = |d: &portcullis_decide::Decision| -> Vec<String> {
+            d.matched().map(|r| r.id.clone()).collect()
+        };
+        assert_eq!(ids(&resumed), ids(&whole), "{path} {status}");
+        assert_eq!(resumed.rule_id(), whole.rule_id());
+        assert_eq!(resumed.scores(), whole.scores());
+    }
+    let req = Request::new("GET", "/admin/x");
+    let answered = req.response(AppResponse::new(500));
+    let d = p.evaluate_after(&answered, &p.evaluate(&req));
+    assert_eq!(d.rule_id(), Some("risky"));
+}

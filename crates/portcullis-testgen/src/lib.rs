@@ -617,6 +617,7 @@ pub fn check(bytes: &[u8]) -> Result<(), String> {
     let text = rules_text(&mut g);
     let rules = portcullis_rules::RuleSet::parse("gen.toml", &text)
         .map_err(|e| format!("generated rules must parse: {e}\n{text}"))?;
+    let resumed = rules.clone();
     let (Ok(compiled), Ok(reference)) = (Policy::compile(rules.clone()), Policy::compile(rules))
     else {
         return Ok(());
@@ -644,6 +645,35 @@ pub fn check(bytes: &[u8]) -> Result<(), String> {
         if a != b {
             return Err(format!(
                 "compiled and reference disagree\nrequest {req:?}\ncompiled  {a}\nreference {b}\nrules:\n{text}"
+            ));
+        }
+    }
+    if compiled.reads_response() {
+        check_resumed(resumed, &reqs).map_err(|e| format!("{e}\nrules:\n{text}"))?;
+    }
+    Ok(())
+}
+
+/// Asked again with the response, after a first decision without it that allowed the
+/// request, [`Policy::evaluate_after`] decides as evaluating the whole policy does. On a
+/// policy of its own, whose rate limits the first decisions count.
+fn check_resumed(rules: portcullis_rules::RuleSet, reqs: &[OwnedRequest]) -> Result<(), String> {
+    let Ok(policy) = Policy::compile(rules) else {
+        return Ok(());
+    };
+    for req in reqs.iter().filter(|r| r.response.is_some()) {
+        let without = OwnedRequest {
+            response: None,
+            ..req.clone()
+        };
+        let first = policy.evaluate(&without.view());
+        let view = req.view();
+        let (resumed, whole) = (policy.evaluate_after(&view, &first), policy.evaluate(&view));
+        let (a, b) = (summary(&resumed, req), summary(&whole, req));
+        if a != b {
+            return Err(format!(
+                "resumed after the request's decision, and evaluated whole, disagree\nrequest {req:?}\nfirst   {}\nresumed {a}\nwhole   {b}",
+                summary(&first, &without)
             ));
         }
     }

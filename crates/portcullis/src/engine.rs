@@ -389,6 +389,22 @@ impl Engine {
         self.evaluate_logged(request, log::response_decision)
     }
 
+    /// [`Engine::evaluate_response`] given `first`, the decision that allowed the request
+    /// (from [`Engine::evaluate`]): the rules before the first that reads the response are
+    /// not evaluated again ([`Policy::evaluate_after`]); with CRS, only its response
+    /// rules run. The tower layer asks this way.
+    #[must_use]
+    pub fn evaluate_response_after(&self, request: &Request<'_>, first: &Decision) -> Decision {
+        let current = self.shared.current.load();
+        let decision = current.policy.evaluate_after(request, first);
+        let budget = log::Budget {
+            table: &current.log,
+            limits: &self.shared.log,
+        };
+        log::response_decision(&decision, request, budget);
+        decision
+    }
+
     /// Decides, waiting for a store if need be, and logs the decision with `log`.
     fn evaluate_logged(
         &self,

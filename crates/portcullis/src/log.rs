@@ -182,15 +182,13 @@ pub(crate) fn response_decision(decision: &Decision, request: &Request<'_>, budg
         refusal(decision, &fields, budget);
     }
     let status = AppStatus(request.response.map(|r| r.status));
-    shadow_hits_of(decision, &fields, status, budget, reads_response);
-}
-
-/// Whether a rule reads the application's response.
-fn reads_response(rule: &portcullis_rules::Rule) -> bool {
-    let mut reads = false;
-    rule.when
-        .visit_preds(&mut |p| p.visit_fields(&mut |f| reads |= f.reads_response()));
-    reads
+    shadow_hits_of(
+        decision,
+        &fields,
+        status,
+        budget,
+        portcullis_rules::Rule::reads_response,
+    );
 }
 
 /// The logged fields of a request, kept while a decision waits for a rate-limit store.

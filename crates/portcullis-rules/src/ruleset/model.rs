@@ -270,4 +270,13 @@ impl Rule {
     pub fn is_identity(&self) -> bool {
         self.when.is_identity()
     }
+
+    /// Whether the condition reads the application's response (`response.*`).
+    #[must_use]
+    pub fn reads_response(&self) -> bool {
+        let mut reads = false;
+        self.when
+            .visit_preds(&mut |p| p.visit_fields(&mut |f| reads |= f.reads_response()));
+        reads
+    }
 }

@@ -57,6 +57,8 @@ pub(super) struct Asked {
     body: Option<Bytes>,
     /// How much of the response body to read.
     limit: usize,
+    /// The decision that allowed the request: asked again, the rules resume after it.
+    first: Decision,
 }
 
 impl Asked {
@@ -75,7 +77,7 @@ impl Asked {
         let mut response = AppResponse::new(head.status.as_u16()).headers(&headers);
         response.body = body;
         let request = request.response(response);
-        let decision = self.engine.evaluate_response(&request);
+        let decision = self.engine.evaluate_response_after(&request, &self.first);
         let refusal = decision.response(&request)?;
         let mut res = to_http_response(refusal).map(Bytes::from);
         if let (Some(cors), Some(origin)) =
@@ -218,6 +220,7 @@ impl<B> Step<'_, B> {
                 auth: auth.clone(),
                 body: bytes.clone(),
                 limit,
+                first: decision.clone(),
             })
         });
         if let Some(uri) = routed {

@@ -202,10 +202,38 @@ SecRule ARGS "@rx '" "id:4,phase:2,deny,log"
     assert_eq!(got, [vec!["1"], vec!["1", "3"]]);
     let e = refused(
         r#"
-SecRule REQUEST_URI "@beginsWith /a" "id:1,phase:1,pass,nolog,ctl:ruleEngine=DetectionOnly"
+SecRule REQUEST_URI "@beginsWith /a" "id:1,phase:1,pass,nolog,ctl:ruleEngine=On"
 "#,
     );
-    assert!(e.contains("`Off` is supported"), "{e}");
+    assert!(e.contains("`Off` and `DetectionOnly` are supported"), "{e}");
+}
+
+#[test]
+fn a_rule_that_reads_the_request_may_put_the_rules_after_it_in_detection_only() {
+    let rules = r#"
+SecRule REQUEST_URI "@beginsWith /beta/" "id:1,phase:1,pass,nolog,ctl:ruleEngine=DetectionOnly"
+SecRule ARGS "@rx '" "id:2,phase:1,deny,log"
+"#;
+    let set = parse_str("t.conf", rules).unwrap_or_else(|e| panic!("{e}"));
+    let lowered = lower(&set, &LowerOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+    let policy = Policy::compile(lowered.rules).unwrap_or_else(|e| panic!("{e}"));
+    for (uri, refused, matched) in [
+        ("/beta/x?a='", false, vec!["2"]),
+        ("/x?a='", true, vec!["2"]),
+        ("/beta/x?a=1", false, vec![]),
+    ] {
+        let req = get(uri);
+        for d in [policy.evaluate(&req), policy.evaluate_reference(&req)] {
+            assert_eq!(!d.is_allowed(), refused, "{uri}");
+            let ids: Vec<&str> = d.matched().map(|r| r.id.as_str()).collect();
+            assert_eq!(ids, matched, "{uri}");
+            // Detection only: the rule is a shadow hit.
+            assert_eq!(
+                d.shadow_hits().count(),
+                usize::from(!refused && !ids.is_empty())
+            );
+        }
+    }
 }
 
 #[test]

@@ -121,6 +121,7 @@ pub fn lower(set: &SecLangRuleSet, options: &LowerOptions) -> Result<Lowered, Er
         engine_off: set.settings.rule_engine == Some(EngineMode::Off),
         removed: HashSet::new(),
         removals: Vec::new(),
+        detection_only: Vec::new(),
         removed_targets: Vec::new(),
         phases: [0; 5],
         interpreted: 0,
@@ -206,6 +207,9 @@ struct Lowering<'a> {
     removed: HashSet<u32>,
     /// The `ctl:ruleRemove…` of rules that read the request, and those rules' conditions.
     removals: Vec<(Removal, Expr)>,
+    /// The conditions of the rules that read the request and set `ctl:ruleEngine=
+    /// DetectionOnly`: on those requests, the rules after them only log.
+    detection_only: Vec<Expr>,
     /// The variables removed from the rule being lowered, and when.
     removed_targets: Vec<(Variable, Expr)>,
     phases: [usize; 5],
@@ -441,7 +445,7 @@ impl Lowering<'_> {
             ActionKind::Pass | ActionKind::Block => (EngineAction::Log, None),
             _ => return Err(Unsupported("this disruptive action".into())),
         };
-        self.rules.push(EngineRule {
+        self.push(EngineRule {
             id: rule.id.to_string(),
             when,
             action,
@@ -458,6 +462,27 @@ impl Lowering<'_> {
             span: rule.span,
         });
         Ok(skip_after.map(|m| Skip::Dynamic(m, expr)))
+    }
+
+    /// Adds an engine rule. One that would decide, after a `ctl:ruleEngine=DetectionOnly`
+    /// of a rule that reads the request, is two: enforced on the requests no such `ctl`
+    /// applies to, in shadow mode (matched and logged, nothing refused) on the others.
+    fn push(&mut self, rule: EngineRule) {
+        if rule.mode == Mode::Shadow
+            || rule.action == EngineAction::Log
+            || self.detection_only.is_empty()
+        {
+            self.rules.push(rule);
+            return;
+        }
+        let detecting = Expr::Or(self.detection_only.clone());
+        let mut shadow = rule.clone();
+        shadow.when = Expr::And(vec![rule.when.clone(), detecting.clone()]);
+        shadow.mode = Mode::Shadow;
+        let mut enforced = rule;
+        enforced.when = Expr::And(vec![enforced.when, Expr::Not(Box::new(detecting))]);
+        self.rules.push(enforced);
+        self.rules.push(shadow);
     }
 }
 

@@ -97,12 +97,14 @@ impl Lowering<'_> {
                 self.removals
                     .push((Removal::Targets { ids, tag, targets }, when.clone()));
             }
-            Ctl::RuleEngine(_) => {
-                return Err(Unsupported(
-                    "`ctl:ruleEngine=On` or `DetectionOnly` on some requests (`Off` is supported)"
-                        .into(),
-                ))
+            // The rules after it run, match and log, and refuse nothing.
+            Ctl::RuleEngine(EngineMode::DetectionOnly) => {
+                self.detection_only.push(when.clone());
             }
+            Ctl::RuleEngine(EngineMode::On) => return Err(Unsupported(
+                "`ctl:ruleEngine=On` on some requests (`Off` and `DetectionOnly` are supported)"
+                    .into(),
+            )),
         }
         Ok(())
     }

@@ -313,6 +313,9 @@ pub(crate) enum Cause {
 /// writes no counter shared between cores.
 #[derive(Clone, Debug)]
 pub struct Decision {
+    /// Which compiled policy decided ([`Policy`]'s own number, unique in the process):
+    /// a decision that refers to nothing holds no handle to it.
+    pub(crate) policy_id: u64,
     pub(crate) policy: Option<Policy>,
     pub(crate) path_style: PathStyle,
     pub(crate) verdict: Verdict,

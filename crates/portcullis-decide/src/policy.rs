@@ -137,7 +137,12 @@ struct Inner {
     /// The first rule that reads the application's response: asked again with the
     /// response, the walk resumes there (see [`Policy::evaluate_after`]).
     first_response_rule: Option<usize>,
+    /// Its number, unique in the process: which policy a decision came from.
+    id: u64,
 }
+
+/// The number of the next policy compiled.
+static NEXT_POLICY_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// Which malformed-request checks a policy runs. Each guards a field against the server
 /// reading it differently from the rules, so it runs only when some rule reads that
@@ -363,6 +368,7 @@ impl Policy {
                 identity_allow,
                 checks,
                 first_response_rule,
+                id: NEXT_POLICY_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             }),
         })
     }
@@ -512,15 +518,13 @@ impl Policy {
     /// `first`, which allowed it by default: as [`Policy::evaluate`] would, but the rules
     /// before the first that reads the response are not evaluated again (with CRS, the
     /// request's 200-odd rules: only the response's run). Any other `first` (another
-    /// policy's, one a rule decided) is evaluated whole.
+    /// policy's, as after a reload; one a rule decided) is evaluated whole.
     #[must_use]
     pub fn evaluate_after(&self, req: &Request<'_>, first: &Decision) -> Decision {
-        let same = first
-            .policy
-            .as_ref()
-            .is_none_or(|p| Arc::ptr_eq(&p.inner, &self.inner));
+        // Another policy's rules (before a reload) may have matched otherwise.
         let from = self.inner.first_response_rule.filter(|_| {
-            same && req.response.is_some()
+            first.policy_id == self.inner.id
+                && req.response.is_some()
                 && first.verdict == Verdict::Allow
                 && first.rule.is_none()
                 && first.cause == Cause::None
@@ -734,6 +738,7 @@ impl Policy {
                 oversize,
                 malformed: None,
                 rate_store_unavailable: false,
+                policy_id: self.inner.id,
                 body: None,
             };
         }
@@ -763,6 +768,7 @@ impl Policy {
                 }),
                 malformed: None,
                 rate_store_unavailable: false,
+                policy_id: self.inner.id,
                 body: None,
             };
         }
@@ -785,6 +791,7 @@ impl Policy {
                 oversize,
                 malformed: Some(m),
                 rate_store_unavailable: false,
+                policy_id: self.inner.id,
                 body: None,
             };
         }
@@ -928,6 +935,7 @@ impl Policy {
             oversize,
             malformed: None,
             rate_store_unavailable: false,
+            policy_id: self.inner.id,
             body: if self.inner.program.reads_body {
                 rules.body()
             } else {

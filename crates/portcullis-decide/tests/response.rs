@@ -168,3 +168,22 @@ action = "log"
     let d = p.evaluate_after(&answered, &p.evaluate(&req));
     assert_eq!(d.rule_id(), Some("risky"));
 }
+
+#[test]
+fn a_first_decision_from_another_policy_is_not_resumed_after() {
+    // Reloaded between the request and its response: the new policy's request rules run.
+    let old = policy(RULES);
+    let new = policy(&RULES.replacen(
+        "[[rule]]",
+        "[[rule]]\nid = \"no-reports\"\nwhen = 'path == \"/report\"'\naction = \"forbid\"\n\n[[rule]]",
+        1,
+    ));
+    let req = Request::new("GET", "/report");
+    let first = old.evaluate(&req);
+    assert!(first.is_allowed());
+    let answered = req.response(AppResponse::new(200));
+    assert_eq!(
+        new.evaluate_after(&answered, &first).rule_id(),
+        Some("no-reports")
+    );
+}

@@ -34,7 +34,12 @@ pub(crate) fn decision_deferring_shadow(
             client_ip: request.client_ip,
             method: request.method.to_owned(),
             path: logged_path(request.uri).to_owned(),
-            evidence: super::found(decision, request),
+            // Computed again on a scratch of its own: only for a subscriber.
+            evidence: if tracing::enabled!(target: super::SHADOW_TARGET, tracing::Level::INFO) {
+                super::found(decision, request)
+            } else {
+                Vec::new()
+            },
             table: Arc::clone(table),
             limits: Arc::clone(limits),
         }),

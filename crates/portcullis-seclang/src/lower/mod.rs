@@ -121,7 +121,7 @@ pub fn lower(set: &SecLangRuleSet, options: &LowerOptions) -> Result<Lowered, Er
         engine_off: set.settings.rule_engine == Some(EngineMode::Off),
         removed: HashSet::new(),
         removals: Vec::new(),
-        detection_only: Vec::new(),
+        engine_switches: Vec::new(),
         removed_targets: Vec::new(),
         phases: [0; 5],
         interpreted: 0,
@@ -207,9 +207,10 @@ struct Lowering<'a> {
     removed: HashSet<u32>,
     /// The `ctl:ruleRemove…` of rules that read the request, and those rules' conditions.
     removals: Vec<(Removal, Expr)>,
-    /// The conditions of the rules that read the request and set `ctl:ruleEngine=
-    /// DetectionOnly`: on those requests, the rules after them only log.
-    detection_only: Vec<Expr>,
+    /// `ctl:ruleEngine=DetectionOnly` (shadow) or `On` (enforce) of rules that read the
+    /// request, in order, with their conditions: on those requests, the mode of the rules
+    /// after them.
+    engine_switches: Vec<(Mode, Expr)>,
     /// The variables removed from the rule being lowered, and when.
     removed_targets: Vec<(Variable, Expr)>,
     phases: [usize; 5],
@@ -464,23 +465,42 @@ impl Lowering<'_> {
         Ok(skip_after.map(|m| Skip::Dynamic(m, expr)))
     }
 
-    /// Adds an engine rule. One that would decide, after a `ctl:ruleEngine=DetectionOnly`
-    /// of a rule that reads the request, is two: enforced on the requests no such `ctl`
-    /// applies to, in shadow mode (matched and logged, nothing refused) on the others.
+    /// Adds an engine rule. One that would decide, after a `ctl:ruleEngine=…` of a rule
+    /// that reads the request, is two: enforced on the requests where the last such
+    /// `ctl` that applies says `On` (or none applies and the engine is on), in shadow mode
+    /// (matched and logged, nothing refused) on the others.
     fn push(&mut self, rule: EngineRule) {
-        if rule.mode == Mode::Shadow
-            || rule.action == EngineAction::Log
-            || self.detection_only.is_empty()
+        if rule.action == EngineAction::Log
+            || self
+                .engine_switches
+                .iter()
+                .all(|(mode, _)| *mode == self.mode)
         {
             self.rules.push(rule);
             return;
         }
-        let detecting = Expr::Or(self.detection_only.clone());
+        let not = |e: &Expr| Expr::Not(Box::new(e.clone()));
+        let switches = &self.engine_switches;
+        // Switch `i` decides when it applies and none after it does.
+        let mut enforcing: Vec<Expr> = switches
+            .iter()
+            .enumerate()
+            .filter(|(_, (mode, _))| *mode == Mode::Enforce)
+            .map(|(i, (_, when))| {
+                let later = switches.iter().skip(i + 1).map(|(_, w)| not(w));
+                Expr::And(std::iter::once(when.clone()).chain(later).collect())
+            })
+            .collect();
+        if self.mode == Mode::Enforce {
+            enforcing.push(Expr::And(switches.iter().map(|(_, w)| not(w)).collect()));
+        }
+        let enforce = Expr::Or(enforcing);
         let mut shadow = rule.clone();
-        shadow.when = Expr::And(vec![rule.when.clone(), detecting.clone()]);
+        shadow.when = Expr::And(vec![rule.when.clone(), not(&enforce)]);
         shadow.mode = Mode::Shadow;
         let mut enforced = rule;
-        enforced.when = Expr::And(vec![enforced.when, Expr::Not(Box::new(detecting))]);
+        enforced.when = Expr::And(vec![enforced.when, enforce]);
+        enforced.mode = Mode::Enforce;
         self.rules.push(enforced);
         self.rules.push(shadow);
     }

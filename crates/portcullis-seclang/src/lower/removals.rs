@@ -1,7 +1,7 @@
 //! `ctl:ruleRemove…` in a rule that reads the request: the removal holds only on the
 //! requests that rule matches, so it becomes a condition of the rules it removes.
 
-use portcullis_rules::Expr;
+use portcullis_rules::{Expr, Mode};
 
 use super::{Lowering, Unsupported};
 use crate::action::IdRange;
@@ -97,14 +97,13 @@ impl Lowering<'_> {
                 self.removals
                     .push((Removal::Targets { ids, tag, targets }, when.clone()));
             }
-            // The rules after it run, match and log, and refuse nothing.
+            // The rules after it run, match and log, and refuse nothing; or refuse again.
             Ctl::RuleEngine(EngineMode::DetectionOnly) => {
-                self.detection_only.push(when.clone());
+                self.engine_switches.push((Mode::Shadow, when.clone()));
             }
-            Ctl::RuleEngine(EngineMode::On) => return Err(Unsupported(
-                "`ctl:ruleEngine=On` on some requests (`Off` and `DetectionOnly` are supported)"
-                    .into(),
-            )),
+            Ctl::RuleEngine(EngineMode::On) => {
+                self.engine_switches.push((Mode::Enforce, when.clone()));
+            }
         }
         Ok(())
     }

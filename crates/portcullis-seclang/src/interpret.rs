@@ -24,7 +24,7 @@ use crate::lower::{field_of, pcre_pattern, transforms, Unsupported};
 use crate::macros::{MacroPart, MacroString};
 use crate::operator::OperatorKind;
 use crate::resolve::Rule;
-use crate::variable::{Selector, Variable, VariableKind};
+use crate::variable::{with_exclusions, Selector, Variable, VariableKind};
 
 /// What the load time knows of a transaction variable another rule sets.
 pub(crate) enum Known {
@@ -377,13 +377,7 @@ impl Build<'_> {
             let actions = if i == 0 { &rule.actions } else { &link.actions };
             let chain = transforms(actions)?;
             let mut targets = Vec::new();
-            let excluded: Vec<&Variable> = link.variables.iter().filter(|v| v.exclude).collect();
-            for v in link.variables.iter().filter(|v| !v.exclude) {
-                let excl: Vec<&Variable> = excluded
-                    .iter()
-                    .copied()
-                    .filter(|e| e.kind == v.kind)
-                    .collect();
+            for (v, excl) in with_exclusions(&link.variables) {
                 targets.push(self.target(v, &excl)?);
             }
             let op = self.op(&link.operator.kind)?;

@@ -208,6 +208,20 @@ pub struct Variable {
     pub span: Span,
 }
 
+/// Each target of a link that is not an exclusion, with the exclusions of its variable
+/// (`REQUEST_HEADERS|!REQUEST_HEADERS:Referer`).
+pub(crate) fn with_exclusions(
+    vars: &[Variable],
+) -> impl Iterator<Item = (&Variable, Vec<&Variable>)> {
+    vars.iter().filter(|v| !v.exclude).map(move |v| {
+        let excl = vars
+            .iter()
+            .filter(|e| e.exclude && e.kind == v.kind)
+            .collect();
+        (v, excl)
+    })
+}
+
 /// Parses a `|`-separated target list. ModSecurity v3 also accepts `,` between targets.
 pub(crate) fn parse_variables(word: &Word, diags: &mut Vec<Diagnostic>) -> Option<Vec<Variable>> {
     let text = word.text.as_str();

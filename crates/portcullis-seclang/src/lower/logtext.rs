@@ -16,7 +16,7 @@ use crate::interpret::regex;
 use crate::macros::{MacroPart, MacroString};
 use crate::operator::OperatorKind;
 use crate::resolve::Rule;
-use crate::variable::{Selector, Variable, VariableKind};
+use crate::variable::{with_exclusions, Selector, Variable, VariableKind};
 
 /// Longest value a part fills in: a log line must not carry a megabyte of attacker's text.
 const MAX_PART: usize = 200;
@@ -82,18 +82,9 @@ impl Lowering<'_> {
             .links
             .iter()
             .map(|link| {
-                let excluded: Vec<&Variable> =
-                    link.variables.iter().filter(|v| v.exclude).collect();
-                let targets = link
-                    .variables
-                    .iter()
-                    .filter(|v| !v.exclude && !v.count)
-                    .filter_map(|v| {
-                        let excl: Vec<&Variable> = excluded
-                            .iter()
-                            .copied()
-                            .filter(|e| e.kind == v.kind)
-                            .collect();
+                let targets = with_exclusions(&link.variables)
+                    .filter(|(v, _)| !v.count)
+                    .filter_map(|(v, excl)| {
                         let (field, _) = field_of(v, &excl).ok()?;
                         Some((field, shown_name(v)))
                     })

@@ -11,7 +11,7 @@ use super::operators::negated;
 use super::{and, or, Cond, Lowering, Unsupported};
 use crate::operator::{Operator, OperatorKind};
 use crate::resolve::Link;
-use crate::variable::{Selector, Variable, VariableKind};
+use crate::variable::{with_exclusions, Selector, Variable, VariableKind};
 
 /// Removals of members of one target per request a rule may have: each set of those that
 /// hold is a copy of the target's test (eight for three).
@@ -63,15 +63,8 @@ impl Lowering<'_> {
         targets: &[Variable],
         mut one: impl FnMut(&mut Self, &Variable, &[&Variable]) -> Result<Cond, Unsupported>,
     ) -> Result<Cond, Unsupported> {
-        let vars: Vec<&Variable> = targets.iter().filter(|v| !v.exclude).collect();
-        let excluded: Vec<&Variable> = targets.iter().filter(|v| v.exclude).collect();
         let mut out = Cond::Static(false);
-        for v in vars {
-            let excl: Vec<&Variable> = excluded
-                .iter()
-                .copied()
-                .filter(|e| e.kind == v.kind)
-                .collect();
+        for (v, excl) in with_exclusions(targets) {
             let (whole, members) = self.removed_from_target(v);
             let mut c = if members.is_empty() {
                 one(self, v, &excl)?

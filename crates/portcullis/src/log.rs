@@ -67,7 +67,9 @@ pub(crate) struct Fields<'a> {
 }
 
 pub(crate) enum Evidence<'a> {
-    Request(&'a Request<'a>),
+    /// The request, and what its rules found, computed for the first event that asks
+    /// (each computation evaluates afresh) and kept for the others.
+    Request(&'a Request<'a>, std::cell::OnceCell<Vec<Found>>),
     #[cfg(feature = "tower")]
     Computed(&'a [Found]),
     Unknown,
@@ -101,7 +103,7 @@ impl Evidence<'_> {
         }
         let find = |all: &[Found]| all.iter().find(|f| f.rule == rule).cloned();
         match self {
-            Evidence::Request(req) => find(&found(decision, req)),
+            Evidence::Request(req, all) => find(all.get_or_init(|| found(decision, req))),
             #[cfg(feature = "tower")]
             Evidence::Computed(all) => find(all),
             Evidence::Unknown => None,
@@ -150,7 +152,7 @@ impl<'a> Fields<'a> {
             client_ip: ClientIp(request.client_ip),
             method: request.method,
             path: logged_path(request.uri),
-            evidence: Evidence::Request(request),
+            evidence: Evidence::Request(request, std::cell::OnceCell::new()),
         }
     }
 }

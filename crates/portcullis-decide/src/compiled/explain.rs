@@ -24,7 +24,8 @@ fn written_operand(p: &PredKind, singles: bool) -> Option<&Term> {
     })
 }
 
-/// The field a computed term reads (`filename` in `lower(url_decode(filename))`).
+/// The field a computed term reads (`filename` in `lower(url_decode(filename))`): unlike
+/// `Term::field`, none for a count or a path segment, which hold no value of the field.
 fn base_field(t: &Term) -> Option<&Field> {
     match t {
         Term::Field(f) => Some(f),

@@ -414,8 +414,8 @@ impl Lowering<'_> {
         let mut when = expr.clone();
         if !guards.is_empty() || !removed_when.is_empty() {
             let mut all = vec![when];
-            all.extend(guards.iter().map(|(_, g)| Expr::Not(Box::new(g.clone()))));
-            all.extend(removed_when.into_iter().map(|r| Expr::Not(Box::new(r))));
+            all.extend(guards.iter().map(|(_, g)| not(g.clone())));
+            all.extend(removed_when.into_iter().map(not));
             when = Expr::And(all);
         }
         let score = self.dynamic_effects(rule, &when)?;
@@ -479,7 +479,6 @@ impl Lowering<'_> {
             self.rules.push(rule);
             return;
         }
-        let not = |e: &Expr| Expr::Not(Box::new(e.clone()));
         let switches = &self.engine_switches;
         // Switch `i` decides when it applies and none after it does.
         let mut enforcing: Vec<Expr> = switches
@@ -487,16 +486,18 @@ impl Lowering<'_> {
             .enumerate()
             .filter(|(_, (mode, _))| *mode == Mode::Enforce)
             .map(|(i, (_, when))| {
-                let later = switches.iter().skip(i + 1).map(|(_, w)| not(w));
+                let later = switches.iter().skip(i + 1).map(|(_, w)| not(w.clone()));
                 Expr::And(std::iter::once(when.clone()).chain(later).collect())
             })
             .collect();
         if self.mode == Mode::Enforce {
-            enforcing.push(Expr::And(switches.iter().map(|(_, w)| not(w)).collect()));
+            enforcing.push(Expr::And(
+                switches.iter().map(|(_, w)| not(w.clone())).collect(),
+            ));
         }
         let enforce = Expr::Or(enforcing);
         let mut shadow = rule.clone();
-        shadow.when = Expr::And(vec![rule.when.clone(), not(&enforce)]);
+        shadow.when = Expr::And(vec![rule.when.clone(), not(enforce.clone())]);
         shadow.mode = Mode::Shadow;
         let mut enforced = rule;
         enforced.when = Expr::And(vec![enforced.when, enforce]);
@@ -530,6 +531,10 @@ fn guard_expr(g: Guard, rule: &Rule) -> Expr {
             })
             .collect(),
     )
+}
+
+fn not(e: Expr) -> Expr {
+    Expr::Not(Box::new(e))
 }
 
 fn and(a: Cond, b: Cond) -> Cond {

@@ -8,7 +8,7 @@ use portcullis_rules::{
 
 use super::chain::{transforms, Chain};
 use super::operators::negated;
-use super::{and, or, Cond, Lowering, Unsupported};
+use super::{and, not, or, Cond, Lowering, Unsupported};
 use crate::operator::{Operator, OperatorKind};
 use crate::resolve::Link;
 use crate::variable::{with_exclusions, Selector, Variable, VariableKind};
@@ -16,10 +16,6 @@ use crate::variable::{with_exclusions, Selector, Variable, VariableKind};
 /// Removals of members of one target per request a rule may have: each set of those that
 /// hold is a copy of the target's test (eight for three).
 const MAX_MEMBER_REMOVALS: usize = 3;
-
-fn not(e: Expr) -> Expr {
-    Expr::Not(Box::new(e))
-}
 
 impl Lowering<'_> {
     /// One link: any of its targets (but the excluded ones) satisfies the operator.

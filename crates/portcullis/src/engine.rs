@@ -158,6 +158,14 @@ impl Current {
         let log = Arc::new(log::Table::new(&policy));
         Current { policy, log }
     }
+
+    /// The decision log's budget: this policy's counters under the engine's `limits`.
+    fn budget<'a>(&'a self, limits: &'a log::Limits) -> log::Budget<'a> {
+        log::Budget {
+            table: &self.log,
+            limits,
+        }
+    }
 }
 
 /// The rules in force: evaluate requests against them, reload them while serving.
@@ -397,11 +405,7 @@ impl Engine {
     pub fn evaluate_response_after(&self, request: &Request<'_>, first: &Decision) -> Decision {
         let current = self.shared.current.load();
         let decision = current.policy.evaluate_after(request, first);
-        let budget = log::Budget {
-            table: &current.log,
-            limits: &self.shared.log,
-        };
-        log::response_decision(&decision, request, budget);
+        log::response_decision(&decision, request, current.budget(&self.shared.log));
         decision
     }
 
@@ -416,11 +420,7 @@ impl Engine {
             Ok(d) => d,
             Err((store, pending)) => store::resolve_blocking(store, pending),
         };
-        let budget = log::Budget {
-            table: &current.log,
-            limits: &self.shared.log,
-        };
-        log(&decision, request, budget);
+        log(&decision, request, current.budget(&self.shared.log));
         decision
     }
 
@@ -435,11 +435,7 @@ impl Engine {
         let limits = Arc::clone(&self.shared.log);
         let waiting = match self.evaluate_in(&current, request) {
             Ok(d) => {
-                let budget = log::Budget {
-                    table: &current.log,
-                    limits: &limits,
-                };
-                log::decision(&d, request, budget);
+                log::decision(&d, request, current.budget(&limits));
                 Ok(d)
             }
             Err((store, pending)) => {
@@ -451,11 +447,7 @@ impl Engine {
                 Ok(d) => d,
                 Err((wait, fields)) => {
                     let d = wait.await;
-                    let budget = log::Budget {
-                        table: &current.log,
-                        limits: &limits,
-                    };
-                    log::decision_of(&d, &fields.borrow(), budget);
+                    log::decision_of(&d, &fields.borrow(), current.budget(&limits));
                     d
                 }
             }

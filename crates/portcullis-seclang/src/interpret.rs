@@ -176,11 +176,30 @@ impl Chained {
     /// otherwise run on every request). A link matches only a member of its targets, and
     /// a writer sets a variable only when its first link matched one.
     fn guard(&self) -> Option<Guard> {
-        let (mut fields, stateful) = members_from(self.links.first()?)?;
+        let first = self.links.first()?;
+        let (mut fields, stateful) = members_from(first)?;
         if stateful {
-            for w in &self.writers {
-                // A stateful first link of a writer reads what the writers before it set.
-                fields.extend(members_from(w.first()?)?.0);
+            // The writers that may set what a stateful first link reads (922150, not
+            // 922140, which sets only the counter 922150 names its variables with), and
+            // those that may set what theirs reads.
+            let mut readers = vec![first];
+            let mut taken = vec![false; self.writers.len()];
+            let mut grew = true;
+            while grew {
+                grew = false;
+                for (w, taken) in self.writers.iter().zip(taken.iter_mut()) {
+                    if *taken || !readers.iter().any(|r| r.may_read(w)) {
+                        continue;
+                    }
+                    *taken = true;
+                    grew = true;
+                    let w = w.first()?;
+                    let (f, stateful) = members_from(w)?;
+                    fields.extend(f);
+                    if stateful {
+                        readers.push(w);
+                    }
+                }
             }
         }
         if fields.is_empty() {
@@ -257,6 +276,29 @@ fn members_from(step: &Step) -> Option<(Vec<Field>, bool)> {
         }
     }
     Some((fields, stateful))
+}
+
+impl Step {
+    /// Whether this link may read a variable `writer` sets (or the value it matched).
+    fn may_read(&self, writer: &[Step]) -> bool {
+        let sets = || {
+            writer
+                .iter()
+                .flat_map(|s| s.sets.iter().map(|(name, _)| name))
+        };
+        self.targets.iter().any(|t| match t {
+            Target::MatchedVar | Target::MatchedVars => true,
+            Target::Tx(k) => sets().any(|n| match n.literal() {
+                Some(n) => n.eq_ignore_ascii_case(k),
+                None => k.starts_with(&n.prefix().to_ascii_lowercase()),
+            }),
+            Target::TxMatching(re) => sets().any(|n| match n.literal() {
+                Some(n) => re.is_match(&n),
+                None => true,
+            }),
+            _ => false,
+        })
+    }
 }
 
 /// The writers whose variables `rule` reads, or reads through another writer, in order.
@@ -593,6 +635,28 @@ fn joined(parts: &[&str]) -> String {
 }
 
 impl Text {
+    /// The text, when it is all literal.
+    fn literal(&self) -> Option<String> {
+        self.0
+            .iter()
+            .map(|p| match p {
+                Part::Lit(s) => Some(s.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Its literal beginning.
+    fn prefix(&self) -> String {
+        self.0
+            .iter()
+            .map_while(|p| match p {
+                Part::Lit(s) => Some(s.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+
     fn expand<'t>(&'t self, st: &State, values: &dyn Values) -> std::borrow::Cow<'t, str> {
         // A constant (a list the setup set) is most texts: no copy per value tested.
         if let [Part::Lit(s)] = self.0.as_slice() {

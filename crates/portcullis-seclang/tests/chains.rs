@@ -292,6 +292,9 @@ SecRule ARGS_NAMES "@rx ." "id:9,phase:2,pass,nolog,setvar:'tx.other_%{MATCHED_V
 SecRule TX:/other_.*/ "@lt 3" "id:10,phase:2,pass,log"
 SecRule REQUEST_HEADERS "@rx ^(\w+)" "id:11,phase:2,pass,nolog,capture,setvar:'tx.seen_%{tx.1}=%{tx.1}'"
 SecRule TX:/seen_.*/ "!@rx ^x" "id:12,phase:2,pass,log"
+SecRule &REQUEST_COOKIES "@gt 0" "id:13,phase:2,pass,nolog,setvar:'tx.cookie_counter=0'"
+SecRule REQUEST_COOKIES "@rx ^(\w+)" "id:14,phase:2,pass,nolog,capture,setvar:'tx.cookie_value_%{tx.cookie_counter}=%{tx.1}',setvar:'tx.cookie_counter=+1'"
+SecRule TX:/COOKIE_VALUE_*/ "!@rx ^x" "id:15,phase:2,pass,log"
 "#;
     let got = guards(rules);
     let of = |id: &str| got.iter().find(|(i, _)| i == id).map(|(_, g)| g.clone());
@@ -299,7 +302,11 @@ SecRule TX:/seen_.*/ "!@rx ^x" "id:12,phase:2,pass,log"
     // Not a count above a number: the counters only need a member.
     assert_eq!(of("10"), Some(vec!["count(arg_names) >= 1".to_string()]));
     assert_eq!(of("12"), Some(vec!["count(headers) >= 1".to_string()]));
+    // CRS 922110's shape: 13 sets only the counter 14 names its variables with, and
+    // holds on any request; 15 reads only what 14 sets.
+    assert_eq!(of("15"), Some(vec!["count(cookies) >= 1".to_string()]));
     let (yes, no) = (vec![("x", "yes")], vec![("x", "xno")]);
+    let (cookie_yes, cookie_no) = (vec![("cookie", "a=yes")], vec![("cookie", "a=xno")]);
     let got = matched(
         rules,
         &[
@@ -308,6 +315,8 @@ SecRule TX:/seen_.*/ "!@rx ^x" "id:12,phase:2,pass,log"
             get("/").headers(&yes),
             get("/").headers(&no),
             get("/?a=1&b=2&a=3&a=4"),
+            get("/").headers(&cookie_yes),
+            get("/").headers(&cookie_no),
         ],
     );
     assert_eq!(
@@ -317,7 +326,9 @@ SecRule TX:/seen_.*/ "!@rx ^x" "id:12,phase:2,pass,log"
             vec!["8", "10"],
             vec!["12"],
             vec![],
-            vec!["8", "10"]
+            vec!["8", "10"],
+            vec!["12", "15"],
+            vec!["12"],
         ]
     );
 }

@@ -115,28 +115,26 @@ impl Lowering<'_> {
     }
 
     /// Makes `name` a new engine score, holding 0: rules after this point add to it, and
-    /// what rules before added to the old one stays there.
-    pub(super) fn fresh_score(&mut self, name: &str) {
-        let n = self.versions.entry(name.to_string()).or_insert(1);
+    /// what rules before added to the old one stays there. The first score of a variable
+    /// is named after it (`anomaly_score`, as decisions show it); each later one, after a
+    /// reset, gets its number (`anomaly_score@2`).
+    pub(super) fn fresh_score(&mut self, name: &str) -> String {
+        let n = self.versions.entry(name.to_string()).or_insert(0);
         *n += 1;
-        let fresh = format!("{name}@{n}");
-        self.env.insert(name.to_string(), Tx::Score(fresh));
+        let fresh = match *n {
+            1 => name.to_string(),
+            n => format!("{name}@{n}"),
+        };
+        self.env.insert(name.to_string(), Tx::Score(fresh.clone()));
+        fresh
     }
 
     /// The engine score a `TX` variable accumulates into (made one if it was unset or 0).
     fn score_name(&mut self, name: &str) -> Result<String, Unsupported> {
         match self.env.get(name) {
             Some(Tx::Score(s)) => Ok(s.clone()),
-            None => {
-                self.env
-                    .insert(name.to_string(), Tx::Score(name.to_string()));
-                Ok(name.to_string())
-            }
-            Some(Tx::Const(c)) if c.trim() == "0" => {
-                self.env
-                    .insert(name.to_string(), Tx::Score(name.to_string()));
-                Ok(name.to_string())
-            }
+            None => Ok(self.fresh_score(name)),
+            Some(Tx::Const(c)) if c.trim() == "0" => Ok(self.fresh_score(name)),
             _ => Err(Unsupported(format!(
                 "adding to tx.{name}, which is not a score"
             ))),

@@ -38,10 +38,18 @@ pub(crate) enum Known {
     Score,
 }
 
-/// One rule's links, ready to run, after the links of the writers it reads.
+/// One rule's links, ready to run, after the links of the writers it reads that run on
+/// the request (see [`Chained::with_off`]).
 pub(crate) struct Chained {
     id: u32,
-    writers: Vec<Vec<Step>>,
+    steps: Arc<Steps>,
+    /// Per writer: whether it runs.
+    runs: Vec<bool>,
+}
+
+struct Steps {
+    /// Each writer's id and links.
+    writers: Vec<(u32, Vec<Step>)>,
     links: Vec<Step>,
     reads: Vec<Field>,
 }
@@ -143,13 +151,13 @@ impl State {
 
 impl Chained {
     /// The chain of `rule`, with `known` for the variables other rules set and `writers`,
-    /// the earlier rules that set variables per request, and what the request needs for
-    /// it to hold; `Unsupported` for what it cannot run.
+    /// the earlier rules that set variables per request (those it reads kept, each run);
+    /// `Unsupported` for what it cannot run.
     pub(crate) fn build(
         rule: &Rule,
         known: &dyn Fn(&str) -> Known,
         writers: &[&Rule],
-    ) -> Result<(Interpreted, Option<Guard>), Unsupported> {
+    ) -> Result<Chained, Unsupported> {
         let mut b = Build {
             local: (0..10).map(|d| d.to_string()).collect(),
             macro_names: false,
@@ -158,17 +166,41 @@ impl Chained {
         };
         let mut steps = Vec::new();
         for w in relevant(rule, writers) {
-            steps.push(b.steps(w)?);
+            steps.push((w.id, b.steps(w)?));
         }
         let links = b.steps(rule)?;
-        let chain = Chained {
+        Ok(Chained {
             id: rule.id,
-            writers: steps,
-            links,
-            reads: b.reads,
+            runs: vec![true; steps.len()],
+            steps: Arc::new(Steps {
+                writers: steps,
+                links,
+                reads: b.reads,
+            }),
+        })
+    }
+
+    /// The ids of the writers it runs first.
+    pub(crate) fn writer_ids(&self) -> impl Iterator<Item = u32> + '_ {
+        self.steps.writers.iter().map(|(id, _)| *id)
+    }
+
+    /// The test for the requests where the writers `off` do not run (removed, skipped),
+    /// and what the request needs for it to hold.
+    pub(crate) fn with_off(&self, off: &[u32]) -> (Interpreted, Option<Guard>) {
+        let chain = Chained {
+            id: self.id,
+            steps: Arc::clone(&self.steps),
+            runs: self.writer_ids().map(|id| !off.contains(&id)).collect(),
         };
         let guard = chain.guard();
-        Ok((Interpreted(Arc::new(chain)), guard))
+        (Interpreted(Arc::new(chain)), guard)
+    }
+
+    /// The links of the writers that run.
+    fn writers(&self) -> impl Iterator<Item = &Vec<Step>> + '_ {
+        let writers = self.steps.writers.iter().zip(&self.runs);
+        writers.filter(|(_, &runs)| runs).map(|((_, w), _)| w)
     }
 
     /// What the request must have for the chain to hold, when its first link reads only
@@ -176,18 +208,19 @@ impl Chained {
     /// otherwise run on every request). A link matches only a member of its targets, and
     /// a writer sets a variable only when its first link matched one.
     fn guard(&self) -> Option<Guard> {
-        let first = self.links.first()?;
+        let first = self.steps.links.first()?;
         let (mut fields, stateful) = members_from(first)?;
         if stateful {
             // The writers that may set what a stateful first link reads (922150, not
             // 922140, which sets only the counter 922150 names its variables with), and
             // those that may set what theirs reads.
             let mut readers = vec![first];
-            let mut taken = vec![false; self.writers.len()];
+            let writers: Vec<&Vec<Step>> = self.writers().collect();
+            let mut taken = vec![false; writers.len()];
             let mut grew = true;
             while grew {
                 grew = false;
-                for (w, taken) in self.writers.iter().zip(taken.iter_mut()) {
+                for (w, taken) in writers.iter().zip(taken.iter_mut()) {
                     if *taken || !readers.iter().any(|r| r.may_read(w)) {
                         continue;
                     }
@@ -214,7 +247,7 @@ impl Chained {
     /// (921170's `tx.paramcounter_%{MATCHED_VAR_NAME}=+1`, 921180's `@gt 1`): a counter
     /// never exceeds the members.
     fn counted(&self) -> Option<i64> {
-        let first = self.links.first()?;
+        let first = self.steps.links.first()?;
         let Op::Compare(op, Text(n)) = &first.op else {
             return None;
         };
@@ -226,7 +259,8 @@ impl Chained {
             .targets
             .iter()
             .all(|t| matches!(t, Target::Tx(_) | Target::TxMatching(_)));
-        let [writer] = self.writers.as_slice() else {
+        let writers: Vec<&Vec<Step>> = self.writers().collect();
+        let [writer] = writers.as_slice() else {
             return None;
         };
         let [step] = writer.as_slice() else {
@@ -684,16 +718,19 @@ impl Text {
 
 impl Interpret for Chained {
     fn reads(&self) -> &[Field] {
-        &self.reads
+        &self.steps.reads
     }
 
     fn holds(&self, values: &dyn Values) -> bool {
         let mut st = State::default();
-        for writer in &self.writers {
+        for writer in self.writers() {
             // Run for what it sets; whether it matched does not matter.
             let _ = writer.iter().all(|step| step.run(&mut st, values));
         }
-        self.links.iter().all(|step| step.run(&mut st, values))
+        self.steps
+            .links
+            .iter()
+            .all(|step| step.run(&mut st, values))
     }
 }
 

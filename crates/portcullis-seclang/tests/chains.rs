@@ -403,3 +403,47 @@ SecRule REQUEST_HEADERS_NAMES "@rx ^.*$" "id:3,phase:1,pass,log,capture,t:none,s
         assert_eq!(ids, &want, "{n:?}");
     }
 }
+
+#[test]
+fn a_writer_runs_within_the_chain_only_where_it_would_run() {
+    // An upload page removes the counter 921170 keeps (7) by `ctl`, and a header skips
+    // another writer (9): on those requests the counters are never set, so the chains
+    // reading them (8, 10) cannot hold, as in ModSecurity.
+    let rules = r#"
+SecRule REQUEST_FILENAME "@beginsWith /upload" "id:1,phase:1,pass,nolog,ctl:ruleRemoveById=7"
+SecRule REQUEST_HEADERS:X-Skip "@streq yes" "id:2,phase:2,pass,nolog,skipAfter:END"
+SecRule ARGS_NAMES "@rx ." "id:9,phase:2,pass,nolog,setvar:'tx.other_%{MATCHED_VAR_NAME}=+1'"
+SecMarker END
+SecRule ARGS_NAMES "@rx ." "id:7,phase:2,pass,nolog,setvar:'tx.count_%{MATCHED_VAR_NAME}=+1'"
+SecRule TX:/count_.*/ "@gt 1" "id:8,phase:2,pass,log"
+SecRule TX:/other_.*/ "@gt 1" "id:10,phase:2,pass,log"
+"#;
+    let skip = [("x-skip", "yes")];
+    let got = matched(
+        rules,
+        &[
+            get("/?a=1&a=2"),
+            get("/upload?a=1&a=2"),
+            get("/?a=1&a=2").headers(&skip),
+            get("/upload?a=1&a=2").headers(&skip),
+            get("/upload?a=1&b=2"),
+        ],
+    );
+    assert_eq!(
+        got,
+        [vec!["8", "10"], vec!["10"], vec!["8"], vec![], vec![]]
+    );
+    // A writer's target removed per request would need the chain to read its members
+    // without it: refused, not ignored.
+    let e = refused(
+        r#"
+SecRule REQUEST_FILENAME "@beginsWith /upload" "id:1,phase:1,pass,nolog,ctl:ruleRemoveTargetById=7;ARGS_NAMES:a"
+SecRule ARGS_NAMES "@rx ." "id:7,phase:2,pass,nolog,setvar:'tx.count_%{MATCHED_VAR_NAME}=+1'"
+SecRule TX:/count_.*/ "@gt 1" "id:8,phase:2,pass,log"
+"#,
+    );
+    assert!(
+        e.contains("removing a target of rule 7, per request"),
+        "{e}"
+    );
+}

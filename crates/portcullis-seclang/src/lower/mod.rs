@@ -127,6 +127,7 @@ pub fn lower(set: &SecLangRuleSet, options: &LowerOptions) -> Result<Lowered, Er
         interpreted: 0,
         skips: 0,
         writers: Vec::new(),
+        runs_when: HashMap::new(),
         rules: Vec::new(),
         lists: Vec::new(),
         skipped: Vec::new(),
@@ -219,6 +220,10 @@ struct Lowering<'a> {
     /// Rules that set transaction variables per request beyond scores (counters, names
     /// built from macros): the chains that read those variables run them first.
     writers: Vec<u32>,
+    /// Each rule's conditions to run at all on a request (no `skipAfter` taken, no `ctl`
+    /// removal), when it has some, and whether a `ctl` removes one of its targets: a chain
+    /// runs its writers only where they would have run.
+    runs_when: HashMap<u32, (Option<Expr>, bool)>,
     rules: Vec<EngineRule>,
     lists: Vec<List>,
     skipped: Vec<(u32, String)>,
@@ -307,6 +312,14 @@ impl Lowering<'_> {
             }
         }
         let removed_when = self.removed_from(rule);
+        let runs = guards
+            .iter()
+            .map(|(_, g)| not(g.clone()))
+            .chain(removed_when.iter().cloned().map(not));
+        let runs: Vec<Expr> = runs.collect();
+        let runs = (!runs.is_empty()).then(|| Expr::And(runs));
+        self.runs_when
+            .insert(rule.id, (runs, !self.removed_targets.is_empty()));
         let mut cond = Cond::Static(true);
         let mut prev: Option<(&Link, &[crate::action::Action])> = None;
         let mut unsupported = None;
@@ -349,17 +362,58 @@ impl Lowering<'_> {
                     .iter()
                     .filter_map(|id| self.set.rules().find(|r| r.id == *id))
                     .collect();
-                let (chain, guard) = Chained::build(rule, &known, &writers).map_err(|_| e)?;
-                self.interpreted += 1;
-                if let Some(g) = guard {
-                    cond = and(cond, Cond::Dynamic(guard_expr(g, rule)));
+                let chain = Chained::build(rule, &known, &writers).map_err(|_| e)?;
+                // A writer runs within the test only on the requests where it would run: one
+                // test per set of the writers that run under conditions.
+                let mut conditional = Vec::new();
+                for id in chain.writer_ids() {
+                    match self.runs_when.get(&id) {
+                        Some((_, true)) => {
+                            return Err(Unsupported(format!(
+                                "removing a target of rule {id}, per request, which a chain run link by link runs first"
+                            )))
+                        }
+                        Some((Some(c), false)) => conditional.push((id, c.clone())),
+                        _ => {}
+                    }
                 }
-                let pred = Expr::Pred(Pred {
-                    kind: PredKind::Interpreted(chain),
-                    span: rule.span,
-                    text: format!("rule {}'s chain, run link by link", rule.id),
-                });
-                cond = and(cond, Cond::Dynamic(pred));
+                if conditional.len() > MAX_CONDITIONAL_WRITERS {
+                    return Err(Unsupported(format!(
+                        "a chain run link by link whose writers run under more than {MAX_CONDITIONAL_WRITERS} conditions"
+                    )));
+                }
+                let mut each = Vec::new();
+                for set in 0..1u32 << conditional.len() {
+                    let on = |i: usize| set & (1 << i) != 0;
+                    let mut all: Vec<Expr> = conditional
+                        .iter()
+                        .enumerate()
+                        .map(|(i, (_, c))| if on(i) { c.clone() } else { not(c.clone()) })
+                        .collect();
+                    let off: Vec<u32> = conditional
+                        .iter()
+                        .enumerate()
+                        .filter(|&(i, _)| !on(i))
+                        .map(|(_, (id, _))| *id)
+                        .collect();
+                    let (test, guard) = chain.with_off(&off);
+                    all.extend(guard.map(|g| guard_expr(g, rule)));
+                    all.push(Expr::Pred(Pred {
+                        kind: PredKind::Interpreted(test),
+                        span: rule.span,
+                        text: format!("rule {}'s chain, run link by link", rule.id),
+                    }));
+                    each.push(match all.len() {
+                        1 => all.remove(0),
+                        _ => Expr::And(all),
+                    });
+                }
+                self.interpreted += 1;
+                let tested = match each.len() {
+                    1 => each.remove(0),
+                    _ => Expr::Or(each),
+                };
+                cond = and(cond, Cond::Dynamic(tested));
             }
         }
         let skip_after = rule.actions.iter().find_map(|a| match &a.kind {
@@ -506,6 +560,10 @@ impl Lowering<'_> {
         self.rules.push(shadow);
     }
 }
+
+/// Writers of a chain run link by link that may each run or not on a request: the chain
+/// is tested once for each set of them that runs, 2^n tests.
+const MAX_CONDITIONAL_WRITERS: usize = 3;
 
 enum Skip<'r> {
     Static(&'r str),

@@ -447,3 +447,30 @@ SecRule TX:/count_.*/ "@gt 1" "id:8,phase:2,pass,log"
         "{e}"
     );
 }
+
+#[test]
+fn what_removes_the_chain_and_its_writer_alike_tests_the_chain_once() {
+    // CRS removes all of itself per request (`ctl:ruleRemoveByTag=OWASP_CRS`, 905100): the
+    // writer 921170 then never runs without 921180, and one test is enough.
+    let rules = r#"
+SecRule REQUEST_HEADERS:User-Agent "@streq internal" "id:1,phase:1,pass,nolog,ctl:ruleRemoveByTag=crs"
+SecRule ARGS_NAMES "@rx ." "id:7,phase:2,pass,nolog,tag:crs,setvar:'tx.count_%{MATCHED_VAR_NAME}=+1'"
+SecRule TX:/count_.*/ "@gt 1" "id:8,phase:2,pass,log,tag:crs"
+"#;
+    let set = parse_str("t.conf", rules).unwrap_or_else(|e| panic!("{e}"));
+    let lowered = lower(&set, &LowerOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+    let rule = lowered.rules.rules.iter().find(|r| r.id == "8");
+    let mut tests = 0;
+    if let Some(r) = rule {
+        r.when.visit_preds(&mut |p| {
+            tests += usize::from(matches!(p.kind, PredKind::Interpreted(_)));
+        });
+    }
+    assert_eq!(tests, 1);
+    let internal = [("user-agent", "internal")];
+    let got = matched(
+        rules,
+        &[get("/?a=1&a=2"), get("/?a=1&a=2").headers(&internal)],
+    );
+    assert_eq!(got, [vec!["8"], vec![]]);
+}

@@ -221,9 +221,9 @@ struct Lowering<'a> {
     /// built from macros): the chains that read those variables run them first.
     writers: Vec<u32>,
     /// Each rule's conditions to run at all on a request (no `skipAfter` taken, no `ctl`
-    /// removal), when it has some, and whether a `ctl` removes one of its targets: a chain
-    /// runs its writers only where they would have run.
-    runs_when: HashMap<u32, (Option<Expr>, bool)>,
+    /// removal), and whether a `ctl` removes one of its targets: a chain runs its writers
+    /// only where they would have run.
+    runs_when: HashMap<u32, (Vec<Expr>, bool)>,
     rules: Vec<EngineRule>,
     lists: Vec<List>,
     skipped: Vec<(u32, String)>,
@@ -317,9 +317,8 @@ impl Lowering<'_> {
             .map(|(_, g)| not(g.clone()))
             .chain(removed_when.iter().cloned().map(not));
         let runs: Vec<Expr> = runs.collect();
-        let runs = (!runs.is_empty()).then(|| Expr::And(runs));
         self.runs_when
-            .insert(rule.id, (runs, !self.removed_targets.is_empty()));
+            .insert(rule.id, (runs.clone(), !self.removed_targets.is_empty()));
         let mut cond = Cond::Static(true);
         let mut prev: Option<(&Link, &[crate::action::Action])> = None;
         let mut unsupported = None;
@@ -373,8 +372,16 @@ impl Lowering<'_> {
                                 "removing a target of rule {id}, per request, which a chain run link by link runs first"
                             )))
                         }
-                        Some((Some(c), false)) => conditional.push((id, c.clone())),
-                        _ => {}
+                        // What keeps this rule from running keeps the writer too (CRS's
+                        // own `ctl:ruleRemoveByTag=OWASP_CRS`): only the rest matters.
+                        Some((when, false)) => {
+                            let rest: Vec<Expr> =
+                                when.iter().filter(|c| !runs.contains(c)).cloned().collect();
+                            if !rest.is_empty() {
+                                conditional.push((id, Expr::And(rest)));
+                            }
+                        }
+                        None => {}
                     }
                 }
                 if conditional.len() > MAX_CONDITIONAL_WRITERS {

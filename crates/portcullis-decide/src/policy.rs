@@ -614,6 +614,8 @@ impl Policy {
         let mut scratch = program.scratch();
         program.reset(&mut scratch);
         let mut run = Run::new(program, &mut scratch, req, req.is_preflight());
+        // Any field a text quotes (`%{ARGS._method}`), compiled into the program or not.
+        let fields = Fields::new(req, &self.inner.rules.settings);
         let mut out = Vec::new();
         for (j, &i) in matched.iter().enumerate() {
             let Some(rule) = self.rule_at(i) else {
@@ -642,6 +644,7 @@ impl Policy {
                     value,
                 }),
                 score: &score,
+                values: &fields,
             };
             out.push(Message {
                 rule: rule.id.clone(),

@@ -25,6 +25,8 @@ pub struct Matched<'a> {
     pub value: Option<MatchedValue<'a>>,
     /// The total of a score at the end of the evaluation.
     pub score: &'a dyn Fn(&str) -> Option<i64>,
+    /// The request's values, for a text that quotes one (`%{ARGS._method}`).
+    pub values: &'a dyn crate::Values,
 }
 
 /// One value a rule matched.

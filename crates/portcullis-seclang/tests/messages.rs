@@ -77,3 +77,17 @@ SecRule ARGS "@rx a" "id:1,phase:2,deny,log,logdata:'%{MATCHED_VAR}'"
     let data = got.first().and_then(|m| m.data.clone()).unwrap_or_default();
     assert_eq!(data, format!("{}…", "a".repeat(200)));
 }
+
+#[test]
+fn other_variables_are_quoted_by_their_first_value() {
+    // CRS 922100 logs `%{ARGS._charset_}`, 920440 `%{request_headers.host}`; a variable
+    // another rule sets per request stays as written.
+    let rules = r#"
+SecRule ARGS_NAMES "@rx ^_method$" "id:1,phase:2,deny,log,setvar:'tx.seen=%{MATCHED_VAR}',logdata:'%{ARGS._method} on %{REQUEST_HEADERS.host} by %{REQUEST_METHOD}, %{ARGS.none}|%{tx.seen}'"
+"#;
+    let headers = [("host", "shop.example")];
+    let req = Request::new("POST", "/?_method=PUT&_method=DELETE").headers(&headers);
+    let got = messages(rules, &req);
+    let data = got.first().and_then(|m| m.data.clone()).unwrap_or_default();
+    assert_eq!(data, "PUT on shop.example by POST, |%{TX.seen}");
+}

@@ -40,6 +40,8 @@ enum Part {
     Group(usize),
     /// An engine score.
     Score(String),
+    /// The first value of another variable (`%{ARGS._method}`, `%{REQUEST_HEADERS.host}`).
+    First(Field),
     /// What the log cannot know (a variable set per request by another rule): as written.
     Raw(String),
 }
@@ -105,7 +107,11 @@ impl Lowering<'_> {
         for p in &m.parts {
             let part = match p {
                 MacroPart::Literal(s) => Part::Lit(s.clone()),
-                MacroPart::Ref { variable, key, .. } => match (variable, key) {
+                MacroPart::Ref {
+                    variable,
+                    key,
+                    span,
+                } => match (variable, key) {
                     (VariableKind::MatchedVar, _) => Part::MatchedVar,
                     (VariableKind::MatchedVarName, _) => Part::MatchedVarName,
                     (VariableKind::Tx, Some(k)) => match k.parse::<usize>() {
@@ -117,8 +123,22 @@ impl Lowering<'_> {
                             Some(Tx::Dynamic) => Part::Raw(format!("%{{TX.{k}}}")),
                         },
                     },
-                    (v, Some(k)) => Part::Raw(format!("%{{{}.{k}}}", v.name())),
-                    (v, None) => Part::Raw(format!("%{{{}}}", v.name())),
+                    (v, key) => {
+                        let var = Variable {
+                            kind: *v,
+                            selector: key.clone().map(Selector::Key),
+                            exclude: false,
+                            count: false,
+                            span: *span,
+                        };
+                        match field_of(&var, &[]) {
+                            Ok((field, _)) => Part::First(field),
+                            Err(_) => Part::Raw(match key {
+                                Some(k) => format!("%{{{}.{k}}}", v.name()),
+                                None => format!("%{{{}}}", v.name()),
+                            }),
+                        }
+                    }
                 },
             };
             // Adjacent literals as one.
@@ -218,6 +238,13 @@ impl SecLangLog {
                     }
                 }
                 Part::Score(s) => out.push_str(&(m.score)(s).unwrap_or(0).to_string()),
+                Part::First(f) => {
+                    let mut first = None;
+                    m.values.each(f, &mut |_, v| {
+                        first.get_or_insert_with(|| v.to_string());
+                    });
+                    push_cut(&mut out, first.as_deref().unwrap_or_default());
+                }
                 Part::Raw(s) => out.push_str(s),
             }
         }

@@ -312,11 +312,9 @@ impl Lowering<'_> {
             }
         }
         let removed_when = self.removed_from(rule);
-        let runs = guards
-            .iter()
-            .map(|(_, g)| not(g.clone()))
-            .chain(removed_when.iter().cloned().map(not));
-        let runs: Vec<Expr> = runs.collect();
+        // What must hold for the rule to run at all: no skip taken, no removal.
+        let runs = guards.iter().map(|(_, g)| not(g.clone()));
+        let runs: Vec<Expr> = runs.chain(removed_when.into_iter().map(not)).collect();
         self.runs_when
             .insert(rule.id, (runs.clone(), !self.removed_targets.is_empty()));
         let mut cond = Cond::Static(true);
@@ -473,10 +471,9 @@ impl Lowering<'_> {
             Cond::Dynamic(e) => e,
         };
         let mut when = expr.clone();
-        if !guards.is_empty() || !removed_when.is_empty() {
+        if !runs.is_empty() {
             let mut all = vec![when];
-            all.extend(guards.iter().map(|(_, g)| not(g.clone())));
-            all.extend(removed_when.into_iter().map(not));
+            all.extend(runs);
             when = Expr::And(all);
         }
         let score = self.dynamic_effects(rule, &when)?;

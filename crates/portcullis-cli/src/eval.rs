@@ -136,7 +136,7 @@ fn decision_json(
         o.insert("labels".into(), json!(labels));
     }
     if let Some(reason) = d.reason() {
-        o.insert("reason".into(), json!(reason));
+        o.insert("reason".into(), json!(reason.as_ref()));
     }
     o.insert("request_id".into(), json!(d.request_id().as_str()));
     let shadow: Vec<Value> = d

@@ -462,13 +462,28 @@ impl Decision {
         self.rule().map(|r| r.id.as_str())
     }
 
-    /// The deciding rule's reason; for a refusal for size, which limit was exceeded.
+    /// The deciding rule's reason; for a refusal for size, which limit was exceeded. A
+    /// rule whose log texts fill it in (SecLang's `msg`: `Inbound Anomaly Score Exceeded
+    /// (Total Score: 5)`) has it filled in from the decision's scores, never from what
+    /// the request sent.
     #[must_use]
-    pub fn reason(&self) -> Option<&str> {
+    pub fn reason(&self) -> Option<std::borrow::Cow<'_, str>> {
+        use std::borrow::Cow;
         match (self.cause, self.oversize, self.malformed) {
-            (Cause::Oversize, Some(o), _) => Some(o.description()),
-            (Cause::Malformed, _, Some(m)) => Some(m.description()),
-            _ => self.rule().and_then(|r| r.reason.as_deref()),
+            (Cause::Oversize, Some(o), _) => Some(Cow::Borrowed(o.description())),
+            (Cause::Malformed, _, Some(m)) => Some(Cow::Borrowed(m.description())),
+            _ => {
+                let rule = self.rule()?;
+                let filled = rule.log.as_ref().and_then(|log| {
+                    let totals = self.scores();
+                    log.0
+                        .reason(&|name| totals.iter().find(|(n, _)| *n == name).map(|t| t.1))
+                });
+                match filled {
+                    Some(filled) => Some(Cow::Owned(filled)),
+                    None => rule.reason.as_deref().map(Cow::Borrowed),
+                }
+            }
         }
     }
 
@@ -611,7 +626,7 @@ impl Decision {
         if self.cause != Cause::Hidden {
             if reveal >= Reveal::Reason {
                 if let Some(reason) = self.reason() {
-                    body.insert("detail".into(), json!(reason));
+                    body.insert("detail".into(), json!(reason.as_ref()));
                 }
             }
             if reveal >= Reveal::Detail {

@@ -264,7 +264,7 @@ fn uri_over_the_limit_is_414_with_no_rule() {
     assert_eq!((v, status, rule), (Verdict::Forbid, 414, None));
     assert_eq!(o, Some(Oversize::Uri { len: 21, max: 20 }));
     let d = p.evaluate(&req);
-    assert_eq!(d.reason(), Some("request URI too long"));
+    assert_eq!(d.reason().as_deref(), Some("request URI too long"));
     assert_eq!(d.oversize().map(|o| o.setting()), Some("max_uri_bytes"));
     let answer = d.response(&req).unwrap();
     assert_eq!(answer.status, 414);
@@ -312,7 +312,7 @@ fn too_many_or_too_large_headers_are_431() {
     assert_eq!((v, status), (Verdict::Forbid, 431));
     assert_eq!(o, Some(Oversize::HeaderBytes { bytes: 41, max: 40 }));
     let d = p.evaluate(&Request::new("GET", "/").headers(&big));
-    assert_eq!(d.reason(), Some("request headers too large"));
+    assert_eq!(d.reason().as_deref(), Some("request headers too large"));
     let body = d.response(&Request::new("GET", "/")).unwrap().body;
     assert!(body.contains("Request Header Fields Too Large"), "{body}");
     let ok = [("x-big", "v".repeat(35))];
@@ -347,7 +347,11 @@ fn on_oversize_allow_lets_rules_decide_and_reports_it() {
     );
     let d = p.evaluate(&Request::new("GET", &padded));
     assert!(d.oversize().is_some());
-    assert_eq!(d.reason(), None, "the rule's reason, not the size");
+    assert_eq!(
+        d.reason().as_deref(),
+        None,
+        "the rule's reason, not the size"
+    );
 }
 
 #[test]

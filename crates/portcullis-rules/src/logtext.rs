@@ -15,6 +15,13 @@ pub trait LogText:
     fn data(&self, m: &Matched<'_>) -> Option<String>;
     /// How grave a match is (SecLang's `severity`: `CRITICAL`).
     fn severity(&self) -> Option<&str>;
+    /// The message as a refusal may show it (the decision's `reason`), from the totals
+    /// of the scores (`score`) alone: what the request sent is never filled in. `None`:
+    /// the rule's `reason` as written.
+    fn reason(&self, score: &dyn Fn(&str) -> Option<i64>) -> Option<String> {
+        let _ = score;
+        None
+    }
 }
 
 /// What a rule matched on one request, as its log texts read it.

@@ -91,3 +91,28 @@ SecRule ARGS_NAMES "@rx ^_method$" "id:1,phase:2,deny,log,setvar:'tx.seen=%{MATC
     let data = got.first().and_then(|m| m.data.clone()).unwrap_or_default();
     assert_eq!(data, "PUT on shop.example by POST, |%{TX.seen}");
 }
+
+#[test]
+fn a_refusal_s_reason_fills_in_scores_and_constants_never_the_request() {
+    // 949110's `msg` shows its total; a `msg` quoting what matched keeps the macro in the
+    // reason (which a refusal body may show the client) and fills it in the log.
+    let rules = r#"
+SecAction "id:900,phase:1,pass,nolog,setvar:tx.level=2,setvar:tx.score=0"
+SecRule ARGS "@rx evil" "id:1,phase:2,pass,log,setvar:tx.score=+3"
+SecRule ARGS "@rx evil" "id:2,phase:2,deny,msg:'Blocked %{MATCHED_VAR} at level %{tx.level} (Total Score: %{tx.score})',setvar:tx.score=+2"
+"#;
+    let set = parse_str("t.conf", rules).unwrap_or_else(|e| panic!("{e}"));
+    let lowered = lower(&set, &LowerOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+    let policy = Policy::compile(lowered.rules).unwrap_or_else(|e| panic!("{e}"));
+    let req = Request::new("GET", "/?q=evil");
+    let d = policy.evaluate(&req);
+    assert_eq!(
+        d.reason().as_deref(),
+        Some("Blocked %{MATCHED_VAR} at level 2 (Total Score: 5)")
+    );
+    let msg = d.messages(&req).pop().and_then(|m| m.message);
+    assert_eq!(
+        msg.as_deref(),
+        Some("Blocked evil at level 2 (Total Score: 5)")
+    );
+}

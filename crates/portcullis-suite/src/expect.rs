@@ -164,7 +164,11 @@ impl Expect {
             None => {}
         }
         if let Some(r) = &self.reason {
-            differ("reason", r.clone(), d.reason().unwrap_or("(none)").into());
+            differ(
+                "reason",
+                r.clone(),
+                d.reason().as_deref().unwrap_or("(none)").into(),
+            );
         }
         let hits: Vec<(&str, &str)> = d
             .shadow_hits()

@@ -257,7 +257,7 @@ fn refusal(decision: &Decision, fields: &Fields<'_>, budget: Budget<'_>) {
         rule,
         verdict = decision.verdict().name(),
         status = decision.status(),
-        reason = decision.reason().unwrap_or(""),
+        reason = decision.reason().as_deref().unwrap_or(""),
         // The rule's log texts, filled in with what it matched (SecLang's `msg`,
         // `logdata`).
         msg = found.message,

@@ -24,6 +24,9 @@ const MAX_PART: usize = 200;
 #[derive(Debug)]
 struct SecLangLog {
     msg: Option<Vec<Part>>,
+    /// The `msg` with what the request sent left as written, for the decision's reason;
+    /// `None` when it has no macro to fill in.
+    reason: Option<Vec<Part>>,
     data: Option<Vec<Part>>,
     severity: Option<Severity>,
     /// Each link's targets, with the names ModSecurity gives their values, and what its
@@ -40,8 +43,9 @@ enum Part {
     Group(usize),
     /// An engine score.
     Score(String),
-    /// The first value of another variable (`%{ARGS._method}`, `%{REQUEST_HEADERS.host}`).
-    First(Field),
+    /// The first value of another variable (`%{ARGS._method}`, `%{REQUEST_HEADERS.host}`),
+    /// and the macro as written.
+    First(Field, String),
     /// What the log cannot know (a variable set per request by another rule): as written.
     Raw(String),
 }
@@ -59,11 +63,7 @@ impl Lowering<'_> {
     /// The log texts of `rule`, if it has a `msg` or a `logdata`.
     pub(super) fn rule_log(&self, rule: &Rule) -> Option<RuleLog> {
         let text = |pick: fn(&ActionKind) -> Option<&MacroString>| {
-            rule.actions
-                .iter()
-                .rev()
-                .find_map(|a| pick(&a.kind))
-                .map(|m| self.parts(m))
+            rule.actions.iter().rev().find_map(|a| pick(&a.kind))
         };
         let msg = text(|k| match k {
             ActionKind::Msg(m) => Some(m),
@@ -73,6 +73,10 @@ impl Lowering<'_> {
             ActionKind::LogData(m) => Some(m),
             _ => None,
         });
+        let reason = msg
+            .filter(|m| m.as_literal().is_none())
+            .map(|m| self.parts(m).into_iter().map(Part::unfilled).collect());
+        let (msg, data) = (msg.map(|m| self.parts(m)), data.map(|m| self.parts(m)));
         let severity = rule.actions.iter().rev().find_map(|a| match a.kind {
             ActionKind::Severity(s) => Some(s),
             _ => None,
@@ -96,6 +100,7 @@ impl Lowering<'_> {
             .collect();
         Some(RuleLog(Arc::new(SecLangLog {
             msg,
+            reason,
             data,
             severity,
             links,
@@ -131,12 +136,13 @@ impl Lowering<'_> {
                             count: false,
                             span: *span,
                         };
+                        let written = match key {
+                            Some(k) => format!("%{{{}.{k}}}", v.name()),
+                            None => format!("%{{{}}}", v.name()),
+                        };
                         match field_of(&var, &[]) {
-                            Ok((field, _)) => Part::First(field),
-                            Err(_) => Part::Raw(match key {
-                                Some(k) => format!("%{{{}.{k}}}", v.name()),
-                                None => format!("%{{{}}}", v.name()),
-                            }),
+                            Ok((field, _)) => Part::First(field, written),
+                            Err(_) => Part::Raw(written),
                         }
                     }
                 },
@@ -148,6 +154,19 @@ impl Lowering<'_> {
             }
         }
         parts
+    }
+}
+
+impl Part {
+    /// The part as a refusal may show it: what the request sent left as written.
+    fn unfilled(self) -> Part {
+        match self {
+            Part::MatchedVar => Part::Lit("%{MATCHED_VAR}".into()),
+            Part::MatchedVarName => Part::Lit("%{MATCHED_VAR_NAME}".into()),
+            Part::Group(n) => Part::Lit(format!("%{{TX.{n}}}")),
+            Part::First(_, written) => Part::Lit(written),
+            p @ (Part::Lit(_) | Part::Score(_) | Part::Raw(_)) => p,
+        }
     }
 }
 
@@ -238,7 +257,7 @@ impl SecLangLog {
                     }
                 }
                 Part::Score(s) => out.push_str(&(m.score)(s).unwrap_or(0).to_string()),
-                Part::First(f) => {
+                Part::First(f, _) => {
                     let mut first = None;
                     m.values.each(f, &mut |_, v| {
                         first.get_or_insert_with(|| v.to_string());
@@ -278,4 +297,20 @@ impl LogText for SecLangLog {
     fn severity(&self) -> Option<&str> {
         self.severity.map(Severity::name)
     }
+
+    fn reason(&self, score: &dyn Fn(&str) -> Option<i64>) -> Option<String> {
+        let m = Matched {
+            value: None,
+            score,
+            values: &NoValues,
+        };
+        Some(self.fill(self.reason.as_ref()?, &m))
+    }
+}
+
+/// No request: a reason is filled in from the scores alone.
+struct NoValues;
+
+impl portcullis_rules::Values for NoValues {
+    fn each(&self, _: &Field, _: &mut dyn FnMut(&str, &str)) {}
 }

@@ -322,13 +322,13 @@ impl Step {
         };
         self.targets.iter().any(|t| match t {
             Target::MatchedVar | Target::MatchedVars => true,
-            Target::Tx(k) => sets().any(|n| match n.literal() {
-                Some(n) => n.eq_ignore_ascii_case(k),
-                None => k.starts_with(&n.prefix().to_ascii_lowercase()),
+            Target::Tx(k) => sets().any(|n| match n.prefix() {
+                (name, true) => name.eq_ignore_ascii_case(k),
+                (prefix, false) => k.starts_with(&prefix.to_ascii_lowercase()),
             }),
-            Target::TxMatching(re) => sets().any(|n| match n.literal() {
-                Some(n) => re.is_match(&n),
-                None => true,
+            Target::TxMatching(re) => sets().any(|n| match n.prefix() {
+                (name, true) => re.is_match(&name),
+                (_, false) => true,
             }),
             _ => false,
         })
@@ -632,13 +632,7 @@ impl Build<'_> {
                     span,
                     ..
                 } => {
-                    let v = Variable {
-                        kind: *variable,
-                        selector: key.clone().map(Selector::Key),
-                        exclude: false,
-                        count: false,
-                        span: *span,
-                    };
+                    let v = Variable::quoted(*variable, key.as_deref(), *span);
                     let (field, _) = field_of(&v, &[])?;
                     self.reads.push(field.clone());
                     Part::First(field)
@@ -669,26 +663,19 @@ fn joined(parts: &[&str]) -> String {
 }
 
 impl Text {
-    /// The text, when it is all literal.
-    fn literal(&self) -> Option<String> {
-        self.0
-            .iter()
-            .map(|p| match p {
-                Part::Lit(s) => Some(s.as_str()),
-                _ => None,
-            })
-            .collect()
-    }
-
-    /// Its literal beginning.
-    fn prefix(&self) -> String {
-        self.0
+    /// Its literal beginning, and whether that is all of it.
+    fn prefix(&self) -> (String, bool) {
+        let mut n = 0;
+        let prefix = self
+            .0
             .iter()
             .map_while(|p| match p {
                 Part::Lit(s) => Some(s.as_str()),
                 _ => None,
             })
-            .collect()
+            .inspect(|_| n += 1)
+            .collect();
+        (prefix, n == self.0.len())
     }
 
     fn expand<'t>(&'t self, st: &State, values: &dyn Values) -> std::borrow::Cow<'t, str> {

@@ -208,6 +208,19 @@ pub struct Variable {
     pub span: Span,
 }
 
+impl Variable {
+    /// The variable a macro quotes (`%{ARGS._method}`: `ARGS:_method`), at `span`.
+    pub(crate) fn quoted(kind: VariableKind, key: Option<&str>, span: Span) -> Variable {
+        Variable {
+            kind,
+            selector: key.map(|k| Selector::Key(k.to_string())),
+            exclude: false,
+            count: false,
+            span,
+        }
+    }
+}
+
 /// Each target of a link that is not an exclusion, with the exclusions of its variable
 /// (`REQUEST_HEADERS|!REQUEST_HEADERS:Referer`).
 pub(crate) fn with_exclusions(

@@ -129,13 +129,7 @@ impl Lowering<'_> {
                         },
                     },
                     (v, key) => {
-                        let var = Variable {
-                            kind: *v,
-                            selector: key.clone().map(Selector::Key),
-                            exclude: false,
-                            count: false,
-                            span: *span,
-                        };
+                        let var = Variable::quoted(*v, key.as_deref(), *span);
                         let written = match key {
                             Some(k) => format!("%{{{}.{k}}}", v.name()),
                             None => format!("%{{{}}}", v.name()),

@@ -474,10 +474,10 @@ impl Decision {
             (Cause::Malformed, _, Some(m)) => Some(Cow::Borrowed(m.description())),
             _ => {
                 let rule = self.rule()?;
+                let policy = self.policy.as_ref()?;
                 let filled = rule.log.as_ref().and_then(|log| {
-                    let totals = self.scores();
                     log.0
-                        .reason(&|name| totals.iter().find(|(n, _)| *n == name).map(|t| t.1))
+                        .reason(&|name| policy.score_total(&self.matched, name))
                 });
                 match filled {
                     Some(filled) => Some(Cow::Owned(filled)),

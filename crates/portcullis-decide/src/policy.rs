@@ -614,8 +614,10 @@ impl Policy {
         let mut scratch = program.scratch();
         program.reset(&mut scratch);
         let mut run = Run::new(program, &mut scratch, req, req.is_preflight());
-        // Any field a text quotes (`%{ARGS._method}`), compiled into the program or not.
-        let fields = Fields::new(req, &self.inner.rules.settings);
+        // Any field a text quotes (`%{ARGS._method}`), compiled into the program or not,
+        // read (the body parsed again) only when one does.
+        let fields = std::cell::OnceCell::new();
+        let values = Quoted(|| fields.get_or_init(|| Fields::new(req, &self.inner.rules.settings)));
         let mut out = Vec::new();
         for (j, &i) in matched.iter().enumerate() {
             let Some(rule) = self.rule_at(i) else {
@@ -625,17 +627,7 @@ impl Policy {
                 continue;
             };
             let upto = matched.get(..=j).unwrap_or_default();
-            let score = |name: &str| -> Option<i64> {
-                let mut points = upto
-                    .iter()
-                    .filter_map(|&b| self.rule_at(b))
-                    .flat_map(|r| r.score.iter())
-                    .filter(|(n, _)| n == name)
-                    .map(|(_, p)| *p)
-                    .peekable();
-                points.peek()?;
-                Some(points.fold(0i64, i64::saturating_add))
-            };
+            let score = |name: &str| self.score_total(upto, name);
             let found = run.matched_value(i.0 as usize, &rule.when);
             let m = Matched {
                 value: found.as_ref().map(|(field, name, value)| MatchedValue {
@@ -644,7 +636,7 @@ impl Policy {
                     value,
                 }),
                 score: &score,
-                values: &fields,
+                values: &values,
             };
             out.push(Message {
                 rule: rule.id.clone(),
@@ -655,6 +647,19 @@ impl Policy {
             });
         }
         out
+    }
+
+    /// The total of score `name` over the rules `matched`; `None` when none adds to it.
+    pub(crate) fn score_total(&self, matched: &[RuleIndex], name: &str) -> Option<i64> {
+        let mut points = matched
+            .iter()
+            .filter_map(|&i| self.rule_at(i))
+            .flat_map(|r| r.score.iter())
+            .filter(|(n, _)| n == name)
+            .map(|(_, p)| *p)
+            .peekable();
+        points.peek()?;
+        Some(points.fold(0i64, i64::saturating_add))
     }
 
     /// [`Policy::evidence`] by the reference evaluator.
@@ -995,6 +1000,15 @@ type Defer<'a> = ((u64, u64), &'a mut SmallVec<[LimitCheck; 2]>);
 /// stay `Copy`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct RuleIndex(u32);
+
+/// The request's values a log text quotes, read through `self.0` when first asked.
+struct Quoted<'f, F: Fn() -> &'f Fields<'f>>(F);
+
+impl<'f, F: Fn() -> &'f Fields<'f>> portcullis_rules::Values for Quoted<'f, F> {
+    fn each(&self, f: &Field, each: &mut dyn FnMut(&str, &str)) {
+        (self.0)().each(f, each);
+    }
+}
 
 impl RuleIndex {
     /// The index of the `i`th rule. Rule sets are far below `u32::MAX` rules (the

@@ -461,10 +461,93 @@ mod tests {
         }
 
         #[test]
+        fn random_words_are_looked_up_as_naively(w in "[A-Za-z0-9_ .@$!|&<>=~*/-]{0,12}") {
+            proptest::prop_assert_eq!(
+                libinjectionrs::sqli::sqli_data::lookup_word(&w),
+                naive_lookup(&w),
+                "{:?}", w
+            );
+        }
+
+        #[test]
         fn detect_answers_as_the_library(v in "[A-Za-z0-9_ '\\\"<>=:;()#/*-]{0,30}") {
             for d in Detector::ALL {
                 proptest::prop_assert_eq!(d.detect(v.as_bytes()), d.run(v.as_bytes()), "{} {:?}", d, v);
             }
+        }
+    }
+
+    /// The patched keyword lookup (vendor/libinjectionrs: no upper-case copy of the word)
+    /// answers as an upper-case copy searched entry by entry does.
+    fn naive_lookup(word: &str) -> libinjectionrs::sqli::TokenType {
+        use libinjectionrs::sqli::TokenType as T;
+        let upper = word.to_ascii_uppercase();
+        let found = libinjectionrs::sqli::sqli_data::SQL_KEYWORDS
+            .iter()
+            .find(|k| k.word == upper);
+        match found.map(|k| k.token_type) {
+            Some(b'k') => T::Keyword,
+            Some(b'f') => T::Function,
+            Some(b'U') => T::Union,
+            Some(b'E') => T::Expression,
+            Some(b'T') => T::Tsql,
+            Some(b't') => T::SqlType,
+            Some(b'o') => T::Operator,
+            Some(b'&') => T::LogicOperator,
+            Some(b'v') => T::Variable,
+            Some(b'1') => T::Number,
+            Some(b'A') => T::Collate,
+            Some(b'B') => T::Group,
+            Some(b'F') => T::Fingerprint,
+            _ => T::Bareword,
+        }
+    }
+
+    #[test]
+    fn keyword_lookup_is_the_naive_one() {
+        use libinjectionrs::sqli::sqli_data::{lookup_word, SQL_KEYWORDS};
+        // Long words are never looked up in a stack buffer of 32 (blacklist, merges).
+        assert!(SQL_KEYWORDS.iter().all(|k| k.word.len() < 32));
+        for k in SQL_KEYWORDS {
+            let mixed: String = k
+                .word
+                .chars()
+                .enumerate()
+                .map(|(i, c)| {
+                    if i % 2 == 0 {
+                        c.to_ascii_lowercase()
+                    } else {
+                        c
+                    }
+                })
+                .collect();
+            for v in [
+                k.word.to_string(),
+                k.word.to_ascii_lowercase(),
+                mixed,
+                format!("{}x", k.word),
+                k.word[..k.word.len() - 1].to_string(),
+            ] {
+                assert_eq!(lookup_word(&v), naive_lookup(&v), "{v:?}");
+            }
+        }
+    }
+
+    /// The patched tokenizer ends a word at the C library's delimiters, and only there.
+    #[test]
+    fn words_end_at_the_delimiters() {
+        use libinjectionrs::sqli::{SqliFlags, SqliTokenizer};
+        let delimiters = b" []{}<>:\\?=@!#~+-*/&|^%(),';\t\n\x0B\x0C\r\"\xA0\x00";
+        assert_eq!(
+            naive_lookup("zq"),
+            libinjectionrs::sqli::TokenType::Bareword
+        );
+        for b in 0..=255u8 {
+            let input = [b'z', b'q', b, b'z', b'q'];
+            let first = SqliTokenizer::new(&input, SqliFlags::FLAG_NONE).next_token();
+            let len = first.map(|t| t.len);
+            let want = if delimiters.contains(&b) { 2 } else { 5 };
+            assert_eq!(len, Some(want), "byte {b:#x}");
         }
     }
 

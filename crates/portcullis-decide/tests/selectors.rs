@@ -99,3 +99,47 @@ action = "forbid"
     assert!(text.contains("does not compile"), "{text}");
     assert!(text.contains("big"), "{text}");
 }
+
+/// Selections of one collection share its walk, each slot keeping the members of its own
+/// selection: the same value under an excluded and a kept name, a member only a positive
+/// selection keeps, and the same requests again (members remembered across requests).
+#[test]
+fn selections_sharing_a_walk_keep_their_own_members() {
+    let p = policy(
+        r#"
+[[rule]]
+id = "kept"
+when = 'lower(cookies[not /^_ga/]) contains "evil"'
+action = "forbid"
+[[rule]]
+id = "all"
+when = 'url_decode(cookies) contains "%"'
+action = "forbid"
+[[rule]]
+id = "positive"
+when = 'cookies[/^_ga/] == "EVIL"'
+action = "forbid"
+[[rule]]
+id = "other"
+when = 'lower(cookies[not "pref"]) == "x"'
+action = "forbid"
+"#,
+    );
+    let cases: [(&str, Option<&str>); 6] = [
+        ("_ga=EVIL; pref=y", Some("positive")),
+        ("pref=EVIL", Some("kept")),
+        ("_ga=EVIL; pref=EVIL", Some("kept")),
+        ("_ga=%2525; pref=x", Some("all")),
+        ("pref=X; _ga=z", None),
+        ("pref=X; b=X", Some("other")),
+    ];
+    for _ in 0..3 {
+        for (cookie, want) in cases {
+            let headers = [("cookie", cookie)];
+            let req = Request::new("GET", "/").headers(&headers);
+            let (compiled, reference) = (p.evaluate(&req), p.evaluate_reference(&req));
+            assert_eq!(compiled.rule_id(), want, "{cookie}");
+            assert_eq!(reference.rule_id(), want, "{cookie}");
+        }
+    }
+}

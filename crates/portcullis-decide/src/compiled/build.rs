@@ -692,8 +692,31 @@ impl Program {
         let (score_names, label_names, effects) = tally_layout(rules);
         let selections = super::select::Selections::compile(rules)?;
         let mut watched = super::members::WatchedHeaders::default();
+        let mut slot_filter = vec![None; b.slots.len()];
         for group in &mut groups {
-            group.filter = selections.index_of(&group.of);
+            for &s in &group.slots {
+                let field = b.slots.get(s as usize).and_then(super::terms::collection);
+                let bit = match field.and_then(|f| selections.index_of(f)) {
+                    Some(f) => {
+                        let j = match group.filters.iter().position(|&g| g == f) {
+                            Some(j) => j,
+                            None => {
+                                group.filters.push(f);
+                                group.filters.len() - 1
+                            }
+                        };
+                        if let Some(at) = slot_filter.get_mut(s as usize) {
+                            *at = u8::try_from(j).ok();
+                        }
+                        1 << j
+                    }
+                    None => {
+                        group.all = true;
+                        super::members::Admit::ALL
+                    }
+                };
+                group.admits.push(bit);
+            }
             group.reads_body = group.of.reads_body();
             group.origin = super::members::Origin::of(&group.of, &mut watched);
         }
@@ -773,6 +796,7 @@ impl Program {
             group_preds,
             watched,
             slot_group,
+            slot_filter,
             selections,
             int_operands,
             path_slot,
@@ -810,18 +834,32 @@ fn single_func(t: &Term) -> Option<(Transform, &Term)> {
 /// is a group of one: its walk keeps repeats apart and remembers members across requests.
 fn group_layout(slots: &[Term]) -> (Vec<super::Group>, Vec<Option<u32>>) {
     let mut groups: Vec<super::Group> = Vec::new();
+    // Per group: the distinct selections of its slots' collections.
+    let mut selected: Vec<Vec<&Field>> = Vec::new();
     let mut slot_group = vec![None; slots.len()];
     for (i, t) in slots.iter().enumerate() {
-        // A collection's terms, or a single field's: its one value is a collection of one.
-        let Some(of) = super::terms::collection(t).or_else(|| super::terms::single_field(t)) else {
+        // A collection's terms, whatever their selections (each slot keeps the members of
+        // its own), or a single field's: its one value is a collection of one.
+        let Some(field) = super::terms::collection(t).or_else(|| super::terms::single_field(t))
+        else {
             continue;
         };
+        let (of, selection) = field.selected();
         let chain = chain_mask(t);
-        match groups.iter_mut().position(|g| g.of == *of) {
+        let fits = |g: usize| {
+            let seen = selected.get(g).map_or(&[][..], Vec::as_slice);
+            selection.is_none() || seen.contains(&field) || seen.len() < 63
+        };
+        match (0..groups.len()).find(|&g| groups[g].of == *of && fits(g)) {
             Some(g) => {
                 groups[g].slots.push(i as u32);
                 groups[g].chains.push(chain);
                 groups[g].used |= chain;
+                if let Some(seen) = selected.get_mut(g).filter(|_| selection.is_some()) {
+                    if !seen.contains(&field) {
+                        seen.push(field);
+                    }
+                }
             }
             None => groups.push(super::Group {
                 of: of.clone(),
@@ -832,10 +870,15 @@ fn group_layout(slots: &[Term]) -> (Vec<super::Group>, Vec<Option<u32>>) {
                 parents: Vec::new(),
                 twin_parents: Vec::new(),
                 merged: None,
-                filter: None,
+                filters: Vec::new(),
+                all: false,
+                admits: Vec::new(),
                 reads_body: false,
                 origin: None,
             }),
+        }
+        if selected.len() < groups.len() {
+            selected.push(selection.map(|_| field).into_iter().collect());
         }
     }
     let depth = |mut t: &Term| {
@@ -940,6 +983,7 @@ fn reads_any(rules: &RuleSet, kind: fn(&Field) -> bool) -> bool {
 mod tests {
     use portcullis_rules::RuleSet;
 
+    use super::super::members::Admit;
     use super::Program;
 
     /// Terms over one collection are one group with a merged scanner; a collection read
@@ -1085,10 +1129,10 @@ action = "log"
         assert_eq!(matched("/?b=qqq"), Vec::<String>::new());
     }
 
-    /// A collection narrowed by a selector is another collection: its terms form a group
-    /// of their own, apart from the whole collection's and from another selection's.
+    /// A collection narrowed by a selector is walked with the whole collection: its terms
+    /// are slots of the same group, each keeping the members of its own selection.
     #[test]
-    fn differently_selected_collections_are_different_groups() {
+    fn differently_selected_collections_share_a_walk() {
         let rules = RuleSet::parse(
             "g.toml",
             r#"
@@ -1108,10 +1152,17 @@ action = "forbid"
         )
         .expect("parses");
         let p = Program::compile(&rules).expect("compiles");
-        assert_eq!(p.groups.len(), 3, "{:?}", p.groups);
-        let mut shown: Vec<String> = p.groups.iter().map(|g| g.of.to_string()).collect();
-        shown.sort();
-        assert_eq!(shown, ["args", "args[/^id_/]", "args[not \"q\"]"]);
-        assert!(p.groups.iter().all(|g| g.slots.len() == 2));
+        assert_eq!(p.groups.len(), 1, "{:?}", p.groups);
+        let g = &p.groups[0];
+        assert_eq!((g.of.to_string(), g.slots.len()), ("args".to_string(), 6));
+        assert_eq!((g.filters.len(), g.all), (2, true));
+        let mut admits = g.admits.clone();
+        admits.sort_unstable();
+        assert_eq!(admits, [1, 1, 2, 2, Admit::ALL, Admit::ALL]);
+        let filtered = g
+            .slots
+            .iter()
+            .filter(|&&s| p.slot_filter[s as usize].is_some());
+        assert_eq!(filtered.count(), 4);
     }
 }

@@ -6,7 +6,7 @@ use portcullis_match::body::ArgKind;
 use portcullis_match::{normalize, PatternId};
 use portcullis_rules::{Field, Term, Transform};
 
-use super::members::for_members;
+use super::members::{for_members, Admit};
 use super::repeats::{Added, UNCHANGED};
 use super::terms::compute;
 use super::{Run, Scratch};
@@ -170,11 +170,12 @@ impl Run<'_, '_> {
         let single = !group.of.is_multi();
         let mut gsc = group_scan.get_mut(g).and_then(Option::as_mut);
         let hits = group_hits.get_mut(g)?;
-        let mut each = |member: &str| {
+        // `mask`: the slots' selections that keep the member (see `Admit`).
+        let mut each = |member: &str, mask: u64| {
             let at = if single {
                 walk.push(member)
             } else {
-                let Added::New(at) = walk.add(member) else {
+                let Added::New(at) = walk.add(member, mask) else {
                     return;
                 };
                 at
@@ -192,7 +193,7 @@ impl Run<'_, '_> {
                 }
             }
             let key = memo.key(g, member, walk.last_hash());
-            if let Some(known) = key.and_then(|h| memo.find(h, g, member)) {
+            if let Some(known) = key.and_then(|h| memo.find(h, g, mask, member)) {
                 for (k, value) in known.values() {
                     let i = group.slots.get(k).copied().unwrap_or(u32::MAX) as usize;
                     // A value only scanned is not read again (see `Program::kept`).
@@ -214,8 +215,12 @@ impl Run<'_, '_> {
             member_hits.clear_range(lo, hi);
             // Which of the group's functions would change this member.
             let changes = Transform::changing(member.as_bytes(), group.used);
+            let admitted = |k: usize| group.admits.get(k).is_some_and(|&a| a & mask != 0);
             let shared = match (&group.merged, gsc.as_deref_mut()) {
-                (Some(merged), Some(sc)) if group.chains.iter().any(|&c| c & changes == 0) => {
+                (Some(merged), Some(sc))
+                    if (group.chains.iter().enumerate())
+                        .any(|(k, &c)| c & changes == 0 && admitted(k)) =>
+                {
                     hits.clear();
                     merged.scan(member, sc, hits);
                     true
@@ -225,6 +230,9 @@ impl Run<'_, '_> {
             let any_hit = shared && !hits.is_empty();
             for (k, (&s, &chain)) in group.slots.iter().zip(&group.chains).enumerate() {
                 let i = s as usize;
+                if !admitted(k) {
+                    continue;
+                }
                 if chain & changes == 0 {
                     // The member as it is: nothing to store, scanned already when shared.
                     if shared {
@@ -287,10 +295,12 @@ impl Run<'_, '_> {
             }
             if let Some(h) = key {
                 let changed = group.slots.iter().zip(&group.chains).enumerate();
-                let changed = changed.filter(|(_, (_, &chain))| chain & changes != 0);
+                let changed =
+                    changed.filter(|&(k, (_, &chain))| chain & changes != 0 && admitted(k));
                 memo.learn(
                     h,
                     g,
+                    mask,
                     member,
                     changed.filter_map(|(k, (&s, _))| {
                         let &(a, b) = ranges.get(s as usize)?.get(at)?;
@@ -304,11 +314,15 @@ impl Run<'_, '_> {
             }
         };
         if !single {
-            let filter = program.selections.get(group.filter);
+            let admit = Admit {
+                selections: &program.selections,
+                filters: &group.filters,
+                all: group.all,
+            };
             for_members(
                 req,
                 &group.of,
-                filter,
+                admit,
                 target.query,
                 body,
                 headers,
@@ -321,7 +335,7 @@ impl Run<'_, '_> {
             arg.clear();
             let mut unused = String::new();
             if compute(&group.base, req, target, None, arg, tmp, &mut unused) {
-                each(arg);
+                each(arg, Admit::ALL);
             }
         }
         if let Some(st) = group_state.get_mut(g) {

@@ -7,7 +7,7 @@ use portcullis_rules::Field;
 
 use crate::request::Request;
 
-use super::select::NameFilter;
+use super::select::Selections;
 use super::{Run, Scratch};
 
 /// A request's header fields, decoded once for every walk over them (CRS walks them in
@@ -177,30 +177,64 @@ impl Run<'_, '_> {
     }
 }
 
-/// Calls `each` with every member of collection `of`, in order: the query's arguments,
-/// then the body's (or their names, or the body's file names or their form fields); every
-/// header field's value (or lowercased name); every cookie's value (or name). A selected
-/// collection gives only the members whose name `filter` keeps. `line` and `arg` are
-/// scratch.
+/// Which members a walk gives, by name, and which of its readers each is for: a group's
+/// slots over one collection may each read a selection of their own (CRS excludes other
+/// cookies for each rule), and one walk serves them all.
+#[derive(Clone, Copy)]
+pub(super) struct Admit<'p> {
+    /// Where the filters are.
+    pub(super) selections: &'p Selections,
+    /// The selections' filters, by index in `selections`: bit `j` of a member's mask says
+    /// whether `filters[j]` keeps it (at most 63 of them).
+    pub(super) filters: &'p [u32],
+    /// Whether some reader takes every member (bit [`Admit::ALL`] of every mask).
+    pub(super) all: bool,
+}
+
+impl Admit<'_> {
+    /// The bit of a reader that takes every member.
+    pub(super) const ALL: u64 = 1 << 63;
+
+    /// The mask of the readers a member named `name` is for (0: none, skipped).
+    fn mask(&self, name: &str) -> u64 {
+        let mut mask = if self.all { Admit::ALL } else { 0 };
+        for (j, &f) in self.filters.iter().enumerate().take(63) {
+            if self.selections.get(Some(f)).is_some_and(|f| f.keeps(name)) {
+                mask |= 1 << j;
+            }
+        }
+        mask
+    }
+
+    /// Whether members must be named to be admitted (some reader has a filter).
+    fn by_name(&self) -> bool {
+        !self.filters.is_empty()
+    }
+}
+
+/// Calls `each` with every member of collection `of` that `admit` admits, in order, and
+/// the mask of the readers it is for: the query's arguments, then the body's (or their
+/// names, or the body's file names or their form fields); every header field's value (or
+/// lowercased name); every cookie's value (or name). `line` and `arg` are scratch.
 #[allow(clippy::too_many_arguments)] // one walk shared by every caller, over split borrows
 pub(super) fn for_members(
     req: &Request<'_>,
     of: &Field,
-    filter: Option<&NameFilter>,
+    admit: Admit<'_>,
     query: &str,
     body: &portcullis_match::body::BodyArgs,
     headers: &mut HeaderFields,
     line: &mut String,
     arg: &mut String,
-    each: &mut dyn FnMut(&str),
+    each: &mut dyn FnMut(&str, u64),
 ) {
-    let keeps = |name: &str| filter.is_none_or(|f| f.keeps(name));
     let (of, _) = of.selected();
     match of {
         Field::Headers | Field::HeaderNames => {
             for (n, v) in headers.of(req) {
-                if keeps(n) {
-                    each(if *of == Field::HeaderNames { n } else { v });
+                let mask = admit.mask(n);
+                if mask != 0 {
+                    each(if *of == Field::HeaderNames { n } else { v }, mask);
                 }
             }
         }
@@ -209,7 +243,8 @@ pub(super) fn for_members(
                 line.clear();
                 normalize::push_bytes_lossy(v, line);
                 for (name, value) in normalize::cookies(line) {
-                    if !keeps(name) {
+                    let mask = admit.mask(name);
+                    if mask == 0 {
                         continue;
                     }
                     arg.clear();
@@ -218,7 +253,7 @@ pub(super) fn for_members(
                     } else {
                         value
                     });
-                    each(arg);
+                    each(arg, mask);
                 }
             });
         }
@@ -235,22 +270,24 @@ pub(super) fn for_members(
                 for pair in query.split('&').filter(|p| !p.is_empty()) {
                     let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
                     arg.clear();
-                    if names {
+                    let mask = if names {
                         normalize::percent_decode_into(k, true, arg);
-                        if !keeps(arg) {
-                            continue;
+                        admit.mask(arg)
+                    } else if admit.by_name() {
+                        line.clear();
+                        normalize::percent_decode_into(k, true, line);
+                        let mask = admit.mask(line);
+                        if mask != 0 {
+                            normalize::percent_decode_into(v, true, arg);
                         }
+                        mask
                     } else {
-                        if filter.is_some() {
-                            line.clear();
-                            normalize::percent_decode_into(k, true, line);
-                            if !keeps(line) {
-                                continue;
-                            }
-                        }
                         normalize::percent_decode_into(v, true, arg);
+                        Admit::ALL
+                    };
+                    if mask != 0 {
+                        each(arg, mask);
                     }
-                    each(arg);
                 }
             }
             let want = match of {
@@ -262,10 +299,14 @@ pub(super) fn for_members(
                 _ => ArgKind::Field,
             };
             for (kind, n, v) in body.iter() {
-                if kind == want && keeps(n) {
+                if kind != want {
+                    continue;
+                }
+                let mask = admit.mask(n);
+                if mask != 0 {
                     arg.clear();
                     arg.push_str(if names { n } else { v });
-                    each(arg);
+                    each(arg, mask);
                 }
             }
         }
@@ -282,7 +323,12 @@ impl Run<'_, '_> {
     /// [`Run::walk`], the selection's filter being at `filter` in the program's selections.
     fn walk_with(&mut self, of: &Field, filter: Option<u32>, each: &mut dyn FnMut(&str)) {
         let target = self.target_for(of);
-        let filter = self.program.selections.get(filter);
+        let filter = filter.as_slice();
+        let admit = Admit {
+            selections: &self.program.selections,
+            filters: filter,
+            all: filter.is_empty(),
+        };
         let Scratch {
             body,
             headers,
@@ -293,13 +339,13 @@ impl Run<'_, '_> {
         for_members(
             self.req,
             of,
-            filter,
+            admit,
             target.query,
             body,
             headers,
             tmp,
             arg,
-            each,
+            &mut |member, _| each(member),
         );
     }
 

@@ -29,8 +29,10 @@ const ENTRIES: usize = 4096;
 
 #[derive(Default)]
 struct Entry {
-    /// The group, plus one (0: empty).
+    /// The group, plus one (0: empty), and the readers in it the member is for (see
+    /// `members::Admit`): its slots' selections.
     group: u32,
+    mask: u64,
     member: String,
     /// Each changed value: the slot's position in the group, and where the value is in
     /// `values` (chains that give the same value share it: CRS lowercases a user agent
@@ -93,19 +95,19 @@ impl Memo {
         (h % (ENTRIES / 2) as u64) as usize * 2
     }
 
-    fn holds(&self, i: usize, g: usize, member: &str) -> bool {
+    fn holds(&self, i: usize, g: usize, mask: u64, member: &str) -> bool {
         self.entries
             .get(i)
-            .is_some_and(|e| e.group as usize == g + 1 && e.member == member)
+            .is_some_and(|e| e.group as usize == g + 1 && e.mask == mask && e.member == member)
     }
 
-    /// Member `member` of group `g`, when remembered; `h` is its [`Memo::key`]. A hit
-    /// moves it to its set's first entry.
-    pub(super) fn find(&mut self, h: u64, g: usize, member: &str) -> Option<Known<'_>> {
+    /// Member `member` of group `g` for the readers `mask` gives, when remembered; `h` is
+    /// its [`Memo::key`]. A hit moves it to its set's first entry.
+    pub(super) fn find(&mut self, h: u64, g: usize, mask: u64, member: &str) -> Option<Known<'_>> {
         let i = Memo::set(h);
-        let at = if self.holds(i, g, member) {
+        let at = if self.holds(i, g, mask, member) {
             i
-        } else if self.holds(i + 1, g, member) {
+        } else if self.holds(i + 1, g, mask, member) {
             self.entries.swap(i, i + 1);
             i
         } else {
@@ -114,7 +116,8 @@ impl Memo {
         self.entries.get(at).map(Known)
     }
 
-    /// Remembers `member` of group `g`, with the values `changed` gives (slot position,
+    /// Remembers `member` of group `g` for the readers `mask` gives, with the values
+    /// `changed` gives (slot position,
     /// value) and the patterns it matched (`hits`, offsets from the group's first predicate
     /// id), in its set's first entry (the one there moves to the second), when it was
     /// offered before.
@@ -122,6 +125,7 @@ impl Memo {
         &mut self,
         h: u64,
         g: usize,
+        mask: u64,
         member: &str,
         changed: impl Iterator<Item = (usize, &'v str)>,
         hits: impl Iterator<Item = u32>,
@@ -142,6 +146,7 @@ impl Memo {
             return;
         };
         e.group = 0;
+        e.mask = mask;
         e.member.clear();
         e.member.push_str(member);
         e.changed.clear();
@@ -178,6 +183,8 @@ impl Memo {
 mod tests {
     use super::*;
 
+    const ALL: u64 = crate::compiled::members::Admit::ALL;
+
     /// [`Memo::key`], hashing the member as its walk would.
     fn hash(m: &mut Memo, g: usize, member: &str) -> Option<u64> {
         m.key(
@@ -194,7 +201,7 @@ mod tests {
         member: &str,
     ) -> Option<impl Iterator<Item = (usize, &'m str)> + use<'m>> {
         let h = hash(m, g, member)?;
-        m.find(h, g, member).map(|k| k.values())
+        m.find(h, g, ALL, member).map(|k| k.values())
     }
 
     /// [`Memo::learn`] by member, hashing it first, with no matches.
@@ -205,7 +212,7 @@ mod tests {
         changed: impl Iterator<Item = (usize, &'v str)>,
     ) {
         if let Some(h) = hash(m, g, member) {
-            m.learn(h, g, member, changed, std::iter::empty());
+            m.learn(h, g, ALL, member, changed, std::iter::empty());
         }
     }
 
@@ -214,19 +221,23 @@ mod tests {
         let mut m = Memo::default();
         let hits = |m: &mut Memo, member: &str| {
             let h = hash(m, 4, member)?;
-            m.find(h, 4, member).map(|k| k.hits().to_vec())
+            m.find(h, 4, ALL, member).map(|k| k.hits().to_vec())
         };
         for _ in 0..2 {
             if let Some(h) = hash(&mut m, 4, "x") {
-                m.learn(h, 4, "x", std::iter::empty(), [0, 7].into_iter());
+                m.learn(h, 4, ALL, "x", std::iter::empty(), [0, 7].into_iter());
             }
             if let Some(h) = hash(&mut m, 4, "many") {
-                m.learn(h, 4, "many", std::iter::empty(), 0..=MAX_HITS as u32);
+                m.learn(h, 4, ALL, "many", std::iter::empty(), 0..=MAX_HITS as u32);
             }
         }
         assert_eq!(hits(&mut m, "x"), Some(vec![0, 7]));
         // More matches than an entry holds: not remembered.
         assert_eq!(hits(&mut m, "many"), None);
+        // The same member for other readers of the group (under the same key: the walk's
+        // hash of it would differ) is another member.
+        let h = hash(&mut m, 4, "x");
+        assert!(h.is_some_and(|h| m.find(h, 4, ALL | 1, "x").is_none()));
     }
 
     #[test]

@@ -90,10 +90,11 @@ enum Source {
 }
 
 /// The slots computed from one collection (`args`, `url_decode_uni(args)`,
-/// `cmd_line(args)`…), filled together in one walk over its members.
+/// `cmd_line(args)`, `lower(cookies[not "_ga"])`…), filled together in one walk over its
+/// members: each slot reads the members its selection keeps, or every one.
 #[derive(Debug)]
 struct Group {
-    /// The collection, or the single field, the group's terms are over.
+    /// The collection (never selected), or the single field, the group's terms are over.
     of: portcullis_rules::Field,
     /// `of` as a term.
     base: Term,
@@ -116,8 +117,13 @@ struct Group {
     /// no chain changes serves them all. `None` when fewer than two slots scan, or when
     /// it would not fit the regex limits (each slot then scans alone, as it would anyway).
     merged: Option<Scanner>,
-    /// Where the collection's name filter is in `Program::selections` (none: every member).
-    filter: Option<u32>,
+    /// The distinct selections of the slots' collections, by index in
+    /// `Program::selections` (at most 63), and whether some slot reads every member: what
+    /// the walk admits (see `members::Admit`).
+    filters: Vec<u32>,
+    all: bool,
+    /// Per slot: the bit of its selection in a member's mask (`Admit::ALL`: every member).
+    admits: Vec<u64>,
     /// Whether `of` is read from the body (which is then read first).
     reads_body: bool,
     /// Where every member of `of` comes from, when a request can be seen to lack it.
@@ -165,6 +171,9 @@ pub(crate) struct Program {
     /// built.
     int_operands: Vec<[Option<IntOperand>; 2]>,
     slot_group: Vec<Option<u32>>,
+    /// Per slot of a group over a selected collection: its selection's place in the
+    /// group's `filters` (its values are the members that filter keeps).
+    slot_filter: Vec<Option<u8>>,
     /// Slots holding a plain `arg["name"]`, sorted by name: filled together in one pass
     /// over the query string.
     arg_slots: Vec<(String, Vec<u32>)>,

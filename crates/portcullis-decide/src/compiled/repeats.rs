@@ -6,6 +6,8 @@
 
 use portcullis_match::quickhash;
 
+use super::members::Admit;
+
 /// In a group slot's ranges: the member's value is the member itself.
 pub(super) const UNCHANGED: u32 = u32::MAX;
 
@@ -26,9 +28,14 @@ pub(super) struct Repeats {
     /// current one.
     table: Vec<(u32, u32)>,
     walk: u32,
-    /// Each distinct member's hash and the position of its first occurrence.
+    /// Each distinct member's hash, the readers it is for (see [`Admit`]) and the
+    /// position of its first occurrence.
     hashes: Vec<u64>,
+    masks: Vec<u64>,
     firsts: Vec<u32>,
+    /// Per filter of the walk's readers (bit `j` of a mask): the positions of the members
+    /// it keeps, in order.
+    admitted: Vec<Vec<u32>>,
     /// The distinct members' text, one after the other.
     text: String,
     /// Per position: the first occurrence's position, and where its text is in `text`.
@@ -45,7 +52,11 @@ impl Repeats {
             self.seed = quickhash::seed();
         }
         self.hashes.clear();
+        self.masks.clear();
         self.firsts.clear();
+        for positions in &mut self.admitted {
+            positions.clear();
+        }
         self.text.clear();
         self.canon.clear();
         self.spans.clear();
@@ -73,6 +84,11 @@ impl Repeats {
         self.text.get(a as usize..b as usize)
     }
 
+    /// The positions of the members filter `j` of the walk's readers keeps.
+    pub(super) fn admitted(&self, j: usize) -> &[u32] {
+        self.admitted.get(j).map_or(&[], Vec::as_slice)
+    }
+
     /// The hash of the member added last (for the cross-request memo's key).
     pub(super) fn last_hash(&self) -> u64 {
         self.last_hash
@@ -90,13 +106,25 @@ impl Repeats {
         position as usize
     }
 
-    /// Adds the walk's next member.
-    pub(super) fn add(&mut self, member: &str) -> Added {
+    /// Adds the walk's next member, for the readers `readers` gives (see [`Admit`]): the
+    /// same text for other readers is another member.
+    pub(super) fn add(&mut self, member: &str, readers: u64) -> Added {
         let position = self.canon.len() as u32;
+        let mut filters = readers & !Admit::ALL;
+        while filters != 0 {
+            let j = filters.trailing_zeros() as usize;
+            if self.admitted.len() <= j {
+                self.admitted.resize_with(j + 1, Vec::new);
+            }
+            if let Some(positions) = self.admitted.get_mut(j) {
+                positions.push(position);
+            }
+            filters &= filters - 1;
+        }
         if self.table.len() < 2 * (self.hashes.len() + 1) {
             self.grow();
         }
-        let h = quickhash::hash(self.seed, member.as_bytes());
+        let h = quickhash::combine(quickhash::hash(self.seed, member.as_bytes()), readers);
         self.last_hash = h;
         let mask = self.table.len().saturating_sub(1);
         let mut at = h as usize & mask;
@@ -106,7 +134,10 @@ impl Repeats {
             }
             let d = d as usize;
             if let (Some(&hd), Some(&first)) = (self.hashes.get(d), self.firsts.get(d)) {
-                if hd == h && self.member(first as usize) == Some(member) {
+                if hd == h
+                    && self.masks.get(d) == Some(&readers)
+                    && self.member(first as usize) == Some(member)
+                {
                     let span = self.spans.get(first as usize).copied().unwrap_or((0, 0));
                     self.canon.push(first);
                     self.spans.push(span);
@@ -124,6 +155,7 @@ impl Repeats {
             *e = (self.walk, self.hashes.len() as u32);
         }
         self.hashes.push(h);
+        self.masks.push(readers);
         self.firsts.push(position);
         self.canon.push(position);
         self.spans.push((a, b));
@@ -158,22 +190,42 @@ mod tests {
         r.start();
         // Enough members to grow the table several times.
         for i in 0..1000 {
-            assert_eq!(r.add(&format!("v{i}")), Added::New(i));
+            assert_eq!(r.add(&format!("v{i}"), Admit::ALL), Added::New(i));
         }
         for i in 0..1000 {
-            assert_eq!(r.add(&format!("v{i}")), Added::Repeat);
+            assert_eq!(r.add(&format!("v{i}"), Admit::ALL), Added::Repeat);
             assert_eq!(r.first(1000 + i), Some(i));
             assert_eq!(r.member(1000 + i), Some(format!("v{i}").as_str()));
         }
-        assert_eq!(r.add(""), Added::New(2000));
-        assert_eq!(r.add(""), Added::Repeat);
+        assert_eq!(r.add("", Admit::ALL), Added::New(2000));
+        assert_eq!(r.add("", Admit::ALL), Added::Repeat);
         assert_eq!(
             (r.count(), r.first(2001), r.member(2001)),
             (2002, Some(2000), Some(""))
         );
         r.start();
-        assert_eq!(r.add("v5"), Added::New(0));
-        assert_eq!(r.add("v5"), Added::Repeat);
+        assert_eq!(r.add("v5", Admit::ALL), Added::New(0));
+        assert_eq!(r.add("v5", Admit::ALL), Added::Repeat);
         assert_eq!(r.count(), 2);
+    }
+
+    /// The same text for other readers is another member, and each filter of the walk's
+    /// readers keeps the positions of its members, repeats included.
+    #[test]
+    fn members_for_other_readers_are_apart() {
+        let mut r = Repeats::default();
+        r.start();
+        assert_eq!(r.add("x", Admit::ALL | 0b01), Added::New(0));
+        assert_eq!(r.add("x", Admit::ALL), Added::New(1));
+        assert_eq!(r.add("x", Admit::ALL | 0b01), Added::Repeat);
+        assert_eq!(r.add("y", 0b10), Added::New(3));
+        assert_eq!(r.first(2), Some(0));
+        assert_eq!(
+            (r.admitted(0), r.admitted(1), r.admitted(5)),
+            (&[0, 2][..], &[3][..], &[][..])
+        );
+        r.start();
+        assert_eq!(r.add("x", Admit::ALL), Added::New(0));
+        assert_eq!((r.admitted(0), r.admitted(1)), (&[][..], &[][..]));
     }
 }

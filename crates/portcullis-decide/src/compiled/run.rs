@@ -243,7 +243,15 @@ impl Run<'_, '_> {
     /// slot); `None` past the last slot.
     fn state(&self, i: usize) -> Option<u8> {
         match self.program.slot_group.get(i)? {
-            Some(g) => self.scratch.group_state.get(*g as usize).copied(),
+            Some(g) => {
+                let st = self.scratch.group_state.get(*g as usize).copied()?;
+                // A selection's slot is absent when its filter kept no member.
+                let filter = self.program.slot_filter.get(i).copied().flatten();
+                match (st, filter, self.scratch.repeats.get(*g as usize)) {
+                    (2, Some(j), Some(walk)) if walk.admitted(j.into()).is_empty() => Some(1),
+                    _ => Some(st),
+                }
+            }
             None => self.scratch.state.get(i).copied(),
         }
     }
@@ -362,9 +370,15 @@ impl Run<'_, '_> {
     /// Whether value `k` of slot `s` is not a repeat of an earlier member (which answers
     /// for it); no slot, or one outside a group: never a repeat.
     pub(super) fn fresh(&self, s: Option<u32>, k: usize) -> bool {
-        let group = s.and_then(|s| self.program.slot_group.get(s as usize).copied().flatten());
+        let Some(s) = s else {
+            return true;
+        };
+        let group = self.program.slot_group.get(s as usize).copied().flatten();
         match group.and_then(|g| self.scratch.repeats.get(g as usize)) {
-            Some(walk) => walk.first(k).is_none_or(|f| f == k),
+            Some(walk) => match position(self.program, walk, s as usize, k) {
+                Some(k) => walk.first(k).is_none_or(|f| f == k),
+                None => true,
+            },
             None => true,
         }
     }
@@ -377,11 +391,13 @@ impl Run<'_, '_> {
         }
         let i = s as usize;
         match self.program.slot_group.get(i).copied().flatten() {
-            Some(g) => self
-                .scratch
-                .repeats
-                .get(g as usize)
-                .map_or(0, Repeats::count),
+            Some(g) => {
+                let walk = self.scratch.repeats.get(g as usize);
+                match self.program.slot_filter.get(i).copied().flatten() {
+                    Some(j) => walk.map_or(0, |w| w.admitted(j.into()).len()),
+                    None => walk.map_or(0, Repeats::count),
+                }
+            }
             None => self.scratch.ranges.get(i).map_or(0, Vec::len),
         }
     }
@@ -498,7 +514,7 @@ fn slot_value<'s>(
     match program.slot_group.get(i).copied().flatten() {
         Some(g) => {
             let walk = walks.get(g as usize)?;
-            let k = walk.first(k)?;
+            let k = walk.first(position(program, walk, i, k)?)?;
             match ranges.get(i)?.get(k) {
                 Some(&(a, b)) if a != UNCHANGED => values.get(i)?.get(a as usize..b as usize),
                 _ => walk.member(k),
@@ -508,5 +524,14 @@ fn slot_value<'s>(
             let &(a, b) = ranges.get(i)?.get(k)?;
             values.get(i)?.get(a as usize..b as usize)
         }
+    }
+}
+
+/// The position in its group's walk of value `k` of group slot `i`: the `k`-th member its
+/// selection keeps, or the `k`-th member when it reads every one.
+fn position(program: &Program, walk: &Repeats, i: usize, k: usize) -> Option<usize> {
+    match program.slot_filter.get(i).copied().flatten() {
+        Some(j) => walk.admitted(j.into()).get(k).map(|&p| p as usize),
+        None => Some(k),
     }
 }

@@ -36,7 +36,7 @@ impl portcullis_rules::Values for Fields<'_> {
                 each(&name, &value);
             }
         } else if let Some(value) = self.string(f) {
-            each(&f.to_string(), &value);
+            each("", &value);
         }
     }
 }

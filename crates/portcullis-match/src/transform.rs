@@ -811,7 +811,8 @@ fn normalize_path(s: &[u8], windows: bool, out: &mut Vec<u8>) {
     let absolute = s
         .first()
         .is_some_and(|&b| b == b'/' || (windows && b == b'\\'));
-    let mut segments: Vec<&[u8]> = Vec::new();
+    // On the stack for paths of up to 16 segments (most): this runs on every request.
+    let mut segments: smallvec::SmallVec<[&[u8]; 16]> = smallvec::SmallVec::new();
     // Splitting on both separators equals turning `\` into `/` first.
     let parts = s.split(|&b| b == b'/' || (windows && b == b'\\'));
     let mut last_was_dir = false;

@@ -655,8 +655,8 @@ pub trait Interpret:
 /// A request's values, as an [`Interpret`] test reads them.
 pub trait Values {
     /// Calls `each` with the name and value of every member of collection `f` (selected
-    /// or not), in order; for another field, once with its name and value when it has
-    /// one.
+    /// or not), in order; for another field, once with an empty name (the field names
+    /// itself) and its value when it has one.
     fn each(&self, f: &Field, each: &mut dyn FnMut(&str, &str));
 }
 

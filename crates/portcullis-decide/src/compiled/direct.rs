@@ -25,7 +25,7 @@ impl Run<'_, '_> {
             let (mut out, mut tmp, mut tmp2) = (String::new(), String::new(), String::new());
             let term = Term::Field(of.clone());
             if compute(&term, self.req, target, None, &mut out, &mut tmp, &mut tmp2) {
-                each(&of.to_string(), &out);
+                each("", &out);
             }
             return;
         }

@@ -717,6 +717,9 @@ impl Program {
                 };
                 group.admits.push(bit);
             }
+            if group.filters.len() > 1 {
+                group.shared = super::select::SharedTests::new(&selections, &group.filters);
+            }
             group.reads_body = group.of.reads_body();
             group.origin = super::members::Origin::of(&group.of, &mut watched);
         }
@@ -873,6 +876,7 @@ fn group_layout(slots: &[Term]) -> (Vec<super::Group>, Vec<Option<u32>>) {
                 filters: Vec::new(),
                 all: false,
                 admits: Vec::new(),
+                shared: None,
                 reads_body: false,
                 origin: None,
             }),

@@ -318,6 +318,7 @@ impl Run<'_, '_> {
                 selections: &program.selections,
                 filters: &group.filters,
                 all: group.all,
+                shared: group.shared.as_ref(),
             };
             for_members(
                 req,

@@ -7,7 +7,7 @@ use portcullis_rules::Field;
 
 use crate::request::Request;
 
-use super::select::Selections;
+use super::select::{Selections, SharedTests};
 use super::{Run, Scratch};
 
 /// A request's header fields, decoded once for every walk over them (CRS walks them in
@@ -189,6 +189,8 @@ pub(super) struct Admit<'p> {
     pub(super) filters: &'p [u32],
     /// Whether some reader takes every member (bit [`Admit::ALL`] of every mask).
     pub(super) all: bool,
+    /// The filters' tests, each run once (see [`SharedTests`]), when they were shared.
+    pub(super) shared: Option<&'p SharedTests>,
 }
 
 impl Admit<'_> {
@@ -198,6 +200,9 @@ impl Admit<'_> {
     /// The mask of the readers a member named `name` is for (0: none, skipped).
     fn mask(&self, name: &str) -> u64 {
         let mut mask = if self.all { Admit::ALL } else { 0 };
+        if let Some(shared) = self.shared {
+            return mask | shared.mask(self.selections, name);
+        }
         for (j, &f) in self.filters.iter().enumerate().take(63) {
             if self.selections.get(Some(f)).is_some_and(|f| f.keeps(name)) {
                 mask |= 1 << j;
@@ -328,6 +333,7 @@ impl Run<'_, '_> {
             selections: &self.program.selections,
             filters: filter,
             all: filter.is_empty(),
+            shared: None,
         };
         let Scratch {
             body,

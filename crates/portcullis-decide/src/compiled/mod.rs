@@ -124,6 +124,8 @@ struct Group {
     all: bool,
     /// Per slot: the bit of its selection in a member's mask (`Admit::ALL`: every member).
     admits: Vec<u64>,
+    /// The selections' name tests, each run once per member, when there are several.
+    shared: Option<select::SharedTests>,
     /// Whether `of` is read from the body (which is then read first).
     reads_body: bool,
     /// Where every member of `of` comes from, when a request can be seen to lack it.

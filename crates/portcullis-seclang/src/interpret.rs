@@ -45,6 +45,9 @@ pub(crate) struct Chained {
     steps: Arc<Steps>,
     /// Per writer: whether it runs.
     runs: Vec<bool>,
+    /// How many members of one name the chain needs, when it compares the counters its one
+    /// writer keeps per member name (see [`Chained::counted_by_name`]).
+    by_name: Option<i64>,
 }
 
 struct Steps {
@@ -169,7 +172,7 @@ impl Chained {
             steps.push((w.id, b.steps(w)?));
         }
         let links = b.steps(rule)?;
-        Ok(Chained {
+        let mut chain = Chained {
             id: rule.id,
             runs: vec![true; steps.len()],
             steps: Arc::new(Steps {
@@ -177,7 +180,10 @@ impl Chained {
                 links,
                 reads: b.reads,
             }),
-        })
+            by_name: None,
+        };
+        chain.by_name = chain.counted_by_name();
+        Ok(chain)
     }
 
     /// The ids of the writers it runs first.
@@ -188,11 +194,13 @@ impl Chained {
     /// The test for the requests where the writers `off` do not run (removed, skipped),
     /// and what the request needs for it to hold.
     pub(crate) fn with_off(&self, off: &[u32]) -> (Interpreted, Option<Guard>) {
-        let chain = Chained {
+        let mut chain = Chained {
             id: self.id,
             steps: Arc::clone(&self.steps),
             runs: self.writer_ids().map(|id| !off.contains(&id)).collect(),
+            by_name: None,
         };
+        chain.by_name = chain.counted_by_name();
         let guard = chain.guard();
         (Interpreted(Arc::new(chain)), guard)
     }
@@ -285,6 +293,56 @@ impl Chained {
             CmpOp::Ge | CmpOp::Eq => Some(n),
             CmpOp::Ne | CmpOp::Lt | CmpOp::Le => None,
         }
+    }
+
+    /// [`Chained::counted`], when the writer's counters are one per member name: it names
+    /// each `prefix%{MATCHED_VAR_NAME}` (921170's `tx.paramcounter_%{MATCHED_VAR_NAME}`),
+    /// and its test reads nothing the run sets (a regex, capturing nothing). A counter
+    /// then holds how many members of one name (ASCII case folded, as variable names are)
+    /// the writer matched, and the chain can hold only when that many share a name:
+    /// found in one walk, where the writer and the chain cost a `setvar` a member.
+    fn counted_by_name(&self) -> Option<i64> {
+        let at_least = self.counted()?;
+        let step = self.writers().next()?.first()?;
+        let [(Text(name), _)] = step.sets.as_slice() else {
+            return None;
+        };
+        let per_name = matches!(name.as_slice(), [Part::Lit(_), Part::MatchedVarName]);
+        (per_name && matches!(step.op, Op::Rx(_))).then_some(at_least)
+    }
+
+    /// Whether some name has `at_least` members the one writer's test matches (see
+    /// [`Chained::counted_by_name`]).
+    fn some_name_counts(&self, at_least: i64, values: &dyn Values) -> bool {
+        let Some(step) = self.writers().next().and_then(|w| w.first()) else {
+            return true;
+        };
+        let [Target::Field(f, _)] = step.targets.as_slice() else {
+            return true;
+        };
+        // The names matched, one after the other. The test is a regex over the value: it
+        // reads neither the state nor the request (which is walked one walk at a time).
+        let (mut text, mut spans) = (String::new(), Vec::new());
+        let mut scratch = State::default();
+        values.each(f, &mut |name, value| {
+            if step.test(value, &mut scratch, values).is_some() {
+                let start = text.len();
+                text.push_str(name);
+                spans.push((start, text.len()));
+            }
+        });
+        let name = |&(a, b): &(usize, usize)| text.get(a..b).unwrap_or_default().bytes();
+        let folded = |s: &(usize, usize)| name(s).map(|b| b.to_ascii_lowercase());
+        spans.sort_by(|x, y| folded(x).cmp(folded(y)));
+        let mut run = 0i64;
+        for (k, span) in spans.iter().enumerate() {
+            let same = k > 0 && spans.get(k - 1).is_some_and(|p| folded(p).eq(folded(span)));
+            run = if same { run + 1 } else { 1 };
+            if run >= at_least {
+                return true;
+            }
+        }
+        false
     }
 }
 
@@ -709,6 +767,11 @@ impl Interpret for Chained {
     }
 
     fn holds(&self, values: &dyn Values) -> bool {
+        if let Some(at_least) = self.by_name {
+            if !self.some_name_counts(at_least, values) {
+                return false;
+            }
+        }
         let mut st = State::default();
         for writer in self.writers() {
             // Run for what it sets; whether it matched does not matter.

@@ -252,6 +252,64 @@ SecRule TX:/count_.*/ "@gt 1" "id:8,phase:2,pass,log"
     assert_eq!(got, [vec![], vec!["8"], vec![]]);
 }
 
+/// A chain over counters one writer keeps per member name (921170 and 921180) holds when
+/// some name (ASCII case folded, as variable names are) has enough members the writer
+/// matched: the name's members are counted before the writer runs (`some_name_counts`).
+/// Checked against that rule, written out here, over names that differ only in case,
+/// names the writer's regex skips, and empty names.
+#[test]
+fn counters_per_name_hold_when_a_name_has_enough_members() {
+    let rules = r#"
+SecRule ARGS_NAMES "@rx ^[ab]" "id:7,phase:2,pass,nolog,setvar:'tx.count_%{MATCHED_VAR_NAME}=+1'"
+SecRule TX:/count_.*/ "@gt 1" "id:8,phase:2,pass,log"
+SecRule ARGS_NAMES "@rx ." "id:9,phase:2,pass,nolog,setvar:'tx.three_%{MATCHED_VAR_NAME}=+1'"
+SecRule TX:/three_.*/ "@ge 3" "id:10,phase:2,pass,log"
+"#;
+    let alphabet = ["a", "A", "b", "B", "c", "ab", "aB", ""];
+    // Every list of up to four names from the alphabet, and a few longer ones.
+    let mut lists: Vec<Vec<&str>> = vec![vec![]];
+    for _ in 0..4 {
+        let longer: Vec<Vec<&str>> = (lists.iter())
+            .filter(|l| l.len() == lists.last().map_or(0, Vec::len))
+            .flat_map(|l| alphabet.iter().map(move |n| [l.clone(), vec![*n]].concat()))
+            .collect();
+        lists.extend(longer);
+    }
+    lists.extend([
+        vec!["c", "C", "c", "a"],
+        vec!["", "", "", ""],
+        vec!["aB", "ab", "AB"],
+    ]);
+    let uris: Vec<String> = (lists.iter())
+        .map(|l| {
+            let pairs: Vec<String> = l.iter().map(|n| format!("{n}=1")).collect();
+            format!("/?{}", pairs.join("&"))
+        })
+        .collect();
+    let requests: Vec<Request<'_>> = uris.iter().map(|u| get(u)).collect();
+    let got = matched(rules, &requests);
+    for (names, got) in lists.iter().zip(got) {
+        let most = |matches: &dyn Fn(&str) -> bool| {
+            let folded: Vec<String> = (names.iter())
+                .filter(|n| matches(n))
+                .map(|n| n.to_ascii_lowercase())
+                .collect();
+            (folded.iter())
+                .map(|f| folded.iter().filter(|g| *g == f).count())
+                .max()
+                .unwrap_or(0)
+        };
+        let mut want = Vec::new();
+        if most(&|n| n.starts_with(['a', 'b'])) > 1 {
+            want.push("8");
+        }
+        if most(&|n| !n.is_empty()) >= 3 {
+            want.push("10");
+        }
+        assert_eq!(got, want, "{names:?}");
+    }
+}
+
 /// The guards of each rule lowered from `text`: `count(…) >= n` tests the lowering put
 /// before a chain run link by link.
 fn guards(text: &str) -> Vec<(String, Vec<String>)> {

@@ -172,18 +172,25 @@ impl Chained {
             steps.push((w.id, b.steps(w)?));
         }
         let links = b.steps(rule)?;
+        let runs = vec![true; steps.len()];
+        let steps = Steps {
+            writers: steps,
+            links,
+            reads: b.reads,
+        };
+        Ok(Chained::new(rule.id, Arc::new(steps), runs))
+    }
+
+    /// The chain of rule `id` running the writers `runs` says run.
+    fn new(id: u32, steps: Arc<Steps>, runs: Vec<bool>) -> Chained {
         let mut chain = Chained {
-            id: rule.id,
-            runs: vec![true; steps.len()],
-            steps: Arc::new(Steps {
-                writers: steps,
-                links,
-                reads: b.reads,
-            }),
+            id,
+            steps,
+            runs,
             by_name: None,
         };
         chain.by_name = chain.counted_by_name();
-        Ok(chain)
+        chain
     }
 
     /// The ids of the writers it runs first.
@@ -194,13 +201,8 @@ impl Chained {
     /// The test for the requests where the writers `off` do not run (removed, skipped),
     /// and what the request needs for it to hold.
     pub(crate) fn with_off(&self, off: &[u32]) -> (Interpreted, Option<Guard>) {
-        let mut chain = Chained {
-            id: self.id,
-            steps: Arc::clone(&self.steps),
-            runs: self.writer_ids().map(|id| !off.contains(&id)).collect(),
-            by_name: None,
-        };
-        chain.by_name = chain.counted_by_name();
+        let runs = self.writer_ids().map(|id| !off.contains(&id)).collect();
+        let chain = Chained::new(self.id, Arc::clone(&self.steps), runs);
         let guard = chain.guard();
         (Interpreted(Arc::new(chain)), guard)
     }

@@ -243,15 +243,9 @@ impl Run<'_, '_> {
     /// slot); `None` past the last slot.
     fn state(&self, i: usize) -> Option<u8> {
         match self.program.slot_group.get(i)? {
-            Some(g) => {
-                let st = self.scratch.group_state.get(*g as usize).copied()?;
-                // A selection's slot is absent when its filter kept no member.
-                let filter = self.program.slot_filter.get(i).copied().flatten();
-                match (st, filter, self.scratch.repeats.get(*g as usize)) {
-                    (2, Some(j), Some(walk)) if walk.admitted(j.into()).is_empty() => Some(1),
-                    _ => Some(st),
-                }
-            }
+            // A selection's slot whose filter kept no member has no value to read (see
+            // `position`), present as its group may be.
+            Some(g) => self.scratch.group_state.get(*g as usize).copied(),
             None => self.scratch.state.get(i).copied(),
         }
     }

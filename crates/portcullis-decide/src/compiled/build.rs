@@ -14,6 +14,7 @@ use portcullis_rules::{
 use crate::policy::CompileError;
 
 use super::anchors::{anchors, Anchors};
+use super::steps::Steps;
 use super::{Code, Formula, IntOperand, Program};
 
 fn key<T: std::fmt::Debug>(t: &T) -> String {
@@ -784,6 +785,7 @@ impl Program {
             scanners,
             regex_bytes,
             codes,
+            steps: Steps::new(&formulas),
             formulas,
             ip_table,
             ip_list_preds,

@@ -48,6 +48,17 @@ impl Run<'_, '_> {
         }
     }
 
+    /// A formula's value, read as a tree (a candidate is evaluated through its steps).
+    fn formula(&mut self, f: &Formula) -> bool {
+        match f {
+            Formula::Const(b) => *b,
+            Formula::Pred(p) => self.pred(*p),
+            Formula::Not(f) => !self.formula(f),
+            Formula::And(fs) => fs.iter().all(|f| self.formula(f)),
+            Formula::Or(fs) => fs.iter().any(|f| self.formula(f)),
+        }
+    }
+
     fn mirror(&mut self, e: &Expr, f: &Formula, out: &mut Vec<bool>) {
         match (e, f) {
             (Expr::Pred(_), f) => out.push(self.formula(f)),

@@ -34,6 +34,7 @@ mod profile;
 mod repeats;
 mod run;
 mod select;
+mod steps;
 mod terms;
 
 pub use profile::{FieldCost, RuleCost};
@@ -144,7 +145,9 @@ pub(crate) struct Program {
     /// Bytes the scanners' regexes hold, within `max_regex_bytes`.
     pub(crate) regex_bytes: usize,
     codes: Vec<Code>,
+    /// Each rule's condition, as a tree (to explain it) and as steps (to evaluate it).
     formulas: Vec<Formula>,
+    steps: steps::Steps,
     ip_table: Option<IpTable>,
     /// For each IP list id: the predicates true when the address is in it.
     ip_list_preds: Vec<Vec<u32>>,

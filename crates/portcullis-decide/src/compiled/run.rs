@@ -12,7 +12,7 @@ use crate::request::Request;
 use super::body::{self, BodyFacts};
 use super::repeats::{Repeats, UNCHANGED};
 use super::terms::{base_arg, compute, set_single, Target};
-use super::{Code, Formula, Program, Scratch, Source};
+use super::{steps, Code, Program, Scratch, Source};
 
 /// One request's evaluation over a program.
 pub(crate) struct Run<'a, 'r> {
@@ -107,10 +107,8 @@ impl crate::policy::Candidates for Run<'_, '_> {
     }
 
     fn matches(&mut self, i: usize) -> bool {
-        match self.program.formulas.get(i) {
-            Some(f) => self.formula(f),
-            None => false,
-        }
+        let program = self.program;
+        steps::holds(program.steps.rule(i), |p| self.pred(p))
     }
 
     fn malformed(
@@ -393,16 +391,6 @@ impl Run<'_, '_> {
                 }
             }
             None => self.scratch.ranges.get(i).map_or(0, Vec::len),
-        }
-    }
-
-    pub(super) fn formula(&mut self, f: &Formula) -> bool {
-        match f {
-            Formula::Const(b) => *b,
-            Formula::Pred(p) => self.pred(*p),
-            Formula::Not(f) => !self.formula(f),
-            Formula::And(fs) => fs.iter().all(|f| self.formula(f)),
-            Formula::Or(fs) => fs.iter().any(|f| self.formula(f)),
         }
     }
 

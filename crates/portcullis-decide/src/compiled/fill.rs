@@ -157,6 +157,7 @@ impl Run<'_, '_> {
             group_scan,
             group_hits,
             repeats,
+            written,
             bytes,
             memo,
             member_hits,
@@ -170,6 +171,7 @@ impl Run<'_, '_> {
         let single = !group.of.is_multi();
         let mut gsc = group_scan.get_mut(g).and_then(Option::as_mut);
         let hits = group_hits.get_mut(g)?;
+        let written = written.get_mut(g)?;
         // `mask`: the slots' selections that keep the member (see `Admit`).
         let mut each = |member: &str, mask: u64| {
             let at = if single {
@@ -180,10 +182,10 @@ impl Run<'_, '_> {
                 };
                 at
             };
-            // The slots keep last request's values until the group has a member (an absent
+            // The slots keep the last walk's values until the group has a member (an absent
             // one's are never read: its walk has no member).
             if at == 0 {
-                for &s in &group.slots {
+                for s in written.drain(..) {
                     if let (Some(v), Some(r)) =
                         (values.get_mut(s as usize), ranges.get_mut(s as usize))
                     {
@@ -201,7 +203,7 @@ impl Run<'_, '_> {
                         continue;
                     }
                     if let (Some(buf), Some(r)) = (values.get_mut(i), ranges.get_mut(i)) {
-                        push_at(buf, r, at, value);
+                        push_at(buf, r, at, value, written, i);
                     }
                 }
                 for &p in known.hits() {
@@ -280,7 +282,7 @@ impl Run<'_, '_> {
                 let (Some(buf), Some(r)) = (values.get_mut(i), ranges.get_mut(i)) else {
                     continue;
                 };
-                push_at(buf, r, at, one);
+                push_at(buf, r, at, one, written, i);
                 if as_parent && twin_answered(program, group, k, member_hits) {
                     continue;
                 }
@@ -407,9 +409,20 @@ impl Run<'_, '_> {
     }
 }
 
-/// Adds value `value` of the member at position `at` to a group slot's values, the
-/// members before it that its chain left unchanged marked so.
-fn push_at(buf: &mut String, r: &mut Vec<(u32, u32)>, at: usize, value: &str) {
+/// Adds value `value` of the member at position `at` to group slot `i`'s values, the
+/// members before it that its chain left unchanged marked so; a slot's first value puts
+/// it among the `written`.
+fn push_at(
+    buf: &mut String,
+    r: &mut Vec<(u32, u32)>,
+    at: usize,
+    value: &str,
+    written: &mut Vec<u32>,
+    i: usize,
+) {
+    if r.is_empty() {
+        written.push(i as u32);
+    }
     if r.len() < at {
         r.resize(at, (UNCHANGED, 0));
     }

@@ -242,6 +242,9 @@ pub struct Scratch {
     group_hits: Vec<MatchSet>,
     /// Per group: the members of its walk, which its slots' unchanged values are.
     repeats: Vec<repeats::Repeats>,
+    /// Per group: its slots holding values of its last walk (emptied when the next walk
+    /// has a member; the others are empty already).
+    written: Vec<Vec<u32>>,
     /// Group members of earlier requests, with their values and matches.
     memo: memo::Memo,
     /// The matches of the group member being walked, apart from the other members'.
@@ -310,6 +313,7 @@ impl Program {
                         .map_or_else(|| MatchSet::new(0), Scanner::match_set)
                 })
                 .collect(),
+            written: vec![Vec::new(); self.groups.len()],
             repeats: self
                 .groups
                 .iter()

@@ -198,10 +198,6 @@ impl Run<'_, '_> {
             if let Some(known) = key.and_then(|h| memo.find(h, g, mask, member)) {
                 for (k, value) in known.values() {
                     let i = group.slots.get(k).copied().unwrap_or(u32::MAX) as usize;
-                    // A value only scanned is not read again (see `Program::kept`).
-                    if program.kept.get(i) != Some(&true) {
-                        continue;
-                    }
                     if let (Some(buf), Some(r)) = (values.get_mut(i), ranges.get_mut(i)) {
                         push_at(buf, r, at, value, written, i);
                     }
@@ -296,9 +292,14 @@ impl Run<'_, '_> {
                 bits.insert(p);
             }
             if let Some(h) = key {
+                // The values a predicate reads: one only scanned is not read again (see
+                // `Program::kept`).
                 let changed = group.slots.iter().zip(&group.chains).enumerate();
-                let changed =
-                    changed.filter(|&(k, (_, &chain))| chain & changes != 0 && admitted(k));
+                let changed = changed.filter(|&(k, (&s, &chain))| {
+                    chain & changes != 0
+                        && admitted(k)
+                        && program.kept.get(s as usize) == Some(&true)
+                });
                 memo.learn(
                     h,
                     g,

@@ -47,7 +47,7 @@ struct Entry {
 pub(super) struct Known<'m>(&'m Entry);
 
 impl<'m> Known<'m> {
-    /// The values the group's chains changed: (slot position, value).
+    /// The values it was learnt with: (slot position, value).
     pub(super) fn values(&self) -> impl Iterator<Item = (usize, &'m str)> + use<'m> {
         let e = self.0;
         e.changed.iter().map(move |&(k, start, end)| {
@@ -117,8 +117,8 @@ impl Memo {
     }
 
     /// Remembers `member` of group `g` for the readers `mask` gives, with the values
-    /// `changed` gives (slot position,
-    /// value) and the patterns it matched (`hits`, offsets from the group's first predicate
+    /// `changed` gives (slot position, value: those its chains changed that a predicate
+    /// reads) and the patterns it matched (`hits`, offsets from the group's first predicate
     /// id), in its set's first entry (the one there moves to the second), when it was
     /// offered before.
     pub(super) fn learn<'v>(

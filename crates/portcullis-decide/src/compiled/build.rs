@@ -14,6 +14,7 @@ use portcullis_rules::{
 use crate::policy::CompileError;
 
 use super::anchors::{anchors, Anchors};
+use super::direct::Quick;
 use super::steps::Steps;
 use super::{Code, Formula, IntOperand, Program};
 
@@ -496,7 +497,7 @@ impl Program {
                             }
                         }
                     }
-                    Code::Direct(p, slots)
+                    Code::Direct(p, slots, None)
                 }
                 Class::SomeNot { slot, inner } => Code::SomeNot {
                     slot,
@@ -724,10 +725,10 @@ impl Program {
             group.reads_body = group.of.reads_body();
             group.origin = super::members::Origin::of(&group.of, &mut watched);
         }
-        let int_operands = codes
+        let int_operands: Vec<[Option<IntOperand>; 2]> = codes
             .iter()
             .map(|c| match c {
-                Code::Direct(PredKind::Compare { lhs, rhs, .. }, _) => {
+                Code::Direct(PredKind::Compare { lhs, rhs, .. }, ..) => {
                     [lhs, rhs].map(|t| match t {
                         Term::Count(of) => {
                             let filter = selections.index_of(of);
@@ -758,6 +759,11 @@ impl Program {
                 _ => [None; 2],
             })
             .collect();
+        for (code, &[lhs, _]) in codes.iter_mut().zip(&int_operands) {
+            if let Code::Direct(kind, slots, quick) = code {
+                *quick = Quick::of(kind, *slots, lhs);
+            }
+        }
         let path_slot = b
             .slots
             .iter()
@@ -768,7 +774,7 @@ impl Program {
         // scratch of their own, whose memo is empty: every value is computed there.
         let mut kept = vec![false; b.slots.len()];
         let read = codes.iter().flat_map(|c| match c {
-            Code::Direct(_, slots) => *slots,
+            Code::Direct(_, slots, _) => *slots,
             Code::SomeNot { slot, .. } => [Some(*slot), None],
             Code::Scan(_) | Code::Ip => [None; 2],
         });

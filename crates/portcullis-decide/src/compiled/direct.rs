@@ -15,7 +15,86 @@ impl portcullis_rules::Values for RunValues<'_, '_, '_> {
     }
 }
 
+/// A direct predicate of a shape most rules' conditions have, answered without reading
+/// its terms again (their types, which operand is what) on every request.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Quick {
+    /// `present(x)` of a string term: whether its slot has a value.
+    Present(u32),
+    /// `x within "…"` of a string term: whether a value of its slot is in the literal.
+    Within(u32),
+    /// A count of header fields by name, or a score, compared with a literal.
+    Compare(IntOperand, CmpOp, i64),
+}
+
+impl Quick {
+    /// The quick form of predicate `p`, whose string terms are in `slots` and whose left
+    /// integer operand is `lhs` (see `Program::int_operands`), when it has one.
+    pub(super) fn of(
+        p: &PredKind,
+        slots: [Option<u32>; 2],
+        lhs: Option<IntOperand>,
+    ) -> Option<Quick> {
+        match (p, slots) {
+            (PredKind::Test(Term::Present(inner)), [Some(s), _])
+                if inner.ty() == Type::Str && **inner != Term::Field(Field::Labels) =>
+            {
+                Some(Quick::Present(s))
+            }
+            (
+                PredKind::Str {
+                    op: StrOp::Within, ..
+                },
+                [Some(s), _],
+            ) => Some(Quick::Within(s)),
+            (
+                PredKind::Compare {
+                    op,
+                    rhs: Term::Int(n),
+                    ..
+                },
+                [None, None],
+            ) => match lhs? {
+                o @ (IntOperand::Headers(_) | IntOperand::Score(_)) => {
+                    Some(Quick::Compare(o, *op, *n))
+                }
+                IntOperand::Filter(_) => None,
+            },
+            _ => None,
+        }
+    }
+}
+
 impl Run<'_, '_> {
+    /// A predicate of quick form `q`: as [`Run::direct`] would find it.
+    pub(super) fn quick(&mut self, q: Quick, p: &PredKind) -> bool {
+        if self.program.reads_body {
+            self.ensure_body();
+        }
+        match q {
+            Quick::Present(s) => self.value_count(s) > 0,
+            Quick::Within(s) => {
+                let PredKind::Str { pattern, .. } = p else {
+                    return false;
+                };
+                (0..self.value_count(s)).any(|k| {
+                    self.fresh(Some(s), k)
+                        && self.value_at(s, k).is_some_and(|v| pattern.contains(v))
+                })
+            }
+            Quick::Compare(operand, op, n) => {
+                let a = match operand {
+                    IntOperand::Headers(mask) => self.count_watched(mask),
+                    IntOperand::Score(i) => {
+                        self.scratch.scores.get(i as usize).copied().unwrap_or(0)
+                    }
+                    IntOperand::Filter(_) => return false,
+                };
+                op.holds(a, n)
+            }
+        }
+    }
+
     /// Calls `each` with the name and value of every member of collection `of`, or with
     /// field `of`'s, for an interpreted test (rare: behind the scanned links of its rule,
     /// so allocating).

@@ -150,7 +150,7 @@ impl Run<'_, '_> {
                 }
                 None
             }
-            Code::Direct(kind, slots) => {
+            Code::Direct(kind, slots, _) => {
                 if matches!(kind, PredKind::Compare { op: CmpOp::Ne, .. }) {
                     return None;
                 }

@@ -51,8 +51,8 @@ enum Code {
     /// A bit set from the IP table lookup.
     Ip,
     /// Evaluated directly; the slots of its left and right string terms (or of the term
-    /// inside `len`/`present`).
-    Direct(PredKind, [Option<u32>; 2]),
+    /// inside `len`/`present`), and its quick form when it has one.
+    Direct(PredKind, [Option<u32>; 2], Option<direct::Quick>),
     /// `lhs not op rhs`: holds when some value of the slot fails the inner predicate
     /// (`None`: one that never holds), tested value by value.
     SomeNot { slot: u32, inner: Option<u32> },

@@ -405,7 +405,8 @@ impl Run<'_, '_> {
                 self.ensure_ip();
                 self.scratch.bits.contains(PatternId::new(p))
             }
-            Some(Code::Direct(kind, slots)) => self.direct(p, kind, *slots),
+            Some(Code::Direct(kind, _, Some(quick))) => self.quick(*quick, kind),
+            Some(Code::Direct(kind, slots, None)) => self.direct(p, kind, *slots),
             Some(Code::SomeNot { slot, inner }) => self.some_not(*slot, *inner).is_some(),
             None => false,
         }
@@ -445,7 +446,7 @@ impl Run<'_, '_> {
                     !one_hits.contains(id)
                 })
             }
-            Code::Direct(kind, slots) => {
+            Code::Direct(kind, slots, _) => {
                 if self.program.reads_body {
                     self.ensure_body();
                 }

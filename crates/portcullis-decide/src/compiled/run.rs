@@ -249,46 +249,54 @@ impl Run<'_, '_> {
     }
 
     /// Computes a slot's value (and scans it) once per request.
+    #[inline]
     pub(super) fn compute_slot(&mut self, s: u32) -> Option<()> {
+        // Most calls find it computed: that check stays out of the work's long call.
+        if self.state(s as usize)? != 0 {
+            return Some(());
+        }
+        self.fill_slot(s)
+    }
+
+    /// [`Run::compute_slot`] for a slot not computed yet.
+    #[inline(never)]
+    fn fill_slot(&mut self, s: u32) -> Option<()> {
         let i = s as usize;
-        if self.state(i)? == 0 {
-            let slot_term = self.program.slots.get(i)?;
-            // A group's slots (a collection's terms, or a single field's) fill together.
-            let group = self.program.slot_group.get(i).copied().flatten();
-            match (group, slot_term) {
-                (Some(g), _) => {
-                    self.fill_group(g as usize);
-                }
-                (None, Term::Field(Field::Arg(_))) => self.ensure_args(),
-                (None, t) if base_arg(t).is_some() => {
-                    let name = base_arg(t).unwrap_or_default();
-                    self.fill_arg_term(i, name);
-                }
-                (None, Term::PathSegment(n)) => {
-                    let n = *n;
-                    let path_slot = self.program.path_slot?;
-                    self.compute_slot(path_slot);
-                    let Scratch {
-                        values,
-                        ranges,
-                        state,
-                        scan,
-                        bits,
-                        repeats,
-                        ..
-                    } = &mut *self.scratch;
-                    let mut buf = std::mem::take(values.get_mut(i)?);
-                    buf.clear();
-                    let path =
-                        slot_value(self.program, values, ranges, repeats, path_slot as usize, 0);
-                    let segment = path.and_then(|p| normalize::path_segment(p, n));
-                    let present = segment.is_some();
-                    buf.push_str(segment.unwrap_or(""));
-                    settle_single(self.program, i, present, &buf, state, ranges, scan, bits);
-                    *values.get_mut(i)? = buf;
-                }
-                _ => {}
+        let slot_term = self.program.slots.get(i)?;
+        // A group's slots (a collection's terms, or a single field's) fill together.
+        let group = self.program.slot_group.get(i).copied().flatten();
+        match (group, slot_term) {
+            (Some(g), _) => {
+                self.fill_group(g as usize);
             }
+            (None, Term::Field(Field::Arg(_))) => self.ensure_args(),
+            (None, t) if base_arg(t).is_some() => {
+                let name = base_arg(t).unwrap_or_default();
+                self.fill_arg_term(i, name);
+            }
+            (None, Term::PathSegment(n)) => {
+                let n = *n;
+                let path_slot = self.program.path_slot?;
+                self.compute_slot(path_slot);
+                let Scratch {
+                    values,
+                    ranges,
+                    state,
+                    scan,
+                    bits,
+                    repeats,
+                    ..
+                } = &mut *self.scratch;
+                let mut buf = std::mem::take(values.get_mut(i)?);
+                buf.clear();
+                let path = slot_value(self.program, values, ranges, repeats, path_slot as usize, 0);
+                let segment = path.and_then(|p| normalize::path_segment(p, n));
+                let present = segment.is_some();
+                buf.push_str(segment.unwrap_or(""));
+                settle_single(self.program, i, present, &buf, state, ranges, scan, bits);
+                *values.get_mut(i)? = buf;
+            }
+            _ => {}
         }
         if self.state(i)? == 0 {
             if let Some(&Some((parent, f))) = self.program.single_parents.get(i) {

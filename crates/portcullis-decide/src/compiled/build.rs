@@ -681,6 +681,19 @@ impl Program {
                     .fold((u32::MAX, 0), |(lo, hi), &(l, h)| (lo.min(l), hi.max(h)))
             })
             .collect();
+        for (group, &(lo, hi)) in groups.iter_mut().zip(&group_preds) {
+            group.owners = vec![u16::MAX; hi.saturating_sub(lo) as usize];
+            for (k, &s) in group.slots.iter().enumerate() {
+                let (a, b) = slot_preds.get(s as usize).copied().unwrap_or((0, 0));
+                // A slot's predicates are within its group's.
+                for at in a.saturating_sub(lo)..b.saturating_sub(lo) {
+                    if let (Some(o), Ok(k)) = (group.owners.get_mut(at as usize), u16::try_from(k))
+                    {
+                        *o = k;
+                    }
+                }
+            }
+        }
         let mut arg_slots: Vec<(String, Vec<u32>)> = Vec::new();
         for (i, t) in b.slots.iter().enumerate() {
             if let Term::Field(Field::Arg(name)) = t {
@@ -880,6 +893,7 @@ fn group_layout(slots: &[Term]) -> (Vec<super::Group>, Vec<Option<u32>>) {
                 used: chain,
                 parents: Vec::new(),
                 twin_parents: Vec::new(),
+                owners: Vec::new(),
                 merged: None,
                 filters: Vec::new(),
                 all: false,

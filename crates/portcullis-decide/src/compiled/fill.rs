@@ -225,7 +225,17 @@ impl Run<'_, '_> {
                 }
                 _ => false,
             };
-            let any_hit = shared && !hits.is_empty();
+            if shared {
+                // Each match goes to its slot, when that slot reads the member as it is.
+                for p in hits.iter_range(lo, hi) {
+                    let at = p.as_u32().checked_sub(lo.as_u32());
+                    let owner = at.and_then(|at| group.owners.get(at as usize));
+                    let k = owner.map_or(usize::MAX, |&k| usize::from(k));
+                    if admitted(k) && group.chains.get(k).is_some_and(|&c| c & changes == 0) {
+                        member_hits.insert(p);
+                    }
+                }
+            }
             for (k, (&s, &chain)) in group.slots.iter().zip(&group.chains).enumerate() {
                 let i = s as usize;
                 if !admitted(k) {
@@ -233,14 +243,7 @@ impl Run<'_, '_> {
                 }
                 if chain & changes == 0 {
                     // The member as it is: nothing to store, scanned already when shared.
-                    if shared {
-                        if any_hit {
-                            let (lo, hi) = program.slot_preds.get(i).copied().unwrap_or((0, 0));
-                            for p in hits.iter_range(PatternId::new(lo), PatternId::new(hi)) {
-                                member_hits.insert(p);
-                            }
-                        }
-                    } else if !twin_answered(program, group, k, member_hits) {
+                    if !shared && !twin_answered(program, group, k, member_hits) {
                         if let (Some(Some(scanner)), Some(Some(sc))) =
                             (program.scanners.get(i), scan.get_mut(i))
                         {

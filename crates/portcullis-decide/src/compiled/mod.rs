@@ -114,6 +114,9 @@ struct Group {
     /// function leaves alone gives both the same value, so when the parent did not match
     /// it, this one cannot either and is not scanned.
     twin_parents: Vec<Option<u32>>,
+    /// Per predicate of the group's slots (from the group's first): the position of its
+    /// slot, to give a shared scan's matches to their slots.
+    owners: Vec<u16>,
     /// Every pattern of the group's slots (their predicate ids): one scan of a member that
     /// no chain changes serves them all. `None` when fewer than two slots scan, or when
     /// it would not fit the regex limits (each slot then scans alone, as it would anyway).

@@ -240,8 +240,10 @@ impl Transform {
         for &b in s {
             seen |= TRIGGERS[b as usize];
         }
-        let mut maybe = (u64::from(seen) | ALWAYS) & among;
-        let mut changing = 0;
+        let maybe = (u64::from(seen) | ALWAYS) & among;
+        // Those whose bytes alone decide are known without a second look.
+        let mut changing = maybe & DECIDED;
+        let mut maybe = maybe & !DECIDED;
         while maybe != 0 {
             let i = maybe.trailing_zeros();
             maybe &= maybe - 1;
@@ -693,6 +695,23 @@ fn digest_char(b: u8) -> char {
 /// Functions that may change any value (their `leaves_alone` always says no), by index:
 /// `base64_decode`, `hex_decode`, `hex_encode`, `sha1`.
 const ALWAYS: u64 = (1 << 0) | (1 << 5) | (1 << 6) | (1 << 16);
+
+/// Functions that change every value holding one of their bytes (see `TRIGGERS`), by
+/// index: `css_decode`, `escape_seq_decode`, `html_entity_decode`, `js_decode`, `lower`,
+/// `remove_nulls`, `remove_whitespace`, `upper`, `url_decode`, `url_decode_uni`,
+/// `utf8_to_unicode`; with those of `ALWAYS`, whose `leaves_alone` is never asked.
+const DECIDED: u64 = ALWAYS
+    | (1 << 3)
+    | (1 << 4)
+    | (1 << 7)
+    | (1 << 8)
+    | (1 << 9)
+    | (1 << 13)
+    | (1 << 14)
+    | (1 << 18)
+    | (1 << 19)
+    | (1 << 20)
+    | (1 << 21);
 
 /// For each byte, the functions (bits by index) that act on a value holding it: a value
 /// with none of a function's bytes is one it leaves alone.

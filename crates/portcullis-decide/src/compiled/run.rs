@@ -386,10 +386,11 @@ impl Run<'_, '_> {
     /// How many values a slot has (computing it first): 0 when absent.
     #[inline]
     pub(super) fn value_count(&mut self, s: u32) -> usize {
-        if self.ensure_slot(s).is_none() {
+        self.compute_slot(s);
+        let i = s as usize;
+        if self.state(i) != Some(2) {
             return 0;
         }
-        let i = s as usize;
         match self.program.slot_group.get(i).copied().flatten() {
             Some(g) => {
                 let walk = self.scratch.repeats.get(g as usize);

@@ -1,8 +1,9 @@
 //! Literal patterns: one aho-corasick automaton for every `Contains`, `StartsWith` and
-//! `EndsWith` literal (and every regex gate): a plain search for the first occurrence,
-//! then an overlapping one from there.
+//! `EndsWith` literal (and every regex gate): a plain search for the first occurrence (by
+//! a first-match DFA when the set is small enough), then an overlapping one from there.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind};
 use regex_automata::dfa::{dense, Automaton};
@@ -46,11 +47,11 @@ impl LiteralsBuilder {
         self.raw.push((id, anchor, text, ci));
     }
 
-    /// `dfa_limit` bounds the automaton as a DFA, `single_limit` the DFA of a single list.
+    /// `dfa_limit` bounds the automaton as a DFA, `first_limit` the [`first_match_dfa`].
     pub(super) fn build(
         self,
         dfa_limit: usize,
-        single_limit: usize,
+        first_limit: usize,
         cache: &mut CompileCache,
     ) -> Result<Option<Literals>, ScanError> {
         if self.raw.is_empty() {
@@ -137,20 +138,22 @@ impl LiteralsBuilder {
             flat.iter()
                 .all(|t| t.id == id && t.anchor == Anchor::None && t.exact.is_none())
         });
-        // Determinising takes time too: try only lists likely to fit (~600 bytes of DFA per
-        // key byte for user-agent phrases).
-        let single_dfa = single
-            .filter(|_| key_bytes.saturating_mul(512) <= single_limit)
-            .and_then(|_| {
+        // Determinising takes time too: try only sets likely to fit (~600 bytes of DFA per
+        // key byte for user-agent phrases). Sets of gates and anchored literals grow
+        // faster: OWASP CRS's five sets of 700 to 1,400 key bytes took 30 to 40 ms each.
+        let per_byte = if single.is_some() { 512 } else { 4096 };
+        let first_dfa = (key_bytes.saturating_mul(per_byte) <= first_limit)
+            .then(|| {
                 cache
                     .first_match
                     .entry(cache_key.clone())
-                    .or_insert_with(|| first_match_dfa(keys, any_ci, single_limit))
+                    .or_insert_with(|| first_match_dfa(keys, any_ci, first_limit).map(Arc::new))
                     .clone()
-            });
+            })
+            .flatten();
         Ok(Some(Literals {
             automaton,
-            single_dfa,
+            first_dfa,
             targets: flat.into_boxed_slice(),
             spans: spans.into_boxed_slice(),
             max_len: keys.iter().map(Vec::len).max().unwrap_or(0),
@@ -159,16 +162,30 @@ impl LiteralsBuilder {
     }
 }
 
-/// A DFA that finds whether any of `keys` occurs: for one `contains_any` list it answers
-/// with about half the instructions of aho-corasick's DFA (a tighter loop, and it stops at
-/// the first match). `None` when a key is not text or the DFA would outgrow `limit`.
-fn first_match_dfa(keys: &[Vec<u8>], ci: bool, limit: usize) -> Option<dense::DFA<Vec<u32>>> {
+/// A DFA that finds where the first occurrence of any of `keys` ends: it answers with
+/// about half the instructions of aho-corasick's DFA (a tighter loop, and it stops at the
+/// first match), and most haystacks contain no key. `None` when the DFA would outgrow
+/// `limit`.
+pub(super) fn first_match_dfa(
+    keys: &[Vec<u8>],
+    ci: bool,
+    limit: usize,
+) -> Option<dense::DFA<Vec<u32>>> {
+    use std::fmt::Write;
+    // Bytes, not text: a gate literal may end inside a UTF-8 sequence. Letters and digits
+    // stay as they are, so `(?i)` folds the letters' ASCII case.
     let mut alternation = String::from(if ci { "(?i-u:" } else { "(?-u:" });
     for (i, key) in keys.iter().enumerate() {
         if i > 0 {
             alternation.push('|');
         }
-        alternation.push_str(&regex_syntax::escape(std::str::from_utf8(key).ok()?));
+        for &b in key {
+            if b.is_ascii_alphanumeric() {
+                alternation.push(char::from(b));
+            } else {
+                let _ = write!(alternation, "\\x{b:02X}");
+            }
+        }
     }
     alternation.push(')');
     dense::Builder::new()
@@ -185,8 +202,8 @@ fn first_match_dfa(keys: &[Vec<u8>], ci: bool, limit: usize) -> Option<dense::DF
 #[derive(Clone, Debug)]
 pub(super) struct Literals {
     pub(super) automaton: AhoCorasick,
-    /// For a `single` list: the [`first_match_dfa`] of its literals.
-    pub(super) single_dfa: Option<dense::DFA<Vec<u32>>>,
+    /// The [`first_match_dfa`] of its literals, when it fits.
+    pub(super) first_dfa: Option<Arc<dense::DFA<Vec<u32>>>>,
     pub(super) targets: Box<[LiteralTarget]>,
     /// Automaton pattern id -> `(start, len)` in `targets`.
     pub(super) spans: Box<[(u32, u32)]>,
@@ -207,29 +224,25 @@ impl Literals {
         out: &mut MatchSet,
         candidates: &mut MatchSet,
     ) -> bool {
-        if let (Some(dfa), Some(id)) = (&self.single_dfa, self.single) {
-            let input = regex_automata::Input::new(haystack).earliest(true);
-            // The DFA has no quit bytes and no size to give up on, so it cannot fail; if
-            // it did, the automaton below answers.
-            if let Ok(found) = dfa.try_search_fwd(&input) {
-                if found.is_some() {
-                    out.insert(PatternId::new(id));
-                }
-                return false;
-            }
-        }
         // Most haystacks contain no literal, and a plain search (one table lookup per
         // byte) says so several times faster than an overlapping one. It stops at the
         // occurrence that ends first, so every other ends no earlier and starts at most
         // `max_len` bytes before that end: the overlapping search starts there.
-        let Some(first) = self.automaton.find(haystack) else {
+        let input = regex_automata::Input::new(haystack).earliest(true);
+        // The DFA has no quit bytes and no size to give up on, so it cannot fail; if it
+        // did, the automaton answers.
+        let first = match self.first_dfa.as_deref().map(|d| d.try_search_fwd(&input)) {
+            Some(Ok(found)) => found.map(|m| m.offset()),
+            _ => self.automaton.find(haystack).map(|m| m.end()),
+        };
+        let Some(first) = first else {
             return false;
         };
         if let Some(id) = self.single {
             out.insert(PatternId::new(id));
             return false;
         }
-        let from = first.end().saturating_sub(self.max_len);
+        let from = first.saturating_sub(self.max_len);
         let input = aho_corasick::Input::new(haystack).range(from..);
         let mut gate_open = false;
         let bytes = haystack.as_bytes();

@@ -86,8 +86,8 @@ pub struct ScanLimits {
     /// their own); past it the cache is reset, and if that happens too often
     /// the search falls back to a slower (still linear-time) engine; a regex
     /// whose lazy DFA needs more than this to start runs on that engine only.
-    /// Also the most a field's single `contains_any` list may take as a
-    /// first-match DFA, up to 2 MiB (larger lists use the literal automaton).
+    /// Also the most a field's literals may take as a first-match DFA, up to
+    /// 2 MiB (larger sets use the literal automaton alone).
     /// Default: 2 MiB.
     pub dfa_size_limit: usize,
     /// Most heap bytes the literal automaton may take as a DFA, its fastest
@@ -97,7 +97,7 @@ pub struct ScanLimits {
     pub literal_dfa_size_limit: usize,
 }
 
-/// Largest first-match DFA for a single `contains_any` list, whatever
+/// Largest first-match DFA of a field's literals, whatever
 /// [`ScanLimits::dfa_size_limit`] allows.
 const FIRST_MATCH_DFA_MAX: usize = 2 << 20;
 
@@ -402,12 +402,14 @@ impl Scanner {
         self.max_id
     }
 
-    /// Heap bytes of the literal automaton, as aho-corasick reports them.
+    /// Heap bytes of the literal automaton, as aho-corasick reports them, and of its
+    /// first-match DFA (shared with the scanners that have the same literals).
     #[must_use]
     pub fn literal_memory_bytes(&self) -> usize {
-        self.literals
-            .as_ref()
-            .map_or(0, |l| l.automaton.memory_usage())
+        self.literals.as_ref().map_or(0, |l| {
+            let dfa = l.first_dfa.as_ref().map_or(0, |d| d.memory_usage());
+            l.automaton.memory_usage() + dfa
+        })
     }
 
     /// Heap bytes of the regexes, as regex-automata reports them.
@@ -473,6 +475,7 @@ mod tests {
     use super::equals::{ascii_lower_word, caseless_hash};
     use super::regexes::gate_literals;
     use super::*;
+    use regex_automata::dfa::Automaton;
 
     fn scan(scanner: &Scanner, haystack: &str) -> Vec<u32> {
         let mut scratch = scanner.scratch();
@@ -482,28 +485,60 @@ mod tests {
     }
 
     #[test]
-    fn a_contains_any_list_gets_the_first_match_dfa() {
-        let build = |lits: &[&str], ci: bool| {
+    fn literal_sets_get_the_first_match_dfa_unless_too_large() {
+        let build = |lits: &[(u32, PatternKind, &str)], ci: bool, limits: ScanLimits| {
             let mut b = ScannerBuilder::new();
-            for l in lits {
-                b.add(PatternId::new(7), PatternKind::Contains, l, ci);
+            b.limits(limits);
+            for &(id, kind, l) in lits {
+                b.add(PatternId::new(id), kind, l, ci);
             }
             b.build().unwrap()
         };
-        let dfa = |s: &Scanner| s.literals.as_ref().is_some_and(|l| l.single_dfa.is_some());
-        let caseless = build(&["nikto", "sqlmap", "a.b"], true);
+        let dfa = |s: &Scanner| s.literals.as_ref().is_some_and(|l| l.first_dfa.is_some());
+        let list = |lits: &[&'static str]| -> Vec<(u32, PatternKind, &'static str)> {
+            lits.iter()
+                .map(|&l| (7, PatternKind::Contains, l))
+                .collect()
+        };
+        let caseless = build(
+            &list(&["nikto", "sqlmap", "a.b"]),
+            true,
+            ScanLimits::default(),
+        );
         assert!(dfa(&caseless));
         assert_eq!(scan(&caseless, "Mozilla SQLMap/1"), [7]);
         assert_eq!(scan(&caseless, "aXb"), Vec::<u32>::new());
-        let exact = build(&["Nikto", "é"], false);
+        let exact = build(&list(&["Nikto", "é"]), false, ScanLimits::default());
         assert!(dfa(&exact));
         assert_eq!(scan(&exact, "nikto"), Vec::<u32>::new());
         assert_eq!(scan(&exact, "café"), [7]);
-        // Two ids: the automaton's overlapping search, not the DFA.
-        let mut b = ScannerBuilder::new();
-        b.add(PatternId::new(1), PatternKind::Contains, "a", false);
-        b.add(PatternId::new(2), PatternKind::Contains, "b", false);
-        assert!(!dfa(&b.build().unwrap()));
+        // Several ids and anchors: the DFA finds where the first occurrence ends, the
+        // automaton's overlapping search the rest from there, with or without the DFA.
+        let mixed = [
+            (1, PatternKind::Contains, "ab"),
+            (2, PatternKind::Contains, "b"),
+            (3, PatternKind::StartsWith, "b"),
+            (4, PatternKind::EndsWith, "xa"),
+        ];
+        let tiny = ScanLimits {
+            dfa_size_limit: 16,
+            ..ScanLimits::default()
+        };
+        for (limits, with_dfa) in [(ScanLimits::default(), true), (tiny, false)] {
+            let s = build(&mixed, false, limits);
+            assert_eq!(dfa(&s), with_dfa);
+            assert_eq!(scan(&s, "xxabxa"), [1, 2, 4]);
+            assert_eq!(scan(&s, "bab"), [1, 2, 3]);
+            assert_eq!(scan(&s, "xyz"), Vec::<u32>::new());
+        }
+        // Keys are bytes: a gate literal may end inside a UTF-8 sequence.
+        let bytes = literals::first_match_dfa(&[b"a\xc3".to_vec()], false, 1 << 20).unwrap();
+        let found = |h: &str| {
+            let input = Input::new(h).earliest(true);
+            bytes.try_search_fwd(&input).unwrap().map(|m| m.offset())
+        };
+        assert_eq!(found("xxaé"), Some(4));
+        assert_eq!(found("xxa"), None);
     }
 
     #[test]

@@ -115,7 +115,7 @@ pub(super) fn gate_literals(hir: &Hir, case_insensitive: bool) -> Option<Vec<Vec
     usable.then_some(literals)
 }
 
-type FirstMatch = regex_automata::dfa::dense::DFA<Vec<u32>>;
+type FirstMatch = Arc<regex_automata::dfa::dense::DFA<Vec<u32>>>;
 
 /// What the scanners of one policy share as they are built: the same regex on several
 /// fields (OWASP CRS puts most of its on arguments, their names, cookies and XML alike) is
@@ -127,7 +127,7 @@ pub struct CompileCache {
     ungated: HashMap<Vec<(String, bool)>, RegexSet>,
     /// Literal automata by keys and case folding.
     pub(super) literals: HashMap<(Vec<Vec<u8>>, bool), aho_corasick::AhoCorasick>,
-    /// First-match DFAs of single lists, by keys and case folding.
+    /// First-match DFAs of literal sets, by keys and case folding.
     pub(super) first_match: HashMap<(Vec<Vec<u8>>, bool), Option<FirstMatch>>,
 }
 

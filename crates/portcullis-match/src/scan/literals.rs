@@ -203,7 +203,7 @@ pub(super) fn first_match_dfa(
 pub(super) struct Literals {
     pub(super) automaton: AhoCorasick,
     /// The [`first_match_dfa`] of its literals, when it fits.
-    pub(super) first_dfa: Option<Arc<dense::DFA<Vec<u32>>>>,
+    pub(super) first_dfa: Option<super::regexes::FirstMatch>,
     pub(super) targets: Box<[LiteralTarget]>,
     /// Automaton pattern id -> `(start, len)` in `targets`.
     pub(super) spans: Box<[(u32, u32)]>,

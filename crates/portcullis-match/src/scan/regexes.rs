@@ -115,7 +115,7 @@ pub(super) fn gate_literals(hir: &Hir, case_insensitive: bool) -> Option<Vec<Vec
     usable.then_some(literals)
 }
 
-type FirstMatch = Arc<regex_automata::dfa::dense::DFA<Vec<u32>>>;
+pub(super) type FirstMatch = Arc<regex_automata::dfa::dense::DFA<Vec<u32>>>;
 
 /// What the scanners of one policy share as they are built: the same regex on several
 /// fields (OWASP CRS puts most of its on arguments, their names, cookies and XML alike) is
